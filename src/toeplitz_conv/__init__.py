@@ -1,0 +1,30 @@
+"""toeplitz_conv: the exact matrix of a 1-D convolution layer.
+
+``torch.nn.functional.conv1d`` with stride, padding, dilation, channels and
+groups is a linear map ``vec(y) = M @ vec(x) + c``. This package builds ``M``
+(banded block-Toeplitz; circulant for circular padding) as a scipy sparse
+array in one call, with torch's semantics exactly, and the forward passes,
+transposes and patch matrices that go with it.
+"""
+
+from .functional import conv1d, conv_transpose1d, unfold
+from .matrices import (
+    FORMATS,
+    bias_vector,
+    conv1d_matrix,
+    conv_transpose1d_matrix,
+    output_length,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FORMATS",
+    "bias_vector",
+    "conv1d",
+    "conv1d_matrix",
+    "conv_transpose1d",
+    "conv_transpose1d_matrix",
+    "output_length",
+    "unfold",
+]

@@ -1,0 +1,109 @@
+"""Checking and converting the array arguments: weights, inputs, biases, dtypes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._geometry import check_int
+
+__all__ = [
+    "as_array",
+    "as_weight",
+    "check_groups",
+    "check_memory",
+    "matrix_dtype",
+]
+
+
+def as_array(value: object, name: str) -> np.ndarray:
+    """Return `value` as an ndarray; torch tensors are detached and copied to the CPU.
+
+    Torch is never imported: a tensor is recognised by its ``detach``/``numpy``
+    methods and its module.
+    """
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = value.detach().cpu().resolve_conj().resolve_neg().numpy()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be array-like; got {type(value).__name__}: {exc}") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"`{name}` must hold numbers (bool, int, float or complex); got dtype {array.dtype}"
+        )
+    return array
+
+
+def as_weight(weight: object) -> np.ndarray:
+    """Return the weight as ``(C_out, C_in/groups, K)``; a 1-D ``(K,)`` is one channel."""
+    w = as_array(weight, "weight")
+    if w.ndim == 1:
+        w = w.reshape(1, 1, -1)
+    if w.ndim != 3:
+        raise ValueError(
+            "`weight` must have shape (C_out, C_in/groups, K) or (K,); "
+            f"got {w.ndim} dimensions with shape {w.shape}"
+        )
+    if w.size == 0:
+        raise ValueError(f"`weight` must not be empty; got shape {w.shape}")
+    return w
+
+
+def check_groups(weight_shape: tuple[int, ...], groups: object) -> tuple[int, int]:
+    """Validate `groups` against a ``(C_out, C_in/groups, K)`` weight.
+
+    Returns ``(groups, C_in)``.
+    """
+    groups = check_int(groups, "groups", minimum=1)
+    c_out, c_in_per_group, _ = weight_shape
+    if c_out % groups:
+        raise ValueError(
+            f"`groups`={groups} must divide the output channels C_out={c_out} "
+            f"(weight shape {tuple(weight_shape)})"
+        )
+    return groups, c_in_per_group * groups
+
+
+def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
+    """The dtype of the matrix: `dtype` if given, else the weight's.
+
+    float32/float64/complex64/complex128 are kept; integers and booleans become
+    float64 and float16 becomes float32 (scipy.sparse has no float16).
+    """
+    if dtype is not None:
+        try:
+            chosen = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"`dtype` must be a numpy dtype; got {dtype!r}") from None
+        if chosen.kind not in "fc" or chosen == np.float16 or chosen.itemsize > 16:
+            raise TypeError(
+                f"`dtype` must be float32, float64, complex64 or complex128; got {chosen}"
+            )
+        return chosen
+    if weight_dtype.kind in "biu":
+        return np.dtype(np.float64)
+    if weight_dtype == np.float16:
+        return np.dtype(np.float32)
+    if weight_dtype.itemsize > 16 or weight_dtype == np.longdouble:
+        return np.dtype(np.complex128 if weight_dtype.kind == "c" else np.float64)
+    return weight_dtype
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, a result larger than this machine's memory."""
+    limit = _physical_memory()
+    if nbytes > limit:
+        raise ValueError(
+            f"{what} would take {nbytes / 2**30:,.1f} GiB, more than this machine's "
+            f"{limit / 2**30:,.1f} GiB of memory; use a sparse format, a shorter input "
+            "or the matrix-free operator"
+        )

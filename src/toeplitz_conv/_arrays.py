@@ -66,6 +66,9 @@ def check_groups(weight_shape: tuple[int, ...], groups: object) -> tuple[int, in
     return groups, c_in_per_group * groups
 
 
+_MATRIX_DTYPES = tuple(map(np.dtype, (np.float32, np.float64, np.complex64, np.complex128)))
+
+
 def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
     """The dtype of the matrix: `dtype` if given, else the weight's.
 
@@ -77,18 +80,17 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
             chosen = np.dtype(dtype)
         except TypeError:
             raise TypeError(f"`dtype` must be a numpy dtype; got {dtype!r}") from None
-        if chosen.kind not in "fc" or chosen == np.float16 or chosen.itemsize > 16:
-            raise TypeError(
-                f"`dtype` must be float32, float64, complex64 or complex128; got {chosen}"
-            )
+        if chosen not in _MATRIX_DTYPES:
+            allowed = ", ".join(str(d) for d in _MATRIX_DTYPES)
+            raise TypeError(f"`dtype` must be one of {allowed}; got {chosen}")
         return chosen
-    if weight_dtype.kind in "biu":
-        return np.dtype(np.float64)
+    if weight_dtype in _MATRIX_DTYPES:
+        return weight_dtype
+    if weight_dtype.kind == "c":
+        return np.dtype(np.complex128)
     if weight_dtype == np.float16:
         return np.dtype(np.float32)
-    if weight_dtype.itemsize > 16 or weight_dtype == np.longdouble:
-        return np.dtype(np.complex128 if weight_dtype.kind == "c" else np.float64)
-    return weight_dtype
+    return np.dtype(np.float64)  # bool, integers, longdouble
 
 
 def _physical_memory() -> int:

@@ -7,7 +7,10 @@ array in one call, with torch's semantics exactly, and the forward passes,
 transposes and patch matrices that go with it.
 """
 
+from .formula import formula
 from .functional import conv1d, conv_transpose1d, unfold
+from .interop import from_torch, to_torch_sparse
+from .io import load_matrix, save_matrix
 from .matrices import (
     FORMATS,
     bias_vector,
@@ -25,6 +28,11 @@ __all__ = [
     "conv1d_matrix",
     "conv_transpose1d",
     "conv_transpose1d_matrix",
+    "formula",
+    "from_torch",
+    "load_matrix",
     "output_length",
+    "save_matrix",
+    "to_torch_sparse",
     "unfold",
 ]

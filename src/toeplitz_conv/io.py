@@ -1,0 +1,351 @@
+"""Saving and loading the matrix: scipy ``.npz``, Matrix Market ``.mtx`` and MATLAB ``.mat``.
+
+The format follows the file's extension. Files are written by scipy's own writers, so
+scipy (``load_npz``, ``scipy.io.mmread``, ``scipy.io.loadmat``), MATLAB, Julia and
+every other Matrix Market reader read them back. A write never leaves a partial file:
+the data goes to a temporary file beside the target, which is renamed over the target
+only once it is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from typing import IO
+
+import numpy as np
+import scipy.io
+import scipy.sparse as sp
+
+from ._arrays import as_array
+from ._geometry import check_choice
+
+__all__ = ["EXTENSIONS", "load_matrix", "save_matrix"]
+
+#: The file extensions :func:`save_matrix` and :func:`load_matrix` understand.
+EXTENSIONS: tuple[str, ...] = (".npz", ".mtx", ".mat")
+_LOAD_FORMATS: tuple[str, ...] = ("csr", "csc", "coo")
+_HEADER = "toeplitz_conv"  # the key of our line in .mtx comments and .mat files
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def _extension(path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or os.PathLike; got {type(path).__name__}")
+    name = os.fspath(path)
+    if not isinstance(name, str):
+        raise TypeError(f"`path` must be a text path (str), not {type(name).__name__}")
+    ext = os.path.splitext(name)[1].lower()
+    if ext not in EXTENSIONS:
+        allowed = ", ".join(repr(e) for e in EXTENSIONS)
+        raise ValueError(
+            f"`path` must end in one of {allowed} (the extension picks the format); got {name!r}"
+        )
+    return ext
+
+
+def _as_matrix(matrix: object) -> sp.sparray:
+    """`matrix` as a 2-D scipy sparse array (dense inputs become CSR)."""
+    if sp.issparse(matrix):
+        if matrix.ndim != 2:
+            raise ValueError(f"`matrix` must be 2-D; got a sparse array with shape {matrix.shape}")
+        return matrix if isinstance(matrix, sp.sparray) else sp.csr_array(matrix)
+    try:
+        dense = as_array(matrix, "matrix")
+    except TypeError:
+        raise TypeError(
+            "`matrix` must be a scipy sparse array or matrix, or a 2-D numeric array; "
+            f"got {type(matrix).__name__}"
+        ) from None
+    if dense.ndim != 2:
+        raise ValueError(f"`matrix` must be 2-D (a matrix); got an array with shape {dense.shape}")
+    return sp.csr_array(dense)
+
+
+def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
+    """One line of JSON: our version, the matrix dtype and the conv parameters."""
+    from . import __version__
+
+    if params is not None and not isinstance(params, Mapping):
+        raise TypeError(f"`params` must be a mapping (a dict) or None; got {type(params).__name__}")
+
+    def plain(value: object) -> object:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        raise TypeError(
+            f"`params` values must be numbers, strings, lists or dicts; "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+
+    record = {"version": __version__, "dtype": str(dtype), "params": dict(params or {})}
+    return json.dumps(record, default=plain)
+
+
+def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
+
+    On any error the temporary file is removed and an existing `target` is untouched.
+    The temporary name ends in `ext`, as some writers insist on their extension.
+    """
+    directory = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"cannot write {target!r}: it is a directory")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"cannot write {target!r}: the directory {directory!r} does not exist"
+        )
+    base = os.path.basename(target)
+    while True:
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp{ext}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:  # pragma: no cover - a 32-bit random name collided
+            continue
+        except PermissionError:
+            raise PermissionError(
+                f"cannot write {target!r}: no permission to create files in {directory!r}"
+            ) from None
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write {target!r}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:  # pragma: no cover - already gone
+            pass
+        raise
+
+
+def save_matrix(
+    matrix: object,
+    path: str | os.PathLike[str],
+    *,
+    params: Mapping[str, object] | None = None,
+    name: str = "M",
+) -> None:
+    r"""Write a matrix to ``.npz``, ``.mtx`` or ``.mat``, chosen by the extension of `path`.
+
+    Parameters
+    ----------
+    matrix : sparse array or matrix, or array_like, shape (m, n)
+        Typically the result of :func:`conv1d_matrix`; dense 2-D arrays are stored sparse.
+    path : str or os.PathLike
+        The target file. Its extension picks the format:
+
+        * ``.npz`` -- :func:`scipy.sparse.save_npz` (the sparse format and dtype are kept);
+        * ``.mtx`` -- Matrix Market coordinate ``general`` via :func:`scipy.io.mmwrite`,
+          with a comment line ``%toeplitz_conv {...}`` recording `params` and the dtype;
+        * ``.mat`` -- MATLAB (v5) via :func:`scipy.io.savemat`: the sparse variable `name`,
+          in double precision (MATLAB's sparse matrices are double), and a char variable
+          ``toeplitz_conv`` with the same JSON record as the ``.mtx`` comment.
+    params : mapping, optional
+        The convolution's parameters (``{"stride": 2, "padding": [1, 1], ...}``), recorded
+        as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``.
+    name : str, optional
+        The variable name in a ``.mat`` file.
+
+    Raises
+    ------
+    ValueError
+        For an unknown extension or a matrix that is not 2-D.
+    TypeError
+        For something that is not a matrix.
+    OSError
+        When the file cannot be written; an existing file is then left as it was.
+
+    See Also
+    --------
+    load_matrix : the reverse.
+
+    Notes
+    -----
+    The data is written to a temporary file in the target's directory, flushed to disk
+    and renamed over the target (:func:`os.replace`, atomic on POSIX and Windows), so a
+    reader sees either the old file or the complete new one, never a partial file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import scipy.io
+    >>> from toeplitz_conv import conv1d_matrix
+    >>> M = conv1d_matrix([4.0, 3.0], 5)
+    >>> path = os.path.join(tempfile.mkdtemp(), "conv.mtx")
+    >>> save_matrix(M, path, params={"weight": [4.0, 3.0], "input_length": 5})
+    >>> print(open(path).read().splitlines()[1])  # doctest: +ELLIPSIS
+    %toeplitz_conv {"version": ..., "params": {"weight": [4.0, 3.0], "input_length": 5}}
+    >>> scipy.io.mmread(path).toarray()
+    array([[4., 3., 0., 0., 0.],
+           [0., 4., 3., 0., 0.],
+           [0., 0., 4., 3., 0.],
+           [0., 0., 0., 4., 3.]])
+    """
+    ext = _extension(path)
+    target = os.fspath(path)
+    m = _as_matrix(matrix)
+    if ext != ".npz":
+        header = _header_line(m.dtype, params)
+    if ext == ".mat":
+        if not isinstance(name, str) or not name.isidentifier() or name == _HEADER:
+            raise ValueError(
+                f"`name` must be a valid MATLAB variable name other than {_HEADER!r}; got {name!r}"
+            )
+
+    if ext == ".npz":
+
+        def write(file: IO[bytes]) -> None:
+            sp.save_npz(file, m)
+
+    elif ext == ".mtx":
+
+        def write(file: IO[bytes]) -> None:
+            scipy.io.mmwrite(file, m, comment=f"{_HEADER} {header}", symmetry="general")
+
+    else:
+        double = np.complex128 if m.dtype.kind == "c" else np.float64
+        csc = sp.csc_array(m, dtype=double)
+
+        def write(file: IO[bytes]) -> None:
+            scipy.io.savemat(file, {name: csc, _HEADER: header}, do_compression=True)
+
+    _atomic_write(target, ext, write)
+
+
+def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) -> sp.sparray:
+    """`m` as a canonical ``*_array`` of format `fmt`, int32 indices where they fit."""
+    out = sp.csr_array(m) if fmt in ("csr", "coo") else sp.csc_array(m)
+    if dtype is not None and out.dtype != dtype:
+        out = out.astype(dtype)
+    out.sum_duplicates()  # also sorts the indices
+    if max(*out.shape, out.nnz) <= _INT32_MAX and out.indices.dtype != np.int32:
+        out.indices = out.indices.astype(np.int32)
+        out.indptr = out.indptr.astype(np.int32)
+    if fmt == "coo":
+        out = out.tocoo()  # row-major from canonical CSR: canonical
+    return out
+
+
+def _dtype_from_header(text: str) -> np.dtype | None:
+    try:
+        dtype = np.dtype(json.loads(text)["dtype"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return dtype if dtype.kind in "biufc" else None
+
+
+def _mtx_dtype(path: str) -> np.dtype | None:
+    """The dtype in our comment line of a Matrix Market file, if there is one."""
+    prefix = f"%{_HEADER} "
+    with open(path, "rb") as file:
+        for raw in file:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("%"):
+                return None  # the size line: the comments are over
+            if line.startswith(prefix):
+                return _dtype_from_header(line[len(prefix) :])
+    return None  # pragma: no cover - a file without a size line
+
+
+def _pick_mat_variable(
+    contents: dict[str, object], path: str, name: str | None
+) -> tuple[object, np.dtype | None]:
+    """The matrix variable of a loaded ``.mat`` file and the dtype our record names."""
+    header = contents.get(_HEADER)
+    dtype = None
+    if isinstance(header, np.ndarray) and header.dtype.kind == "U" and header.size == 1:
+        dtype = _dtype_from_header(str(header.ravel()[0]))
+    variables = {k: v for k, v in contents.items() if not k.startswith("__") and k != _HEADER}
+    if name is not None:
+        if name not in variables:
+            raise ValueError(
+                f"`name`={name!r} is not a variable of {path!r}; it has {sorted(variables)}"
+            )
+        return variables[name], dtype
+    candidates = [k for k, v in variables.items() if sp.issparse(v)]
+    if not candidates:
+        candidates = [
+            k
+            for k, v in variables.items()
+            if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "biufc"
+        ]
+    if len(candidates) != 1:
+        raise ValueError(
+            f"{path!r} holds {len(candidates)} candidate matrices {sorted(candidates)}; "
+            "pass `name=` to pick one"
+        )
+    return variables[candidates[0]], dtype
+
+
+def load_matrix(
+    path: str | os.PathLike[str], *, format: str = "csr", name: str | None = None
+) -> sp.sparray:
+    """Read a matrix from ``.npz``, ``.mtx`` or ``.mat``, chosen by the extension of `path`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save_matrix` or by another tool (scipy's ``save_npz``,
+        any Matrix Market writer, MATLAB's ``save``).
+    format : {'csr', 'csc', 'coo'}, optional
+        The sparse format of the result.
+    name : str, optional
+        For ``.mat`` files: the variable to read. By default the only sparse variable
+        (or, if there is none, the only 2-D numeric one).
+
+    Returns
+    -------
+    sparse array, shape (m, n)
+        A canonical scipy sparse *array* (``csr_array``, ...): sorted indices, no
+        duplicates, int32 indices whenever they fit. Files written by :func:`save_matrix`
+        come back with the dtype they were saved with.
+
+    Raises
+    ------
+    ValueError
+        For an unknown extension, or a ``.mat`` file with no single matrix to pick.
+    OSError
+        When the file cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from toeplitz_conv import conv1d_matrix
+    >>> path = os.path.join(tempfile.mkdtemp(), "conv.npz")
+    >>> save_matrix(conv1d_matrix([4.0, 3.0], 5), path)
+    >>> M = load_matrix(path)
+    >>> type(M).__name__, M.shape, M.nnz
+    ('csr_array', (4, 5), 8)
+    """
+    ext = _extension(path)
+    check_choice(format, "format", _LOAD_FORMATS)
+    source = os.fspath(path)
+    if not os.path.isfile(source):
+        what = "is a directory" if os.path.isdir(source) else "does not exist"
+        raise FileNotFoundError(f"cannot read {source!r}: it {what}")
+    dtype: np.dtype | None = None
+    try:
+        if ext == ".npz":
+            m = sp.load_npz(source)
+        elif ext == ".mtx":
+            m = scipy.io.mmread(source, spmatrix=False)
+            dtype = _mtx_dtype(source)
+        else:
+            m = scipy.io.loadmat(source, spmatrix=False)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"cannot read {source!r} as a {ext} matrix file: {exc}") from None
+    if ext == ".mat":
+        m, dtype = _pick_mat_variable(m, source, name)
+    if not sp.issparse(m):
+        m = as_array(m, "the stored matrix")
+        if m.ndim != 2:
+            raise ValueError(f"{source!r} holds an array of shape {m.shape}, not a matrix")
+    return _canonical(m, format, dtype)

@@ -1,0 +1,334 @@
+"""save_matrix / load_matrix: round trips read by scipy's own readers, atomic writes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+import toeplitz_conv as tc
+from conftest import assert_canonical_sparse
+from toeplitz_conv import io as tcio
+from toeplitz_conv.io import load_matrix, save_matrix
+
+EXTS = (".npz", ".mtx", ".mat")
+
+
+def _matrices():
+    rng = np.random.default_rng(20240604)
+    W = rng.standard_normal((4, 2, 3))
+    return {
+        "seed": tc.conv1d_matrix([4.0, 3.0], 5),
+        "reflect-stride-groups": tc.conv1d_matrix(
+            W, 9, stride=2, padding=2, groups=2, padding_mode="reflect"
+        ),
+        "circular-float32": tc.conv1d_matrix(
+            W.astype(np.float32), 8, padding=1, padding_mode="circular"
+        ),
+        "complex": tc.conv1d_matrix(W[:, :1] + 1j * W[:, 1:], 7, dilation=2),
+        "transpose-csc": tc.conv_transpose1d_matrix(W, 5, stride=3, output_padding=2, format="csc"),
+        "coo": tc.conv1d_matrix(W, 6, padding="same", format="coo"),
+    }
+
+
+MATRICES = _matrices()
+
+
+def scipy_read(path):
+    """Read `path` with scipy's own reader for its extension (not ours)."""
+    ext = os.path.splitext(str(path))[1]
+    if ext == ".npz":
+        return sp.load_npz(path)
+    if ext == ".mtx":
+        return scipy.io.mmread(path)
+    return scipy.io.loadmat(path)["M"]
+
+
+@pytest.mark.parametrize("ext", EXTS)
+@pytest.mark.parametrize("key", sorted(MATRICES))
+def test_round_trip(tmp_path, key, ext):
+    M = MATRICES[key]
+    path = tmp_path / f"m{ext}"
+    save_matrix(M, path)
+    dense = M.toarray()
+
+    theirs = scipy_read(path)
+    assert sp.issparse(theirs) and theirs.shape == M.shape
+    np.testing.assert_array_equal(theirs.toarray().astype(M.dtype), dense)
+
+    ours = load_matrix(path)
+    assert_canonical_sparse(ours, "csr")
+    assert ours.dtype == M.dtype  # restored from our record in .mtx/.mat
+    np.testing.assert_array_equal(ours.toarray(), dense)
+    assert sorted(os.listdir(tmp_path)) == [f"m{ext}"]  # no temporary file left behind
+
+
+def test_npz_keeps_format_and_dtype(tmp_path):
+    M = MATRICES["transpose-csc"].astype(np.float32)
+    save_matrix(M, tmp_path / "a.npz")
+    back = sp.load_npz(tmp_path / "a.npz")
+    assert back.format == "csc" and back.dtype == np.float32
+
+
+def test_mat_is_double_for_matlab(tmp_path):
+    M = MATRICES["circular-float32"]
+    save_matrix(M, tmp_path / "a.mat", params={"stride": 1})
+    contents = scipy.io.loadmat(tmp_path / "a.mat")
+    assert sp.issparse(contents["M"]) and contents["M"].dtype == np.float64
+    record = json.loads(str(contents["toeplitz_conv"][0]))
+    assert record["dtype"] == "float32" and record["params"] == {"stride": 1}
+    complex_M = MATRICES["complex"]
+    save_matrix(complex_M, tmp_path / "c.mat", name="A")
+    assert scipy.io.loadmat(tmp_path / "c.mat")["A"].dtype == np.complex128
+
+
+def test_mtx_comment_records_params(tmp_path):
+    params = {
+        "op": "conv1d",
+        "weight_shape": np.array([4, 2, 3]),
+        "input_length": np.int64(9),
+        "stride": 2,
+        "padding": (2, 2),
+        "padding_mode": "reflect",
+    }
+    path = tmp_path / "m.mtx"
+    save_matrix(MATRICES["reflect-stride-groups"], path, params=params)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "%%MatrixMarket matrix coordinate real general"
+    assert lines[1].startswith("%toeplitz_conv {")
+    record = json.loads(lines[1].removeprefix("%toeplitz_conv "))
+    assert record["version"] == tc.__version__
+    assert record["dtype"] == "float64"
+    assert record["params"] == {
+        "op": "conv1d",
+        "weight_shape": [4, 2, 3],
+        "input_length": 9,
+        "stride": 2,
+        "padding": [2, 2],
+        "padding_mode": "reflect",
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("ext", EXTS)
+def test_load_format(tmp_path, ext, fmt):
+    M = MATRICES["reflect-stride-groups"]
+    save_matrix(M, tmp_path / f"m{ext}")
+    back = load_matrix(str(tmp_path / f"m{ext}"), format=fmt)
+    assert_canonical_sparse(back, fmt)
+    np.testing.assert_array_equal(back.toarray(), M.toarray())
+
+
+def test_inputs_dense_and_spmatrix(tmp_path):
+    dense = MATRICES["seed"].toarray()
+    save_matrix(dense, tmp_path / "d.mtx")
+    save_matrix(sp.csr_matrix(dense), tmp_path / "s.npz")
+    for name in ("d.mtx", "s.npz"):
+        back = load_matrix(tmp_path / name)
+        assert isinstance(back, sp.csr_array)
+        np.testing.assert_array_equal(back.toarray(), dense)
+
+
+def test_reads_files_written_by_other_tools(tmp_path):
+    # a symmetric Matrix Market file, a non-canonical COO in .npz, a dense MATLAB matrix
+    sym = sp.csr_array(np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]]))
+    scipy.io.mmwrite(tmp_path / "sym.mtx", sym, symmetry="symmetric")
+    dup = sp.coo_array(([1.0, 2.0, 3.0], ([1, 0, 1], [1, 0, 1])), shape=(2, 2))
+    sp.save_npz(tmp_path / "dup.npz", dup)
+    scipy.io.savemat(tmp_path / "dense.mat", {"A": np.eye(3), "label": "not a matrix"})
+
+    np.testing.assert_array_equal(load_matrix(tmp_path / "sym.mtx").toarray(), sym.toarray())
+    back = load_matrix(tmp_path / "dup.npz", format="coo")
+    assert_canonical_sparse(back, "coo")
+    np.testing.assert_array_equal(back.toarray(), [[2.0, 0.0], [0.0, 4.0]])
+    np.testing.assert_array_equal(load_matrix(tmp_path / "dense.mat").toarray(), np.eye(3))
+
+
+def test_mat_variable_choice(tmp_path):
+    A, B = MATRICES["seed"], sp.csr_array(np.eye(2))
+    scipy.io.savemat(tmp_path / "two.mat", {"A": A, "B": B})
+    with pytest.raises(ValueError, match=r"holds 2 candidate matrices \['A', 'B'\]; pass `name=`"):
+        load_matrix(tmp_path / "two.mat")
+    np.testing.assert_array_equal(load_matrix(tmp_path / "two.mat", name="B").toarray(), np.eye(2))
+    with pytest.raises(ValueError, match=r"`name`='C' is not a variable of .*\['A', 'B'\]"):
+        load_matrix(tmp_path / "two.mat", name="C")
+
+
+def test_extension_case_insensitive(tmp_path):
+    save_matrix(MATRICES["seed"], tmp_path / "UPPER.MTX")
+    assert scipy.io.mmread(tmp_path / "UPPER.MTX").shape == (4, 5)
+
+
+def test_permissions_follow_umask(tmp_path):
+    path = tmp_path / "m.npz"
+    save_matrix(MATRICES["seed"], path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+# --------------------------------------------------------------------------- atomic writes
+def _failing_writer(*args, **kwargs):
+    target = args[0]
+    target.write(b"partial garbage")  # half a file, then the writer dies
+    raise RuntimeError("disk on fire")
+
+
+@pytest.mark.parametrize(
+    ("ext", "module", "attr"),
+    [(".npz", sp, "save_npz"), (".mtx", scipy.io, "mmwrite"), (".mat", scipy.io, "savemat")],
+)
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_failed_write_leaves_old_file(tmp_path, monkeypatch, ext, module, attr, error):
+    path = tmp_path / f"m{ext}"
+    save_matrix(MATRICES["seed"], path)
+    before = path.read_bytes()
+
+    def fail(file, *args, **kwargs):
+        file.write(b"partial garbage")
+        raise error("disk on fire")
+
+    monkeypatch.setattr(module, attr, fail)
+    with pytest.raises(error, match="disk on fire"):
+        save_matrix(MATRICES["coo"], path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [path.name]
+    monkeypatch.undo()
+    np.testing.assert_array_equal(load_matrix(path).toarray(), MATRICES["seed"].toarray())
+
+
+def test_failed_write_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sp, "save_npz", _failing_writer)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        save_matrix(MATRICES["seed"], tmp_path / "new.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_failed_rename_cleans_up(tmp_path, monkeypatch):
+    path = tmp_path / "m.mtx"
+    path.write_text("old")
+
+    def no_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tcio.os, "replace", no_replace)
+    with pytest.raises(OSError, match="No space left"):
+        save_matrix(MATRICES["seed"], path)
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["m.mtx"]
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("name", ["m.txt", "m", "m.npy", "m.mtx.gz"])
+def test_unknown_extension(tmp_path, name):
+    msg = r"`path` must end in one of '\.npz', '\.mtx', '\.mat' \(the extension picks the format\)"
+    with pytest.raises(ValueError, match=msg):
+        save_matrix(MATRICES["seed"], tmp_path / name)
+    with pytest.raises(ValueError, match=msg):
+        load_matrix(tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+class _BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"m.npz"
+
+
+def test_path_type():
+    with pytest.raises(TypeError, match=r"`path` must be a str or os.PathLike; got int"):
+        save_matrix(MATRICES["seed"], 3)
+    with pytest.raises(TypeError, match=r"`path` must be a str or os.PathLike; got bytes"):
+        load_matrix(b"m.npz")
+    with pytest.raises(TypeError, match=r"`path` must be a text path \(str\), not bytes"):
+        save_matrix(MATRICES["seed"], _BytesPath())
+
+
+@pytest.mark.parametrize(
+    ("matrix", "error", "msg"),
+    [
+        (
+            "abc",
+            TypeError,
+            r"`matrix` must be a scipy sparse array or matrix, or a 2-D numeric "
+            r"array; got str",
+        ),
+        (None, TypeError, r"`matrix` must be a scipy sparse array .* got NoneType"),
+        (
+            np.arange(3.0),
+            ValueError,
+            r"`matrix` must be 2-D \(a matrix\); got an array with "
+            r"shape \(3,\)",
+        ),
+        (np.zeros((2, 2, 2)), ValueError, r"`matrix` must be 2-D .* shape \(2, 2, 2\)"),
+        (
+            sp.coo_array(np.arange(3.0)),
+            ValueError,
+            r"`matrix` must be 2-D; got a sparse array "
+            r"with shape \(3,\)",
+        ),
+    ],
+)
+def test_not_a_matrix(tmp_path, matrix, error, msg):
+    with pytest.raises(error, match=msg):
+        save_matrix(matrix, tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_paths(tmp_path):
+    with pytest.raises(
+        FileNotFoundError, match=r"cannot write .*: the directory .* does not exist"
+    ):
+        save_matrix(MATRICES["seed"], tmp_path / "missing" / "m.npz")
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"cannot write .*d\.npz': it is a directory"):
+        save_matrix(MATRICES["seed"], tmp_path / "d.npz")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions"
+)
+def test_read_only_directory(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=r"cannot write .*: no permission to create"):
+            save_matrix(MATRICES["seed"], ro / "m.mtx")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_permission_denied_message(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tcio.os, "open", denied)
+    with pytest.raises(PermissionError, match=r"cannot write .*m\.mtx': no permission to create"):
+        save_matrix(MATRICES["seed"], tmp_path / "m.mtx")
+
+
+def test_bad_params_and_name(tmp_path):
+    with pytest.raises(TypeError, match=r"`params` must be a mapping \(a dict\) or None; got list"):
+        save_matrix(MATRICES["seed"], tmp_path / "m.mtx", params=[1, 2])
+    with pytest.raises(TypeError, match=r"`params` values must be numbers, strings, lists or "):
+        save_matrix(MATRICES["seed"], tmp_path / "m.mtx", params={"f": object()})
+    with pytest.raises(ValueError, match=r"`name` must be a valid MATLAB variable name"):
+        save_matrix(MATRICES["seed"], tmp_path / "m.mat", name="1abc")
+    assert os.listdir(tmp_path) == []
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot read .*nope\.mtx': it does not exist"):
+        load_matrix(tmp_path / "nope.mtx")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=r"cannot read .*bad\.npz' as a \.npz matrix file"):
+        load_matrix(tmp_path / "bad.npz")
+    (tmp_path / "bad.mtx").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"cannot read .*bad\.mtx' as a \.mtx matrix file"):
+        load_matrix(tmp_path / "bad.mtx")
+    with pytest.raises(ValueError, match=r"`format` must be one of 'csr', 'csc', 'coo'; got 'bsr'"):
+        load_matrix(tmp_path / "bad.mtx", format="bsr")

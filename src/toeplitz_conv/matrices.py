@@ -1,4 +1,4 @@
-"""The matrices of ``conv1d`` and ``conv_transpose1d``, built straight into CSR."""
+"""The matrices of ``conv1d`` and ``conv_transpose1d``, built straight into the format asked for."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._arrays import as_array, as_weight, check_groups, check_memory, matrix_dtype
+from ._assemble import (
+    Blocks,
+    compressed_arrays,
+    coordinate_arrays,
+    dia_arrays,
+    dia_offsets,
+)
 from ._geometry import (
     ConvGeometry,
     Padding,
@@ -14,7 +21,7 @@ from ._geometry import (
     conv_geometry,
     transpose_geometry,
 )
-from ._pattern import row_pattern
+from ._pattern import band, transposed_band
 
 __all__ = [
     "FORMATS",
@@ -106,63 +113,34 @@ def bias_vector(bias: object, output_length: int) -> np.ndarray:
     return np.repeat(b, n)
 
 
-def _csr_arrays(
+def _forward_blocks(
     weight: np.ndarray, geom: ConvGeometry, groups: int, c_in: int, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
-    """``(indptr, indices, data, shape)`` of the conv matrix in canonical CSR.
+) -> Blocks:
+    """The conv matrix ``M`` as blocks: output channel ``o`` by input channels of its group.
 
-    Row ``o*L_out + i`` holds, for each input channel ``c`` of output channel
-    ``o``'s group in turn, the entries of the single-channel row pattern
-    shifted to column block ``g(o)*G + c``. Rows ``i`` are laid out
-    ``(i, c, e)``: entry ``e`` of row ``i`` for channel ``c`` sits at
-    ``G*indptr[i] + c*counts[i] + (e - indptr[i])`` of each output channel's run.
+    Row ``o*L_out + i`` holds, for each input channel ``c`` of ``o``'s group in
+    turn, row ``i`` of the single-channel band shifted to column block
+    ``g(o)*G + c``, valued ``W[o, c, tap]``.
+    """
+    c_out, G, _ = weight.shape
+    base = (np.arange(c_out, dtype=np.int64) // (c_out // groups)) * G
+    return Blocks(band(geom), weight.astype(dtype, copy=False), base, c_in)
+
+
+def _transposed_blocks(
+    weight: np.ndarray, geom: ConvGeometry, groups: int, c_in: int, dtype: np.dtype
+) -> Blocks:
+    """``M.T`` as blocks: input channel ``c'`` by the output channels of its group.
+
+    Row ``c'*L + l`` holds, for each output channel ``o`` of group ``g = c' // G``
+    in turn, row ``l`` of the transposed band shifted to column block ``o``,
+    valued ``W[o, c' - g*G, tap]``.
     """
     c_out, G, K = weight.shape
-    L, L_out, s, d = geom.input_length, geom.output_length, geom.stride, geom.dilation
-    pat = row_pattern(geom)
-    counts = pat.counts
-    nnz1 = pat.cols.size
-    shape = (c_out * L_out, c_in * L)
-    index_dtype = np.int32 if max(c_out * G * nnz1, *shape) <= _INT32_MAX else np.int64
-    w2 = weight.reshape(c_out, G * K).astype(dtype, copy=False)
-
-    t_cols = np.empty(G * nnz1, dtype=index_dtype)  # one output channel's columns
-    data = np.empty((c_out, G * nnz1), dtype=dtype)
-
-    # interior rows: K taps per channel, a regular (rows, G, K) block
-    lo, hi = geom.interior
-    a, b = G * pat.indptr[lo], G * pat.indptr[hi]
-    first_col = np.arange(lo, hi) * s - geom.pad_left
-    channel_tap = (np.arange(G) * L)[:, None] + np.arange(K) * d
-    np.add(
-        first_col[:, None, None],
-        channel_tap[None],
-        out=t_cols[a:b].reshape(-1, G, K),
-        casting="same_kind",
-    )
-    data[:, a:b].reshape(c_out, -1, G * K)[...] = w2[:, None, :]
-
-    # boundary rows: place each entry of the pattern for every channel c
-    entries = np.r_[0 : pat.indptr[lo], pat.indptr[hi] : nnz1]
-    row_of = np.searchsorted(pat.indptr, entries, side="right") - 1
-    channel = np.arange(G)[:, None]
-    dest = (pat.indptr[row_of] * (G - 1) + entries) + channel * counts[row_of]
-    t_cols[dest] = channel * L + pat.cols[entries]
-    data[:, dest] = w2[:, channel * K + pat.taps[entries]]
-    if pat.extra_entries.size:  # further taps on an occupied entry add up
-        rows = np.searchsorted(pat.indptr, pat.extra_entries, side="right") - 1
-        extra = (pat.indptr[rows] * (G - 1) + pat.extra_entries) + channel * counts[rows]
-        np.add.at(data, (slice(None), extra.ravel()), w2[:, (channel * K + pat.extra_taps).ravel()])
-
-    group_of_out = np.arange(c_out) // (c_out // groups)
-    if groups == 1:
-        indices = np.tile(t_cols, c_out)
-    else:
-        offsets = (group_of_out * G * L).astype(index_dtype)
-        indices = (t_cols[None, :] + offsets[:, None]).ravel()
-    indptr = np.zeros(shape[0] + 1, dtype=index_dtype)
-    np.cumsum(np.tile(G * counts, c_out), out=indptr[1:])
-    return indptr, indices, data.ravel(), shape
+    per_group = c_out // groups
+    w_t = weight.reshape(groups, per_group, G, K).transpose(0, 2, 1, 3).reshape(c_in, per_group, K)
+    base = (np.arange(c_in, dtype=np.int64) // G) * per_group
+    return Blocks(transposed_band(geom), w_t.astype(dtype), base, c_out)
 
 
 def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: str) -> None:
@@ -174,36 +152,64 @@ def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: st
         )
 
 
-def _dia(coo: sp.coo_array) -> sp.dia_array:
-    offsets_per_entry = coo.col.astype(np.int64) - coo.row
-    offsets, which = np.unique(offsets_per_entry, return_inverse=True)
-    n_cols = coo.shape[1]
-    stored = offsets.size * n_cols
-    if stored > _DIA_MAX_FILL * coo.nnz + n_cols:
+def _check_dia_fill(n_offsets: int, shape: tuple[int, int], nnz: int) -> None:
+    stored = n_offsets * shape[1]
+    if stored > _DIA_MAX_FILL * nnz + shape[1]:
         raise ValueError(
-            f"`format`='dia' would store {offsets.size:,} diagonals x {n_cols:,} columns = "
-            f"{stored:,} values for {coo.nnz:,} nonzeros; DIA is compact only for "
+            f"`format`='dia' would store {n_offsets:,} diagonals x {shape[1]:,} columns = "
+            f"{stored:,} values for {nnz:,} nonzeros; DIA is compact only for "
             "stride-1 layers whose output is about as long as the input. "
             "Use 'csr', 'csc', 'coo' or 'bsr'"
         )
-    data = np.zeros((offsets.size, n_cols), dtype=coo.dtype)
+
+
+def _dia_from_coo(coo: sp.coo_array) -> sp.dia_array:
+    """DIA from canonical COO: for strided layers, whose diagonals change row by row."""
+    offsets, which = np.unique(coo.col.astype(np.int64) - coo.row, return_inverse=True)
+    _check_dia_fill(offsets.size, coo.shape, coo.nnz)
+    data = np.zeros((offsets.size, coo.shape[1]), dtype=coo.dtype)
     data[which, coo.col] = coo.data
     return sp.dia_array((data, offsets), shape=coo.shape)
 
 
-def _finish(compressed: sp.csr_array | sp.csc_array, fmt: str) -> sp.sparray | np.ndarray:
-    """Return `compressed` (canonical) in the requested format."""
-    if fmt == "dense":
-        return compressed.toarray()
-    if fmt == compressed.format:
-        return compressed
+def _canonical(matrix: sp.sparray) -> sp.sparray:
+    if matrix.format in ("csr", "csc", "bsr"):
+        matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
+
+
+def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
+    """The matrix whose rows `blocks` describes; for ``'csc'``, whose columns it describes.
+
+    CSR, COO and DIA are written directly from the rows, CSC directly as the
+    CSR of the transpose; BSR and dense are converted from CSR.
+    """
+    shape = blocks.shape
+    index_dtype = np.int32 if max(blocks.nnz, *shape) <= _INT32_MAX else np.int64
+    if fmt == "csc":
+        indptr, indices, data = compressed_arrays(blocks, index_dtype)
+        return _canonical(sp.csc_array((data, indices, indptr), shape=shape[::-1], copy=False))
+    if fmt == "coo":
+        row, col, data = coordinate_arrays(blocks, index_dtype)
+        return _canonical(sp.coo_array((data, (row, col)), shape=shape, copy=False))
     if fmt == "dia":
-        return _dia(compressed.tocoo())
-    out = getattr(compressed, f"to{fmt}")()
-    if fmt in ("csr", "csc", "bsr"):
-        out.has_sorted_indices = True
-    out.has_canonical_format = True
-    return out
+        offsets = dia_offsets(blocks)
+        if offsets is None:
+            row, col, data = coordinate_arrays(blocks, index_dtype)
+            return _dia_from_coo(sp.coo_array((data, (row, col)), shape=shape, copy=False))
+        _check_dia_fill(offsets.size, shape, blocks.nnz)
+        return sp.dia_array((dia_arrays(blocks, offsets), offsets), shape=shape, copy=False)
+    indptr, indices, data = compressed_arrays(blocks, index_dtype)
+    csr = _canonical(sp.csr_array((data, indices, indptr), shape=shape, copy=False))
+    if fmt == "dense":
+        return csr.toarray()
+    if fmt == "bsr":
+        bsr = csr.tobsr()  # scipy leaves block columns in order of appearance
+        bsr.has_sorted_indices = False
+        bsr.sort_indices()
+        return _canonical(bsr)
+    return csr
 
 
 def _matrix(
@@ -223,14 +229,12 @@ def _matrix(
     shape = (w.shape[0] * geom.output_length, c_in * geom.input_length)
     _check_size(shape, w.shape[0] * geom.output_length * w.shape[1] * w.shape[2], out_dtype, fmt)
 
-    indptr, indices, data, shape = _csr_arrays(w, geom, groups, c_in, out_dtype)
-    if transpose:
-        compressed = sp.csc_array((data, indices, indptr), shape=shape[::-1], copy=False)
-    else:
-        compressed = sp.csr_array((data, indices, indptr), shape=shape, copy=False)
-    compressed.has_sorted_indices = True
-    compressed.has_canonical_format = True
-    return _finish(compressed, fmt)
+    # CSC of M is the CSR of M.T; conv_transpose1d's matrix is M.T of its geometry.
+    by_columns = (fmt == "csc") != transpose
+    blocks = (_transposed_blocks if by_columns else _forward_blocks)(
+        w, geom, groups, c_in, out_dtype
+    )
+    return _build(blocks, fmt)
 
 
 def conv1d_matrix(

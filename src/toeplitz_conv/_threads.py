@@ -1,0 +1,68 @@
+"""A small shared thread pool for chunked construction.
+
+numpy releases the GIL inside its loops, so filling disjoint slices of one
+preallocated output from a few threads uses several cores (and spreads the
+page faults of fresh memory over them). The pool is created on first use,
+sized to the CPUs this process may run on (``TOEPLITZ_CONV_NUM_THREADS``
+overrides), and reset in a forked child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["max_threads", "run"]
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def max_threads() -> int:
+    """Threads to build with: ``TOEPLITZ_CONV_NUM_THREADS``, else the usable CPUs."""
+    setting = os.environ.get("TOEPLITZ_CONV_NUM_THREADS", "")
+    if setting.strip().isdigit():
+        return max(1, int(setting))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != size:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="toeplitz_conv")
+            _pool_size = size
+        return _pool
+
+
+def _forget_pool() -> None:  # pragma: no cover - runs in a forked child
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def run(tasks: Sequence[Callable[[], None]], *, parallel: bool = True) -> None:
+    """Run `tasks` (independent, writing disjoint memory) and re-raise the first error.
+
+    In the calling thread if `parallel` is false, there is one task or one CPU;
+    otherwise on the shared pool.
+    """
+    threads = max_threads() if parallel else 1
+    if threads < 2 or len(tasks) < 2:
+        for task in tasks:
+            task()
+        return
+    futures = [_executor(threads).submit(task) for task in tasks]
+    for future in futures:
+        future.result()

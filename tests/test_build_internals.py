@@ -1,0 +1,279 @@
+"""The fast builders against a straightforward reference assembly, bit for bit.
+
+The reference lists every tap of every row as one COO entry, straight from the
+formula of DESIGN.md section 2, sorts them (stably) and sums the duplicates one
+by one in tap order, the order the builders promise. Every format must then
+match it exactly: the same arrays, the same index dtype, the same canonical
+order. The chunked, threaded and int64 paths are forced on small inputs by
+shrinking their thresholds.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import toeplitz_conv as tc
+from toeplitz_conv import _assemble, _pattern, _threads, matrices
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _src(j: np.ndarray, length: int, mode: str) -> np.ndarray:
+    """Source sample of padded position `j`, -1 for none (independent of the library)."""
+    inside = (j >= 0) & (j < length)
+    if mode == "zeros":
+        return np.where(inside, j, -1)
+    if mode == "replicate":
+        return np.clip(j, 0, length - 1)
+    if mode == "circular":
+        return j % length
+    if length == 1:
+        return np.zeros_like(j)
+    reflected = np.where(j < 0, -j, 2 * (length - 1) - j)
+    return np.where(inside, j, reflected)
+
+
+def reference_coo(w, length, *, stride, pad, dilation, groups, mode, rows=None):
+    """Canonical COO of ``conv1d``'s matrix: one entry per tap, duplicates summed in tap order."""
+    c_out, G, K = w.shape
+    p_l, p_r = pad
+    l_out = (length + p_l + p_r - dilation * (K - 1) - 1) // stride + 1
+    l_out = l_out if rows is None else rows
+    o = np.arange(c_out)[:, None, None, None]
+    i = np.arange(l_out)[None, :, None, None]
+    c = np.arange(G)[None, None, :, None]
+    k = np.arange(K)[None, None, None, :]  # taps innermost: duplicates add in tap order
+    j = np.broadcast_to(i * stride + k * dilation - p_l, (c_out, l_out, G, K))
+    s = _src(j, length, mode)
+    row = np.broadcast_to(o * l_out + i, s.shape)
+    col = ((o // (c_out // groups)) * G + c) * length + s
+    val = np.broadcast_to(w[:, None, :, :], s.shape)
+    keep = s >= 0
+    shape = (c_out * l_out, groups * G * length)
+    row, col, val = row[keep], col[keep], val[keep]
+    # duplicates add up one by one in tap order, as the builders promise
+    order = np.lexsort((col, row))  # stable: taps stay ascending within an entry
+    row, col, val = row[order], col[order], val[order]
+    first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])][: row.size]
+    entry = np.cumsum(first) - 1
+    data = val[first].copy()
+    np.add.at(data, entry[~first], val[~first])
+    coo = sp.coo_array((data, (row[first], col[first])), shape=shape)
+    coo.has_canonical_format = True
+    return coo
+
+
+def reference_dia(coo: sp.coo_array) -> tuple[np.ndarray, np.ndarray]:
+    offsets, which = np.unique(coo.col.astype(np.int64) - coo.row, return_inverse=True)
+    data = np.zeros((offsets.size, coo.shape[1]), dtype=coo.dtype)
+    data[which, coo.col] = coo.data
+    return offsets, data
+
+
+def assert_same(result, ref: sp.coo_array, fmt: str, index_dtype=np.int32) -> None:
+    """`result` in `fmt` holds exactly `ref`, canonical, with `index_dtype` indices."""
+    if fmt == "dense":
+        assert result.dtype == ref.dtype
+        np.testing.assert_array_equal(result, ref.toarray(), strict=True)
+        return
+    assert result.format == fmt and result.shape == ref.shape and result.dtype == ref.dtype
+    if fmt in ("csr", "csc"):
+        want = ref.tocsr() if fmt == "csr" else ref.tocsc()
+        assert result.has_canonical_format and result.has_sorted_indices
+        assert result.indices.dtype == index_dtype and result.indptr.dtype == index_dtype
+        np.testing.assert_array_equal(result.indptr, want.indptr)
+        np.testing.assert_array_equal(result.indices, want.indices)
+        np.testing.assert_array_equal(result.data, want.data, strict=True)
+    elif fmt == "coo":
+        assert result.has_canonical_format
+        assert result.row.dtype == index_dtype and result.col.dtype == index_dtype
+        np.testing.assert_array_equal(result.row, ref.row)
+        np.testing.assert_array_equal(result.col, ref.col)
+        np.testing.assert_array_equal(result.data, ref.data, strict=True)
+    elif fmt == "bsr":
+        want = ref.tocsr().tobsr()
+        want.sort_indices()
+        assert result.has_sorted_indices and result.blocksize == want.blocksize
+        np.testing.assert_array_equal(result.indptr, want.indptr)
+        np.testing.assert_array_equal(result.indices, want.indices)
+        np.testing.assert_array_equal(result.data, want.data, strict=True)
+    elif fmt == "dia":
+        offsets, data = reference_dia(ref)
+        np.testing.assert_array_equal(result.offsets, offsets)
+        np.testing.assert_array_equal(result.data, data, strict=True)
+    else:  # pragma: no cover
+        raise AssertionError(fmt)
+
+
+def random_cases(n: int, seed: int):
+    """Random small layers over the whole parameter space, valid for torch."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    while len(cases) < n:
+        groups = int(rng.integers(1, 4))
+        G, per_group = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+        K, d, s = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        length = int(rng.integers(1, 25))
+        mode = MODES[int(rng.integers(4))]
+        pad = (int(rng.integers(0, 7)), int(rng.integers(0, 7)))
+        if (mode == "reflect" and max(pad) >= length) or (mode == "circular" and max(pad) > length):
+            continue
+        if (length + sum(pad) - d * (K - 1) - 1) // s + 1 < 1:
+            continue
+        dtype = (np.float64, np.float32, np.complex128)[int(rng.integers(3))]
+        w = rng.standard_normal((per_group * groups, G, K)).astype(dtype)
+        if dtype == np.complex128:
+            w = w + 1j * rng.standard_normal(w.shape)
+        cases.append((w, length, dict(stride=s, pad=pad, dilation=d, groups=groups, mode=mode)))
+    return cases
+
+
+def build(w, length, fmt, *, stride, pad, dilation, groups, mode):
+    return tc.conv1d_matrix(
+        w,
+        length,
+        stride=stride,
+        padding=pad,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=mode,
+        format=fmt,
+    )
+
+
+def check_format(w, length, fmt, ref, kw, index_dtype=np.int32) -> None:
+    """`fmt` matches `ref`, or is DIA refused exactly when DIA would not be compact."""
+    try:
+        result = build(w, length, fmt, **kw)
+    except ValueError as exc:
+        assert fmt == "dia" and "would store" in str(exc), exc
+        offsets, _ = reference_dia(ref)
+        assert offsets.size * ref.shape[1] > 3 * ref.nnz + ref.shape[1]
+        return
+    assert_same(result, ref, fmt, index_dtype)
+
+
+def check_all_formats(cases) -> None:
+    for w, length, kw in cases:
+        ref = reference_coo(w, length, **kw)
+        for fmt in ("csr", "csc", "coo", "bsr", "dense", "dia"):
+            check_format(w, length, fmt, ref, kw)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_format_matches_reference(seed):
+    check_all_formats(random_cases(60, seed))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia"])
+def test_large_padding_and_dilation(mode, fmt):
+    # taps landing two and three times on one sample, edges wider than the interior
+    w = np.arange(1.0, 1 + 2 * 2 * 5).reshape(2, 2, 5) / 7
+    pad = {"zeros": (9, 4), "reflect": (5, 5), "replicate": (8, 2), "circular": (6, 6)}[mode]
+    for stride, dilation in ((1, 1), (1, 3), (2, 2), (3, 1)):
+        kw = dict(stride=stride, pad=pad, dilation=dilation, groups=1, mode=mode)
+        check_format(w, 6, fmt, reference_coo(w, 6, **kw), kw)
+
+
+def test_chunked_threaded_path(monkeypatch):
+    """Tiny chunks and super-units, on two threads: many tasks, every remainder path."""
+    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 5)
+    monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 3)
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
+    calls = []
+    original = _threads.run
+    monkeypatch.setattr(
+        _threads, "run", lambda tasks, **kw: (calls.append(len(tasks)), original(tasks, **kw))
+    )
+    check_all_formats(random_cases(40, 7))
+    w = np.random.default_rng(3).standard_normal((3, 2, 4))
+    kw = dict(stride=2, pad=(3, 1), dilation=2, groups=1, mode="reflect")
+    assert_same(build(w, 300, "csr", **kw), reference_coo(w, 300, **kw), "csr")
+    assert max(calls) > 20
+
+
+def test_one_long_channel_split_into_row_chunks(monkeypatch):
+    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 1000)
+    monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 64)
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
+    w = np.random.default_rng(4).standard_normal(9)[None, None]
+    for mode in MODES:
+        kw = dict(stride=1, pad=(4, 4), dilation=1, groups=1, mode=mode)
+        ref = reference_coo(w, 20_001, **kw)
+        for fmt in ("csr", "csc", "coo", "dia"):
+            assert_same(build(w, 20_001, fmt, **kw), ref, fmt)
+
+
+def test_int64_index_path(monkeypatch):
+    """Indices that do not fit int32 are int64: forced by lowering the limit."""
+    monkeypatch.setattr(matrices, "_INT32_MAX", 0)
+    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 16)
+    cases = random_cases(25, 11)
+    for w, length, kw in cases:
+        ref = reference_coo(w, length, **kw)
+        for fmt in ("csr", "csc", "coo"):
+            assert_same(build(w, length, fmt, **kw), ref, fmt, index_dtype=np.int64)
+
+
+def test_conv_transpose_is_the_transpose():
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        groups, G, per_group = (int(v) for v in rng.integers(1, 4, size=3))
+        K, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        length_z, q = int(rng.integers(1, 12)), int(rng.integers(0, max(s, d)))
+        pad = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
+        w = rng.standard_normal((per_group * groups, G, K))
+        kw = dict(stride=s, padding=pad, dilation=d, groups=groups)
+        try:
+            mt = tc.conv_transpose1d_matrix(w, length_z, output_padding=q, **kw)
+        except ValueError:
+            continue
+        length = (length_z - 1) * s - sum(pad) + d * (K - 1) + q + 1
+        ref = reference_coo(
+            w, length, stride=s, pad=pad, dilation=d, groups=groups, mode="zeros", rows=length_z
+        )
+        assert_same(mt, ref.T.tocoo(), "csr")
+        for fmt in ("csc", "coo", "dense"):
+            assert_same(
+                tc.conv_transpose1d_matrix(w, length_z, output_padding=q, format=fmt, **kw),
+                sp.coo_array(ref.T.tocsr()),
+                fmt,
+            )
+        if q < s:  # then conv1d on L' has exactly L_z outputs
+            forward = tc.conv1d_matrix(w, length, format="csc", **kw)
+            np.testing.assert_array_equal(mt.indptr, forward.indptr)
+            np.testing.assert_array_equal(mt.indices, forward.indices)
+            np.testing.assert_array_equal(mt.data, forward.data, strict=True)
+
+
+def test_band_size_does_not_grow_with_length():
+    geom = tc.matrices.conv_geometry(10**8, 9, stride=3, padding=4, padding_mode="reflect")
+    for b in (_pattern.band(geom), _pattern.transposed_band(geom)):
+        arrays = [getattr(b, f) for f in ("unit_cols", "edge_cols", "edge_counts")]
+        assert sum(a.size for a in arrays) < 200
+        assert b.hi - b.lo > 10**7
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dia"])
+def test_peak_memory_is_the_result(fmt):
+    w = np.random.default_rng(6).standard_normal(9)
+    tc.conv1d_matrix(w, 300, padding=4, format=fmt)  # warm the caches
+    tracemalloc.start()
+    try:
+        m = tc.conv1d_matrix(w, 300_000, padding=4, format=fmt)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    arrays = {
+        "csr": ("data", "indices", "indptr"),
+        "csc": ("data", "indices", "indptr"),
+        "coo": ("data", "row", "col"),
+        "dia": ("data", "offsets"),
+    }[fmt]
+    nbytes = sum(getattr(m, a).nbytes for a in arrays)
+    assert peak <= 1.1 * nbytes, (peak, nbytes)

@@ -18,21 +18,45 @@ from .matrices import (
     conv_transpose1d_matrix,
     output_length,
 )
+from .operators import (
+    Conv1dOperator,
+    ConvTranspose1dOperator,
+    conv1d_operator,
+    conv_transpose1d_operator,
+)
+from .spectral import (
+    DENSE_LIMIT,
+    NormBounds,
+    condition_number,
+    singular_values,
+    spectral_norm,
+    spectral_norm_bounds,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DENSE_LIMIT",
     "FORMATS",
+    "Conv1dOperator",
+    "ConvTranspose1dOperator",
+    "NormBounds",
     "bias_vector",
+    "condition_number",
     "conv1d",
     "conv1d_matrix",
+    "conv1d_operator",
     "conv_transpose1d",
     "conv_transpose1d_matrix",
+    "conv_transpose1d_operator",
     "formula",
     "from_torch",
     "load_matrix",
     "output_length",
     "save_matrix",
+    "singular_values",
+    "spectral_norm",
+    "spectral_norm_bounds",
     "to_torch_sparse",
     "unfold",
 ]

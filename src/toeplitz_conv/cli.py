@@ -21,6 +21,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn
@@ -583,34 +584,76 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
 
     L, kwargs = _spectral_kwargs(layer)
     w = layer.weight
-    lines = _header_lines(layer)
     m, n = layer.shape
-    with progress.step("spectral norm"):
-        norm = spectral.spectral_norm(w, L, **kwargs)
-    with progress.step("spectral norm bounds"):
-        bounds = spectral.spectral_norm_bounds(w, L, **kwargs)
-    with progress.step("condition number"):
-        cond = spectral.condition_number(w, L, **kwargs)
-    with progress.step("singular values"):
-        sv = np.sort(np.asarray(spectral.singular_values(w, L, **kwargs), dtype=float))[::-1]
-    lo, hi = _bounds_pair(bounds)
+    g = layer.geom
+    circulant = g.padding_mode == "circular" and g.output_length * g.stride == g.input_length
+    full = circulant or m * n <= spectral.DENSE_LIMIT
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with progress.step("spectral norm"):
+            norm = spectral.spectral_norm(w, L, **kwargs)
+        with progress.step("spectral norm bounds"):
+            lo, hi = _bounds_pair(spectral.spectral_norm_bounds(w, L, **kwargs))
+        with progress.step("condition number"):
+            cond = _condition(spectral, w, L, kwargs, full)
+        with progress.step("singular values"):
+            if full:
+                sv = spectral.singular_values(w, L, **kwargs)
+            else:  # the top of the spectrum only: enough to list and to draw
+                top = min(max(args.k, 100 if args.plot else args.k), min(m, n) - 1)
+                sv = spectral.singular_values(w, L, k=top, **kwargs)
+    sv = np.asarray(sv, dtype=float)
     k = min(args.k, sv.size)
+    lines = _header_lines(layer)
     lines += [
         "",
         f"spectral norm  ||M||_2 = {norm:.10g}",
         f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}",
-        f"condition      sigma_max / sigma_min = {cond:.6g}"
-        + ("" if m == n else f"  (over the min({m}, {n}) = {min(m, n)} singular values)"),
-        f"largest  {k} singular values: " + ", ".join(f"{s:.6g}" for s in sv[:k]),
-        f"smallest {k} singular values: " + ", ".join(f"{s:.6g}" for s in sv[::-1][:k]),
+        (
+            f"condition      sigma_max / sigma_min = {cond:.6g}"
+            + ("" if full else " (a Lanczos estimate)")
+            + ("" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values")
+            if cond is not None
+            else f"condition      not determined: Lanczos did not converge in {_LANCZOS_STEPS} "
+            "steps (sigma_min of a large non-circulant layer)"
+        ),
+        f"largest  {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[:k]),
     ]
+    if full:
+        lines.append(
+            f"smallest {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[::-1][:k])
+        )
+    elif cond is not None:
+        lines.append(
+            f"smallest singular value ~ sigma_max / condition = {norm / cond:.6g} "
+            f"(the whole spectrum of a {m} x {n} matrix is not computed)"
+        )
     out.write("\n".join(lines) + "\n")
+    out.flush()
+    for warning in caught:
+        sys.stderr.write(f"{PROG}: warning: {_one_line(warning.message)}\n")
     if args.plot is not None:
         with progress.step(f"drawing {args.plot}"):
             M = layer.matrix("csr")
-            _plot(M, sv, layer, args.plot)
+            _plot(M, sv, layer, args.plot, complete=full)
         out.write(f"wrote {args.plot}\n")
     return 0
+
+
+#: Lanczos steps for the condition number of layers too large for a dense SVD.
+_LANCZOS_STEPS = 2000
+
+
+def _condition(spectral: Any, w: np.ndarray, L: int, kwargs: dict[str, Any], full: bool):
+    """The condition number, or None when Lanczos does not converge in reasonable time."""
+    if full:
+        return spectral.condition_number(w, L, **kwargs)
+    from scipy.sparse.linalg import ArpackNoConvergence
+
+    try:
+        return spectral.condition_number(w, L, maxiter=_LANCZOS_STEPS, **kwargs)
+    except ArpackNoConvergence:
+        return None
 
 
 def _bounds_pair(bounds: Any) -> tuple[float, float]:
@@ -636,7 +679,7 @@ def _import_pyplot() -> Any:
     return plt
 
 
-def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str) -> None:
+def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str, *, complete: bool) -> None:
     """Sparsity pattern and singular values side by side, written atomically to `path`."""
     from .io import _atomic_write
 
@@ -660,7 +703,9 @@ def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str) -> None:
             ax_spy.axhline(o * layer.out_length - 0.5, color="0.8", lw=0.6)
 
         ax_sv.plot(np.arange(1, sv.size + 1), sv, ".-", color="#b5412b", ms=3, lw=0.8)
-        ax_sv.set_title("singular values (descending)")
+        ax_sv.set_title(
+            "singular values (descending)" if complete else f"the {sv.size} largest singular values"
+        )
         ax_sv.set_xlabel("index")
         ax_sv.set_ylabel("sigma")
         if sv.size and sv[-1] > 0 and sv[0] / sv[-1] > 100:

@@ -1,0 +1,341 @@
+"""The ``toeplitz-conv`` command: a few runs as a real subprocess, the rest in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+import toeplitz_conv as tc
+from toeplitz_conv import cli
+
+SEED_MATRIX = """\
+M (8 nonzeros, '.' = 0):
+      x[0]  x[1]  x[2]  x[3]  x[4]
+y[0]     4     3     .     .     .
+y[1]     .     4     3     .     .
+y[2]     .     .     4     3     .
+y[3]     .     .     .     4     3
+"""
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m toeplitz_conv ARGS`` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "toeplitz_conv", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def require_plot():
+    """matplotlib, or skip (a failure under ``TOEPLITZ_CONV_REQUIRE_PLOT=1``)."""
+    if os.environ.get("TOEPLITZ_CONV_REQUIRE_PLOT") == "1":
+        import matplotlib
+
+        return matplotlib
+    return pytest.importorskip("matplotlib")
+
+
+def one_error_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("toeplitz-conv: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- subprocess
+def test_subprocess_show_seed():
+    proc = run("show", "--weight", "4,3", "--length", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = proc.stdout
+    assert out.startswith("conv1d: x (C_in=1, L=5) -> y (C_out=1, L_out=4)\n")
+    assert "weight (C_out, C_in/groups, K) = (1, 1, 2) = [4, 3]" in out
+    assert "      = floor((5 + 0 + 0 - 1*(2-1) - 1) / 1) + 1\n      = 4\n" in out
+    assert "     = 4*x[i] + 3*x[i + 1]\n" in out
+    assert out.endswith(SEED_MATRIX)
+
+
+def test_subprocess_export_read_by_scipy(tmp_path):
+    W = np.arange(1.0, 13).reshape(4, 1, 3)
+    np.save(tmp_path / "w.npy", W)
+    proc = run(
+        "export", "--weight", "w.npy", "--length", "6", "--groups", "2", "--stride", "2",
+        "--padding", "1", "--padding-mode", "reflect", "--out", "conv.mtx", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "wrote conv.mtx: 12 x 12, 32 nonzeros (Matrix Market)\n"
+    M = scipy.io.mmread(tmp_path / "conv.mtx")
+    expected = tc.conv1d_matrix(W, 6, groups=2, stride=2, padding=1, padding_mode="reflect")
+    np.testing.assert_array_equal(M.toarray(), expected.toarray())
+
+
+def test_subprocess_bad_input():
+    proc = run("show", "--weight", "4,3", "--length", "5", "--stride", "0")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert one_error_line(proc.stderr) == (
+        "toeplitz-conv: error: --stride must be an integer >= 1, got 0"
+    )
+    proc = run("show", "--weight", "4,3")
+    assert proc.returncode == 2
+    one_error_line(proc.stderr)
+
+
+# --------------------------------------------------------------------------- in-process
+def test_show_seed_in_process(capsys):
+    assert cli.main(["show", "--weight", "4,3", "--length", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    header, formula_text, matrix = out.split("\n\n")
+    assert header.splitlines() == [
+        "conv1d: x (C_in=1, L=5) -> y (C_out=1, L_out=4)",
+        "weight (C_out, C_in/groups, K) = (1, 1, 2) = [4, 3]",
+        "stride=1, padding=(0, 0), dilation=1, groups=1, padding_mode='zeros'",
+        "M: 4 x 5 = (C_out*L_out) x (C_in*L), vec(y) = M @ vec(x)",
+    ]
+    assert formula_text == tc.formula([4.0, 3.0], 5)
+    assert matrix == SEED_MATRIX
+
+
+def test_show_multichannel_labels_and_values(capsys, tmp_path):
+    W = np.arange(1.0, 13).reshape(4, 1, 3)
+    np.save(tmp_path / "w.npy", W)
+    args = ["--weight", str(tmp_path / "w.npy"), "--length", "6", "--groups", "2"]
+    assert cli.main(["show", *args, "--padding", "1", "--padding-mode", "reflect"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    M = tc.conv1d_matrix(W, 6, groups=2, padding=1, padding_mode="reflect")
+    start = lines.index(f"M ({M.nnz} nonzeros, '.' = 0):")
+    assert lines[start + 1].split() == [f"x[{c},{n}]" for c in range(2) for n in range(6)]
+    rows = lines[start + 2 :]
+    assert [r.split()[0] for r in rows] == [f"y[{o},{i}]" for o in range(4) for i in range(6)]
+    M = M.toarray()
+    shown = np.array([[0 if c == "." else float(c) for c in r.split()[1:]] for r in rows])
+    np.testing.assert_array_equal(shown, M)
+
+
+def test_show_transpose(capsys):
+    assert cli.main(
+        ["show", "--weight", "1,2,3", "--length", "4", "--transpose", "--stride", "2",
+         "--padding", "1", "--output-padding", "1"]
+    ) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("conv_transpose1d: z (C_in=1, L_in=4) -> y (C_out=1, L'=8)\n")
+    assert "M: 8 x 4 = (C_out*L') x (C_in*L_in), vec(y) = M @ vec(z)" in out
+    lines = out.splitlines()
+    start = lines.index("M (11 nonzeros, '.' = 0):")
+    assert lines[start + 1].split() == ["z[0]", "z[1]", "z[2]", "z[3]"]
+    shown = np.array(
+        [[0 if c == "." else float(c) for c in r.split()[1:]] for r in lines[start + 2 :]]
+    )
+    expected = tc.conv_transpose1d_matrix([1, 2, 3], 4, stride=2, padding=1, output_padding=1)
+    np.testing.assert_array_equal(shown, expected.toarray())
+
+
+def test_show_large_gives_summary(capsys):
+    argv = ["show", "--weight", "1,2,3", "--length", "400", "--padding", "same"]
+    assert cli.main([*argv, "--padding-mode", "circular"]) == 0
+    out = capsys.readouterr().out
+    assert "M (" not in out
+    assert "nonzeros: 1,200 of 160,000 (0.75% dense); per row: min 3, max 3" in out
+    assert "structure: circulant" in out
+    assert "storage: CSR 16.0 kB (float64 values, int32 indices); dense would be 1.3 MB" in out
+    spy = out.split("block):\n")[1].splitlines()
+    assert len(spy) == 16 and spy[0].startswith("  ###") and spy[0].endswith("#")
+    # --max-size lifts the limit; a multi-channel summary names the blocks
+    assert cli.main(["show", "--weight", "1,2", "--length", "40", "--max-size", "40"]) == 0
+    assert "M (78 nonzeros" in capsys.readouterr().out
+
+
+def test_show_block_structure(capsys, tmp_path):
+    np.save(tmp_path / "w.npy", np.ones((4, 2, 3)))
+    argv = ["show", "--weight", str(tmp_path / "w.npy"), "--length", "50", "--groups", "2"]
+    assert cli.main([*argv, "--padding", "1", "--padding-mode", "replicate"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "structure: banded block-Toeplitz, with the first/last rows folded by replicate "
+        "padding; 4 x 4 blocks of 50 x 50, block-diagonal over groups=2"
+    ) in out
+
+
+def test_show_latex(capsys):
+    assert cli.main(["show", "--weight", "4,3", "--length", "5", "--latex"]) == 0
+    out = capsys.readouterr().out
+    assert tc.formula([4, 3], 5, style="latex") in out
+    assert "floor(" not in out
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mtx", ".mat"])
+def test_export_formats(capsys, tmp_path, ext):
+    out_file = tmp_path / f"m{ext}"
+    argv = ["export", "--weight", "1,-2,1", "--length", "9", "--stride", "2", "--padding", "1,0"]
+    assert cli.main([*argv, "--out", str(out_file)]) == 0
+    assert f"wrote {out_file}: 4 x 9, 11 nonzeros" in capsys.readouterr().out
+    expected = tc.conv1d_matrix([1.0, -2.0, 1.0], 9, stride=2, padding=(1, 0)).toarray()
+    if ext == ".npz":
+        got = sp.load_npz(out_file)
+    elif ext == ".mtx":
+        got = scipy.io.mmread(out_file)
+        record = json.loads(out_file.read_text().splitlines()[1].removeprefix("%toeplitz_conv "))
+        assert record["params"] == {
+            "op": "conv1d",
+            "weight_shape": [1, 1, 3],
+            "input_length": 9,
+            "stride": 2,
+            "padding": [1, 0],
+            "dilation": 1,
+            "groups": 1,
+            "padding_mode": "zeros",
+            "weight": [1.0, -2.0, 1.0],
+        }
+    else:
+        got = scipy.io.loadmat(out_file)["M"]
+    np.testing.assert_array_equal(got.toarray(), expected)
+
+
+def test_export_transpose(capsys, tmp_path):
+    out_file = tmp_path / "t.npz"
+    argv = ["export", "--weight", "4,3", "--length", "3", "--transpose", "--stride", "2"]
+    assert cli.main([*argv, "--output-padding", "1", "--out", str(out_file)]) == 0
+    expected = tc.conv_transpose1d_matrix([4.0, 3.0], 3, stride=2, output_padding=1)
+    np.testing.assert_array_equal(tc.load_matrix(out_file).toarray(), expected.toarray())
+
+
+BAD = [
+    (["show", "--weight", "4,x", "--length", "5"], "--weight: expected comma-separated numbers"),
+    (["show", "--weight", "nope.npy", "--length", "5"], "--weight: no such file 'nope.npy'"),
+    (["show", "--weight", "4,3", "--length", "0"], "--length must be an integer >= 1, got 0"),
+    (["show", "--weight", "4,3", "--length", "x"], "argument --length: invalid int value: 'x'"),
+    (["show", "--weight", "4,3", "--length", "5", "--padding", "1,2,3"], "--padding: expected"),
+    (["show", "--weight", "4,3", "--length", "5", "--padding=-1"], "--padding must be an integer"),
+    (
+        ["show", "--weight", "4,3", "--length", "1", "--padding", "1", "--padding-mode", "reflect"],
+        "--padding-mode='reflect' needs padding < input_length",
+    ),
+    (["show", "--weight", "4,3", "--length", "5", "--groups", "2"], "--groups=2 must divide"),
+    (
+        ["show", "--weight", "4,3", "--length", "5", "--output-padding", "1"],
+        "--output-padding is for --transpose only",
+    ),
+    (
+        ["show", "--weight", "4,3", "--length", "5", "--transpose", "--padding-mode", "circular"],
+        "--padding-mode: a transposed convolution supports only 'zeros'",
+    ),
+    (["show", "--weight", "4,3,2,1,5,6", "--length", "3"], "the output would be empty"),
+    (["show", "--weight", "4,3", "--length", "5", "--max-size", "-1"], "--max-size must be >= 0"),
+    (["export", "--weight", "4,3", "--length", "5", "--out", "m.txt"], "--out must end in one of"),
+    (["analyze", "--weight", "4,3", "--length", "5", "-k", "0"], "-k must be >= 1"),
+    (
+        ["analyze", "--weight", "4,3", "--length", "5", "--plot", "x.jpg"],
+        "--plot: the picture is a PNG",
+    ),
+    (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+    ([], "the following arguments are required: COMMAND"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD)
+def test_bad_input_one_line(capsys, argv, message):
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert message in one_error_line(err)
+
+
+def test_npy_weight_errors(capsys, tmp_path):
+    np.save(tmp_path / "w2.npy", np.ones((2, 3)))
+    (tmp_path / "bad.npy").write_bytes(b"garbage")
+    assert cli.main(["show", "--weight", str(tmp_path / "w2.npy"), "--length", "5"]) == 2
+    assert "--weight must have shape (C_out, C_in/groups, K) or (K,)" in one_error_line(
+        capsys.readouterr().err
+    )
+    assert cli.main(["show", "--weight", str(tmp_path / "bad.npy"), "--length", "5"]) == 2
+    assert "--weight: cannot read" in one_error_line(capsys.readouterr().err)
+
+
+def test_unwritable_output_exit_1(capsys, tmp_path):
+    out_file = tmp_path / "missing" / "m.mtx"
+    assert cli.main(["export", "--weight", "4,3", "--length", "5", "--out", str(out_file)]) == 1
+    assert "the directory" in one_error_line(capsys.readouterr().err)
+
+
+def test_help_and_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == f"toeplitz-conv {tc.__version__}\n"
+    assert cli.main(["show", "--help"]) == 0
+    assert "--padding-mode" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- progress
+class _FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_only_on_a_terminal_after_the_delay(monkeypatch):
+    monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.01)
+    tty = _FakeTTY()
+    with cli._Progress(tty).step("working"):
+        import time
+
+        time.sleep(0.05)
+    assert "toeplitz-conv: working ... " in tty.getvalue()
+    assert tty.getvalue().endswith(" s\n") and "done in" in tty.getvalue()
+
+    pipe = io.StringIO()  # not a terminal: silent
+    with cli._Progress(pipe).step("working"):
+        time.sleep(0.05)
+    assert pipe.getvalue() == ""
+
+    monkeypatch.setattr(cli, "PROGRESS_DELAY", 10.0)  # quick work: silent on a terminal too
+    quick = _FakeTTY()
+    with cli._Progress(quick).step("working"):
+        pass
+    assert quick.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- analyze
+def test_analyze(capsys):
+    argv = ["analyze", "--weight", "1,2,1", "--length", "16", "--padding", "same"]
+    assert cli.main([*argv, "--padding-mode", "circular", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    # circulant: singular values |w^(f)| = |1 + 2 e^{-2 pi i f/16} + e^{-4 pi i f/16}|,
+    # largest 4 (f = 0)
+    sv = np.sort(np.abs(np.fft.fft([2.0, 1.0] + [0.0] * 13 + [1.0])))[::-1]
+    assert "spectral norm  ||M||_2 = 4\n" in out
+    largest = out.split("largest  3 singular values: ")[1].splitlines()[0]
+    np.testing.assert_allclose([float(s) for s in largest.split(", ")], sv[:3], rtol=1e-6)
+    assert "bounds" in out and "condition" in out
+
+
+def test_analyze_plot_writes_png(capsys, tmp_path):
+    require_plot()
+    png = tmp_path / "analyze.png"
+    argv = ["analyze", "--weight", "1,-2,1", "--length", "48", "--padding", "1"]
+    assert cli.main([*argv, "--plot", str(png)]) == 0
+    assert f"wrote {png}" in capsys.readouterr().out
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    assert os.listdir(tmp_path) == ["analyze.png"]
+
+
+def test_analyze_plot_without_matplotlib(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    argv = ["analyze", "--weight", "1,2", "--length", "8", "--plot", str(tmp_path / "a.png")]
+    assert cli.main(argv) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert "--plot needs matplotlib" in line and "pip install toeplitz_conv[plot]" in line
+    assert os.listdir(tmp_path) == []

@@ -668,11 +668,21 @@ def _gram_certificate(layer: _Layer, mu: float) -> float | None:
     return math.sqrt(mu * mu + slack)
 
 
-def _embedding_lengths(layer: _Layer, count: int) -> list[int]:
+def _embedding_lengths(layer: _Layer, theta: float, count: int) -> list[int]:
+    """Polyphase lengths ``n = N / s`` of circulants that embed the layer, best first.
+
+    Any ``N >= L + p_l + p_r`` with ``s | N`` embeds it; ``||C_N||`` is the
+    symbol's maximum over the grid ``2 pi f / n``, so the least bound comes
+    from a grid whose points straddle the peak ``theta``: among the next 64
+    lengths, those that put ``theta`` closest to the middle between two points.
+    """
     g = layer.geom
-    s = g.stride
-    n0 = -(-(g.input_length + g.pad_left + g.pad_right) // s)
-    return [n0 + j for j in range(count)]  # polyphase lengths n = N / s
+    n0 = -(-(g.input_length + g.pad_left + g.pad_right) // g.stride)
+    n = np.arange(n0 + 1, n0 + 65)
+    offset = theta * n / (2 * np.pi)
+    miss = np.abs(offset - np.round(offset))
+    best = n[np.argsort(-miss, kind="stable")[: count - 1]]
+    return [n0, *(int(b) for b in best)]
 
 
 def _copies(layer: _Layer) -> int:
@@ -711,9 +721,10 @@ def _bracket(layer: _Layer, rtol: float, maxiter: int) -> NormBounds:
     g = layer.geom
     sym = _symbol(layer)
     mode = g.padding_mode
-    lengths = _embedding_lengths(layer, 4)
-    upper_c, _, f_best = _grid_max(sym, lengths[0], rtol=rtol / 8)
-    theta = 2 * np.pi * f_best / lengths[0]
+    n0 = _embedding_lengths(layer, 0.0, 1)[0]
+    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
+    theta = 2 * np.pi * f_best / n0
+    lengths = _embedding_lengths(layer, theta, 4)
     if mode == "zeros":
         factor, extra = 1.0, 0.0
     else:

@@ -1,0 +1,252 @@
+"""The matrix-free operators: equal to the matrix, adjoint-consistent, torch-exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator, lsqr
+
+import toeplitz_conv as tc
+from toeplitz_conv.operators import Conv1dOperator, ConvTranspose1dOperator
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+# (C_out, C_in, groups, K, stride, dilation, padding, L)
+LAYERS = [
+    (1, 1, 1, 3, 1, 1, 1, 7),
+    (4, 6, 2, 4, 2, 1, (2, 1), 9),
+    (3, 2, 1, 2, 3, 2, 2, 11),
+    (2, 2, 2, 5, 1, 2, 0, 12),
+    (2, 3, 1, 1, 1, 1, 0, 3),
+    (3, 3, 3, 3, 2, 3, 4, 6),
+    (2, 1, 1, 2, 1, 1, (3, 0), 4),
+]
+
+
+def _layer_kwargs(stride, dilation, padding, groups, mode):
+    return dict(stride=stride, dilation=dilation, padding=padding, groups=groups, padding_mode=mode)
+
+
+def _dense_and_op(weight, L, **kw):
+    M = tc.conv1d_matrix(weight, L, format="dense", **kw)
+    return M, tc.conv1d_operator(weight, L, **kw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("layer", LAYERS)
+def test_operator_equals_matrix(mode, layer):
+    c_out, c_in, groups, K, s, d, p, L = layer
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((c_out, c_in // groups, K))
+    kw = _layer_kwargs(s, d, p, groups, mode)
+    try:
+        M, op = _dense_and_op(w, L, **kw)
+    except ValueError:
+        pytest.skip("padding not allowed in this mode")
+    assert isinstance(op, LinearOperator) and op.shape == M.shape and op.dtype == np.float64
+    x, y = rng.standard_normal(M.shape[1]), rng.standard_normal(M.shape[0])
+    X, Y = rng.standard_normal((M.shape[1], 3)), rng.standard_normal((M.shape[0], 4))
+    np.testing.assert_allclose(op.matvec(x), M @ x, atol=1e-12)
+    np.testing.assert_allclose(op.rmatvec(y), M.T @ y, atol=1e-12)
+    np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-12)
+    np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
+    np.testing.assert_allclose(op @ X[:, :1], M @ X[:, :1], atol=1e-12)  # a single column
+    for adj in (op.T, op.H, op.adjoint()):
+        assert isinstance(adj, ConvTranspose1dOperator) and adj.shape == M.shape[::-1]
+        np.testing.assert_allclose(adj @ y, M.T @ y, atol=1e-12)
+        np.testing.assert_allclose(adj.matmat(Y), M.T @ Y, atol=1e-12)
+        np.testing.assert_allclose(adj.rmatvec(x), M @ x, atol=1e-12)
+        assert adj.H is op and adj.T is op
+
+
+def _dot_test(op, rng, complex_=False):
+    m, n = op.shape
+    x = rng.standard_normal(n)
+    y = rng.standard_normal(m)
+    if complex_:
+        x = x + 1j * rng.standard_normal(n)
+        y = y + 1j * rng.standard_normal(m)
+    lhs = np.vdot(y, op.matvec(x))
+    rhs = np.vdot(op.rmatvec(y), x)
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+
+
+@settings(max_examples=40)
+@given(
+    mode=st.sampled_from(MODES),
+    groups=st.integers(1, 2),
+    c_out_g=st.integers(1, 3),
+    c_in_g=st.integers(1, 3),
+    K=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 3),
+    pad=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    L=st.integers(1, 20),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_operator_hypothesis(
+    mode, groups, c_out_g, c_in_g, K, stride, dilation, pad, L, batch, seed
+):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((c_out_g * groups, c_in_g, K))
+    kw = _layer_kwargs(stride, dilation, pad, groups, mode)
+    try:
+        M, op = _dense_and_op(w, L, **kw)
+    except ValueError:
+        return  # an invalid layer: the geometry refuses it for the matrix and the operator alike
+    X = rng.standard_normal((M.shape[1], batch))
+    Y = rng.standard_normal((M.shape[0], batch))
+    np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-11)
+    np.testing.assert_allclose(op.H.matmat(Y), M.T @ Y, atol=1e-11)
+    _dot_test(op, rng)
+    _dot_test(op.H, rng)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dot_test_complex(mode):
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 2, 3)) + 1j * rng.standard_normal((4, 2, 3))
+    op = tc.conv1d_operator(w, 10, stride=2, padding=2, groups=2, padding_mode=mode)
+    assert op.dtype == np.complex128
+    _dot_test(op, rng, complex_=True)
+    _dot_test(op.H, rng, complex_=True)
+    M = tc.conv1d_matrix(w, 10, stride=2, padding=2, groups=2, padding_mode=mode, format="dense")
+    y = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
+    np.testing.assert_allclose(op.H @ y, M.conj().T @ y, atol=1e-12)
+    np.testing.assert_allclose(op.T @ y, M.T @ y, atol=1e-12)
+    x = rng.standard_normal(M.shape[1]) + 1j * rng.standard_normal(M.shape[1])
+    np.testing.assert_allclose(op.T.T @ x, M @ x, atol=1e-12)
+
+
+def test_operator_matches_functional_conv1d():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 2, 3))
+    x = rng.standard_normal((3, 4, 17))  # a batch of 3 inputs, 4 channels
+    op = tc.conv1d_operator(w, 17, stride=2, padding=2, groups=2, padding_mode="reflect")
+    y = tc.conv1d(x, w, stride=2, padding=2, groups=2, padding_mode="reflect")
+    got = op.matmat(x.reshape(3, -1).T).T.reshape(y.shape)
+    np.testing.assert_allclose(got, y, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "output_padding", "dilation", "groups"),
+    [(1, 0, 0, 1, 1), (2, 1, 1, 1, 2), (3, (2, 1), 2, 2, 1), (1, 2, 0, 3, 2)],
+)
+def test_conv_transpose1d_operator(stride, padding, output_padding, dilation, groups):
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((4, 3, 3))
+    kw = dict(
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+    )
+    M = tc.conv_transpose1d_matrix(w, 6, format="dense", **kw)
+    op = tc.conv_transpose1d_operator(w, 6, **kw)
+    assert op.shape == M.shape
+    x = rng.standard_normal((M.shape[1], 2))
+    np.testing.assert_allclose(op.matmat(x), M @ x, atol=1e-12)
+    z = tc.conv_transpose1d(x[:, 0].reshape(4, 6), w, **kw)
+    np.testing.assert_allclose(op @ x[:, 0], z.ravel(), atol=1e-12)
+    assert isinstance(op.H, Conv1dOperator)
+    _dot_test(op, rng)
+
+
+def test_dtypes():
+    w32 = np.ones((2, 2, 3), dtype=np.float32)
+    op = tc.conv1d_operator(w32, 8)
+    assert op.dtype == np.float32 and op.H.dtype == np.float32
+    assert (op @ np.ones(16, dtype=np.float32)).dtype == np.float32
+    assert (op @ np.ones(16)).dtype == np.float64  # computed in the common dtype
+    assert (op.H @ np.ones(12, dtype=np.float32)).dtype == np.float32
+    assert tc.conv1d_operator([1, 2, 3], 8).dtype == np.float64  # integers become float64
+    assert tc.conv1d_operator(w32, 8, dtype=np.complex128).dtype == np.complex128
+    assert (tc.conv1d_operator([1.0, 2.0], 4) @ np.arange(4)).dtype == np.float64
+
+
+def test_repr_and_attributes():
+    op = tc.conv1d_operator(np.ones((4, 2, 3)), 10, stride=2, padding=1, groups=2)
+    assert (op.in_channels, op.out_channels, op.groups) == (4, 4, 2)
+    assert (op.input_length, op.output_length) == (10, 5)
+    assert op.shape == (20, 40)
+    assert "Conv1dOperator" in repr(op) and "groups=2" in repr(op)
+    assert "adjoint of" in repr(op.H)
+
+
+def test_lsqr_deconvolution():
+    rng = np.random.default_rng(11)
+    w = np.array([0.25, 1.0, 0.5])
+    x = rng.standard_normal(200)
+    op = tc.conv1d_operator(w, 200, padding=1)
+    y = op @ x
+    got = lsqr(op, y, atol=1e-14, btol=1e-14, iter_lim=2000)[0]
+    np.testing.assert_allclose(got, x, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(weight=np.ones((2, 2)), input_length=5), ValueError, r"`weight` must have shape"),
+        (dict(weight=np.ones((3, 2, 2)), input_length=5, groups=2), ValueError, r"`groups`=2"),
+        (dict(weight=[1.0], input_length=0), ValueError, r"`input_length` must be an integer"),
+        (
+            dict(weight=[1.0], input_length=5, padding_mode="wrap"),
+            ValueError,
+            r"`padding_mode` must be one of 'zeros', 'reflect', 'replicate', "
+            r"'circular'; got 'wrap'",
+        ),
+        (dict(weight=[1.0, 2.0], input_length=3, stride=0), ValueError, r"`stride` must be"),
+        (dict(weight=[1.0], input_length=5, dtype=np.int32), TypeError, r"`dtype` must be"),
+        (dict(weight=["a"], input_length=5), TypeError, r"`weight` must hold numbers"),
+        (
+            dict(weight=[1.0, 2.0, 3.0], input_length=2),
+            ValueError,
+            r"the output would be empty",
+        ),
+    ],
+)
+def test_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tc.conv1d_operator(**kwargs)
+
+
+def test_errors_transpose():
+    with pytest.raises(ValueError, match=r"`output_padding` must be smaller than"):
+        tc.conv_transpose1d_operator([1.0, 2.0], 4, output_padding=1)
+    with pytest.raises(TypeError, match=r"`padding` of a transposed convolution"):
+        tc.conv_transpose1d_operator([1.0, 2.0], 4, padding="same")
+
+
+def test_wrong_vector_length():
+    op = tc.conv1d_operator([1.0, 2.0], 5)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        op.matvec(np.ones(4))
+
+
+def test_torch_oracle(torch):
+    rng = np.random.default_rng(13)
+    F = torch.nn.functional
+    for mode in MODES:
+        w = rng.standard_normal((6, 2, 3)).astype(np.float32)
+        x = rng.standard_normal((4, 19)).astype(np.float32)
+        op = tc.conv1d_operator(w, 19, stride=2, padding=2, groups=2, padding_mode=mode)
+        tw, tx = torch.from_numpy(w), torch.from_numpy(x)[None]
+        if mode == "zeros":
+            ty = F.conv1d(tx, tw, stride=2, padding=2, groups=2)
+        else:
+            ty = F.conv1d(F.pad(tx, (2, 2), mode=mode), tw, stride=2, groups=2)
+        np.testing.assert_allclose(op @ x.ravel(), ty.numpy().ravel(), rtol=1e-4, atol=1e-4)
+    # the adjoint is conv_transpose1d (zero padding), i.e. the input gradient
+    w = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    op = tc.conv1d_operator(w, 20, stride=3, padding=2, dilation=2)
+    g = rng.standard_normal(op.shape[0]).astype(np.float32)
+    tg = torch.from_numpy(g.reshape(1, 4, -1))
+    out = F.conv_transpose1d(
+        tg, torch.from_numpy(w), stride=3, padding=2, dilation=2, output_padding=0
+    )
+    assert out.shape[-1] == 20
+    np.testing.assert_allclose(op.H @ g, out.numpy().ravel(), rtol=1e-4, atol=1e-4)

@@ -1,0 +1,237 @@
+"""Spectra, norms and condition numbers against the dense SVD of ``conv1d_matrix``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import toeplitz_conv as tc
+from toeplitz_conv import spectral
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _dense_svd(weight, L, **kw):
+    M = tc.conv1d_matrix(weight, L, format="dense", **kw)
+    return np.linalg.svd(M, compute_uv=False), M
+
+
+# (C_out, C_in, groups, K, stride, dilation, padding, L)
+LAYERS = [
+    (1, 1, 1, 3, 1, 1, 1, 9),
+    (4, 6, 2, 4, 2, 1, (2, 1), 12),
+    (3, 2, 1, 2, 3, 2, 2, 11),
+    (2, 2, 2, 5, 1, 2, 0, 16),
+    (3, 3, 3, 3, 2, 3, 4, 8),
+    (2, 3, 1, 1, 1, 1, 0, 5),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("layer", LAYERS)
+def test_singular_values_match_dense(mode, layer):
+    c_out, c_in, groups, K, s, d, p, L = layer
+    w = np.random.default_rng(1).standard_normal((c_out, c_in // groups, K))
+    kw = dict(stride=s, dilation=d, padding=p, groups=groups, padding_mode=mode)
+    try:
+        ref, _ = _dense_svd(w, L, **kw)
+    except ValueError:
+        pytest.skip("padding not allowed in this mode")
+    got = tc.singular_values(w, L, **kw)
+    assert got.shape == ref.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+    np.testing.assert_allclose(tc.singular_values(w, L, k=2, **kw), ref[:2], atol=1e-10)
+    assert tc.spectral_norm(w, L, **kw) == pytest.approx(ref[0], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("c_out", "c_in", "groups", "K", "stride", "dilation", "L"),
+    [
+        (1, 1, 1, 3, 1, 1, 8),
+        (3, 2, 1, 4, 2, 1, 12),  # strided: the polyphase split
+        (4, 4, 2, 3, 3, 2, 12),
+        (2, 3, 1, 5, 4, 1, 16),
+        (5, 2, 1, 1, 2, 1, 10),
+        (2, 2, 1, 2, 1, 3, 7),  # odd length
+    ],
+)
+def test_circular_spectrum_by_fft(c_out, c_in, groups, K, stride, dilation, L):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((c_out, c_in // groups, K))
+    t = dilation * (K - 1)
+    pad = (t // 2, t - t // 2)  # total d(K-1): L_out = L / s
+    kw = dict(stride=stride, dilation=dilation, padding=pad, groups=groups, padding_mode="circular")
+    assert tc.output_length(L, K, stride=stride, padding=pad, dilation=dilation) * stride == L
+    ref, _ = _dense_svd(w, L, **kw)
+    got = tc.singular_values(w, L, method="fft", **kw)
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+    lo, hi = tc.spectral_norm_bounds(w, L, **kw)
+    assert lo <= ref[0] <= hi and hi - lo <= 1e-12 * hi
+    cond = tc.condition_number(w, L, **kw)
+    expected = ref[0] / ref[-1] if ref[-1] > 0 else np.inf
+    assert cond == pytest.approx(expected, rel=1e-8) or (np.isinf(cond) and expected > 1e12)
+
+
+def test_circular_complex_weights():
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((2, 3, 3)) + 1j * rng.standard_normal((2, 3, 3))
+    kw = dict(padding=1, padding_mode="circular")
+    ref, _ = _dense_svd(w, 9, **kw)
+    np.testing.assert_allclose(tc.singular_values(w, 9, **kw), ref, atol=1e-10)
+    assert tc.spectral_norm(w, 9, **kw) == pytest.approx(ref[0], rel=1e-12)
+
+
+def test_large_circular_layer_is_fast():
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((8, 8, 5))
+    values = tc.singular_values(w, 4096, padding=2, padding_mode="circular")
+    assert values.shape == (8 * 4096,) and np.all(np.diff(values) <= 0)
+    # Parseval: the squared singular values sum to ||M||_F^2 = L * ||W||_F^2
+    assert np.sum(values**2) == pytest.approx(4096 * np.sum(w**2), rel=1e-10)
+
+
+@settings(max_examples=60)
+@given(
+    mode=st.sampled_from(MODES),
+    groups=st.integers(1, 2),
+    c_out_g=st.integers(1, 3),
+    c_in_g=st.integers(1, 3),
+    K=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    pad=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    L=st.integers(3, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_bracket_is_certified(mode, groups, c_out_g, c_in_g, K, stride, dilation, pad, L, seed):
+    """The bracket (forced, with no dense shortcut) always contains the dense SVD's norm."""
+    w = np.random.default_rng(seed).standard_normal((c_out_g * groups, c_in_g, K))
+    kw = dict(stride=stride, dilation=dilation, padding=pad, groups=groups, padding_mode=mode)
+    try:
+        ref, _ = _dense_svd(w, L, **kw)
+    except ValueError:
+        return
+    layer = spectral._layer(w, L, stride, pad, dilation, groups, mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = spectral._bracket(layer, 1e-6, 20)
+    assert lo <= ref[0] * (1 + 1e-13)
+    assert hi >= ref[0] * (1 - 1e-13)
+    # and the public function, which may take the dense path, too
+    lo, hi = tc.spectral_norm_bounds(w, L, **kw)
+    assert lo <= ref[0] * (1 + 1e-13) <= hi * (1 + 2e-13)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate"])
+def test_bracket_closes(mode):
+    """Without the dense shortcut the bracket still closes to rtol on a mid-size layer."""
+    w = np.random.default_rng(5).standard_normal((3, 3, 5))
+    L = 400
+    ref, _ = _dense_svd(w, L, padding=2, padding_mode=mode)
+    layer = spectral._layer(w, L, 1, 2, 1, 1, mode)
+    lo, hi = spectral._bracket(layer, 1e-6, 50)
+    assert lo <= ref[0] <= hi
+    assert hi - lo <= 1e-6 * hi
+
+
+def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
+    """Long zero-padded layers close by the circulant bound, with no Cholesky and no dense."""
+    monkeypatch.setattr(spectral, "_GRAM_FLOPS", 0)
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    w = np.random.default_rng(6).standard_normal((4, 4, 5))
+    lo, hi = tc.spectral_norm_bounds(w, 3000, padding=2, rtol=1e-5)
+    assert hi - lo <= 1e-5 * hi
+    assert hi - lo <= 2e-6 * hi  # the O(1/L^2) gap of the circulant bound
+    # and it agrees with the Gram-Cholesky certificate of the same layer
+    monkeypatch.undo()
+    layer = spectral._layer(w, 3000, 1, 2, 1, 1, "zeros")
+    assert spectral._gram_certificate(layer, lo * (1 - 1e-7)) is None  # below the norm: fails
+    assert spectral._gram_certificate(layer, hi) is not None
+
+
+def test_bracket_warns_when_it_cannot_close(monkeypatch):
+    monkeypatch.setattr(spectral, "_GRAM_FLOPS", 0)
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    w = np.random.default_rng(7).standard_normal((2, 2, 5))
+    ref, _ = _dense_svd(w, 300, padding=2, padding_mode="reflect")
+    with pytest.warns(RuntimeWarning, match=r"certified bracket \[.*\] .* did not close"):
+        value = tc.spectral_norm(w, 300, padding=2, padding_mode="reflect", maxiter=5)
+    assert value <= ref[0] * (1 + 1e-12)
+    lo, hi = tc.spectral_norm_bounds(w, 300, padding=2, padding_mode="reflect", maxiter=5)
+    assert lo <= ref[0] <= hi
+
+
+def test_svds_path_and_complete_spectrum_refused(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(8).standard_normal((2, 2, 3))
+    ref, _ = _dense_svd(w, 30, padding=1)
+    np.testing.assert_allclose(tc.singular_values(w, 30, padding=1, k=3), ref[:3], rtol=1e-8)
+    with pytest.raises(ValueError, match=r"more than DENSE_LIMIT = 100; pass `k`"):
+        tc.singular_values(w, 30, padding=1)
+    # method='dense' insists
+    np.testing.assert_allclose(
+        tc.singular_values(w, 30, padding=1, method="dense"), ref, atol=1e-10
+    )
+    # the Lanczos estimate of the condition number
+    cond = tc.condition_number(w, 30, padding=1, tol=1e-12)
+    assert cond == pytest.approx(ref[0] / ref[-1], rel=1e-2)  # an estimate
+
+
+def test_condition_number():
+    w = np.random.default_rng(9).standard_normal((3, 2, 3))
+    for mode in MODES:
+        M = tc.conv1d_matrix(w, 10, padding=1, padding_mode=mode, format="dense")
+        assert tc.condition_number(w, 10, padding=1, padding_mode=mode) == pytest.approx(
+            np.linalg.cond(M), rel=1e-8
+        )
+    # a difference filter annihilates constants: singular
+    assert tc.condition_number([1.0, -1.0], 8, padding=(0, 1), padding_mode="circular") == np.inf
+    assert tc.condition_number([0.0, 0.0], 8) == np.inf
+    assert tc.condition_number([2.0], 5) == 1.0
+
+
+def test_deterministic():
+    w = np.random.default_rng(10).standard_normal((4, 4, 5))
+    a = tc.spectral_norm_bounds(w, 3000, padding=2)
+    b = tc.spectral_norm_bounds(w, 3000, padding=2, rng=123)
+    assert a == b
+    assert isinstance(a, tc.NormBounds) and a.lower <= a.upper
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (dict(k=0), ValueError, r"`k` must be an integer >= 1, got 0"),
+        (dict(k=100), ValueError, r"`k` must be at most min\(rows, cols\) = 8"),
+        (dict(k=1.5), TypeError, r"`k` must be an integer"),
+        (
+            dict(method="eig"),
+            ValueError,
+            r"`method` must be one of 'auto', 'fft', 'dense', 'svds'; got 'eig'",
+        ),
+        (dict(method="fft"), ValueError, r"`method`='fft' needs a block-circulant layer"),
+        (dict(padding_mode="wrap"), ValueError, r"`padding_mode` must be one of"),
+    ],
+)
+def test_singular_values_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tc.singular_values([1.0, 2.0, 3.0], 10, **kwargs)
+
+
+@pytest.mark.parametrize("fn", [tc.spectral_norm, tc.spectral_norm_bounds])
+def test_norm_errors(fn):
+    with pytest.raises(ValueError, match=r"`rtol` must be a float in \(0, 1\); got 0.0"):
+        fn([1.0, 2.0], 10, rtol=0.0)
+    with pytest.raises(TypeError, match=r"`rtol` must be a float in \(0, 1\); got '1e-6'"):
+        fn([1.0, 2.0], 10, rtol="1e-6")
+    with pytest.raises(ValueError, match=r"`maxiter` must be an integer >= 0, got -1"):
+        fn([1.0, 2.0], 10, maxiter=-1)
+    with pytest.raises(TypeError, match=r"`rng` must be None, an int seed or a numpy"):
+        fn([1.0, 2.0], 10, rng="seed")
+    with pytest.raises(ValueError, match=r"`weight` must have shape"):
+        fn(np.ones((2, 2)), 10)

@@ -9,10 +9,13 @@ against a padded signal built independently with ``np.pad``.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from toeplitz_conv.formula import formula
@@ -192,7 +195,10 @@ LATEX_CASES = [
 @pytest.mark.parametrize(("weight", "L", "settings"), LATEX_CASES)
 def test_latex_rows_render_with_mathtext(weight, L, settings):
     """Every row is valid math for matplotlib's mathtext (a subset of LaTeX)."""
-    mathtext = pytest.importorskip("matplotlib.mathtext")
+    if os.environ.get("TOEPLITZ_CONV_REQUIRE_PLOT") == "1":  # CI: a missing matplotlib fails
+        import matplotlib.mathtext as mathtext
+    else:
+        mathtext = pytest.importorskip("matplotlib.mathtext")
     parser = mathtext.MathTextParser("path")
     tex = formula(weight, L, style="latex", **settings)
     for row in tex.splitlines()[1:-1]:
@@ -237,3 +243,53 @@ def test_errors(kwargs, error, msg):
         formula([4.0, 3.0], 5, **kwargs)
     with pytest.raises(ValueError, match=r"the output would be empty"):
         formula(np.ones(7), 3)
+
+
+@st.composite
+def _layers(draw):
+    groups = draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 2))
+    G = draw(st.integers(1, 2))
+    K = draw(st.integers(1, 4))
+    W = np.arange(1.0, 1 + c_out * G * K).reshape(c_out, G, K)
+    L = draw(st.integers(1, 9))
+    stride, dilation = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    mode = draw(st.sampled_from(sorted(NP_PAD)))
+    limit = L - 1 if mode == "reflect" else (L if mode == "circular" else 4)
+    padding = (draw(st.integers(0, min(limit, 4))), draw(st.integers(0, min(limit, 4))))
+    settings = {"stride": stride, "dilation": dilation, "groups": groups}
+    settings.update(padding=padding, padding_mode=mode)
+    return W, L, settings
+
+
+@settings(max_examples=60)
+@given(_layers())
+def test_conv_formula_hypothesis(layer):
+    W, L, conv = layer
+    try:
+        expected = tc.conv1d_matrix(W, L, format="dense", **conv)
+    except ValueError:
+        assume(False)  # empty output: not a layer
+    text = formula(W, L, **conv)
+    mode = conv["padding_mode"]
+
+    def src(j):
+        pad = 2 * L + 8  # more than any padding drawn
+        return int(np.pad(np.arange(L), (pad, pad), mode=NP_PAD[mode])[j + pad])
+
+    built, _, _ = _build(text, W, expected.shape[0] // W.shape[0], expected, src)
+    np.testing.assert_array_equal(built, expected)
+
+
+@settings(max_examples=60)
+@given(_layers(), st.integers(0, 2))
+def test_transpose_formula_hypothesis(layer, q):
+    W, L_in, conv = layer
+    conv = {k: v for k, v in conv.items() if k != "padding_mode"}
+    conv["output_padding"] = q
+    try:
+        expected = tc.conv_transpose1d_matrix(W, L_in, format="dense", **conv)
+    except ValueError:
+        assume(False)  # output_padding too large or an empty output
+    built, _, _ = _build(formula(W, L_in, transpose=True, **conv), W, L_in, expected)
+    np.testing.assert_array_equal(built, expected)

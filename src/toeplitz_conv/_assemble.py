@@ -229,7 +229,8 @@ def _columns_and_values(
     band, block, idx = lay.band, lay.block, lay.idx
     start, full, middle, stop = lay.span(m0, m1)
     col0 = blocks.base[a0:a1] * lay.C + (m0 // band.period) * band.step
-    values = blocks.weights[a0:a1].reshape(a1 - a0, -1)[:, lay.unit_taps]
+    # C order, so that the broadcast copies below read contiguous memory
+    values = np.take(blocks.weights[a0:a1].reshape(a1 - a0, -1), lay.unit_taps, axis=1)
     if full:
         shift = col0[:, None] + np.arange(full) * (lay.periods * band.step)
         out = _split(_rows(indices, a0, a1, block, start, middle), full, lay.unit_entries)

@@ -278,6 +278,18 @@ def test_help_and_version(capsys):
     assert "--padding-mode" in capsys.readouterr().out
 
 
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_broken_pipe_is_quiet(capsys, monkeypatch):
+    """``toeplitz-conv show ... | head``: no traceback, no error line, status 1."""
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(["show", "--weight", "4,3", "--length", "5"]) == 1
+    assert capsys.readouterr().err == ""
+
+
 # --------------------------------------------------------------------------- progress
 class _FakeTTY(io.StringIO):
     def isatty(self) -> bool:

@@ -300,6 +300,8 @@ def test_permission_denied_message(tmp_path, monkeypatch):
 def test_bad_params_and_name(tmp_path):
     with pytest.raises(TypeError, match=r"`params` must be a mapping \(a dict\) or None; got list"):
         save_matrix(MATRICES["seed"], tmp_path / "m.mtx", params=[1, 2])
+    with pytest.raises(TypeError, match=r"`params` must be a mapping"):
+        save_matrix(MATRICES["seed"], tmp_path / "m.npz", params="stride=2")  # checked for .npz too
     with pytest.raises(TypeError, match=r"`params` values must be numbers, strings, lists or "):
         save_matrix(MATRICES["seed"], tmp_path / "m.mtx", params={"f": object()})
     with pytest.raises(ValueError, match=r"`name` must be a valid MATLAB variable name"):

@@ -192,8 +192,7 @@ def save_matrix(
     ext = _extension(path)
     target = os.fspath(path)
     m = _as_matrix(matrix)
-    if ext != ".npz":
-        header = _header_line(m.dtype, params)
+    header = _header_line(m.dtype, params)  # validates `params` for every format
     if ext == ".mat":
         if not isinstance(name, str) or not name.isidentifier() or name == _HEADER:
             raise ValueError(

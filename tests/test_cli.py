@@ -333,6 +333,20 @@ def test_analyze(capsys):
     assert "bounds" in out and "condition" in out
 
 
+def test_analyze_transpose(capsys):
+    argv = ["analyze", "--weight", "4,3,1", "--length", "5", "--transpose", "--stride", "2"]
+    assert cli.main([*argv, "--padding", "1", "--output-padding", "1", "-k", "9"]) == 0
+    out = capsys.readouterr().out
+    M = tc.conv_transpose1d_matrix([4, 3, 1], 5, stride=2, padding=1, output_padding=1)
+    sv = np.linalg.svd(M.toarray(), compute_uv=False)
+    assert "largest  5 singular values" in out  # all min(m, n) = 5 of them
+    listed = out.split("largest  5 singular values: ")[1].splitlines()[0]
+    np.testing.assert_allclose([float(v) for v in listed.split(", ")], sv, rtol=1e-5)
+    argv = ["analyze", "--weight", "4,3", "--length", "4", "--transpose", "--dilation", "3"]
+    assert cli.main([*argv, "--output-padding", "2"]) == 2
+    assert "needs --output-padding < --stride" in one_error_line(capsys.readouterr().err)
+
+
 def test_analyze_plot_writes_png(capsys, tmp_path):
     require_plot()
     png = tmp_path / "analyze.png"

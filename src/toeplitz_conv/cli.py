@@ -492,14 +492,12 @@ def _header_lines(layer: _Layer) -> list[str]:
             f"groups={layer.groups}, padding_mode='{g.padding_mode}'"
         )
         flat = "vec(y) = M @ vec(x)"
-    if w.size <= 16:
+    if w.shape[:2] == (1, 1) and w.size <= 16:  # one channel: the kernel's values
         lines[-1] += " = [" + ", ".join(_number(v) for v in w.ravel()) + "]"
     m, n = layer.shape
+    rows, cols = ("L'", "L_in") if layer.transpose else ("L_out", "L")
     lines.append(settings)
-    lines.append(
-        f"M: {m} x {n} = (C_out*{'L' + chr(39) if layer.transpose else 'L_out'}) x "
-        f"(C_in*{'L_in' if layer.transpose else 'L'}), {flat}"
-    )
+    lines.append(f"M: {m} x {n} = (C_out*{rows}) x (C_in*{cols}), {flat}")
     return lines
 
 
@@ -555,8 +553,8 @@ def _spectral_kwargs(layer: _Layer) -> tuple[int, dict[str, Any]]:
         natural = g.input_length + g.pad_left + g.pad_right - g.dilation * (g.kernel_size - 1) - 1
         if natural // g.stride + 1 != g.output_length:
             raise UsageError(
-                "analyze --transpose needs --output-padding < --stride (otherwise the matrix is "
-                "not the transpose of a whole conv1d matrix); export it and analyse the file"
+                "analyze --transpose needs --output-padding < --stride: otherwise the matrix is "
+                "not the transpose of a whole conv1d matrix, which the spectral functions take"
             )
         kwargs = {
             "stride": g.stride,

@@ -18,7 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from toeplitz_conv.formula import formula
+from toeplitz_conv import formula
 
 SEED = """\
 L_out = floor((L + p_l + p_r - d*(K-1) - 1) / s) + 1

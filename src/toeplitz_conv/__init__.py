@@ -7,7 +7,7 @@ array in one call, with torch's semantics exactly, and the forward passes,
 transposes and patch matrices that go with it.
 """
 
-from .formula import formula
+from ._formula import formula
 from .functional import conv1d, conv_transpose1d, unfold
 from .interop import from_torch, to_torch_sparse
 from .io import load_matrix, save_matrix

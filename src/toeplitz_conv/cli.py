@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from ._arrays import as_weight, check_groups
 from ._geometry import PADDING_MODES, ConvGeometry, conv_geometry, transpose_geometry
-from .formula import formula
+from ._formula import formula
 from .io import save_matrix
 from .matrices import conv1d_matrix, conv_transpose1d_matrix
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/build.py            # the full run (about five minutes)
+    python benchmarks/build.py            # the full run (under a minute on 2 cores)
     python benchmarks/build.py --smoke    # tiny sizes, seconds (CI)
 
 Prints markdown tables: the builders against the floor (allocating and filling

@@ -183,6 +183,7 @@ def test_large_padding_and_dilation(mode, fmt):
 def test_chunked_threaded_path(monkeypatch):
     """Tiny chunks and super-units, on two threads: many tasks, every remainder path."""
     monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 5)
+    monkeypatch.setattr(_assemble, "_PARALLEL_MIN_ENTRIES", 0)
     monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 3)
     monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
     calls = []
@@ -199,6 +200,7 @@ def test_chunked_threaded_path(monkeypatch):
 
 def test_one_long_channel_split_into_row_chunks(monkeypatch):
     monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 1000)
+    monkeypatch.setattr(_assemble, "_PARALLEL_MIN_ENTRIES", 0)
     monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 64)
     monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
     w = np.random.default_rng(4).standard_normal(9)[None, None]

@@ -27,10 +27,18 @@ from ._pattern import Band
 
 __all__ = ["Blocks", "compressed_arrays", "coordinate_arrays", "dia_arrays", "dia_offsets"]
 
-# Entries per repeated super-unit, and per task (also the size below which a
-# build stays on the calling thread). Tests shrink them to force the chunked path.
+# Entries per repeated super-unit; at most and at least per task (aiming at
+# about eight tasks); and the size from which a build uses the thread pool.
+# Tests shrink them to force the chunked and threaded paths on small inputs.
 _UNIT_ENTRIES = 8192
-_CHUNK_ENTRIES = 1 << 21
+_CHUNK_ENTRIES = 1 << 22
+_MIN_CHUNK_ENTRIES = 1 << 18
+_PARALLEL_MIN_ENTRIES = 1 << 20
+
+
+def _chunk_entries(nnz: int) -> int:
+    """Entries per task for a result of `nnz` entries."""
+    return min(_CHUNK_ENTRIES, max(_MIN_CHUNK_ENTRIES, nnz // 8))
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -184,17 +192,18 @@ class _Layout:
         return start, full, start + full * self.unit_entries, stop
 
     def tasks(self, n_blocks: int, fill_interior: Callable, fill_edges: Callable) -> list:
-        """Split the work into disjoint pieces of about ``_CHUNK_ENTRIES`` entries."""
+        """Split the work into disjoint pieces of about :func:`_chunk_entries` entries."""
         block = max(self.block, 1)
+        chunk = _chunk_entries(n_blocks * self.block)
         tasks: list[Callable[[], None]] = []
-        if block >= _CHUNK_ENTRIES and self.n_int:  # long rows blocks: split their rows
-            step = max(1, _CHUNK_ENTRIES // self.unit_entries) * self.unit_rows
+        if block >= chunk and self.n_int:  # long row blocks: split their rows
+            step = max(1, chunk // self.unit_entries) * self.unit_rows
             for a in range(n_blocks):
                 tasks.append(partial(fill_edges, a, a + 1))
                 for m0 in range(0, self.n_int, step):
                     tasks.append(partial(fill_interior, a, a + 1, m0, min(m0 + step, self.n_int)))
         else:  # short row blocks: several per piece
-            per = max(1, _CHUNK_ENTRIES // block)
+            per = max(1, chunk // block)
             for a0 in range(0, n_blocks, per):
                 a1 = min(a0 + per, n_blocks)
                 tasks.append(partial(fill_edges, a0, a1))
@@ -301,7 +310,8 @@ def compressed_arrays(
             shift = (ptr0 + (middle - start))[:, None].astype(idx)
             np.add(lay.unit_ptr[: r1 - r_mid], shift, out=_rows(indptr, a0, a1, R, r_mid, r1))
 
-    _threads.run(lay.tasks(A, fill_interior, fill_edges), parallel=blocks.nnz >= _CHUNK_ENTRIES)
+    tasks = lay.tasks(A, fill_interior, fill_edges)
+    _threads.run(tasks, parallel=blocks.nnz >= _PARALLEL_MIN_ENTRIES)
     indptr[-1] = blocks.nnz
     return indptr, indices, data
 
@@ -338,7 +348,8 @@ def coordinate_arrays(
             out = _rows(row, a0, a1, block, middle, stop)
             np.add(lay.unit_row[: stop - middle], shift, out=out)
 
-    _threads.run(lay.tasks(A, fill_interior, fill_edges), parallel=blocks.nnz >= _CHUNK_ENTRIES)
+    tasks = lay.tasks(A, fill_interior, fill_edges)
+    _threads.run(tasks, parallel=blocks.nnz >= _PARALLEL_MIN_ENTRIES)
     return row, col, data
 
 
@@ -403,14 +414,14 @@ def dia_arrays(blocks: Blocks, offsets: np.ndarray) -> np.ndarray:
                 strides=(flat.itemsize, band.step * flat.itemsize),
             )
             s_e, v_e = starts[:, :, e].ravel(), values[:, :, e].ravel()
-            per = max(1, _CHUNK_ENTRIES // length)
+            per = max(1, _chunk_entries(blocks.nnz) // length)
             for b in range(0, s_e.size, per):
 
                 def fill(window=window, s=s_e[b : b + per], v=v_e[b : b + per]) -> None:
                     window[s] = v[:, None]
 
                 tasks.append(fill)
-    _threads.run(tasks, parallel=blocks.nnz >= _CHUNK_ENTRIES)
+    _threads.run(tasks, parallel=blocks.nnz >= _PARALLEL_MIN_ENTRIES)
 
     if band.edge_cols.size:
         diag = np.searchsorted(offsets, block_offset[:, :, None] + edge_diag)

@@ -179,6 +179,13 @@ def _canonical(matrix: sp.sparray) -> sp.sparray:
     return matrix
 
 
+def _coo_array(row: np.ndarray, col: np.ndarray, data: np.ndarray, shape) -> sp.coo_array:
+    """COO from arrays built canonical and in range, without scipy's O(nnz) range checks."""
+    out = sp.coo_array(shape, dtype=data.dtype)
+    out.coords, out.data = (row, col), data
+    return _canonical(out)
+
+
 def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
     """The matrix whose rows `blocks` describes; for ``'csc'``, whose columns it describes.
 
@@ -191,13 +198,11 @@ def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
         indptr, indices, data = compressed_arrays(blocks, index_dtype)
         return _canonical(sp.csc_array((data, indices, indptr), shape=shape[::-1], copy=False))
     if fmt == "coo":
-        row, col, data = coordinate_arrays(blocks, index_dtype)
-        return _canonical(sp.coo_array((data, (row, col)), shape=shape, copy=False))
+        return _coo_array(*coordinate_arrays(blocks, index_dtype), shape)
     if fmt == "dia":
         offsets = dia_offsets(blocks)
         if offsets is None:
-            row, col, data = coordinate_arrays(blocks, index_dtype)
-            return _dia_from_coo(sp.coo_array((data, (row, col)), shape=shape, copy=False))
+            return _dia_from_coo(_coo_array(*coordinate_arrays(blocks, index_dtype), shape))
         _check_dia_fill(offsets.size, shape, blocks.nnz)
         return sp.dia_array((dia_arrays(blocks, offsets), offsets), shape=shape, copy=False)
     indptr, indices, data = compressed_arrays(blocks, index_dtype)

@@ -308,7 +308,8 @@ def scaling_table(sizes: Sizes, rng: np.random.Generator) -> str:
         spec = [(a.size, a.dtype) for a in result_arrays(m)]
         nnz = m.nnz
         del m
-        t = interleaved({"project": build, "floor": fill_floor(spec)}, rounds=sizes.rounds)
+        contenders = {"project": build, "floor": fill_floor(spec)}
+        t = interleaved(contenders, rounds=sizes.rounds, number="auto")
         rows.append(
             [
                 f"{n:,}",

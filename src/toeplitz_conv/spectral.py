@@ -208,8 +208,8 @@ class _Symbol:
     Q: np.ndarray
     q: np.ndarray  # (nq,) integer offsets, centred to make the Lipschitz constant small
     stride: int
-    lipschitz: float  # sum_j ||Q_j|| |q_j| >= ||A'(t)||: first-order bound
-    curvature: float  # sum_j ||Q_j|| q_j^2 >= ||A''(t)||: second-order bound
+    lipschitz: float  # sum_j ||Q_j|| |q_j| >= ||A'(t)||
+    curvature: float  # sum_j ||Q_j|| (q_j - c)^2 >= ||(e^{-itc} A(t))''||, best centre c
     real: bool
 
     def __call__(self, theta: np.ndarray, derivative: int = 0) -> np.ndarray:
@@ -250,7 +250,10 @@ def _symbol(layer: _Layer) -> _Symbol:
     centre = q_unique[np.searchsorted(cum, cum[-1] / 2)] if cum[-1] > 0 else 0
     q = q_unique - centre
     lip = float(np.max(norms @ np.abs(q))) if norms.size else 0.0
-    curv = float(np.max(norms @ (q * q).astype(np.float64))) if norms.size else 0.0
+    # sum_j ||Q_j|| (q_j - c)^2 bounds ||d^2/dt^2 e^{-i t c} A(t)||; best c is the weighted mean
+    total = norms.sum(axis=1, keepdims=True)
+    mean = (norms @ q.astype(np.float64))[:, None] / np.where(total > 0, total, 1)
+    curv = float(np.max((norms * (q[None, :] - mean) ** 2).sum(axis=1))) if norms.size else 0.0
     return _Symbol(Q, q, s, lip, curv, layer.real)
 
 
@@ -265,42 +268,6 @@ def _svdvals(A: np.ndarray) -> np.ndarray:
 
     _batched(work, flat.shape[0], _SVD_BATCH)
     return out.reshape(*lead, -1)
-
-
-def _below(A: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """Certify ``sigma_max(A[i]) < mu[i]`` for a batch ``(b, groups, m, n)``; boolean ``(b,)``.
-
-    By Cholesky of ``mu^2 I - A^H A`` (or ``A A^H``, the smaller): it succeeds
-    exactly when that matrix is positive definite, i.e. every singular value is
-    below ``mu``. About three times cheaper than the singular values. A relative
-    margin of ``1e-12`` covers the rounding of the Gram matrix and the factorisation.
-    """
-    from scipy.linalg import lapack
-
-    b, groups = A.shape[:2]
-    flat = A.reshape(-1, *A.shape[-2:])
-    level = np.repeat(mu * mu, groups) * (1 - 1e-12)
-    ok = np.ones(flat.shape[0], dtype=bool)
-    potrf = lapack.zpotrf if flat.dtype.kind == "c" else lapack.dpotrf
-
-    def work(sl: slice) -> None:
-        a = flat[sl]
-        if a.shape[-2] >= a.shape[-1]:
-            G = np.matmul(a.conj().swapaxes(-1, -2), a)
-        else:
-            G = np.matmul(a, a.conj().swapaxes(-1, -2))
-        size = G.shape[-1]
-        H = -G
-        diag = np.arange(size)
-        H[:, diag, diag] += (level[sl] - 1e-12 * np.abs(G).sum(axis=-1).max(axis=-1))[:, None]
-        try:
-            np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
-            for i in range(H.shape[0]):
-                ok[sl.start + i] = potrf(H[i], lower=True, clean=False)[1] == 0
-
-    _batched(work, flat.shape[0], _SVD_BATCH)
-    return ok.reshape(b, groups).all(axis=1) & (mu > 0)
 
 
 def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -340,18 +307,20 @@ def _grid_max(
 ) -> tuple[float, float, int]:
     r"""Certified maximum of ``sigma_max(A(2 pi f / n))`` over the grid ``f``.
 
-    Branch and bound over ranges of grid indices. A range with centre
-    ``t_c`` and half-width ``h`` is bounded by the smaller of
+    Branch and bound over ranges ``[a, b]`` of grid indices whose ends are
+    evaluated exactly (one batched SVD per level). On a range of half-width
+    ``h`` (in angle) the symbol is the linear interpolation of its ends plus a
+    remainder, ``e^{i q t} - L(t) = O(q^2 (h^2 - t^2) / 2)``, and ``sigma_max``
+    is convex, so every point inside obeys
 
     .. math::
 
-        \sigma(t_c) + h \sum_j \|Q_j\| |q_j| \quad\text{and}\quad
-        \max_\pm \sigma_{\max}\big(A(t_c) \pm h A'(t_c)\big)
-        + \tfrac{h^2}{2} \sum_j \|Q_j\| q_j^2,
+        \sigma_{\max}(A(t)) \le \max\big(\sigma_{\max}(A(t_a)),
+        \sigma_{\max}(A(t_b))\big) + \frac{h^2}{2} \sum_j \|Q_j\|_2 (q_j - c)^2
 
-    (Taylor with remainder; ``sigma_max`` of an affine matrix function is convex,
-    so its maximum over ``[-h, h]`` is at an end). A range is dropped once its
-    bound is ``<= max(threshold, best * (1 + rtol))``, else split in two.
+    (any phase centre ``c``: ``e^{-i t c} A(t)`` has the same singular values).
+    A range is dropped once that is ``<= max(threshold, best * (1 + rtol))``,
+    else its midpoint is evaluated and it is split in two.
 
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
     point ``f_best`` attains ``best``.
@@ -364,42 +333,34 @@ def _grid_max_search(
     sym: _Symbol, n: int, *, rtol: float, threshold: float
 ) -> tuple[float, float, int]:
     f_all, _ = _frequencies(n, sym.real)
-    hi_index = int(f_all[-1])
+    last = int(f_all[-1])
     spacing = 2 * np.pi / n
-    pieces = min(hi_index + 1, 16)
-    edges = np.linspace(0, hi_index + 1, pieces + 1).astype(np.int64)
-    ranges = np.stack([edges[:-1], edges[1:] - 1], axis=1)
-    best, f_best, upper_dropped = -np.inf, 0, 0.0
-    while ranges.size:
-        centre = (ranges[:, 0] + ranges[:, 1]) // 2
-        h = spacing * np.maximum(centre - ranges[:, 0], ranges[:, 1] - centre)
-        A = sym(centre * spacing)
-        values = _svdvals(A)[..., 0].max(axis=-1)
-        i = int(np.argmax(values))
-        if values[i] > best:
-            best, f_best = float(values[i]), int(centre[i])
-        bound = (values + sym.lipschitz * h) * (1 + 256 * _EPS)
+    points = np.unique(np.linspace(0, last, min(last + 1, 17)).astype(np.int64))
+    values = _svdvals(sym(points * spacing))[..., 0].max(axis=-1)
+    i = int(np.argmax(values))
+    best, f_best = float(values[i]), int(points[i])
+    a, b = points[:-1], points[1:]
+    va, vb = values[:-1], values[1:]
+    upper_dropped = 0.0
+    while a.size:
+        h = 0.5 * spacing * (b - a)
+        bound = (np.maximum(va, vb) + 0.5 * sym.curvature * h * h) * (1 + 256 * _EPS)
         cut = max(threshold, best * (1 + rtol))
-        drop = bound <= cut
-        # second order: certify both ends of the linearisation below mu by Cholesky
-        mu = cut * (1 - 256 * _EPS) - 0.5 * sym.curvature * h**2
-        # (sigma_max is convex along the line, so the centre's value must be below mu too)
-        test = np.nonzero(~drop & (h > 0) & (values < mu))[0]
-        if test.size:
-            dA = sym(centre[test] * spacing, derivative=1) * h[test, None, None, None]
-            ends = np.concatenate([A[test] + dA, A[test] - dA])
-            ok = _below(ends, np.concatenate([mu[test], mu[test]]))
-            ok = ok[: test.size] & ok[test.size :]
-            bound[test[ok]] = cut
-            drop[test[ok]] = True
-        if np.any(drop):
-            upper_dropped = max(upper_dropped, float(bound[drop].max()))
-        keep = ~drop
-        left = np.stack([ranges[keep, 0], centre[keep] - 1], axis=1)
-        right = np.stack([centre[keep] + 1, ranges[keep, 1]], axis=1)
-        ranges = np.concatenate([left, right])
-        ranges = ranges[ranges[:, 1] >= ranges[:, 0]]
-    return max(best, upper_dropped), best, f_best
+        drop = (bound <= cut) | (b - a <= 1)  # b - a <= 1: no grid point inside
+        inside = drop & (b - a > 1)
+        if np.any(inside):
+            upper_dropped = max(upper_dropped, float(bound[inside].max()))
+        a, b, va, vb = a[~drop], b[~drop], va[~drop], vb[~drop]
+        if not a.size:
+            break
+        mid = (a + b) // 2
+        vm = _svdvals(sym(mid * spacing))[..., 0].max(axis=-1)
+        i = int(np.argmax(vm))
+        if vm[i] > best:
+            best, f_best = float(vm[i]), int(mid[i])
+        a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
+        va, vb = np.concatenate([va, vm]), np.concatenate([vm, vb])
+    return max(best * (1 + 256 * _EPS), upper_dropped), best, f_best
 
 
 def _top_vector(sym: _Symbol, theta: float) -> np.ndarray:
@@ -801,6 +762,22 @@ def _embedding_lengths(layer: _Layer, theta: float, count: int) -> list[int]:
     return [n0, *(int(b) for b in best)]
 
 
+def _refine_peak(sym: _Symbol, f: int, n: int) -> float:
+    """The angle of the symbol's peak near grid point `f`, by a parabola through three points.
+
+    For real weights the symbol's singular values are even about 0 and pi, so a
+    peak found there is exactly there.
+    """
+    spacing = 2 * np.pi / n
+    if sym.real and (f == 0 or 2 * f == n):
+        return f * spacing
+    v = _svdvals(sym(np.array([f - 1, f, f + 1]) * spacing))[..., 0].max(axis=-1)
+    curvature = v[0] - 2 * v[1] + v[2]
+    if curvature >= 0:
+        return f * spacing
+    return (f + float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5))) * spacing
+
+
 def _copies(layer: _Layer) -> int:
     """Most padded positions that read one sample (``||P||^2``)."""
     g = layer.geom
@@ -839,8 +816,7 @@ def _bracket(layer: _Layer, rtol: float, maxiter: int) -> NormBounds:
     mode = g.padding_mode
     n0 = _embedding_lengths(layer, 0.0, 1)[0]
     upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
-    theta = 2 * np.pi * f_best / n0
-    lengths = _embedding_lengths(layer, theta, 4)
+    theta = _refine_peak(sym, f_best, n0)
     if mode == "zeros":
         factor, extra = 1.0, 0.0
     else:
@@ -855,6 +831,7 @@ def _bracket(layer: _Layer, rtol: float, maxiter: int) -> NormBounds:
     x0 = _start_vector(layer, sym, theta)
     lower, _ = _lanczos_lower(op, x0, steps=min(maxiter, 4), target=upper / (1 + rtol))
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
+    lengths = _embedding_lengths(layer, theta, 4) if upper - lower > rtol * upper else []
     for n in lengths[1:]:
         if upper - lower <= rtol * upper:
             break

@@ -111,8 +111,11 @@ def _rows(array: np.ndarray, a0: int, a1: int, width: int, start: int, stop: int
 
 
 def _split(view: np.ndarray, reps: int, size: int) -> np.ndarray:
-    """View ``(n, reps*size)`` as ``(n, reps, size)``; never a copy."""
-    return view.reshape(view.shape[0], reps, size, copy=False)
+    """View ``(n, reps*size)`` as ``(n, reps, size)``: always a view, never a copy."""
+    outer, inner = view.strides
+    return np.lib.stride_tricks.as_strided(
+        view, shape=(view.shape[0], reps, size), strides=(outer, size * inner, inner)
+    )
 
 
 class _Layout:

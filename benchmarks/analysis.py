@@ -159,16 +159,22 @@ def spectrum_table(smoke: bool, rounds: int) -> str:
     return markdown_table(header, rows)
 
 
+def _norm(x: np.ndarray) -> float:
+    # not np.linalg.norm: its threaded BLAS dot stalls for milliseconds on a busy machine,
+    # which would flatter us; spectral_norm_bounds uses the same BLAS-free norm
+    return float(np.sqrt(np.einsum("i,i->", x, x)))
+
+
 def power_iteration(op, iters: int, seed: int) -> float:
     """The usual Lipschitz estimate: power iteration on M^T M from a random start."""
     x = np.random.default_rng(seed).standard_normal(op.shape[1])
-    x /= np.linalg.norm(x)
+    x /= _norm(x)
     sigma = 0.0
     for _ in range(iters):
         y = op.matvec(x)
-        sigma = float(np.linalg.norm(y))
+        sigma = _norm(y)
         x = op.rmatvec(y)
-        x /= np.linalg.norm(x)
+        x /= _norm(x)
     return sigma
 
 

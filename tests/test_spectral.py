@@ -235,3 +235,14 @@ def test_norm_errors(fn):
         fn([1.0, 2.0], 10, rng="seed")
     with pytest.raises(ValueError, match=r"`weight` must have shape"):
         fn(np.ones((2, 2)), 10)
+
+
+def test_threaded_and_serial_batches_agree(monkeypatch):
+    """The pool of single-threaded LAPACK calls (with threadpoolctl) gives the serial answer."""
+    w = np.random.default_rng(12).standard_normal((6, 6, 3))
+    kw = dict(padding=1, padding_mode="circular")
+    threaded = tc.singular_values(w, 256, **kw)
+    bounds = tc.spectral_norm_bounds(w, 900, padding=1)
+    monkeypatch.setattr(spectral, "_thread_controller", lambda: None)
+    np.testing.assert_array_equal(tc.singular_values(w, 256, **kw), threaded)
+    assert tc.spectral_norm_bounds(w, 900, padding=1) == bounds

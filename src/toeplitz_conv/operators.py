@@ -31,16 +31,21 @@ __all__ = [
     "conv_transpose1d_operator",
 ]
 
-# Patch blocks of at most this many bytes: large enough for BLAS to run at full speed
-# (small blocks cost more in GEMM efficiency than they gain in cache), bounded in memory.
+# Patch blocks of at most this many bytes. A real GEMM (many output channels per group) runs
+# fastest on large blocks; a thin one (a few channels) streams, and is fastest in cache.
 _BLOCK_BYTES = 1 << 24
+_THIN_BLOCK_BYTES = 1 << 20
+_THIN_GEMM = 16  # output channels per group below which the product is thin
 _MIN_BLOCK_COLS = 512
 
 
-def _block_positions(rows: int, cols_per_position: int, itemsize: int, L_out: int) -> int:
-    """Output positions per block so that a ``rows x (block*B)`` patch is ~_BLOCK_BYTES."""
+def _block_positions(
+    rows: int, cols_per_position: int, itemsize: int, L_out: int, thin: bool
+) -> int:
+    """Output positions per block so that a ``rows x (block*B)`` patch fits the budget."""
     per_position = max(1, rows * cols_per_position * itemsize)
-    block = max(_MIN_BLOCK_COLS // cols_per_position, _BLOCK_BYTES // per_position, 1)
+    budget = _THIN_BLOCK_BYTES if thin else _BLOCK_BYTES
+    block = max(_MIN_BLOCK_COLS // cols_per_position, budget // per_position, 1)
     return min(L_out, block)
 
 
@@ -95,6 +100,21 @@ def _fold(gp: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     return g
 
 
+def _small_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a @ b`` for stacks; a contraction of a few terms is done by broadcasting.
+
+    BLAS is slow for outer products (an inner dimension of 1 or 2, as for a
+    one-channel layer's adjoint), where multiply-adds stream at memory speed.
+    """
+    inner = a.shape[-1]
+    if inner > 4:
+        np.matmul(a, b, out=out)
+        return
+    np.multiply(a[..., :, :1], b[..., :1, :], out=out)
+    for j in range(1, inner):
+        out += a[..., :, j : j + 1] * b[..., j : j + 1, :]
+
+
 class _Kernel:
     """The weight and geometry of one conv, and its forward and adjoint passes.
 
@@ -108,6 +128,7 @@ class _Kernel:
         c_out, G, K = weight.shape
         self.c_out, self.G, self.K = c_out, G, K
         self.c_in = G * groups
+        self.thin = c_out // groups < _THIN_GEMM
         # (groups, C_out/groups, G*K): the weight of each group's patch product
         self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * K))
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
@@ -129,7 +150,7 @@ class _Kernel:
         xp = _pad(x, geom)
         y = np.empty((self.c_out, L_out, B), dtype=x.dtype)
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
-        block = _block_positions(G * K, B, x.dtype.itemsize, L_out)
+        block = _block_positions(G * K, B, x.dtype.itemsize, L_out, self.thin)
         cols = np.empty((self.c_in, K, block, B), dtype=x.dtype)
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
@@ -152,12 +173,12 @@ class _Kernel:
         _, w_gh = self.weights_as(y.dtype)
         gp = np.zeros((self.c_in, _needed_end(geom), B), dtype=y.dtype)
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
-        block = _block_positions(G * K, B, y.dtype.itemsize, L_out)
+        block = _block_positions(G * K, B, y.dtype.itemsize, L_out, self.thin)
         z = np.empty((self.c_in, K, block, B), dtype=y.dtype)
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
             zz = z[:, :, :n] if n < block else z
-            np.matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], out=zz.reshape(groups, G * K, n * B))
+            _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
             for k in range(K):
                 start = i0 * s + k * d
                 gp[:, start : start + (n - 1) * s + 1 : s] += zz[:, k]

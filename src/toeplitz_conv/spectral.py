@@ -755,6 +755,8 @@ def _embedding_lengths(layer: _Layer, theta: float, count: int) -> list[int]:
     """
     g = layer.geom
     n0 = -(-(g.input_length + g.pad_left + g.pad_right) // g.stride)
+    if count == 1:  # no peak known yet: an odd length at least misses a peak at pi
+        return [n0 + 1 - n0 % 2]
     n = np.arange(n0 + 1, n0 + 65)
     offset = theta * n / (2 * np.pi)
     miss = np.abs(offset - np.round(offset))
@@ -814,7 +816,7 @@ def _bracket(layer: _Layer, rtol: float, maxiter: int) -> NormBounds:
     g = layer.geom
     sym = _symbol(layer)
     mode = g.padding_mode
-    n0 = _embedding_lengths(layer, 0.0, 1)[0]
+    n0 = _embedding_lengths(layer, np.nan, 1)[0]
     upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
     theta = _refine_peak(sym, f_best, n0)
     if mode == "zeros":

@@ -229,7 +229,8 @@ def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) ->
         out.indices = out.indices.astype(np.int32)
         out.indptr = out.indptr.astype(np.int32)
     if fmt == "coo":
-        out = out.tocoo()  # row-major from canonical CSR: canonical
+        out = out.tocoo()
+        out.has_canonical_format = True  # row-major from canonical CSR (older scipy forgets)
     return out
 
 
@@ -335,10 +336,10 @@ def load_matrix(
         if ext == ".npz":
             m = sp.load_npz(source)
         elif ext == ".mtx":
-            m = scipy.io.mmread(source, spmatrix=False)
+            m = scipy.io.mmread(source)
             dtype = _mtx_dtype(source)
         else:
-            m = scipy.io.loadmat(source, spmatrix=False)
+            m = scipy.io.loadmat(source)
     except (ValueError, KeyError, OSError) as exc:
         raise ValueError(f"cannot read {source!r} as a {ext} matrix file: {exc}") from None
     if ext == ".mat":

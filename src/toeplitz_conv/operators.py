@@ -54,7 +54,7 @@ def _needed_end(geom: ConvGeometry) -> int:
     return (geom.output_length - 1) * geom.stride + geom.dilation * (geom.kernel_size - 1) + 1
 
 
-def _pad(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def _pad(x: np.ndarray, geom: ConvGeometry, scratch=None) -> np.ndarray:
     """The padded signal ``x~[:, j + p_l, :]`` for ``j`` in ``[-p_l, needed_end - p_l)``.
 
     ``x`` has shape ``(C, L, B)``; returns shape ``(C, needed_end, B)`` (a view
@@ -64,7 +64,8 @@ def _pad(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     end = _needed_end(geom)  # in padded coordinates, i.e. j + p_l
     if p_l == 0 and end <= L:
         return x[:, :end]
-    out = np.empty((x.shape[0], end, x.shape[2]), dtype=x.dtype)
+    shape = (x.shape[0], end, x.shape[2])
+    out = scratch(shape, x.dtype) if scratch is not None else np.empty(shape, dtype=x.dtype)
     lo = min(p_l, end)
     hi = max(lo, min(end, p_l + L))  # buffer [lo, hi) is inside the signal
     out[:, lo:hi] = x[:, : hi - lo]
@@ -133,6 +134,21 @@ class _Kernel:
         self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * K))
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        # scratch buffers kept between calls: fresh large arrays cost page faults each time
+        self._spare: dict[tuple, list[np.ndarray]] = {}
+
+    def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        try:  # list.pop is atomic: concurrent calls just allocate their own
+            return self._spare.get((shape, np.dtype(dtype)), []).pop()
+        except IndexError:
+            return np.empty(shape, dtype=dtype)
+
+    def _give(self, a: np.ndarray) -> None:
+        if len(self._spare) > 8:  # many batch sizes: start over rather than hoard
+            self._spare = {}
+        spare = self._spare.setdefault((a.shape, a.dtype), [])
+        if len(spare) < 2:
+            spare.append(a)
 
     def weights_as(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         if dtype == self.w_g.dtype:
@@ -147,11 +163,11 @@ class _Kernel:
         s, d, K, G, groups = geom.stride, geom.dilation, self.K, self.G, self.groups
         L_out, B = geom.output_length, x.shape[2]
         w_g, _ = self.weights_as(x.dtype)
-        xp = _pad(x, geom)
+        xp = _pad(x, geom, self._take)
         y = np.empty((self.c_out, L_out, B), dtype=x.dtype)
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
         block = _block_positions(G * K, B, x.dtype.itemsize, L_out, self.thin)
-        cols = np.empty((self.c_in, K, block, B), dtype=x.dtype)
+        cols = self._take((self.c_in, K, block, B), x.dtype)
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
             c = cols[:, :, :n] if n < block else cols
@@ -163,6 +179,9 @@ class _Kernel:
                 c.reshape(groups, G * K, n * B),
                 out=y_g[:, :, i0 * B : (i0 + n) * B],
             )
+        self._give(cols)
+        if xp.base is None:
+            self._give(xp)
         return y
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
@@ -174,7 +193,7 @@ class _Kernel:
         gp = np.zeros((self.c_in, _needed_end(geom), B), dtype=y.dtype)
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
         block = _block_positions(G * K, B, y.dtype.itemsize, L_out, self.thin)
-        z = np.empty((self.c_in, K, block, B), dtype=y.dtype)
+        z = self._take((self.c_in, K, block, B), y.dtype)
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
             zz = z[:, :, :n] if n < block else z
@@ -182,6 +201,7 @@ class _Kernel:
             for k in range(K):
                 start = i0 * s + k * d
                 gp[:, start : start + (n - 1) * s + 1 : s] += zz[:, k]
+        self._give(z)
         return _fold(gp, geom)
 
 

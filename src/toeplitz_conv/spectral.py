@@ -56,6 +56,7 @@ _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky cer
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
 _COARSE = 17  # grid points evaluated first by the branch and bound
+_SHORT_RANGE = 2  # ranges this short have all their grid points evaluated at once
 _METHODS = ("auto", "fft", "dense", "svds")
 
 
@@ -81,6 +82,7 @@ def _thread_controller() -> object | None:
 
 
 _WORKERS = min(os.cpu_count() or 1, 8)
+_PAR_MIN = 4  # smallest batch worth splitting over the pool
 _parallel = False  # True while BLAS is limited to one thread: batches then run on a pool
 
 
@@ -115,10 +117,10 @@ def _one_blas_thread() -> Iterator[None]:
 
 def _batched(work, count: int, batch: int) -> None:
     """Call ``work(slice)`` over ``range(count)`` in slices of at most `batch`, maybe parallel."""
-    if _parallel and count >= 2 * _WORKERS:
+    if _parallel and count >= _PAR_MIN:
         batch = min(batch, -(-count // _WORKERS))
     slices = [slice(i, min(i + batch, count)) for i in range(0, count, batch)]
-    if _parallel and len(slices) > 1:
+    if _parallel and len(slices) > 1 and count >= _PAR_MIN:
         list(_pool().map(work, slices))
     else:
         for sl in slices:
@@ -354,11 +356,17 @@ def _grid_max_search(
         a, b, va, vb = a[~drop], b[~drop], va[~drop], vb[~drop]
         if not a.size:
             break
-        mid = (a + b) // 2
-        vm = _svdvals(sym(mid * spacing))[..., 0].max(axis=-1)
-        i = int(np.argmax(vm))
-        if vm[i] > best:
-            best, f_best = float(vm[i]), int(mid[i])
+        # short ranges are finished at once (all their points); long ones are halved
+        short = b - a <= _SHORT_RANGE
+        mid = (a[~short] + b[~short]) // 2
+        rest = [np.arange(lo + 1, hi) for lo, hi in zip(a[short], b[short], strict=True)]
+        new = np.concatenate([mid, *rest])
+        vnew = _svdvals(sym(new * spacing))[..., 0].max(axis=-1)
+        i = int(np.argmax(vnew))
+        if vnew[i] > best:
+            best, f_best = float(vnew[i]), int(new[i])
+        vm = vnew[: mid.size]
+        a, b, va, vb = a[~short], b[~short], va[~short], vb[~short]
         a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
         va, vb = np.concatenate([va, vm]), np.concatenate([vm, vb])
     return max(best * (1 + 256 * _EPS), upper_dropped), best, f_best
@@ -425,7 +433,7 @@ def _lanczos_lower(
     to rounding (for which it is lowered by a few ulps).
     """
     dtype = np.result_type(x0, op.dtype)
-    capacity = min(steps, 7) + 1  # grown by doubling: most runs stop after a few steps
+    capacity = min(steps, 2) + 1  # grown by doubling: most runs stop after a step or two
     V = np.empty((capacity, x0.size), dtype=dtype)
     MV = np.empty((capacity, op.shape[0]), dtype=dtype)
     V[0] = x0 / _norm(x0)

@@ -171,9 +171,10 @@ class _Kernel:
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
             c = cols[:, :, :n] if n < block else cols
+            c2, xp2 = (c[..., 0], xp[..., 0]) if B == 1 else (c, xp)  # 2-D copies are faster
             for k in range(K):
                 start = i0 * s + k * d
-                c[:, k] = xp[:, start : start + (n - 1) * s + 1 : s]
+                c2[:, k] = xp2[:, start : start + (n - 1) * s + 1 : s]
             np.matmul(
                 w_g,
                 c.reshape(groups, G * K, n * B),
@@ -198,9 +199,10 @@ class _Kernel:
             n = min(block, L_out - i0)
             zz = z[:, :, :n] if n < block else z
             _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
+            gp2, zz2 = (gp[..., 0], zz[..., 0]) if B == 1 else (gp, zz)  # 2-D adds are faster
             for k in range(K):
                 start = i0 * s + k * d
-                gp[:, start : start + (n - 1) * s + 1 : s] += zz[:, k]
+                gp2[:, start : start + (n - 1) * s + 1 : s] += zz2[:, k]
         self._give(z)
         return _fold(gp, geom)
 

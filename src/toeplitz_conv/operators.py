@@ -168,19 +168,31 @@ class _Kernel:
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
         block = _block_positions(G * K, B, x.dtype.itemsize, L_out, self.thin)
         cols = self._take((self.c_in, K, block, B), x.dtype)
+        phases = None
+        if s > 1:  # polyphase split: then every tap's window is a contiguous slice
+            end = xp.shape[1]
+            phases = self._take((s, self.c_in, -(-end // s), B), x.dtype)
+            for r in range(s):
+                phases[r, :, : -(-(end - r) // s)] = xp[:, r::s]
         for i0 in range(0, L_out, block):
             n = min(block, L_out - i0)
             c = cols[:, :, :n] if n < block else cols
             c2, xp2 = (c[..., 0], xp[..., 0]) if B == 1 else (c, xp)  # 2-D copies are faster
             for k in range(K):
                 start = i0 * s + k * d
-                c2[:, k] = xp2[:, start : start + (n - 1) * s + 1 : s]
+                if phases is None:
+                    c2[:, k] = xp2[:, start : start + n]
+                else:
+                    q, r = divmod(start, s)
+                    c[:, k] = phases[r, :, q : q + n]
             np.matmul(
                 w_g,
                 c.reshape(groups, G * K, n * B),
                 out=y_g[:, :, i0 * B : (i0 + n) * B],
             )
         self._give(cols)
+        if phases is not None:
+            self._give(phases)
         if xp.base is None:
             self._give(xp)
         return y

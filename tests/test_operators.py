@@ -252,15 +252,16 @@ def test_torch_oracle(torch):
     np.testing.assert_allclose(op.H @ g, out.numpy().ravel(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("c_out", [1, 8])  # a thin product (broadcast) and a real GEMM
+@pytest.mark.parametrize("c_out", [1, 8, 20])  # thin (broadcast, flipped adjoint) and thick
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("mode", MODES)
-def test_blocked_application(monkeypatch, c_out, mode):
+def test_blocked_application(monkeypatch, c_out, stride, mode):
     """Many small blocks, with a partial last one, give the same result as one block."""
     from toeplitz_conv import operators
 
     rng = np.random.default_rng(17)
     w = rng.standard_normal((c_out, 3, 4))
-    M, op = _dense_and_op(w, 50, stride=2, padding=3, dilation=2, padding_mode=mode)
+    M, op = _dense_and_op(w, 50, stride=stride, padding=3, dilation=2, padding_mode=mode)
     X = rng.standard_normal((M.shape[1], 2))
     Y = rng.standard_normal((M.shape[0], 2))
     monkeypatch.setattr(operators, "_BLOCK_BYTES", 64)

@@ -26,7 +26,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -214,6 +214,7 @@ class _Symbol:
     lipschitz: float  # sum_j ||Q_j|| |q_j| >= ||A'(t)||
     curvature: float  # sum_j ||Q_j|| (q_j - c)^2 >= ||(e^{-itc} A(t))''||, best centre c
     real: bool
+    seen: dict = field(default_factory=dict, compare=False)  # (n, f) -> sigma_max, evaluated
 
     def __call__(self, theta: np.ndarray, derivative: int = 0) -> np.ndarray:
         """``A(theta)`` (or its `derivative`-th derivative) for each angle.
@@ -340,6 +341,7 @@ def _grid_max_search(
     spacing = 2 * np.pi / n
     points = np.unique(np.linspace(0, last, min(last + 1, _COARSE)).astype(np.int64))
     values = _svdvals(sym(points * spacing))[..., 0].max(axis=-1)
+    sym.seen.update(zip(((n, int(f)) for f in points), values.tolist(), strict=True))
     i = int(np.argmax(values))
     best, f_best = float(values[i]), int(points[i])
     a, b = points[:-1], points[1:]
@@ -362,6 +364,7 @@ def _grid_max_search(
         rest = [np.arange(lo + 1, hi) for lo, hi in zip(a[short], b[short], strict=True)]
         new = np.concatenate([mid, *rest])
         vnew = _svdvals(sym(new * spacing))[..., 0].max(axis=-1)
+        sym.seen.update(zip(((n, int(f)) for f in new), vnew.tolist(), strict=True))
         i = int(np.argmax(vnew))
         if vnew[i] > best:
             best, f_best = float(vnew[i]), int(new[i])
@@ -811,7 +814,12 @@ def _refine_peak(sym: _Symbol, f: int, n: int) -> float:
     spacing = 2 * np.pi / n
     if sym.real and (f == 0 or 2 * f == n):
         return f * spacing
-    v = _svdvals(sym(np.array([f - 1, f, f + 1]) * spacing))[..., 0].max(axis=-1)
+    around = [f - 1, f, f + 1]
+    missing = np.array([g for g in around if (n, g) not in sym.seen])
+    if missing.size:
+        values = _svdvals(sym(missing * spacing))[..., 0].max(axis=-1)
+        sym.seen.update(zip(((n, int(g)) for g in missing), values.tolist(), strict=True))
+    v = [sym.seen[(n, g)] for g in around]
     curvature = v[0] - 2 * v[1] + v[2]
     if curvature >= 0:
         return f * spacing

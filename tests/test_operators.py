@@ -105,15 +105,18 @@ def test_operator_hypothesis(
     _dot_test(op.H, rng)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("mode", MODES)
-def test_dot_test_complex(mode):
+def test_dot_test_complex(mode, stride):
     rng = np.random.default_rng(3)
     w = rng.standard_normal((4, 2, 3)) + 1j * rng.standard_normal((4, 2, 3))
-    op = tc.conv1d_operator(w, 10, stride=2, padding=2, groups=2, padding_mode=mode)
+    op = tc.conv1d_operator(w, 10, stride=stride, padding=2, groups=2, padding_mode=mode)
     assert op.dtype == np.complex128
     _dot_test(op, rng, complex_=True)
     _dot_test(op.H, rng, complex_=True)
-    M = tc.conv1d_matrix(w, 10, stride=2, padding=2, groups=2, padding_mode=mode, format="dense")
+    M = tc.conv1d_matrix(
+        w, 10, stride=stride, padding=2, groups=2, padding_mode=mode, format="dense"
+    )
     y = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
     np.testing.assert_allclose(op.H @ y, M.conj().T @ y, atol=1e-12)
     np.testing.assert_allclose(op.T @ y, M.T @ y, atol=1e-12)

@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._arrays import as_weight, check_groups
-from ._geometry import PADDING_MODES, ConvGeometry, conv_geometry, transpose_geometry
 from ._formula import formula
+from ._geometry import PADDING_MODES, ConvGeometry, conv_geometry, transpose_geometry
 from .io import save_matrix
 from .matrices import conv1d_matrix, conv_transpose1d_matrix
 

@@ -393,6 +393,13 @@ def _norm(x: np.ndarray) -> float:
     return math.sqrt(float(np.einsum("i,i->", x, x)))
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
+    """``<a, b> = sum(conj(a) * b)`` without BLAS."""
+    if a.dtype.kind == "c" or b.dtype.kind == "c":
+        return complex(np.einsum("i,i->", a.conj(), b))
+    return float(np.einsum("i,i->", a, b))
+
+
 def _start_vector(layer: _Layer, sym: _Symbol, theta: float) -> np.ndarray:
     """The circulant's top singular vector restricted to the signal, sine-windowed.
 
@@ -409,13 +416,25 @@ def _start_vector(layer: _Layer, sym: _Symbol, theta: float) -> np.ndarray:
     phase = theta * (m - m.mean())
     window = np.sin(np.pi * (pos + 1) / (L + 1))
     cw, sw = np.cos(phase) * window, np.sin(phase) * window
-    ur, ui = u.real[:, r], u.imag[:, r]
-    if layer.real:  # the real or imaginary part, whichever is larger
+    if not layer.real:
+        x = (u[:, r] * (cw + 1j * sw)).ravel()
+        return x / _norm(x)
+    # the real or the imaginary part of u e^{i phase}, whichever is larger
+    if s == 1:
+        ur, ui = u.real[:, 0], u.imag[:, 0]
+        cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
+        real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
+        imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
+        if real_part < imag_part:
+            ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
+        x = np.multiply.outer(ur, cw)
+        x -= np.multiply.outer(ui, sw)
+    else:
+        ur, ui = u.real[:, r], u.imag[:, r]
         x = ur * cw - ui * sw
         y = ui * cw + ur * sw
-        x = (x if _norm(x.ravel()) >= _norm(y.ravel()) else y).ravel()
-    else:
-        x = (u[:, r] * (cw + 1j * sw)).ravel()
+        x = x if _norm(x.ravel()) >= _norm(y.ravel()) else y
+    x = x.ravel()
     return x / _norm(x)
 
 
@@ -435,35 +454,32 @@ def _lanczos_lower(
     ``||M v||`` and ``||v||`` recomputed explicitly, so it is a true quotient up
     to rounding (for which it is lowered by a few ulps).
     """
-    dtype = np.result_type(x0, op.dtype)
-    capacity = min(steps, 2) + 1  # grown by doubling: most runs stop after a step or two
-    V = np.empty((capacity, x0.size), dtype=dtype)
-    MV = np.empty((capacity, op.shape[0]), dtype=dtype)
-    V[0] = x0 / _norm(x0)
-    MV[0] = op.matvec(V[0])
-    history = [_norm(MV[0])]
+    V = [x0 / _norm(x0)]
+    MV = [op.matvec(V[0])]
+    H = np.array([[_dot(MV[0], MV[0])]])
+    history = [math.sqrt(max(H[0, 0].real, 0.0))]
     j = 0
     while j < steps and history[-1] < target:
         if j >= 2 and history[-1] - history[-3] <= stall * history[-1]:
             break
         w = op.rmatvec(MV[j])
         for _ in range(2):  # full reorthogonalisation, twice is enough
-            w -= (V[: j + 1].conj() @ w) @ V[: j + 1]
+            for v in V:
+                w -= _dot(v, w) * v
         norm = _norm(w)
         if norm == 0 or not np.isfinite(norm):
             break
         j += 1
-        if j == capacity:
-            capacity = min(2 * capacity, steps + 1)
-            V = np.concatenate([V, np.empty((capacity - j, V.shape[1]), dtype)])
-            MV = np.concatenate([MV, np.empty((capacity - j, MV.shape[1]), dtype)])
-        V[j] = w / norm
-        MV[j] = op.matvec(V[j])
-        B = MV[: j + 1]
-        _, evecs = np.linalg.eigh(B.conj() @ B.T)
+        V.append(w / norm)
+        MV.append(op.matvec(V[j]))
+        # the Gram matrix of M V, grown by one row and column
+        row = np.array([_dot(a, MV[j]) for a in MV])
+        H = np.block([[H, row[:-1, None]], [row[None, :-1].conj(), row[-1:, None]]])
+        _, evecs = np.linalg.eigh(H)
         y = evecs[:, -1]
-        quotient = _norm(y @ B) / _norm(y @ V[: j + 1])
-        history.append(max(history[-1], float(quotient)))
+        mv = sum(c * a for c, a in zip(y, MV, strict=True))
+        v = sum(c * a for c, a in zip(y, V, strict=True))
+        history.append(max(history[-1], _norm(mv) / _norm(v)))
     return history[-1] * (1 - 64 * _EPS), j
 
 

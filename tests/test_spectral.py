@@ -246,3 +246,19 @@ def test_threaded_and_serial_batches_agree(monkeypatch):
     monkeypatch.setattr(spectral, "_thread_controller", lambda: None)
     np.testing.assert_array_equal(tc.singular_values(w, 256, **kw), threaded)
     assert tc.spectral_norm_bounds(w, 900, padding=1) == bounds
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("groups", [1, 2])
+def test_start_vector_product_is_exact(mode, groups):
+    """The separable shortcut for ``M x`` of the start vector equals the operator's product."""
+    w = np.random.default_rng(14).standard_normal((4, 6 // groups, 5))
+    layer = spectral._layer(w, 40, 1, (2, 3), 2, groups, mode)
+    sym = spectral._symbol(layer)
+    for theta in (0.0, 0.7, np.pi):
+        x, mx = spectral._start_vector(layer, sym, theta)
+        assert mx is not None and np.linalg.norm(x) == pytest.approx(1.0)
+        np.testing.assert_allclose(mx, layer.operator() @ x, atol=1e-12)
+    # strided and complex layers take the operator
+    strided = spectral._layer(w, 40, 2, 2, 1, groups, mode)
+    assert spectral._start_vector(strided, spectral._symbol(strided), 0.5)[1] is None

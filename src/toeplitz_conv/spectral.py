@@ -393,6 +393,12 @@ def _norm(x: np.ndarray) -> float:
     return math.sqrt(float(np.einsum("i,i->", x, x)))
 
 
+def _grow_gram(H: np.ndarray, row: list) -> np.ndarray:
+    """Append ``row`` (inner products with the newest vector) to a Hermitian Gram matrix."""
+    r = np.asarray(row)
+    return np.block([[H, r[:-1, None]], [r[None, :-1].conj(), r[-1:, None]]])
+
+
 def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
     """``<a, b> = sum(conj(a) * b)`` without BLAS."""
     if a.dtype.kind == "c" or b.dtype.kind == "c":
@@ -479,15 +485,17 @@ def _lanczos_lower(
 
     Stops after `steps` Lanczos steps, once the bound reaches `target`, or once
     two steps together raised it by less than ``stall`` (relative). Returns
-    ``(lower, steps taken)``; ``lower`` is attained by ``v = V y``, with
-    ``||M v||`` and ``||v||`` recomputed explicitly, so it is a true quotient up
-    to rounding (for which it is lowered by a few ulps).
+    ``(lower, steps taken)``; ``lower`` is attained by ``v = V y``: it is
+    ``sqrt(y^H (MV)^H (MV) y / y^H V^H V y)`` with both Gram matrices computed
+    from the vectors, a true quotient up to rounding (for which it is lowered by
+    a few ulps).
     """
     scale = _norm(x0)
     V = [x0 / scale]
     MV = [op.matvec(V[0]) if mx0 is None else mx0 / scale]
-    H = np.array([[_dot(MV[0], MV[0])]])
-    history = [math.sqrt(max(H[0, 0].real, 0.0))]
+    H = np.array([[_dot(MV[0], MV[0])]])  # Gram matrix of M V
+    GV = np.array([[_dot(V[0], V[0])]])  # Gram matrix of V (the identity, up to rounding)
+    history = [math.sqrt(max(H[0, 0].real, 0.0) / GV[0, 0].real)]
     j = 0
     while j < steps and history[-1] < target:
         if j >= 2 and history[-1] - history[-3] <= stall * history[-1]:
@@ -502,14 +510,13 @@ def _lanczos_lower(
         j += 1
         V.append(w / norm)
         MV.append(op.matvec(V[j]))
-        # the Gram matrix of M V, grown by one row and column
-        row = np.array([_dot(a, MV[j]) for a in MV])
-        H = np.block([[H, row[:-1, None]], [row[None, :-1].conj(), row[-1:, None]]])
+        H = _grow_gram(H, [_dot(a, MV[j]) for a in MV])
+        GV = _grow_gram(GV, [_dot(a, V[j]) for a in V])
         _, evecs = np.linalg.eigh(H)
         y = evecs[:, -1]
-        mv = sum(c * a for c, a in zip(y, MV, strict=True))
-        v = sum(c * a for c, a in zip(y, V, strict=True))
-        history.append(max(history[-1], _norm(mv) / _norm(v)))
+        # ||M V y||^2 / ||V y||^2 from the Gram matrices: the quotient of v = V y
+        quotient = (y.conj() @ H @ y).real / (y.conj() @ GV @ y).real
+        history.append(max(history[-1], math.sqrt(max(quotient, 0.0))))
     return history[-1] * (1 - 64 * _EPS), j
 
 

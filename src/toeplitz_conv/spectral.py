@@ -706,7 +706,8 @@ def spectral_norm_bounds(
     maxiter : int, optional
         Most Lanczos steps (each one ``M`` and one ``M^H`` product) for the lower end.
     rng : None, int or numpy.random.Generator, optional
-        Accepted for a uniform signature; the bracket is deterministic.
+        Seeds the random boundary part of the Lanczos start for reflect,
+        replicate and circular padding; ``None`` means seed 0 (deterministic).
 
     Returns
     -------
@@ -998,7 +999,7 @@ def spectral_norm(
     maxiter : int, optional
         Most Lanczos steps for the lower end of the bracket.
     rng : None, int or numpy.random.Generator, optional
-        Accepted for a uniform signature; the computation is deterministic.
+        As in :func:`spectral_norm_bounds`; ``None`` means seed 0 (deterministic).
 
     Returns
     -------

@@ -260,17 +260,17 @@ def test_torch_oracle(torch):
 @pytest.mark.parametrize("mode", MODES)
 def test_blocked_application(monkeypatch, c_out, stride, mode):
     """Many small blocks, with a partial last one, give the same result as one block."""
-    from toeplitz_conv import operators
+    from toeplitz_conv import _kernel
 
     rng = np.random.default_rng(17)
     w = rng.standard_normal((c_out, 3, 4))
     M, op = _dense_and_op(w, 50, stride=stride, padding=3, dilation=2, padding_mode=mode)
     X = rng.standard_normal((M.shape[1], 2))
     Y = rng.standard_normal((M.shape[0], 2))
-    monkeypatch.setattr(operators, "_BLOCK_BYTES", 64)
-    monkeypatch.setattr(operators, "_THIN_BLOCK_BYTES", 64)
-    monkeypatch.setattr(operators, "_MIN_BLOCK_COLS", 1)
-    assert operators._block_positions(12, 2, 8, op.output_length, True) < op.output_length
+    monkeypatch.setattr(_kernel, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(_kernel, "_THIN_BLOCK_BYTES", 64)
+    monkeypatch.setattr(_kernel, "_MIN_BLOCK_COLS", 1)
+    assert _kernel._block_positions(12, 2, 8, op.output_length, True) < op.output_length
     np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-12)
     np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
     np.testing.assert_allclose(op @ X[:, 0], M @ X[:, 0], atol=1e-12)

@@ -3,41 +3,45 @@
 They follow torch's semantics exactly (up to floating-point rounding) and use
 the same geometry as the matrix builders, so ``conv1d(x, W)`` and
 ``conv1d_matrix(W, L) @ x.ravel()`` agree by construction of one index plan.
+``conv1d`` and ``conv_transpose1d`` run the same kernels as the matrix-free
+operators (:mod:`toeplitz_conv._kernel`), with the batch as the trailing axis.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_array, as_weight, check_groups
-from ._geometry import ConvGeometry, Padding, conv_geometry, transpose_geometry
+from ._arrays import as_array
+from ._geometry import ConvGeometry, Padding, conv_geometry
+from ._kernel import Kernel
+from ._layer import conv_layer, transpose_layer
 
 __all__ = ["conv1d", "conv_transpose1d", "unfold"]
 
 
-def _as_signal(x: object, name: str, channels: int) -> tuple[np.ndarray, int]:
+def _as_signal(x: object, name: str) -> tuple[np.ndarray, int]:
     """Return `x` as ``(N, C, L)`` and its original number of dimensions."""
     a = as_array(x, name)
     if a.ndim not in (1, 2, 3):
         raise ValueError(f"`{name}` must have shape (L,), (C, L) or (N, C, L); got shape {a.shape}")
-    ndim = a.ndim
+    if a.shape[-1] == 0:
+        raise ValueError(f"`{name}` must have at least one sample; got shape {a.shape}")
+    return a.reshape((1,) * (3 - a.ndim) + a.shape), a.ndim
+
+
+def _check_channels(a: np.ndarray, ndim: int, channels: int, name: str) -> None:
+    """`a` of shape ``(N, C, L)`` must have the `channels` the weight expects."""
+    if a.shape[1] == channels:
+        return
     if ndim == 1:
-        if channels != 1:
-            raise ValueError(
-                f"a 1-D `{name}` of shape {a.shape} has one channel, but the weight "
-                f"expects {channels}; pass shape ({channels}, L)"
-            )
-        a = a[None, :]
-    if a.ndim == 2:
-        a = a[None]
-    if a.shape[1] != channels:
         raise ValueError(
-            f"`{name}` has {a.shape[1]} channels (shape {a.shape[-ndim:]}), "
-            f"but the weight expects {channels}"
+            f"a 1-D `{name}` of shape ({a.shape[2]},) has one channel, but the weight "
+            f"expects {channels}; pass shape ({channels}, L)"
         )
-    if a.shape[2] == 0:
-        raise ValueError(f"`{name}` must have at least one sample; got shape {a.shape[-ndim:]}")
-    return a, ndim
+    raise ValueError(
+        f"`{name}` has {a.shape[1]} channels (shape {a.shape[3 - ndim :]}), "
+        f"but the weight expects {channels}"
+    )
 
 
 def _float_dtype(*dtypes: np.dtype) -> np.dtype:
@@ -99,8 +103,7 @@ def unfold(
            [1., 2., 3.],
            [2., 3., 2.]])
     """
-    a = as_array(x, "x")
-    a, ndim = _as_signal(a, "x", a.shape[-2] if a.ndim > 1 else 1)
+    a, ndim = _as_signal(x, "x")
     geom = conv_geometry(
         a.shape[2],
         kernel_size,
@@ -151,22 +154,21 @@ def conv1d(
     >>> conv1d([1.0, 2, 3, 4, 5], [4.0, 3.0])
     array([10., 17., 24., 31.])
     """
-    w = as_weight(weight)
-    groups, c_in = check_groups(w.shape, groups)
-    a, ndim = _as_signal(x, "x", c_in)
-    c_out, G, K = w.shape
-    geom = conv_geometry(
-        a.shape[2], K, stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    a, ndim = _as_signal(x, "x")
+    layer = conv_layer(
+        weight,
+        a.shape[2],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
     )
-    dtype = _float_dtype(a.dtype, w.dtype)
-    n = a.shape[0]
-    # im2col per group: (N, groups, G*K, L_out), then one batched matmul
-    cols = _windows(a.astype(dtype, copy=False), geom)  # (N, C_in, L_out, K)
-    cols = cols.reshape(n, groups, G, geom.output_length, K).transpose(0, 1, 2, 4, 3)
-    cols = cols.reshape(n, groups, G * K, geom.output_length)
-    w_g = w.astype(dtype, copy=False).reshape(groups, c_out // groups, G * K)
-    y = np.matmul(w_g, cols).reshape(n, c_out, geom.output_length)
-    return _restore(_add_bias(y, bias), ndim)
+    _check_channels(a, ndim, layer.in_channels, "x")
+    dtype = _float_dtype(a.dtype, layer.weight.dtype)
+    kernel = Kernel(layer.weight.astype(dtype, copy=False), layer.geom, layer.groups)
+    y = kernel.forward(a.astype(dtype, copy=False).transpose(1, 2, 0))  # (C_out, L_out, N)
+    return _restore(_add_bias(y.transpose(2, 0, 1), bias), ndim)
 
 
 def _add_bias(y: np.ndarray, bias: object) -> np.ndarray:
@@ -183,8 +185,8 @@ def _add_bias(y: np.ndarray, bias: object) -> np.ndarray:
 
 
 def _restore(y: np.ndarray, ndim: int) -> np.ndarray:
-    """Drop the batch (and channel) axes the caller did not pass."""
-    return y[0, 0] if ndim == 1 else y[0] if ndim == 2 else y
+    """Drop the batch (and channel) axes the caller did not pass; C-contiguous."""
+    return np.ascontiguousarray(y[0, 0] if ndim == 1 else y[0] if ndim == 2 else y)
 
 
 def conv_transpose1d(
@@ -228,30 +230,20 @@ def conv_transpose1d(
     >>> conv_transpose1d([1.0, 2.0], [4.0, 3.0], stride=2)
     array([4., 3., 8., 6.])
     """
-    w = as_weight(weight)
-    groups, _ = check_groups(w.shape, groups)
-    c_t, G, K = w.shape  # c_t: input channels of the transposed conv
-    a, ndim = _as_signal(x, "x", c_t)
-    geom = transpose_geometry(
+    a, ndim = _as_signal(x, "x")
+    layer = transpose_layer(
+        weight,
         a.shape[2],
-        K,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
+        groups=groups,
         dilation=dilation,
     )
-    dtype = _float_dtype(a.dtype, w.dtype)
-    n, L_in, s, d = a.shape[0], a.shape[2], geom.stride, geom.dilation
-    # contributions per (group, out channel c, tap k): (N, groups, G*K, L_in)
-    w_g = w.astype(dtype, copy=False).reshape(groups, c_t // groups, G * K)
-    parts = np.matmul(
-        w_g.transpose(0, 2, 1), a.astype(dtype, copy=False).reshape(n, groups, c_t // groups, L_in)
-    )
-    parts = parts.reshape(n, groups * G, K, L_in)
-    # scatter tap k of input i to padded position i*s + k*d, then crop p_l
-    full = max((L_in - 1) * s + d * (K - 1) + 1, geom.pad_left + geom.input_length)
-    buf = np.zeros((n, groups * G, full), dtype=dtype)
-    for k in range(K):  # a loop over taps; each step is one strided slice
-        buf[..., k * d : k * d + (L_in - 1) * s + 1 : s] += parts[:, :, k, :]
-    z = buf[..., geom.pad_left : geom.pad_left + geom.input_length]
-    return _restore(np.ascontiguousarray(_add_bias(z, bias)), ndim)
+    _check_channels(a, ndim, layer.out_channels, "x")
+    dtype = _float_dtype(a.dtype, layer.weight.dtype)
+    # the kernel's adjoint conjugates the weight; the transposed convolution does not
+    w = layer.weight.astype(dtype, copy=False)
+    kernel = Kernel(w.conj() if dtype.kind == "c" else w, layer.geom, layer.groups)
+    z = kernel.adjoint(a.astype(dtype, copy=False).transpose(1, 2, 0))  # (C_out, L', N)
+    return _restore(_add_bias(z.transpose(2, 0, 1), bias), ndim)

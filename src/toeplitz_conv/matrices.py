@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._arrays import as_array, as_weight, check_groups, check_memory, matrix_dtype
+from ._arrays import as_array, check_memory, matrix_dtype
 from ._assemble import (
     Blocks,
     compressed_arrays,
@@ -19,8 +19,8 @@ from ._geometry import (
     check_choice,
     check_int,
     conv_geometry,
-    transpose_geometry,
 )
+from ._layer import Layer, conv_layer, transpose_layer
 from ._pattern import band, transposed_band
 
 __all__ = [
@@ -217,27 +217,17 @@ def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
     return csr
 
 
-def _matrix(
-    weight: object,
-    geom_factory,
-    *,
-    groups: int,
-    fmt: str,
-    dtype: object,
-    transpose: bool,
-) -> sp.sparray | np.ndarray:
-    w = as_weight(weight)
-    groups, c_in = check_groups(w.shape, groups)
+def _matrix(layer: Layer, *, fmt: str, dtype: object, transpose: bool) -> sp.sparray | np.ndarray:
+    """``M`` of `layer` (or ``M.T`` with `transpose`) in format `fmt`."""
     check_choice(fmt, "format", FORMATS)
+    w, geom = layer.weight, layer.geom
     out_dtype = matrix_dtype(w.dtype, dtype)
-    geom = geom_factory(w.shape[2])
-    shape = (w.shape[0] * geom.output_length, c_in * geom.input_length)
-    _check_size(shape, w.shape[0] * geom.output_length * w.shape[1] * w.shape[2], out_dtype, fmt)
+    _check_size(layer.shape, layer.shape[0] * w.shape[1] * w.shape[2], out_dtype, fmt)
 
     # CSC of M is the CSR of M.T; conv_transpose1d's matrix is M.T of its geometry.
     by_columns = (fmt == "csc") != transpose
     blocks = (_transposed_blocks if by_columns else _forward_blocks)(
-        w, geom, groups, c_in, out_dtype
+        w, geom, layer.groups, layer.in_channels, out_dtype
     )
     return _build(blocks, fmt)
 
@@ -321,21 +311,16 @@ def conv1d_matrix(
            [0., 1., 2., 3.],
            [3., 0., 1., 2.]])
     """
-    return _matrix(
+    layer = conv_layer(
         weight,
-        lambda K: conv_geometry(
-            input_length,
-            K,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            padding_mode=padding_mode,
-        ),
+        input_length,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
         groups=groups,
-        fmt=format,
-        dtype=dtype,
-        transpose=False,
+        padding_mode=padding_mode,
     )
+    return _matrix(layer, fmt=format, dtype=dtype, transpose=False)
 
 
 def conv_transpose1d_matrix(
@@ -386,18 +371,13 @@ def conv_transpose1d_matrix(
            [0., 0., 3., 4.],
            [0., 0., 0., 3.]])
     """
-    return _matrix(
+    layer = transpose_layer(
         weight,
-        lambda K: transpose_geometry(
-            input_length,
-            K,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            dilation=dilation,
-        ),
+        input_length,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
         groups=groups,
-        fmt=format,
-        dtype=dtype,
-        transpose=True,
+        dilation=dilation,
     )
+    return _matrix(layer, fmt=format, dtype=dtype, transpose=True)

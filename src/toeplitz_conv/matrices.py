@@ -217,8 +217,10 @@ def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
     return csr
 
 
-def _matrix(layer: Layer, *, fmt: str, dtype: object, transpose: bool) -> sp.sparray | np.ndarray:
-    """``M`` of `layer` (or ``M.T`` with `transpose`) in format `fmt`."""
+def layer_matrix(
+    layer: Layer, *, fmt: str = "csr", dtype: object = None, transpose: bool = False
+) -> sp.sparray | np.ndarray:
+    """``M`` of a validated `layer` (or ``M.T`` with `transpose`) in format `fmt`."""
     check_choice(fmt, "format", FORMATS)
     w, geom = layer.weight, layer.geom
     out_dtype = matrix_dtype(w.dtype, dtype)
@@ -320,7 +322,7 @@ def conv1d_matrix(
         groups=groups,
         padding_mode=padding_mode,
     )
-    return _matrix(layer, fmt=format, dtype=dtype, transpose=False)
+    return layer_matrix(layer, fmt=format, dtype=dtype)
 
 
 def conv_transpose1d_matrix(
@@ -380,4 +382,4 @@ def conv_transpose1d_matrix(
         groups=groups,
         dilation=dilation,
     )
-    return _matrix(layer, fmt=format, dtype=dtype, transpose=True)
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)

@@ -32,8 +32,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._arrays import as_weight, check_groups
-from ._geometry import ConvGeometry, Padding, check_choice, check_int, conv_geometry
+from ._geometry import Padding, check_choice, check_int
+from ._layer import Layer, conv_layer
+from .matrices import layer_matrix
 from .operators import Conv1dOperator
 
 __all__ = [
@@ -128,44 +129,6 @@ def _batched(work, count: int, batch: int) -> None:
 
 
 # --------------------------------------------------------------------------- the layer
-@dataclass(frozen=True)
-class _Layer:
-    weight: np.ndarray  # (C_out, G, K), float64 or complex128
-    geom: ConvGeometry
-    groups: int
-    c_in: int
-
-    @property
-    def c_out(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.c_out * self.geom.output_length, self.c_in * self.geom.input_length)
-
-    @property
-    def real(self) -> bool:
-        return self.weight.dtype.kind != "c"
-
-    def operator(self) -> Conv1dOperator:
-        return Conv1dOperator(self.weight, self.geom, self.groups)
-
-    def dense(self) -> np.ndarray:
-        from .matrices import conv1d_matrix
-
-        g = self.geom
-        return conv1d_matrix(
-            self.weight,
-            g.input_length,
-            stride=g.stride,
-            padding=(g.pad_left, g.pad_right),
-            dilation=g.dilation,
-            groups=self.groups,
-            padding_mode=g.padding_mode,
-            format="dense",
-        )
-
-
 def _layer(
     weight: object,
     input_length: int,
@@ -174,22 +137,34 @@ def _layer(
     dilation: int,
     groups: int,
     padding_mode: str,
-) -> _Layer:
-    w = as_weight(weight)
-    groups, c_in = check_groups(w.shape, groups)
-    geom = conv_geometry(
+) -> Layer:
+    """The validated layer, its weight in float64 (complex128 for complex weights)."""
+    layer = conv_layer(
+        weight,
         input_length,
-        w.shape[2],
         stride=stride,
         padding=padding,
         dilation=dilation,
+        groups=groups,
         padding_mode=padding_mode,
     )
-    dtype = np.complex128 if w.dtype.kind == "c" else np.float64
-    return _Layer(np.ascontiguousarray(w, dtype=dtype), geom, groups, c_in)
+    dtype = np.complex128 if layer.weight.dtype.kind == "c" else np.float64
+    return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geom, layer.groups)
 
 
-def _is_circulant(layer: _Layer) -> bool:
+def _is_real(layer: Layer) -> bool:
+    return layer.weight.dtype.kind != "c"
+
+
+def _operator(layer: Layer) -> Conv1dOperator:
+    return Conv1dOperator(layer.weight, layer.geom, layer.groups)
+
+
+def _dense(layer: Layer) -> np.ndarray:
+    return layer_matrix(layer, fmt="dense")
+
+
+def _is_circulant(layer: Layer) -> bool:
     """True when ``M`` is exactly a (strided) block-circulant: one period of output.
 
     That is circular padding (or no padding at all) with ``L_out * s == L``.
@@ -235,7 +210,7 @@ class _Symbol:
         return out.reshape(theta.size, *self.Q.shape[:1], *self.Q.shape[2:])
 
 
-def _symbol(layer: _Layer) -> _Symbol:
+def _symbol(layer: Layer) -> _Symbol:
     g = layer.geom
     c_out, G, K = layer.weight.shape
     groups, s = layer.groups, g.stride
@@ -258,7 +233,7 @@ def _symbol(layer: _Layer) -> _Symbol:
     total = norms.sum(axis=1, keepdims=True)
     mean = (norms @ q.astype(np.float64))[:, None] / np.where(total > 0, total, 1)
     curv = float(np.max((norms * (q[None, :] - mean) ** 2).sum(axis=1))) if norms.size else 0.0
-    return _Symbol(Q, q, s, lip, curv, layer.real)
+    return _Symbol(Q, q, s, lip, curv, _is_real(layer))
 
 
 def _svdvals(A: np.ndarray) -> np.ndarray:
@@ -290,7 +265,7 @@ def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
     return f, mult
 
 
-def _circulant_spectrum(layer: _Layer) -> np.ndarray:
+def _circulant_spectrum(layer: Layer) -> np.ndarray:
     """All singular values of a block-circulant layer (unsorted)."""
     sym = _symbol(layer)
     n = layer.geom.output_length  # = L / s
@@ -406,9 +381,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
     return float(np.einsum("i,i->", a, b))
 
 
-def _start_vector(
-    layer: _Layer, sym: _Symbol, theta: float
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _start_vector(layer: Layer, sym: _Symbol, theta: float) -> tuple[np.ndarray, np.ndarray | None]:
     """The circulant's top singular vector restricted to the signal, sine-windowed.
 
     ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi (l + 1) / (L + 1))`` for
@@ -422,13 +395,13 @@ def _start_vector(
     """
     g = layer.geom
     L, s = g.input_length, g.stride
-    u = _top_vector(sym, theta).reshape(layer.c_in, s)
+    u = _top_vector(sym, theta).reshape(layer.in_channels, s)
     pos = np.arange(L)
     m, r = np.divmod(pos, s)
     phase = theta * (m - m.mean())
     window = np.sin(np.pi * (pos + 1) / (L + 1))
     cw, sw = np.cos(phase) * window, np.sin(phase) * window
-    if not layer.real:
+    if not _is_real(layer):
         x = (u[:, r] * (cw + 1j * sw)).ravel()
         return x / _norm(x), None
     # the real or the imaginary part of u e^{i phase}, whichever is larger
@@ -452,7 +425,7 @@ def _start_vector(
 
 
 def _separable_product(
-    layer: _Layer, ur: np.ndarray, ui: np.ndarray, cw: np.ndarray, sw: np.ndarray
+    layer: Layer, ur: np.ndarray, ui: np.ndarray, cw: np.ndarray, sw: np.ndarray
 ) -> np.ndarray:
     """``M x`` for ``x[c, l] = ur[c] cw[l] - ui[c] sw[l]``: ``K`` rank-one terms per part.
 
@@ -539,7 +512,7 @@ def _rng(rng: object) -> np.random.Generator:
         ) from None
 
 
-def _dense_ok(layer: _Layer) -> bool:
+def _dense_ok(layer: Layer) -> bool:
     m, n = layer.shape
     return m * n <= DENSE_LIMIT
 
@@ -651,7 +624,7 @@ def singular_values(
             )
         values = _circulant_spectrum(layer)
     elif method == "dense":
-        values = np.linalg.svd(layer.dense(), compute_uv=False)
+        values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
         if k is None:
             raise ValueError(
@@ -664,7 +637,7 @@ def singular_values(
     return values[:k] if k is not None else values
 
 
-def _svds_top(layer: _Layer, k: int, *, tol: float, rng: object) -> np.ndarray:
+def _svds_top(layer: Layer, k: int, *, tol: float, rng: object) -> np.ndarray:
     from scipy.sparse.linalg import svds
 
     m, n = layer.shape
@@ -674,7 +647,7 @@ def _svds_top(layer: _Layer, k: int, *, tol: float, rng: object) -> np.ndarray:
             "(use method='dense')"
         )
     gen = _rng(rng)
-    op = layer.operator()
+    op = _operator(layer)
     v0 = gen.standard_normal(min(m, n))
     values = svds(
         op, k=k, tol=float(tol), which="LM", return_singular_vectors=False, v0=v0, random_state=gen
@@ -774,7 +747,7 @@ def spectral_norm_bounds(
 
 
 def _bounds(
-    layer: _Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
+    layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
     if _is_circulant(layer):
         sym = _symbol(layer)
@@ -785,12 +758,12 @@ def _bounds(
     return _bracket(layer, rtol, maxiter, rng)
 
 
-def _dense_bounds(layer: _Layer) -> NormBounds:
-    top = float(np.linalg.norm(layer.dense(), ord=2))
+def _dense_bounds(layer: Layer) -> NormBounds:
+    top = float(np.linalg.norm(_dense(layer), ord=2))
     return NormBounds(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS))
 
 
-def _gram_certificate(layer: _Layer, mu: float) -> float | None:
+def _gram_certificate(layer: Layer, mu: float) -> float | None:
     """Prove ``||M|| <= ~mu`` by a banded Cholesky of ``mu^2 I - M^H M``, if affordable.
 
     In position-major column order ``(l, c)`` the Gram matrix ``M^H M`` is banded
@@ -805,7 +778,7 @@ def _gram_certificate(layer: _Layer, mu: float) -> float | None:
     from .matrices import conv1d_matrix
 
     g = layer.geom
-    c_in, L = layer.c_in, g.input_length
+    c_in, L = layer.in_channels, g.input_length
     n = c_in * L
     span = g.dilation * (g.kernel_size - 1)
     band = c_in * (span + 1)  # bound on the bandwidth in position-major order
@@ -840,7 +813,7 @@ def _gram_certificate(layer: _Layer, mu: float) -> float | None:
     return math.sqrt(mu * mu + slack)
 
 
-def _embedding_lengths(layer: _Layer, theta: float, count: int) -> list[int]:
+def _embedding_lengths(layer: Layer, theta: float, count: int) -> list[int]:
     """Polyphase lengths ``n = N / s`` of circulants that embed the layer, best first.
 
     Any ``N >= L + p_l + p_r`` with ``s | N`` embeds it; ``||C_N||`` is the
@@ -880,27 +853,27 @@ def _refine_peak(sym: _Symbol, f: int, n: int) -> float:
     return (f + float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5))) * spacing
 
 
-def _edge_vector(layer: _Layer, rng: np.random.Generator | None) -> np.ndarray:
+def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
     """A random unit vector on the samples near both ends of the signal."""
     g = layer.geom
     L = g.input_length
     width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
     gen = rng if rng is not None else np.random.default_rng(0)
-    x = np.zeros((layer.c_in, L))
-    x[:, :width] = gen.standard_normal((layer.c_in, width))
-    x[:, L - width :] += gen.standard_normal((layer.c_in, width))
+    x = np.zeros((layer.in_channels, L))
+    x[:, :width] = gen.standard_normal((layer.in_channels, width))
+    x[:, L - width :] += gen.standard_normal((layer.in_channels, width))
     x = x.ravel()
     return x / _norm(x)
 
 
-def _copies(layer: _Layer) -> int:
+def _copies(layer: Layer) -> int:
     """Most padded positions that read one sample (``||P||^2``)."""
     g = layer.geom
     src = g.padded_sources()
     return int(np.bincount(src[src >= 0], minlength=g.input_length).max())
 
 
-def _boundary_norm(layer: _Layer) -> float:
+def _boundary_norm(layer: Layer) -> float:
     """``||M - M_zeros||_2``, exact: nonzero only on rows whose taps read padding."""
     g = layer.geom
     rows = g.boundary_rows()
@@ -926,7 +899,7 @@ def _boundary_norm(layer: _Layer) -> float:
 
 
 def _bracket(
-    layer: _Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
+    layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
     g = layer.geom
     sym = _symbol(layer)
@@ -1036,7 +1009,7 @@ def spectral_norm(
         _, best, _ = _grid_max(sym, layer.geom.output_length, rtol=0.0)
         return float(best)
     if min(layer.shape) <= _DENSE_NORM_SIDE:
-        return float(np.linalg.norm(layer.dense(), ord=2))
+        return float(np.linalg.norm(_dense(layer), ord=2))
     lower, upper = _bracket(layer, rtol, maxiter, gen)
     if upper - lower > rtol * upper:
         warnings.warn(
@@ -1103,7 +1076,7 @@ def condition_number(
     if _is_circulant(layer):
         values = _circulant_spectrum(layer)
     elif _dense_ok(layer):
-        values = np.linalg.svd(layer.dense(), compute_uv=False)
+        values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
         values = _lanczos_ends(layer, tol=tol, maxiter=maxiter, rng=rng)
     top, bottom = float(values.max()), float(values.min())
@@ -1112,10 +1085,10 @@ def condition_number(
     return top / bottom
 
 
-def _lanczos_ends(layer: _Layer, *, tol: float, maxiter: int | None, rng: object) -> np.ndarray:
+def _lanczos_ends(layer: Layer, *, tol: float, maxiter: int | None, rng: object) -> np.ndarray:
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    op = layer.operator()
+    op = _operator(layer)
     m, n = layer.shape
     gen = _rng(rng)
     if m >= n:

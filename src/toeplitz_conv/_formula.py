@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._arrays import as_weight, check_groups
-from ._geometry import ConvGeometry, Padding, check_choice, conv_geometry, transpose_geometry
+from ._geometry import ConvGeometry, Padding, check_choice
+from ._layer import conv_layer, transpose_layer
 
 __all__ = ["formula"]
 
@@ -381,8 +381,6 @@ def formula(
     check_choice(style, "style", _STYLES)
     if not isinstance(transpose, bool):
         raise TypeError(f"`transpose` must be True or False; got {transpose!r}")
-    w = as_weight(weight)
-    groups, c_in = check_groups(w.shape, groups)
     S = _Style(style == "latex")
     if transpose:
         if padding_mode != "zeros":
@@ -390,28 +388,30 @@ def formula(
                 "`padding_mode` of a transposed convolution must be 'zeros' (as in torch); "
                 f"got {padding_mode!r}"
             )
-        geom = transpose_geometry(
+        layer = transpose_layer(
+            weight,
             input_length,
-            w.shape[2],
             stride=stride,
             padding=padding,
             output_padding=output_padding,
+            groups=groups,
             dilation=dilation,
         )
-        lines = _transpose_lines(w, geom, groups, int(output_padding), S)
+        lines = _transpose_lines(layer.weight, layer.geom, layer.groups, int(output_padding), S)
     else:
         if output_padding != 0:
             raise ValueError(
                 f"`output_padding` is for transposed convolutions only; got {output_padding!r} "
                 "with transpose=False"
             )
-        geom = conv_geometry(
+        layer = conv_layer(
+            weight,
             input_length,
-            w.shape[2],
             stride=stride,
             padding=padding,
             dilation=dilation,
+            groups=groups,
             padding_mode=padding_mode,
         )
-        lines = _conv_lines(w, geom, groups, c_in, S)
+        lines = _conv_lines(layer.weight, layer.geom, layer.groups, layer.in_channels, S)
     return _render(lines, S)

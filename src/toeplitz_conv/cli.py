@@ -29,9 +29,9 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import scipy.sparse as sp
 
-from ._arrays import as_weight, check_groups
 from ._formula import formula
-from ._geometry import PADDING_MODES, ConvGeometry, conv_geometry, transpose_geometry
+from ._geometry import PADDING_MODES, ConvGeometry
+from ._layer import conv_layer, transpose_layer
 from .io import save_matrix
 from .matrices import conv1d_matrix, conv_transpose1d_matrix
 
@@ -283,53 +283,40 @@ class _Layer:
 
 def _layer(args: argparse.Namespace) -> _Layer:
     """Validate the convolution options through the library's own checks."""
-    w = as_weight(_parse_weight(args.weight))
-    groups, c_in_weight = check_groups(w.shape, args.groups)
+    weight = _parse_weight(args.weight)
     padding = _parse_padding(args.padding)
-    K = w.shape[2]
     if args.transpose:
         if args.padding_mode != "zeros":
             raise UsageError(
                 "--padding-mode: a transposed convolution supports only 'zeros' (as in torch); "
                 f"got {args.padding_mode!r}"
             )
-        geom = transpose_geometry(
-            args.length,
-            K,
-            stride=args.stride,
-            padding=padding,
-            output_padding=args.output_padding,
-            dilation=args.dilation,
-        )
         kwargs = {
             "stride": args.stride,
             "padding": padding,
             "output_padding": args.output_padding,
             "dilation": args.dilation,
-            "groups": groups,
+            "groups": args.groups,
         }
+        layer = transpose_layer(weight, args.length, **kwargs)
         # torch's transposed layout: (C_in, C_out/groups, K)
-        c_in, c_out = w.shape[0], c_in_weight
+        c_in, c_out = layer.out_channels, layer.in_channels
     else:
         if args.output_padding:
             raise UsageError("--output-padding is for --transpose only")
-        geom = conv_geometry(
-            args.length,
-            K,
-            stride=args.stride,
-            padding=padding,
-            dilation=args.dilation,
-            padding_mode=args.padding_mode,
-        )
         kwargs = {
             "stride": args.stride,
             "padding": padding,
             "dilation": args.dilation,
-            "groups": groups,
+            "groups": args.groups,
             "padding_mode": args.padding_mode,
         }
-        c_in, c_out = c_in_weight, w.shape[0]
-    return _Layer(w, geom, args.transpose, groups, c_in, c_out, kwargs, args.weight)
+        layer = conv_layer(weight, args.length, **kwargs)
+        c_in, c_out = layer.in_channels, layer.out_channels
+    kwargs["groups"] = layer.groups
+    return _Layer(
+        layer.weight, layer.geom, args.transpose, layer.groups, c_in, c_out, kwargs, args.weight
+    )
 
 
 # --------------------------------------------------------------------------- progress

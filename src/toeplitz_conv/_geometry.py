@@ -166,6 +166,16 @@ class ConvGeometry:
         taps = np.arange(self.kernel_size) * self.dilation - self.pad_left
         return self.src(np.asarray(rows)[:, None] * self.stride + taps[None, :])
 
+    @property
+    def is_circulant(self) -> bool:
+        """True when the matrix is exactly (strided block-)circulant: one period of output.
+
+        That is circular padding (or no padding at all) with ``L_out * s == L``;
+        its spectrum is then exact by FFT.
+        """
+        wraps = self.padding_mode == "circular" or self.pad_left == self.pad_right == 0
+        return wraps and self.output_length * self.stride == self.input_length
+
     def padded_sources(self) -> np.ndarray:
         """``src(j)`` for every padded position ``j = -p_l, ..., L + p_r - 1``."""
         return self.src(np.arange(-self.pad_left, self.input_length + self.pad_right))

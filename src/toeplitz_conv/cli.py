@@ -570,9 +570,7 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     L, kwargs = _spectral_kwargs(layer)
     w = layer.weight
     m, n = layer.shape
-    g = layer.geom
-    circulant = g.padding_mode == "circular" and g.output_length * g.stride == g.input_length
-    full = circulant or m * n <= spectral.DENSE_LIMIT
+    full = layer.geom.is_circulant or m * n <= spectral.DENSE_LIMIT
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with progress.step("spectral norm"):

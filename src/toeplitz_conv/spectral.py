@@ -164,16 +164,6 @@ def _dense(layer: Layer) -> np.ndarray:
     return layer_matrix(layer, fmt="dense")
 
 
-def _is_circulant(layer: Layer) -> bool:
-    """True when ``M`` is exactly a (strided) block-circulant: one period of output.
-
-    That is circular padding (or no padding at all) with ``L_out * s == L``.
-    """
-    g = layer.geom
-    wraps = g.padding_mode == "circular" or (g.pad_left == 0 and g.pad_right == 0)
-    return wraps and g.output_length * g.stride == g.input_length
-
-
 # --------------------------------------------------------------------------- the symbol
 @dataclass(frozen=True)
 class _Symbol:
@@ -610,7 +600,7 @@ def singular_values(
             raise ValueError(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
-    circ = _is_circulant(layer)
+    circ = layer.geom.is_circulant
     if method == "auto":
         method = "fft" if circ else "dense" if _dense_ok(layer) else "svds"
     if method == "fft":
@@ -749,7 +739,7 @@ def spectral_norm_bounds(
 def _bounds(
     layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
-    if _is_circulant(layer):
+    if layer.geom.is_circulant:
         sym = _symbol(layer)
         upper, best, _ = _grid_max(sym, layer.geom.output_length, rtol=0.0)
         return NormBounds(best * (1 - 64 * _EPS), upper * (1 + 256 * _EPS))
@@ -1004,7 +994,7 @@ def spectral_norm(
     rtol = _check_rtol(rtol)
     maxiter = check_int(maxiter, "maxiter", minimum=0)
     gen = _rng(rng)
-    if _is_circulant(layer):
+    if layer.geom.is_circulant:
         sym = _symbol(layer)
         _, best, _ = _grid_max(sym, layer.geom.output_length, rtol=0.0)
         return float(best)
@@ -1073,7 +1063,7 @@ def condition_number(
     """
     layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
     m, n = layer.shape
-    if _is_circulant(layer):
+    if layer.geom.is_circulant:
         values = _circulant_spectrum(layer)
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)

@@ -250,3 +250,27 @@ def ref_conv_transpose1d_matrix(
                 ).ravel()
             )
     return np.stack(cols, axis=1)
+
+
+def padding_ok(mode, padding, length, kernel_size, dilation, stride):
+    """Inside torch's domain (DESIGN.md section 2): reflect needs p < L, circular p <= L,
+    "same" only with stride 1, and a non-empty output."""
+    if padding == "same" and stride != 1:
+        return False
+    p_l, p_r = resolve_padding(padding, kernel_size, dilation)
+    if p_l < 0 or p_r < 0:
+        return False
+    if mode == "reflect" and max(p_l, p_r) >= length:
+        return False
+    if mode == "circular" and max(p_l, p_r) > length:
+        return False
+    return ref_output_length(length, kernel_size, stride, padding, dilation) >= 1
+
+
+def assert_close(actual, expected, rtol=1e-12, atol=1e-12):
+    """Same shape, and equal to `rtol`, with `atol` relative to the largest expected value."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)

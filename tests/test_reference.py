@@ -20,6 +20,8 @@ import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, to_dense
 from reference import (
     PADDING_MODES,
+    assert_close,
+    padding_ok,
     ref_conv1d,
     ref_conv1d_matrix,
     ref_conv_transpose1d,
@@ -35,28 +37,6 @@ RTOL = 1e-12
 ATOL = 1e-12
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr")
 ALL_FORMATS = (*SPARSE_FORMATS, "dense")
-
-
-def assert_close(actual, expected, rtol=RTOL, atol=ATOL):
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
-
-
-def padding_ok(mode, padding, length, kernel_size, dilation, stride):
-    """Whether a configuration is inside the domain DESIGN.md section 2 allows."""
-    if padding == "same" and stride != 1:
-        return False
-    p_l, p_r = resolve_padding(padding, kernel_size, dilation)
-    if p_l < 0 or p_r < 0:
-        return False
-    if mode == "reflect" and max(p_l, p_r) >= length:
-        return False
-    if mode == "circular" and max(p_l, p_r) > length:
-        return False
-    return ref_output_length(length, kernel_size, stride, padding, dilation) >= 1
 
 
 def make_case(seed, c_in, c_out, groups, k, length, batch=None, dtype=np.float64):

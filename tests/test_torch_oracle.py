@@ -22,10 +22,11 @@ import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
 from reference import (
     PADDING_MODES,
+    assert_close,
+    padding_ok,
     ref_conv1d,
     ref_conv1d_matrix,
     ref_conv_transpose1d,
-    ref_output_length,
     ref_unfold,
     resolve_padding,
 )
@@ -39,26 +40,6 @@ TORCH_PAD_MODE = {
     "reflect": "reflect",
     "replicate": "replicate",
 }
-
-
-def assert_close(actual, expected, rtol=1e-12, atol=1e-12):
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
-
-
-def padding_ok(mode, padding, length, kernel_size, dilation, stride):
-    """Inside torch's domain: reflect needs p < L, circular p <= L, "same" only stride 1."""
-    if padding == "same" and stride != 1:
-        return False
-    p_l, p_r = resolve_padding(padding, kernel_size, dilation)
-    if mode == "reflect" and max(p_l, p_r) >= length:
-        return False
-    if mode == "circular" and max(p_l, p_r) > length:
-        return False
-    return ref_output_length(length, kernel_size, stride, padding, dilation) >= 1
 
 
 def T(a):

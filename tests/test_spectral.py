@@ -262,3 +262,15 @@ def test_start_vector_product_is_exact(mode, groups):
     # strided and complex layers take the operator
     strided = spectral._layer(w, 40, 2, 2, 1, groups, mode)
     assert spectral._start_vector(strided, spectral._symbol(strided), 0.5)[1] is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_split_operator_equals_operator(mode):
+    """The two-halves products used by the bracket's Lanczos equal the whole operator's."""
+    w = np.random.default_rng(16).standard_normal((5, 3, 4))
+    layer = spectral._layer(w, 30, 1, (2, 1), 2, 1, mode)
+    op, split = spectral._operator(layer), spectral._SplitOperator(layer)
+    x = np.random.default_rng(17).standard_normal(op.shape[1])
+    y = np.random.default_rng(18).standard_normal(op.shape[0])
+    np.testing.assert_allclose(split.matvec(x), op.matvec(x), atol=1e-12)
+    np.testing.assert_allclose(split.rmatvec(y), op.rmatvec(y), atol=1e-12)

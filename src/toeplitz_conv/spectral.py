@@ -464,6 +464,37 @@ def _separable_product(
     return (np.concatenate([a_r, -a_i], axis=1) @ np.concatenate([C, S], axis=1).T).ravel()
 
 
+class _SplitOperator:
+    """``M`` and ``M^H`` of a one-group layer as two halves on the thread pool.
+
+    ``matvec`` computes the first and second half of the output channels at
+    once, ``rmatvec`` the two halves of the input channels (with one group,
+    input channel ``c`` of ``M^H y`` only needs ``W[:, c]``), each half a
+    single-threaded BLAS call. Every entry is computed as the whole layer's
+    operator computes it. Used while BLAS is limited to one thread, where
+    waking a threaded BLAS between small factorisations costs more than a
+    product.
+    """
+
+    def __init__(self, layer: Layer) -> None:
+        w, g = layer.weight, layer.geom
+        c_out, c_in = w.shape[:2]
+        self.rows = [
+            Conv1dOperator(np.ascontiguousarray(w[a:b]), g, 1)
+            for a, b in ((0, c_out // 2), (c_out // 2, c_out))
+        ]
+        self.cols = [
+            Conv1dOperator(np.ascontiguousarray(w[:, a:b]), g, 1)
+            for a, b in ((0, c_in // 2), (c_in // 2, c_in))
+        ]
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate(list(_pool().map(lambda op: op.matvec(x), self.rows)))
+
+    def rmatvec(self, y: np.ndarray) -> np.ndarray:
+        return np.concatenate(list(_pool().map(lambda op: op.rmatvec(y), self.cols)))
+
+
 def _lanczos_lower(
     op: Conv1dOperator,
     x0: np.ndarray,
@@ -939,6 +970,8 @@ def _bracket(
     op = Conv1dOperator(layer.weight, g, layer.groups)
     with _one_blas_thread():  # small products: a threaded BLAS would only wake its threads
         x0, mx0 = _start_vector(layer, sym, theta)
+        if _parallel and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
+            op = _SplitOperator(layer)  # stays on one BLAS thread: no threads to wake
     stall = rtol / 16
     if mode != "zeros":
         mx0 = None
@@ -946,9 +979,10 @@ def _bracket(
         # do not stop early, since it may take many steps to find the edge
         x0 = x0 + _edge_vector(layer, rng)
         stall = 0.0
-    lower, _ = _lanczos_lower(
-        op, x0, steps=maxiter, target=upper / (1 + rtol), stall=stall, mx0=mx0
-    )
+    with _one_blas_thread():
+        lower, _ = _lanczos_lower(
+            op, x0, steps=maxiter, target=upper / (1 + rtol), stall=stall, mx0=mx0
+        )
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
     lengths = _embedding_lengths(layer, theta, 4) if upper - lower > rtol * upper else []
     for n in lengths[1:]:

@@ -30,6 +30,7 @@ from reference import (
     ref_unfold,
     resolve_padding,
 )
+from strategies import conv_configs
 
 torch = require_torch()
 F = torch.nn.functional
@@ -447,35 +448,15 @@ def test_grad_x_is_transpose(mode, stride, padding, dilation, groups, length):
 
 
 # --------------------------------------------------------------------------- hypothesis
-@st.composite
-def conv_configs(draw):
-    groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 2))
-    c_out = groups * draw(st.integers(1, 3))
-    k = draw(st.integers(1, 5))
-    dilation = draw(st.integers(1, 3))
-    stride = draw(st.integers(1, 5))
-    length = draw(st.integers(1, 10))
-    mode = draw(st.sampled_from(PADDING_MODES))
-    kind = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    if kind == "int":
-        padding = draw(st.integers(0, 5))
-    elif kind == "pair":
-        padding = (draw(st.integers(0, 5)), draw(st.integers(0, 5)))
-    elif kind == "same":
-        padding, stride = "same", 1
-    else:
-        padding = "valid"
-    assume(padding_ok(mode, padding, length, k, dilation, stride))
-    n = draw(st.integers(1, 3))
-    seed = draw(st.integers(0, 2**32 - 1))
-    return n, c_in, c_out, groups, k, length, stride, padding, dilation, mode, seed
-
-
 @settings(max_examples=60)
 @given(conv_configs())
 def test_hypothesis_conv1d_torch(cfg):
-    n, c_in, c_out, groups, k, length, stride, padding, dilation, mode, seed = cfg
+    n, c_in, c_out, groups, k, length = (
+        cfg[key] for key in ("n", "c_in", "c_out", "groups", "k", "length")
+    )
+    stride, padding, dilation, mode, seed = (
+        cfg[key] for key in ("stride", "padding", "dilation", "mode", "seed")
+    )
     w, b, x = make(seed, n, c_in, c_out, groups, k, length)
     y_t = check_against_torch(w, b, x, stride, padding, dilation, groups, mode)
     # grad_x through autograd == M.T @ vec(g)

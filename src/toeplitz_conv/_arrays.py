@@ -13,6 +13,7 @@ __all__ = [
     "as_weight",
     "check_groups",
     "check_memory",
+    "compute_dtype",
     "matrix_dtype",
 ]
 
@@ -91,6 +92,12 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
     if weight_dtype == np.float16:
         return np.dtype(np.float32)
     return np.dtype(np.float64)  # bool, integers, longdouble
+
+
+def compute_dtype(*dtypes: np.dtype) -> np.dtype:
+    """The dtype to compute a forward pass in: numpy's promotion, integers as float64."""
+    dtype = np.result_type(*dtypes)
+    return np.dtype(np.float64) if dtype.kind in "biu" else dtype
 
 
 def _physical_memory() -> int:

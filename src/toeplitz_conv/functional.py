@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import as_array
+from ._arrays import as_array, compute_dtype
 from ._geometry import ConvGeometry, Padding, conv_geometry
 from ._kernel import Kernel
 from ._layer import conv_layer, transpose_layer
@@ -42,11 +42,6 @@ def _check_channels(a: np.ndarray, ndim: int, channels: int, name: str) -> None:
         f"`{name}` has {a.shape[1]} channels (shape {a.shape[3 - ndim :]}), "
         f"but the weight expects {channels}"
     )
-
-
-def _float_dtype(*dtypes: np.dtype) -> np.dtype:
-    dtype = np.result_type(*dtypes)
-    return np.dtype(np.float64) if dtype.kind in "biu" else dtype
 
 
 def _windows(x: np.ndarray, geom: ConvGeometry) -> np.ndarray:
@@ -165,7 +160,7 @@ def conv1d(
         padding_mode=padding_mode,
     )
     _check_channels(a, ndim, layer.in_channels, "x")
-    dtype = _float_dtype(a.dtype, layer.weight.dtype)
+    dtype = compute_dtype(a.dtype, layer.weight.dtype)
     kernel = Kernel(layer.weight.astype(dtype, copy=False), layer.geom, layer.groups)
     y = kernel.forward(a.astype(dtype, copy=False).transpose(1, 2, 0))  # (C_out, L_out, N)
     return _restore(_add_bias(y.transpose(2, 0, 1), bias), ndim)
@@ -241,7 +236,7 @@ def conv_transpose1d(
         dilation=dilation,
     )
     _check_channels(a, ndim, layer.out_channels, "x")
-    dtype = _float_dtype(a.dtype, layer.weight.dtype)
+    dtype = compute_dtype(a.dtype, layer.weight.dtype)
     # the kernel's adjoint conjugates the weight; the transposed convolution does not
     w = layer.weight.astype(dtype, copy=False)
     kernel = Kernel(w.conj() if dtype.kind == "c" else w, layer.geom, layer.groups)

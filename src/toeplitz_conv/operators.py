@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ._arrays import matrix_dtype
+from ._arrays import compute_dtype, matrix_dtype
 from ._geometry import ConvGeometry, Padding
 from ._kernel import Kernel
 from ._layer import conv_layer, transpose_layer
@@ -32,14 +32,12 @@ class _ConvOperatorBase(LinearOperator):
 
     _kernel: Kernel
 
-    def _compute_dtype(self, x: np.ndarray) -> np.dtype:
-        dtype = np.result_type(self.dtype, x.dtype)
-        return np.dtype(np.float64) if dtype.kind in "biu" else dtype
-
     def _apply(self, X: np.ndarray, channels_in: int, fn, channels_out: int) -> np.ndarray:
         X = np.asarray(X)
         B = X.shape[1] if X.ndim == 2 else 1
-        x3 = np.ascontiguousarray(X, dtype=self._compute_dtype(X)).reshape(channels_in, -1, B)
+        x3 = np.ascontiguousarray(X, dtype=compute_dtype(self.dtype, X.dtype)).reshape(
+            channels_in, -1, B
+        )
         y = fn(x3)
         return y.reshape(-1, B) if X.ndim == 2 else y.reshape(-1)
 

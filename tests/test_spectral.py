@@ -274,3 +274,54 @@ def test_split_operator_equals_operator(mode):
     y = np.random.default_rng(18).standard_normal(op.shape[0])
     np.testing.assert_allclose(split.matvec(x), op.matvec(x), atol=1e-12)
     np.testing.assert_allclose(split.rmatvec(y), op.rmatvec(y), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    groups=st.integers(1, 2),
+    c_out_g=st.integers(1, 5),
+    c_in_g=st.integers(1, 5),
+    K=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    complex_weights=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_cholesky_proof_is_sound(
+    groups, c_out_g, c_in_g, K, stride, dilation, complex_weights, seed
+):
+    """``_prove_below`` proves mu just above sigma_max, never mu at or below it."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((groups * c_out_g, c_in_g, K))
+    if complex_weights:
+        w = w + 1j * rng.standard_normal(w.shape)
+    layer = spectral._layer(w, 40, stride, K // 2, dilation, groups, "zeros")
+    sym = spectral._symbol(layer)
+    theta = rng.uniform(-np.pi, np.pi, 12)
+    top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
+    assert not spectral._prove_below(sym, theta, top).any()
+    assert not spectral._prove_below(sym, theta, top * (1 - 1e-9)).any()
+    assert not spectral._prove_below(sym, theta, top * 0.5).any()
+    assert spectral._prove_below(sym, theta, top * (1 + 1e-8) + 1e-300).all()
+
+
+def test_cholesky_proof_fails_below_the_norm_of_a_rank_one_symbol():
+    """A symbol with one nonzero singular value: mu a hair below it is never proved."""
+    u, v = np.arange(1.0, 5.0), np.arange(1.0, 4.0)
+    w = np.outer(u, v)[:, :, None] * np.array([1.0, -2.0, 0.5])  # (4, 3, 3)
+    sym = spectral._symbol(spectral._layer(w, 30, 1, 1, 1, 1, "zeros"))
+    theta = np.linspace(0, np.pi, 7)
+    top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
+    assert not spectral._prove_below(sym, theta, top * (1 - 1e-12)).any()
+    assert spectral._prove_below(sym, theta, top * (1 + 1e-9)).all()
+
+
+def test_grid_max_with_proofs_bounds_every_grid_point():
+    """The branch and bound's upper end covers every grid value, evaluated or only proved."""
+    w = np.random.default_rng(5).standard_normal((8, 6, 5))
+    for n, rtol in ((257, 1e-6), (300, 0.0), (128, 1e-3)):
+        sym = spectral._symbol(spectral._layer(w, 50, 1, 2, 1, 1, "zeros"))
+        upper, best, f = spectral._grid_max(sym, n, rtol=rtol)
+        values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
+        assert values.max() <= upper <= values.max() * (1 + rtol + 1e-12)
+        assert best == pytest.approx(values.max(axis=-1)[f], rel=1e-13)

@@ -56,8 +56,8 @@ _DENSE_NORM_SIDE = 256  # spectral norm by dense SVD when min(rows, cols) <= thi
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
-_COARSE = 9  # grid points evaluated first by the branch and bound
-_SHORT_RANGE = 2  # ranges this short have all their grid points evaluated at once
+_COARSE = 17  # grid points evaluated first by the branch and bound
+_SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
 _METHODS = ("auto", "fft", "dense", "svds")
 
 
@@ -296,27 +296,30 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     if live.size == 0 or k == 0:
         return mu > 0
     phase = np.outer(theta[live], d)
+    cos, sin = np.cos(phase), np.sin(phase)
     flat = S.transpose(1, 0, 2, 3).reshape(d.size, -1)
-    if flat.dtype.kind != "c":
-        G = np.empty((live.size, flat.shape[1]), dtype=np.complex128)
-        np.matmul(np.cos(phase), flat, out=G.real)
-        np.matmul(np.sin(phase), flat, out=G.imag)
-    else:
-        G = np.exp(1j * phase) @ flat
-    G = -G.reshape(live.size, groups, k, k)
     mu2 = mu[live] ** 2
     shift = mu2[:, None] * (1 - 8 * (k + 2) * k * _EPS) - delta[None, :]  # (live, groups)
-    idx = np.arange(k)
-    G[:, :, idx, idx] += shift[:, :, None]
-    (potrf,) = get_lapack_funcs(("potrf",), (G,))
-    for i in range(live.size):
-        good = bool(np.all(shift[i] > 0))
-        for g in range(groups):
-            if not good:
-                break
-            _, info = potrf(G[i, g], lower=1, overwrite_a=1, clean=0)
-            good = info == 0
-        ok[live[i]] = good
+    (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))
+    chunk = 8  # one small buffer, reused: a fresh multi-megabyte array costs page faults
+    buf = np.empty((min(chunk, live.size), flat.shape[1]), dtype=np.complex128)
+    diag = np.arange(k) * (k + 1)
+    for start in range(0, live.size, chunk):
+        sl = slice(start, min(start + chunk, live.size))
+        G = buf[: sl.stop - sl.start]
+        if flat.dtype.kind != "c":
+            np.matmul(cos[sl], flat, out=G.real)
+            np.matmul(sin[sl], flat, out=G.imag)
+        else:
+            np.matmul(cos[sl] + 1j * sin[sl], flat, out=G)
+        np.negative(G, out=G)
+        blocks = G.reshape(G.shape[0], groups, k * k)
+        blocks[:, :, diag] += shift[sl, :, None]
+        blocks = blocks.reshape(G.shape[0], groups, k, k)
+        for i in range(G.shape[0]):
+            ok[live[start + i]] = bool(np.all(shift[start + i] > 0)) and all(
+                potrf(blocks[i, g], lower=1, overwrite_a=1, clean=0)[1] == 0 for g in range(groups)
+            )
     return ok
 
 

@@ -323,6 +323,40 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``lo <= sigma_max(A(theta_i)) <= hi`` from the eigenvalues of the Gram matrix.
+
+    Cheaper than the SVD of ``A``: the Gram matrix comes from
+    :func:`_gram_terms` (off by at most ``delta``), and ``eigvalsh`` is backward
+    stable (its values are exact for a matrix off by at most
+    ``16 k eps ||G||_F``, more than LAPACK's bound), so by Weyl the largest
+    eigenvalue is within the sum of both of ``sigma_max^2``.
+    """
+    d, S, delta = _gram_terms(sym)
+    groups, _, k, _ = S.shape
+    theta = np.asarray(theta, dtype=np.float64)
+    phase = np.outer(theta, d)
+    flat = S.transpose(1, 0, 2, 3).reshape(d.size, -1)
+    G = np.empty((theta.size, flat.shape[1]), dtype=np.complex128)
+    if flat.dtype.kind != "c":
+        np.matmul(np.cos(phase), flat, out=G.real)
+        np.matmul(np.sin(phase), flat, out=G.imag)
+    else:
+        np.matmul(np.exp(1j * phase), flat, out=G)
+    G = G.reshape(-1, k, k)
+    top = np.empty(G.shape[0])
+
+    def work(sl: slice) -> None:
+        top[sl] = np.linalg.eigvalsh(G[sl])[:, -1]
+
+    _batched(work, G.shape[0], _SVD_BATCH)
+    size = np.sqrt(np.einsum("ijk,ijk->i", G.view(np.float64), G.view(np.float64)))
+    margin = (delta[None, :] + 16 * k * _EPS * size.reshape(theta.size, groups)).ravel()
+    lo = np.sqrt(np.maximum(top - margin, 0)).reshape(theta.size, groups).max(axis=1)
+    hi = np.sqrt(np.maximum(top + margin, 0)).reshape(theta.size, groups).max(axis=1)
+    return lo, hi
+
+
 def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
     """Frequencies to evaluate and how many times each one's values occur.
 
@@ -416,10 +450,20 @@ def _grid_max_search(
     last = int(f_all[-1])
     spacing = 2 * np.pi / n
     points = np.unique(np.linspace(0, last, min(last + 1, _COARSE)).astype(np.int64))
-    values = _svdvals(sym(points * spacing))[..., 0].max(axis=-1)
-    sym.seen.update(zip(((n, int(f)) for f in points), values.tolist(), strict=True))
-    i = int(np.argmax(values))
-    best, f_best = float(values[i]), int(points[i])
+
+    def evaluate(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds ``lo <= value <= hi`` at grid points `f` (exact SVDs when rtol is 0)."""
+        if rtol > 0 or threshold > 0:
+            lo, hi = _top_bounds(sym, f * spacing)
+        else:
+            lo = hi = _svdvals(sym(f * spacing))[..., 0].max(axis=-1)
+        sym.seen.update(zip(((n, int(g)) for g in f), lo.tolist(), strict=True))
+        return lo, hi
+
+    low, values = evaluate(points)
+    i = int(np.argmax(low))
+    best, f_best = float(low[i]), int(points[i])
+    top = float(values.max())
     a, b = points[:-1], points[1:]
     va, vb = values[:-1], values[1:]
     upper_dropped = upper_proved = 0.0
@@ -451,17 +495,16 @@ def _grid_max_search(
         if np.any(proved):
             upper_proved = max(upper_proved, float(level[proved].max()))
         if not np.all(proved):
-            exact = _svdvals(sym(new[~proved] * spacing))[..., 0].max(axis=-1)
-            vnew[~proved] = exact
-            sym.seen.update(zip(((n, int(f)) for f in new[~proved]), exact.tolist(), strict=True))
-            i = int(np.argmax(exact))
-            if exact[i] > best:
-                best, f_best = float(exact[i]), int(new[~proved][i])
+            low, vnew[~proved] = evaluate(new[~proved])
+            top = max(top, float(vnew[~proved].max()))
+            i = int(np.argmax(low))
+            if low[i] > best:
+                best, f_best = float(low[i]), int(new[~proved][i])
         vm = vnew[: mid.size]
         a, b, va, vb = a[~short], b[~short], va[~short], vb[~short]
         a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
         va, vb = np.concatenate([va, vm]), np.concatenate([vm, vb])
-    return max(best * (1 + 256 * _EPS), upper_dropped, upper_proved), best, f_best
+    return max(top * (1 + 256 * _EPS), upper_dropped, upper_proved), best, f_best
 
 
 def _top_vector(sym: _Symbol, theta: float) -> np.ndarray:

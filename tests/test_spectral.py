@@ -327,3 +327,30 @@ def test_grid_max_with_proofs_bounds_every_grid_point():
         exact = values.max(axis=-1)[f]  # best: a lower bound of the value at f, exact if rtol=0
         assert exact * (1 - 1e-10) <= best <= exact * (1 + 1e-14)
         assert rtol > 0 or best == pytest.approx(exact, rel=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    groups=st.integers(1, 2),
+    c_out_g=st.integers(1, 4),
+    c_in_g=st.integers(1, 4),
+    K=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    complex_weights=st.booleans(),
+    n=st.integers(2, 400),
+    rtol=st.sampled_from([0.0, 1e-9, 1e-6, 1e-2]),
+    seed=st.integers(0, 2**16),
+)
+def test_grid_max_is_certified(groups, c_out_g, c_in_g, K, stride, complex_weights, n, rtol, seed):
+    """Proofs, Gram eigenvalues or SVDs: upper covers every grid value; best is attained."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((groups * c_out_g, c_in_g, K))
+    if complex_weights:
+        w = w + 1j * rng.standard_normal(w.shape)
+    sym = spectral._symbol(spectral._layer(w, 30, stride, K // 2, 1, groups, "zeros"))
+    upper, best, f = spectral._grid_max(sym, n, rtol=rtol)
+    values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
+    top = values.max()
+    assert top * (1 - 1e-13) <= upper <= top * (1 + rtol) + 1e-9 * top
+    assert best <= values.max(axis=-1)[f] * (1 + 1e-13)
+    assert best >= top * (1 - 1e-9) / (1 + rtol)

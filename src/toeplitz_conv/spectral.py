@@ -1034,7 +1034,7 @@ def _refine_peak(sym: _Symbol, f: int, n: int) -> float:
     around = [f - 1, f, f + 1]
     missing = np.array([g for g in around if (n, g) not in sym.seen])
     if missing.size:
-        values = _svdvals(sym(missing * spacing))[..., 0].max(axis=-1)
+        values, _ = _top_bounds(sym, missing * spacing)  # to ~1e-12: plenty for a parabola
         sym.seen.update(zip(((n, int(g)) for g in missing), values.tolist(), strict=True))
     v = [sym.seen[(n, g)] for g in around]
     curvature = v[0] - 2 * v[1] + v[2]

@@ -177,9 +177,39 @@ def test_svds_path_and_complete_spectrum_refused(monkeypatch):
     np.testing.assert_allclose(
         tc.singular_values(w, 30, padding=1, method="dense"), ref, atol=1e-10
     )
-    # the Lanczos estimate of the condition number
+    # beyond the sparse-LU limit too: the Lanczos estimate of the condition number
+    monkeypatch.setattr(spectral, "_SHIFT_INVERT_MAX_NNZ", 0)
     cond = tc.condition_number(w, 30, padding=1, tol=1e-12)
     assert cond == pytest.approx(ref[0] / ref[-1], rel=1e-2)  # an estimate
+
+
+@pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((1, 1, 3), dict(padding=1)),  # square, second difference below: ill-conditioned
+        ((4, 2, 5), dict(stride=2, padding=1, padding_mode="reflect")),  # wide, strided
+        ((4, 2, 5), dict(padding=2)),  # tall
+        ((2, 4, 3), dict(padding=1, padding_mode="replicate")),  # wide
+        ((3, 1, 4), dict(groups=3, padding=(1, 2), padding_mode="circular", dilation=2)),
+    ],
+)
+def test_condition_number_beyond_dense_by_sparse_lu(monkeypatch, shape, kw):
+    """Above DENSE_LIMIT sigma_min comes from shift-invert Lanczos on a sparse LU: exact."""
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(21).standard_normal(shape)
+    if shape == (1, 1, 3):
+        w = np.array([[[1.0, -2.0, 1.0]]])
+    M = tc.conv1d_matrix(w, 300, format="dense", **kw)
+    assert tc.condition_number(w, 300, **kw) == pytest.approx(np.linalg.cond(M), rel=1e-5)
+
+
+def test_condition_number_singular_beyond_dense(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    # a circular difference filter with L_out != L (not circulant): constants are still lost
+    assert tc.condition_number([1.0, -1.0], 300, padding=(1, 1), padding_mode="circular") == (
+        np.inf
+    )
+    assert tc.condition_number(np.zeros((2, 2, 3)), 300, padding=1) == np.inf
 
 
 def test_condition_number():

@@ -571,6 +571,7 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     w = layer.weight
     m, n = layer.shape
     full = layer.geom.is_circulant or m * n <= spectral.DENSE_LIMIT
+    by_lu = m * w.shape[1] * w.shape[2] <= spectral._SHIFT_INVERT_MAX_NNZ  # sigma_min by sparse LU
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with progress.step("spectral norm"):
@@ -594,7 +595,13 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
         f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}",
         (
             f"condition      sigma_max / sigma_min = {cond:.6g}"
-            + ("" if full else " (a Lanczos estimate)")
+            + (
+                ""
+                if full
+                else " (sigma_min by shift-invert Lanczos on a sparse LU)"
+                if by_lu
+                else " (a Lanczos estimate)"
+            )
             + ("" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values")
             if cond is not None
             else f"condition      not determined: Lanczos did not converge in {_LANCZOS_STEPS} "

@@ -184,6 +184,17 @@ def test_bad_bias():
         tc.bias_vector(np.ones(2), 0)
 
 
+def test_unfold_too_large_is_refused_before_allocating():
+    msg = r"the \(100000, 10000001\) patch matrix would take [\d,.]+ GiB, more than"
+    with pytest.raises(ValueError, match=msg):
+        tc.unfold(np.ones((1, 10**7)), 100000, padding=50000)
+
+
+def test_unfold_returns_a_fresh_array():
+    u = tc.unfold(np.arange(5.0), 2)
+    assert u.flags.writeable and u.flags.c_contiguous and u.base is None
+
+
 def test_unfold_errors():
     with pytest.raises(ValueError, match=r"`kernel_size` must be an integer >= 1, got 0"):
         tc.unfold(np.ones(8), 0)

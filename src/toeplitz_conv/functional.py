@@ -9,9 +9,11 @@ operators (:mod:`toeplitz_conv._kernel`), with the batch as the trailing axis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from ._arrays import as_array, compute_dtype
+from ._arrays import as_array, check_memory, compute_dtype
 from ._geometry import ConvGeometry, Padding, conv_geometry
 from ._kernel import Kernel
 from ._layer import conv_layer, transpose_layer
@@ -108,7 +110,11 @@ def unfold(
         padding_mode=padding_mode,
     )
     n, c = a.shape[:2]
-    u = _windows(a, geom).transpose(0, 1, 3, 2).reshape(n, c * geom.kernel_size, -1)
+    shape = (n, c * geom.kernel_size, geom.output_length)
+    returned = shape if ndim == 3 else shape[1:]
+    check_memory(math.prod(shape) * a.dtype.itemsize, f"the {returned} patch matrix")
+    u = np.empty(shape, dtype=a.dtype)  # a fresh array, never a view of overlapping windows
+    u.reshape(n, c, geom.kernel_size, -1)[...] = _windows(a, geom).transpose(0, 1, 3, 2)
     return u[0] if ndim < 3 else u
 
 

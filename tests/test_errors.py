@@ -191,8 +191,11 @@ def test_unfold_too_large_is_refused_before_allocating():
 
 
 def test_unfold_returns_a_fresh_array():
-    u = tc.unfold(np.arange(5.0), 2)
-    assert u.flags.writeable and u.flags.c_contiguous and u.base is None
+    x = np.arange(5.0)
+    u = tc.unfold(x, 2)
+    assert u.flags.writeable and u.flags.c_contiguous and not np.shares_memory(u, x)
+    u[0, 1] = 99.0  # overlapping windows would make this write show up at u[1, 0] too
+    assert u[1, 0] == 1.0
 
 
 def test_unfold_errors():

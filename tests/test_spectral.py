@@ -384,3 +384,16 @@ def test_grid_max_is_certified(groups, c_out_g, c_in_g, K, stride, complex_weigh
     assert top * (1 - 1e-13) <= upper <= top * (1 + rtol) + 1e-9 * top
     assert best <= values.max(axis=-1)[f] * (1 + 1e-13)
     assert best >= top * (1 - 1e-9) / (1 + rtol)
+
+
+def test_huge_layers_are_refused_before_allocating(monkeypatch):
+    from toeplitz_conv import _arrays
+
+    monkeypatch.setattr(_arrays, "_physical_memory", lambda: 2**20)
+    w = np.ones((4, 4, 3))
+    with pytest.raises(ValueError, match=r"the spectrum's 400,000 singular values would take"):
+        tc.singular_values(w, 10**5, padding=1, padding_mode="circular")
+    with pytest.raises(ValueError, match=r"the iterative bracket's vectors .* would take"):
+        tc.spectral_norm_bounds(w, 10**5, padding=1)
+    # the circulant's norm needs no spectrum: a branch and bound over a few frequencies
+    assert tc.spectral_norm(w, 10**5, padding=1, padding_mode="circular") == pytest.approx(12.0)

@@ -107,12 +107,15 @@ def _physical_memory() -> int:
         return 16 * 2**30
 
 
-def check_memory(nbytes: int, what: str) -> None:
+def check_memory(
+    nbytes: int,
+    what: str,
+    hint: str = "use a sparse format, a shorter input or the matrix-free operator",
+) -> None:
     """Refuse, before allocating, a result larger than this machine's memory."""
     limit = _physical_memory()
     if nbytes > limit:
         raise ValueError(
             f"{what} would take {nbytes / 2**30:,.1f} GiB, more than this machine's "
-            f"{limit / 2**30:,.1f} GiB of memory; use a sparse format, a shorter input "
-            "or the matrix-free operator"
+            f"{limit / 2**30:,.1f} GiB of memory; {hint}"
         )

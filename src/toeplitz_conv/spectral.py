@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from ._arrays import check_memory
 from ._geometry import Padding, check_choice, check_int
 from ._layer import Layer, conv_layer
 from .matrices import layer_matrix
@@ -376,6 +377,12 @@ def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
 
 def _circulant_spectrum(layer: Layer) -> np.ndarray:
     """All singular values of a block-circulant layer (unsorted)."""
+    count = min(layer.shape)
+    check_memory(
+        3 * 8 * count,
+        f"the spectrum's {count:,} singular values",
+        "use a shorter input (`spectral_norm` needs no spectrum)",
+    )
     sym = _symbol(layer)
     n = layer.geom.output_length  # = L / s
     f, mult = _frequencies(n, sym.real)
@@ -447,8 +454,7 @@ def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float
 def _grid_max_search(
     sym: _Symbol, n: int, *, rtol: float, threshold: float
 ) -> tuple[float, float, int]:
-    f_all, _ = _frequencies(n, sym.real)
-    last = int(f_all[-1])
+    last = n // 2 if sym.real else n - 1  # the last frequency of _frequencies(n, real)
     spacing = 2 * np.pi / n
     points = np.unique(np.linspace(0, last, min(last + 1, _COARSE)).astype(np.int64))
 
@@ -1097,6 +1103,11 @@ def _bracket(
     layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
     g = layer.geom
+    check_memory(  # the start vector, its image and a few Krylov vectors
+        4 * layer.weight.itemsize * sum(layer.shape),
+        f"the iterative bracket's vectors for a {layer.shape} matrix",
+        "use a shorter input",
+    )
     sym = _symbol(layer)
     mode = g.padding_mode
     n0 = _embedding_lengths(layer, np.nan, 1)[0]

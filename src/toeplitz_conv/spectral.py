@@ -1354,6 +1354,11 @@ def _lanczos_ends(layer: Layer, *, tol: float, maxiter: int | None, rng: object)
 
     op = _operator(layer)
     m, n = layer.shape
+    check_memory(  # ARPACK keeps ncv = 20 Lanczos vectors
+        24 * op.dtype.itemsize * max(m, n),
+        f"Lanczos on the Gram matrix of a {layer.shape} matrix",
+        "use a shorter input",
+    )
     gen = _rng(rng)
     if m >= n:
         gram = LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)), dtype=op.dtype)

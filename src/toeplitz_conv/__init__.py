@@ -4,7 +4,9 @@
 groups is a linear map ``vec(y) = M @ vec(x) + c``. This package builds ``M``
 (banded block-Toeplitz; circulant for circular padding) as a scipy sparse
 array in one call, with torch's semantics exactly, and the forward passes,
-transposes and patch matrices that go with it.
+transposes and patch matrices that go with it; matrix-free operators and exact
+or certified spectra (singular values, norms, condition numbers); export to
+Matrix Market, ``.npz``, MATLAB and torch; and the ``toeplitz-conv`` command.
 """
 
 from ._formula import formula

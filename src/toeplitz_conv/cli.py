@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
-from ._layer import conv_layer, transpose_layer
+from ._layer import Layer, conv_layer, transpose_layer
 from .io import save_matrix
 from .matrices import conv1d_matrix, conv_transpose1d_matrix
 
@@ -227,16 +227,33 @@ def _parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- the layer
 @dataclass(frozen=True)
 class _Layer:
-    """The parsed convolution: the weight, its validated geometry and the library arguments."""
+    """The parsed convolution: the library's validated layer and the arguments it came from."""
 
-    weight: np.ndarray
-    geom: ConvGeometry
+    conv: Layer  # for --transpose, the conv1d that the transposed convolution transposes
     transpose: bool
-    groups: int
-    c_in: int  # input channels of the layer (of z for the transposed convolution)
-    c_out: int
     kwargs: dict[str, Any]  # for conv1d_matrix / conv_transpose1d_matrix / formula
     source: str
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self.conv.weight
+
+    @property
+    def geom(self) -> ConvGeometry:
+        return self.conv.geom
+
+    @property
+    def groups(self) -> int:
+        return self.conv.groups
+
+    @property
+    def c_in(self) -> int:
+        """Input channels of the layer (of z for the transposed convolution)."""
+        return self.conv.out_channels if self.transpose else self.conv.in_channels
+
+    @property
+    def c_out(self) -> int:
+        return self.conv.in_channels if self.transpose else self.conv.out_channels
 
     @property
     def in_length(self) -> int:
@@ -299,8 +316,6 @@ def _layer(args: argparse.Namespace) -> _Layer:
             "groups": args.groups,
         }
         layer = transpose_layer(weight, args.length, **kwargs)
-        # torch's transposed layout: (C_in, C_out/groups, K)
-        c_in, c_out = layer.out_channels, layer.in_channels
     else:
         if args.output_padding:
             raise UsageError("--output-padding is for --transpose only")
@@ -312,11 +327,8 @@ def _layer(args: argparse.Namespace) -> _Layer:
             "padding_mode": args.padding_mode,
         }
         layer = conv_layer(weight, args.length, **kwargs)
-        c_in, c_out = layer.in_channels, layer.out_channels
     kwargs["groups"] = layer.groups
-    return _Layer(
-        layer.weight, layer.geom, args.transpose, layer.groups, c_in, c_out, kwargs, args.weight
-    )
+    return _Layer(layer, args.transpose, kwargs, args.weight)
 
 
 # --------------------------------------------------------------------------- progress

@@ -48,7 +48,7 @@ def _weight_shape_text(n: int | None) -> str:
 
 
 def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tuple[int, bool]:
-    """How many spatial axes a weight of `weight_ndim` dimensions has, and if it is the kernel alone.
+    """How many spatial axes a `weight_ndim`-dimensional weight has, and if it is the kernel alone.
 
     `ndim` fixes the count (``conv2d_*`` pass 2); otherwise a tuple `input_size`
     gives it, or else the weight does (``(C_out, G, *K)``; a 1-D weight is one
@@ -78,7 +78,7 @@ def as_weight(weight: object, input_size: object = None, ndim: int | None = 1) -
     """
     w = as_array(weight, "weight")
     try:
-        n, kernel_only = spatial_dims(w.ndim, input_size, ndim)
+        _, kernel_only = spatial_dims(w.ndim, input_size, ndim)
     except ValueError as exc:
         raise ValueError(f"{exc} with shape {w.shape}") from None
     if kernel_only:

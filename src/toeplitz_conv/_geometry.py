@@ -105,7 +105,7 @@ def per_axis(value: object, name: str, n: int, *, minimum: int) -> tuple[int, ..
 
 
 def per_axis_padding(padding: object, n: int) -> tuple[Padding, ...]:
-    """Split torch-style `padding` into one item per spatial axis (checked by :func:`resolve_padding`).
+    """Split torch-style `padding` into one item per spatial axis (see :func:`resolve_padding`).
 
     ``'same'``/``'valid'`` and an int apply to every axis. For 1-D the item is
     the whole argument (``p``, ``(p_l, p_r)`` or ``(p,)``); for N-d a tuple
@@ -312,7 +312,8 @@ def conv_geometry(
     TypeError, ValueError
         Naming the argument, the value received and what is allowed.
     """
-    L = check_int(input_length, "input_length" if axis is None else f"input_size[{axis}]", minimum=1)
+    length_name = "input_length" if axis is None else f"input_size[{axis}]"
+    L = check_int(input_length, length_name, minimum=1)
     K = check_int(kernel_size, axis_name("kernel_size", axis), minimum=1)
     s = check_int(stride, axis_name("stride", axis), minimum=1)
     d = check_int(dilation, axis_name("dilation", axis), minimum=1)

@@ -15,6 +15,7 @@ __all__ = [
     "check_memory",
     "compute_dtype",
     "matrix_dtype",
+    "spatial_dims",
 ]
 
 
@@ -37,28 +38,63 @@ def as_array(value: object, name: str) -> np.ndarray:
     return array
 
 
-def as_weight(weight: object) -> np.ndarray:
-    """Return the weight as ``(C_out, C_in/groups, K)``; a 1-D ``(K,)`` is one channel."""
+def _weight_shape_text(n: int | None) -> str:
+    if n == 1:
+        return "(C_out, C_in/groups, K) or (K,)"
+    if n in (2, 3):
+        axes = ", ".join(f"K_{a + 1}" for a in range(n))
+        return f"(C_out, C_in/groups, {axes}) or ({axes})"
+    return "(C_out, C_in/groups, K_1, ..., K_n) with n = 1, 2 or 3 spatial axes, or (K_1, ..., K_n)"
+
+
+def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tuple[int, bool]:
+    """How many spatial axes a `weight_ndim`-dimensional weight has, and if it is the kernel alone.
+
+    `ndim` fixes the count (``conv2d_*`` pass 2); otherwise a tuple `input_size`
+    gives it, or else the weight does (``(C_out, G, *K)``; a 1-D weight is one
+    channel's 1-D kernel). Returns ``(n, kernel_only)``; raises if they disagree.
+    """
+    if ndim is None and isinstance(input_size, (tuple, list)) and 1 <= len(input_size) <= 3:
+        ndim = len(input_size)
+    if ndim is not None:
+        if weight_ndim == ndim + 2:
+            return ndim, False
+        if weight_ndim == ndim:
+            return ndim, True
+    elif weight_ndim == 1:
+        return 1, True
+    elif 3 <= weight_ndim <= 5:
+        return weight_ndim - 2, False
+    raise ValueError(
+        f"`weight` must have shape {_weight_shape_text(ndim)}; got {weight_ndim} dimensions"
+    )
+
+
+def as_weight(weight: object, input_size: object = None, ndim: int | None = 1) -> np.ndarray:
+    """Return the weight as ``(C_out, C_in/groups, K_1, ..., K_n)``.
+
+    A weight with only the kernel axes (``(K,)`` for 1-D) is one channel in and
+    out; see :func:`spatial_dims` for how ``n`` is chosen.
+    """
     w = as_array(weight, "weight")
-    if w.ndim == 1:
-        w = w.reshape(1, 1, -1)
-    if w.ndim != 3:
-        raise ValueError(
-            "`weight` must have shape (C_out, C_in/groups, K) or (K,); "
-            f"got {w.ndim} dimensions with shape {w.shape}"
-        )
+    try:
+        _, kernel_only = spatial_dims(w.ndim, input_size, ndim)
+    except ValueError as exc:
+        raise ValueError(f"{exc} with shape {w.shape}") from None
+    if kernel_only:
+        w = w.reshape(1, 1, *w.shape)
     if w.size == 0:
         raise ValueError(f"`weight` must not be empty; got shape {w.shape}")
     return w
 
 
 def check_groups(weight_shape: tuple[int, ...], groups: object) -> tuple[int, int]:
-    """Validate `groups` against a ``(C_out, C_in/groups, K)`` weight.
+    """Validate `groups` against a ``(C_out, C_in/groups, *K)`` weight.
 
     Returns ``(groups, C_in)``.
     """
     groups = check_int(groups, "groups", minimum=1)
-    c_out, c_in_per_group, _ = weight_shape
+    c_out, c_in_per_group = weight_shape[:2]
     if c_out % groups:
         raise ValueError(
             f"`groups`={groups} must divide the output channels C_out={c_out} "

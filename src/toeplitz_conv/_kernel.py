@@ -104,6 +104,20 @@ def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
             o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
 
 
+def pad_signal(x: np.ndarray, geoms: tuple[ConvGeometry, ...], take=None) -> np.ndarray:
+    """The padded signal: ``x`` ``(C, *S, B)`` -> ``(C, *E, B)``, ``E_a`` from :func:`_extent`.
+
+    ``out[c, j_1, ..., j_n, b] = x[c, src_1(j_1 - p_1), ..., src_n(j_n - p_n), b]``
+    (zero where an axis reads nothing); `take` allocates the result.
+    """
+    shape = (x.shape[0], *(_extent(g) for g in geoms), x.shape[-1])
+    out = take(shape, x.dtype) if take is not None else np.empty(shape, dtype=x.dtype)
+    inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
+    out[(slice(None), *inside)] = x
+    _fill_edges(out, geoms)
+    return out
+
+
 def _fold_axis(gp: np.ndarray, axis: int, geom: ConvGeometry) -> np.ndarray:
     """The adjoint of padding one axis: add the padded gradient back onto the signal.
 
@@ -232,11 +246,7 @@ class Kernel:
         """
         if self.no_pad:
             return x
-        out = self._take((x.shape[0], *self.extent, x.shape[-1]), x.dtype)
-        inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in self.geoms)
-        out[(slice(None), *inside)] = x
-        _fill_edges(out, self.geoms)
-        return out
+        return pad_signal(x, self.geoms, self._take)
 
     def _fold(self, gp: np.ndarray) -> np.ndarray:
         """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
@@ -288,6 +298,8 @@ class Kernel:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C_in, *S, B) -> (C_out, *S_out, B)``."""
         B, dtype = x.shape[-1], x.dtype
+        if B == 0:
+            return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
         G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
         w_g, _ = self.weights_as(dtype)
@@ -361,6 +373,8 @@ class Kernel:
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
+        if y.shape[-1] == 0:
+            return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
         if self.n_phases == 1 and self.thin:  # measured: faster thin, slower thick
             return self._fold(self.flipped.forward(y))
         B, dtype = y.shape[-1], y.dtype

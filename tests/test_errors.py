@@ -215,3 +215,29 @@ def test_nan_in_weight_propagates():
     M = tc.conv1d_matrix([1.0, np.nan], 4)
     assert np.isnan(M.data).sum() == 3
     assert np.isnan(tc.conv1d(np.ones(4), [1.0, np.nan])).all()
+
+
+# --------------------------------------------------------------------------- empty batches
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_empty_batch_gives_torch_shape(torch, mode):
+    """A batch of no signals is torch's empty result, not a ZeroDivisionError (issue 8)."""
+    w = np.ones((3, 2, 3))
+    y = tc.conv1d(np.zeros((0, 2, 5)), w, np.ones(3), padding=1, padding_mode=mode)
+    want = torch.nn.Conv1d(2, 3, 3, padding=1, padding_mode=mode)(torch.zeros(0, 2, 5))
+    assert y.shape == tuple(want.shape) == (0, 3, 5)
+    z = tc.conv_transpose1d(np.zeros((0, 3, 5)), w, stride=2)
+    want = torch.nn.functional.conv_transpose1d(
+        torch.zeros(0, 3, 5, dtype=torch.float64), torch.from_numpy(w), stride=2
+    )
+    assert z.shape == tuple(want.shape) == (0, 2, 11)
+    u = tc.unfold(np.zeros((0, 2, 5)), 3, padding=1, padding_mode=mode)
+    assert u.shape == (0, 6, 5)
+
+
+@pytest.mark.parametrize("make", [tc.conv1d_operator, tc.conv_transpose1d_operator])
+def test_operator_empty_batch(make):
+    op = make(np.ones((3, 2, 3)) * (1 + 1j), 5, stride=2)
+    m, n = op.shape
+    assert op.matmat(np.ones((n, 0))).shape == (m, 0)
+    assert op.rmatmat(np.ones((m, 0))).shape == (n, 0)
+    assert (op.H @ np.ones((m, 0))).shape == (n, 0)

@@ -241,3 +241,29 @@ def test_operator_empty_batch(make):
     assert op.matmat(np.ones((n, 0))).shape == (m, 0)
     assert op.rmatmat(np.ones((m, 0))).shape == (n, 0)
     assert (op.H @ np.ones((m, 0))).shape == (n, 0)
+
+
+# --------------------------------------------------------------------------- dtype
+@pytest.mark.parametrize(
+    "build",
+    [
+        tc.conv1d_matrix,
+        tc.conv_transpose1d_matrix,
+        tc.conv1d_operator,
+        tc.conv_transpose1d_operator,
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, "float32"])
+def test_complex_weight_refuses_real_dtype(build, dtype):
+    """It used to drop the imaginary part with only a ComplexWarning (issue 8)."""
+    msg = r"`dtype`=float(64|32) is real but the weight is complex \(complex128\); a real matrix"
+    with pytest.raises(ValueError, match=msg):
+        build([1 + 1j, 2.0], 5, dtype=dtype)
+    assert build([1 + 1j, 2.0], 5, dtype=np.complex64).dtype == np.complex64
+    assert build([1.0, 2.0], 5, dtype=np.complex64).dtype == np.complex64  # real -> complex: fine
+
+
+def test_from_torch_complex_weight_refuses_real_dtype(torch):
+    layer = torch.nn.Conv1d(1, 1, 2, bias=False, dtype=torch.complex64)
+    with pytest.raises(ValueError, match=r"`dtype`=float64 is real but the weight is complex"):
+        tc.from_torch(layer, 5, dtype=np.float64)

@@ -74,7 +74,8 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
     """The dtype of the matrix: `dtype` if given, else the weight's.
 
     float32/float64/complex64/complex128 are kept; integers and booleans become
-    float64 and float16 becomes float32 (scipy.sparse has no float16).
+    float64 and float16 becomes float32 (scipy.sparse has no float16). A complex
+    weight cannot be given a real `dtype` (that would drop its imaginary part).
     """
     if dtype is not None:
         try:
@@ -84,6 +85,12 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
         if chosen not in _MATRIX_DTYPES:
             allowed = ", ".join(str(d) for d in _MATRIX_DTYPES)
             raise TypeError(f"`dtype` must be one of {allowed}; got {chosen}")
+        if weight_dtype.kind == "c" and chosen.kind != "c":
+            raise ValueError(
+                f"`dtype`={chosen} is real but the weight is complex ({weight_dtype}); "
+                "a real matrix would drop its imaginary part: pass complex64 or complex128 "
+                "(or the weight's real part)"
+            )
         return chosen
     if weight_dtype in _MATRIX_DTYPES:
         return weight_dtype

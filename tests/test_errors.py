@@ -267,3 +267,50 @@ def test_from_torch_complex_weight_refuses_real_dtype(torch):
     layer = torch.nn.Conv1d(1, 1, 2, bias=False, dtype=torch.complex64)
     with pytest.raises(ValueError, match=r"`dtype`=float64 is real but the weight is complex"):
         tc.from_torch(layer, 5, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- torch tensors
+@pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn"])
+def test_torch_low_precision_weight_is_accepted(torch, name):
+    """torch convolves a bfloat16 weight; we used to raise a TypeError naming nothing."""
+    dt = getattr(torch, name)
+    w = torch.tensor([[[0.5, -1.25, 2.0]], [[1.0, 0.75, -0.5]]]).to(dt)  # exact in every dtype
+    x = torch.tensor([[1.0, 2.0, -3.0, 4.0, 0.5]]).to(dt)
+    exact = w.to(torch.float64)
+    M = tc.conv1d_matrix(w, 5, format="dense")
+    assert M.dtype == np.float32
+    np.testing.assert_array_equal(M, tc.conv1d_matrix(exact, 5, format="dense"))
+    y = tc.conv1d(x, w)
+    assert y.dtype == (np.float16 if name == "float16" else np.float32)  # numpy has float16
+    np.testing.assert_array_equal(y, tc.conv1d(x.to(torch.float64), exact))
+    if name == "bfloat16":  # torch's own bfloat16 convolution: the same up to its rounding
+        want = torch.nn.functional.conv1d(x, w).to(torch.float64).numpy()
+        np.testing.assert_allclose(y, want, rtol=1e-2)
+    op = tc.conv_transpose1d_operator(w, 4)
+    assert op.dtype == np.float32
+
+
+def test_torch_complex_tensors(torch):
+    w = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64)
+    np.testing.assert_array_equal(
+        tc.conv1d_matrix(w.conj(), 3, format="dense"), [[1 - 2j, 3 + 1j, 0], [0, 1 - 2j, 3 + 1j]]
+    )  # the lazy conj bit is resolved
+    half = tc.conv1d_matrix(w.to(torch.complex32), 3, format="dense")
+    assert half.dtype == np.complex64
+    np.testing.assert_array_equal(half, tc.conv1d_matrix(w, 3, format="dense"))
+
+
+def test_torch_meta_tensor_is_refused(torch):
+    meta = torch.empty(2, 1, 3, device="meta")
+    msg = r"`weight` is on torch's 'meta' device, which holds no values"
+    with pytest.raises(ValueError, match=msg):
+        tc.conv1d_matrix(meta, 5)
+    with pytest.raises(ValueError, match=msg):
+        tc.conv1d_operator(meta, 5)
+    with pytest.raises(ValueError, match=r"`x` is on torch's 'meta' device"):
+        tc.conv1d(torch.empty(1, 5, device="meta"), np.ones((2, 1, 3)))
+
+
+def test_torch_sparse_tensor_is_refused(torch):
+    with pytest.raises(TypeError, match=r"`weight` must be a dense \(strided\) tensor; got layout"):
+        tc.conv1d_matrix(torch.tensor([1.0, 2.0]).to_sparse(), 5)

@@ -18,14 +18,54 @@ __all__ = [
 ]
 
 
+def _tensor_to_numpy(tensor, name: str) -> np.ndarray:
+    """A torch tensor's values as an ndarray (detached, on the CPU, conj/neg bits resolved).
+
+    dtypes numpy lacks are widened exactly: bfloat16 and the float8 types to
+    float32, complex32 to complex64. A tensor without values (on the ``meta``
+    device), a sparse or a quantized one is refused naming `name`.
+    """
+    import torch  # already imported: `tensor` is one of its tensors
+
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"`{name}` is on torch's 'meta' device, which holds no values; "
+            "create it on a real device (e.g. the CPU) first"
+        )
+    if tensor.layout != torch.strided:
+        raise TypeError(
+            f"`{name}` must be a dense (strided) tensor; got layout {tensor.layout} "
+            "(call .to_dense() first)"
+        )
+    if tensor.is_quantized:
+        raise TypeError(
+            f"`{name}` is a quantized tensor ({tensor.dtype}); call .dequantize() first"
+        )
+    tensor = tensor.detach()
+    if tensor.dtype == torch.complex32:
+        tensor = tensor.to(torch.complex64)
+    elif tensor.is_floating_point() and tensor.dtype not in (
+        torch.float16,
+        torch.float32,
+        torch.float64,
+    ):
+        tensor = tensor.to(torch.float32)  # bfloat16, float8_*: exact in float32
+    try:
+        return tensor.cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise TypeError(
+            f"`{name}` is a torch tensor of dtype {tensor.dtype} that numpy cannot hold: {exc}"
+        ) from None
+
+
 def as_array(value: object, name: str) -> np.ndarray:
     """Return `value` as an ndarray; torch tensors are detached and copied to the CPU.
 
-    Torch is never imported: a tensor is recognised by its ``detach``/``numpy``
-    methods and its module.
+    Torch is not imported unless `value` is one of its tensors (recognised by its
+    module and ``detach`` method).
     """
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        value = value.detach().cpu().resolve_conj().resolve_neg().numpy()
+        value = _tensor_to_numpy(value, name)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:

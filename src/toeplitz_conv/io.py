@@ -86,11 +86,11 @@ def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
     return json.dumps(record, default=plain)
 
 
-def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
+def _check_writable(target: str) -> str:
+    """Refuse, before any work, a `target` that cannot be written; returns its directory.
 
-    On any error the temporary file is removed and an existing `target` is untouched.
-    The temporary name ends in `ext`, as some writers insist on their extension.
+    Raises ``IsADirectoryError``, ``FileNotFoundError`` (no such directory) or
+    ``PermissionError`` (the directory, or an existing `target`, is not writable).
     """
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
@@ -99,6 +99,20 @@ def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> 
         raise FileNotFoundError(
             f"cannot write {target!r}: the directory {directory!r} does not exist"
         )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {target!r}: no permission to create files in {directory!r}"
+        )
+    return directory
+
+
+def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
+
+    On any error the temporary file is removed and an existing `target` is untouched.
+    The temporary name ends in `ext`, as some writers insist on their extension.
+    """
+    directory = _check_writable(target)
     base = os.path.basename(target)
     while True:
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp{ext}")

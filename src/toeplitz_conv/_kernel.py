@@ -12,8 +12,10 @@ The plan, the same for every ``n``:
   edges (each axis' :meth:`~toeplitz_conv._geometry.ConvGeometry.src`; zero
   padding reads nothing). With no padding the signal itself is used.
 - **Polyphase split**: for strides ``s_a > 1`` the padded signal is split into
-  ``prod(s_a)`` phases ``x~[:, r_1::s_1, ..., r_n::s_n]``; tap ``k`` then reads
-  phase ``(k_a d_a mod s_a)_a`` at the offset ``(k_a d_a // s_a)_a``.
+  ``prod(s_a)`` phases ``x~[:, r_1::s_1, ..., r_n::s_n]``, stored one after the
+  other per channel; tap ``k`` then reads phase ``(k_a d_a mod s_a)_a`` at the
+  offset ``(k_a d_a // s_a)_a``. Padding and split are one gather from the
+  signal, with the source of every cell computed once per layer.
 - **Flat shifts**: in a phase flattened row-major, the window of tap ``k`` for
   all output positions is *one contiguous slice* at the flat offset of that
   tap, if the output is computed on the phase's grid (the columns of the outer
@@ -22,15 +24,19 @@ The plan, the same for every ``n``:
   slice copies, multiplied by the weight in one BLAS call per block (blocks
   are sized to stay in cache).
 - The **adjoint** multiplies first and adds the ``prod(K)`` tap rows back onto
-  contiguous slices of the phases, interleaves them, and folds the padding
-  back onto the signal axis by axis. For thin layers with unit strides it is
-  instead the forward pass of the flipped, conjugated kernel (one patch copy
-  and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
+  contiguous slices of the phases, then merges the phases and folds the
+  padding back onto the signal (one gather, plus the adds of the padding cells
+  for the reflect/replicate/circular modes). For thin layers with unit
+  strides it is instead the forward pass of the flipped, conjugated kernel
+  (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
 
-Measured against one GEMM per kernel offset accumulated into the output (no
-patch copy; see ``benchmarks/operators.py``): numpy's ``matmul`` cannot
-accumulate (``beta = 1``), so each offset then costs a temporary and an add
-over the whole output, more memory traffic than the cache-sized patch copies.
+Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
+pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
+output would save those copies, but numpy's ``matmul`` cannot accumulate
+(``beta = 1``): a temporary and an add per offset cost more than the copies,
+and BLAS through ``scipy.linalg.cython_blas`` pointers gained ~10-15% in a
+prototype, within this shared machine's noise. Depthwise layers measured
+slower as broadcast multiply-adds than as the patch copy and batched product.
 """
 
 from __future__ import annotations

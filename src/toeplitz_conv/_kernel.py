@@ -37,7 +37,7 @@ def _block_positions(
     """Output positions per block so that a ``rows x (block*B)`` patch fits the budget."""
     per_position = max(1, rows * cols_per_position * itemsize)
     budget = _THIN_BLOCK_BYTES if thin else _BLOCK_BYTES
-    block = max(_MIN_BLOCK_COLS // cols_per_position, budget // per_position, 1)
+    block = max(_MIN_BLOCK_COLS // max(1, cols_per_position), budget // per_position, 1)
     return min(L_out, block)
 
 

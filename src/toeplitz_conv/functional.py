@@ -114,7 +114,9 @@ def unfold(
     returned = shape if ndim == 3 else shape[1:]
     check_memory(math.prod(shape) * a.dtype.itemsize, f"the {returned} patch matrix")
     u = np.empty(shape, dtype=a.dtype)  # a fresh array, never a view of overlapping windows
-    u.reshape(n, c, geom.kernel_size, -1)[...] = _windows(a, geom).transpose(0, 1, 3, 2)
+    u.reshape(n, c, geom.kernel_size, geom.output_length)[...] = _windows(a, geom).transpose(
+        0, 1, 3, 2
+    )
     return u[0] if ndim < 3 else u
 
 

@@ -36,10 +36,12 @@ class _ConvOperatorBase(LinearOperator):
         X = np.asarray(X)
         B = X.shape[1] if X.ndim == 2 else 1
         x3 = np.ascontiguousarray(X, dtype=compute_dtype(self.dtype, X.dtype)).reshape(
-            channels_in, -1, B
+            channels_in,
+            X.shape[0] // channels_in,
+            B,  # explicit: B may be 0
         )
         y = fn(x3)
-        return y.reshape(-1, B) if X.ndim == 2 else y.reshape(-1)
+        return y.reshape(y.shape[0] * y.shape[1], B) if X.ndim == 2 else y.reshape(-1)
 
 
 class Conv1dOperator(_ConvOperatorBase):
@@ -261,7 +263,9 @@ def conv_transpose1d_operator(
     -------
     op : ConvTranspose1dOperator, shape (C_out * L', C_in * L_in)
         ``L' = (L_in - 1)s - p_l - p_r + d(K-1) + output_padding + 1``;
-        ``op.H`` is the :class:`Conv1dOperator` on ``L'`` samples.
+        ``op @ vec(x) == vec(conv_transpose1d(x, weight, ...))``. ``op.T`` is the
+        :class:`Conv1dOperator` of `weight` on ``L'`` samples, ``op.H`` that of
+        ``conj(weight)`` (the same for real weights).
 
     Notes
     -----
@@ -290,4 +294,5 @@ def conv_transpose1d_operator(
         dilation=dilation,
     )
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
-    return ConvTranspose1dOperator(Conv1dOperator(w, layer.geom, layer.groups))
+    # the adjoint of conv1d(conj(W)) is conv_transpose1d(W): the transpose, not the adjoint, of M
+    return ConvTranspose1dOperator(Conv1dOperator(w.conj(), layer.geom, layer.groups))

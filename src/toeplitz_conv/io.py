@@ -165,7 +165,11 @@ def save_matrix(
           ``toeplitz_conv`` with the same JSON record as the ``.mtx`` comment.
     params : mapping, optional
         The convolution's parameters (``{"stride": 2, "padding": [1, 1], ...}``), recorded
-        as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``.
+        as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``. N-d
+        parameters are per-axis tuples, stored as JSON lists: ``{"input_size": (28, 28),
+        "stride": (2, 1), "padding": ((1, 1), (0, 2))}`` records
+        ``"input_size": [28, 28], "stride": [2, 1], "padding": [[1, 1], [0, 2]]``
+        (numpy integers and arrays are converted too).
     name : str, optional
         The variable name in a ``.mat`` file.
 
@@ -191,13 +195,22 @@ def save_matrix(
     Examples
     --------
     >>> import os, tempfile
+    >>> import numpy as np
     >>> import scipy.io
+    >>> import toeplitz_conv as tc
     >>> from toeplitz_conv import conv1d_matrix
     >>> M = conv1d_matrix([4.0, 3.0], 5)
     >>> path = os.path.join(tempfile.mkdtemp(), "conv.mtx")
     >>> save_matrix(M, path, params={"weight": [4.0, 3.0], "input_length": 5})
     >>> print(open(path).read().splitlines()[1])  # doctest: +ELLIPSIS
     %toeplitz_conv {"version": ..., "params": {"weight": [4.0, 3.0], "input_length": 5}}
+    >>> M2 = tc.conv2d_matrix(np.ones((2, 2)), (3, 3), stride=(2, 1), padding=((1, 0), 0))
+    >>> path2 = os.path.join(tempfile.mkdtemp(), "conv2d.mtx")
+    >>> save_matrix(M2, path2, params={"input_size": (3, 3), "stride": (2, 1),
+    ...                                "padding": ((1, 0), (0, 0))})
+    >>> import json
+    >>> json.loads(open(path2).read().splitlines()[1].split(" ", 1)[1])["params"]
+    {'input_size': [3, 3], 'stride': [2, 1], 'padding': [[1, 0], [0, 0]]}
     >>> scipy.io.mmread(path).toarray()
     array([[4., 3., 0., 0., 0.],
            [0., 4., 3., 0., 0.],

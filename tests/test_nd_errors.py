@@ -332,7 +332,7 @@ def test_rows_out_of_range():
     for rows in [(0, n_rows + 1), (-1, 3), (5, 4)]:
         with pytest.raises(ValueError) as excinfo:
             tc.conv2d_matrix(W2, S2, rows=rows)
-        assert_message(excinfo, [r"`rows`"])
+        assert_message(excinfo, [r"`rows"])
 
 
 def test_dia_refused_where_not_compact():

@@ -665,6 +665,7 @@ def test_one_d_spellings_unchanged():
         tc.conv_matrix(kernel, 5, format="dense"), tc.conv1d_matrix(kernel, 5, format="dense")
     )
     assert tc.conv_matrix(kernel, 5).shape == (4, 5)
-    x = rng.standard_normal((2, 7))
+    x = rng.standard_normal((4, 7))
     assert_close(tc.conv(x[None], w, stride=2, **kw), tc.conv1d(x[None], w, stride=2, **kw))
+    assert_close(tc.conv(x, w, stride=2, **kw).ravel(), ref @ x.ravel())
     assert tc.output_size((7,), (3,)) == (5,)

@@ -459,7 +459,7 @@ def _layer(args: argparse.Namespace) -> _Layer:
             }
             layer = transpose_layer(weight, size, ndim=n, **kwargs)
         else:
-            if output_padding != 0:
+            if any(np.atleast_1d(output_padding)):
                 raise UsageError("--output-padding is for --transpose only")
             kwargs = {
                 "stride": stride,
@@ -579,6 +579,8 @@ def _matrix_lines(
 
 
 def _structure(layer: _Layer) -> str:
+    if layer.ndim > 1:
+        return _structure_nd(layer)
     g = layer.geom
     if layer.transpose:
         kind = "the transpose of a banded block-Toeplitz matrix"
@@ -594,6 +596,35 @@ def _structure(layer: _Layer) -> str:
         kind = f"banded block-Toeplitz, with the first/last rows folded by {g.padding_mode} padding"
     if layer.c_in == layer.c_out == 1:
         return kind.replace("block-", "")
+    blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
+    if layer.groups > 1:
+        blocks += f", block-diagonal over groups={layer.groups}"
+    return f"{kind}; {blocks}"
+
+
+def _structure_nd(layer: _Layer) -> str:
+    """BTTB / BCCB (2-D), their 3-level analogues (3-D), with the channel blocks."""
+    geoms, n = layer.conv.geoms, layer.ndim
+    levels = "" if n == 2 else f"{n}-level "
+    circulant = all(
+        g.padding_mode == "circular"
+        and g.stride == 1
+        and g.pad_left + g.pad_right == g.dilation * (g.kernel_size - 1)
+        for g in geoms
+    )
+    if circulant and not layer.transpose:
+        kind = f"{levels}block-circulant with circulant blocks (BCCB)"
+    else:
+        kind = f"{levels}block-Toeplitz with Toeplitz blocks (BTTB)"
+        mode = geoms[0].padding_mode
+        if layer.transpose:
+            kind = f"the transpose of a {kind}"
+        elif mode not in ("zeros", "circular") and any(g.pad_left or g.pad_right for g in geoms):
+            kind += f", with the boundary rows folded by {mode} padding"
+        if any(g.stride > 1 for g in geoms):
+            kind += ", strided"
+    if layer.c_in == layer.c_out == 1:
+        return kind
     blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
     if layer.groups > 1:
         blocks += f", block-diagonal over groups={layer.groups}"
@@ -855,6 +886,119 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     return 0
 
 
+def _analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
+    """``analyze``: a 1-D layer as always; an N-d one (``--size HxW``) by `_cmd_analyze_nd`."""
+    if args.size is not None and "x" in args.size.lower():
+        return _cmd_analyze_nd(args, out, progress)
+    return _cmd_analyze(args, out, progress)
+
+
+def _spectral_args_nd(layer: _Layer) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """``(input_size, kwargs)`` for the spectral functions, which take conv parameters.
+
+    A transposed convolution's matrix is ``conv_matrix(W, L').T``: the same singular
+    values, when the conv on ``L'`` has exactly ``L_in`` outputs on every axis.
+    """
+    if not layer.transpose:
+        return layer.in_size, dict(layer.kwargs)
+    geoms = layer.conv.geoms
+    if any(_output_paddings(layer.conv)[a] >= g.stride for a, g in enumerate(geoms)):
+        raise UsageError(
+            "analyze --transpose needs --output-padding < --stride on every axis: otherwise "
+            "the matrix is not the transpose of a whole conv matrix, which the spectral "
+            "functions take"
+        )
+    kwargs = {
+        "stride": tuple(g.stride for g in geoms),
+        "padding": tuple((g.pad_left, g.pad_right) for g in geoms),
+        "dilation": tuple(g.dilation for g in geoms),
+        "groups": layer.groups,
+        "padding_mode": "zeros",
+    }
+    return layer.conv.input_size, kwargs
+
+
+def _cmd_analyze_nd(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
+    """Spectral analysis of an N-d layer, by whatever the library's spectral functions support.
+
+    A function that refuses the (already validated) layer is reported in one line
+    ("not available: ..."), never as a traceback; the sparsity pattern is drawn anyway.
+    """
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1; got {args.k}")
+    layer = _layer(args)
+    if args.plot is not None:
+        if not args.plot.lower().endswith(".png"):
+            raise UsageError(
+                f"--plot: the picture is a PNG, the name must end in .png; got {args.plot!r}"
+            )
+        _import_pyplot()  # fail before the work when matplotlib is missing
+    from . import spectral
+
+    size, kwargs = _spectral_args_nd(layer)
+    w = layer.weight
+    m, n = layer.shape
+    full = m * n <= spectral.DENSE_LIMIT
+    refused: list[str] = []
+
+    def attempt(label: str, compute: Any) -> Any:
+        with progress.step(label):
+            try:
+                return compute()
+            except (NotImplementedError, ValueError, TypeError) as exc:
+                refused.append(f"{label}: {' '.join(str(exc).split())}")
+                return None
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        norm = attempt("spectral norm", lambda: spectral.spectral_norm(w, size, **kwargs))
+        bounds = attempt(
+            "spectral norm bounds", lambda: spectral.spectral_norm_bounds(w, size, **kwargs)
+        )
+        if full:
+            sv = attempt("singular values", lambda: spectral.singular_values(w, size, **kwargs))
+        else:  # the top of the spectrum only: enough to list and to draw
+            top = min(max(args.k, 100 if args.plot else args.k), min(m, n) - 1)
+            sv = attempt(
+                "singular values", lambda: spectral.singular_values(w, size, k=top, **kwargs)
+            )
+    lines = [*_header_lines(layer), ""]
+    if norm is not None:
+        lines.append(f"spectral norm  ||M||_2 = {norm:.10g}")
+    if bounds is not None:
+        lo, hi = _bounds_pair(bounds)
+        lines.append(f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}")
+    if sv is not None:
+        sv = np.asarray(sv, dtype=float)
+        k = min(args.k, sv.size)
+        if full:
+            over = "" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values"
+            cond = sv[0] / sv[-1] if sv[-1] > 0 else np.inf
+            lines.append(f"condition      sigma_max / sigma_min = {cond:.6g}{over}")
+        lines.append(f"largest  {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[:k]))
+        if full:
+            lines.append(
+                f"smallest {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[::-1][:k])
+            )
+    reasons = {reason.split(": ", 1)[1] for reason in refused}
+    if len(refused) > 1 and len(reasons) == 1:  # one reason for everything: say it once
+        what = ", ".join(reason.split(": ", 1)[0] for reason in refused)
+        refused = [f"{what}: {reasons.pop()}"]
+    for reason in refused:
+        lines.append(f"not available for this {layer.ndim}-D layer: {reason}")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+    for warning in caught:
+        sys.stderr.write(f"{PROG}: warning: {_one_line(warning.message)}\n")
+    if args.plot is not None:
+        with progress.step(f"drawing {args.plot}"):
+            _plot(layer.matrix("csr"), sv, layer, args.plot, complete=full)
+        out.write(f"wrote {args.plot}\n")
+    elif norm is None and bounds is None and sv is None:
+        return 1  # nothing computed: not a success for a script
+    return 0
+
+
 #: Lanczos steps for the condition number of layers too large for a dense SVD.
 _LANCZOS_STEPS = 2000
 
@@ -894,7 +1038,23 @@ def _import_pyplot() -> Any:
     return plt
 
 
-def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str, *, complete: bool) -> None:
+def _plot_title(layer: _Layer) -> str:
+    """The layer in one line, for the picture."""
+    if layer.ndim > 1:
+        head = _header_lines_nd(layer)
+        return head[0] + "\n" + head[2]
+    g = layer.geom
+    op = "conv_transpose1d" if layer.transpose else "conv1d"
+    return (
+        f"{op}: weight {tuple(layer.weight.shape)}, L={layer.in_length}, stride={g.stride}, "
+        f"padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
+        f"groups={layer.groups}, padding_mode='{g.padding_mode}'"
+    )
+
+
+def _plot(
+    M: sp.csr_array, sv: np.ndarray | None, layer: _Layer, path: str, *, complete: bool
+) -> None:
     """Sparsity pattern and singular values side by side, written atomically to `path`."""
     from .io import _atomic_write
 
@@ -917,23 +1077,22 @@ def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str, *, complete
         for o in range(1, layer.c_out):
             ax_spy.axhline(o * layer.out_length - 0.5, color="0.8", lw=0.6)
 
-        ax_sv.plot(np.arange(1, sv.size + 1), sv, ".-", color="#b5412b", ms=3, lw=0.8)
-        ax_sv.set_title(
-            "singular values (descending)" if complete else f"the {sv.size} largest singular values"
-        )
-        ax_sv.set_xlabel("index")
-        ax_sv.set_ylabel("sigma")
-        if sv.size and sv[-1] > 0 and sv[0] / sv[-1] > 100:
-            ax_sv.set_yscale("log")
-        ax_sv.grid(True, alpha=0.3)
-        g = layer.geom
-        op = "conv_transpose1d" if layer.transpose else "conv1d"
-        fig.suptitle(
-            f"{op}: weight {tuple(layer.weight.shape)}, L={layer.in_length}, stride={g.stride}, "
-            f"padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
-            f"groups={layer.groups}, padding_mode='{g.padding_mode}'",
-            fontsize=10,
-        )
+        if sv is None:  # the library has no spectrum for this layer
+            ax_sv.text(0.5, 0.5, "singular values: not available", ha="center", va="center")
+            ax_sv.set_axis_off()
+        else:
+            ax_sv.plot(np.arange(1, sv.size + 1), sv, ".-", color="#b5412b", ms=3, lw=0.8)
+            ax_sv.set_title(
+                "singular values (descending)"
+                if complete
+                else f"the {sv.size} largest singular values"
+            )
+            ax_sv.set_xlabel("index")
+            ax_sv.set_ylabel("sigma")
+            if sv.size and sv[-1] > 0 and sv[0] / sv[-1] > 100:
+                ax_sv.set_yscale("log")
+            ax_sv.grid(True, alpha=0.3)
+        fig.suptitle(_plot_title(layer), fontsize=10)
         _atomic_write(path, ".png", lambda f: fig.savefig(f, format="png", dpi=110))
     finally:
         plt.close(fig)
@@ -960,7 +1119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze}
+    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _analyze}
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

@@ -321,7 +321,9 @@ def row_classes(b: Band) -> tuple[RowClass, ...]:
         e = slice(int(uptr[r]), int(uptr[r + 1]))
         count = _ceil_div(n_int - r, b.period)
         out.append(
-            RowClass(b.lo + r, b.period, count, b.step, b.unit_cols[e], b.unit_taps[e], empty, empty)
+            RowClass(
+                b.lo + r, b.period, count, b.step, b.unit_cols[e], b.unit_taps[e], empty, empty
+            )
         )
     ptr = np.concatenate([[0], np.cumsum(b.edge_counts)])
     for e, row in enumerate(b.edge_rows()):

@@ -725,3 +725,17 @@ def test_analyze_plot_2d(capsys, monkeypatch, tmp_path):
     data = png.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
     assert sorted(os.listdir(tmp_path)) == ["a2.png", "w.npy"]
+
+
+def test_readme_show_examples_are_what_the_command_prints(capsys):
+    """Every ``$ toeplitz-conv show ...`` block in the README is the command's real output."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```console\n\$ toeplitz-conv (show [^\n]*)\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2  # the 1-D seed and the 2-D example
+    for command, printed in blocks:
+        assert cli.main(shlex.split(command)) == 0
+        assert capsys.readouterr().out == printed, command

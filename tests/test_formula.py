@@ -543,3 +543,42 @@ def test_nd_latex_rows_render_with_mathtext(weight, size, settings):
 def test_nd_errors(args, kwargs, error, msg):
     with pytest.raises(error, match=msg):
         formula(*args, **kwargs)
+
+
+@st.composite
+def _layers_2d(draw):
+    groups = draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    G = draw(st.integers(1, 2))
+    K = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    W = np.arange(1.0, 1 + c_out * G * K[0] * K[1]).reshape(c_out, G, *K)
+    size = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    mode = draw(st.sampled_from(sorted(NP_PAD)))
+    padding = []
+    for L in size:
+        limit = min(L - 1 if mode == "reflect" else (L if mode == "circular" else 3), 3)
+        padding.append((draw(st.integers(0, limit)), draw(st.integers(0, limit))))
+    settings = {
+        "stride": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+        "dilation": (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+        "groups": groups,
+        "padding": tuple(padding),
+        "padding_mode": mode,
+    }
+    return W, size, settings
+
+
+@settings(max_examples=40)
+@given(_layers_2d())
+def test_nd_formula_hypothesis(layer):
+    """Random 2-D layers, every padding mode: the printed M line rebuilds conv2d_matrix."""
+    W, size, conv = layer
+    try:
+        expected = tc.conv2d_matrix(W, size, format="dense", **conv)
+    except ValueError:
+        assume(False)  # empty output: not a layer
+    text = formula(W, size, **conv)
+    out = [int(m) for m in re.findall(r"^\s+= (\d+)$", text, re.M)]
+    srcs = _src_funcs(size, conv["padding"], conv["padding_mode"])
+    built, _ = _build_nd(text, W, out, expected.shape, srcs)
+    np.testing.assert_array_equal(built, expected)

@@ -528,8 +528,8 @@ def conv2d_matrix(
            [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9]])
     >>> x = np.arange(16.0).reshape(4, 4)
     >>> (M @ x.reshape(-1)).reshape(2, 2)
-    array([[258., 303.],
-           [438., 483.]])
+    array([[303., 348.],
+           [483., 528.]])
     """
     return _conv_matrix(
         2, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows

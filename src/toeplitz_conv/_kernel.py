@@ -301,7 +301,6 @@ class Kernel:
         if B == 0:
             return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
-        G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
         w_g, _ = self.weights_as(dtype)
         xp = self._pad(x)
         phases = self._split(xp)
@@ -311,17 +310,8 @@ class Kernel:
             y = np.empty((self.c_out, *self.output_size, B), dtype=dtype)
         else:
             y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
-        y_g = y.reshape(groups, self.c_out // groups, -1)
-        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
-        cols = self._take((self.c_in, taps, block * B), dtype)
-        for i0 in range(0, N, block):
-            n = min(block, N - i0)
-            c = cols[:, :, : n * B] if n < block else cols
-            for k in range(taps):
-                start = (i0 + int(self.tap_offset[k])) * B
-                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
-            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
-        self._give(cols)
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        self._product_im2col(phases, y_g, w_g, B)
         if self.n_phases > 1:
             self._give(phases)
         elif xp is not x:
@@ -333,6 +323,20 @@ class Kernel:
         )
         self._give(y)
         return out
+
+    def _product_im2col(self, phases: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
+        """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
+        G, groups, taps, N, dtype = self.G, self.groups, self.taps, self.n_flat, y_g.dtype
+        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
+        cols = self._take((self.c_in, taps, block * B), dtype)
+        for i0 in range(0, N, block):
+            n = min(block, N - i0)
+            c = cols[:, :, : n * B] if n < block else cols
+            for k in range(taps):
+                start = (i0 + int(self.tap_offset[k])) * B
+                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
+            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
+        self._give(cols)
 
     @cached_property
     def flipped(self) -> Kernel:

@@ -113,9 +113,12 @@ class Grid:
     def rows(self, box: tuple[tuple[int, int], ...]) -> Grid:
         """The rows in `box` (one ``(lo, hi)`` per row dimension: channel, then axes)."""
         (a0, a1), *axes = box
-        bands = [sliced(b, lo, hi) for b, (lo, hi) in zip((*self.outer, self.inner), axes)]
-        return Grid(bands[-1], tuple(bands[:-1]), self.weights[a0:a1], self.base[a0:a1],
-                    self.n_col_blocks)
+        bands = [
+            sliced(b, lo, hi) for b, (lo, hi) in zip((*self.outer, self.inner), axes, strict=True)
+        ]
+        return Grid(
+            bands[-1], tuple(bands[:-1]), self.weights[a0:a1], self.base[a0:a1], self.n_col_blocks
+        )
 
 
 def box_grids(grid: Grid, r0: int, r1: int) -> list[Grid]:
@@ -179,13 +182,17 @@ def _expand(
 def _view(
     array: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[int, ...]
 ) -> np.ndarray:
-    """The strided view of `array` (flat) at `offset`, strides counted in items.
+    """The strided view of the flat, contiguous `array` at `offset`, strides counted in items.
 
-    The caller guarantees that every addressed item lies inside `array`.
+    numpy checks that every addressed item lies inside `array`.
     """
     item = array.itemsize
-    return np.lib.stride_tricks.as_strided(
-        array[offset:], shape=shape, strides=tuple(s * item for s in strides), writeable=True
+    return np.ndarray(
+        shape,
+        dtype=array.dtype,
+        buffer=array,
+        offset=offset * item,
+        strides=tuple(s * item for s in strides),
     )
 
 
@@ -196,9 +203,7 @@ class _Layout:
     super-unit, and scalars. Cached, so repeated builds skip this work.
     """
 
-    def __init__(
-        self, band: Band, offsets: np.ndarray, n_taps: int, index_dtype: np.dtype
-    ) -> None:
+    def __init__(self, band: Band, offsets: np.ndarray, n_taps: int, index_dtype: np.dtype) -> None:
         nb = offsets.size
         self.band, self.nb, self.K, self.idx = band, nb, n_taps, index_dtype
         self.R, self.C = band.shape
@@ -291,7 +296,7 @@ def _merge_axis(w: np.ndarray, axis: int, rc: RowClass) -> np.ndarray:
     """Weights of `rc`'s entries along `axis`: first taps taken, folded taps added in order."""
     out = np.take(w, rc.taps, axis=axis)
     lead = (slice(None),) * axis
-    for e, k in zip(rc.extra_entries.tolist(), rc.extra_taps.tolist()):
+    for e, k in zip(rc.extra_entries.tolist(), rc.extra_taps.tolist(), strict=True):
         out[(*lead, e)] += w[(*lead, k)]
     return out
 
@@ -368,8 +373,8 @@ def _classes(grid: Grid, index_dtype: np.dtype) -> list[_Class]:
                 (A, *(rc.count for rc in combo)),
                 e0,
                 tuple(strides),
-                sum(f * s for f, s in zip(first, row_stride)),
-                (chan_rows, *(rc.period * s for rc, s in zip(combo, row_stride))),
+                sum(f * s for f, s in zip(first, row_stride, strict=True)),
+                (chan_rows, *(rc.period * s for rc, s in zip(combo, row_stride, strict=True))),
                 tuple(col_bases),
             )
         )
@@ -403,8 +408,8 @@ class _Box:
         self.cl, self.lay = cl, cl.lay
         self.sizes = tuple(hi - lo for lo, hi in box)
         lows = [lo for lo, _ in box]
-        self.origin = cl.entry0 + sum(lo * s for lo, s in zip(lows, cl.entry_strides))
-        self.row_origin = cl.row0 + sum(lo * s for lo, s in zip(lows, cl.row_strides))
+        self.origin = cl.entry0 + sum(lo * s for lo, s in zip(lows, cl.entry_strides, strict=True))
+        self.row_origin = cl.row0 + sum(lo * s for lo, s in zip(lows, cl.row_strides, strict=True))
         ndim = len(box)
 
         def along(j: int, values: np.ndarray) -> np.ndarray:
@@ -412,12 +417,12 @@ class _Box:
 
         def affine(start: int, strides: tuple[int, ...]) -> np.ndarray:
             total = np.full(self.sizes, start, dtype=np.int64)
-            for j, ((lo, hi), s) in enumerate(zip(box, strides)):
+            for j, ((lo, hi), s) in enumerate(zip(box, strides, strict=True)):
                 total += along(j, np.arange(lo, hi, dtype=np.int64) * s)
             return total
 
         self.cols = np.zeros(self.sizes, dtype=np.int64)
-        for j, ((lo, hi), bases) in enumerate(zip(box, cl.col_bases)):
+        for j, ((lo, hi), bases) in enumerate(zip(box, cl.col_bases, strict=True)):
             self.cols += along(j, bases[lo:hi])
         self.entries = affine(cl.entry0 + entry_offset, cl.entry_strides)
         self.rows_at = affine(cl.row0 + row_offset, cl.row_strides)
@@ -456,8 +461,11 @@ class _Box:
         if stop > middle:
             rest = stop - middle
             shift = col0 + full * lay.periods * band.step
-            np.add(lay.unit_cols[:rest], shift[..., None].astype(idx), out=self.view(
-                indices, middle, (rest,)))
+            np.add(
+                lay.unit_cols[:rest],
+                shift[..., None].astype(idx),
+                out=self.view(indices, middle, (rest,)),
+            )
             self.view(data, middle, (rest,))[...] = values[..., :rest]
 
     def fill_edges(self, indices: np.ndarray, data: np.ndarray) -> None:
@@ -466,7 +474,9 @@ class _Box:
         base = self.cols[..., None].astype(lay.idx)
         for lo, hi, e0 in ((0, lay.left, 0), (lay.left + lay.interior, lay.block, lay.left)):
             if hi > lo:
-                np.add(lay.edge_cols[e0 : e0 + hi - lo], base, out=self.view(indices, lo, (hi - lo,)))
+                np.add(
+                    lay.edge_cols[e0 : e0 + hi - lo], base, out=self.view(indices, lo, (hi - lo,))
+                )
                 self.view(data, lo, (hi - lo,))[...] = self.weights[
                     ..., lay.edge_taps[e0 : e0 + hi - lo]
                 ]
@@ -498,7 +508,9 @@ class _Box:
             np.add(lay.unit_ptr, shift[..., None].astype(idx), out=out)
         if r1 > r_mid:
             shift = (ptr0 + (middle - start))[..., None].astype(idx)
-            np.add(lay.unit_ptr[: r1 - r_mid], shift, out=self.row_view(indptr, r_mid, (r1 - r_mid,)))
+            np.add(
+                lay.unit_ptr[: r1 - r_mid], shift, out=self.row_view(indptr, r_mid, (r1 - r_mid,))
+            )
 
     def fill_edge_rows(self, row: np.ndarray) -> None:
         lay = self.lay
@@ -517,7 +529,9 @@ class _Box:
             np.add(lay.unit_row, shift[..., None].astype(idx), out=out)
         if stop > middle:
             shift = (row0 + full * lay.unit_rows)[..., None].astype(idx)
-            np.add(lay.unit_row[: stop - middle], shift, out=self.view(row, middle, (stop - middle,)))
+            np.add(
+                lay.unit_row[: stop - middle], shift, out=self.view(row, middle, (stop - middle,))
+            )
 
 
 def _tasks(
@@ -558,7 +572,10 @@ def _index_dtype_ok(nnz: int, shape: tuple[int, int], index_dtype: np.dtype) -> 
 
 
 def compressed_arrays(
-    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple[int, int] | None = None
+    grids: Grid | list[Grid],
+    index_dtype: np.dtype,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, data)`` in canonical CSR of `grids` stacked row-wise."""
     grids = [grids] if isinstance(grids, Grid) else grids
@@ -568,7 +585,7 @@ def compressed_arrays(
     _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
     indptr = np.empty(n_rows + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=grids[0].weights.dtype if grids else np.float64)
+    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
 
     tasks: list[Callable[[], None]] = []
     e_off = r_off = 0
@@ -594,7 +611,10 @@ def compressed_arrays(
 
 
 def coordinate_arrays(
-    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple[int, int] | None = None
+    grids: Grid | list[Grid],
+    index_dtype: np.dtype,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(row, col, data)`` in canonical (row-major sorted) COO of `grids` stacked row-wise."""
     grids = [grids] if isinstance(grids, Grid) else grids
@@ -604,7 +624,7 @@ def coordinate_arrays(
     _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
     row = np.empty(nnz, dtype=idx)
     col = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=grids[0].weights.dtype if grids else np.float64)
+    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
 
     tasks: list[Callable[[], None]] = []
     e_off = r_off = 0

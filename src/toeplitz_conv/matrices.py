@@ -1,4 +1,4 @@
-"""The matrices of ``conv1d/2d/3d`` and ``conv_transpose1d/2d/3d``, built straight into the format asked for.
+"""The matrices of ``conv1d/2d/3d`` and ``conv_transpose1d/2d/3d``, built in the format asked for.
 
 Every builder is the same code path: a validated :class:`~._layer.Layer` (one
 geometry per spatial axis), turned into a :class:`~._assemble.Grid` (the
@@ -329,8 +329,8 @@ def layer_matrix(
         nnz = sum(g.nnz for g in grids)
         index_dtype = _index_dtype(nnz, shape)
         if fmt == "coo":
-            return _coo_array(*coordinate_arrays(grids, index_dtype, shape), shape)
-        return _from_csr(compressed_arrays(grids, index_dtype, shape), shape, fmt)
+            return _coo_array(*coordinate_arrays(grids, index_dtype, shape, out_dtype), shape)
+        return _from_csr(compressed_arrays(grids, index_dtype, shape, out_dtype), shape, fmt)
     rows_of_m = layer.shape[0]
     nnz_bound = rows_of_m * per_row
     _check_size(layer.shape[::-1] if transpose else layer.shape, nnz_bound, out_dtype, fmt)
@@ -339,8 +339,9 @@ def layer_matrix(
     return _build(_grid(layer, out_dtype, by_columns=by_columns), fmt)
 
 
-def _conv_matrix(ndim, weight, input_size, stride, padding, dilation, groups, padding_mode,
-                 format, dtype, rows):
+def _conv_matrix(
+    ndim, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+):
     layer = conv_layer(
         weight,
         input_size,
@@ -354,8 +355,9 @@ def _conv_matrix(ndim, weight, input_size, stride, padding, dilation, groups, pa
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
-def _transpose_matrix(ndim, weight, input_size, stride, padding, output_padding, groups,
-                      dilation, format, dtype):
+def _transpose_matrix(
+    ndim, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+):
     layer = transpose_layer(
         weight,
         input_size,
@@ -404,7 +406,7 @@ def conv_matrix(
     dtype: object = None,
     rows: tuple[int, int] | None = None,
 ) -> sp.sparray | np.ndarray:
-    r"""The matrix ``M`` of a convolution with ``n = 1, 2, 3`` spatial axes: ``vec(y) = M @ vec(x)``.
+    r"""The matrix ``M`` of a convolution on ``n = 1, 2, 3`` axes: ``vec(y) = M @ vec(x)``.
 
     Parameters
     ----------
@@ -451,7 +453,16 @@ def conv_matrix(
     array([4., 3., 0., 0., 0.])
     """
     return _conv_matrix(
-        None, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype,
+        None,
+        weight,
+        input_size,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        format,
+        dtype,
         rows,
     )
 
@@ -517,8 +528,8 @@ def conv2d_matrix(
            [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9]])
     >>> x = np.arange(16.0).reshape(4, 4)
     >>> (M @ x.reshape(-1)).reshape(2, 2)
-    array([[258., 303.],
-           [438., 483.]])
+    array([[303., 348.],
+           [483., 528.]])
     """
     return _conv_matrix(
         2, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
@@ -727,6 +738,8 @@ for _f in (conv_matrix, conv2d_matrix, conv3d_matrix):
 for _f in (conv_transpose_matrix, conv_transpose2d_matrix, conv_transpose3d_matrix):
     _f.__doc__ = _f.__doc__.replace("    %(parameters)s", _TRANSPOSE_PARAMETERS_DOC.strip("\n"))
 del _f
+
+
 def conv1d_matrix(
     weight: object,
     input_length: int,
@@ -810,7 +823,16 @@ def conv1d_matrix(
            [3., 0., 1., 2.]])
     """
     return _conv_matrix(
-        1, weight, input_length, stride, padding, dilation, groups, padding_mode, format, dtype,
+        1,
+        weight,
+        input_length,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        format,
+        dtype,
         rows,
     )
 

@@ -669,3 +669,53 @@ def test_one_d_spellings_unchanged():
     assert_close(tc.conv(x[None], w, stride=2, **kw), tc.conv1d(x[None], w, stride=2, **kw))
     assert_close(tc.conv(x, w, stride=2, **kw).ravel(), ref @ x.ravel())
     assert tc.output_size((7,), (3,)) == (5,)
+
+
+# =========================================================================== forward dtypes, layouts
+@pytest.mark.parametrize(
+    ("xdtype", "wdtype", "expected"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float32, np.float64),
+        (np.float32, np.complex64, np.complex64),
+        (np.complex128, np.float64, np.complex128),
+        (np.int64, np.int32, np.float64),
+    ],
+)
+def test_forward_dtypes(xdtype, wdtype, expected):
+    rng = np.random.default_rng(71)
+    w = _weights_of(np.dtype(wdtype), (4, 1, 2, 3), rng)
+    x = _weights_of(np.dtype(xdtype), (2, 2, 4, 5), rng)
+    b = _weights_of(np.dtype(wdtype), (4,), rng)
+    kw = dict(stride=(1, 2), padding=(1, (2, 0)), groups=2, padding_mode="circular")
+    y = tc.conv2d(x, w, b, **kw)
+    assert y.dtype == expected
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-5 if low else 1e-12
+    ref = ref_conv_nd(x.astype(np.complex128), w.astype(np.complex128), b, **kw)
+    assert_close(y, ref if np.dtype(expected).kind == "c" else ref.real, rtol=tol, atol=tol)
+    z = _weights_of(np.dtype(xdtype), (2, 4, 3, 2), rng)
+    tkw = dict(stride=2, padding=(1, 0), output_padding=(1, 0), groups=2)
+    out = tc.conv_transpose2d(z, w, b, **tkw)
+    assert out.dtype == expected
+    ref_t = ref_conv_transpose_nd(z.astype(np.complex128), w.astype(np.complex128), b, **tkw)
+    assert_close(out, ref_t if np.dtype(expected).kind == "c" else ref_t.real, rtol=tol, atol=tol)
+
+
+def test_forward_non_contiguous_inputs():
+    """Strided, transposed and Fortran-ordered views give the same result as a copy."""
+    rng = np.random.default_rng(73)
+    w = rng.standard_normal((3, 2, 2, 2, 3))
+    base = rng.standard_normal((2, 4, 6, 8, 5))
+    x = base[:, ::2, ::2, ::2, :]  # (2, 2, 3, 4, 5), strided
+    kw = dict(stride=(1, 2, 1), padding=(1, 0, (1, 2)), padding_mode="reflect")
+    ref = ref_conv_nd(np.ascontiguousarray(x), w, None, **kw)
+    assert_close(tc.conv3d(x, w, **kw), ref)
+    assert_close(tc.conv3d(np.asfortranarray(x), np.asfortranarray(w), **kw), ref)
+    x2 = rng.standard_normal((5, 4, 2)).transpose(2, 1, 0)  # (2, 4, 5)
+    w2 = rng.standard_normal((3, 3, 2)).transpose(2, 0, 1)[:, None]  # (2, 1, 3, 3)
+    kw2 = dict(padding=1, padding_mode="replicate", groups=2)
+    ref2 = ref_conv_nd(np.ascontiguousarray(x2), np.ascontiguousarray(w2), None, **kw2)
+    assert_close(tc.conv2d(x2, w2, **kw2), ref2)
+    assert_close(tc.conv2d_matrix(w2, (4, 5), **kw2) @ x2.ravel(), ref2.ravel())
+    assert_close(tc.unfold(x2, (3, 3), padding=1), ref_unfold_nd(x2, (3, 3), padding=1))

@@ -600,6 +600,21 @@ def test_rows_slices_equal_the_full_matrix(n, mode, padding, stride):
         )
 
 
+def test_rows_empty_range_and_other_formats():
+    rng = np.random.default_rng(49)
+    w = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    kw = dict(padding=(1, 0), stride=(1, 2), padding_mode="circular")
+    full = tc.conv2d_matrix(w, (3, 5), **kw).toarray()
+    empty = tc.conv2d_matrix(w, (3, 5), rows=(4, 4), **kw)
+    assert empty.shape == (0, full.shape[1]) and empty.dtype == np.float32 and empty.nnz == 0
+    for fmt in ("coo", "dense"):
+        part = tc.conv2d_matrix(w, (3, 5), rows=(3, 11), format=fmt, **kw)
+        assert part.dtype == np.float32
+        if fmt != "dense":
+            assert_canonical_sparse(part, fmt)
+        np.testing.assert_array_equal(to_dense(part), full[3:11])
+
+
 def test_bias_vector_tuple():
     b = np.array([1.5, -2.0, 3.25])
     np.testing.assert_array_equal(tc.bias_vector(b, (2, 3)), np.repeat(b, 6))

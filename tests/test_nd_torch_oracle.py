@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
@@ -552,3 +553,39 @@ def test_both_refuse_outside_the_domain(mode, size, ks, padding):
     conv = torch.nn.Conv2d(1, 1, ks, padding=padding, padding_mode=mode, bias=False)
     with pytest.raises((RuntimeError, ValueError, NotImplementedError)):
         conv(torch.ones(1, 1, *size))
+
+
+@st.composite
+def any_layer_2d(draw):
+    """Per-axis parameters with no regard for the domain (the fuzz below sorts it out)."""
+    ks = tuple(draw(st.integers(1, 4)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    size = tuple(draw(st.integers(1, 4)) for _ in range(2))
+    pads = tuple(draw(st.tuples(st.integers(0, 6), st.integers(0, 6))) for _ in range(2))
+    mode = draw(st.sampled_from(PADDING_MODES))
+    return ks, dilation, stride, size, pads, mode
+
+
+@settings(max_examples=60)
+@given(layer=any_layer_2d())
+def test_hypothesis_domain_agrees_with_torch(layer):
+    """Anywhere in (or out of) the domain: torch raises and we raise a ValueError, or both agree."""
+    ks, dilation, stride, size, pads, mode = layer
+    rng = np.random.default_rng(sum(ks) + 7 * sum(size))
+    w, x = rng.standard_normal((2, 1, *ks)), rng.standard_normal((1, 1, *size))
+    kw = dict(stride=stride, padding=pads, dilation=dilation, padding_mode=mode)
+    try:
+        y_t = torch_conv(x, w, None, stride, pads, dilation, 1, mode)
+    except (RuntimeError, ValueError, NotImplementedError):
+        y_t = None
+    if y_t is None or y_t.size == 0:
+        with pytest.raises(ValueError):
+            tc.conv2d_matrix(w, size, **kw)
+        with pytest.raises(ValueError):
+            tc.conv2d(x, w, **kw)
+        return
+    assert padding_ok_nd(mode, pads, size, ks, dilation, stride)
+    m = tc.conv2d_matrix(w, size, **kw)
+    assert_close(m @ x.ravel(), y_t.ravel())
+    assert_close(tc.conv2d(x, w, **kw), y_t)

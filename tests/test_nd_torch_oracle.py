@@ -12,7 +12,8 @@ Skipped when torch is missing, unless ``TOEPLITZ_CONV_REQUIRE_TORCH=1`` (then it
   the right;
 * ``F.unfold`` (2-D) on the padded input;
 * autograd: ``grad_x == M.T @ vec(grad_y)`` and ``grad_W == grad_y @ U.T``;
-* ``from_torch`` for ``nn.Conv2d``, ``nn.Conv3d``, ``nn.ConvTranspose2d``, ``nn.ConvTranspose3d``.
+* ``from_torch`` for ``nn.Conv2d``, ``nn.Conv3d``, ``nn.ConvTranspose2d``, ``nn.ConvTranspose3d``;
+* the domain: where torch raises we raise a ValueError, elsewhere we agree (a 2-D fuzz).
 """
 
 from __future__ import annotations

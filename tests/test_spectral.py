@@ -268,15 +268,35 @@ def test_norm_errors(fn):
         fn(np.ones((2, 2)), 10)
 
 
-def test_threaded_and_serial_batches_agree(monkeypatch):
-    """The pool of single-threaded LAPACK calls (with threadpoolctl) gives the serial answer."""
+def test_threaded_and_serial_paths_agree(monkeypatch):
+    """Two threads on the package's pool give exactly the one-thread answer (both paths run)."""
+    from toeplitz_conv import _threads
+
     w = np.random.default_rng(12).standard_normal((6, 6, 3))
     kw = dict(padding=1, padding_mode="circular")
-    threaded = tc.singular_values(w, 256, **kw)
-    bounds = tc.spectral_norm_bounds(w, 900, padding=1)
-    monkeypatch.setattr(_sym, "_thread_controller", lambda: None)
-    np.testing.assert_array_equal(tc.singular_values(w, 256, **kw), threaded)
-    assert tc.spectral_norm_bounds(w, 900, padding=1) == bounds
+    pooled = []
+    real_executor = _threads._executor
+
+    def spy(size):
+        pooled.append(size)
+        return real_executor(size)
+
+    monkeypatch.setattr(_threads, "_executor", spy)
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", threads)
+        pooled.clear()
+        results[threads] = (
+            tc.singular_values(w, 256, **kw),
+            tc.spectral_norm_bounds(w, 900, padding=1),
+            tc.spectral_norm(w, 900, padding=1, padding_mode="reflect"),
+        )
+        assert (len(pooled) > 0) == (threads == "2"), pooled  # the pool ran only when asked
+        assert set(pooled) <= {2}
+    np.testing.assert_array_equal(results["1"][0], results["2"][0])
+    assert results["1"][1] == results["2"][1]
+    # the Lanczos products split in halves: the same sums, maybe not in the same order
+    assert results["1"][2] == pytest.approx(results["2"][2], rel=1e-14)
 
 
 @pytest.mark.parametrize("mode", MODES)

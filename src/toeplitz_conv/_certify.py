@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ._layer import Layer
-from ._symbol import _EPS, _gram_terms, _one_blas_thread, _svdvals, _Symbol, _top_bounds
+from ._symbol import _EPS, _gram_terms, _svdvals, _Symbol, _top_bounds
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
@@ -95,8 +95,7 @@ def _grid_max(
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
     point ``f_best`` attains ``best``.
     """
-    with _one_blas_thread():
-        return _grid_max_search(sym, n, rtol=rtol, threshold=threshold)
+    return _grid_max_search(sym, n, rtol=rtol, threshold=threshold)
 
 
 def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float) -> np.ndarray:

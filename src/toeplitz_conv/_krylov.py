@@ -14,7 +14,8 @@ import scipy.sparse as sp
 
 from ._arrays import check_memory
 from ._layer import Layer
-from ._symbol import _EPS, _is_real, _operator, _pool, _Symbol, _top_vector
+from ._symbol import _EPS, _is_real, _operator, _Symbol, _top_vector
+from ._threads import run
 from .matrices import layer_matrix
 from .operators import Conv1dOperator
 
@@ -143,10 +144,20 @@ class _SplitOperator:
         ]
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate(list(_pool().map(lambda op: op.matvec(x), self.rows)))
+        return self._halves(x, self.rows, lambda op, v: op.matvec(v))
 
     def rmatvec(self, y: np.ndarray) -> np.ndarray:
-        return np.concatenate(list(_pool().map(lambda op: op.rmatvec(y), self.cols)))
+        return self._halves(y, self.cols, lambda op, v: op.rmatvec(v))
+
+    @staticmethod
+    def _halves(v: np.ndarray, ops: list, apply) -> np.ndarray:
+        parts: list = [None, None]
+
+        def task(i: int) -> None:
+            parts[i] = apply(ops[i], v)
+
+        run([lambda: task(0), lambda: task(1)])
+        return np.concatenate(parts)
 
 
 def _lanczos_lower(

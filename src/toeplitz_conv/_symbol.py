@@ -10,77 +10,19 @@ every spectral function starts from.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from ._arrays import check_memory
 from ._geometry import Padding
 from ._layer import Layer, conv_layer
+from ._threads import run_slices
 from .matrices import layer_matrix
 from .operators import Conv1dOperator
 
 _EPS = np.finfo(np.float64).eps
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
-
-
-@lru_cache(maxsize=1)
-def _thread_controller() -> object | None:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # optional: without it the small SVDs just run as configured
-        return None
-    return ThreadpoolController()
-
-
-_WORKERS = min(os.cpu_count() or 1, 8)
-_PAR_MIN = 4  # smallest batch worth splitting over the pool
-_parallel = False  # True while BLAS is limited to one thread: batches then run on a pool
-
-
-@lru_cache(maxsize=1)
-def _pool() -> object:
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="toeplitz_conv")
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run BLAS single-threaded for batches of small matrices (if threadpoolctl is there).
-
-    Threading a 64 x 64 factorisation costs more in synchronisation than it
-    gains, and on a busy machine OpenBLAS's spinning threads make it erratic;
-    instead the batch is split over a pool of threads, one core each (numpy's
-    LAPACK calls release the GIL).
-    """
-    global _parallel
-    controller = _thread_controller()
-    if controller is None or _parallel:
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        _parallel = _WORKERS > 1
-        try:
-            yield
-        finally:
-            _parallel = False
-
-
-def _batched(work, count: int, batch: int) -> None:
-    """Call ``work(slice)`` over ``range(count)`` in slices of at most `batch`, maybe parallel."""
-    if _parallel and count >= _PAR_MIN:
-        batch = min(batch, -(-count // _WORKERS))
-    slices = [slice(i, min(i + batch, count)) for i in range(0, count, batch)]
-    if _parallel and len(slices) > 1 and count >= _PAR_MIN:
-        list(_pool().map(work, slices))
-    else:
-        for sl in slices:
-            work(sl)
 
 
 # --------------------------------------------------------------------------- the layer
@@ -190,7 +132,7 @@ def _svdvals(A: np.ndarray) -> np.ndarray:
     def work(sl: slice) -> None:
         out[sl] = np.linalg.svd(flat[sl], compute_uv=False)
 
-    _batched(work, flat.shape[0], _SVD_BATCH)
+    run_slices(work, flat.shape[0], _SVD_BATCH)
     return out.reshape(*lead, -1)
 
 
@@ -255,7 +197,7 @@ def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
     def work(sl: slice) -> None:
         top[sl] = np.linalg.eigvalsh(G[sl])[:, -1]
 
-    _batched(work, G.shape[0], _SVD_BATCH)
+    run_slices(work, G.shape[0], _SVD_BATCH)
     size = np.sqrt(np.einsum("ijk,ijk->i", G.view(np.float64), G.view(np.float64)))
     margin = (delta[None, :] + 16 * k * _EPS * size.reshape(theta.size, groups)).ravel()
     lo = np.sqrt(np.maximum(top - margin, 0)).reshape(theta.size, groups).max(axis=1)
@@ -292,11 +234,10 @@ def _circulant_spectrum(layer: Layer) -> np.ndarray:
     f, mult = _frequencies(n, sym.real)
     chunks = []
     step = max(1, 2**22 // max(1, sym.Q[0, 0].size * sym.Q.shape[0] * 16))
-    with _one_blas_thread():
-        for i in range(0, f.size, step):
-            A = sym(2 * np.pi * f[i : i + step] / n)
-            vals = _svdvals(A).reshape(A.shape[0], -1)
-            chunks.append(np.repeat(vals, mult[i : i + step], axis=0).ravel())
+    for i in range(0, f.size, step):
+        A = sym(2 * np.pi * f[i : i + step] / n)
+        vals = _svdvals(A).reshape(A.shape[0], -1)
+        chunks.append(np.repeat(vals, mult[i : i + step], axis=0).ravel())
     return np.concatenate(chunks)
 
 

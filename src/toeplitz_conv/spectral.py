@@ -27,7 +27,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _symbol as _sym
 from ._arrays import check_memory
 from ._certify import (
     _boundary_norm,
@@ -49,7 +48,8 @@ from ._krylov import (
     _svds_top,
 )
 from ._layer import Layer
-from ._symbol import _EPS, _circulant_spectrum, _dense, _layer, _one_blas_thread, _symbol
+from ._symbol import _EPS, _circulant_spectrum, _dense, _layer, _symbol
+from ._threads import max_threads
 from .operators import Conv1dOperator
 
 __all__ = [
@@ -357,10 +357,9 @@ def _bracket(
 
     upper = upper_of(upper_c)
     op = Conv1dOperator(layer.weight, g, layer.groups)
-    with _one_blas_thread():  # small products: a threaded BLAS would only wake its threads
-        x0, mx0 = _start_vector(layer, sym, theta)
-        if _sym._parallel and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
-            op = _SplitOperator(layer)  # stays on one BLAS thread: no threads to wake
+    x0, mx0 = _start_vector(layer, sym, theta)
+    if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
+        op = _SplitOperator(layer)  # two halves of each product on the package's pool
     stall = rtol / 16
     if mode != "zeros":
         mx0 = None
@@ -368,10 +367,9 @@ def _bracket(
         # do not stop early, since it may take many steps to find the edge
         x0 = x0 + _edge_vector(layer, rng)
         stall = 0.0
-    with _one_blas_thread():
-        lower, _ = _lanczos_lower(
-            op, x0, steps=maxiter, target=upper / (1 + rtol), stall=stall, mx0=mx0
-        )
+    lower, _ = _lanczos_lower(
+        op, x0, steps=maxiter, target=upper / (1 + rtol), stall=stall, mx0=mx0
+    )
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
     lengths = _embedding_lengths(layer, theta, 4) if upper - lower > rtol * upper else []
     for n in lengths[1:]:

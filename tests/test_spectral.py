@@ -243,7 +243,7 @@ def test_deterministic():
         (
             dict(method="eig"),
             ValueError,
-            r"`method` must be one of 'auto', 'fft', 'dense', 'svds'; got 'eig'",
+            r"`method` must be one of 'auto', 'fft', 'dense', 'krylov', 'svds'; got 'eig'",
         ),
         (dict(method="fft"), ValueError, r"`method`='fft' needs a block-circulant layer"),
         (dict(padding_mode="wrap"), ValueError, r"`padding_mode` must be one of"),

@@ -275,9 +275,13 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
     """
     scale = np.linalg.norm(X, axis=0)
     X = X[:, scale > 0] / scale[scale > 0]
-    for _ in range(2):  # twice is enough (Kahan)
+    for round_ in range(2):  # twice is enough (Kahan)
         if against is not None and against.shape[1]:
+            before = np.linalg.norm(X, axis=0)
             X = X - against @ (_h(against) @ X)
+            kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
+            if round_ == 0 and kept.min(initial=1.0) > 0.5:
+                against = None  # little was removed: one projection is enough (Parlett)
         if X.shape[1] == 0:
             return X
         G = _h(X) @ X
@@ -332,7 +336,7 @@ def _block_krylov(
         used += W.shape[1]
         theta, Y = np.linalg.eigh(0.5 * (H + _h(H)))
         theta, Y = theta[::-1], Y[:, ::-1]
-        top = min(b, theta.size)
+        top = min(k + 3, theta.size)  # the wanted values and three guards
         U = V[:, :used] @ Y[:, :top]
         R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
         resid = np.linalg.norm(R, axis=0)
@@ -451,7 +455,7 @@ def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
     check_memory(
         2 * 3 * block * rows * itemsize, f"{what}'s {3 * block} Krylov vectors", "pass a smaller k"
     )
-    return int(max(3 * block, min(5 * block, 2**28 // (2 * rows * itemsize))))
+    return int(max(3 * block, min(8 * block, 2**28 // (2 * rows * itemsize))))
 
 
 def top_singular_values(

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _certify
 from ._arrays import check_memory
 from ._certify import (
     _boundary_norm,
@@ -34,6 +35,7 @@ from ._certify import (
     _embedding_lengths,
     _gram_certificate,
     _grid_max,
+    _localized_bound,
     _refine_peak,
 )
 from ._geometry import Padding, check_choice, check_int
@@ -482,6 +484,7 @@ def _bracket(
         return min(factor * u, u + extra) * (1 + 256 * _EPS)
 
     upper = upper_of(upper_c)
+    circulant = upper_c  # the least circulant bound: ||T|| for the zero-padded part
     op = Conv1dOperator(layer.weight, g, layer.groups)
     x0, mx0 = _start_vector(layer, sym, theta)
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
@@ -503,6 +506,7 @@ def _bracket(
             break
         u, _, _ = _grid_max(sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2))
         upper = min(upper, upper_of(u))
+        circulant = min(circulant, u)
     if upper - lower > rtol * upper:
         # the circulant cannot certify this close (short input, or reflect/replicate)
         for slack in (rtol / 2, rtol * 0.9):
@@ -510,6 +514,11 @@ def _bracket(
             if cert is not None:
                 upper = min(upper, cert)
                 break
+    if upper - lower > rtol * upper and mode in ("reflect", "replicate"):
+        # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
+        local = _localized_bound(layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES)
+        if local is not None:
+            upper = min(upper, local)
     if upper - lower > rtol * upper and _dense_ok(layer):
         return _dense_bounds(layer)
     return NormBounds(float(lower), float(upper))

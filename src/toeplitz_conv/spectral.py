@@ -423,8 +423,17 @@ def spectral_norm_bounds(
     so this costs ``O(C_in L b^2)`` time and ``O(C_in L b)`` memory; it is tried
     while the Gram matrix has at most 2e7 nonzeros and the work is at most 4e9
     (e.g. 16 channels on 7,000 samples or one channel on 1.8 million, with
-    K = 5), else the dense SVD up to
-    :data:`DENSE_LIMIT` entries, else the bracket stays wide (and
+    K = 5); its band comes from ``C_in (2 d (K-1) + 1)`` products with
+    ``M^H M`` (structured probing, Curtis, Powell & Reid 1974).
+
+    *Reflect and replicate padding beyond that budget*: ``M`` equals the
+    zero-padded conv except on a few edge columns, so with a partition of unity
+    over the samples (IMS localisation, Simon 1983) ``||M||^2`` is at most the
+    largest of the circulant bound (inside) and of Cholesky proofs on two edge
+    windows, plus a term that decays like ``1 / window^2``: for 16 -> 16
+    channels, K = 5, L = 8192 the bracket is 2.6e-6 wide (it was 22%, from
+    ``min(sqrt(copies) ||C_N||, ||C_N|| + ||M - M_zeros||)``). Else the dense
+    SVD up to :data:`DENSE_LIMIT` entries, else the bracket stays wide (and
     :func:`spectral_norm` warns).
 
     Examples

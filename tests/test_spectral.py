@@ -572,3 +572,16 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     assert calls and calls[0] is not None  # the localised bound ran and proved something
     assert lo <= ref[0] * (1 + 1e-13) and hi >= ref[0] * (1 - 1e-13)
     assert hi - lo <= 2e-3 * hi
+
+
+def test_norm_bracket_with_a_time_limit_returns_what_it_reached(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    w = np.random.default_rng(42).standard_normal((2, 2, 5))
+    ref, _ = _dense_svd(w, 300, padding=2, padding_mode="reflect")
+    lo, hi = tc.spectral_norm_bounds(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
+    assert lo <= ref[0] <= hi
+    with pytest.warns(RuntimeWarning, match=r"certified bracket \[.*\] .* did not close"):
+        tc.spectral_norm(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
+    with pytest.raises(TypeError, match=r"`time_limit` must be None or a number of seconds"):
+        tc.spectral_norm(w, 300, padding=2, time_limit="1")

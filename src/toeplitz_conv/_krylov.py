@@ -169,11 +169,13 @@ def _lanczos_lower(
     target: float = np.inf,
     stall: float = 0.0,
     mx0: np.ndarray | None = None,
+    deadline: float | None = None,
 ) -> tuple[float, int]:
     """A lower bound ``||M v|| / ||v||`` from a Krylov space of ``M^H M`` built on `x0`.
 
-    Stops after `steps` Lanczos steps, once the bound reaches `target`, or once
-    two steps together raised it by less than ``stall`` (relative). Returns
+    Stops after `steps` Lanczos steps, once the bound reaches `target`, once
+    two steps together raised it by less than ``stall`` (relative), or at
+    `deadline` (``time.monotonic()``). Returns
     ``(lower, steps taken)``; ``lower`` is attained by ``v = V y``: it is
     ``sqrt(y^H (MV)^H (MV) y / y^H V^H V y)`` with both Gram matrices computed
     from the vectors, a true quotient up to rounding (for which it is lowered by
@@ -188,6 +190,8 @@ def _lanczos_lower(
     j = 0
     while j < steps and history[-1] < target:
         if j >= 2 and history[-1] - history[-3] <= stall * history[-1]:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
             break
         w = op.rmatvec(MV[j])
         for _ in range(2):  # full reorthogonalisation, twice is enough
@@ -236,8 +240,9 @@ class Budget:
         self.deadline = None if time_limit is None else time.monotonic() + time_limit
 
     def expired(self, step: int) -> bool:
-        if step >= self.maxiter:
-            return True
+        return step >= self.maxiter or self.out_of_time()
+
+    def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def describe(self) -> str:

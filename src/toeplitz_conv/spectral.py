@@ -363,6 +363,7 @@ def spectral_norm_bounds(
     padding_mode: str = "zeros",
     rtol: float = 1e-6,
     maxiter: int = 50,
+    time_limit: float | None = None,
     rng: object = None,
 ) -> NormBounds:
     r"""A certified bracket ``(lower, upper)`` on the spectral norm ``||M||_2``.
@@ -375,6 +376,10 @@ def spectral_norm_bounds(
         Stop once ``upper - lower <= rtol * upper``.
     maxiter : int, optional
         Most Lanczos steps (each one ``M`` and one ``M^H`` product) for the lower end.
+    time_limit : float, optional
+        Seconds after which the bracket stops improving (checked between
+        Lanczos steps and before each further proof) and is returned as it
+        is; ``None``: no limit but `maxiter` (every other step is bounded work).
     rng : None, int or numpy.random.Generator, optional
         Seeds the random boundary part of the Lanczos start for reflect,
         replicate and circular padding; ``None`` means seed 0 (deterministic).
@@ -448,12 +453,16 @@ def spectral_norm_bounds(
     """
     layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
-    maxiter = check_int(maxiter, "maxiter", minimum=0)
-    return _bounds(layer, rtol, maxiter, _rng(rng))
+    budget = _budget(maxiter, time_limit)
+    return _bounds(layer, rtol, budget.maxiter, _rng(rng), budget.time_limit)
 
 
 def _bounds(
-    layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
+    layer: Layer,
+    rtol: float,
+    maxiter: int,
+    rng: np.random.Generator | None = None,
+    time_limit: float | None = None,
 ) -> NormBounds:
     if layer.geom.is_circulant:
         sym = _symbol(layer)
@@ -461,7 +470,7 @@ def _bounds(
         return NormBounds(best * (1 - 64 * _EPS), upper * (1 + 256 * _EPS))
     if min(layer.shape) <= _DENSE_NORM_SIDE:
         return _dense_bounds(layer)
-    return _bracket(layer, rtol, maxiter, rng)
+    return _bracket(layer, rtol, maxiter, rng, time_limit)
 
 
 def _dense_bounds(layer: Layer) -> NormBounds:
@@ -470,9 +479,14 @@ def _dense_bounds(layer: Layer) -> NormBounds:
 
 
 def _bracket(
-    layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
+    layer: Layer,
+    rtol: float,
+    maxiter: int,
+    rng: np.random.Generator | None = None,
+    time_limit: float | None = None,
 ) -> NormBounds:
     g = layer.geom
+    budget = Budget(maxiter, time_limit)
     check_memory(  # the start vector, its image and a few Krylov vectors
         4 * layer.weight.itemsize * sum(layer.shape),
         f"the iterative bracket's vectors for a {layer.shape} matrix",
@@ -506,29 +520,39 @@ def _bracket(
         x0 = x0 + _edge_vector(layer, rng)
         stall = 0.0
     lower, _ = _lanczos_lower(
-        op, x0, steps=maxiter, target=upper / (1 + rtol), stall=stall, mx0=mx0
+        op,
+        x0,
+        steps=maxiter,
+        target=upper / (1 + rtol),
+        stall=stall,
+        mx0=mx0,
+        deadline=budget.deadline,
     )
+
+    def open_(upper: float) -> bool:  # not closed, and time left for the next proof
+        return upper - lower > rtol * upper and not budget.out_of_time()
+
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
-    lengths = _embedding_lengths(layer, theta, 4) if upper - lower > rtol * upper else []
+    lengths = _embedding_lengths(layer, theta, 4) if open_(upper) else []
     for n in lengths[1:]:
-        if upper - lower <= rtol * upper:
+        if not open_(upper):
             break
         u, _, _ = _grid_max(sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2))
         upper = min(upper, upper_of(u))
         circulant = min(circulant, u)
-    if upper - lower > rtol * upper:
+    if open_(upper):
         # the circulant cannot certify this close (short input, or reflect/replicate)
         for slack in (rtol / 2, rtol * 0.9):
             cert = _gram_certificate(layer, lower * (1 + slack))
             if cert is not None:
                 upper = min(upper, cert)
                 break
-    if upper - lower > rtol * upper and mode in ("reflect", "replicate"):
+    if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
         local = _localized_bound(layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES)
         if local is not None:
             upper = min(upper, local)
-    if upper - lower > rtol * upper and _dense_ok(layer):
+    if open_(upper) and _dense_ok(layer):
         return _dense_bounds(layer)
     return NormBounds(float(lower), float(upper))
 
@@ -544,6 +568,7 @@ def spectral_norm(
     padding_mode: str = "zeros",
     rtol: float = 1e-6,
     maxiter: int = 50,
+    time_limit: float | None = None,
     rng: object = None,
 ) -> float:
     r"""The spectral norm ``||M||_2`` (largest singular value): the layer's Lipschitz constant.
@@ -556,6 +581,10 @@ def spectral_norm(
         Relative accuracy to certify (see :func:`spectral_norm_bounds`).
     maxiter : int, optional
         Most Lanczos steps for the lower end of the bracket.
+    time_limit : float, optional
+        Seconds after which the bracket stops improving (checked between
+        Lanczos steps and before each further proof); ``None``: no limit but
+        `maxiter` (every other step is bounded work).
     rng : None, int or numpy.random.Generator, optional
         As in :func:`spectral_norm_bounds`; ``None`` means seed 0 (deterministic).
 
@@ -587,7 +616,7 @@ def spectral_norm(
     """
     layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
-    maxiter = check_int(maxiter, "maxiter", minimum=0)
+    budget = _budget(maxiter, time_limit)
     gen = _rng(rng)
     if layer.geom.is_circulant:
         sym = _symbol(layer)
@@ -595,7 +624,7 @@ def spectral_norm(
         return float(best)
     if min(layer.shape) <= _DENSE_NORM_SIDE:
         return float(np.linalg.norm(_dense(layer), ord=2))
-    lower, upper = _bracket(layer, rtol, maxiter, gen)
+    lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
     if upper - lower > rtol * upper:
         warnings.warn(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "

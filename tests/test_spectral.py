@@ -585,3 +585,11 @@ def test_norm_bracket_with_a_time_limit_returns_what_it_reached(monkeypatch):
         tc.spectral_norm(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
     with pytest.raises(TypeError, match=r"`time_limit` must be None or a number of seconds"):
         tc.spectral_norm(w, 300, padding=2, time_limit="1")
+
+
+def test_huge_iterative_requests_are_refused_before_allocating():
+    """Issue 8 (6): was a MemoryError after trying to allocate 7.3 TiB."""
+    with pytest.raises(ValueError, match=r"singular_values's \d+ Krylov vectors would take"):
+        tc.singular_values([1.0, 2.0], 10**12, k=1)
+    with pytest.raises(ValueError, match=r"would take .* use a shorter input"):
+        tc.condition_number([1.0, 2.0], 10**12)

@@ -481,7 +481,9 @@ def _start_block(
 def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
     """Most basis vectors (and images) for `block`-wide steps: 256 MiB, at least 3 blocks."""
     check_memory(
-        2 * 3 * block * rows * itemsize, f"{what}'s {3 * block} Krylov vectors", "pass a smaller k"
+        2 * 3 * block * rows * itemsize,
+        f"{what}'s {3 * block} Krylov vectors",
+        "use a shorter input or a smaller k",
     )
     return int(max(3 * block, min(8 * block, 2**28 // (2 * rows * itemsize))))
 
@@ -498,6 +500,7 @@ def top_singular_values(
     op = _operator(layer)
     m, n = layer.shape
     wide = m < n
+    _basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
     sym = _symbol(layer)
     X = _start_block(layer, sym, k, rng)
     if wide:
@@ -531,6 +534,7 @@ def smallest_singular_value(
     m, n = layer.shape
     wide = m < n
     op = _operator(layer)
+    _basis_size(max(m, n), 16, op.dtype.itemsize, "condition_number")  # before allocating
     sym = _symbol(layer)
     X = _start_block(layer, sym, 2, rng, smallest=True)
     if wide:

@@ -432,7 +432,9 @@ def conv_matrix(
         The kernel in torch's layout; the kernel axes alone mean one channel in
         and out (``n`` is then ``len(input_size)``). Torch tensors are accepted.
     input_size : int or tuple of n ints
-        ``(L_1, ..., L_n)``; an int means 1-D (``conv1d_matrix``).
+        ``(L_1, ..., L_n)``. An int applies to every axis of the weight: with a
+        ``(C_out, C_in/groups, K)`` or ``(K,)`` weight it is 1-D (``conv1d_matrix``),
+        with a ``(C_out, C_in/groups, K_1, K_2)`` weight ``(L, L)``, and so on.
     %(parameters)s
 
     Returns

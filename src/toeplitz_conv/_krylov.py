@@ -1,0 +1,595 @@
+r"""Krylov methods: attained lower bounds on the norm, start vectors, and ``sigma_min``.
+
+Every value these return is attained by a vector (a Rayleigh quotient), so it is
+a certified lower bound on the largest singular value (or upper bound on the
+smallest).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from ._arrays import check_memory
+from ._layer import Layer
+from ._symbol import _EPS, _is_real, _operator, _svdvals, _Symbol, _symbol, _top_vector
+from ._threads import run
+from .matrices import layer_matrix
+from .operators import Conv1dOperator
+
+# sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
+_SHIFT_INVERT_MAX_NNZ = 12_000_000
+
+
+def _rng(rng: object) -> np.random.Generator:
+    try:
+        return np.random.default_rng(0 if rng is None else rng)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`rng` must be None, an int seed or a numpy.random.Generator; got {rng!r}"
+        ) from None
+
+
+def _norm(x: np.ndarray) -> float:
+    """``||x||_2`` without BLAS (level-1 BLAS threads stall on a busy machine)."""
+    x = np.ascontiguousarray(x)
+    if x.dtype.kind == "c":
+        x = x.view(x.real.dtype)
+    return math.sqrt(float(np.einsum("i,i->", x, x)))
+
+
+def _grow_gram(H: np.ndarray, row: list) -> np.ndarray:
+    """Append ``row`` (inner products with the newest vector) to a Hermitian Gram matrix."""
+    r = np.asarray(row)
+    return np.block([[H, r[:-1, None]], [r[None, :-1].conj(), r[-1:, None]]])
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
+    """``<a, b> = sum(conj(a) * b)`` without BLAS."""
+    if a.dtype.kind == "c" or b.dtype.kind == "c":
+        return complex(np.einsum("i,i->", a.conj(), b))
+    return float(np.einsum("i,i->", a, b))
+
+
+def _start_vector(layer: Layer, sym: _Symbol, theta: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """The circulant's top singular vector restricted to the signal, sine-windowed.
+
+    ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi (l + 1) / (L + 1))`` for
+    ``l = m s + r``: near the top of the spectrum ``M^H M`` acts like a
+    second-difference operator modulated at ``theta``, whose top eigenvector
+    this is up to O(1/L^2).
+
+    Returns ``(x, M x)``; ``M x`` is computed from the separable form (``K``
+    outer products instead of a convolution) for real weights and stride 1,
+    else ``None``.
+    """
+    g = layer.geom
+    L, s = g.input_length, g.stride
+    u = _top_vector(sym, theta).reshape(layer.in_channels, s)
+    pos = np.arange(L)
+    m, r = np.divmod(pos, s)
+    phase = theta * (m - m.mean())
+    window = np.sin(np.pi * (pos + 1) / (L + 1))
+    cw, sw = np.cos(phase) * window, np.sin(phase) * window
+    if not _is_real(layer):
+        x = (u[:, r] * (cw + 1j * sw)).ravel()
+        return x / _norm(x), None
+    # the real or the imaginary part of u e^{i phase}, whichever is larger
+    if s == 1:
+        # contiguous copies: ufunc.outer over a strided column view is ~10x slower
+        ur, ui = np.ascontiguousarray(u.real[:, 0]), np.ascontiguousarray(u.imag[:, 0])
+        cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
+        real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
+        imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
+        if real_part < imag_part:
+            ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
+        # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
+        x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
+        scale = _norm(x.ravel())
+        return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
+    else:
+        ur, ui = u.real[:, r], u.imag[:, r]
+        x = ur * cw - ui * sw
+        y = ui * cw + ur * sw
+        x = (x if _norm(x.ravel()) >= _norm(y.ravel()) else y).ravel()
+    return x / _norm(x), None
+
+
+def _separable_product(
+    layer: Layer, ur: np.ndarray, ui: np.ndarray, cw: np.ndarray, sw: np.ndarray
+) -> np.ndarray:
+    """``M x`` for ``x[c, l] = ur[c] cw[l] - ui[c] sw[l]``: ``K`` rank-one terms per part.
+
+    ``(M x)[o, i] = sum_k (W_k ur)[o] cw[src(i + k d - p_l)] - (W_k ui)[o] sw[...]``.
+    """
+    g = layer.geom
+    c_out, G, K = layer.weight.shape
+    groups = layer.groups
+    w = layer.weight.reshape(groups, c_out // groups, G, K)
+    a_r = np.einsum("gock,gc->gok", w, ur.reshape(groups, G)).reshape(c_out, K)
+    a_i = np.einsum("gock,gc->gok", w, ui.reshape(groups, G)).reshape(c_out, K)
+    src = g.positions(np.arange(g.output_length))  # (L_out, K), -1 where nothing
+    inside = src >= 0
+    at = np.maximum(src, 0)
+    C = np.where(inside, cw[at], 0.0)
+    S = np.where(inside, sw[at], 0.0)
+    # one (C_out, 2K) @ (2K, L_out) product for both parts
+    return (np.concatenate([a_r, -a_i], axis=1) @ np.concatenate([C, S], axis=1).T).ravel()
+
+
+class _SplitOperator:
+    """``M`` and ``M^H`` of a one-group layer as two halves on the thread pool.
+
+    ``matvec`` computes the first and second half of the output channels at
+    once, ``rmatvec`` the two halves of the input channels (with one group,
+    input channel ``c`` of ``M^H y`` only needs ``W[:, c]``), each half a
+    single-threaded BLAS call. Every entry is computed as the whole layer's
+    operator computes it. Used while BLAS is limited to one thread, where
+    waking a threaded BLAS between small factorisations costs more than a
+    product.
+    """
+
+    def __init__(self, layer: Layer) -> None:
+        w, g = layer.weight, layer.geom
+        c_out, c_in = w.shape[:2]
+        self.rows = [
+            Conv1dOperator(np.ascontiguousarray(w[a:b]), g, 1)
+            for a, b in ((0, c_out // 2), (c_out // 2, c_out))
+        ]
+        self.cols = [
+            Conv1dOperator(np.ascontiguousarray(w[:, a:b]), g, 1)
+            for a, b in ((0, c_in // 2), (c_in // 2, c_in))
+        ]
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._halves(x, self.rows, lambda op, v: op.matvec(v))
+
+    def rmatvec(self, y: np.ndarray) -> np.ndarray:
+        return self._halves(y, self.cols, lambda op, v: op.rmatvec(v))
+
+    @staticmethod
+    def _halves(v: np.ndarray, ops: list, apply) -> np.ndarray:
+        parts: list = [None, None]
+
+        def task(i: int) -> None:
+            parts[i] = apply(ops[i], v)
+
+        run([lambda: task(0), lambda: task(1)])
+        return np.concatenate(parts)
+
+
+def _lanczos_lower(
+    op: Conv1dOperator,
+    x0: np.ndarray,
+    *,
+    steps: int,
+    target: float = np.inf,
+    stall: float = 0.0,
+    mx0: np.ndarray | None = None,
+    deadline: float | None = None,
+) -> tuple[float, int]:
+    """A lower bound ``||M v|| / ||v||`` from a Krylov space of ``M^H M`` built on `x0`.
+
+    Stops after `steps` Lanczos steps, once the bound reaches `target`, once
+    two steps together raised it by less than ``stall`` (relative), or at
+    `deadline` (``time.monotonic()``). Returns
+    ``(lower, steps taken)``; ``lower`` is attained by ``v = V y``: it is
+    ``sqrt(y^H (MV)^H (MV) y / y^H V^H V y)`` with both Gram matrices computed
+    from the vectors, a true quotient up to rounding (for which it is lowered by
+    a few ulps).
+    """
+    scale = _norm(x0)
+    V = [x0 / scale]
+    MV = [op.matvec(V[0]) if mx0 is None else mx0 / scale]
+    H = np.array([[_dot(MV[0], MV[0])]])  # Gram matrix of M V
+    GV = np.array([[_dot(V[0], V[0])]])  # Gram matrix of V (the identity, up to rounding)
+    history = [math.sqrt(max(H[0, 0].real, 0.0) / GV[0, 0].real)]
+    j = 0
+    while j < steps and history[-1] < target:
+        if j >= 2 and history[-1] - history[-3] <= stall * history[-1]:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        w = op.rmatvec(MV[j])
+        for _ in range(2):  # full reorthogonalisation, twice is enough
+            for v in V:
+                w -= _dot(v, w) * v
+        norm = _norm(w)
+        if norm == 0 or not np.isfinite(norm):
+            break
+        j += 1
+        V.append(w / norm)
+        MV.append(op.matvec(V[j]))
+        H = _grow_gram(H, [_dot(a, MV[j]) for a in MV])
+        GV = _grow_gram(GV, [_dot(a, V[j]) for a in V])
+        _, evecs = np.linalg.eigh(H)
+        y = evecs[:, -1]
+        # ||M V y||^2 / ||V y||^2 from the Gram matrices: the quotient of v = V y
+        quotient = (y.conj() @ H @ y).real / (y.conj() @ GV @ y).real
+        history.append(max(history[-1], math.sqrt(max(quotient, 0.0))))
+    return history[-1] * (1 - 64 * _EPS), j
+
+
+def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
+    """A random unit vector on the samples near both ends of the signal."""
+    g = layer.geom
+    L = g.input_length
+    width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
+    gen = rng if rng is not None else np.random.default_rng(0)
+    x = np.zeros((layer.in_channels, L))
+    x[:, :width] = gen.standard_normal((layer.in_channels, width))
+    x[:, L - width :] += gen.standard_normal((layer.in_channels, width))
+    x = x.ravel()
+    return x / _norm(x)
+
+
+# --------------------------------------------------------------------------- block Krylov
+class Budget:
+    """Most steps and (optionally) seconds an iterative method may take.
+
+    ``expired(step)`` is true once `step` reaches ``maxiter`` or the wall clock
+    passes ``time_limit`` seconds after the budget was made.
+    """
+
+    def __init__(self, maxiter: int, time_limit: float | None) -> None:
+        self.maxiter = maxiter
+        self.time_limit = time_limit
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+
+    def expired(self, step: int) -> bool:
+        return step >= self.maxiter or self.out_of_time()
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def describe(self) -> str:
+        seconds = "" if self.time_limit is None else f" or time_limit={self.time_limit:g} s"
+        return f"maxiter={self.maxiter}{seconds}"
+
+
+class Ritz(NamedTuple):
+    """Ritz pairs of a Hermitian positive semi-definite operator, largest first.
+
+    ``values[i]`` is ``v_i^H A v_i`` for the unit vector ``vectors[:, i]``; an exact
+    eigenvalue lies within ``residuals[i] = ||A v_i - values[i] v_i||`` of it, and
+    (Cauchy interlacing) ``values[i]`` is at most the ``i``-th largest eigenvalue.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    converged: bool
+    steps: int
+
+
+def _h(X: np.ndarray) -> np.ndarray:
+    """The conjugate transpose, a view for real arrays (``.conj()`` would copy)."""
+    return X.T if X.dtype.kind != "c" else X.conj().T
+
+
+def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray:
+    """An orthonormal basis of the columns of `X` minus the span of `against` (orthonormal).
+
+    Two rounds of projection and Cholesky QR (a ``b x b`` Gram matrix per round,
+    all in matrix products); columns whose norm falls below ``1e-10`` of what
+    they had, or a Gram matrix that is not positive definite, fall back to a
+    Householder QR that drops them.
+    """
+    scale = np.linalg.norm(X, axis=0)
+    X = X[:, scale > 0] / scale[scale > 0]
+    for round_ in range(2):  # twice is enough (Kahan)
+        if against is not None and against.shape[1]:
+            before = np.linalg.norm(X, axis=0)
+            X = X - against @ (_h(against) @ X)
+            kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
+            if round_ == 0 and kept.min(initial=1.0) > 0.5:
+                against = None  # little was removed: one projection is enough (Parlett)
+        if X.shape[1] == 0:
+            return X
+        G = _h(X) @ X
+        d = np.sqrt(np.maximum(np.diag(G).real, 0.0))
+        try:
+            if d.min() < 1e-5:
+                raise np.linalg.LinAlgError
+            C = np.linalg.cholesky(G)
+            X = X @ _h(np.linalg.inv(C))  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
+        except np.linalg.LinAlgError:
+            Q, R = np.linalg.qr(X)
+            X = Q[:, np.abs(np.diag(R)) > 1e-10]
+    return X
+
+
+def _block_krylov(
+    apply, X0: np.ndarray, k: int, *, tol: float, budget: Budget, max_basis: int
+) -> Ritz:
+    r"""The `k` largest eigenpairs of a Hermitian PSD ``A`` from a block Krylov space on `X0`.
+
+    Each step adds the residuals ``A u_i - theta_i u_i`` of the current block of
+    Ritz vectors that have not converged to the basis (a block Krylov space, as
+    block Lanczos builds, kept orthonormal explicitly), applies ``A`` to them
+    (`apply` takes an ``(n, b)`` block), and does Rayleigh-Ritz on the whole
+    basis; past `max_basis` columns it restarts from the best ``2 b`` Ritz
+    vectors (thick restart). It stops when every one of the `k` residuals is at
+    most ``2 tol theta_i`` (so ``sqrt(theta_i)`` is within about ``tol`` of a
+    singular value) or at the rounding floor, or when the `budget` runs out.
+
+    For a unit ``v``, ``|lambda - theta| <= ||A v - theta v||`` for some eigenvalue
+    ``lambda`` (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1): each
+    value's residual is a certified error.
+    """
+    W = _orthonormal(X0)
+    b = W.shape[1]
+    n = W.shape[0]
+    max_basis = max(max_basis, 2 * b + b)
+    dtype = np.result_type(W.dtype, apply(W[:, :1]).dtype)
+    V = np.empty((n, max_basis), dtype=dtype, order="F")
+    AV = np.empty((n, max_basis), dtype=dtype, order="F")
+    used = 0
+    H = np.zeros((0, 0), dtype=dtype)
+    step = 0
+    while True:
+        AW = apply(W)
+        if not np.isfinite(AW).all():  # overflow: A (an inverse) is numerically unbounded
+            return Ritz(np.full(k, np.inf), W[:, :k], np.zeros(k), True, step)
+        cross = _h(V[:, :used]) @ AW
+        H = np.block([[H, cross], [_h(cross), _h(W) @ AW]])
+        V[:, used : used + W.shape[1]] = W
+        AV[:, used : used + W.shape[1]] = AW
+        used += W.shape[1]
+        theta, Y = np.linalg.eigh(0.5 * (H + _h(H)))
+        theta, Y = theta[::-1], Y[:, ::-1]
+        top = min(k + 3, theta.size)  # the wanted values and three guards
+        U = V[:, :used] @ Y[:, :top]
+        R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
+        resid = np.linalg.norm(R, axis=0)
+        floor = 1e3 * _EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
+        aim = np.maximum(2 * tol * np.abs(theta[:top]), floor)
+        converged = bool(np.all(resid[:k] <= aim[:k]))
+        if converged or budget.expired(step):
+            return Ritz(theta[:k], U[:, :k], resid[:k], converged, step)
+        step += 1
+        live = resid > aim  # converged Ritz vectors add nothing
+        W = _orthonormal(R[:, live], V[:, :used])
+        if W.shape[1] == 0:  # the basis is invariant: the Ritz pairs are exact
+            return Ritz(theta[:k], U[:, :k], resid[:k], True, step)
+        if used + W.shape[1] > max_basis:  # thick restart on the best Ritz vectors
+            keep = min(2 * b, theta.size, max_basis - W.shape[1])
+            V[:, :keep] = V[:, :used] @ Y[:, :keep]
+            AV[:, :keep] = AV[:, :used] @ Y[:, :keep]
+            used = keep
+            H = np.diag(theta[:keep]).astype(dtype)
+            W = _orthonormal(W, V[:, :used])
+
+
+def _symbol_peaks(sym: _Symbol, n: int, count: int, *, smallest: bool = False) -> list:
+    """The `count` highest local maxima (lowest minima) of the symbol's singular values.
+
+    Over ``n`` angles ``2 pi f / n`` (and each group and each singular value),
+    each refined by a parabola; returns ``(value, theta, group, index)`` tuples,
+    best first (``index`` orders the singular values of ``A(theta)``, largest first).
+    """
+    f = np.arange(n)
+    vals = _svdvals(sym(2 * np.pi * f / n))  # (n, groups, r)
+    if smallest:
+        vals = -vals
+    left, right = np.roll(vals, 1, axis=0), np.roll(vals, -1, axis=0)
+    peak = (vals >= left) & (vals >= right)
+    where = np.argwhere(peak)
+    score = vals[peak]
+    order = np.argsort(-score, kind="stable")
+    out, seen = [], set()
+    for i in order:
+        fi, g, r = (int(v) for v in where[i])
+        key = (fi, g)
+        if key in seen:  # one start per angle and group: its vectors cover every index
+            continue
+        seen.add(key)
+        a, c, e = left[fi, g, r], vals[fi, g, r], right[fi, g, r]
+        curv = a - 2 * c + e
+        shift = 0.0 if curv >= 0 else float(np.clip(0.5 * (a - e) / curv, -0.5, 0.5))
+        out.append((abs(float(c)), 2 * np.pi * (fi + shift) / n, g, r))
+        if len(out) == count:
+            break
+    return out
+
+
+def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, windows: int):
+    r"""Windowed exponentials at `theta`, ``j = 1 .. windows`` of them.
+
+    The model ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi j (l + 1) / (L + 1))``
+    (``u`` the right singular vector number `index` of ``A(theta)`` in group
+    `group`, ``l = m s + r``) is an eigenvector of a second difference modulated
+    at `theta`, which ``M^H M`` resembles near a peak of the symbol. The sine is
+    two exponentials at ``theta +- a`` (``a = pi j s / (L + 1)`` per polyphase
+    sample); each gets the singular vector of ``A`` at its own angle (phase
+    aligned with ``u``), which follows the symbol to first order:
+
+    .. math::
+
+        x = \frac{1}{2i}\big(u(\theta + a) e^{i a (l + 1) / s}
+            - u(\theta - a) e^{-i a (l + 1) / s}\big) e^{i \theta m}.
+
+    Real weights: the real and imaginary parts (both approximate eigenvectors
+    of the real ``M^H M``). Shape ``(n, count)``.
+    """
+    g = layer.geom
+    L, s = g.input_length, g.stride
+    steps = np.pi * s * np.arange(1, windows + 1) / (L + 1)
+    angles = np.concatenate([[theta], theta + steps, theta - steps])
+    A = sym(angles)[:, group]  # (angles, m, n)
+    _, _, vh = np.linalg.svd(A)
+    pick = min(index, vh.shape[1] - 1)
+    vecs = vh[:, pick, :].conj()  # (angles, n): right singular vectors
+    overlap = vecs @ vecs[0].conj()
+    vecs = vecs * np.exp(-1j * np.angle(np.where(overlap != 0, overlap, 1)))[:, None]
+    full = np.zeros((angles.size, A.shape[2] * sym.Q.shape[0]), dtype=np.complex128)
+    full[:, group * A.shape[2] : (group + 1) * A.shape[2]] = vecs
+    u = full.reshape(angles.size, layer.in_channels, s)
+    pos = np.arange(L)
+    m, r = np.divmod(pos, s)
+    wave = np.exp(1j * theta * (m - m.mean()))
+    cols = []
+    for j in range(1, windows + 1):
+        plus = np.exp(1j * np.pi * j * (pos + 1) / (L + 1))
+        x = (u[j][:, r] * plus - u[windows + j][:, r] * plus.conj()) * (wave / 2j)
+        x = x.ravel()
+        if _is_real(layer):
+            cols += [x.real, x.imag]
+        else:
+            cols.append(x)
+    return np.stack(cols, axis=1)
+
+
+def _gram_apply(op: Conv1dOperator, wide: bool):
+    """``X -> M^H M X`` (or ``M M^H X`` for a wide ``M``), on blocks."""
+    if wide:
+        return lambda X: op.matmat(op.rmatmat(X))
+    return lambda X: op.rmatmat(op.matmat(X))
+
+
+def _position_major(channels: int, length: int) -> np.ndarray:
+    """The permutation ``new j <- old perm[j]`` from channel-major to position-major order."""
+    j = np.arange(channels * length)
+    return (j % channels) * length + j // channels
+
+
+def _start_block(
+    layer: Layer, sym: _Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
+) -> np.ndarray:
+    """Start vectors for the `k` largest (or smallest) singular values, shape ``(C_in L, b)``.
+
+    `k` windows at the symbol's highest peak (lowest trough), one at each of the
+    next three, two random vectors, and for reflect/replicate/circular padding
+    a random vector on the edges (where the padding may lift or lower the spectrum).
+    """
+    g = layer.geom
+    n = -(-(g.input_length + g.pad_left + g.pad_right) // g.stride)
+    peaks = _symbol_peaks(sym, int(min(max(n, 64), 2048)), 4, smallest=smallest)
+    cols = []
+    for i, (_, theta, group, index) in enumerate(peaks):
+        cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
+    cols.append(rng.standard_normal((sum(layer.shape[1:]), 2)))
+    if g.padding_mode != "zeros":
+        cols.append(_edge_vector(layer, rng)[:, None])
+    X = np.concatenate(cols, axis=1)
+    return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
+
+
+def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
+    """Most basis vectors (and images) for `block`-wide steps: 256 MiB, at least 3 blocks."""
+    check_memory(
+        2 * 3 * block * rows * itemsize,
+        f"{what}'s {3 * block} Krylov vectors",
+        "use a shorter input or a smaller k",
+    )
+    return int(max(3 * block, min(8 * block, 2**28 // (2 * rows * itemsize))))
+
+
+def top_singular_values(
+    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """The `k` largest singular values by block Krylov on the Gram matrix, with errors.
+
+    Returns ``(values, errors, converged, steps)``: each ``values[i] <= sigma_i``
+    (it is ``||M v_i||`` for a unit ``v_i``, and Ritz values interlace) and an exact
+    singular value lies within ``errors[i]`` of it.
+    """
+    op = _operator(layer)
+    m, n = layer.shape
+    wide = m < n
+    _basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
+    sym = _symbol(layer)
+    X = _start_block(layer, sym, k, rng)
+    if wide:
+        X = op.matmat(X)  # the left singular vectors live in the output space
+    max_basis = _basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
+    ritz = _block_krylov(_gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
+    theta = np.maximum(ritz.values, 0.0)
+    values = np.sqrt(theta)
+    errors = values - np.sqrt(np.maximum(theta - ritz.residuals, 0.0))
+    return values, errors, ritz.converged, ritz.steps
+
+
+def smallest_singular_value(
+    layer: Layer, *, tol: float, budget: Budget, rng: np.random.Generator, top: float
+) -> tuple[float, float, bool, str]:
+    r"""``sigma_min`` (of the ``min(m, n)`` singular values) with an error, within `budget`.
+
+    While ``M`` has at most :data:`_SHIFT_INVERT_MAX_NNZ` nonzeros: a sparse LU of
+    ``M`` (square) or of the smaller Gram matrix, and block Krylov on the inverse
+    Gram matrix ``(M^H M)^{-1}``, whose largest eigenvalue is ``1 / sigma_min^2``
+    (shift-invert at zero). An exactly singular LU, or a solve that overflows,
+    means ``sigma_min = 0``. Larger: block Krylov on ``top^2 I - M^H M``, whose
+    largest eigenvalue is ``top^2 - sigma_min^2`` (slow on clustered spectra: the
+    budget decides). `top` must be at least ``sigma_max``.
+
+    Returns ``(value, error, converged, how)``: ``value = ||M v||`` for a unit
+    ``v`` (so ``sigma_min <= value``), an exact singular value within ``error``.
+    """
+    from scipy.sparse.linalg import splu
+
+    m, n = layer.shape
+    wide = m < n
+    op = _operator(layer)
+    _basis_size(max(m, n), 16, op.dtype.itemsize, "condition_number")  # before allocating
+    sym = _symbol(layer)
+    X = _start_block(layer, sym, 2, rng, smallest=True)
+    if wide:
+        X = op.matmat(X)
+    side = min(m, n)
+    max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
+    gram = _gram_apply(op, wide)
+    by_lu = m * layer.group_channels * layer.geom.kernel_size <= _SHIFT_INVERT_MAX_NNZ
+    if by_lu:
+        how = "shift-invert block Krylov on a sparse LU"
+        # position-major order (sample, channel) makes M banded: a cheaper LU (measured
+        # 40% at 16 channels); the Krylov space lives in the permuted coordinates
+        rows = _position_major(layer.out_channels, layer.geom.output_length)
+        cols = _position_major(layer.in_channels, layer.geom.input_length)
+        M = layer_matrix(layer, fmt="csr")[rows].tocsc()[:, cols]
+        space = cols if not wide else rows
+        if m == n:
+            A = M
+        else:
+            A = (M.conj().T @ M if m > n else M @ M.conj().T).tocsc()
+        try:
+            lu = splu(A, permc_spec="NATURAL" if m == n else "MMD_AT_PLUS_A")
+        except RuntimeError:  # "Factor is exactly singular"
+            return 0.0, 0.0, True, how
+        if m == n:
+
+            def inverse(X: np.ndarray) -> np.ndarray:
+                return lu.solve(lu.solve(X, trans="H"))
+
+        else:
+            inverse = lu.solve
+        with np.errstate(all="ignore"):
+            ritz = _block_krylov(inverse, X[space], 1, tol=tol, budget=budget, max_basis=max_basis)
+        mu, r = float(ritz.values[0]), float(ritz.residuals[0])
+        if not (np.isfinite(mu) and np.isfinite(r)) or mu <= 0:
+            return 0.0, 0.0, True, how
+        v = np.empty_like(ritz.vectors[:, 0])
+        v[space] = ritz.vectors[:, 0]
+        value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
+        # an eigenvalue of the inverse within r of mu: sigma in [1/sqrt(mu + r), 1/sqrt(mu - r)]
+        lo = 1 / math.sqrt(mu + r)
+        hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
+        error = max(value - lo, hi - value, 0.0)
+        if m != n and mu * _EPS * max(m, n) * float(abs(A).sum(axis=0).max()) >= 1:
+            value = 0.0  # sigma^2 below the Gram matrix's rounding level: singular
+        return value, error, ritz.converged, how
+    how = "block Krylov on top^2 I - M^H M (no LU: too many nonzeros)"
+    shift = top * top
+
+    def flipped(X: np.ndarray) -> np.ndarray:
+        return shift * X - gram(X)
+
+    ritz = _block_krylov(flipped, X, 1, tol=tol * 1e-2, budget=budget, max_basis=max_basis)
+    v = ritz.vectors[:, 0]
+    value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
+    r = float(ritz.residuals[0])
+    error = value - math.sqrt(max(value * value - r, 0.0))
+    return value, error, ritz.converged, how

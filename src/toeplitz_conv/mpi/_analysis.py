@@ -1,0 +1,254 @@
+r"""Spectral analysis of the distributed operator: Lanczos with ``allreduce``\ d inner products.
+
+Every rank keeps its slab of the Lanczos vectors; an inner product is a local dot product
+followed by one ``allreduce``. The upper end of the norm bracket needs only the weight
+(the library's single-process certificate on the layer), so no rank ever forms a global
+vector for it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import spectral as _spectral
+from .._arrays import check_memory
+from .._geometry import check_int
+from ._comm import collective
+from ._operator import MPIConvOperator
+
+__all__ = ["singular_values", "spectral_norm_bounds"]
+
+
+def _check_operator(op: object) -> MPIConvOperator:
+    if not isinstance(op, MPIConvOperator):
+        raise TypeError(
+            f"`op` must be an MPIConvOperator (from mpi_conv_operator); got {type(op).__name__}"
+        )
+    return op
+
+
+def _lanczos(op: MPIConvOperator, steps: int, seed: int, done) -> tuple:
+    """Lanczos on ``M^H M`` with full reorthogonalisation, distributed by slabs.
+
+    ``done(theta, residuals)`` (Ritz values descending, their residual bounds) stops it
+    early. Returns ``(theta, residuals, V, Y, steps_taken)`` with ``V`` the local slabs of
+    the Lanczos basis (rows) and ``Y`` the Ritz vectors' coordinates (columns, descending).
+    """
+    comm = op.comm
+    n_local = int(np.prod(op.input_shape))
+    dtype = np.result_type(op.dtype, np.float64)
+    steps = min(steps, op.shape[1])
+    check_memory(
+        steps * n_local * dtype.itemsize,
+        f"the Lanczos basis ({steps} vectors of {n_local} local entries)",
+    )
+    rng = np.random.default_rng([seed, comm.Get_rank()])
+    v = rng.standard_normal(n_local).astype(dtype)
+    if dtype.kind == "c":
+        v += 1j * rng.standard_normal(n_local)
+    v /= np.sqrt(comm.allreduce(float(np.vdot(v, v).real)))
+    V = np.empty((steps, n_local), dtype=dtype)
+    alpha, beta = [], []
+    theta = res = Y = None
+    m = 0
+    for m in range(1, steps + 1):
+        V[m - 1] = v
+        w = op._apply_adjoint(op._apply(v.reshape(1, *op.input_shape))).reshape(-1)
+        for _ in range(2):  # full reorthogonalisation, twice is enough
+            coef = np.empty(m, dtype=dtype)
+            comm.Allreduce(np.ascontiguousarray(V[:m].conj() @ w), coef)
+            w = w - coef @ V[:m]
+            if len(alpha) < m:
+                alpha.append(float(coef[-1].real))
+        b = float(np.sqrt(comm.allreduce(float(np.vdot(w, w).real))))
+        T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+        theta, Y = np.linalg.eigh(T)
+        theta, Y = theta[::-1], Y[:, ::-1]
+        res = b * np.abs(Y[-1])
+        if done(theta, res) or b <= 1e-14 * max(abs(theta[0]), 1e-300):
+            break
+        beta.append(b)
+        v = w / b
+    return theta, res, V[:m], Y, m
+
+
+def spectral_norm_bounds(
+    op: MPIConvOperator, *, rtol: float = 1e-6, maxiter: int = 50, seed: int = 0
+) -> _spectral.NormBounds:
+    r"""A certified bracket on ``||M||_2`` of a distributed operator (collective).
+
+    Parameters
+    ----------
+    op : MPIConvOperator
+    rtol : float, optional
+        Stop the Lanczos iteration once ``upper - lower <= rtol * upper``.
+    maxiter : int, optional
+        Most Lanczos steps (each one distributed ``M`` and one ``M^H`` product); each
+        rank stores that many vectors of its slab. Warns when the budget ends first.
+    seed : int, optional
+        Seeds the start vector (per rank, so the start depends on the number of ranks).
+
+    Returns
+    -------
+    NormBounds
+        ``upper`` from the weight alone: :func:`toeplitz_conv.spectral_norm_bounds` on
+        the layer (circulant embedding, exact for block-circulant layers), computed on
+        rank 0 and broadcast. ``lower = ||M v|| / ||v||`` for the top Ritz vector ``v`` of
+        a distributed Lanczos on ``M^H M`` (inner products by ``allreduce``), or the
+        single-process lower end when that is higher.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toeplitz_conv.mpi import mpi_conv_operator, spectral_norm_bounds
+    >>> op = mpi_conv_operator(np.array([1.0, -2.0, 1.0]), 400, padding=1)
+    >>> lo, hi = spectral_norm_bounds(op)
+    >>> bool(lo <= 4.0 and hi - lo <= 1e-6 * hi)
+    True
+    """
+
+    def check() -> tuple[float, int]:
+        _check_operator(op)
+        r = _spectral._check_rtol(rtol)
+        return r, check_int(maxiter, "maxiter", minimum=1)
+
+    tol, steps = collective(getattr(op, "comm", None) or _world(), check)
+    comm = op.comm
+    spec = op.spec
+
+    def certificate() -> tuple[float, float] | None:
+        if comm.Get_rank() != 0:
+            return None
+        b = _spectral.spectral_norm_bounds(
+            spec.weight,
+            _size(spec),
+            maxiter=0,
+            rtol=tol,
+            groups=spec.groups,
+            padding_mode=spec.mode,
+            **_axis_params(spec),
+        )
+        return float(b.lower), float(b.upper)
+
+    lo0, upper = comm.bcast(collective(comm, certificate), root=0)
+    if upper - lo0 <= tol * upper:
+        return _spectral.NormBounds(lo0, upper)
+
+    def done(theta: np.ndarray, res: np.ndarray) -> bool:
+        return upper - np.sqrt(max(theta[0], 0.0)) <= tol * upper
+
+    theta, _, V, Y, m = _lanczos(op, steps, seed, done)
+    v = (Y[:, 0] @ V).reshape(1, *op.input_shape)
+    mv = op._apply(v)
+    num = comm.allreduce(float(np.vdot(mv, mv).real))
+    den = comm.allreduce(float(np.vdot(v, v).real))
+    lower = max(lo0, float(np.sqrt(num / den)) * (1 - 1e-14))
+    if upper - lower > tol * upper:
+        warnings.warn(
+            f"spectral_norm_bounds: after {m} Lanczos steps (maxiter={steps}) the bracket "
+            f"[{lower:.10g}, {upper:.10g}] is {(upper - lower) / upper:.2e} wide relative, "
+            f"wider than rtol={tol:g}; raise maxiter for a tighter lower end",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return _spectral.NormBounds(lower, upper)
+
+
+def singular_values(
+    op: MPIConvOperator,
+    k: int = 6,
+    *,
+    tol: float = 1e-8,
+    maxiter: int | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """The `k` largest singular values of a distributed operator, by distributed Lanczos.
+
+    Collective. Lanczos on ``M^H M`` with full reorthogonalisation; a Ritz value
+    ``theta_j`` has converged when its residual bound ``beta_m |y_{m,j}|`` is at most
+    ``tol * theta_1``.
+
+    Parameters
+    ----------
+    op : MPIConvOperator
+    k : int, optional
+        How many, largest first.
+    tol : float, optional
+        Relative residual for convergence.
+    maxiter : int, optional
+        Most Lanczos steps; default ``max(4 k + 40, 100)``. Each rank stores that many
+        vectors of its slab. Warns (with the residual reached) when the budget ends first.
+    seed : int, optional
+        Seeds the start vector.
+
+    Returns
+    -------
+    ndarray of float64, shape (k,)
+        Descending; the same on every rank.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import toeplitz_conv as tc
+    >>> from toeplitz_conv.mpi import mpi_conv_operator, singular_values
+    >>> w = np.array([[[1.0, 2.0, 0.5]]])
+    >>> s = singular_values(mpi_conv_operator(w, 60, padding=1), k=3)
+    >>> bool(np.allclose(s, tc.singular_values(w, 60, padding=1)[:3]))
+    True
+    """
+
+    def check() -> tuple[int, int, float]:
+        _check_operator(op)
+        n = min(op.shape)
+        kk = check_int(k, "k", minimum=1)
+        if kk > n:
+            raise ValueError(f"`k` must be at most min(M.shape) = {n}; got {kk}")
+        steps = max(4 * kk + 40, 100) if maxiter is None else check_int(maxiter, "maxiter", minimum=1)
+        if steps < kk:
+            raise ValueError(f"`maxiter` must be at least `k`={kk}; got {steps}")
+        t = float(tol)
+        if not t > 0:
+            raise ValueError(f"`tol` must be a positive number; got {tol!r}")
+        return kk, steps, t
+
+    kk, steps, t = collective(getattr(op, "comm", None) or _world(), check)
+
+    def done(theta: np.ndarray, res: np.ndarray) -> bool:
+        return theta.size >= kk and bool(np.all(res[:kk] <= t * max(theta[0], 1e-300)))
+
+    theta, res, _, _, m = _lanczos(op, steps, seed, done)
+    if theta.size < kk:
+        raise ValueError(f"`k`={kk} exceeds the Krylov space's dimension {theta.size}")
+    worst = float(np.max(res[:kk]) / max(theta[0], 1e-300))
+    if worst > t and m >= min(steps, op.shape[1]) and theta.size < op.shape[1]:
+        warnings.warn(
+            f"singular_values: after {m} Lanczos steps (maxiter={steps}) the top {kk} Ritz "
+            f"values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return np.sqrt(np.maximum(theta[:kk], 0.0))
+
+
+def _world() -> object:
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def _size(spec: object) -> object:
+    return spec.input_size[0] if spec.ndim == 1 else spec.input_size
+
+
+def _axis_params(spec: object) -> dict:
+    g = spec.geoms
+    if spec.ndim == 1:
+        return {"stride": g[0].stride, "padding": (g[0].pad_left, g[0].pad_right),
+                "dilation": g[0].dilation}
+    return {
+        "stride": tuple(x.stride for x in g),
+        "padding": tuple((x.pad_left, x.pad_right) for x in g),
+        "dilation": tuple(x.dilation for x in g),
+    }

@@ -29,48 +29,67 @@ def _check_operator(op: object) -> MPIConvOperator:
     return op
 
 
-def _lanczos(op: MPIConvOperator, steps: int, seed: int, done) -> tuple:
-    """Lanczos on ``M^H M`` with full reorthogonalisation, distributed by slabs.
+def _gram(comm: object, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A^H B`` over the ranks: rows of `A` and `B` are local slabs of vectors."""
+    local = np.ascontiguousarray(A.conj() @ B.T)
+    out = np.empty_like(local)
+    comm.Allreduce(local, out)
+    return out
 
-    ``done(theta, residuals)`` (Ritz values descending, their residual bounds) stops it
-    early. Returns ``(theta, residuals, V, Y, steps_taken)`` with ``V`` the local slabs of
-    the Lanczos basis (rows) and ``Y`` the Ritz vectors' coordinates (columns, descending).
+
+def _lanczos(op: MPIConvOperator, steps: int, block: int, seed: int, done) -> tuple:
+    """Block Lanczos on ``M^H M`` with full reorthogonalisation, distributed by slabs.
+
+    Each step applies ``M`` then ``M^H`` to a block of `block` vectors (one halo
+    exchange per product carries the whole block); inner products are local products
+    followed by one ``Allreduce``. ``done(theta, residuals)`` (Ritz values descending
+    and their residual norms ``||M^H M v - theta v||``) stops it early. Returns
+    ``(theta, residuals, V, Y, products)``: ``V`` the local slabs of the orthonormal
+    basis (rows), ``Y`` the Ritz vectors' coordinates (columns, descending).
     """
     comm = op.comm
     n_local = int(np.prod(op.input_shape))
     dtype = np.result_type(op.dtype, np.float64)
-    steps = min(steps, op.shape[1])
+    p = max(1, min(block, op.shape[1]))
+    cap = max(p, min(steps, op.shape[1]))
     check_memory(
-        steps * n_local * dtype.itemsize,
-        f"the Lanczos basis ({steps} vectors of {n_local} local entries)",
+        cap * n_local * dtype.itemsize,
+        f"the Lanczos basis ({cap} vectors of {n_local} local entries)",
     )
     rng = np.random.default_rng([seed, comm.Get_rank()])
-    v = rng.standard_normal(n_local).astype(dtype)
+    Q = rng.standard_normal((p, n_local)).astype(dtype)
     if dtype.kind == "c":
-        v += 1j * rng.standard_normal(n_local)
-    v /= np.sqrt(comm.allreduce(float(np.vdot(v, v).real)))
-    V = np.empty((steps, n_local), dtype=dtype)
-    alpha, beta = [], []
+        Q += 1j * rng.standard_normal((p, n_local))
+    V = np.empty((cap, n_local), dtype=dtype)
+    H = np.zeros((cap, cap), dtype=dtype)
+    for _ in range(2):  # orthonormalise the start block (Cholesky QR, twice)
+        Q = np.linalg.solve(np.linalg.cholesky(_gram(comm, Q, Q).T), Q)
     theta = res = Y = None
     m = 0
-    for m in range(1, steps + 1):
-        V[m - 1] = v
-        w = op._apply_adjoint(op._apply(v.reshape(1, *op.input_shape))).reshape(-1)
-        for _ in range(2):  # full reorthogonalisation, twice is enough
-            coef = np.empty(m, dtype=dtype)
-            comm.Allreduce(np.ascontiguousarray(V[:m].conj() @ w), coef)
-            w = w - coef @ V[:m]
-            if len(alpha) < m:
-                alpha.append(float(coef[-1].real))
-        b = float(np.sqrt(comm.allreduce(float(np.vdot(w, w).real))))
-        T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    while True:
+        b = Q.shape[0]
+        V[m : m + b] = Q
+        m += b
+        W = op._apply_adjoint(op._apply(Q.reshape(b, *op.input_shape))).reshape(b, -1)
+        for _ in range(2):  # full reorthogonalisation; twice is enough
+            coef = _gram(comm, V[:m], W)  # (m, b)
+            W = W - coef.T @ V[:m]
+            H[:m, m - b : m] += coef
+        T = (H[:m, :m] + H[:m, :m].conj().T) / 2
         theta, Y = np.linalg.eigh(T)
         theta, Y = theta[::-1], Y[:, ::-1]
-        res = b * np.abs(Y[-1])
-        if done(theta, res) or b <= 1e-14 * max(abs(theta[0]), 1e-300):
+        G = _gram(comm, W, W)  # G[i, k] = <w_i, w_k>
+        y = Y[m - b : m]  # ||M^H M v - theta v||^2 = y^H G y over the last block
+        res = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", y.conj(), G, y).real, 0.0))
+        if done(theta, res) or m >= cap:
             break
-        beta.append(b)
-        v = w / b
+        s, U = np.linalg.eigh((G + G.conj().T) / 2)
+        keep = s > (1e-12 * max(abs(theta[0]), 1e-300)) ** 2
+        if not keep.any():  # an invariant subspace: these Ritz values are exact
+            break
+        C = (U[:, keep] / np.sqrt(s[keep]))[:, ::-1][:, : cap - m]  # q_a = sum_i C[i, a] w_i
+        Q = C.T @ W
+        H[m : m + C.shape[1], m - b : m] = C.conj().T @ G
     return theta, res, V[:m], Y, m
 
 
@@ -139,7 +158,7 @@ def spectral_norm_bounds(
     def done(theta: np.ndarray, res: np.ndarray) -> bool:
         return upper - np.sqrt(max(theta[0], 0.0)) <= tol * upper
 
-    theta, _, V, Y, m = _lanczos(op, steps, seed, done)
+    theta, _, V, Y, m = _lanczos(op, steps, 1, seed, done)
     v = (Y[:, 0] @ V).reshape(1, *op.input_shape)
     mv = op._apply(v)
     num = comm.allreduce(float(np.vdot(mv, mv).real))
@@ -218,13 +237,13 @@ def singular_values(
     def done(theta: np.ndarray, res: np.ndarray) -> bool:
         return theta.size >= kk and bool(np.all(res[:kk] <= t * max(theta[0], 1e-300)))
 
-    theta, res, _, _, m = _lanczos(op, steps, seed, done)
+    theta, res, _, _, m = _lanczos(op, steps, min(kk, 4), seed, done)
     if theta.size < kk:
         raise ValueError(f"`k`={kk} exceeds the Krylov space's dimension {theta.size}")
     worst = float(np.max(res[:kk]) / max(theta[0], 1e-300))
-    if worst > t and m >= min(steps, op.shape[1]) and theta.size < op.shape[1]:
+    if worst > t:
         warnings.warn(
-            f"singular_values: after {m} Lanczos steps (maxiter={steps}) the top {kk} Ritz "
+            f"singular_values: after {m} Lanczos products (maxiter={steps}) the top {kk} Ritz "
             f"values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter",
             RuntimeWarning,
             stacklevel=2,

@@ -32,8 +32,9 @@ def small_slab():
 def small_reflect_end():
     # the last slab is too short for the reflect padding it must compute itself
     sizes = [30] * (size - 1) + [2]
-    return mpi_conv_operator(W, sum(sizes), padding=4, padding_mode="reflect",
-                             local_size=sizes[rank])
+    return mpi_conv_operator(
+        W, sum(sizes), padding=4, padding_mode="reflect", local_size=sizes[rank]
+    )
 
 
 def bad_padding_on_one_rank():
@@ -45,7 +46,7 @@ def other_weight_on_one_rank():
 
 
 def wrong_local_sizes():
-    return mpi_conv_operator(W, 60, local_size=10 if rank == 0 else 25)
+    return mpi_conv_operator(W, 60, local_size=10 if rank == 0 else 20)
 
 
 def bad_slab_shape_on_one_rank():
@@ -58,19 +59,24 @@ def bad_matrix_layer_on_one_rank():
     return local_matrix(W, 60, stride=0 if rank == 0 else 1)
 
 
-for case in (
-    small_slab,
-    small_reflect_end,
-    bad_padding_on_one_rank,
-    other_weight_on_one_rank,
-    wrong_local_sizes,
-    bad_slab_shape_on_one_rank,
-    bad_matrix_layer_on_one_rank,
-):
-    try:
-        case()
-    except Exception as exc:
-        print(f"CASE {case.__name__} {type(exc).__name__}: {exc}", flush=True)
-    else:
-        print(f"CASE {case.__name__} no error", flush=True)
-    comm.Barrier()
+def main() -> None:
+    for case in (
+        small_slab,
+        small_reflect_end,
+        bad_padding_on_one_rank,
+        other_weight_on_one_rank,
+        wrong_local_sizes,
+        bad_slab_shape_on_one_rank,
+        bad_matrix_layer_on_one_rank,
+    ):
+        try:
+            case()
+        except Exception as exc:
+            print(f"CASE {case.__name__} {type(exc).__name__}: {exc}", flush=True)
+        else:
+            print(f"CASE {case.__name__} no error", flush=True)
+        comm.Barrier()
+
+
+if __name__ == "__main__":
+    main()

@@ -224,7 +224,9 @@ def singular_values(
         kk = check_int(k, "k", minimum=1)
         if kk > n:
             raise ValueError(f"`k` must be at most min(M.shape) = {n}; got {kk}")
-        steps = max(4 * kk + 40, 100) if maxiter is None else check_int(maxiter, "maxiter", minimum=1)
+        steps = (
+            max(4 * kk + 40, 100) if maxiter is None else check_int(maxiter, "maxiter", minimum=1)
+        )
         if steps < kk:
             raise ValueError(f"`maxiter` must be at least `k`={kk}; got {steps}")
         t = float(tol)
@@ -264,8 +266,11 @@ def _size(spec: object) -> object:
 def _axis_params(spec: object) -> dict:
     g = spec.geoms
     if spec.ndim == 1:
-        return {"stride": g[0].stride, "padding": (g[0].pad_left, g[0].pad_right),
-                "dilation": g[0].dilation}
+        return {
+            "stride": g[0].stride,
+            "padding": (g[0].pad_left, g[0].pad_right),
+            "dilation": g[0].dilation,
+        }
     return {
         "stride": tuple(x.stride for x in g),
         "padding": tuple((x.pad_left, x.pad_right) for x in g),

@@ -110,7 +110,9 @@ class MPIConvOperator(MPILinearOperator):
             reqs.append(self.comm.Irecv(buf[own : own + me.halo], source=r + 1, tag=_HALO))
         at = own + me.halo
         if me.wrap_left:
-            reqs.append(self.comm.Irecv(buf[at : at + me.wrap_left], source=R - 1, tag=_WRAP_TO_FIRST))
+            reqs.append(
+                self.comm.Irecv(buf[at : at + me.wrap_left], source=R - 1, tag=_WRAP_TO_FIRST)
+            )
         at += me.wrap_left
         if me.wrap_right:
             reqs.append(self.comm.Irecv(buf[at : at + me.wrap_right], source=0, tag=_WRAP_TO_LAST))
@@ -179,17 +181,13 @@ class MPIConvOperator(MPILinearOperator):
         ndarray, shape (C_out, o_{r+1} - o_r, ...) or (N, C_out, ...)
             This rank's rows of ``conv(x, weight, ...)``.
         """
-        xb, batched = collective(
-            self.comm, lambda: self._as_batch(x, self.input_shape, "x")
-        )
+        xb, batched = collective(self.comm, lambda: self._as_batch(x, self.input_shape, "x"))
         y = self._apply(xb)
         return y if batched else y[0]
 
     def adjoint_local(self, y: object) -> np.ndarray:
         """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
-        yb, batched = collective(
-            self.comm, lambda: self._as_batch(y, self.output_shape, "y")
-        )
+        yb, batched = collective(self.comm, lambda: self._as_batch(y, self.output_shape, "y"))
         x = self._apply_adjoint(yb)
         return x if batched else x[0]
 
@@ -351,7 +349,9 @@ def _same_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
     import hashlib
 
     digest = hashlib.sha256(spec.weight.tobytes())
-    digest.update(repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode())
+    digest.update(
+        repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode()
+    )
     mine = digest.hexdigest()
     every = comm.allgather(mine)
     if len(set(every)) > 1:

@@ -168,7 +168,7 @@ def test_plan_covers_every_row_and_reads_only_what_it_has(layout):
     except ValueError as exc:
         assert "slab" in str(exc) and "use fewer ranks" in str(exc)
         return
-    assert [p.out_start for p in plan][0] == 0 and plan[-1].out_stop == geom.output_length
+    assert plan[0].out_start == 0 and plan[-1].out_stop == geom.output_length
     assert all(plan[r].out_stop == plan[r + 1].out_start for r in range(len(plan) - 1))
     assert [p.size for p in plan] == sizes
     for p in plan:

@@ -13,9 +13,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import check_errors  # noqa: E402
-import check_matrix  # noqa: E402
-import check_operator  # noqa: E402
+import check_errors
+import check_matrix
+import check_operator
 
 check_errors.main()
 check_operator.main(quick="quick" in sys.argv[2:])

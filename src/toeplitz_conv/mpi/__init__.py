@@ -26,17 +26,21 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(f"{_HINT} ({exc})") from exc
 
-from ._analysis import singular_values, spectral_norm_bounds
-from ._comm import collective
-from ._matrix import (
+from ._analysis import singular_values, spectral_norm_bounds  # noqa: E402
+from ._comm import collective  # noqa: E402
+from ._matrix import (  # noqa: E402
     gather_matrix,
     local_matrix,
     row_ranges,
     save_matrix_market,
     save_matrix_parts,
 )
-from ._operator import MPIConvOperator, mpi_conv_operator, mpi_conv_transpose_operator
-from ._plan import RankSlab, plan_slabs, split_sizes
+from ._operator import (  # noqa: E402
+    MPIConvOperator,
+    mpi_conv_operator,
+    mpi_conv_transpose_operator,
+)
+from ._plan import RankSlab, plan_slabs, split_sizes  # noqa: E402
 
 __all__ = [
     "MPIConvOperator",

@@ -158,7 +158,7 @@ def spectral_norm_bounds(
     def done(theta: np.ndarray, res: np.ndarray) -> bool:
         return upper - np.sqrt(max(theta[0], 0.0)) <= tol * upper
 
-    theta, _, V, Y, m = _lanczos(op, steps, 1, seed, done)
+    _, _, V, Y, m = _lanczos(op, steps, 1, seed, done)
     v = (Y[:, 0] @ V).reshape(1, *op.input_shape)
     mv = op._apply(v)
     num = comm.allreduce(float(np.vdot(mv, mv).real))

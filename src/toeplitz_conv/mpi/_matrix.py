@@ -364,7 +364,7 @@ def save_matrix_market(
     digits = 9 if csr.dtype in (np.float32, np.complex64) else 17
     for turn in range(size):
 
-        def write() -> None:
+        def write(turn: int = turn) -> None:
             if turn != rank:
                 return
             with open(tmp, "w" if rank == 0 else "a", encoding="ascii") as file:

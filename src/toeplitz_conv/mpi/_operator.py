@@ -18,8 +18,6 @@ added there.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
@@ -287,7 +285,7 @@ class MPIConvOperator(MPILinearOperator):
         return self._vector(collective(self.comm, check), sizes)
 
     def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
-        """Each rank takes its slab of a global signal `x` (shape ``(C, L_1, ...)``) (collective)."""
+        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
         shape, _, start, stop = self._side(side)
         full = self.spec.input_size if side == "input" else self.spec.output_size
         channels = shape[0]
@@ -302,7 +300,7 @@ class MPIConvOperator(MPILinearOperator):
         return self.make_array(collective(self.comm, check), side=side)
 
     def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
-        """The global signal ``(C, L_1, ...)`` from a distributed one, on every rank (collective)."""
+        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
         shape, sizes, _, _ = self._side(side)
         self._check_vector(d, sizes, "d")
         pieces = self.comm.allgather(d.local_array.reshape(shape))

@@ -186,7 +186,7 @@ def _rows_1d(spec: ConvSpec, r0: int, r1: int) -> sp.csr_array:
         src = g.src(e0 + e)
         keep = src >= 0
         group = o // per_group
-        cols.append(((group * G + c[keep]) * L + src[keep]))
+        cols.append((group * G + c[keep]) * L + src[keep])
         local = block.row.astype(np.int64)[keep]
         per = i1 - i0
         rows.append((row - r0) + (local // per) * L_out + local % per)

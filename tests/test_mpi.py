@@ -195,3 +195,30 @@ def test_split_sizes_and_refusals():
         plan_slabs(geom, [10, 0])
     with pytest.raises(ValueError, match=r"the slab of rank 1 has 1 samples .* fewer than the 2"):
         plan_slabs(geom, [4, 1, 5])
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("channels", [(4, 2, 2), (3, 3, 1), (1, 1, 1), (4, 1, 4)])
+@pytest.mark.parametrize("stride", [1, 3])
+def test_row_blocks_are_slices_of_the_matrix(mode, channels, stride):
+    """Rows [r0, r1) built alone equal those rows of conv1d_matrix, canonical, any range
+    (within a channel, across channels and groups); the ranges balance the nonzeros."""
+    import toeplitz_conv as tc
+    from toeplitz_conv.mpi import row_ranges
+    from toeplitz_conv.mpi._spec import conv_spec
+
+    c_out, g, groups = channels
+    w = np.random.default_rng(1).standard_normal((c_out, g, 3))
+    kw = dict(stride=stride, padding=(2, 1), dilation=2, groups=groups, padding_mode=mode)
+    full = tc.conv1d_matrix(w, 17, **kw)
+    spec = conv_spec(w, 17, dtype=None, **kw)
+    m = full.shape[0]
+    for r0, r1 in [(0, m), (1, m - 2), (3, 4), (m // 3, 2 * m // 3), (0, 1)]:
+        block = spec.rows(r0, r1)
+        assert block.shape == (r1 - r0, full.shape[1]) and block.has_canonical_format
+        assert (block != full[r0:r1]).nnz == 0
+    ranges = row_ranges(w, 17, parts=3, **kw)
+    assert ranges[0][0] == 0 and ranges[-1][1] == m
+    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(2))
+    counts = [full[a:b].nnz for a, b in ranges]
+    assert max(counts) - min(counts) <= 2 * int(np.diff(full.indptr).max())

@@ -169,9 +169,10 @@ def _rows_1d(spec: ConvSpec, r0: int, r1: int) -> sp.csr_array:
     L, L_out, s, d = g.input_length, g.output_length, g.stride, g.dilation
     span = d * (g.kernel_size - 1)
     per_group = c_out // spec.groups
-    rows, cols, vals = [], [], []
+    index = np.int64 if max(spec.shape) * 2 >= np.iinfo(np.int32).max else np.int32
+    pieces = []
     row = r0
-    while row < r1:
+    while row < r1:  # each piece: contiguous global rows
         o, i0 = divmod(row, L_out)
         if i0 == 0 and r1 - row >= L_out:  # whole channels, as many as stay in one group
             o_end = min((o // per_group + 1) * per_group, o + (r1 - row) // L_out)
@@ -180,27 +181,32 @@ def _rows_1d(spec: ConvSpec, r0: int, r1: int) -> sp.csr_array:
             o_end, i1 = o + 1, min(L_out, i0 + r1 - row)
         e0, n_e = i0 * s - g.pad_left, (i1 - 1 - i0) * s + span + 1
         block = _matrices.conv1d_matrix(
-            w[o:o_end], n_e, stride=s, dilation=d, format="coo", dtype=w.dtype
+            w[o:o_end], n_e, stride=s, dilation=d, format="csr", dtype=w.dtype
         )
-        c, e = np.divmod(block.col.astype(np.int64), n_e)
-        src = g.src(e0 + e)
-        keep = src >= 0
-        group = o // per_group
-        cols.append((group * G + c[keep]) * L + src[keep])
-        local = block.row.astype(np.int64)[keep]
-        per = i1 - i0
-        rows.append((row - r0) + (local // per) * L_out + local % per)
-        vals.append(block.data[keep])
-        row += (o_end - o) * per
-    shape = (r1 - r0, spec.shape[1])
-    out = sp.csr_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=shape,
-    )
-    out.sum_duplicates()
-    if max(*shape, out.nnz) < np.iinfo(np.int32).max:
-        out.indices = out.indices.astype(np.int32)
-        out.indptr = out.indptr.astype(np.int32)
+        if G == 1:
+            c, e = 0, block.indices
+        else:
+            c, e = np.divmod(block.indices.astype(np.int64), n_e)
+        src = g.src(e + e0)  # padded position -> source sample (-1: zero padding)
+        base = ((o // per_group) * G + c) * L
+        if src.size and src.min() >= 0:
+            cols, data, indptr = src + base, block.data, block.indptr.astype(index)
+        else:
+            keep = src >= 0
+            counts = np.add.reduceat(keep, block.indptr[:-1]) if keep.size else keep
+            counts = np.where(np.diff(block.indptr) > 0, counts, 0)
+            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
+            cols = (base[keep] if G > 1 else base) + src[keep]
+            data = block.data[keep]
+        pieces.append(
+            sp.csr_array(
+                (data, cols.astype(index, copy=False), indptr),
+                shape=(block.shape[0], spec.shape[1]),
+            )
+        )
+        row += (o_end - o) * (i1 - i0)
+    out = pieces[0] if len(pieces) == 1 else sp.csr_array(sp.vstack(pieces, format="csr"))
+    out.sum_duplicates()  # sorts and merges only where reflect/circular folded taps
     return out
 
 

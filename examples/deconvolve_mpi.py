@@ -53,7 +53,7 @@ def main() -> None:
     x0 = op.make_array(np.zeros(op.input_shape))
     comm.Barrier()
     start = time.perf_counter()
-    x, istop, iters, r1norm, *_ = cgls(op, y, x0=x0, niter=args.niter, tol=0.0)
+    x, _, iters, *_ = cgls(op, y, x0=x0, niter=args.niter, tol=0.0)
     seconds = time.perf_counter() - start
 
     residual = (op @ x - y).norm() / y.norm()

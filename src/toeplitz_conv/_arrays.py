@@ -15,17 +15,58 @@ __all__ = [
     "check_memory",
     "compute_dtype",
     "matrix_dtype",
+    "spatial_dims",
 ]
+
+
+def _tensor_to_numpy(tensor, name: str) -> np.ndarray:
+    """A torch tensor's values as an ndarray (detached, on the CPU, conj/neg bits resolved).
+
+    dtypes numpy lacks are widened exactly: bfloat16 and the float8 types to
+    float32, complex32 to complex64. A tensor without values (on the ``meta``
+    device), a sparse or a quantized one is refused naming `name`.
+    """
+    import torch  # already imported: `tensor` is one of its tensors
+
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"`{name}` is on torch's 'meta' device, which holds no values; "
+            "create it on a real device (e.g. the CPU) first"
+        )
+    if tensor.layout != torch.strided:
+        raise TypeError(
+            f"`{name}` must be a dense (strided) tensor; got layout {tensor.layout} "
+            "(call .to_dense() first)"
+        )
+    if tensor.is_quantized:
+        raise TypeError(
+            f"`{name}` is a quantized tensor ({tensor.dtype}); call .dequantize() first"
+        )
+    tensor = tensor.detach()
+    if tensor.dtype == torch.complex32:
+        tensor = tensor.to(torch.complex64)
+    elif tensor.is_floating_point() and tensor.dtype not in (
+        torch.float16,
+        torch.float32,
+        torch.float64,
+    ):
+        tensor = tensor.to(torch.float32)  # bfloat16, float8_*: exact in float32
+    try:
+        return tensor.cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise TypeError(
+            f"`{name}` is a torch tensor of dtype {tensor.dtype} that numpy cannot hold: {exc}"
+        ) from None
 
 
 def as_array(value: object, name: str) -> np.ndarray:
     """Return `value` as an ndarray; torch tensors are detached and copied to the CPU.
 
-    Torch is never imported: a tensor is recognised by its ``detach``/``numpy``
-    methods and its module.
+    Torch is not imported unless `value` is one of its tensors (recognised by its
+    module and ``detach`` method).
     """
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        value = value.detach().cpu().resolve_conj().resolve_neg().numpy()
+        value = _tensor_to_numpy(value, name)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -37,28 +78,63 @@ def as_array(value: object, name: str) -> np.ndarray:
     return array
 
 
-def as_weight(weight: object) -> np.ndarray:
-    """Return the weight as ``(C_out, C_in/groups, K)``; a 1-D ``(K,)`` is one channel."""
+def _weight_shape_text(n: int | None) -> str:
+    if n == 1:
+        return "(C_out, C_in/groups, K) or (K,)"
+    if n in (2, 3):
+        axes = ", ".join(f"K_{a + 1}" for a in range(n))
+        return f"(C_out, C_in/groups, {axes}) or ({axes})"
+    return "(C_out, C_in/groups, K_1, ..., K_n) with n = 1, 2 or 3 spatial axes, or (K_1, ..., K_n)"
+
+
+def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tuple[int, bool]:
+    """How many spatial axes a `weight_ndim`-dimensional weight has, and if it is the kernel alone.
+
+    `ndim` fixes the count (``conv2d_*`` pass 2); otherwise a tuple `input_size`
+    gives it, or else the weight does (``(C_out, G, *K)``; a 1-D weight is one
+    channel's 1-D kernel). Returns ``(n, kernel_only)``; raises if they disagree.
+    """
+    if ndim is None and isinstance(input_size, (tuple, list)) and 1 <= len(input_size) <= 3:
+        ndim = len(input_size)
+    if ndim is not None:
+        if weight_ndim == ndim + 2:
+            return ndim, False
+        if weight_ndim == ndim:
+            return ndim, True
+    elif weight_ndim == 1:
+        return 1, True
+    elif 3 <= weight_ndim <= 5:
+        return weight_ndim - 2, False
+    raise ValueError(
+        f"`weight` must have shape {_weight_shape_text(ndim)}; got {weight_ndim} dimensions"
+    )
+
+
+def as_weight(weight: object, input_size: object = None, ndim: int | None = 1) -> np.ndarray:
+    """Return the weight as ``(C_out, C_in/groups, K_1, ..., K_n)``.
+
+    A weight with only the kernel axes (``(K,)`` for 1-D) is one channel in and
+    out; see :func:`spatial_dims` for how ``n`` is chosen.
+    """
     w = as_array(weight, "weight")
-    if w.ndim == 1:
-        w = w.reshape(1, 1, -1)
-    if w.ndim != 3:
-        raise ValueError(
-            "`weight` must have shape (C_out, C_in/groups, K) or (K,); "
-            f"got {w.ndim} dimensions with shape {w.shape}"
-        )
+    try:
+        _, kernel_only = spatial_dims(w.ndim, input_size, ndim)
+    except ValueError as exc:
+        raise ValueError(f"{exc} with shape {w.shape}") from None
+    if kernel_only:
+        w = w.reshape(1, 1, *w.shape)
     if w.size == 0:
         raise ValueError(f"`weight` must not be empty; got shape {w.shape}")
     return w
 
 
 def check_groups(weight_shape: tuple[int, ...], groups: object) -> tuple[int, int]:
-    """Validate `groups` against a ``(C_out, C_in/groups, K)`` weight.
+    """Validate `groups` against a ``(C_out, C_in/groups, *K)`` weight.
 
     Returns ``(groups, C_in)``.
     """
     groups = check_int(groups, "groups", minimum=1)
-    c_out, c_in_per_group, _ = weight_shape
+    c_out, c_in_per_group = weight_shape[:2]
     if c_out % groups:
         raise ValueError(
             f"`groups`={groups} must divide the output channels C_out={c_out} "
@@ -74,7 +150,8 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
     """The dtype of the matrix: `dtype` if given, else the weight's.
 
     float32/float64/complex64/complex128 are kept; integers and booleans become
-    float64 and float16 becomes float32 (scipy.sparse has no float16).
+    float64 and float16 becomes float32 (scipy.sparse has no float16). A complex
+    weight cannot be given a real `dtype` (that would drop its imaginary part).
     """
     if dtype is not None:
         try:
@@ -84,6 +161,12 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
         if chosen not in _MATRIX_DTYPES:
             allowed = ", ".join(str(d) for d in _MATRIX_DTYPES)
             raise TypeError(f"`dtype` must be one of {allowed}; got {chosen}")
+        if weight_dtype.kind == "c" and chosen.kind != "c":
+            raise ValueError(
+                f"`dtype`={chosen} is real but the weight is complex ({weight_dtype}); "
+                "a real matrix would drop its imaginary part: pass complex64 or complex128 "
+                "(or the weight's real part)"
+            )
         return chosen
     if weight_dtype in _MATRIX_DTYPES:
         return weight_dtype

@@ -1,6 +1,9 @@
-"""The index math of a 1-D convolution: one source of truth, pure integers.
+"""The index math of a convolution, one spatial axis at a time: one source of truth, pure integers.
 
-Everything the builders and the forward passes need to know about *where* a
+An N-d layer is one :class:`ConvGeometry` per spatial axis (padding is
+separable, exactly as torch's ``F.pad`` does it); the parsers at the bottom
+turn torch-style per-axis parameters into that tuple, naming the axis in
+every error. Everything the builders and the forward passes need to know about *where* a
 tap lands lives here; nothing here knows the weight values.
 
 For an input of length ``L``, kernel size ``K``, stride ``s``, dilation ``d``
@@ -18,23 +21,38 @@ from typing import Literal
 
 import numpy as np
 
+# No size, stride, dilation or padding of a real layer comes near this; bounding them keeps
+# every index (positions, flattened sizes) inside int64.
+MAX_INT = 2**48
+
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 Padding = int | tuple[int, int] | str
+# N-d padding: one of the above for all axes, or a tuple of per-axis ints / (left, right) pairs
+PaddingND = Padding | tuple[int | tuple[int, int], ...]
 
 __all__ = [
+    "MAX_INT",
     "ConvGeometry",
+    "axis_name",
+    "check_choice",
     "check_int",
+    "conv_geometries",
     "conv_geometry",
+    "per_axis",
+    "per_axis_padding",
     "resolve_padding",
+    "transpose_geometries",
     "transpose_geometry",
 ]
 
 
-def check_int(value: object, name: str, *, minimum: int) -> int:
+def check_int(value: object, name: str, *, minimum: int, maximum: int = MAX_INT) -> int:
     """Return `value` as a Python int, or raise naming `name`.
 
     Booleans are refused (``True`` is not a stride); numpy integers are fine.
+    Values above `maximum` (default :data:`MAX_INT`) are refused too, so that
+    every index computed from them fits in 64 bits.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
@@ -44,6 +62,11 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     value = int(value)
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(
+            f"`{name}` must be an integer <= {maximum:,} (indices must fit in 64 bits), "
+            f"got {value:,}"
+        )
     return value
 
 
@@ -55,22 +78,83 @@ def check_choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def axis_name(name: str, axis: int | None) -> str:
+    """``name`` for a 1-D parameter, ``name[axis]`` for one axis of an N-d one."""
+    return name if axis is None else f"{name}[{axis}]"
+
+
+def per_axis(value: object, name: str, n: int, *, minimum: int) -> tuple[int, ...]:
+    """An int for every spatial axis: an int applies to all `n` axes, a tuple gives one each.
+
+    torch's 1-tuples are accepted for 1-D (``stride=(2,)``). Errors name the axis
+    (``stride[1]``) for N-d layers.
+    """
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            what = "an int or a 1-tuple" if n == 1 else f"an int or a tuple of {n} ints"
+            raise ValueError(
+                f"`{name}` must be {what} (one per spatial axis); "
+                f"got a sequence of length {len(value)}: {tuple(value)!r}"
+            )
+        return tuple(
+            check_int(v, axis_name(name, a if n > 1 else None), minimum=minimum)
+            for a, v in enumerate(value)
+        )
+    v = check_int(value, name, minimum=minimum)
+    return (v,) * n
+
+
+def per_axis_padding(padding: object, n: int) -> tuple[Padding, ...]:
+    """Split torch-style `padding` into one item per spatial axis (see :func:`resolve_padding`).
+
+    ``'same'``/``'valid'`` and an int apply to every axis. For 1-D the item is
+    the whole argument (``p``, ``(p_l, p_r)`` or ``(p,)``); for N-d a tuple
+    must have one item per axis, each an int or a ``(left, right)`` pair.
+    """
+    if isinstance(padding, str) or n == 1:
+        if (
+            n == 1
+            and isinstance(padding, (tuple, list))
+            and len(padding) == 1
+            and isinstance(padding[0], (tuple, list))
+        ):
+            padding = padding[0]  # ((p_l, p_r),): one pair per axis, for the one axis
+        return (padding,) * n  # type: ignore[return-value]
+    if isinstance(padding, (tuple, list)):
+        if len(padding) != n:
+            raise ValueError(
+                f"`padding` must be an int, 'same', 'valid' or a tuple of {n} items (one per "
+                "spatial axis, each an int or a (left, right) pair); "
+                f"got a sequence of length {len(padding)}: {tuple(padding)!r}"
+            )
+        return tuple(padding)
+    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
+        raise TypeError(
+            f"`padding` must be an int, a tuple of {n} per-axis ints or (left, right) pairs, "
+            f"'same' or 'valid'; got {padding!r} of type {type(padding).__name__}"
+        )
+    return (check_int(padding, "padding", minimum=0),) * n
+
+
 def resolve_padding(
-    padding: Padding, *, kernel_size: int, stride: int, dilation: int
+    padding: Padding, *, kernel_size: int, stride: int, dilation: int, axis: int | None = None
 ) -> tuple[int, int]:
-    """Turn torch-style `padding` into ``(p_l, p_r)``.
+    """Turn torch-style `padding` of one axis into ``(p_l, p_r)``.
 
     ``p`` means ``(p, p)``; a pair is ``(p_l, p_r)``; ``"valid"`` is ``(0, 0)``;
     ``"same"`` (stride 1 only) pads ``t = d*(K-1)`` in total with
-    ``p_l = t // 2`` and the odd one on the right, as torch does.
+    ``p_l = t // 2`` and the odd one on the right, as torch does. `axis` names
+    the axis of an N-d layer in error messages.
     """
+    name = axis_name("padding", axis)
     if isinstance(padding, str):
         check_choice(padding, "padding", ("same", "valid"))
         if padding == "valid":
             return 0, 0
         if stride != 1:
             raise ValueError(
-                f"`padding`='same' requires `stride`=1 (as in torch), got stride={stride}"
+                f"`padding`='same' requires `{axis_name('stride', axis)}`=1 (as in torch), "
+                f"got stride={stride}"
             )
         total = dilation * (kernel_size - 1)
         return total // 2, total - total // 2
@@ -79,19 +163,19 @@ def resolve_padding(
             padding = (padding[0], padding[0])
         if len(padding) != 2:
             raise ValueError(
-                "`padding` must be an int, a (left, right) pair, 'same' or 'valid'; "
+                f"`{name}` must be an int, a (left, right) pair, 'same' or 'valid'; "
                 f"got a sequence of length {len(padding)}: {padding!r}"
             )
         return (
-            check_int(padding[0], "padding[0]", minimum=0),
-            check_int(padding[1], "padding[1]", minimum=0),
+            check_int(padding[0], f"{name}[0]", minimum=0),
+            check_int(padding[1], f"{name}[1]", minimum=0),
         )
     if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
         raise TypeError(
-            "`padding` must be an int, a (left, right) pair, 'same' or 'valid'; "
+            f"`{name}` must be an int, a (left, right) pair, 'same' or 'valid'; "
             f"got {padding!r} of type {type(padding).__name__}"
         )
-    p = check_int(padding, "padding", minimum=0)
+    p = check_int(padding, name, minimum=0)
     return p, p
 
 
@@ -186,16 +270,21 @@ class ConvGeometry:
         return np.concatenate([np.arange(lo), np.arange(hi, self.output_length)])
 
 
-def _padding_limits(mode: str, L: int, p_l: int, p_r: int) -> None:
+def _on_axis(axis: int | None) -> str:
+    return "" if axis is None else f" on axis {axis}"
+
+
+def _padding_limits(mode: str, L: int, p_l: int, p_r: int, axis: int | None) -> None:
+    length = "input_length" if axis is None else f"input_size[{axis}]"
     if mode == "reflect" and max(p_l, p_r) >= L:
         raise ValueError(
             f"`padding_mode`='reflect' needs padding < input_length on each side "
-            f"(as in torch); got padding=({p_l}, {p_r}) with input_length={L}"
+            f"(as in torch); got padding=({p_l}, {p_r}) with {length}={L}{_on_axis(axis)}"
         )
     if mode == "circular" and max(p_l, p_r) > L:
         raise ValueError(
             f"`padding_mode`='circular' needs padding <= input_length on each side "
-            f"(as in torch); got padding=({p_l}, {p_r}) with input_length={L}"
+            f"(as in torch); got padding=({p_l}, {p_r}) with {length}={L}{_on_axis(axis)}"
         )
 
 
@@ -212,30 +301,67 @@ def conv_geometry(
     padding: Padding = 0,
     dilation: int = 1,
     padding_mode: str = "zeros",
+    axis: int | None = None,
 ) -> ConvGeometry:
-    """Validate torch ``conv1d`` parameters and return their :class:`ConvGeometry`.
+    """Validate torch ``conv1d`` parameters (of one axis) and return their :class:`ConvGeometry`.
+
+    `axis` names the axis of an N-d layer in error messages (``stride[1]``).
 
     Raises
     ------
     TypeError, ValueError
         Naming the argument, the value received and what is allowed.
     """
-    L = check_int(input_length, "input_length", minimum=1)
-    K = check_int(kernel_size, "kernel_size", minimum=1)
-    s = check_int(stride, "stride", minimum=1)
-    d = check_int(dilation, "dilation", minimum=1)
+    length_name = "input_length" if axis is None else f"input_size[{axis}]"
+    L = check_int(input_length, length_name, minimum=1)
+    K = check_int(kernel_size, axis_name("kernel_size", axis), minimum=1)
+    s = check_int(stride, axis_name("stride", axis), minimum=1)
+    d = check_int(dilation, axis_name("dilation", axis), minimum=1)
     mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
-    p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d)
-    _padding_limits(mode, L, p_l, p_r)
+    p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d, axis=axis)
+    _padding_limits(mode, L, p_l, p_r, axis)
     L_out = _natural_output_length(L, K, s, d, p_l, p_r)
     if L_out < 1:
         raise ValueError(
-            f"the output would be empty: output length = floor((L + p_l + p_r - d*(K-1) - 1)"
-            f" / s) + 1 = {L_out} < 1 for input_length={L}, kernel_size={K}, "
-            f"padding=({p_l}, {p_r}), dilation={d}, stride={s}; "
+            f"the output would be empty{_on_axis(axis)}: output length = "
+            f"floor((L + p_l + p_r - d*(K-1) - 1) / s) + 1 = {L_out} < 1 for input_length={L}, "
+            f"kernel_size={K}, padding=({p_l}, {p_r}), dilation={d}, stride={s}; "
             "use a longer input, more padding or a smaller kernel/dilation"
         )
     return ConvGeometry(L, K, s, d, p_l, p_r, mode, L_out)
+
+
+def conv_geometries(
+    input_size: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    padding_mode: str = "zeros",
+) -> tuple[ConvGeometry, ...]:
+    """One :class:`ConvGeometry` per spatial axis, from torch-style (per-axis) parameters.
+
+    `input_size` and `kernel_size` are tuples of ``n`` ints (already checked);
+    `stride`, `dilation` are an int or an n-tuple; `padding` as in
+    :func:`per_axis_padding`. Errors name the axis when ``n > 1``.
+    """
+    n = len(input_size)
+    strides = per_axis(stride, "stride", n, minimum=1)
+    dilations = per_axis(dilation, "dilation", n, minimum=1)
+    paddings = per_axis_padding(padding, n)
+    return tuple(
+        conv_geometry(
+            input_size[a],
+            kernel_size[a],
+            stride=strides[a],
+            padding=paddings[a],
+            dilation=dilations[a],
+            padding_mode=padding_mode,
+            axis=a if n > 1 else None,
+        )
+        for a in range(n)
+    )
 
 
 def transpose_geometry(
@@ -246,36 +372,74 @@ def transpose_geometry(
     padding: int | tuple[int, int] = 0,
     output_padding: int = 0,
     dilation: int = 1,
+    axis: int | None = None,
 ) -> ConvGeometry:
-    """Geometry of the conv1d whose transpose is ``conv_transpose1d``.
+    """Geometry of the conv1d whose transpose is ``conv_transpose1d`` (along one axis).
 
     `input_length` is ``L_z``, the length fed to the transposed convolution. It
     returns the forward geometry on ``L' = (L_z-1)s - p_l - p_r + d(K-1) + q + 1``
     samples with ``output_length = L_z`` rows, so the transposed convolution's
     matrix is this geometry's matrix transposed.
     """
-    L_z = check_int(input_length, "input_length", minimum=1)
-    K = check_int(kernel_size, "kernel_size", minimum=1)
-    s = check_int(stride, "stride", minimum=1)
-    d = check_int(dilation, "dilation", minimum=1)
+    L_z = check_int(
+        input_length, "input_length" if axis is None else f"input_size[{axis}]", minimum=1
+    )
+    K = check_int(kernel_size, axis_name("kernel_size", axis), minimum=1)
+    s = check_int(stride, axis_name("stride", axis), minimum=1)
+    d = check_int(dilation, axis_name("dilation", axis), minimum=1)
     if isinstance(padding, str):
         raise TypeError(
             f"`padding` of a transposed convolution must be an int or a (left, right) "
             f"pair (torch has no string padding there); got {padding!r}"
         )
-    p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d)
-    q = check_int(output_padding, "output_padding", minimum=0)
+    p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d, axis=axis)
+    q = check_int(output_padding, axis_name("output_padding", axis), minimum=0)
     if q >= max(s, d):
         raise ValueError(
-            f"`output_padding` must be smaller than max(stride, dilation) = {max(s, d)} "
-            f"(torch's rule); got output_padding={q} with stride={s}, dilation={d}"
+            f"`{axis_name('output_padding', axis)}` must be smaller than max(stride, dilation) "
+            f"= {max(s, d)} (torch's rule); got output_padding={q} with stride={s}, "
+            f"dilation={d}{_on_axis(axis)}"
         )
     L = (L_z - 1) * s - p_l - p_r + d * (K - 1) + q + 1
     if L < 1:
         raise ValueError(
-            f"the transposed convolution's output would be empty: "
+            f"the transposed convolution's output would be empty{_on_axis(axis)}: "
             f"(L_in - 1)*s - p_l - p_r + d*(K-1) + output_padding + 1 = {L} < 1 for "
             f"input_length={L_z}, kernel_size={K}, stride={s}, padding=({p_l}, {p_r}), "
             f"dilation={d}, output_padding={q}"
         )
     return ConvGeometry(L, K, s, d, p_l, p_r, "zeros", L_z)
+
+
+def transpose_geometries(
+    input_size: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    dilation: object = 1,
+) -> tuple[ConvGeometry, ...]:
+    """One :func:`transpose_geometry` per spatial axis, from torch-style parameters."""
+    n = len(input_size)
+    if isinstance(padding, str):
+        raise TypeError(
+            f"`padding` of a transposed convolution must be an int or a (left, right) "
+            f"pair (torch has no string padding there); got {padding!r}"
+        )
+    strides = per_axis(stride, "stride", n, minimum=1)
+    dilations = per_axis(dilation, "dilation", n, minimum=1)
+    output_paddings = per_axis(output_padding, "output_padding", n, minimum=0)
+    paddings = per_axis_padding(padding, n)
+    return tuple(
+        transpose_geometry(
+            input_size[a],
+            kernel_size[a],
+            stride=strides[a],
+            padding=paddings[a],  # type: ignore[arg-type]
+            output_padding=output_paddings[a],
+            dilation=dilations[a],
+            axis=a if n > 1 else None,
+        )
+        for a in range(n)
+    )

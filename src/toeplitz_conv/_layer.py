@@ -1,33 +1,76 @@
-"""A validated conv layer: the weight, its geometry and its channel bookkeeping.
+"""A validated conv layer: the weight, one geometry per spatial axis, the channel bookkeeping.
 
 Every public function that takes a weight and torch's layer parameters starts
 with :func:`conv_layer` (or :func:`transpose_layer`), so the checks and their
-messages live in one place.
+messages live in one place. A 1-D layer is the case ``n = 1``: one geometry.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._arrays import as_weight, check_groups
-from ._geometry import ConvGeometry, Padding, conv_geometry, transpose_geometry
+from ._geometry import (
+    MAX_INT,
+    ConvGeometry,
+    PaddingND,
+    conv_geometries,
+    per_axis,
+    transpose_geometries,
+)
 
-__all__ = ["Layer", "conv_layer", "transpose_layer"]
+__all__ = ["Layer", "conv_layer", "input_size_tuple", "transpose_layer"]
+
+# The flattened input and output of a layer must stay far inside int64.
+_MAX_ENTRIES = 2**62
 
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """A ``conv1d`` layer: weight ``(C_out, C_in/groups, K)`` on one geometry.
+    """A conv layer: weight ``(C_out, C_in/groups, K_1, ..., K_n)`` on one geometry per axis.
 
-    For a transposed convolution this is the ``conv1d`` it transposes: the same
-    weight, on the geometry whose output length is the transposed input's length.
+    For a transposed convolution this is the convolution it transposes: the same
+    weight, on the geometries whose output sizes are the transposed input's sizes.
+    A single :class:`~._geometry.ConvGeometry` for `geoms` means a 1-D layer.
     """
 
     weight: np.ndarray
-    geom: ConvGeometry
+    geoms: tuple[ConvGeometry, ...]
     groups: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.geoms, ConvGeometry):
+            object.__setattr__(self, "geoms", (self.geoms,))
+
+    @property
+    def ndim(self) -> int:
+        """``n``, the number of spatial axes."""
+        return len(self.geoms)
+
+    @property
+    def geom(self) -> ConvGeometry:
+        """The geometry of a 1-D layer (for code that handles one axis only)."""
+        if len(self.geoms) != 1:
+            raise ValueError(f"this is a {len(self.geoms)}-D layer; it has one geometry per axis")
+        return self.geoms[0]
+
+    @property
+    def input_size(self) -> tuple[int, ...]:
+        """``(L_1, ..., L_n)``."""
+        return tuple(g.input_length for g in self.geoms)
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        """``(L_out,1, ..., L_out,n)``."""
+        return tuple(g.output_length for g in self.geoms)
+
+    @property
+    def kernel_size(self) -> tuple[int, ...]:
+        """``(K_1, ..., K_n)``."""
+        return tuple(g.kernel_size for g in self.geoms)
 
     @property
     def out_channels(self) -> int:
@@ -46,56 +89,82 @@ class Layer:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(C_out * L_out, C_in * L)``, the shape of the layer's matrix."""
+        """``(C_out * prod(output_size), C_in * prod(input_size))``, the matrix's shape."""
         return (
-            self.out_channels * self.geom.output_length,
-            self.in_channels * self.geom.input_length,
+            self.out_channels * math.prod(self.output_size),
+            self.in_channels * math.prod(self.input_size),
         )
+
+
+def input_size_tuple(input_size: object, n: int) -> tuple[int, ...]:
+    """`input_size` as ``n`` ints: an int applies to every axis (named ``input_length`` in 1-D)."""
+    if n == 1 and not isinstance(input_size, (tuple, list)):
+        return per_axis(input_size, "input_length", 1, minimum=1)
+    return per_axis(input_size, "input_size", n, minimum=1)
+
+
+def _check_entries(layer: Layer) -> Layer:
+    rows, cols = layer.shape
+    if max(rows, cols) > _MAX_ENTRIES:
+        raise ValueError(
+            f"the layer maps {cols:,} input values to {rows:,} outputs; at most "
+            f"{_MAX_ENTRIES:,} ({MAX_INT:,} per axis) can be indexed. Use a smaller input_size"
+        )
+    return layer
 
 
 def conv_layer(
     weight: object,
-    input_length: int,
+    input_size: object,
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: object = 1,
+    padding: PaddingND = 0,
+    dilation: object = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    ndim: int | None = 1,
 ) -> Layer:
-    """Validate a ``conv1d`` layer's weight and parameters (torch's names and rules)."""
-    w = as_weight(weight)
+    """Validate a conv layer's weight and parameters (torch's names and rules).
+
+    `ndim` is the number of spatial axes (``conv2d_*`` pass 2); ``None`` infers
+    it from a tuple `input_size`, else from the weight (see
+    :func:`~._arrays.spatial_dims`). An int `input_size` applies to every axis.
+    """
+    w = as_weight(weight, input_size, ndim)
     groups, _ = check_groups(w.shape, groups)
-    geom = conv_geometry(
-        input_length,
-        w.shape[2],
+    n = w.ndim - 2
+    geoms = conv_geometries(
+        input_size_tuple(input_size, n),
+        w.shape[2:],
         stride=stride,
         padding=padding,
         dilation=dilation,
         padding_mode=padding_mode,
     )
-    return Layer(w, geom, groups)
+    return _check_entries(Layer(w, geoms, groups))
 
 
 def transpose_layer(
     weight: object,
-    input_length: int,
+    input_size: object,
     *,
-    stride: int = 1,
-    padding: int | tuple[int, int] = 0,
-    output_padding: int = 0,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
     groups: int = 1,
-    dilation: int = 1,
+    dilation: object = 1,
+    ndim: int | None = 1,
 ) -> Layer:
-    """Validate a ``conv_transpose1d`` layer; returns the ``conv1d`` layer it transposes."""
-    w = as_weight(weight)
+    """Validate a transposed conv layer; returns the conv layer it transposes."""
+    w = as_weight(weight, input_size, ndim)
     groups, _ = check_groups(w.shape, groups)
-    geom = transpose_geometry(
-        input_length,
-        w.shape[2],
+    n = w.ndim - 2
+    geoms = transpose_geometries(
+        input_size_tuple(input_size, n),
+        w.shape[2:],
         stride=stride,
         padding=padding,
         output_padding=output_padding,
         dilation=dilation,
     )
-    return Layer(w, geom, groups)
+    return _check_entries(Layer(w, geoms, groups))

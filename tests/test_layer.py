@@ -1,0 +1,119 @@
+"""The validated layer: per-axis parameters, how many spatial axes, and the size limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import toeplitz_conv as tc
+from toeplitz_conv._geometry import MAX_INT
+from toeplitz_conv._layer import conv_layer, transpose_layer
+
+W2 = np.ones((3, 2, 3, 2))  # (C_out, C_in, K_1, K_2)
+
+
+def test_two_axes_from_the_weight():
+    layer = conv_layer(W2, (6, 5), stride=(2, 1), padding=(1, (0, 2)), ndim=None)
+    assert layer.ndim == 2
+    assert layer.input_size == (6, 5)
+    assert layer.kernel_size == (3, 2)
+    assert [(g.pad_left, g.pad_right) for g in layer.geoms] == [(1, 1), (0, 2)]
+    assert layer.output_size == ((6 + 2 - 3) // 2 + 1, 5 + 2 - 2 + 1)
+    assert layer.shape == (3 * 3 * 6, 2 * 30)
+
+
+def test_int_input_size_applies_to_every_axis():
+    layer = conv_layer(np.ones((1, 1, 2, 2, 2)), 4, ndim=None)
+    assert layer.input_size == (4, 4, 4)
+    assert layer.output_size == (3, 3, 3)
+
+
+def test_kernel_only_weight_is_one_channel():
+    layer = conv_layer(np.ones((3, 3)), (4, 4), ndim=None)
+    assert layer.weight.shape == (1, 1, 3, 3)
+    assert layer.ndim == 2
+
+
+def test_same_padding_per_axis_puts_the_odd_sample_right():
+    layer = conv_layer(np.ones((1, 1, 2, 4)), (5, 5), padding="same", dilation=(1, 1), ndim=None)
+    assert [(g.pad_left, g.pad_right) for g in layer.geoms] == [(0, 1), (1, 2)]
+
+
+def test_one_dimensional_layer_keeps_its_geometry():
+    layer = conv_layer([1.0, 2.0], 5)
+    assert layer.ndim == 1
+    assert layer.geom is layer.geoms[0]
+    with pytest.raises(ValueError, match="2-D layer"):
+        _ = conv_layer(W2, (6, 5), ndim=None).geom
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "attribute", "value"),
+    [
+        ({"stride": (2,)}, "stride", 2),
+        ({"dilation": (2,)}, "dilation", 2),
+        ({"padding": ((1, 2),)}, "pad_right", 2),
+    ],
+)
+def test_torch_one_tuples_accepted_in_1d(kwargs, attribute, value):
+    # torch's conv1d takes stride=(2,), dilation=(2,): so do we
+    geom = conv_layer(np.ones(3), 9, **kwargs).geom
+    assert getattr(geom, attribute) == value
+    M = tc.conv1d_matrix(np.ones(3), 9, **kwargs)
+    assert M.shape[1] == 9
+
+
+def test_output_padding_one_tuple():
+    geom = transpose_layer(np.ones(3), 4, stride=2, output_padding=(1,)).geom
+    assert geom.input_length == (4 - 1) * 2 + 2 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"stride": (1, 0)}, ValueError, r"`stride\[1\]` must be an integer >= 1, got 0"),
+        ({"dilation": (1, 2, 3)}, ValueError, r"`dilation` must be an int or a tuple of 2 ints"),
+        ({"padding": (1, (0, -1))}, ValueError, r"`padding\[1\]\[1\]` must be an integer >= 0"),
+        ({"padding": (1, 2, 3)}, ValueError, r"`padding` must be .* a tuple of 2 items"),
+        ({"padding": "same", "stride": (1, 2)}, ValueError, r"requires `stride\[1\]`=1"),
+        ({"padding": 1.5}, TypeError, r"`padding` must be an int, a tuple of 2"),
+        ({"input_size": (6, 0)}, ValueError, r"`input_size\[1\]` must be an integer >= 1, got 0"),
+        ({"input_size": (6, 5, 4)}, ValueError, r"`weight` must have shape .*K_1, K_2, K_3"),
+        ({"input_size": (6, 1)}, ValueError, r"output would be empty on axis 1"),
+        (
+            {"padding": (0, 5), "padding_mode": "reflect"},
+            ValueError,
+            r"'reflect' needs padding < input_length.*input_size\[1\]=5 on axis 1",
+        ),
+    ],
+)
+def test_axis_named_errors(kwargs, exc, match):
+    kwargs = {"input_size": (6, 5), **kwargs}
+    with pytest.raises(exc, match=match):
+        conv_layer(W2, ndim=None, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 1, 1, 1, 1, 1)])
+def test_weight_dimension_refused(shape):
+    with pytest.raises(ValueError, match=r"`weight` must have shape .* with shape"):
+        conv_layer(np.ones(shape), 8, ndim=None)
+
+
+def test_weight_dimension_must_match_a_fixed_ndim():
+    with pytest.raises(ValueError, match=r"\(C_out, C_in/groups, K_1, K_2\) or \(K_1, K_2\)"):
+        conv_layer(np.ones((1, 1, 3)), 8, ndim=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"stride": 10**30}, {"dilation": 2**60}, {"padding": 10**20}, {"input_size": 10**30}]
+)
+def test_huge_parameters_refused_before_any_arithmetic(kwargs):
+    # was an OverflowError from numpy (stride=10**30) or silently accepted (input_length=10**30)
+    kwargs = {"input_size": 8, **kwargs}
+    with pytest.raises(ValueError, match=r"must be an integer <= .* \(indices must fit in 64"):
+        conv_layer(np.ones(3), **kwargs)
+
+
+def test_flattened_size_must_be_indexable():
+    with pytest.raises(ValueError, match=r"at most .* can be indexed"):
+        conv_layer(np.ones((1, 1, 1, 1, 1)), (MAX_INT, MAX_INT, 4), ndim=None)

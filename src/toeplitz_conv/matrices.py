@@ -329,8 +329,8 @@ def layer_matrix(
         nnz = sum(g.nnz for g in grids)
         index_dtype = _index_dtype(nnz, shape)
         if fmt == "coo":
-            return _coo_array(*coordinate_arrays(grids, index_dtype, shape), shape)
-        return _from_csr(compressed_arrays(grids, index_dtype, shape), shape, fmt)
+            return _coo_array(*coordinate_arrays(grids, index_dtype, shape, out_dtype), shape)
+        return _from_csr(compressed_arrays(grids, index_dtype, shape, out_dtype), shape, fmt)
     rows_of_m = layer.shape[0]
     nnz_bound = rows_of_m * per_row
     _check_size(layer.shape[::-1] if transpose else layer.shape, nnz_bound, out_dtype, fmt)

@@ -29,14 +29,18 @@ import os
 import sys
 import time
 
-import numpy as np
-from mpi4py import MPI
+# One thread per rank (the ranks are the parallelism), set before numpy loads its BLAS.
+for _name in ("TOEPLITZ_CONV_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import numpy as np  # noqa: E402
+from mpi4py import MPI  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import machine, markdown_table
+from _harness import machine, markdown_table  # noqa: E402
 
-import toeplitz_conv as tc
-from toeplitz_conv.mpi import local_matrix, mpi_conv_operator
+import toeplitz_conv as tc  # noqa: E402
+from toeplitz_conv.mpi import local_matrix, mpi_conv_operator  # noqa: E402
 
 WORLD = MPI.COMM_WORLD
 RANK, SIZE = WORLD.Get_rank(), WORLD.Get_size()

@@ -222,3 +222,27 @@ def test_row_blocks_are_slices_of_the_matrix(mode, channels, stride):
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(2))
     counts = [full[a:b].nnz for a, b in ranges]
     assert max(counts) - min(counts) <= 2 * int(np.diff(full.indptr).max())
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "kw"),
+    [
+        ((1, 1, 2, 2, 2), (7, 3, 4), {"padding": 1, "padding_mode": "circular"}),
+        ((2, 2, 3, 3), (9, 7), {"padding": 2}),
+        ((3, 1, 2, 5, 3), (6, 9, 5), {"padding": (1, 2, (0, 3)), "stride": (1, 2, 1)}),
+        ((4, 2, 3, 2), (8, 6), {"padding": ((2, 0), 1), "groups": 2, "padding_mode": "reflect"}),
+    ],
+)
+def test_row_ranges_balance_nonzeros_in_nd(shape, size, kw):
+    """N-d: the ranges tile the rows and hold equal nonzeros up to one row's worth."""
+    import toeplitz_conv as tc
+    from toeplitz_conv.mpi import row_ranges
+
+    w = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)  # no zero weight
+    full = tc.conv_matrix(w, size, **kw)
+    widest = int(np.diff(full.indptr).max())
+    for parts in (2, 3, 5):
+        ranges = row_ranges(w, size, parts=parts, **kw)
+        assert ranges[0][0] == 0 and ranges[-1][1] == full.shape[0]
+        counts = [full[a:b].nnz for a, b in ranges]
+        assert max(counts) - min(counts) <= widest, (parts, counts)

@@ -30,12 +30,22 @@ rank, size = comm.Get_rank(), comm.Get_size()
 
 LAYERS = [
     (np.arange(1.0, 4.0), 40, {}),
-    (np.arange(24.0).reshape(4, 2, 3) - 11, 31, {"stride": 2, "padding": 2, "groups": 2}),
+    (np.arange(24.0).reshape(4, 2, 3) - 11.5, 31, {"stride": 2, "padding": 2, "groups": 2}),
     (np.ones((3, 3, 2)), 17, {"padding": (1, 3), "dilation": 3, "padding_mode": "reflect"}),
-    (np.arange(12.0).reshape(2, 2, 3), 23, {"padding": 2, "padding_mode": "circular"}),
-    (np.arange(6.0).reshape(2, 1, 3), 29, {"padding": 4, "stride": 3, "padding_mode": "replicate"}),
-    (np.arange(6.0).reshape(1, 2, 3) * (1 + 2j), 19, {"padding": 1}),
-    (np.arange(6.0, dtype=np.float32).reshape(1, 2, 3), 19, {"padding": 1}),
+    (np.arange(1.0, 13.0).reshape(2, 2, 3), 23, {"padding": 2, "padding_mode": "circular"}),
+    (
+        np.arange(1.0, 7.0).reshape(2, 1, 3),
+        29,
+        {"padding": 4, "stride": 3, "padding_mode": "replicate"},
+    ),
+    (np.arange(1.0, 7.0).reshape(1, 2, 3) * (1 + 2j), 19, {"padding": 1}),
+    (np.arange(1.0, 7.0, dtype=np.float32).reshape(1, 2, 3), 19, {"padding": 1}),
+    (np.arange(1.0, 25.0).reshape(2, 2, 3, 2), (11, 5), {"padding": (1, (0, 1)), "stride": (2, 1)}),
+    (
+        np.arange(1.0, 9.0).reshape(1, 1, 2, 2, 2),
+        (7, 3, 4),
+        {"padding": 1, "padding_mode": "circular"},
+    ),
 ]
 
 
@@ -49,14 +59,15 @@ def same(a, b, what: str) -> None:
 
 def main(folder: str) -> None:
     for n, (w, L, kw) in enumerate(LAYERS):
-        full = tc.conv1d_matrix(w, L, **kw)
+        full = tc.conv_matrix(w, L, **kw)
         block, (r0, r1) = local_matrix(w, L, **kw)
         same(block, full[r0:r1], f"block of layer {n}")
         if not block.has_canonical_format:
             raise AssertionError(f"rank {rank}: block of layer {n} is not canonical")
         whole = gather_matrix(block, (r0, r1))
         same(whole, full, f"gathered layer {n}")
-        # balanced by nonzeros: no rank holds more than its share plus one row's worth
+        # balanced by nonzeros (no zero weights here, so every structural one is stored):
+        # no rank holds more than its share plus one row's worth
         counts = comm.allgather(block.nnz)
         widest = int(np.diff(full.indptr).max())
         if max(counts) - min(counts) > 2 * widest and full.shape[0] >= 2 * size:

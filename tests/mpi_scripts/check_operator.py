@@ -72,6 +72,28 @@ def run_case(w, L, groups, unequal, **kw) -> None:
     close(gb, fullg[:, :, op.slab.start : op.slab.stop], "batch adjoint " + what)
 
 
+def run_case_nd(w, size, *, groups, unequal, **kw) -> None:
+    L = size[0]
+    local = unequal_sizes(L)[rank] if unequal else None
+    op = mpi_conv_operator(w, size, groups=groups, local_size=local, **kw)
+    ref = tc.conv_operator(w, size, groups=groups, **kw)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((w.shape[1] * groups, *size))
+    y = rng.standard_normal(ref.shape[0]).reshape(w.shape[0], -1, *op.output_shape[2:])
+    if np.iscomplexobj(w):
+        x = x + 1j * rng.standard_normal(x.shape)
+        y = y + 1j * rng.standard_normal(y.shape)
+    what = f"n-d {size} {kw} groups={groups} unequal={unequal}"
+    yd = op @ op.scatter(x)
+    close(op.gather(yd, side="output").reshape(-1), ref @ x.reshape(-1), "forward " + what)
+    xd = op.H @ op.scatter(y, side="output")
+    close(op.gather(xd).reshape(-1), ref.H @ y.reshape(-1), "adjoint " + what)
+    lhs = (op @ op.scatter(x)).dot(op.scatter(y, side="output"), vdot=True)
+    rhs = op.scatter(x).dot(op.H @ op.scatter(y, side="output"), vdot=True)
+    if not abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs)):
+        raise AssertionError(f"rank {rank}: dot test {lhs} vs {rhs}: {what}")
+
+
 def main(quick: bool = False) -> None:
     """Every case; with `quick` every third of the padding/stride/dilation grid."""
     rng = np.random.default_rng(0)
@@ -105,6 +127,37 @@ def main(quick: bool = False) -> None:
     count += 4
     if rank == 0:
         print(f"OK operator {count}", flush=True)
+
+    # 2-D and 3-D: split along the outermost spatial axis, every mode
+    nd = 0
+    for mode, cplx in itertools.product(("zeros", "reflect", "replicate", "circular"), (0, 1)):
+        w = rng.standard_normal((4, 1, 3, 2))
+        if cplx:
+            w = w + 1j * rng.standard_normal(w.shape)
+        run_case_nd(
+            w,
+            (19, 6),
+            groups=2 if cplx else 4,
+            stride=(2, 1),
+            dilation=(2, 1),
+            padding=((2, 1), 1),
+            padding_mode=mode,
+            unequal=bool(cplx),
+        )
+        nd += 1
+    run_case_nd(
+        rng.standard_normal((2, 2, 3, 2, 2)),
+        (13, 4, 3),
+        groups=1,
+        stride=(1, 2, 1),
+        dilation=1,
+        padding=(1, 0, (1, 0)),
+        padding_mode="reflect",
+        unequal=True,
+    )
+    nd += 1
+    if rank == 0:
+        print(f"OK operator-nd {nd}", flush=True)
 
     # the transposed convolution as a distributed operator
     w = rng.standard_normal((3, 2, 4))

@@ -8,6 +8,7 @@ vector for it.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -140,14 +141,19 @@ def spectral_norm_bounds(
     def certificate() -> tuple[float, float] | None:
         if comm.Get_rank() != 0:
             return None
+        if (
+            spec.ndim > 1
+            and "input_size" not in inspect.signature(_spectral.spectral_norm_bounds).parameters
+        ):
+            return 0.0, _schur_bound(spec)  # until the single-process bound is N-d
         b = _spectral.spectral_norm_bounds(
             spec.weight,
-            _size(spec),
+            spec.size(),
             maxiter=0,
             rtol=tol,
             groups=spec.groups,
             padding_mode=spec.mode,
-            **_axis_params(spec),
+            **spec.axis_kwargs(),
         )
         return float(b.lower), float(b.upper)
 
@@ -259,20 +265,22 @@ def _world() -> object:
     return MPI.COMM_WORLD
 
 
-def _size(spec: object) -> object:
-    return spec.input_size[0] if spec.ndim == 1 else spec.input_size
+def _schur_bound(spec: object) -> float:
+    r"""``||M||_2 <= sqrt(||M||_1 ||M||_inf)`` from the weight and the padding alone.
 
-
-def _axis_params(spec: object) -> dict:
-    g = spec.geoms
-    if spec.ndim == 1:
-        return {
-            "stride": g[0].stride,
-            "padding": (g[0].pad_left, g[0].pad_right),
-            "dilation": g[0].dilation,
-        }
-    return {
-        "stride": tuple(x.stride for x in g),
-        "padding": tuple((x.pad_left, x.pad_right) for x in g),
-        "dilation": tuple(x.dilation for x in g),
-    }
+    A row of ``M`` holds at most the taps of one output channel; a column collects, for
+    each output channel and tap, the rows reading its sample, at most ``m_a`` per axis
+    where ``m_a`` is how often the padding mode copies one sample into the padded axis
+    (1 for zeros, up to 3 for reflect/circular, ``p + 1`` for replicate edges).
+    """
+    w = np.abs(spec.weight)
+    per_group = w.shape[0] // spec.groups
+    rows = float(w.reshape(w.shape[0], -1).sum(axis=1).max())
+    spatial = tuple(range(2, w.ndim))
+    by_group = w.sum(axis=spatial).reshape(spec.groups, per_group, -1).sum(axis=1)
+    copies = 1
+    for g in spec.geoms:
+        src = g.padded_sources()
+        copies *= int(np.bincount(src[src >= 0], minlength=1).max())
+    cols = float(by_group.max()) * copies
+    return float(np.sqrt(rows * cols)) * (1 + 1e-12)

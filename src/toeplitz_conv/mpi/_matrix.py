@@ -61,13 +61,15 @@ def _ranges(spec: ConvSpec, parts: int) -> list[tuple[int, int]]:
         if o >= spec.out_channels:
             return total_rows
         row = o * rows_per_channel
+        outer = G  # nonzeros factor of the axes already fixed
         for a in range(len(counts)):
-            inner = G * math.prod(sums[a + 1 :])
+            inner = outer * math.prod(sums[a + 1 :])
             stride = math.prod(spec.output_size[a + 1 :])
             i = int(np.searchsorted(cums[a] * inner, rem, side="right")) - 1
             i = min(i, len(counts[a]) - 1)
             rem -= int(cums[a][i]) * inner
             row += i * stride
+            outer *= int(counts[a][i])
         return row
 
     cuts = [0] + [row_at((total * p) // parts) for p in range(1, parts)] + [total_rows]

@@ -10,15 +10,15 @@ slabs by one rule:
 so rank ``r`` owns rows ``[o_r, o_{r+1})`` with ``o_0 = 0``, ``o_R = L_out`` and
 ``o_r = min(ceil((a_r + p_l) / s), L_out)`` in between (rows that start in the left
 padding go to the first rank, rows that start past the end to the last). A rank's rows
-then read the padded signal on ``[o_r s - p_l, (o_{r+1} - 1) s - p_l + d(K-1}]``, which
+then read the padded signal on ``[o_r s - p_l, (o_{r+1} - 1) s - p_l + d(K-1)]``, which
 starts inside its own slab: the only halo is the first ``<= d(K-1)`` samples of the
 right neighbour's slab, plus, at the global ends, what the padding mode reads (reflect
 and replicate from the end rank's own samples, circular from the rank at the other end)::
 
-    rank 0             rank 1             rank 2
-    [a_0 ........ b_0)[a_1 ........ b_1)[a_2 ........ b_2)
-    [-p_l ... own ...|halo]           rows of rank 2 ... |pad]
-                      [own ......... |halo]
+    padded axis   [pad | a_0 ........ b_0 | a_1 ........ b_1 | a_2 ........ b_2 | pad]
+    rank 0 reads  [pad | own ............ | halo]
+    rank 1 reads                          [ own ............ | halo]
+    rank 2 reads                                             [ own ............ | pad]
 
 Everything here is computed from the global geometry and the list of slab sizes, so
 every rank computes every rank's plan and the checks fail identically everywhere.

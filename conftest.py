@@ -1,9 +1,9 @@
 """Collection rules for the whole checkout (pytest's rootdir).
 
 ``tests/mpi_scripts/`` holds scripts for ``mpiexec`` (``--doctest-modules`` would import,
-i.e. run, them). The doctests of :mod:`toeplitz_conv.mpi` need the optional ``mpi`` extra; without it the
-module cannot be imported, so it is not collected (``tests/test_mpi.py`` then skips, or
-fails under ``TOEPLITZ_CONV_NO_SKIPS=1``).
+i.e. run, them). The doctests of :mod:`toeplitz_conv.mpi` need the optional ``mpi``
+extra; without it the module cannot be imported, so it is not collected
+(``tests/test_mpi.py`` then skips, or fails under ``TOEPLITZ_CONV_NO_SKIPS=1``).
 """
 
 from __future__ import annotations

@@ -246,3 +246,31 @@ def test_row_ranges_balance_nonzeros_in_nd(shape, size, kw):
         assert ranges[0][0] == 0 and ranges[-1][1] == full.shape[0]
         counts = [full[a:b].nnz for a, b in ranges]
         assert max(counts) - min(counts) <= widest, (parts, counts)
+
+
+def test_parts_manifest_round_trip_and_refusals(tmp_path):
+    """One rank: the parts and the manifest read back whole; a manifest whose parts do not
+    tile the matrix, or that is not ours, is refused naming the file."""
+    import json
+
+    import toeplitz_conv as tc
+    from toeplitz_conv.mpi import local_matrix, save_matrix_parts
+
+    w = np.array([[[1.0, -2.0, 0.5]], [[0.25, 1.0, 3.0]]])
+    block, rows = local_matrix(w, 12, padding=1, padding_mode="reflect")
+    path = tmp_path / "m.json"
+    save_matrix_parts(block, rows, path, params={"note": "test"})
+    full = tc.conv1d_matrix(w, 12, padding=1, padding_mode="reflect")
+    back = tc.load_matrix(path, format="csc")
+    assert type(back).__name__ == "csc_array" and (back != full).nnz == 0
+    record = json.loads(path.read_text())
+    assert record["shape"] == list(full.shape) and record["nnz"] == full.nnz
+    record["parts"][0]["rows"] = [0, 5]
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"m\.json.*must tile"):
+        tc.load_matrix(path)
+    path.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match=r"not a 'toeplitz_conv matrix parts' manifest"):
+        tc.load_matrix(path)
+    with pytest.raises(ValueError, match=r"must end in '\.json'"):
+        save_matrix_parts(block, rows, tmp_path / "m.npz")

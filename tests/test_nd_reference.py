@@ -559,11 +559,10 @@ def test_operators_equal_the_matrix(mode, complex_weight):
     xr = rng.standard_normal((2, 4, 5))
     assert_close(tc.conv2d_operator(w, (4, 5), **kw) @ xr.ravel(), tc.conv2d(xr, w, **kw).ravel())
     tkw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2))
-    wt = w[:, :, :, :]
-    mt = tc.conv_transpose2d_matrix(wt, (3, 2), format="dense", **tkw)
+    mt = tc.conv_transpose2d_matrix(w, (3, 2), format="dense", **tkw)
     for op in (
-        tc.conv_transpose2d_operator(wt, (3, 2), **tkw),
-        tc.conv_transpose_operator(wt, (3, 2), **tkw),
+        tc.conv_transpose2d_operator(w, (3, 2), **tkw),
+        tc.conv_transpose_operator(w, (3, 2), **tkw),
     ):
         z = rng.standard_normal(mt.shape[1]) + 1j * rng.standard_normal(mt.shape[1])
         v = rng.standard_normal(mt.shape[0]) + 1j * rng.standard_normal(mt.shape[0])
@@ -600,6 +599,21 @@ def test_rows_slices_equal_the_full_matrix(n, mode, padding, stride):
         )
 
 
+def test_rows_empty_range_and_other_formats():
+    rng = np.random.default_rng(49)
+    w = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    kw = dict(padding=(1, 0), stride=(1, 2), padding_mode="circular")
+    full = tc.conv2d_matrix(w, (3, 5), **kw).toarray()
+    empty = tc.conv2d_matrix(w, (3, 5), rows=(4, 4), **kw)
+    assert empty.shape == (0, full.shape[1]) and empty.dtype == np.float32 and empty.nnz == 0
+    for fmt in ("coo", "dense"):
+        part = tc.conv2d_matrix(w, (3, 5), rows=(3, 11), format=fmt, **kw)
+        assert part.dtype == np.float32
+        if fmt != "dense":
+            assert_canonical_sparse(part, fmt)
+        np.testing.assert_array_equal(to_dense(part), full[3:11])
+
+
 def test_bias_vector_tuple():
     b = np.array([1.5, -2.0, 3.25])
     np.testing.assert_array_equal(tc.bias_vector(b, (2, 3)), np.repeat(b, 6))
@@ -608,18 +622,23 @@ def test_bias_vector_tuple():
     np.testing.assert_array_equal(tc.bias_vector(b, 4), np.repeat(b, 4))
 
 
-@pytest.mark.parametrize(
-    "padding", [0, 2, (1, 0), ((0, 2), (1, 1)), (3, (0, 1)), "same", "valid"], ids=str
-)
-@pytest.mark.parametrize("stride", [1, (2, 1), (1, 3)], ids=str)
-@pytest.mark.parametrize("dilation", [1, (2, 1)], ids=str)
+OUTPUT_SIZE_CASES = [
+    (padding, stride, dilation)
+    for padding in [0, 2, (1, 0), ((0, 2), (1, 1)), (3, (0, 1)), "same", "valid"]
+    for stride in [1, (2, 1), (1, 3)]
+    for dilation in [1, (2, 1)]
+    if not (padding == "same" and stride != 1)  # "same" needs stride 1 (tests/test_nd_errors.py)
+]
+
+
+@pytest.mark.parametrize(("padding", "stride", "dilation"), OUTPUT_SIZE_CASES, ids=str)
 def test_output_size(padding, stride, dilation):
-    if padding == "same" and stride != 1:
-        return
     ks = (3, 2)
     for size in [(4, 5), (7, 3), (6, 6)]:
         expected = ref_output_size(size, ks, stride, padding, dilation)
-        if min(expected) < 1:
+        if min(expected) < 1:  # empty on some axis: refused (tests/test_nd_errors.py)
+            with pytest.raises(ValueError):
+                tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
             continue
         got = tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
         assert isinstance(got, tuple) and got == expected
@@ -669,3 +688,54 @@ def test_one_d_spellings_unchanged():
     assert_close(tc.conv(x[None], w, stride=2, **kw), tc.conv1d(x[None], w, stride=2, **kw))
     assert_close(tc.conv(x, w, stride=2, **kw).ravel(), ref @ x.ravel())
     assert tc.output_size((7,), (3,)) == (5,)
+
+
+# ====================================================================== forward dtypes, layouts
+@pytest.mark.parametrize(
+    ("xdtype", "wdtype", "expected"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float32, np.float64),
+        (np.float32, np.complex64, np.complex64),
+        (np.complex128, np.float64, np.complex128),
+        (np.int64, np.int32, np.float64),
+    ],
+)
+def test_forward_dtypes(xdtype, wdtype, expected):
+    rng = np.random.default_rng(71)
+    w = _weights_of(np.dtype(wdtype), (4, 1, 2, 3), rng)
+    x = _weights_of(np.dtype(xdtype), (2, 2, 4, 5), rng)
+    b = _weights_of(np.dtype(wdtype), (4,), rng)
+    kw = dict(stride=(1, 2), padding=(1, (2, 0)), groups=2, padding_mode="circular")
+    y = tc.conv2d(x, w, b, **kw)
+    assert y.dtype == expected
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-5 if low else 1e-12
+    ref = ref_conv_nd(x.astype(np.complex128), w.astype(np.complex128), b, **kw)
+    assert_close(y, ref if np.dtype(expected).kind == "c" else ref.real, rtol=tol, atol=tol)
+    z = _weights_of(np.dtype(xdtype), (2, 4, 3, 2), rng)
+    tkw = dict(stride=2, padding=(1, 0), output_padding=(1, 0), groups=2)
+    bt = b[:2]  # C_out_t = 1 * groups
+    out = tc.conv_transpose2d(z, w, bt, **tkw)
+    assert out.dtype == expected
+    ref_t = ref_conv_transpose_nd(z.astype(np.complex128), w.astype(np.complex128), bt, **tkw)
+    assert_close(out, ref_t if np.dtype(expected).kind == "c" else ref_t.real, rtol=tol, atol=tol)
+
+
+def test_forward_non_contiguous_inputs():
+    """Strided, transposed and Fortran-ordered views give the same result as a copy."""
+    rng = np.random.default_rng(73)
+    w = rng.standard_normal((3, 2, 2, 2, 3))
+    base = rng.standard_normal((2, 4, 6, 8, 5))
+    x = base[:, ::2, ::2, ::2, :]  # (2, 2, 3, 4, 5), strided
+    kw = dict(stride=(1, 2, 1), padding=(1, 0, (1, 2)), padding_mode="reflect")
+    ref = ref_conv_nd(np.ascontiguousarray(x), w, None, **kw)
+    assert_close(tc.conv3d(x, w, **kw), ref)
+    assert_close(tc.conv3d(np.asfortranarray(x), np.asfortranarray(w), **kw), ref)
+    x2 = rng.standard_normal((5, 4, 2)).transpose(2, 1, 0)  # (2, 4, 5)
+    w2 = rng.standard_normal((3, 3, 2)).transpose(2, 0, 1)[:, None]  # (2, 1, 3, 3)
+    kw2 = dict(padding=1, padding_mode="replicate", groups=2)
+    ref2 = ref_conv_nd(np.ascontiguousarray(x2), np.ascontiguousarray(w2), None, **kw2)
+    assert_close(tc.conv2d(x2, w2, **kw2), ref2)
+    assert_close(tc.conv2d_matrix(w2, (4, 5), **kw2) @ x2.ravel(), ref2.ravel())
+    assert_close(tc.unfold(x2, (3, 3), padding=1), ref_unfold_nd(x2, (3, 3), padding=1))

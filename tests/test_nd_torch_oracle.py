@@ -12,7 +12,8 @@ Skipped when torch is missing, unless ``TOEPLITZ_CONV_REQUIRE_TORCH=1`` (then it
   the right;
 * ``F.unfold`` (2-D) on the padded input;
 * autograd: ``grad_x == M.T @ vec(grad_y)`` and ``grad_W == grad_y @ U.T``;
-* ``from_torch`` for ``nn.Conv2d``, ``nn.Conv3d``, ``nn.ConvTranspose2d``, ``nn.ConvTranspose3d``.
+* ``from_torch`` for ``nn.Conv2d``, ``nn.Conv3d``, ``nn.ConvTranspose2d``, ``nn.ConvTranspose3d``;
+* the domain: where torch raises we raise a ValueError, elsewhere we agree (a 2-D fuzz).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
@@ -367,6 +369,7 @@ MODULE_CASES = [
     (2, 2, 4, (3, 2), (2, 1), (1, 0), (1, 2), 2, (6, 5)),
     (2, 4, 4, (2, 3), 1, "same", (2, 1), 4, (5, 4)),
     (2, 2, 2, 3, (1, 2), "valid", 1, 1, (4, 6)),
+    (2, 2, 2, (2, 4), 1, "same", 1, 1, (4, 5)),  # even kernels: the odd pad on the right
     (3, 2, 4, (2, 3, 2), (1, 2, 1), (1, 1, 0), 1, 2, (3, 4, 3)),
     (3, 2, 2, 3, 1, "same", (1, 2, 1), 1, (3, 4, 3)),
 ]
@@ -551,3 +554,39 @@ def test_both_refuse_outside_the_domain(mode, size, ks, padding):
     conv = torch.nn.Conv2d(1, 1, ks, padding=padding, padding_mode=mode, bias=False)
     with pytest.raises((RuntimeError, ValueError, NotImplementedError)):
         conv(torch.ones(1, 1, *size))
+
+
+@st.composite
+def any_layer_2d(draw):
+    """Per-axis parameters with no regard for the domain (the fuzz below sorts it out)."""
+    ks = tuple(draw(st.integers(1, 4)) for _ in range(2))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(2))
+    size = tuple(draw(st.integers(1, 4)) for _ in range(2))
+    pads = tuple(draw(st.tuples(st.integers(0, 6), st.integers(0, 6))) for _ in range(2))
+    mode = draw(st.sampled_from(PADDING_MODES))
+    return ks, dilation, stride, size, pads, mode
+
+
+@settings(max_examples=60)
+@given(layer=any_layer_2d())
+def test_hypothesis_domain_agrees_with_torch(layer):
+    """Anywhere in (or out of) the domain: torch raises and we raise a ValueError, or both agree."""
+    ks, dilation, stride, size, pads, mode = layer
+    rng = np.random.default_rng(sum(ks) + 7 * sum(size))
+    w, x = rng.standard_normal((2, 1, *ks)), rng.standard_normal((1, 1, *size))
+    kw = dict(stride=stride, padding=pads, dilation=dilation, padding_mode=mode)
+    try:
+        y_t = torch_conv(x, w, None, stride, pads, dilation, 1, mode)
+    except (RuntimeError, ValueError, NotImplementedError):
+        y_t = None
+    if y_t is None or y_t.size == 0:
+        with pytest.raises(ValueError):
+            tc.conv2d_matrix(w, size, **kw)
+        with pytest.raises(ValueError):
+            tc.conv2d(x, w, **kw)
+        return
+    assert padding_ok_nd(mode, pads, size, ks, dilation, stride)
+    m = tc.conv2d_matrix(w, size, **kw)
+    assert_close(m @ x.ravel(), y_t.ravel())
+    assert_close(tc.conv2d(x, w, **kw), y_t)

@@ -106,7 +106,8 @@ def test_distributed_equals_single_process(ranks, tmp_path):
     cases: dict[str, list[str]] = defaultdict(list)
     for line in lines:
         if line.startswith("CASE "):
-            name, _, message = line[5:].partition(" ")
+            name, _, rest = line[5:].partition(" ")
+            _, _, message = rest.partition(" ")  # after the rank
             cases[name].append(message)
     assert set(cases) == set(ERROR_CASES), out
     for name, messages in cases.items():

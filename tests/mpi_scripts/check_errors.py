@@ -1,7 +1,7 @@
 """Run under mpiexec: bad input on one rank gives the same clear error on every rank.
 
-Each rank prints ``CASE <name> <ExceptionType>: <message>`` for every case (all must
-raise); the test checks the lines agree across ranks and that the job ends.
+Rank 0 prints ``CASE <name> <rank> <ExceptionType>: <message>`` for every case and rank
+(all must raise); the test checks the messages agree across ranks and that the job ends.
 """
 
 from __future__ import annotations
@@ -72,10 +72,14 @@ def main() -> None:
         try:
             case()
         except Exception as exc:
-            print(f"CASE {case.__name__} {type(exc).__name__}: {exc}", flush=True)
+            message = f"{type(exc).__name__}: {exc}"
         else:
-            print(f"CASE {case.__name__} no error", flush=True)
-        comm.Barrier()
+            message = "no error"
+        # rank 0 prints every rank's outcome (ranks printing at once may share a line)
+        every = comm.gather(message, root=0)
+        if rank == 0:
+            for r, text in enumerate(every):
+                print(f"CASE {case.__name__} {r} {text}", flush=True)
 
 
 if __name__ == "__main__":

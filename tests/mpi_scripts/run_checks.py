@@ -1,7 +1,7 @@
 """Run every MPI check in one launch (pylops-mpi takes seconds to import on each rank).
 
 Usage: ``mpiexec -n <ranks> python run_checks.py <shared temporary directory> [quick]``.
-The errors come first (each rank prints its ``CASE`` lines), then the operator, the
+The errors come first (rank 0 prints every rank's ``CASE`` lines), then the operator, the
 matrix files and the analysis (rank 0 prints ``OK`` lines). Any failed check raises, and
 the uncaught exception aborts every rank (``mpi4py.run``), so the job never hangs.
 """

@@ -369,7 +369,9 @@ def load_matrix(
     ----------
     path : str or os.PathLike
         A file written by :func:`save_matrix` or by another tool (scipy's ``save_npz``,
-        any Matrix Market writer, MATLAB's ``save``).
+        any Matrix Market writer, MATLAB's ``save``), or the ``.json`` manifest of the
+        per-rank ``.npz`` parts written by :func:`toeplitz_conv.mpi.save_matrix_parts`
+        (read back whole).
     format : {'csr', 'csc', 'coo'}, optional
         The sparse format of the result.
     name : str, optional
@@ -402,6 +404,9 @@ def load_matrix(
     >>> type(M).__name__, M.shape, M.nnz
     ('csr_array', (4, 5), 8)
     """
+    if isinstance(path, (str, os.PathLike)) and str(os.fspath(path)).lower().endswith(".json"):
+        check_choice(format, "format", _LOAD_FORMATS)
+        return _load_parts(os.fspath(path), format)
     ext = _extension(path)
     check_choice(format, "format", _LOAD_FORMATS)
     source = os.fspath(path)
@@ -431,3 +436,38 @@ def load_matrix(
         if m.ndim != 2:
             raise ValueError(f"{source!r} holds an array of shape {m.shape}, not a matrix")
     return _canonical(m, format, dtype)
+
+
+_PARTS = "toeplitz_conv matrix parts"  # the manifest's "format" (toeplitz_conv.mpi)
+
+
+def _load_parts(manifest: str, fmt: str) -> sp.sparray:
+    """The whole matrix from a manifest of row-block ``.npz`` parts (no MPI needed)."""
+    if not os.path.isfile(manifest):
+        raise FileNotFoundError(f"cannot read {manifest!r}: it does not exist")
+    try:
+        with open(manifest, encoding="utf-8") as file:
+            record = json.load(file)
+        if record.get("format") != _PARTS:
+            raise ValueError(f"it is not a {_PARTS!r} manifest")
+        shape = tuple(int(n) for n in record["shape"])
+        dtype = np.dtype(record["dtype"])
+        parts = record["parts"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"cannot read {manifest!r} as a matrix-parts manifest: {exc}") from None
+    folder = os.path.dirname(os.path.abspath(manifest))
+    blocks, row = [], 0
+    for part in parts:
+        r0, r1 = (int(r) for r in part["rows"])
+        block = sp.load_npz(os.path.join(folder, os.path.basename(part["file"])))
+        if r0 != row or block.shape != (r1 - r0, shape[1]):
+            raise ValueError(
+                f"{manifest!r}: part {part['file']!r} holds shape {block.shape} for rows "
+                f"[{r0}, {r1}) after row {row}; the parts must tile a {shape} matrix"
+            )
+        blocks.append(sp.csr_array(block))
+        row = r1
+    if row != shape[0]:
+        raise ValueError(f"{manifest!r}: the parts cover {row} of {shape[0]} rows")
+    whole = sp.vstack(blocks, format="csr") if blocks else sp.csr_array(shape, dtype=dtype)
+    return _canonical(whole, fmt, dtype)

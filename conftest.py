@@ -1,0 +1,16 @@
+"""Collection rules for the whole checkout (pytest's rootdir).
+
+``tests/mpi_scripts/`` holds scripts for ``mpiexec`` (``--doctest-modules`` would import,
+i.e. run, them). The doctests of :mod:`toeplitz_conv.mpi` need the optional ``mpi``
+extra; without it the module cannot be imported, so it is not collected
+(``tests/test_mpi.py`` then skips, or fails under ``TOEPLITZ_CONV_NO_SKIPS=1``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+# The MPI scripts run under mpiexec, launched by tests/test_mpi.py; never import them here.
+collect_ignore_glob: list[str] = ["tests/mpi_scripts/*"]
+if importlib.util.find_spec("mpi4py") is None or importlib.util.find_spec("pylops_mpi") is None:
+    collect_ignore_glob.append("src/toeplitz_conv/mpi/*")

@@ -1,0 +1,504 @@
+r"""The distributed conv operator: a ``pylops_mpi.MPILinearOperator`` on slabs of the signal.
+
+Each rank owns a contiguous slab of the input along the outermost spatial axis (all
+channels) and the output rows whose first tap lies in its slab (:mod:`._plan`). A product
+
+1. copies the rank's slab into an exchange buffer (position-major, channels inside),
+2. receives the halo (the first ``<= d(K-1)`` samples of the right neighbour's slab, and
+   for circular padding the wrap-around pieces between the first and the last rank),
+3. gathers the padded window its rows read (the padding mode's samples come from the
+   buffer; zero padding reads nothing), and
+4. applies the library's single-process operator to the window, unpadded on the split
+   axis and with the layer's padding on the other axes.
+
+The adjoint runs the same steps backwards: the single-process adjoint on the window,
+scatter-add into the buffer, and the halo contributions sent back to their owners and
+added there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from mpi4py import MPI
+from pylops_mpi import DistributedArray, MPILinearOperator, Partition
+
+from ._comm import collective
+from ._plan import RankSlab, plan_slabs, split_sizes
+from ._spec import ConvSpec, conv_spec, transpose_spec
+
+__all__ = ["MPIConvOperator", "mpi_conv_operator", "mpi_conv_transpose_operator"]
+
+_HALO, _WRAP_TO_LAST, _WRAP_TO_FIRST = 11, 12, 13  # message tags (the adjoint adds 10)
+
+
+class MPIConvOperator(MPILinearOperator):
+    r"""A conv layer's matrix ``M`` applied to a signal split over MPI ranks.
+
+    Made by :func:`mpi_conv_operator`; see there for the parameters.
+
+    Attributes
+    ----------
+    spec : ConvSpec
+        The validated layer (weight, one geometry per spatial axis, groups).
+    comm : mpi4py.MPI.Comm
+    slabs : tuple of RankSlab
+        Every rank's input slab, output rows and halo along the split axis.
+    slab : RankSlab
+        This rank's.
+    input_shape, output_shape : tuple of int
+        This rank's local signal ``(C_in, b - a, L_2, ..., L_n)`` and local output
+        ``(C_out, o_{r+1} - o_r, L_out,2, ...)``.
+    shape : (int, int)
+        ``(C_out * prod(S_out), C_in * prod(S))``, as the single-process operator.
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, spec: ConvSpec, sizes: list[int], comm: MPI.Comm) -> None:
+        self.spec = spec
+        self.comm = comm
+        self.slabs: tuple[RankSlab, ...] = plan_slabs(spec.geoms[0], sizes)
+        rank = comm.Get_rank()
+        self.slab = self.slabs[rank]
+        self.input_shape = (spec.in_channels, self.slab.size, *spec.input_size[1:])
+        self.output_shape = (spec.out_channels, self.slab.out_size, *spec.output_size[1:])
+        self._in_local = [spec.in_channels * p.size * spec.inner_in for p in self.slabs]
+        self._out_local = [spec.out_channels * p.out_size * spec.inner_out for p in self.slabs]
+        n_e = self.slab.ext_stop - self.slab.ext_start
+        self._local = spec.local_operator(n_e) if n_e else None
+        rows = self.slab.buffer_rows(
+            spec.geoms[0].src(np.arange(self.slab.ext_start, self.slab.ext_stop)),
+            spec.geoms[0].input_length,
+        )
+        hit = np.flatnonzero(rows >= 0)
+        self._gather = sp.csr_array(
+            (np.ones(hit.size), (hit, rows[hit])), shape=(n_e, self.slab.buffer_size)
+        )
+        super().__init__(shape=spec.shape, dtype=spec.weight.dtype, base_comm=comm)
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        return (
+            f"<{m}x{n} MPIConvOperator with dtype={self.dtype}: rank {self.comm.Get_rank()} "
+            f"of {self.comm.Get_size()}, input slab [{self.slab.start}, {self.slab.stop}), "
+            f"output rows [{self.slab.out_start}, {self.slab.out_stop}), halo {self.slab.halo}>"
+        )
+
+    # ------------------------------------------------------------------ halo exchange
+    def _neighbours(self) -> tuple[int, int]:
+        return self.comm.Get_rank(), self.comm.Get_size()
+
+    def _exchange(self, buf: np.ndarray) -> None:
+        """Fill the halo and wrap-around rows of `buf` (shape ``(buffer_size, F)``)."""
+        r, R = self._neighbours()
+        me, slabs = self.slab, self.slabs
+        own = me.size
+        if R == 1:
+            return  # one rank owns every sample it reads
+        reqs = []
+        if r > 0 and slabs[r - 1].halo:
+            reqs.append(self.comm.Isend(buf[: slabs[r - 1].halo], dest=r - 1, tag=_HALO))
+        if r == 0 and slabs[-1].wrap_right:
+            reqs.append(self.comm.Isend(buf[: slabs[-1].wrap_right], dest=R - 1, tag=_WRAP_TO_LAST))
+        if r == R - 1 and slabs[0].wrap_left:
+            reqs.append(
+                self.comm.Isend(buf[own - slabs[0].wrap_left : own], dest=0, tag=_WRAP_TO_FIRST)
+            )
+        if me.halo:
+            reqs.append(self.comm.Irecv(buf[own : own + me.halo], source=r + 1, tag=_HALO))
+        at = own + me.halo
+        if me.wrap_left:
+            reqs.append(
+                self.comm.Irecv(buf[at : at + me.wrap_left], source=R - 1, tag=_WRAP_TO_FIRST)
+            )
+        at += me.wrap_left
+        if me.wrap_right:
+            reqs.append(self.comm.Irecv(buf[at : at + me.wrap_right], source=0, tag=_WRAP_TO_LAST))
+        MPI.Request.Waitall(reqs)
+
+    def _reverse_exchange(self, buf: np.ndarray) -> None:
+        """Send the halo rows' contributions back to their owners and add them there."""
+        r, R = self._neighbours()
+        me, slabs = self.slab, self.slabs
+        own = me.size
+        if R == 1:
+            return
+        reqs, adds = [], []
+        if me.halo:
+            reqs.append(self.comm.Isend(buf[own : own + me.halo], dest=r + 1, tag=_HALO + 10))
+        at = own + me.halo
+        if me.wrap_left:
+            reqs.append(
+                self.comm.Isend(buf[at : at + me.wrap_left], dest=R - 1, tag=_WRAP_TO_FIRST + 10)
+            )
+        at += me.wrap_left
+        if me.wrap_right:
+            reqs.append(
+                self.comm.Isend(buf[at : at + me.wrap_right], dest=0, tag=_WRAP_TO_LAST + 10)
+            )
+        if r > 0 and slabs[r - 1].halo:
+            tmp = np.empty_like(buf[: slabs[r - 1].halo])
+            reqs.append(self.comm.Irecv(tmp, source=r - 1, tag=_HALO + 10))
+            adds.append((slice(0, tmp.shape[0]), tmp))
+        if r == 0 and slabs[-1].wrap_right:
+            tmp = np.empty_like(buf[: slabs[-1].wrap_right])
+            reqs.append(self.comm.Irecv(tmp, source=R - 1, tag=_WRAP_TO_LAST + 10))
+            adds.append((slice(0, tmp.shape[0]), tmp))
+        if r == R - 1 and slabs[0].wrap_left:
+            tmp = np.empty_like(buf[: slabs[0].wrap_left])
+            reqs.append(self.comm.Irecv(tmp, source=0, tag=_WRAP_TO_FIRST + 10))
+            adds.append((slice(own - tmp.shape[0], own), tmp))
+        MPI.Request.Waitall(reqs)
+        for where, tmp in adds:
+            buf[where] += tmp
+
+    # ------------------------------------------------------------------ local products
+    def _as_batch(self, a: object, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
+        a = np.asarray(a)
+        if a.shape == shape:
+            return a[None], False
+        if a.ndim == len(shape) + 1 and a.shape[1:] == shape:
+            return a, True
+        raise ValueError(
+            f"`{name}` on rank {self.comm.Get_rank()} must have the local shape {shape} "
+            f"(or (N, *{shape}) for a batch); got {a.shape}"
+        )
+
+    def forward_local(self, x: object) -> np.ndarray:
+        """``M`` on local slabs: this rank's slab of ``x`` in, its output rows out.
+
+        Collective: every rank of the communicator must call it.
+
+        Parameters
+        ----------
+        x : array_like, shape (C_in, b - a, L_2, ...) or (N, C_in, b - a, L_2, ...)
+            This rank's slab (a batch keeps its ``N`` samples whole on every rank).
+
+        Returns
+        -------
+        ndarray, shape (C_out, o_{r+1} - o_r, ...) or (N, C_out, ...)
+            This rank's rows of ``conv(x, weight, ...)``.
+        """
+        xb, batched = collective(self.comm, lambda: self._as_batch(x, self.input_shape, "x"))
+        y = self._apply(xb)
+        return y if batched else y[0]
+
+    def adjoint_local(self, y: object) -> np.ndarray:
+        """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
+        yb, batched = collective(self.comm, lambda: self._as_batch(y, self.output_shape, "y"))
+        x = self._apply_adjoint(yb)
+        return x if batched else x[0]
+
+    def _apply(self, x: np.ndarray) -> np.ndarray:
+        B = x.shape[0]
+        C, inner = self.spec.in_channels, self.spec.inner_in
+        dtype = np.result_type(self.dtype, x.dtype)
+        me = self.slab
+        buf = np.empty((me.buffer_size, C * inner * B), dtype=dtype)
+        buf[: me.size] = x.reshape(B, C, me.size, inner).transpose(2, 1, 3, 0).reshape(me.size, -1)
+        self._exchange(buf)
+        out = np.zeros((B, *self.output_shape), dtype=dtype)
+        if self._local is None:
+            return out
+        n_e = self._gather.shape[0]
+        window = (self._gather @ buf).reshape(n_e, C, inner, B).transpose(1, 0, 2, 3)
+        y = self._local.matmat(window.reshape(-1, B))
+        out[...] = y.T.reshape(out.shape)
+        return out
+
+    def _apply_adjoint(self, y: np.ndarray) -> np.ndarray:
+        B = y.shape[0]
+        C, inner = self.spec.in_channels, self.spec.inner_in
+        dtype = np.result_type(self.dtype, y.dtype)
+        me = self.slab
+        if self._local is None:
+            buf = np.zeros((me.buffer_size, C * inner * B), dtype=dtype)
+        else:
+            n_e = self._gather.shape[0]
+            g = self._local.rmatmat(y.reshape(B, -1).T)  # (C * n_e * inner, B)
+            g = g.reshape(C, n_e, inner, B).transpose(1, 0, 2, 3).reshape(n_e, -1)
+            buf = np.ascontiguousarray(self._gather.T @ g, dtype=dtype)
+        self._reverse_exchange(buf)
+        x = buf[: me.size].reshape(me.size, C, inner, B).transpose(3, 1, 0, 2)
+        return np.ascontiguousarray(x).reshape(B, *self.input_shape)
+
+    # ------------------------------------------------------------------ pylops-mpi
+    def _check_vector(self, x: DistributedArray, expected: list[int], name: str) -> None:
+        rank = self.comm.Get_rank()
+
+        def check() -> None:
+            if x.local_shape != (expected[rank],):
+                raise ValueError(
+                    f"`{name}` has local shape {x.local_shape} on rank {rank}; this operator "
+                    f"needs ({expected[rank]},) there (local sizes {expected}; make the "
+                    "vector with op.scatter or op.make_array)"
+                )
+
+        collective(self.comm, check)
+
+    def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
+        return DistributedArray(
+            global_shape=sum(sizes),
+            base_comm=self.comm,
+            partition=Partition.SCATTER,
+            local_shapes=[(n,) for n in sizes],
+            local_array=np.ascontiguousarray(local).reshape(-1),
+        )
+
+    def _matvec(self, x: DistributedArray) -> DistributedArray:
+        self._check_vector(x, self._in_local, "x")
+        y = self._apply(x.local_array.reshape(1, *self.input_shape))
+        return self._vector(y, self._out_local)
+
+    def _rmatvec(self, x: DistributedArray) -> DistributedArray:
+        self._check_vector(x, self._out_local, "x")
+        y = self._apply_adjoint(x.local_array.reshape(1, *self.output_shape))
+        return self._vector(y, self._in_local)
+
+    # ------------------------------------------------------------------ vectors
+    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int]:
+        if side == "input":
+            return self.input_shape, self._in_local, self.slab.start, self.slab.stop
+        if side == "output":
+            return self.output_shape, self._out_local, self.slab.out_start, self.slab.out_stop
+        raise ValueError(f"`side` must be 'input' or 'output'; got {side!r}")
+
+    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
+        """A ``DistributedArray`` from this rank's slab (collective).
+
+        The global vector is the ranks' slabs one after the other, each flattened
+        row-major over ``(channel, position, ...)``; with one channel that is exactly
+        ``vec(x)``, with more it is a permutation of it (use :meth:`gather` to get
+        ``x`` back in its natural shape).
+        """
+        shape, sizes, _, _ = self._side(side)
+
+        def check() -> np.ndarray:
+            a = np.asarray(local)
+            if a.shape != shape:
+                raise ValueError(
+                    f"`local` on rank {self.comm.Get_rank()} must have shape {shape} for the "
+                    f"{side} side; got {a.shape}"
+                )
+            return a
+
+        return self._vector(collective(self.comm, check), sizes)
+
+    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
+        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
+        shape, _, start, stop = self._side(side)
+        full = self.spec.input_size if side == "input" else self.spec.output_size
+        channels = shape[0]
+
+        def check() -> np.ndarray:
+            a = np.asarray(x)
+            want = (channels, *full)
+            if a.shape != want:
+                raise ValueError(f"`x` must have the global {side} shape {want}; got {a.shape}")
+            return a[:, start:stop]
+
+        return self.make_array(collective(self.comm, check), side=side)
+
+    def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
+        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
+        shape, sizes, _, _ = self._side(side)
+        self._check_vector(d, sizes, "d")
+        pieces = self.comm.allgather(d.local_array.reshape(shape))
+        return np.concatenate(pieces, axis=1)
+
+    @property
+    def halo_bytes(self) -> int:
+        """Bytes this rank receives per product (halo and wrap-around), per vector."""
+        me = self.slab
+        rows = me.halo + me.wrap_left + me.wrap_right
+        return rows * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
+
+
+def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
+    """Slab sizes of every rank: the default split, or each rank's `local_size`."""
+
+    def check() -> int | None:
+        if local_size is None:
+            return None
+        if isinstance(local_size, bool) or not isinstance(local_size, (int, np.integer)):
+            raise TypeError(f"`local_size` must be an int >= 1 or None; got {local_size!r}")
+        if local_size < 1:
+            raise ValueError(f"`local_size` must be an int >= 1 or None; got {local_size}")
+        return int(local_size)
+
+    mine = collective(comm, check)
+    every = comm.allgather(mine)
+    if all(n is None for n in every):
+        return split_sizes(length, comm.Get_size())
+
+    def agree() -> None:
+        if any(n is None for n in every) or sum(every) != length:
+            raise ValueError(
+                f"`local_size` must be given on every rank or on none, adding up to the "
+                f"length {length} of the split axis; got {every}"
+            )
+
+    collective(comm, agree)
+    return every
+
+
+def _same_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
+    """Refuse a layer that differs between ranks (weights or geometry)."""
+    import hashlib
+
+    digest = hashlib.sha256(spec.weight.tobytes())
+    digest.update(
+        repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode()
+    )
+    mine = digest.hexdigest()
+    every = comm.allgather(mine)
+    if len(set(every)) > 1:
+        differ = [r for r, h in enumerate(every) if h != every[0]]
+        raise ValueError(
+            f"the layer (weight or parameters) must be the same on every rank; ranks {differ} "
+            "differ from rank 0"
+        )
+
+
+def _build(spec_fn, comm: object, local_size: object) -> MPIConvOperator:
+    comm = MPI.COMM_WORLD if comm is None else comm
+    spec = collective(comm, spec_fn)
+    _same_everywhere(comm, spec)
+    sizes = _sizes(comm, spec.input_size[0], local_size)
+    return collective(comm, lambda: MPIConvOperator(spec, sizes, comm))
+
+
+def mpi_conv_operator(
+    weight: object,
+    input_size: object,
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    dtype: object = None,
+    local_size: int | None = None,
+    comm: object = None,
+) -> MPIConvOperator:
+    r"""The matrix of a conv layer as a distributed ``pylops_mpi.MPILinearOperator``.
+
+    Collective: every rank of `comm` calls it with the same layer.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, ..., K_n)
+        The kernel in torch's layout, the same on every rank.
+    input_size : int or tuple of int
+        ``L`` (1-D) or ``(L_1, ..., L_n)``; the signal is split along ``L_1``.
+    stride, padding, dilation, groups, padding_mode, dtype : optional
+        As in :func:`toeplitz_conv.conv1d_operator` (every padding mode).
+    local_size : int, optional
+        This rank's slab length along the split axis; given on every rank or on none.
+        By default ``L_1`` is split as evenly as possible, the first ``L_1 % n`` ranks
+        one sample longer (pylops-mpi's rule).
+    comm : mpi4py.MPI.Comm, optional
+        Defaults to ``MPI.COMM_WORLD``.
+
+    Returns
+    -------
+    MPIConvOperator
+        ``op.matvec`` / ``op @ x`` maps a ``DistributedArray`` of the ranks' input slabs
+        to one of their output rows; ``op.rmatvec`` and ``op.H`` are the adjoint
+        (transposed convolution, input gradient); ``op.forward_local`` and
+        ``op.adjoint_local`` work on local numpy slabs, with a batch axis.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On every rank, when the layer is invalid on any rank, differs between ranks, or
+        a slab is smaller than what a neighbour needs from it (its halo ``d(K-1)`` or
+        the padding it supplies).
+
+    Notes
+    -----
+    Rank ``r`` owns input samples ``[a_r, b_r)`` of the split axis (all channels, all
+    other axes) and the output rows ``i`` whose first tap ``clamp(i s - p_l, 0, L-1)``
+    lies in its slab. Its rows read
+
+    .. math::
+
+        \tilde x[c, j], \quad j \in [o_r s - p_l,\; (o_{r+1} - 1) s - p_l + d(K-1)],
+
+    its own samples, at most ``d(K-1)`` samples of the right neighbour's slab (the
+    halo), and at the global ends the padding: zeros, reflect/replicate from the end
+    rank's own samples, circular from the rank at the other end. The distributed vector
+    is the ranks' slabs in rank order, each flattened over ``(channel, position, ...)``
+    (for one channel, exactly ``vec(x)``). A batch (:meth:`~MPIConvOperator.forward_local`)
+    is not split: every rank holds all ``N`` samples of its slab, and one message per
+    neighbour carries the whole batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toeplitz_conv.mpi import mpi_conv_operator
+    >>> op = mpi_conv_operator([4.0, 3.0], 5)       # one rank here; mpiexec for more
+    >>> x = op.scatter(np.array([[1.0, 2, 3, 4, 5]]))
+    >>> (op @ x).local_array
+    array([10., 17., 24., 31.])
+    """
+    return _build(
+        lambda: conv_spec(
+            weight,
+            input_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            padding_mode=padding_mode,
+            dtype=dtype,
+        ),
+        comm,
+        local_size,
+    )
+
+
+def mpi_conv_transpose_operator(
+    weight: object,
+    input_size: object,
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    groups: int = 1,
+    dilation: object = 1,
+    dtype: object = None,
+    local_size: int | None = None,
+    comm: object = None,
+) -> MPILinearOperator:
+    """The matrix of ``conv_transpose`` as a distributed operator: the adjoint of a conv.
+
+    Parameters are those of :func:`toeplitz_conv.conv_transpose1d_operator`; the result
+    is ``mpi_conv_operator(...).H`` of the convolution it transposes, whose input (this
+    operator's output, ``L'`` samples) is split into slabs as in
+    :func:`mpi_conv_operator` (`local_size` counts those samples) and whose output rows
+    (this operator's input) follow from them. Collective.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from toeplitz_conv.mpi import mpi_conv_transpose_operator
+    >>> op = mpi_conv_transpose_operator([4.0, 3.0], 2, stride=2)
+    >>> (op @ op.A.scatter(np.array([[1.0, 2.0]]), side="output")).local_array
+    array([4., 3., 8., 6.])
+    """
+    conv = _build(
+        lambda: transpose_spec(
+            weight,
+            input_size,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            groups=groups,
+            dilation=dilation,
+            dtype=dtype,
+        ),
+        comm,
+        local_size,
+    )
+    return conv.H

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import toeplitz_conv as tc
+from conftest import require_torch
 from toeplitz_conv._geometry import MAX_INT
 from toeplitz_conv._layer import conv_layer, transpose_layer
 
@@ -166,3 +167,23 @@ def test_sizes_have_one_to_three_axes(call, name):
 def test_input_size_length_is_named_when_it_disagrees_with_the_weight():
     with pytest.raises(ValueError, match=r"for the 3 spatial axes of `input_size`=\(5, 5, 5\)"):
         tc.conv_matrix(np.ones((2, 1, 3, 3)), (5, 5, 5))
+
+
+# --------------------------------------------------------------------------- renamed keywords
+def test_one_dimensional_keywords_from_before_nd_still_work():
+    # from_torch/formula took `input_length` and bias_vector `output_length` before N-d
+    np.testing.assert_array_equal(
+        tc.bias_vector([1.0, 2.0], output_length=2), tc.bias_vector([1.0, 2.0], 2)
+    )
+    assert tc.formula([4.0, 3.0], input_length=5) == tc.formula([4.0, 3.0], 5)
+    with pytest.raises(TypeError, match=r"got both `input_length` and `input_size`"):
+        tc.formula([4.0, 3.0], input_length=5, input_size=5)
+
+
+def test_from_torch_keeps_its_input_length_keyword():
+    torch = require_torch()
+    module = torch.nn.Conv1d(2, 3, 3, padding=1)
+    M, c = tc.from_torch(module, input_length=7)
+    M2, c2 = tc.from_torch(module, 7)
+    assert (M != M2).nnz == 0
+    np.testing.assert_array_equal(c, c2)

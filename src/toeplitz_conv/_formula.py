@@ -15,6 +15,7 @@ import numpy as np
 
 from ._geometry import ConvGeometry, PaddingND, check_choice
 from ._layer import Layer, conv_layer, transpose_layer
+from ._renamed import renamed_keyword
 
 __all__ = ["formula"]
 
@@ -490,6 +491,7 @@ def _render(lines: list[tuple[str, list[str]]], style: _Style) -> str:
     return "\n".join(out)
 
 
+@renamed_keyword("input_length", "input_size")
 def formula(
     weight: object,
     input_size: int | Sequence[int],

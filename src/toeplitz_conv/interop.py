@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._geometry import check_choice
+from ._renamed import renamed_keyword
 from .io import _as_matrix
 from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 
@@ -97,6 +98,7 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
     return make(indptr, indices, values, size, check_invariants=False)
 
 
+@renamed_keyword("input_length", "input_size")
 def from_torch(
     module: object,
     input_size: int | tuple[int, ...],

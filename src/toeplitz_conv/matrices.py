@@ -33,6 +33,7 @@ from ._geometry import (
 )
 from ._layer import Layer, conv_layer, input_size_tuple, transpose_layer
 from ._pattern import band, transposed_band
+from ._renamed import renamed_keyword
 
 __all__ = [
     "FORMATS",
@@ -147,6 +148,7 @@ def output_size(
     return tuple(g.output_length for g in geoms)
 
 
+@renamed_keyword("output_length", "output_size")
 def bias_vector(bias: object, output_size: int | tuple[int, ...]) -> np.ndarray:
     """The bias as a vector over the flattened output.
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from toeplitz_conv import spectral
+from toeplitz_conv import _certify, _krylov, spectral
+from toeplitz_conv import _symbol as _sym
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -115,7 +116,7 @@ def test_bracket_is_certified(mode, groups, c_out_g, c_in_g, K, stride, dilation
         ref, _ = _dense_svd(w, L, **kw)
     except ValueError:
         return
-    layer = spectral._layer(w, L, stride, pad, dilation, groups, mode)
+    layer = _sym._layer(w, L, stride, pad, dilation, groups, mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lo, hi = spectral._bracket(layer, 1e-6, 20)
@@ -132,7 +133,7 @@ def test_bracket_closes(mode):
     w = np.random.default_rng(5).standard_normal((3, 3, 5))
     L = 400
     ref, _ = _dense_svd(w, L, padding=2, padding_mode=mode)
-    layer = spectral._layer(w, L, 1, 2, 1, 1, mode)
+    layer = _sym._layer(w, L, 1, 2, 1, 1, mode)
     lo, hi = spectral._bracket(layer, 1e-6, 50)
     assert lo <= ref[0] <= hi
     assert hi - lo <= 1e-6 * hi
@@ -140,7 +141,7 @@ def test_bracket_closes(mode):
 
 def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
     """Long zero-padded layers close by the circulant bound, with no Cholesky and no dense."""
-    monkeypatch.setattr(spectral, "_GRAM_FLOPS", 0)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)
     monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
     w = np.random.default_rng(6).standard_normal((4, 4, 5))
     lo, hi = tc.spectral_norm_bounds(w, 3000, padding=2, rtol=1e-5)
@@ -148,13 +149,13 @@ def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
     assert hi - lo <= 2e-6 * hi  # the O(1/L^2) gap of the circulant bound
     # and it agrees with the Gram-Cholesky certificate of the same layer
     monkeypatch.undo()
-    layer = spectral._layer(w, 3000, 1, 2, 1, 1, "zeros")
-    assert spectral._gram_certificate(layer, lo * (1 - 1e-7)) is None  # below the norm: fails
-    assert spectral._gram_certificate(layer, hi) is not None
+    layer = _sym._layer(w, 3000, 1, 2, 1, 1, "zeros")
+    assert _certify._gram_certificate(layer, lo * (1 - 1e-7)) is None  # below the norm: fails
+    assert _certify._gram_certificate(layer, hi) is not None
 
 
 def test_bracket_warns_when_it_cannot_close(monkeypatch):
-    monkeypatch.setattr(spectral, "_GRAM_FLOPS", 0)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)
     monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
     monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
     w = np.random.default_rng(7).standard_normal((2, 2, 5))
@@ -178,7 +179,7 @@ def test_svds_path_and_complete_spectrum_refused(monkeypatch):
         tc.singular_values(w, 30, padding=1, method="dense"), ref, atol=1e-10
     )
     # beyond the sparse-LU limit too: the Lanczos estimate of the condition number
-    monkeypatch.setattr(spectral, "_SHIFT_INVERT_MAX_NNZ", 0)
+    monkeypatch.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
     cond = tc.condition_number(w, 30, padding=1, tol=1e-12)
     assert cond == pytest.approx(ref[0] / ref[-1], rel=1e-2)  # an estimate
 
@@ -267,15 +268,35 @@ def test_norm_errors(fn):
         fn(np.ones((2, 2)), 10)
 
 
-def test_threaded_and_serial_batches_agree(monkeypatch):
-    """The pool of single-threaded LAPACK calls (with threadpoolctl) gives the serial answer."""
+def test_threaded_and_serial_paths_agree(monkeypatch):
+    """Two threads on the package's pool give exactly the one-thread answer (both paths run)."""
+    from toeplitz_conv import _threads
+
     w = np.random.default_rng(12).standard_normal((6, 6, 3))
     kw = dict(padding=1, padding_mode="circular")
-    threaded = tc.singular_values(w, 256, **kw)
-    bounds = tc.spectral_norm_bounds(w, 900, padding=1)
-    monkeypatch.setattr(spectral, "_thread_controller", lambda: None)
-    np.testing.assert_array_equal(tc.singular_values(w, 256, **kw), threaded)
-    assert tc.spectral_norm_bounds(w, 900, padding=1) == bounds
+    pooled = []
+    real_executor = _threads._executor
+
+    def spy(size):
+        pooled.append(size)
+        return real_executor(size)
+
+    monkeypatch.setattr(_threads, "_executor", spy)
+    results = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", threads)
+        pooled.clear()
+        results[threads] = (
+            tc.singular_values(w, 256, **kw),
+            tc.spectral_norm_bounds(w, 900, padding=1),
+            tc.spectral_norm(w, 900, padding=1, padding_mode="reflect"),
+        )
+        assert (len(pooled) > 0) == (threads == "2"), pooled  # the pool ran only when asked
+        assert set(pooled) <= {2}
+    np.testing.assert_array_equal(results["1"][0], results["2"][0])
+    assert results["1"][1] == results["2"][1]
+    # the Lanczos products split in halves: the same sums, maybe not in the same order
+    assert results["1"][2] == pytest.approx(results["2"][2], rel=1e-14)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -283,23 +304,23 @@ def test_threaded_and_serial_batches_agree(monkeypatch):
 def test_start_vector_product_is_exact(mode, groups):
     """The separable shortcut for ``M x`` of the start vector equals the operator's product."""
     w = np.random.default_rng(14).standard_normal((4, 6 // groups, 5))
-    layer = spectral._layer(w, 40, 1, (2, 3), 2, groups, mode)
-    sym = spectral._symbol(layer)
+    layer = _sym._layer(w, 40, 1, (2, 3), 2, groups, mode)
+    sym = _sym._symbol(layer)
     for theta in (0.0, 0.7, np.pi):
-        x, mx = spectral._start_vector(layer, sym, theta)
+        x, mx = _krylov._start_vector(layer, sym, theta)
         assert mx is not None and np.linalg.norm(x) == pytest.approx(1.0)
-        np.testing.assert_allclose(mx, spectral._operator(layer) @ x, atol=1e-12)
+        np.testing.assert_allclose(mx, _sym._operator(layer) @ x, atol=1e-12)
     # strided and complex layers take the operator
-    strided = spectral._layer(w, 40, 2, 2, 1, groups, mode)
-    assert spectral._start_vector(strided, spectral._symbol(strided), 0.5)[1] is None
+    strided = _sym._layer(w, 40, 2, 2, 1, groups, mode)
+    assert _krylov._start_vector(strided, _sym._symbol(strided), 0.5)[1] is None
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_split_operator_equals_operator(mode):
     """The two-halves products used by the bracket's Lanczos equal the whole operator's."""
     w = np.random.default_rng(16).standard_normal((5, 3, 4))
-    layer = spectral._layer(w, 30, 1, (2, 1), 2, 1, mode)
-    op, split = spectral._operator(layer), spectral._SplitOperator(layer)
+    layer = _sym._layer(w, 30, 1, (2, 1), 2, 1, mode)
+    op, split = _sym._operator(layer), _krylov._SplitOperator(layer)
     x = np.random.default_rng(17).standard_normal(op.shape[1])
     y = np.random.default_rng(18).standard_normal(op.shape[0])
     np.testing.assert_allclose(split.matvec(x), op.matvec(x), atol=1e-12)
@@ -325,33 +346,33 @@ def test_cholesky_proof_is_sound(
     w = rng.standard_normal((groups * c_out_g, c_in_g, K))
     if complex_weights:
         w = w + 1j * rng.standard_normal(w.shape)
-    layer = spectral._layer(w, 40, stride, K // 2, dilation, groups, "zeros")
-    sym = spectral._symbol(layer)
+    layer = _sym._layer(w, 40, stride, K // 2, dilation, groups, "zeros")
+    sym = _sym._symbol(layer)
     theta = rng.uniform(-np.pi, np.pi, 12)
     top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
-    assert not spectral._prove_below(sym, theta, top).any()
-    assert not spectral._prove_below(sym, theta, top * (1 - 1e-9)).any()
-    assert not spectral._prove_below(sym, theta, top * 0.5).any()
-    assert spectral._prove_below(sym, theta, top * (1 + 1e-8) + 1e-300).all()
+    assert not _certify._prove_below(sym, theta, top).any()
+    assert not _certify._prove_below(sym, theta, top * (1 - 1e-9)).any()
+    assert not _certify._prove_below(sym, theta, top * 0.5).any()
+    assert _certify._prove_below(sym, theta, top * (1 + 1e-8) + 1e-300).all()
 
 
 def test_cholesky_proof_fails_below_the_norm_of_a_rank_one_symbol():
     """A symbol with one nonzero singular value: mu a hair below it is never proved."""
     u, v = np.arange(1.0, 5.0), np.arange(1.0, 4.0)
     w = np.outer(u, v)[:, :, None] * np.array([1.0, -2.0, 0.5])  # (4, 3, 3)
-    sym = spectral._symbol(spectral._layer(w, 30, 1, 1, 1, 1, "zeros"))
+    sym = _sym._symbol(_sym._layer(w, 30, 1, 1, 1, 1, "zeros"))
     theta = np.linspace(0, np.pi, 7)
     top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
-    assert not spectral._prove_below(sym, theta, top * (1 - 1e-12)).any()
-    assert spectral._prove_below(sym, theta, top * (1 + 1e-9)).all()
+    assert not _certify._prove_below(sym, theta, top * (1 - 1e-12)).any()
+    assert _certify._prove_below(sym, theta, top * (1 + 1e-9)).all()
 
 
 def test_grid_max_with_proofs_bounds_every_grid_point():
     """The branch and bound's upper end covers every grid value, evaluated or only proved."""
     w = np.random.default_rng(5).standard_normal((8, 6, 5))
     for n, rtol in ((257, 1e-6), (300, 0.0), (128, 1e-3)):
-        sym = spectral._symbol(spectral._layer(w, 50, 1, 2, 1, 1, "zeros"))
-        upper, best, f = spectral._grid_max(sym, n, rtol=rtol)
+        sym = _sym._symbol(_sym._layer(w, 50, 1, 2, 1, 1, "zeros"))
+        upper, best, f = _certify._grid_max(sym, n, rtol=rtol)
         values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
         assert values.max() <= upper <= values.max() * (1 + rtol + 1e-12)
         exact = values.max(axis=-1)[f]  # best: a lower bound of the value at f, exact if rtol=0
@@ -377,8 +398,8 @@ def test_grid_max_is_certified(groups, c_out_g, c_in_g, K, stride, complex_weigh
     w = rng.standard_normal((groups * c_out_g, c_in_g, K))
     if complex_weights:
         w = w + 1j * rng.standard_normal(w.shape)
-    sym = spectral._symbol(spectral._layer(w, 30, stride, K // 2, 1, groups, "zeros"))
-    upper, best, f = spectral._grid_max(sym, n, rtol=rtol)
+    sym = _sym._symbol(_sym._layer(w, 30, stride, K // 2, 1, groups, "zeros"))
+    upper, best, f = _certify._grid_max(sym, n, rtol=rtol)
     values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
     top = values.max()
     assert top * (1 - 1e-13) <= upper <= top * (1 + rtol) + 1e-9 * top

@@ -1,4 +1,4 @@
-"""A small shared thread pool for chunked construction.
+"""The package's one thread pool (construction chunks, batches of small factorisations).
 
 numpy releases the GIL inside its loops, so filling disjoint slices of one
 preallocated output from a few threads uses several cores (and spreads the
@@ -9,12 +9,13 @@ overrides), and reset in a forked child.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["max_threads", "run"]
+__all__ = ["max_threads", "run", "run_slices"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -66,3 +67,21 @@ def run(tasks: Sequence[Callable[[], None]], *, parallel: bool = True) -> None:
     futures = [_executor(threads).submit(task) for task in tasks]
     for future in futures:
         future.result()
+
+
+def run_slices(
+    work: Callable[[slice], None], count: int, batch: int, *, min_count: int = 4
+) -> None:
+    """Call ``work(slice)`` over ``range(count)`` in slices of at most `batch` items.
+
+    The slices run on the shared pool (:func:`run`) when there are at least
+    `min_count` items and more than one thread; with ``T`` threads the slices
+    are made small enough to give each thread work. ``work`` must write
+    disjoint memory per slice, so that the result does not depend on the
+    number of threads.
+    """
+    threads = max_threads()
+    if threads > 1 and count >= min_count:
+        batch = max(1, min(batch, -(-count // threads)))
+    slices = [slice(i, min(i + batch, count)) for i in range(0, count, batch)]
+    run([functools.partial(work, sl) for sl in slices], parallel=count >= min_count)

@@ -577,13 +577,13 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
                 f"--plot: the picture is a PNG, the name must end in .png; got {args.plot!r}"
             )
         _import_pyplot()  # fail before the work when matplotlib is missing
-    from . import spectral
+    from . import _krylov, spectral
 
     L, kwargs = _spectral_kwargs(layer)
     w = layer.weight
     m, n = layer.shape
     full = layer.geom.is_circulant or m * n <= spectral.DENSE_LIMIT
-    by_lu = m * w.shape[1] * w.shape[2] <= spectral._SHIFT_INVERT_MAX_NNZ  # sigma_min by sparse LU
+    by_lu = m * w.shape[1] * w.shape[2] <= _krylov._SHIFT_INVERT_MAX_NNZ  # sigma_min by sparse LU
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with progress.step("spectral norm"):

@@ -1,20 +1,41 @@
-"""The numpy forward and adjoint passes of a conv layer, on signals laid out ``(C, L, B)``.
+r"""The numpy forward and adjoint passes of a conv layer on ``n`` spatial axes.
 
-One implementation serves :func:`~toeplitz_conv.conv1d`,
-:func:`~toeplitz_conv.conv_transpose1d` and the matrix-free operators. Signals
-are ``(channel, position, batch)``: a trailing batch of ``B`` columns, which is
-exactly how a ``LinearOperator``'s ``matmat`` receives ``X`` of shape
-``(C*L, B)``. The forward pass copies the (padded) signal's windows for a block
-of output positions into a patch matrix of ``G*K x (block*B)`` columns and
-multiplies it by the weight in one BLAS call per block (blocks are sized to stay
-in cache); the adjoint multiplies first and scatters the ``K`` tap rows back
-with adds (for a stride ``s > 1`` into ``s`` phase buffers, where they are
-contiguous, then interleaved), then folds the padding onto the signal (``src``
-of :class:`~toeplitz_conv._geometry.ConvGeometry`).
+One implementation serves the forward passes of :mod:`toeplitz_conv.functional`
+and the matrix-free operators, for every ``n`` (1-D is the case ``n = 1``, not
+a sibling copy). Signals are laid out ``(C, S_1, ..., S_n, B)``: a trailing
+batch of ``B`` columns, which is exactly how a ``LinearOperator``'s ``matmat``
+receives ``X`` of shape ``(C * prod(S), B)``.
+
+The plan, the same for every ``n``:
+
+- **Pad** once into a buffer of extent ``E_a`` per axis, axis by axis for the
+  edges (each axis' :meth:`~toeplitz_conv._geometry.ConvGeometry.src`; zero
+  padding reads nothing). With no padding the signal itself is used.
+- **Polyphase split**: for strides ``s_a > 1`` the padded signal is split into
+  ``prod(s_a)`` phases ``x~[:, r_1::s_1, ..., r_n::s_n]``; tap ``k`` then reads
+  phase ``(k_a d_a mod s_a)_a`` at the offset ``(k_a d_a // s_a)_a``.
+- **Flat shifts**: in a phase flattened row-major, the window of tap ``k`` for
+  all output positions is *one contiguous slice* at the flat offset of that
+  tap, if the output is computed on the phase's grid (the columns of the outer
+  axes beyond ``L_out`` are computed and dropped: a few percent of waste, no
+  gather). So the patch matrix of a block of outputs is ``prod(K)`` plain
+  slice copies, multiplied by the weight in one BLAS call per block (blocks
+  are sized to stay in cache).
+- The **adjoint** multiplies first and adds the ``prod(K)`` tap rows back onto
+  contiguous slices of the phases, interleaves them, and folds the padding
+  back onto the signal axis by axis. For thin layers with unit strides it is
+  instead the forward pass of the flipped, conjugated kernel (one patch copy
+  and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
+
+Measured against one GEMM per kernel offset accumulated into the output (no
+patch copy; see ``benchmarks/operators.py``): numpy's ``matmul`` cannot
+accumulate (``beta = 1``), so each offset then costs a temporary and an add
+over the whole output, more memory traffic than the cache-sized patch copies.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -42,54 +63,66 @@ def _block_positions(
 
 
 def _needed_end(geom: ConvGeometry) -> int:
-    """One past the last padded position any tap reads: ``(L_out-1)s + d(K-1) - p_l + 1``."""
+    """One past the last padded position any tap reads: ``(L_out-1)s + d(K-1) + 1``."""
     return (geom.output_length - 1) * geom.stride + geom.dilation * (geom.kernel_size - 1) + 1
 
 
-def _pad(x: np.ndarray, geom: ConvGeometry, scratch=None) -> np.ndarray:
-    """The padded signal ``x~[:, j + p_l, :]`` for ``j`` in ``[-p_l, needed_end - p_l)``.
+def _extent(geom: ConvGeometry) -> int:
+    """Padded positions kept on one axis: every position read, and the whole signal."""
+    return max(_needed_end(geom), geom.pad_left + geom.input_length)
 
-    ``x`` has shape ``(C, L, B)``; returns shape ``(C, needed_end, B)`` (a view
-    when no padding is read).
+
+def _axis3(a: np.ndarray, axis: int) -> np.ndarray:
+    """A contiguous ``a`` viewed as ``(before, a.shape[axis], after)``."""
+    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], -1)
+
+
+def _edges(geom: ConvGeometry, extent: int) -> np.ndarray:
+    """Padded positions of ``[0, extent)`` outside the signal ``[p_l, p_l + L)``."""
+    p_l, L = geom.pad_left, geom.input_length
+    lo = min(p_l, extent)
+    return np.r_[0:lo, max(lo, min(extent, p_l + L)) : extent]
+
+
+def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
+    """Fill the padding of ``out`` (``(C, E_1..E_n, B)``, signal inside) axis by axis.
+
+    Axis ``a`` is filled over the full extent of the other axes from its own
+    signal positions, so after the last axis every corner holds
+    ``x[src_1(j_1), ..., src_n(j_n)]``: the separable padding of ``F.pad``.
     """
-    L, p_l = geom.input_length, geom.pad_left
-    end = _needed_end(geom)  # in padded coordinates, i.e. j + p_l
-    if p_l == 0 and end <= L:
-        return x[:, :end]
-    shape = (x.shape[0], end, x.shape[2])
-    out = scratch(shape, x.dtype) if scratch is not None else np.empty(shape, dtype=x.dtype)
-    lo = min(p_l, end)
-    hi = max(lo, min(end, p_l + L))  # buffer [lo, hi) is inside the signal
-    out[:, lo:hi] = x[:, : hi - lo]
-    edge = np.r_[0:lo, hi:end]
-    if edge.size:
-        src = geom.src(edge - p_l)
+    for axis, geom in enumerate(geoms, start=1):
+        edge = _edges(geom, out.shape[axis])
+        if not edge.size:
+            continue
+        o3 = _axis3(out, axis)
         if geom.padding_mode == "zeros":
-            out[:, edge] = 0
+            p_l, L = geom.pad_left, geom.input_length
+            o3[:, :p_l] = 0
+            o3[:, p_l + L :] = 0
         else:
-            out[:, edge] = x[:, src]
-    return out
+            o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
 
 
-def _fold(gp: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """The adjoint of :func:`_pad`: add the padded gradient back onto the signal.
+def _fold_axis(gp: np.ndarray, axis: int, geom: ConvGeometry) -> np.ndarray:
+    """The adjoint of padding one axis: add the padded gradient back onto the signal.
 
-    ``gp`` has shape ``(C, needed_end, B)``; returns ``(C, L, B)``, contiguous.
+    ``gp`` is contiguous with ``X`` padded positions on `axis`; returns the same
+    with ``L`` positions (``gp`` itself when there is nothing to fold).
     """
-    L, p_l = geom.input_length, geom.pad_left
-    end = gp.shape[1]
-    lo = min(p_l, end)
-    hi = max(lo, min(end, p_l + L))
-    if lo == 0 and hi - lo == L and end == L:
+    L, p_l, X = geom.input_length, geom.pad_left, gp.shape[axis]
+    lo = min(p_l, X)
+    hi = max(lo, min(X, p_l + L))
+    if lo == 0 and hi == L and X == L:
         return gp
-    g = np.empty((gp.shape[0], L, gp.shape[2]), dtype=gp.dtype)
-    g[:, : hi - lo] = gp[:, lo:hi]
-    g[:, hi - lo :] = 0
+    g = np.empty((*gp.shape[:axis], L, *gp.shape[axis + 1 :]), dtype=gp.dtype)
+    g3, gp3 = _axis3(g, axis), _axis3(gp, axis)
+    g3[:, : hi - lo] = gp3[:, lo:hi]
+    g3[:, hi - lo :] = 0
     if geom.padding_mode != "zeros":
-        edge = np.r_[0:lo, hi:end]
+        edge = _edges(geom, X)
         if edge.size:
-            src = geom.src(edge - p_l)
-            np.add.at(g, (slice(None), src), gp[:, edge])
+            np.add.at(g3, (slice(None), geom.src(edge - p_l)), gp3[:, edge])
     return g
 
 
@@ -111,23 +144,65 @@ def _small_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
 class Kernel:
     """The weight and geometry of one conv, and its forward and adjoint passes.
 
-    ``weight`` has shape ``(C_out, G, K)`` in the compute dtype.
+    Parameters
+    ----------
+    weight : ndarray, shape (C_out, G, K_1, ..., K_n)
+        In the compute dtype.
+    geoms : tuple of ConvGeometry, one per spatial axis (or one ConvGeometry for 1-D)
+    groups : int
     """
 
-    def __init__(self, weight: np.ndarray, geom: ConvGeometry, groups: int) -> None:
+    def __init__(
+        self,
+        weight: np.ndarray,
+        geoms: tuple[ConvGeometry, ...] | ConvGeometry,
+        groups: int,
+    ) -> None:
+        if isinstance(geoms, ConvGeometry):
+            geoms = (geoms,)
+        self.geoms = tuple(geoms)
         self.weight = weight
-        self.geom = geom
         self.groups = groups
-        c_out, G, K = weight.shape
-        self.c_out, self.G, self.K = c_out, G, K
-        self.c_in = G * groups
+        c_out, G = weight.shape[:2]
+        self.kernel_size = tuple(weight.shape[2:])
+        self.taps = math.prod(self.kernel_size)
+        self.c_out, self.G, self.c_in = c_out, G, G * groups
         self.thin = c_out // groups < _THIN_GEMM
-        # (groups, C_out/groups, G*K): the weight of each group's patch product
-        self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * K))
+        self.input_size = tuple(g.input_length for g in self.geoms)
+        self.output_size = tuple(g.output_length for g in self.geoms)
+        # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
+        self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * self.taps))
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
+        self._plan()
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
         # scratch buffers kept between calls: fresh large arrays cost page faults each time
         self._spare: dict[tuple, list[np.ndarray]] = {}
+
+    def _plan(self) -> None:
+        """The integer plan: extents, phases, flat tap offsets (independent of the batch)."""
+        geoms = self.geoms
+        self.extent = tuple(_extent(g) for g in geoms)  # E_a
+        self.strides = tuple(g.stride for g in geoms)
+        self.no_pad = all(
+            g.pad_left == 0 and e == g.input_length for g, e in zip(geoms, self.extent, strict=True)
+        )
+        self.grid = tuple(-(-e // s) for e, s in zip(self.extent, self.strides, strict=True))  # Q_a
+        self.n_phases = math.prod(self.strides)
+        # flat strides of the phase grid, in positions
+        flat = np.cumprod((1, *self.grid[:0:-1]))[::-1]
+        self.flat = tuple(int(f) for f in flat)
+        taps = np.indices(self.kernel_size).reshape(len(geoms), -1).T  # (prod K, n), row-major
+        dil = np.array([g.dilation for g in geoms])
+        s = np.array(self.strides)
+        q, r = np.divmod(taps * dil, s)
+        self.tap_phase = np.ravel_multi_index(r.T, self.strides)
+        self.tap_offset = q @ flat  # flat position of each tap's window start in its phase
+        # outputs are computed on the phase grid: N flat positions cover them all
+        self.n_flat = int(np.dot(np.array(self.output_size) - 1, flat)) + 1
+        # the output grid is exactly the output (no dropped columns) on one axis or full rows
+        self.dense_grid = all(
+            lo == q_ for lo, q_ in zip(self.output_size[1:], self.grid[1:], strict=True)
+        )
 
     def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         try:  # list.pop is atomic: concurrent calls just allocate their own
@@ -149,148 +224,200 @@ class Kernel:
             self._cast[dtype] = (self.w_g.astype(dtype), self.w_gh.astype(dtype))
         return self._cast[dtype]
 
+    # ------------------------------------------------------------------ padding
+    def _pad(self, x: np.ndarray) -> np.ndarray:
+        """``x`` ``(C, *S, B)`` contiguous -> the padded signal ``(C, *E, B)``.
+
+        ``x`` itself when no axis is padded.
+        """
+        if self.no_pad:
+            return x
+        out = self._take((x.shape[0], *self.extent, x.shape[-1]), x.dtype)
+        inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in self.geoms)
+        out[(slice(None), *inside)] = x
+        _fill_edges(out, self.geoms)
+        return out
+
+    def _fold(self, gp: np.ndarray) -> np.ndarray:
+        """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
+        for axis in range(len(self.geoms), 0, -1):
+            gp = _fold_axis(gp, axis, self.geoms[axis - 1])
+        return gp
+
+    def _phase_counts(self, r: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(
+            -(-(e - ra) // s) for e, ra, s in zip(self.extent, r, self.strides, strict=True)
+        )
+
+    def _split(self, xp: np.ndarray) -> np.ndarray:
+        """The polyphase split ``(R, C, prod(Q) * B)`` of the padded signal.
+
+        Each phase on the full grid ``Q``; cells past a phase's own length are
+        zeroed (they are read only for dropped output columns).
+        """
+        B, C = xp.shape[-1], xp.shape[0]
+        if self.n_phases == 1:
+            return xp.reshape(1, C, -1)
+        phases = self._take((self.n_phases, C, math.prod(self.grid) * B), xp.dtype)
+        for index, r in enumerate(np.ndindex(*self.strides)):
+            ph = phases[index].reshape(C, *self.grid, B)
+            counts = self._phase_counts(r)
+            ph[(slice(None), *(slice(0, c) for c in counts))] = xp[
+                (slice(None), *(slice(ra, None, s) for ra, s in zip(r, self.strides, strict=True)))
+            ]
+            for axis, (c, q) in enumerate(zip(counts, self.grid, strict=True), start=1):
+                if c < q:
+                    _axis3(ph, axis)[:, c:] = 0
+        return phases
+
+    def _interleave(self, phases: np.ndarray, B: int) -> np.ndarray:
+        """The inverse of :meth:`_split`: ``(R, C, prod(Q) * B)`` -> ``(C, *E, B)``."""
+        C = phases.shape[1]
+        if self.n_phases == 1:
+            return phases.reshape(C, *self.grid, B)
+        gp = np.empty((C, *self.extent, B), dtype=phases.dtype)
+        for index, r in enumerate(np.ndindex(*self.strides)):
+            counts = self._phase_counts(r)
+            ph = phases[index].reshape(C, *self.grid, B)
+            gp[
+                (slice(None), *(slice(ra, None, s) for ra, s in zip(r, self.strides, strict=True)))
+            ] = ph[(slice(None), *(slice(0, c) for c in counts))]
+        return gp
+
+    # ------------------------------------------------------------------ passes
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``(C_in, L, B) -> (C_out, L_out, B)``."""
-        geom = self.geom
-        s, d, K, G, groups = geom.stride, geom.dilation, self.K, self.G, self.groups
-        L_out, B = geom.output_length, x.shape[2]
-        w_g, _ = self.weights_as(x.dtype)
-        xp = _pad(x, geom, self._take)
-        y = np.empty((self.c_out, L_out, B), dtype=x.dtype)
-        y_g = y.reshape(groups, self.c_out // groups, L_out * B)
-        block = _block_positions(G * K, B, x.dtype.itemsize, L_out, self.thin)
-        cols = self._take((self.c_in, K, block, B), x.dtype)
-        phases = None
-        if s > 1:  # polyphase split: then every tap's window is a contiguous slice
-            end = xp.shape[1]
-            phases = self._take((s, self.c_in, -(-end // s), B), x.dtype)
-            for r in range(s):
-                phases[r, :, : -(-(end - r) // s)] = xp[:, r::s]
-        for i0 in range(0, L_out, block):
-            n = min(block, L_out - i0)
-            c = cols[:, :, :n] if n < block else cols
-            c2, xp2 = (c[..., 0], xp[..., 0]) if B == 1 else (c, xp)  # 2-D copies are faster
-            for k in range(K):
-                start = i0 * s + k * d
-                if phases is None:
-                    c2[:, k] = xp2[:, start : start + n]
-                else:
-                    q, r = divmod(start, s)
-                    c[:, k] = phases[r, :, q : q + n]
-            np.matmul(
-                w_g,
-                c.reshape(groups, G * K, n * B),
-                out=y_g[:, :, i0 * B : (i0 + n) * B],
-            )
-        self._give(cols)
-        if phases is not None:
-            self._give(phases)
-        if xp.base is None:
+        """``(C_in, *S, B) -> (C_out, *S_out, B)``."""
+        B, dtype = x.shape[-1], x.dtype
+        x = np.ascontiguousarray(x)
+        G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
+        w_g, _ = self.weights_as(dtype)
+        xp = self._pad(x)
+        phases = self._split(xp)
+        if self.n_phases > 1 and xp is not x:  # the phases are a copy
             self._give(xp)
-        return y
+        if self.dense_grid:
+            y = np.empty((self.c_out, *self.output_size, B), dtype=dtype)
+        else:
+            y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
+        y_g = y.reshape(groups, self.c_out // groups, -1)
+        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
+        cols = self._take((self.c_in, taps, block * B), dtype)
+        for i0 in range(0, N, block):
+            n = min(block, N - i0)
+            c = cols[:, :, : n * B] if n < block else cols
+            for k in range(taps):
+                start = (i0 + int(self.tap_offset[k])) * B
+                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
+            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
+        self._give(cols)
+        if self.n_phases > 1:
+            self._give(phases)
+        elif xp is not x:
+            self._give(xp)
+        if self.dense_grid:
+            return y
+        out = np.ascontiguousarray(
+            y[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))]
+        )
+        self._give(y)
+        return out
 
     @cached_property
     def flipped(self) -> Kernel:
-        r"""For stride 1, the adjoint as a forward pass: the correlation of the zero-padded
-        output with the conjugated, transposed and flipped kernel,
+        r"""For unit strides, the adjoint as a forward pass: the correlation of the
+        zero-padded output with the conjugated, transposed and flipped kernel,
 
         .. math::
 
             \tilde g[c, j] = \sum_{o, k} \overline{W[o, c, K-1-k]}\, \tilde y[o, j + k d],
 
-        with ``y`` padded by ``d(K-1)`` zeros on both sides: one patch copy and one
-        GEMM, instead of a GEMM and ``K`` scattered adds.
+        (``k``, ``K``, ``d``, ``j`` per axis) with ``y`` padded by ``d_a(K_a-1)``
+        zeros on both sides of every axis: one patch copy and one GEMM per
+        block, instead of a GEMM and ``prod(K)`` scattered adds.
         """
-        geom, K, G, groups = self.geom, self.K, self.G, self.groups
+        n, groups, G = len(self.geoms), self.groups, self.G
         cog = self.c_out // groups
-        w = self.weight.conj().reshape(groups, cog, G, K)[..., ::-1]
-        w = np.ascontiguousarray(w.transpose(0, 2, 1, 3).reshape(self.c_in, cog, K))
-        span = geom.dilation * (K - 1)
-        g = ConvGeometry(
-            geom.output_length, K, 1, geom.dilation, span, span, "zeros", _needed_end(geom)
+        w = self.weight.conj().reshape(groups, cog, G, *self.kernel_size)
+        w = w[(Ellipsis, *([slice(None, None, -1)] * n))]
+        w = np.ascontiguousarray(
+            w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *self.kernel_size)
         )
-        return Kernel(w, g, groups)
+        geoms = []
+        for g in self.geoms:
+            span = g.dilation * (g.kernel_size - 1)
+            geoms.append(
+                ConvGeometry(
+                    g.output_length,
+                    g.kernel_size,
+                    1,
+                    g.dilation,
+                    span,
+                    span,
+                    "zeros",
+                    _needed_end(g),
+                )
+            )
+        return Kernel(w, tuple(geoms), groups)
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
-        """``(C_out, L_out, B) -> (C_in, L, B)``: the transposed convolution."""
-        geom = self.geom
-        s, d, K, G, groups = geom.stride, geom.dilation, self.K, self.G, self.groups
-        if s == 1 and self.thin:  # measured: faster for thin layers, slower for thick ones
-            return _fold(self.flipped.forward(y), geom)
-        L_out, B = geom.output_length, y.shape[2]
-        _, w_gh = self.weights_as(y.dtype)
-        end = _needed_end(geom)
-        y_g = y.reshape(groups, self.c_out // groups, L_out * B)
-        block = _block_positions(G * K, B, y.dtype.itemsize, L_out, self.thin)
-        z = self._take((self.c_in, K, block, B), y.dtype)
-        if s > 1:
-            gp = self._adjoint_polyphase(y_g, w_gh, z, block, end)
-            self._give(z)
-            return _fold(gp, geom)
-        # stride 1: tap 0 of each block covers [i0, i0 + n): assign it, add the others
-        gp = np.empty((self.c_in, end, B), dtype=y.dtype)
-        gp[:, L_out:] = 0
-        # last block first: a block's later taps add onto the next block's assigned tap 0
-        for i0 in reversed(range(0, L_out, block)):
-            n = min(block, L_out - i0)
-            zz = z[:, :, :n] if n < block else z
-            _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
-            gp2, zz2 = (gp[..., 0], zz[..., 0]) if B == 1 else (gp, zz)  # 2-D adds are faster
-            for k in range(K):
-                start = i0 + k * d
-                if k == 0:
-                    gp2[:, start : start + n] = zz2[:, 0]
-                else:
-                    gp2[:, start : start + n] += zz2[:, k]
-        self._give(z)
-        return _fold(gp, geom)
-
-    def _adjoint_polyphase(
-        self, y_g: np.ndarray, w_gh: np.ndarray, z: np.ndarray, block: int, end: int
-    ) -> np.ndarray:
-        """Stride ``s > 1``: scatter the taps into ``s`` phase buffers, then interleave.
-
-        Tap ``k`` of output ``i`` lands on padded position ``i s + k d``: phase
-        ``(k d) mod s``, index ``i + (k d) // s`` in it. So every tap's rows add
-        onto a contiguous slice of its phase buffer (instead of a stride-``s``
-        slice of the signal), and when one block covers the output, the first
-        tap of each phase is assigned rather than added onto zeros (measured on
-        64->128 K=5 stride 2: the scatter takes 0.24 ms instead of 0.39).
-        Returns the padded gradient ``(C_in, end, B)``.
-        """
-        geom, K, G, groups = self.geom, self.K, self.G, self.groups
-        s, d, L_out, B = geom.stride, geom.dilation, geom.output_length, z.shape[3]
-        dtype = z.dtype
-        P = -(-end // s)
-        phases = self._take((s, self.c_in, P, B), dtype)
-        q, r = np.divmod(np.arange(K) * d, s)
-        single = block >= L_out
-        assigned = np.zeros(s, dtype=bool)
-        if single:  # assign each phase's first tap; zero what it does not cover
-            for ph in range(s):
-                taps = np.nonzero(r == ph)[0]
-                if taps.size:
-                    q0 = int(q[taps[0]])
-                    phases[ph, :, :q0] = 0
-                    phases[ph, :, q0 + L_out :] = 0
+        """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
+        if self.n_phases == 1 and self.thin:  # measured: faster thin, slower thick
+            return self._fold(self.flipped.forward(y))
+        B, dtype = y.shape[-1], y.dtype
+        G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
+        _, w_gh = self.weights_as(dtype)
+        if self.dense_grid:
+            y = np.ascontiguousarray(y)
+        else:  # on the phase grid, zeros in the dropped columns
+            grid = np.zeros((self.c_out, self.output_size[0], *self.grid[1:], B), dtype=dtype)
+            grid[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))] = y
+            y = grid
+        y_g = y.reshape(groups, self.c_out // groups, -1)
+        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
+        z = self._take((self.c_in, taps, block * B), dtype)
+        R, total = self.n_phases, math.prod(self.grid) * B
+        # one phase is the result itself: a fresh array, not a kept scratch buffer
+        phases = (
+            self._take((R, self.c_in, total), dtype)
+            if R > 1
+            else np.empty((1, self.c_in, total), dtype=dtype)
+        )
+        single = block >= N
+        # A phase's first tap covers [off, off + N): when one block covers the output it is
+        # assigned (what it does not cover is zeroed), otherwise everything is added onto zeros.
+        # With one phase, blocks run last-first and every block assigns its tap 0, which
+        # starts at offset 0: later blocks only add at or after the next block's start.
+        assigned = np.zeros(R, dtype=bool)
+        first = {}
+        for k in range(taps):
+            first.setdefault(int(self.tap_phase[k]), k)
+        if single or R == 1:
+            for ph in range(R):
+                if ph in first:
+                    off = int(self.tap_offset[first[ph]]) * B
+                    phases[ph, :, :off] = 0
+                    phases[ph, :, off + N * B :] = 0
                 else:
                     phases[ph] = 0
         else:
             phases[...] = 0
-        for i0 in range(0, L_out, block):
-            n = min(block, L_out - i0)
-            zz = z[:, :, :n] if n < block else z
-            _small_matmul(w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * K, n * B))
-            ph2, zz2 = (phases[..., 0], zz[..., 0]) if B == 1 else (phases, zz)
-            for k in range(K):
-                ph, start = int(r[k]), i0 + int(q[k])
-                if single and not assigned[ph]:
-                    ph2[ph, :, start : start + n] = zz2[:, k]
+        starts = range(0, N, block)
+        for i0 in reversed(starts) if R == 1 else starts:
+            n = min(block, N - i0)
+            zz = z[:, :, : n * B] if n < block else z
+            _small_matmul(
+                w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * taps, n * B)
+            )
+            for k in range(taps):
+                ph = int(self.tap_phase[k])
+                start = (i0 + int(self.tap_offset[k])) * B
+                if (R == 1 and k == 0) or (single and not assigned[ph] and first[ph] == k):
+                    phases[ph, :, start : start + n * B] = zz[:, k]
                     assigned[ph] = True
                 else:
-                    ph2[ph, :, start : start + n] += zz2[:, k]
-        gp = np.empty((self.c_in, end, B), dtype=dtype)
-        for ph in range(s):
-            gp[:, ph::s] = phases[ph, :, : -(-(end - ph) // s)]
-        self._give(phases)
-        return gp
+                    phases[ph, :, start : start + n * B] += zz[:, k]
+        self._give(z)
+        gp = self._interleave(phases, B)
+        if R > 1:
+            self._give(phases)
+        return self._fold(gp)

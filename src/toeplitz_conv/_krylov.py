@@ -17,7 +17,6 @@ from ._layer import Layer
 from ._symbol import _EPS, _is_real, _operator, _Symbol, _top_vector
 from ._threads import run
 from .matrices import layer_matrix
-from .operators import Conv1dOperator
 
 # sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
 _SHIFT_INVERT_MAX_NNZ = 4_000_000
@@ -53,48 +52,69 @@ def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
     return float(np.einsum("i,i->", a, b))
 
 
-def _start_vector(layer: Layer, sym: _Symbol, theta: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """The circulant's top singular vector restricted to the signal, sine-windowed.
+def _start_vector(
+    layer: Layer, sym: _Symbol, theta: object
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The circulant's top singular vector restricted to the signal, sine-windowed per axis.
 
-    ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi (l + 1) / (L + 1))`` for
-    ``l = m s + r``: near the top of the spectrum ``M^H M`` acts like a
-    second-difference operator modulated at ``theta``, whose top eigenvector
-    this is up to O(1/L^2).
+    ``x[c, l] = u[c, r(l)] prod_a e^{i theta_a m_a} sin(pi (l_a + 1) / (L_a + 1))``
+    for ``l_a = m_a s_a + r_a`` (``r(l)`` the flat phase): near the top of the
+    spectrum ``M^H M`` acts like a second-difference operator on each axis
+    modulated at ``theta``, whose top eigenvector this is up to O(1/L^2).
+    `theta` is a float (1-D) or ``n`` angles.
 
     Returns ``(x, M x)``; ``M x`` is computed from the separable form (``K``
-    outer products instead of a convolution) for real weights and stride 1,
+    outer products instead of a convolution) for real 1-D weights and stride 1,
     else ``None``.
     """
-    g = layer.geom
-    L, s = g.input_length, g.stride
-    u = _top_vector(sym, theta).reshape(layer.in_channels, s)
+    theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
+    geoms = layer.geoms
+    strides = tuple(g.stride for g in geoms)
+    R = math.prod(strides)
+    u = _top_vector(sym, theta).reshape(layer.in_channels, R)
+    if layer.ndim == 1 and strides[0] == 1 and _is_real(layer):
+        return _start_vector_1d(layer, u, float(theta[0]))
+    phase = np.zeros(layer.input_size)
+    window = np.ones(layer.input_size)
+    rflat = np.zeros(layer.input_size, dtype=np.int64)
+    for a, g in enumerate(geoms):
+        L, s = g.input_length, g.stride
+        pos = np.arange(L)
+        m, r = np.divmod(pos, s)
+        shape = [1] * layer.ndim
+        shape[a] = L
+        phase = phase + (theta[a] * (m - m.mean())).reshape(shape)
+        window = window * np.sin(np.pi * (pos + 1) / (L + 1)).reshape(shape)
+        rflat = rflat * s + r.reshape(shape)
+    wave = np.exp(1j * phase) * window
+    x = u[:, rflat.ravel()] * wave.ravel()[None, :]  # (C_in, prod(L))
+    if _is_real(layer):
+        re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
+        x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
+    x = np.ascontiguousarray(x).ravel()
+    return x / _norm(x), None
+
+
+def _start_vector_1d(
+    layer: Layer, u: np.ndarray, theta: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_start_vector` for a real 1-D stride-1 layer, with ``M x`` from its separable form."""
+    L = layer.geom.input_length
     pos = np.arange(L)
-    m, r = np.divmod(pos, s)
-    phase = theta * (m - m.mean())
+    phase = theta * (pos - pos.mean())
     window = np.sin(np.pi * (pos + 1) / (L + 1))
     cw, sw = np.cos(phase) * window, np.sin(phase) * window
-    if not _is_real(layer):
-        x = (u[:, r] * (cw + 1j * sw)).ravel()
-        return x / _norm(x), None
-    # the real or the imaginary part of u e^{i phase}, whichever is larger
-    if s == 1:
-        # contiguous copies: ufunc.outer over a strided column view is ~10x slower
-        ur, ui = np.ascontiguousarray(u.real[:, 0]), np.ascontiguousarray(u.imag[:, 0])
-        cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
-        real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
-        imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
-        if real_part < imag_part:
-            ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
-        # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
-        x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
-        scale = _norm(x.ravel())
-        return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
-    else:
-        ur, ui = u.real[:, r], u.imag[:, r]
-        x = ur * cw - ui * sw
-        y = ui * cw + ur * sw
-        x = (x if _norm(x.ravel()) >= _norm(y.ravel()) else y).ravel()
-    return x / _norm(x), None
+    # contiguous copies: ufunc.outer over a strided column view is ~10x slower
+    ur, ui = np.ascontiguousarray(u.real[:, 0]), np.ascontiguousarray(u.imag[:, 0])
+    cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
+    real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
+    imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
+    if real_part < imag_part:
+        ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
+    # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
+    x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
+    scale = _norm(x.ravel())
+    return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
 
 
 def _separable_product(
@@ -132,14 +152,14 @@ class _SplitOperator:
     """
 
     def __init__(self, layer: Layer) -> None:
-        w, g = layer.weight, layer.geom
+        w, g = layer.weight, layer.geoms
         c_out, c_in = w.shape[:2]
         self.rows = [
-            Conv1dOperator(np.ascontiguousarray(w[a:b]), g, 1)
+            _operator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
             for a, b in ((0, c_out // 2), (c_out // 2, c_out))
         ]
         self.cols = [
-            Conv1dOperator(np.ascontiguousarray(w[:, a:b]), g, 1)
+            _operator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
             for a, b in ((0, c_in // 2), (c_in // 2, c_in))
         ]
 
@@ -161,7 +181,7 @@ class _SplitOperator:
 
 
 def _lanczos_lower(
-    op: Conv1dOperator,
+    op: object,
     x0: np.ndarray,
     *,
     steps: int,
@@ -209,14 +229,21 @@ def _lanczos_lower(
 
 
 def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
-    """A random unit vector on the samples near both ends of the signal."""
-    g = layer.geom
-    L = g.input_length
-    width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
+    """A random unit vector on the samples near the ends of the signal on every axis."""
     gen = rng if rng is not None else np.random.default_rng(0)
-    x = np.zeros((layer.in_channels, L))
-    x[:, :width] = gen.standard_normal((layer.in_channels, width))
-    x[:, L - width :] += gen.standard_normal((layer.in_channels, width))
+    near = np.zeros(layer.input_size, dtype=bool)
+    for a, g in enumerate(layer.geoms):
+        L = g.input_length
+        width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
+        edge = np.zeros(L, dtype=bool)
+        edge[:width] = True
+        edge[L - width :] = True
+        shape = [1] * layer.ndim
+        shape[a] = L
+        near = near | edge.reshape(shape)
+    x = np.zeros((layer.in_channels, near.size))
+    where = np.flatnonzero(near.ravel())
+    x[:, where] = gen.standard_normal((layer.in_channels, where.size))
     x = x.ravel()
     return x / _norm(x)
 
@@ -234,7 +261,7 @@ def _smallest_singular_value(layer: Layer) -> float | None:
     from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
     m, n = layer.shape
-    if m * layer.group_channels * layer.geom.kernel_size > _SHIFT_INVERT_MAX_NNZ:
+    if m * layer.group_channels * math.prod(layer.kernel_size) > _SHIFT_INVERT_MAX_NNZ:
         return None
     M = layer_matrix(layer, fmt="csc")
     if m == n:

@@ -36,7 +36,7 @@ from ._certify import (
     _grid_max,
     _refine_peak,
 )
-from ._geometry import Padding, check_choice, check_int
+from ._geometry import PaddingND, check_choice, check_int
 from ._krylov import (
     _edge_vector,
     _lanczos_ends,
@@ -48,18 +48,8 @@ from ._krylov import (
     _svds_top,
 )
 from ._layer import Layer
-from ._symbol import _EPS, _circulant_spectrum, _dense, _layer, _symbol
+from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
 from ._threads import max_threads
-from .operators import Conv1dOperator
-
-__all__ = [
-    "DENSE_LIMIT",
-    "NormBounds",
-    "condition_number",
-    "singular_values",
-    "spectral_norm",
-    "spectral_norm_bounds",
-]
 
 __all__ = [
     "DENSE_LIMIT",
@@ -106,11 +96,11 @@ def _dense_ok(layer: Layer) -> bool:
 
 def singular_values(
     weight: object,
-    input_length: int,
+    input_size: int | tuple[int, ...],
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
     k: int | None = None,
@@ -187,7 +177,7 @@ def singular_values(
     >>> singular_values([4.0, 3.0], 5, k=1).round(4)
     array([6.6646])
     """
-    layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
+    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     check_choice(method, "method", _METHODS)
     m, n = layer.shape
     full = min(m, n)
@@ -197,17 +187,22 @@ def singular_values(
             raise ValueError(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
-    circ = layer.geom.is_circulant
+    circ = _is_circulant(layer)
     if method == "auto":
         method = "fft" if circ else "dense" if _dense_ok(layer) else "svds"
     if method == "fft":
         if not circ:
+            g = layer.geoms
+            out, st, size = (
+                tuple(getattr(x, a) for x in g) for a in ("output_length", "stride", "input_length")
+            )
+            if layer.ndim == 1:
+                out, st, size = out[0], st[0], size[0]
             raise ValueError(
                 "`method`='fft' needs a block-circulant layer: padding_mode='circular' "
-                f"with output_length * stride == input_length; got output_length="
-                f"{layer.geom.output_length}, stride={layer.geom.stride}, "
-                f"input_length={layer.geom.input_length}, "
-                f"padding_mode={layer.geom.padding_mode!r}"
+                f"with output_length * stride == input_length on every axis; got "
+                f"output_length={out}, stride={st}, input_length={size}, "
+                f"padding_mode={g[0].padding_mode!r}"
             )
         values = _circulant_spectrum(layer)
     elif method == "dense":
@@ -226,11 +221,11 @@ def singular_values(
 
 def spectral_norm_bounds(
     weight: object,
-    input_length: int,
+    input_size: int | tuple[int, ...],
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
     rtol: float = 1e-6,
@@ -309,7 +304,7 @@ def spectral_norm_bounds(
     >>> bool(abs(hi - spectral_norm(w, 300, padding=2)) < 1e-2)
     True
     """
-    layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
+    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
     maxiter = check_int(maxiter, "maxiter", minimum=0)
     return _bounds(layer, rtol, maxiter, _rng(rng))
@@ -318,9 +313,9 @@ def spectral_norm_bounds(
 def _bounds(
     layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
-    if layer.geom.is_circulant:
+    if _is_circulant(layer):
         sym = _symbol(layer)
-        upper, best, _ = _grid_max(sym, layer.geom.output_length, rtol=0.0)
+        upper, best, _ = _grid_max(sym, layer.output_size, rtol=0.0)
         return NormBounds(best * (1 - 64 * _EPS), upper * (1 + 256 * _EPS))
     if min(layer.shape) <= _DENSE_NORM_SIDE:
         return _dense_bounds(layer)
@@ -335,14 +330,13 @@ def _dense_bounds(layer: Layer) -> NormBounds:
 def _bracket(
     layer: Layer, rtol: float, maxiter: int, rng: np.random.Generator | None = None
 ) -> NormBounds:
-    g = layer.geom
     check_memory(  # the start vector, its image and a few Krylov vectors
         4 * layer.weight.itemsize * sum(layer.shape),
         f"the iterative bracket's vectors for a {layer.shape} matrix",
         "use a shorter input",
     )
     sym = _symbol(layer)
-    mode = g.padding_mode
+    mode = layer.geoms[0].padding_mode
     n0 = _embedding_lengths(layer, np.nan, 1)[0]
     upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
     theta = _refine_peak(sym, f_best, n0)
@@ -356,7 +350,7 @@ def _bracket(
         return min(factor * u, u + extra) * (1 + 256 * _EPS)
 
     upper = upper_of(upper_c)
-    op = Conv1dOperator(layer.weight, g, layer.groups)
+    op = _operator(layer)
     x0, mx0 = _start_vector(layer, sym, theta)
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
         op = _SplitOperator(layer)  # two halves of each product on the package's pool
@@ -391,11 +385,11 @@ def _bracket(
 
 def spectral_norm(
     weight: object,
-    input_length: int,
+    input_size: int | tuple[int, ...],
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
     rtol: float = 1e-6,
@@ -441,13 +435,13 @@ def spectral_norm(
     >>> spectral_norm([1.0, 2.0, 3.0], 8, padding=1, padding_mode="circular")
     6.0
     """
-    layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
+    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
     maxiter = check_int(maxiter, "maxiter", minimum=0)
     gen = _rng(rng)
-    if layer.geom.is_circulant:
+    if _is_circulant(layer):
         sym = _symbol(layer)
-        _, best, _ = _grid_max(sym, layer.geom.output_length, rtol=0.0)
+        _, best, _ = _grid_max(sym, layer.output_size, rtol=0.0)
         return float(best)
     if min(layer.shape) <= _DENSE_NORM_SIDE:
         return float(np.linalg.norm(_dense(layer), ord=2))
@@ -456,7 +450,7 @@ def spectral_norm(
         warnings.warn(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "
             f"(relative width {(upper - lower) / upper:.2e}) did not close to rtol={rtol:g} "
-            f"for padding_mode={layer.geom.padding_mode!r}; returning the lower end, "
+            f"for padding_mode={layer.geoms[0].padding_mode!r}; returning the lower end, "
             "which a vector attains",
             RuntimeWarning,
             stacklevel=2,
@@ -466,11 +460,11 @@ def spectral_norm(
 
 def condition_number(
     weight: object,
-    input_length: int,
+    input_size: int | tuple[int, ...],
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
     tol: float = 1e-8,
@@ -517,9 +511,9 @@ def condition_number(
     >>> condition_number([1.0, -1.0], 4, padding=1, padding_mode="circular", stride=1)
     inf
     """
-    layer = _layer(weight, input_length, stride, padding, dilation, groups, padding_mode)
+    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     m, n = layer.shape
-    if layer.geom.is_circulant:
+    if _is_circulant(layer):
         values = _circulant_spectrum(layer)
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)

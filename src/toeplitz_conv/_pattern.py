@@ -24,7 +24,7 @@ import numpy as np
 
 from ._geometry import ConvGeometry
 
-__all__ = ["Band", "band", "transposed_band"]
+__all__ = ["Band", "RowClass", "band", "row_classes", "row_counts", "sliced", "transposed_band"]
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -237,3 +237,118 @@ def transposed_band(geom: ConvGeometry) -> Band:
         extra_entries=new_position[fwd.extra_entries].astype(np.int64),
         extra_taps=fwd.extra_taps.copy(),
     )
+
+
+def sliced(b: Band, r0: int, r1: int) -> Band:
+    """Rows ``[r0, r1)`` of `b` as a band of their own (``0 <= r0 <= r1 <= n_rows``).
+
+    The edge rows inside the range stay edge rows; the interior rows inside it
+    stay interior, the unit rotated so that it starts at the first of them.
+    Costs the size of the band, not of the rows.
+    """
+    n_rows, n_cols = b.shape
+    if (r0, r1) == (0, n_rows):
+        return b
+    u0, u1 = max(b.lo, r0), min(b.hi, r1)
+    if u1 <= u0:  # no interior row in range: every row is an edge row
+        u0 = u1 = min(max(b.lo, r0), r1)
+    # edge rows kept: positions in the edge list, and where their entries sit
+    left = np.arange(r0, min(b.lo, r1))
+    right = np.arange(max(b.hi, r0), r1)
+    keep_rows = np.concatenate([left, b.lo + right - b.hi]).astype(np.int64)
+    ptr = np.concatenate([[0], np.cumsum(b.edge_counts)])
+    counts = b.edge_counts[keep_rows]
+    entry_of = np.repeat(ptr[keep_rows] - (np.cumsum(counts) - counts), counts)
+    entry_of = entry_of + np.arange(entry_of.size, dtype=np.int64)
+    new_entry = np.full(int(ptr[-1]), -1, dtype=np.int64)
+    new_entry[entry_of] = np.arange(entry_of.size)
+    extra = new_entry[b.extra_entries]
+    kept = extra >= 0
+    # the unit, rotated to start at row u0
+    P = b.period
+    q, ph = divmod(u0 - b.lo, P)
+    uptr = b.unit_ptr
+    head = slice(int(uptr[ph]), int(uptr[P]))
+    tail = slice(0, int(uptr[ph]))
+    shift = q * b.step
+    return Band(
+        shape=(r1 - r0, n_cols),
+        lo=u0 - r0,
+        hi=u1 - r0,
+        period=P,
+        step=b.step,
+        unit_counts=np.roll(b.unit_counts, -ph),
+        unit_cols=np.concatenate([b.unit_cols[head] + shift, b.unit_cols[tail] + shift + b.step]),
+        unit_taps=np.concatenate([b.unit_taps[head], b.unit_taps[tail]]),
+        edge_counts=counts,
+        edge_cols=b.edge_cols[entry_of],
+        edge_taps=b.edge_taps[entry_of],
+        extra_entries=extra[kept],
+        extra_taps=b.extra_taps[kept],
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RowClass:
+    """Rows of a band that share one column pattern up to a shift.
+
+    Rows ``first + j*period`` (``j < count``) hold the entries ``cols + j*step``
+    with first taps `taps`; further taps `extra_taps` add onto entries
+    `extra_entries` (indices into `cols`), in order.
+    """
+
+    first: int
+    period: int
+    count: int
+    step: int
+    cols: np.ndarray
+    taps: np.ndarray
+    extra_entries: np.ndarray
+    extra_taps: np.ndarray
+
+
+def row_classes(b: Band) -> tuple[RowClass, ...]:
+    """`b`'s rows as classes: one per phase of the interior's unit, one per edge row.
+
+    Every row of the band is in exactly one class. Used for the outer spatial
+    axes, whose rows are expanded like channels.
+    """
+    out = []
+    n_int = b.hi - b.lo
+    empty = np.zeros(0, dtype=np.int64)
+    uptr = b.unit_ptr
+    for r in range(min(b.period, n_int)):
+        e = slice(int(uptr[r]), int(uptr[r + 1]))
+        count = _ceil_div(n_int - r, b.period)
+        out.append(
+            RowClass(
+                b.lo + r, b.period, count, b.step, b.unit_cols[e], b.unit_taps[e], empty, empty
+            )
+        )
+    ptr = np.concatenate([[0], np.cumsum(b.edge_counts)])
+    for e, row in enumerate(b.edge_rows()):
+        p0, p1 = int(ptr[e]), int(ptr[e + 1])
+        mine = (b.extra_entries >= p0) & (b.extra_entries < p1)
+        out.append(
+            RowClass(
+                int(row),
+                1,
+                1,
+                0,
+                b.edge_cols[p0:p1],
+                b.edge_taps[p0:p1],
+                b.extra_entries[mine] - p0,
+                b.extra_taps[mine],
+            )
+        )
+    return tuple(out)
+
+
+def row_counts(b: Band) -> np.ndarray:
+    """Entries of every row of `b`, shape ``(n_rows,)`` (for the outer axes: short)."""
+    counts = np.empty(b.shape[0], dtype=np.int64)
+    counts[: b.lo] = b.edge_counts[: b.lo]
+    counts[b.hi :] = b.edge_counts[b.lo :]
+    n_int = b.hi - b.lo
+    counts[b.lo : b.hi] = np.resize(b.unit_counts, n_int) if n_int else 0
+    return counts

@@ -1,34 +1,52 @@
-"""The matrices of ``conv1d`` and ``conv_transpose1d``, built straight into the format asked for."""
+"""The matrices of ``conv1d/2d/3d`` and ``conv_transpose1d/2d/3d``, built in the format asked for.
+
+Every builder is the same code path: a validated :class:`~._layer.Layer` (one
+geometry per spatial axis), turned into a :class:`~._assemble.Grid` (the
+innermost axis a band, the outer axes expanded like channels) and written into
+the requested format. 1-D is the case of one axis.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._arrays import as_array, check_memory, matrix_dtype
 from ._assemble import (
-    Blocks,
+    Grid,
+    box_grids,
     compressed_arrays,
     coordinate_arrays,
     dia_arrays,
     dia_offsets,
 )
 from ._geometry import (
-    ConvGeometry,
     Padding,
+    PaddingND,
     check_choice,
     check_int,
+    conv_geometries,
     conv_geometry,
+    per_axis,
 )
-from ._layer import Layer, conv_layer, transpose_layer
+from ._layer import Layer, conv_layer, input_size_tuple, transpose_layer
 from ._pattern import band, transposed_band
 
 __all__ = [
     "FORMATS",
     "bias_vector",
     "conv1d_matrix",
+    "conv2d_matrix",
+    "conv3d_matrix",
+    "conv_matrix",
     "conv_transpose1d_matrix",
+    "conv_transpose2d_matrix",
+    "conv_transpose3d_matrix",
+    "conv_transpose_matrix",
     "output_length",
+    "output_size",
 ]
 
 FORMATS: tuple[str, ...] = ("csr", "csc", "coo", "bsr", "dia", "dense")
@@ -83,64 +101,105 @@ def output_length(
     ).output_length
 
 
-def bias_vector(bias: object, output_length: int) -> np.ndarray:
+def output_size(
+    input_size: int | tuple[int, ...],
+    kernel_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
+) -> tuple[int, ...]:
+    """Output size of a convolution with ``n`` spatial axes, as torch computes it.
+
+    Parameters
+    ----------
+    input_size, kernel_size : int or tuple of n ints
+        ``n`` is the length of whichever is a tuple (1 if neither); an int
+        applies to every axis.
+    stride, padding, dilation : optional
+        As in :func:`conv_matrix`.
+
+    Returns
+    -------
+    tuple of n ints
+        ``floor((L_a + p_{a,l} + p_{a,r} - d_a (K_a - 1) - 1) / s_a) + 1`` per axis.
+
+    Examples
+    --------
+    >>> output_size((56, 56), 3, padding=1)
+    (56, 56)
+    >>> output_size((10, 9, 8), (3, 3, 2), stride=(2, 1, 1), padding="valid")
+    (4, 7, 7)
+    >>> output_size(5, 2)
+    (4,)
+    """
+    n = next((len(v) for v in (input_size, kernel_size) if isinstance(v, (tuple, list))), 1)
+    geoms = conv_geometries(
+        input_size_tuple(input_size, n),
+        per_axis(kernel_size, "kernel_size", n, minimum=1),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
+    return tuple(g.output_length for g in geoms)
+
+
+def bias_vector(bias: object, output_size: int | tuple[int, ...]) -> np.ndarray:
     """The bias as a vector over the flattened output.
 
     Parameters
     ----------
     bias : array_like, shape (C_out,)
         One bias per output channel.
-    output_length : int
-        ``L_out``.
+    output_size : int or tuple of ints
+        ``L_out``, or ``(L_out,1, ..., L_out,n)``.
 
     Returns
     -------
-    ndarray, shape (C_out * L_out,)
-        ``c[o*L_out + i] = bias[o]``, so that
-        ``M @ vec(x) + c == vec(conv1d(x, W, bias))``.
+    ndarray, shape (C_out * prod(output_size),)
+        ``c[o*P + i] = bias[o]`` with ``P = prod(output_size)``, so that
+        ``M @ vec(x) + c == vec(conv(x, W, bias))``.
 
     Examples
     --------
     >>> bias_vector([1.0, -2.0], 3)
     array([ 1.,  1.,  1., -2., -2., -2.])
+    >>> bias_vector([1.0, -2.0], (2, 2))
+    array([ 1.,  1.,  1.,  1., -2., -2., -2., -2.])
     """
     b = as_array(bias, "bias")
     if b.ndim != 1:
         raise ValueError(f"`bias` must have shape (C_out,); got shape {b.shape}")
-    n = check_int(output_length, "output_length", minimum=1)
+    if isinstance(output_size, (tuple, list)):
+        n = math.prod(per_axis(output_size, "output_size", len(output_size), minimum=1))
+    else:
+        n = check_int(output_size, "output_length", minimum=1)
     if b.dtype.kind in "biu":
         b = b.astype(np.float64)
     return np.repeat(b, n)
 
 
-def _forward_blocks(
-    weight: np.ndarray, geom: ConvGeometry, groups: int, c_in: int, dtype: np.dtype
-) -> Blocks:
-    """The conv matrix ``M`` as blocks: output channel ``o`` by input channels of its group.
+def _grid(layer: Layer, dtype: np.dtype, *, by_columns: bool) -> Grid:
+    """`layer`'s matrix ``M`` as a :class:`~._assemble.Grid` (or ``M.T`` with `by_columns`).
 
-    Row ``o*L_out + i`` holds, for each input channel ``c`` of ``o``'s group in
-    turn, row ``i`` of the single-channel band shifted to column block
-    ``g(o)*G + c``, valued ``W[o, c, tap]``.
+    ``M``: row channel ``o`` has the input channels of its group, ``g(o)*G + c``,
+    with the forward band of each axis. ``M.T``: row channel ``c'`` has the output
+    channels of its group, ``o``, valued ``W[o, c' - g*G, k]``, with each axis'
+    transposed band.
     """
-    c_out, G, _ = weight.shape
-    base = (np.arange(c_out, dtype=np.int64) // (c_out // groups)) * G
-    return Blocks(band(geom), weight.astype(dtype, copy=False), base, c_in)
-
-
-def _transposed_blocks(
-    weight: np.ndarray, geom: ConvGeometry, groups: int, c_in: int, dtype: np.dtype
-) -> Blocks:
-    """``M.T`` as blocks: input channel ``c'`` by the output channels of its group.
-
-    Row ``c'*L + l`` holds, for each output channel ``o`` of group ``g = c' // G``
-    in turn, row ``l`` of the transposed band shifted to column block ``o``,
-    valued ``W[o, c' - g*G, tap]``.
-    """
-    c_out, G, K = weight.shape
+    w, groups, geoms = layer.weight, layer.groups, layer.geoms
+    c_out, G = w.shape[:2]
+    if not by_columns:
+        bands = [band(g) for g in geoms]
+        base = (np.arange(c_out, dtype=np.int64) // (c_out // groups)) * G
+        return Grid(bands[-1], tuple(bands[:-1]), w.astype(dtype, copy=False), base, G * groups)
     per_group = c_out // groups
-    w_t = weight.reshape(groups, per_group, G, K).transpose(0, 2, 1, 3).reshape(c_in, per_group, K)
-    base = (np.arange(c_in, dtype=np.int64) // G) * per_group
-    return Blocks(transposed_band(geom), w_t.astype(dtype), base, c_out)
+    kernel = w.shape[2:]
+    w_t = w.reshape(groups, per_group, G, *kernel).swapaxes(1, 2)
+    w_t = w_t.reshape(G * groups, per_group, *kernel).astype(dtype)
+    bands = [transposed_band(g) for g in geoms]
+    base = (np.arange(G * groups, dtype=np.int64) // G) * per_group
+    return Grid(bands[-1], tuple(bands[:-1]), w_t, base, c_out)
 
 
 def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: str) -> None:
@@ -186,26 +245,35 @@ def _coo_array(row: np.ndarray, col: np.ndarray, data: np.ndarray, shape) -> sp.
     return _canonical(out)
 
 
-def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
-    """The matrix whose rows `blocks` describes; for ``'csc'``, whose columns it describes.
+def _index_dtype(nnz: int, shape: tuple[int, int]) -> type:
+    return np.int32 if max(nnz, *shape) <= _INT32_MAX else np.int64
 
-    CSR, COO and DIA are written directly from the rows, CSC directly as the
-    CSR of the transpose; BSR and dense are converted from CSR.
+
+def _build(grid: Grid, fmt: str) -> sp.sparray | np.ndarray:
+    """The matrix whose rows `grid` describes; for ``'csc'``, whose columns it describes.
+
+    CSR and COO are written directly from the rows, CSC directly as the CSR of
+    the transpose, DIA directly in 1-D (through COO in N-d); BSR and dense are
+    converted from CSR.
     """
-    shape = blocks.shape
-    index_dtype = np.int32 if max(blocks.nnz, *shape) <= _INT32_MAX else np.int64
+    shape = grid.shape
+    index_dtype = _index_dtype(grid.nnz, shape)
     if fmt == "csc":
-        indptr, indices, data = compressed_arrays(blocks, index_dtype)
+        indptr, indices, data = compressed_arrays(grid, index_dtype, shape)
         return _canonical(sp.csc_array((data, indices, indptr), shape=shape[::-1], copy=False))
     if fmt == "coo":
-        return _coo_array(*coordinate_arrays(blocks, index_dtype), shape)
+        return _coo_array(*coordinate_arrays(grid, index_dtype, shape), shape)
     if fmt == "dia":
-        offsets = dia_offsets(blocks)
+        offsets = None if grid.outer else dia_offsets(grid)
         if offsets is None:
-            return _dia_from_coo(_coo_array(*coordinate_arrays(blocks, index_dtype), shape))
-        _check_dia_fill(offsets.size, shape, blocks.nnz)
-        return sp.dia_array((dia_arrays(blocks, offsets), offsets), shape=shape, copy=False)
-    indptr, indices, data = compressed_arrays(blocks, index_dtype)
+            return _dia_from_coo(_coo_array(*coordinate_arrays(grid, index_dtype, shape), shape))
+        _check_dia_fill(offsets.size, shape, grid.nnz)
+        return sp.dia_array((dia_arrays(grid, offsets), offsets), shape=shape, copy=False)
+    return _from_csr(compressed_arrays(grid, index_dtype, shape), shape, fmt)
+
+
+def _from_csr(arrays: tuple[np.ndarray, ...], shape: tuple[int, int], fmt: str):
+    indptr, indices, data = arrays
     csr = _canonical(sp.csr_array((data, indices, indptr), shape=shape, copy=False))
     if fmt == "dense":
         return csr.toarray()
@@ -217,21 +285,459 @@ def _build(blocks: Blocks, fmt: str) -> sp.sparray | np.ndarray:
     return csr
 
 
-def layer_matrix(
-    layer: Layer, *, fmt: str = "csr", dtype: object = None, transpose: bool = False
-) -> sp.sparray | np.ndarray:
-    """``M`` of a validated `layer` (or ``M.T`` with `transpose`) in format `fmt`."""
-    check_choice(fmt, "format", FORMATS)
-    w, geom = layer.weight, layer.geom
-    out_dtype = matrix_dtype(w.dtype, dtype)
-    _check_size(layer.shape, layer.shape[0] * w.shape[1] * w.shape[2], out_dtype, fmt)
+_ROW_FORMATS = ("csr", "coo", "dense")
 
-    # CSC of M is the CSR of M.T; conv_transpose1d's matrix is M.T of its geometry.
+
+def _check_rows(rows: object, n_rows: int, fmt: str) -> tuple[int, int]:
+    """Validate ``rows=(r0, r1)`` against a matrix of `n_rows` rows."""
+    if not isinstance(rows, (tuple, list)) or len(rows) != 2:
+        raise TypeError(f"`rows` must be a pair (r0, r1) of ints, or None; got {rows!r}")
+    r0 = check_int(rows[0], "rows[0]", minimum=0)
+    r1 = check_int(rows[1], "rows[1]", minimum=0)
+    if not r0 <= r1 <= n_rows:
+        raise ValueError(
+            f"`rows`=({r0}, {r1}) must satisfy 0 <= r0 <= r1 <= {n_rows:,} (the matrix's rows)"
+        )
+    if fmt not in _ROW_FORMATS:
+        allowed = ", ".join(repr(f) for f in _ROW_FORMATS)
+        raise ValueError(f"`format`={fmt!r} is not available with `rows`; use one of {allowed}")
+    return r0, r1
+
+
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: str = "csr",
+    dtype: object = None,
+    transpose: bool = False,
+    rows: object = None,
+) -> sp.sparray | np.ndarray:
+    """``M`` of a validated `layer` (or ``M.T`` with `transpose`) in format `fmt`.
+
+    With ``rows=(r0, r1)`` (not with `transpose`): rows ``[r0, r1)`` of ``M`` only,
+    built in time and memory proportional to them.
+    """
+    check_choice(fmt, "format", FORMATS)
+    w = layer.weight
+    out_dtype = matrix_dtype(w.dtype, dtype)
+    per_row = math.prod(w.shape[1:])  # at most G * prod(K) entries in a row of M
+    if rows is not None:
+        r0, r1 = _check_rows(rows, layer.shape[0], fmt)
+        shape = (r1 - r0, layer.shape[1])
+        _check_size(shape, shape[0] * per_row, out_dtype, fmt)
+        grids = box_grids(_grid(layer, out_dtype, by_columns=False), r0, r1)
+        nnz = sum(g.nnz for g in grids)
+        index_dtype = _index_dtype(nnz, shape)
+        if fmt == "coo":
+            return _coo_array(*coordinate_arrays(grids, index_dtype, shape), shape)
+        return _from_csr(compressed_arrays(grids, index_dtype, shape), shape, fmt)
+    rows_of_m = layer.shape[0]
+    nnz_bound = rows_of_m * per_row
+    _check_size(layer.shape[::-1] if transpose else layer.shape, nnz_bound, out_dtype, fmt)
+    # CSC of M is the CSR of M.T; conv_transpose's matrix is M.T of its geometry.
     by_columns = (fmt == "csc") != transpose
-    blocks = (_transposed_blocks if by_columns else _forward_blocks)(
-        w, geom, layer.groups, layer.in_channels, out_dtype
+    return _build(_grid(layer, out_dtype, by_columns=by_columns), fmt)
+
+
+def _conv_matrix(
+    ndim, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+):
+    layer = conv_layer(
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        ndim=ndim,
     )
-    return _build(blocks, fmt)
+    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
+
+
+def _transpose_matrix(
+    ndim, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+):
+    layer = transpose_layer(
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        ndim=ndim,
+    )
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
+
+
+_PARAMETERS_DOC = """
+    stride, dilation : int or tuple of n ints, optional
+        Per axis; an int applies to every axis.
+    padding : int, tuple, 'same' or 'valid', optional
+        An int pads every axis on both sides; a tuple has one item per axis, an
+        int (both sides) or a ``(left, right)`` pair. ``'same'`` (stride 1) pads
+        ``d_a (K_a - 1)`` in total on axis ``a``, the odd one on the right, as torch.
+    groups : int, optional
+        Must divide ``C_out``; ``C_in = groups * weight.shape[1]``.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}, optional
+        Separable per axis, as ``nn.Conv2d(padding_mode=...)``.
+    format : {'csr', 'csc', 'coo', 'bsr', 'dia', 'dense'}, optional
+        A canonical scipy sparse array, or an ``ndarray`` for ``'dense'``.
+        ``'dia'`` is refused where it would store far more than the nonzeros.
+    dtype : dtype, optional
+        Defaults to the weight's (integers become float64).
+    rows : (int, int), optional
+        ``(r0, r1)``: only rows ``[r0, r1)`` of ``M``, shape ``(r1 - r0, n_cols)``,
+        built in time and memory proportional to them (formats 'csr', 'coo',
+        'dense'); for assembling a matrix by row blocks, e.g. one per MPI rank."""
+
+
+def conv_matrix(
+    weight: object,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    format: str = "csr",
+    dtype: object = None,
+    rows: tuple[int, int] | None = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix ``M`` of a convolution on ``n = 1, 2, 3`` axes: ``vec(y) = M @ vec(x)``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, ..., K_n) or (K_1, ..., K_n)
+        The kernel in torch's layout; the kernel axes alone mean one channel in
+        and out (``n`` is then ``len(input_size)``). Torch tensors are accepted.
+    input_size : int or tuple of n ints
+        ``(L_1, ..., L_n)``; an int means 1-D (``conv1d_matrix``).
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * prod(L_out), C_in * prod(L))
+        With int32 indices whenever they fit.
+
+    See Also
+    --------
+    conv1d_matrix, conv2d_matrix, conv3d_matrix, conv_transpose_matrix
+
+    Notes
+    -----
+    Rows and columns flatten row-major over ``(channel, L_1, ..., L_n)``, i.e.
+    ``x.reshape(-1)`` of one sample; a batch is ``X.reshape(N, -1) @ M.T``. With
+    ``G = C_in/groups`` and ``g(o) = o // (C_out/groups)``,
+
+    .. math::
+
+        M[(o, i_1, ..., i_n),\; (g(o) G + c, \mathrm{src}_1(i_1 s_1 + k_1 d_1 - p_1), ...,
+        \mathrm{src}_n(i_n s_n + k_n d_n - p_n))] \mathrel{+}= W[o, c, k_1, ..., k_n],
+
+    each ``src_a`` mapping a padded position on axis ``a`` into the input (or
+    nowhere, for zero padding). Each channel block is
+    ``sum_k W[o, c, k] S_1^{k_1} (x) ... (x) S_n^{k_n}`` with ``S_a^k`` the 1-D
+    selection matrix of tap ``k`` on axis ``a``: block Toeplitz with Toeplitz
+    blocks for zero padding, block circulant with circulant blocks for circular.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = conv_matrix(np.ones((1, 1, 2, 2)), (3, 3))
+    >>> M.shape, M.nnz
+    ((4, 9), 16)
+    >>> conv_matrix([4.0, 3.0], 5).toarray()[0]
+    array([4., 3., 0., 0., 0.])
+    """
+    return _conv_matrix(
+        None,
+        weight,
+        input_size,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        format,
+        dtype,
+        rows,
+    )
+
+
+def conv2d_matrix(
+    weight: object,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    format: str = "csr",
+    dtype: object = None,
+    rows: tuple[int, int] | None = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix ``M`` of ``torch.nn.functional.conv2d``: ``vec(y) = M @ vec(x)``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, K_2) or (K_1, K_2)
+        The kernel in torch's layout; ``(K_1, K_2)`` is one channel in and out.
+    input_size : int or (int, int)
+        ``(H, W)``; an int means a square image.
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * H_out * W_out, C_in * H * W)
+        With int32 indices whenever they fit.
+
+    See Also
+    --------
+    conv_matrix, conv_transpose2d_matrix
+
+    Notes
+    -----
+    ``vec(x)[(c H + h) W + w] = x[c, h, w]`` (``x.reshape(-1)``), and
+
+    .. math::
+
+        M[(o H_{out} + i) W_{out} + j,\; ((g(o) G + c) H + \mathrm{src}_1(i s_1 + k_1 d_1 - p_1))
+        W + \mathrm{src}_2(j s_2 + k_2 d_2 - p_2)] \mathrel{+}= W[o, c, k_1, k_2].
+
+    Each ``(o, c)`` block is ``sum_{k_1, k_2} W[o, c, k_1, k_2] S_1^{k_1} (x) S_2^{k_2}``:
+    block Toeplitz with Toeplitz blocks (BTTB) for zero padding, block circulant
+    with circulant blocks (BCCB) for circular padding.
+
+    Examples
+    --------
+    A 3x3 kernel on a 4x4 image: 16 columns, a 2x2 output. The block row of
+    output row ``i`` holds the Toeplitz blocks of kernel rows 0, 1, 2 at block
+    columns ``i, i+1, i+2`` (BTTB):
+
+    >>> import numpy as np
+    >>> w = np.arange(1.0, 10.0).reshape(3, 3)
+    >>> M = conv2d_matrix(w, (4, 4))
+    >>> M.toarray().astype(int)
+    array([[1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0],
+           [0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0],
+           [0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0],
+           [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9]])
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> (M @ x.reshape(-1)).reshape(2, 2)
+    array([[258., 303.],
+           [438., 483.]])
+    """
+    return _conv_matrix(
+        2, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+    )
+
+
+def conv3d_matrix(
+    weight: object,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, int, int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    format: str = "csr",
+    dtype: object = None,
+    rows: tuple[int, int] | None = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix ``M`` of ``torch.nn.functional.conv3d``: ``vec(y) = M @ vec(x)``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, K_2, K_3) or (K_1, K_2, K_3)
+        The kernel in torch's layout; the kernel alone is one channel in and out.
+    input_size : int or (int, int, int)
+        ``(D, H, W)``; an int means a cube.
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * D_out * H_out * W_out, C_in * D * H * W)
+        With int32 indices whenever they fit.
+
+    See Also
+    --------
+    conv_matrix, conv_transpose3d_matrix
+
+    Notes
+    -----
+    As :func:`conv_matrix` with ``n = 3``: rows and columns flatten row-major
+    over ``(channel, D, H, W)``; each channel block is a three-level
+    ``sum_k W[o, c, k] S_1^{k_1} (x) S_2^{k_2} (x) S_3^{k_3}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = conv3d_matrix(np.ones((2, 2, 2)), 3, padding=1, padding_mode="circular")
+    >>> M.shape, M.nnz
+    ((64, 27), 512)
+    """
+    return _conv_matrix(
+        3, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+    )
+
+
+_TRANSPOSE_PARAMETERS_DOC = """
+    stride, dilation : int or tuple of n ints, optional
+        As in torch, per axis.
+    padding : int or tuple, optional
+        An int (every axis, both sides) or one item per axis, an int or a
+        ``(left, right)`` pair.
+    output_padding : int or tuple of n ints, optional
+        Extra samples on the right of each axis, ``0 <= q_a < max(s_a, d_a)``.
+    groups : int, optional
+        As in torch.
+    format, dtype : optional
+        As in :func:`conv_matrix`."""
+
+
+def conv_transpose_matrix(
+    weight: object,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: object = 0,
+    output_padding: int | tuple[int, ...] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, ...] = 1,
+    format: str = "csr",
+    dtype: object = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix of a transposed convolution with ``n = 1, 2, 3`` spatial axes.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, ..., K_n) or (K_1, ..., K_n)
+        torch's ``conv_transpose`` layout: the weight of the convolution it transposes.
+    input_size : int or tuple of n ints
+        ``(L_1, ..., L_n)`` of the transposed convolution's input; an int means 1-D.
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * prod(L'), C_in * prod(L))
+        With ``L'_a = (L_a - 1) s_a - p_{a,l} - p_{a,r} + d_a (K_a - 1) + q_a + 1``.
+
+    See Also
+    --------
+    conv_matrix, conv_transpose1d_matrix, conv_transpose2d_matrix, conv_transpose3d_matrix
+
+    Notes
+    -----
+    ``conv_transpose_matrix(W, L, ...) == conv_matrix(W, L', ...).T`` (its first
+    ``L`` output positions on each axis): the transposed convolution is the
+    transpose of the convolution, and ``M.T @ g`` is its input gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv_transpose_matrix(np.ones((2, 2)), (2, 2)).toarray().astype(int)
+    array([[1, 0, 0, 0],
+           [1, 1, 0, 0],
+           [0, 1, 0, 0],
+           [1, 0, 1, 0],
+           [1, 1, 1, 1],
+           [0, 1, 0, 1],
+           [0, 0, 1, 0],
+           [0, 0, 1, 1],
+           [0, 0, 0, 1]])
+    """
+    return _transpose_matrix(
+        None, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+    )
+
+
+def conv_transpose2d_matrix(
+    weight: object,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: object = 0,
+    output_padding: int | tuple[int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int] = 1,
+    format: str = "csr",
+    dtype: object = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix of ``torch.nn.functional.conv_transpose2d``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, K_2) or (K_1, K_2)
+        torch's ``conv_transpose2d`` layout.
+    input_size : int or (int, int)
+        ``(H, W)`` of the transposed convolution's input.
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * H' * W', C_in * H * W)
+        ``conv2d_matrix(W, (H', W'), ...).T``; see :func:`conv_transpose_matrix`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = conv_transpose2d_matrix(np.ones((1, 1, 3, 3)), (2, 2), stride=2, output_padding=1)
+    >>> M.shape
+    (36, 4)
+    """
+    return _transpose_matrix(
+        2, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+    )
+
+
+def conv_transpose3d_matrix(
+    weight: object,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = 1,
+    padding: object = 0,
+    output_padding: int | tuple[int, int, int] = 0,
+    groups: int = 1,
+    dilation: int | tuple[int, int, int] = 1,
+    format: str = "csr",
+    dtype: object = None,
+) -> sp.sparray | np.ndarray:
+    r"""The matrix of ``torch.nn.functional.conv_transpose3d``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, K_2, K_3) or (K_1, K_2, K_3)
+        torch's ``conv_transpose3d`` layout.
+    input_size : int or (int, int, int)
+        ``(D, H, W)`` of the transposed convolution's input.
+    %(parameters)s
+
+    Returns
+    -------
+    M : sparse array or ndarray, shape (C_out * D' * H' * W', C_in * D * H * W)
+        ``conv3d_matrix(W, (D', H', W'), ...).T``; see :func:`conv_transpose_matrix`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv_transpose3d_matrix(np.ones((2, 2, 2)), 2).shape
+    (27, 8)
+    """
+    return _transpose_matrix(
+        3, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+    )
+
+
+for _f in (conv_matrix, conv2d_matrix, conv3d_matrix):
+    _f.__doc__ = _f.__doc__.replace("    %(parameters)s", _PARAMETERS_DOC.strip("\n"))
+for _f in (conv_transpose_matrix, conv_transpose2d_matrix, conv_transpose3d_matrix):
+    _f.__doc__ = _f.__doc__.replace("    %(parameters)s", _TRANSPOSE_PARAMETERS_DOC.strip("\n"))
+del _f
 
 
 def conv1d_matrix(
@@ -245,6 +751,7 @@ def conv1d_matrix(
     padding_mode: str = "zeros",
     format: str = "csr",
     dtype: object = None,
+    rows: tuple[int, int] | None = None,
 ) -> sp.sparray | np.ndarray:
     r"""The matrix ``M`` of ``torch.nn.functional.conv1d``: ``vec(y) = M @ vec(x)``.
 
@@ -267,6 +774,8 @@ def conv1d_matrix(
         ``'dia'`` is refused where it would store far more than the nonzeros.
     dtype : dtype, optional
         Defaults to the weight's (integers become float64).
+    rows : (int, int), optional
+        ``(r0, r1)``: only rows ``[r0, r1)``, as in :func:`conv_matrix`.
 
     Returns
     -------
@@ -313,16 +822,19 @@ def conv1d_matrix(
            [0., 1., 2., 3.],
            [3., 0., 1., 2.]])
     """
-    layer = conv_layer(
+    return _conv_matrix(
+        1,
         weight,
         input_length,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        format,
+        dtype,
+        rows,
     )
-    return layer_matrix(layer, fmt=format, dtype=dtype)
 
 
 def conv_transpose1d_matrix(
@@ -373,13 +885,6 @@ def conv_transpose1d_matrix(
            [0., 0., 3., 4.],
            [0., 0., 0., 3.]])
     """
-    layer = transpose_layer(
-        weight,
-        input_length,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    return _transpose_matrix(
+        1, weight, input_length, stride, padding, output_padding, groups, dilation, format, dtype
     )
-    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)

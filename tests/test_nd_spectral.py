@@ -123,8 +123,9 @@ def test_strided_circular_spectrum_matches_dense(
 def test_fft_refused_for_a_layer_that_is_not_circulant():
     w = np.ones((2, 2, 3, 3))
     with pytest.raises(ValueError, match=r"method`='fft' needs a block-circulant layer"):
-        tc.singular_values(w, (6, 5), padding=1, stride=(1, 2), padding_mode="circular",
-                           method="fft")
+        tc.singular_values(
+            w, (6, 5), padding=1, stride=(1, 2), padding_mode="circular", method="fft"
+        )
 
 
 def test_one_axis_tuple_is_the_1d_layer():
@@ -305,3 +306,26 @@ def test_deterministic_nd():
         a = spectral._bracket(_sym._layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
         b = spectral._bracket(_sym._layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
     assert a == b
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", list(_layers()))
+def test_small_layers_exact_by_dense_svd(torch, mode, case):
+    """Small N-d matrices: the whole spectrum, the norm and the condition number, exact."""
+    shape, size, kw = case
+    w = np.random.default_rng(sum(shape) + 1).standard_normal(shape)
+    M = torch_matrix(torch, w, size, mode=mode, **kw)
+    expected = np.linalg.svd(M, compute_uv=False)
+    got = tc.singular_values(w, size, padding_mode=mode, **kw)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * expected[0])
+    np.testing.assert_allclose(
+        tc.singular_values(w, size, padding_mode=mode, k=3, **kw), expected[:3], rtol=1e-12
+    )
+    assert tc.spectral_norm(w, size, padding_mode=mode, **kw) == pytest.approx(
+        expected[0], rel=1e-12
+    )
+    lo, hi = tc.spectral_norm_bounds(w, size, padding_mode=mode, **kw)
+    assert lo <= expected[0] * (1 + 1e-12) and hi >= expected[0] * (1 - 1e-12)
+    cond = tc.condition_number(w, size, padding_mode=mode, **kw)
+    small = expected[-1] <= max(M.shape) * np.finfo(float).eps * expected[0]
+    assert cond == (np.inf if small else pytest.approx(expected[0] / expected[-1], rel=1e-8))

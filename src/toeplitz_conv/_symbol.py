@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
 from ._geometry import PaddingND
@@ -63,30 +64,32 @@ def _is_circulant(layer: Layer) -> bool:
     return all(g.is_circulant for g in layer.geoms)
 
 
-class _KernelOperator:
-    """``M`` and ``M^H`` of an N-d layer on flat vectors (``matvec``/``rmatvec``)."""
+class _KernelOperator(LinearOperator):
+    """``M`` and ``M^H`` of an N-d layer as a ``LinearOperator`` on flat vectors."""
 
     def __init__(self, layer: Layer) -> None:
         from ._kernel import Kernel
 
         self._kernel = Kernel(layer.weight, layer.geoms, layer.groups)
-        self._in = (layer.in_channels, *layer.input_size, 1)
-        self._out = (layer.out_channels, *layer.output_size, 1)
-        self.shape = layer.shape
-        self.dtype = layer.weight.dtype
+        self._in = (layer.in_channels, *layer.input_size)
+        self._out = (layer.out_channels, *layer.output_size)
+        super().__init__(dtype=layer.weight.dtype, shape=layer.shape)
 
-    def _cast(self, v: np.ndarray) -> np.ndarray:
-        dtype = np.result_type(self.dtype, v.dtype)
-        return np.ascontiguousarray(v, dtype=dtype)
+    def _apply(self, X: np.ndarray, shape: tuple[int, ...], fn) -> np.ndarray:
+        X = np.asarray(X)
+        B = X.shape[1] if X.ndim == 2 else 1
+        dtype = np.result_type(self.dtype, X.dtype)
+        y = fn(np.ascontiguousarray(X, dtype=dtype).reshape(*shape, B))
+        return y.reshape(-1, B) if X.ndim == 2 else y.reshape(-1)
 
-    def matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._kernel.forward(self._cast(x).reshape(self._in)).reshape(-1)
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, self._in, self._kernel.forward)
 
-    def rmatvec(self, y: np.ndarray) -> np.ndarray:
-        return self._kernel.adjoint(self._cast(y).reshape(self._out)).reshape(-1)
+    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, self._out, self._kernel.adjoint)
 
-    def __matmul__(self, x: np.ndarray) -> np.ndarray:
-        return self.matvec(x)
+    _matvec = _matmat
+    _rmatvec = _rmatmat
 
 
 def _operator(layer: Layer) -> Conv1dOperator | _KernelOperator:

@@ -243,7 +243,7 @@ def test_deterministic():
         (
             dict(method="eig"),
             ValueError,
-            r"`method` must be one of 'auto', 'fft', 'dense', 'svds'; got 'eig'",
+            r"`method` must be one of 'auto', 'fft', 'dense', 'krylov', 'svds'; got 'eig'",
         ),
         (dict(method="fft"), ValueError, r"`method`='fft' needs a block-circulant layer"),
         (dict(padding_mode="wrap"), ValueError, r"`padding_mode` must be one of"),
@@ -418,3 +418,118 @@ def test_huge_layers_are_refused_before_allocating(monkeypatch):
         tc.spectral_norm_bounds(w, 10**5, padding=1)
     # the circulant's norm needs no spectrum: a branch and bound over a few frequencies
     assert tc.spectral_norm(w, 10**5, padding=1, padding_mode="circular") == pytest.approx(12.0)
+
+
+# --------------------------------------------------------------------------- issue 8: budgets
+@pytest.mark.parametrize(
+    ("shape", "kw", "complex_weights"),
+    [
+        ((3, 3, 5), dict(padding=2), False),
+        ((3, 3, 5), dict(padding=2, padding_mode="reflect"), False),
+        ((2, 3, 4), dict(padding=(2, 1), padding_mode="replicate", stride=2), False),
+        ((4, 1, 3), dict(padding=1, groups=2, dilation=2), True),
+        ((2, 4, 3), dict(padding=1), True),  # wide
+        ((1, 1, 3), dict(padding=(1, 2), padding_mode="circular"), False),
+    ],
+)
+def test_block_krylov_top_values_are_certified(shape, kw, complex_weights):
+    """method='krylov': each value is <= sigma_i and within its error of an exact value."""
+    rng = np.random.default_rng(31)
+    w = rng.standard_normal(shape)
+    if complex_weights:
+        w = w + 1j * rng.standard_normal(shape)
+    ref, _ = _dense_svd(w, 120, **kw)
+    values, errors = tc.singular_values(
+        w, 120, k=4, method="krylov", tol=1e-9, return_errors=True, **kw
+    )
+    assert values.shape == errors.shape == (4,)
+    assert np.all(values <= ref[:4] * (1 + 1e-12))  # Ritz values interlace
+    for v, e in zip(values, errors, strict=True):
+        assert np.min(np.abs(ref - v)) <= e * (1 + 1e-9) + 1e-12 * ref[0]
+    np.testing.assert_allclose(values, ref[:4], rtol=1e-8)
+
+
+def test_top_values_with_a_small_budget_warn_with_what_they_reached():
+    w = np.random.default_rng(32).standard_normal((4, 4, 5))
+    ref, _ = _dense_svd(w, 200, padding=2)
+    with pytest.warns(RuntimeWarning, match=r"ran out of its budget \(maxiter=0\).*: [0-9.]+ \+- "):
+        values = tc.singular_values(w, 200, k=3, padding=2, method="krylov", maxiter=0)
+    assert np.all(values <= ref[:3] * (1 + 1e-12))  # still certified lower ends
+    with pytest.warns(RuntimeWarning, match=r"time_limit=1e-09 s"):
+        tc.singular_values(w, 200, k=3, padding=2, method="krylov", time_limit=1e-9)
+    # ARPACK gets the same budget, and its no-convergence becomes the same warning
+    with pytest.warns(RuntimeWarning, match=r"method='svds' ran out of its budget"):
+        tc.singular_values(w, 200, k=3, padding=2, method="svds", maxiter=1, tol=1e-15)
+
+
+def test_auto_beyond_the_dense_limit_is_block_krylov(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(33).standard_normal((2, 3, 3))
+    ref, _ = _dense_svd(w, 90, padding=1, padding_mode="replicate")
+    values, errors = tc.singular_values(
+        w, 90, k=2, padding=1, padding_mode="replicate", return_errors=True
+    )
+    np.testing.assert_allclose(values, ref[:2], rtol=1e-8)
+    assert np.all(errors <= 1e-5 * values)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_condition_number_beyond_dense_every_mode(monkeypatch, mode):
+    """sigma_min by shift-invert block Krylov for every padding mode (was unbounded ARPACK)."""
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(0).standard_normal(3)  # the shape of the issue's replicate case
+    kw = dict(padding=(2, 0), padding_mode=mode)
+    M = tc.conv1d_matrix(w, 300, format="dense", **kw)
+    assert tc.condition_number(w, 300, **kw) == pytest.approx(np.linalg.cond(M), rel=1e-5)
+
+
+def test_condition_number_with_a_small_budget_warns(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(34).standard_normal((3, 3, 3))
+    M = tc.conv1d_matrix(w, 150, padding=1, padding_mode="reflect", format="dense")
+    with pytest.warns(RuntimeWarning, match=r"sigma_min by .* ran out of its budget .*maxiter=0"):
+        cond = tc.condition_number(w, 150, padding=1, padding_mode="reflect", maxiter=0)
+    assert cond <= np.linalg.cond(M) * (1 + 1e-9)  # sigma_min's attained upper end: a lower bound
+    # without a sparse LU (too many nonzeros): block Krylov on the flipped Gram matrix
+    monkeypatch.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
+    with pytest.warns(RuntimeWarning, match=r"no LU"):
+        cond = tc.condition_number(w, 150, padding=1, padding_mode="reflect", maxiter=2)
+    assert cond <= np.linalg.cond(M) * (1 + 1e-9)
+
+
+def test_numerically_singular_layer_beyond_dense_is_inf():
+    """Issue 8 (5): was ArpackError (and LAPACK's DLASCL message); the dense path says inf."""
+    w = np.random.default_rng(0).standard_normal((2, 2, 3))
+    assert tc.condition_number(w, 1030, padding=(2, 0)) == np.inf
+
+
+@pytest.mark.parametrize("fn", [tc.singular_values, tc.condition_number])
+def test_tol_is_validated(fn):
+    with pytest.raises(ValueError, match=r"`tol` must be a finite float >= 0; got -1"):
+        fn([1.0, 2.0], 10, tol=-1)
+    with pytest.raises(TypeError, match=r"`tol` must be a float >= 0; got 'x'"):
+        fn([1.0, 2.0], 10, tol="x")
+    with pytest.raises(ValueError, match=r"`tol` must be a finite float >= 0; got nan"):
+        fn([1.0, 2.0], 10, tol=float("nan"))
+    with pytest.raises(ValueError, match=r"`time_limit` must be None or a number of seconds > 0"):
+        fn([1.0, 2.0], 10, time_limit=0)
+    with pytest.raises(ValueError, match=r"`maxiter` must be an integer >= 0, got -1"):
+        fn([1.0, 2.0], 10, maxiter=-1)
+
+
+@pytest.mark.parametrize(
+    "fn", [tc.singular_values, tc.condition_number, tc.spectral_norm, tc.spectral_norm_bounds]
+)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_weight_is_refused(fn, bad):
+    """Was `LinAlgError: SVD did not converge` from spectral_norm."""
+    with pytest.raises(ValueError, match=r"`weight` has NaN or inf entries \(1 of 3\)"):
+        fn([1.0, bad, 2.0], 10)
+
+
+def test_svds_without_k_says_so():
+    """Issue 8 (7): was '80 entries, more than DENSE_LIMIT', which contradicts itself."""
+    for method in ("svds", "krylov"):
+        with pytest.raises(ValueError, match=rf"`method`='{method}' computes the k largest") as e:
+            tc.singular_values([1, 2, 3], 10, method=method)
+        assert "DENSE_LIMIT" not in str(e.value)

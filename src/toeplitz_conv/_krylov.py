@@ -8,18 +8,20 @@ smallest).
 from __future__ import annotations
 
 import math
+import time
+from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
 from ._layer import Layer
-from ._symbol import _EPS, _is_real, _operator, _Symbol, _top_vector
+from ._symbol import _EPS, _is_real, _operator, _svdvals, _Symbol, _symbol, _top_vector
 from ._threads import run
 from .matrices import layer_matrix
 
 # sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
-_SHIFT_INVERT_MAX_NNZ = 4_000_000
+_SHIFT_INVERT_MAX_NNZ = 12_000_000
 
 
 def _rng(rng: object) -> np.random.Generator:
@@ -68,31 +70,40 @@ def _start_vector(
     else ``None``.
     """
     theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
-    geoms = layer.geoms
-    strides = tuple(g.stride for g in geoms)
-    R = math.prod(strides)
+    R = math.prod(g.stride for g in layer.geoms)
     u = _top_vector(sym, theta).reshape(layer.in_channels, R)
-    if layer.ndim == 1 and strides[0] == 1 and _is_real(layer):
+    if layer.ndim == 1 and R == 1 and _is_real(layer):
         return _start_vector_1d(layer, u, float(theta[0]))
+    x = _windowed_exponential(layer, u, theta, (1,) * layer.ndim)
+    if _is_real(layer):
+        re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
+        x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
+    x = np.ascontiguousarray(x).ravel()
+    return x / _norm(x), None
+
+
+def _windowed_exponential(
+    layer: Layer, u: np.ndarray, theta: np.ndarray, j: tuple[int, ...]
+) -> np.ndarray:
+    r"""``x[c, l] = u[c, r(l)] prod_a e^{i theta_a (m_a - mean)} sin(pi j_a l_a')``.
+
+    ``l_a = m_a s_a + r_a``, ``l_a' = (l_a + 1) / (L_a + 1)``, ``r(l)`` the flat phase;
+    `u` has shape ``(C_in, prod(s_a))``. Returns ``(C_in, prod(L_a))``, complex.
+    """
     phase = np.zeros(layer.input_size)
     window = np.ones(layer.input_size)
     rflat = np.zeros(layer.input_size, dtype=np.int64)
-    for a, g in enumerate(geoms):
+    for a, g in enumerate(layer.geoms):
         L, s = g.input_length, g.stride
         pos = np.arange(L)
         m, r = np.divmod(pos, s)
         shape = [1] * layer.ndim
         shape[a] = L
         phase = phase + (theta[a] * (m - m.mean())).reshape(shape)
-        window = window * np.sin(np.pi * (pos + 1) / (L + 1)).reshape(shape)
+        window = window * np.sin(np.pi * j[a] * (pos + 1) / (L + 1)).reshape(shape)
         rflat = rflat * s + r.reshape(shape)
     wave = np.exp(1j * phase) * window
-    x = u[:, rflat.ravel()] * wave.ravel()[None, :]  # (C_in, prod(L))
-    if _is_real(layer):
-        re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
-        x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
-    x = np.ascontiguousarray(x).ravel()
-    return x / _norm(x), None
+    return u[:, rflat.ravel()] * wave.ravel()[None, :]
 
 
 def _start_vector_1d(
@@ -248,83 +259,355 @@ def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
     return x / _norm(x)
 
 
-def _smallest_singular_value(layer: Layer) -> float | None:
-    r"""``sigma_min`` by shift-invert Lanczos at zero on a sparse LU, or ``None`` if too large.
+# --------------------------------------------------------------------------- block Krylov
+class Budget:
+    """Most steps and (optionally) seconds an iterative method may take.
 
-    A square ``M``: the eigenvalues of :math:`\begin{pmatrix} 0 & M \\ M^H & 0
-    \end{pmatrix}` are :math:`\pm\sigma_i`, so the one nearest zero is
-    ``sigma_min`` to an accuracy of ``eps * sigma_max`` (the Gram matrix would
-    square the condition number). A rectangular ``M``: the smaller Gram matrix,
-    whose eigenvalues are :math:`\sigma_i^2`. ``0.0`` when the LU finds the
-    matrix exactly singular.
+    ``expired(step)`` is true once `step` reaches ``maxiter`` or the wall clock
+    passes ``time_limit`` seconds after the budget was made.
     """
-    from scipy.sparse.linalg import LinearOperator, eigsh, splu
 
-    m, n = layer.shape
-    if m * layer.group_channels * math.prod(layer.kernel_size) > _SHIFT_INVERT_MAX_NNZ:
-        return None
-    M = layer_matrix(layer, fmt="csc")
-    if m == n:
-        A = sp.block_array([[None, M], [M.conj().T, None]], format="csc")
-    else:
-        A = (M.conj().T @ M if m > n else M @ M.conj().T).tocsc()
-    try:
-        lu = splu(A)
-    except RuntimeError:  # "Factor is exactly singular"
-        return 0.0
-    inverse = LinearOperator(A.shape, matvec=lu.solve, dtype=A.dtype)
-    k = 2 if m == n else 1  # +-sigma_min are a pair
-    vals = eigsh(
-        A,
-        k=k,
-        sigma=0,
-        which="LM",
-        OPinv=inverse,
-        v0=np.ones(A.shape[0]),
-        return_eigenvectors=False,
+    def __init__(self, maxiter: int, time_limit: float | None) -> None:
+        self.maxiter = maxiter
+        self.time_limit = time_limit
+        self.deadline = None if time_limit is None else time.monotonic() + time_limit
+
+    def expired(self, step: int) -> bool:
+        if step >= self.maxiter:
+            return True
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def describe(self) -> str:
+        seconds = "" if self.time_limit is None else f" or time_limit={self.time_limit:g} s"
+        return f"maxiter={self.maxiter}{seconds}"
+
+
+class Ritz(NamedTuple):
+    """Ritz pairs of a Hermitian positive semi-definite operator, largest first.
+
+    ``values[i]`` is ``v_i^H A v_i`` for the unit vector ``vectors[:, i]``; an exact
+    eigenvalue lies within ``residuals[i] = ||A v_i - values[i] v_i||`` of it, and
+    (Cauchy interlacing) ``values[i]`` is at most the ``i``-th largest eigenvalue.
+    """
+
+    values: np.ndarray
+    vectors: np.ndarray
+    residuals: np.ndarray
+    converged: bool
+    steps: int
+
+
+def _h(X: np.ndarray) -> np.ndarray:
+    """The conjugate transpose, a view for real arrays (``.conj()`` would copy)."""
+    return X.T if X.dtype.kind != "c" else X.conj().T
+
+
+def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray:
+    """An orthonormal basis of the columns of `X` minus the span of `against` (orthonormal).
+
+    Two rounds of projection and Cholesky QR (a ``b x b`` Gram matrix per round,
+    all in matrix products); columns whose norm falls below ``1e-10`` of what
+    they had, or a Gram matrix that is not positive definite, fall back to a
+    Householder QR that drops them.
+    """
+    scale = np.linalg.norm(X, axis=0)
+    X = X[:, scale > 0] / scale[scale > 0]
+    for round_ in range(2):  # twice is enough (Kahan)
+        if against is not None and against.shape[1]:
+            before = np.linalg.norm(X, axis=0)
+            X = X - against @ (_h(against) @ X)
+            kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
+            if round_ == 0 and kept.min(initial=1.0) > 0.5:
+                against = None  # little was removed: one projection is enough (Parlett)
+        if X.shape[1] == 0:
+            return X
+        G = _h(X) @ X
+        d = np.sqrt(np.maximum(np.diag(G).real, 0.0))
+        try:
+            if d.min() < 1e-5:
+                raise np.linalg.LinAlgError
+            C = np.linalg.cholesky(G)
+            X = X @ _h(np.linalg.inv(C))  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
+        except np.linalg.LinAlgError:
+            Q, R = np.linalg.qr(X)
+            X = Q[:, np.abs(np.diag(R)) > 1e-10]
+    return X
+
+
+def _block_krylov(
+    apply, X0: np.ndarray, k: int, *, tol: float, budget: Budget, max_basis: int
+) -> Ritz:
+    r"""The `k` largest eigenpairs of a Hermitian PSD ``A`` from a block Krylov space on `X0`.
+
+    Each step adds the residuals ``A u_i - theta_i u_i`` of the current block of
+    Ritz vectors that have not converged to the basis (a block Krylov space, as
+    block Lanczos builds, kept orthonormal explicitly), applies ``A`` to them
+    (`apply` takes an ``(n, b)`` block), and does Rayleigh-Ritz on the whole
+    basis; past `max_basis` columns it restarts from the best ``2 b`` Ritz
+    vectors (thick restart). It stops when every one of the `k` residuals is at
+    most ``2 tol theta_i`` (so ``sqrt(theta_i)`` is within about ``tol`` of a
+    singular value) or at the rounding floor, or when the `budget` runs out.
+
+    For a unit ``v``, ``|lambda - theta| <= ||A v - theta v||`` for some eigenvalue
+    ``lambda`` (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1): each
+    value's residual is a certified error.
+    """
+    W = _orthonormal(X0)
+    b = W.shape[1]
+    n = W.shape[0]
+    max_basis = max(max_basis, 2 * b + b)
+    dtype = np.result_type(W.dtype, apply(W[:, :1]).dtype)
+    V = np.empty((n, max_basis), dtype=dtype, order="F")
+    AV = np.empty((n, max_basis), dtype=dtype, order="F")
+    used = 0
+    H = np.zeros((0, 0), dtype=dtype)
+    step = 0
+    while True:
+        AW = apply(W)
+        if not np.isfinite(AW).all():  # overflow: A (an inverse) is numerically unbounded
+            return Ritz(np.full(k, np.inf), W[:, :k], np.zeros(k), True, step)
+        cross = _h(V[:, :used]) @ AW
+        H = np.block([[H, cross], [_h(cross), _h(W) @ AW]])
+        V[:, used : used + W.shape[1]] = W
+        AV[:, used : used + W.shape[1]] = AW
+        used += W.shape[1]
+        theta, Y = np.linalg.eigh(0.5 * (H + _h(H)))
+        theta, Y = theta[::-1], Y[:, ::-1]
+        top = min(k + 3, theta.size)  # the wanted values and three guards
+        U = V[:, :used] @ Y[:, :top]
+        R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
+        resid = np.linalg.norm(R, axis=0)
+        floor = 1e3 * _EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
+        aim = np.maximum(2 * tol * np.abs(theta[:top]), floor)
+        converged = bool(np.all(resid[:k] <= aim[:k]))
+        if converged or budget.expired(step):
+            return Ritz(theta[:k], U[:, :k], resid[:k], converged, step)
+        step += 1
+        live = resid > aim  # converged Ritz vectors add nothing
+        W = _orthonormal(R[:, live], V[:, :used])
+        if W.shape[1] == 0:  # the basis is invariant: the Ritz pairs are exact
+            return Ritz(theta[:k], U[:, :k], resid[:k], True, step)
+        if used + W.shape[1] > max_basis:  # thick restart on the best Ritz vectors
+            keep = min(2 * b, theta.size, max_basis - W.shape[1])
+            V[:, :keep] = V[:, :used] @ Y[:, :keep]
+            AV[:, :keep] = AV[:, :used] @ Y[:, :keep]
+            used = keep
+            H = np.diag(theta[:keep]).astype(dtype)
+            W = _orthonormal(W, V[:, :used])
+
+
+def _symbol_peaks(
+    sym: _Symbol, n: int | tuple[int, ...], count: int, *, smallest: bool = False
+) -> list:
+    """The `count` highest local maxima (lowest minima) of the symbol's singular values.
+
+    Over the grid of angles ``2 pi f_a / n_a`` (and each group and each singular
+    value), each refined by a parabola per axis; returns ``(value, theta, group,
+    index)`` tuples, best first (``theta`` an array of ``n`` angles; ``index``
+    orders the singular values of ``A(theta)``, largest first).
+    """
+    n = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    nax = len(n)
+    f = np.stack(np.meshgrid(*(np.arange(v) for v in n), indexing="ij"), axis=-1)
+    f = f.reshape(-1, nax)
+    vals = _svdvals(sym(2 * np.pi * f / np.array(n)))  # (prod n, groups, r)
+    vals = vals.reshape(*n, *vals.shape[1:])
+    if smallest:
+        vals = -vals
+    near = [(np.roll(vals, 1, axis=a), np.roll(vals, -1, axis=a)) for a in range(nax)]
+    peak = np.ones(vals.shape, dtype=bool)
+    for left, right in near:
+        peak &= (vals >= left) & (vals >= right)
+    where = np.argwhere(peak)
+    score = vals[peak]
+    order = np.argsort(-score, kind="stable")
+    out, seen = [], set()
+    for i in order:
+        idx = tuple(int(v) for v in where[i])
+        fi, g, r = idx[:nax], idx[nax], idx[nax + 1]
+        if (fi, g) in seen:  # one start per angle and group: its vectors cover every index
+            continue
+        seen.add((fi, g))
+        c = vals[idx]
+        theta = np.empty(nax)
+        for a, (left, right) in enumerate(near):
+            lo, hi = left[idx], right[idx]
+            curv = lo - 2 * c + hi
+            shift = 0.0 if curv >= 0 else float(np.clip(0.5 * (lo - hi) / curv, -0.5, 0.5))
+            theta[a] = 2 * np.pi * (fi[a] + shift) / n[a]
+        out.append((abs(float(c)), theta, g, r))
+        if len(out) == count:
+            break
+    return out
+
+
+def _modes(
+    layer: Layer, sym: _Symbol, theta: object, group: int, index: int, windows: int
+) -> np.ndarray:
+    """Windowed exponentials at `theta` (see :func:`_windowed_exponential`), shape ``(n, count)``.
+
+    ``u`` is the right singular vector number `index` of ``A(theta)`` (in group
+    `group`); the windows ``sin(pi j_a l'_a)`` are the `windows` lowest modes
+    (smallest ``sum_a (j_a / L_a)^2``): near a peak of the symbol, ``M^H M`` acts
+    like a second difference per axis modulated at `theta`, whose eigenvectors
+    these are up to O(1/L^2). Real weights: the real and imaginary parts (both
+    approximate eigenvectors of the real ``M^H M``).
+    """
+    theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
+    A = sym(theta[None, :])[0]  # (groups, m, n)
+    _, _, vh = np.linalg.svd(A[group])
+    u = np.zeros((A.shape[0], A.shape[2]), dtype=np.complex128)
+    u[group] = vh[min(index, vh.shape[0] - 1)].conj()
+    u = u.reshape(layer.in_channels, -1)
+    sizes = np.array(layer.input_size, dtype=np.float64) + 1
+    js = np.stack(
+        np.meshgrid(*(np.arange(1, windows + 1) for _ in sizes), indexing="ij"), axis=-1
+    ).reshape(-1, sizes.size)
+    js = js[np.argsort(((js / sizes) ** 2).sum(axis=1), kind="stable")[:windows]]
+    cols = []
+    for j in js:
+        x = _windowed_exponential(layer, u, theta, tuple(int(v) for v in j)).ravel()
+        if _is_real(layer):
+            cols += [x.real, x.imag]
+        else:
+            cols.append(x)
+    return np.stack(cols, axis=1)
+
+
+def _gram_apply(op: LinearOperator, wide: bool):
+    """``X -> M^H M X`` (or ``M M^H X`` for a wide ``M``), on blocks."""
+    if wide:
+        return lambda X: op.matmat(op.rmatmat(X))
+    return lambda X: op.rmatmat(op.matmat(X))
+
+
+def _start_block(
+    layer: Layer, sym: _Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
+) -> np.ndarray:
+    """Start vectors for the `k` largest (or smallest) singular values, shape ``(C_in L, b)``.
+
+    `k` windows at the symbol's highest peak (lowest trough), one at each of the
+    next three, two random vectors, and for reflect/replicate/circular padding
+    a random vector on the edges (where the padding may lift or lower the spectrum).
+    """
+    floor = {1: 64, 2: 32}.get(layer.ndim, 12)  # grid points per axis: a few thousand in all
+    n = tuple(
+        int(min(max(-(-(g.input_length + g.pad_left + g.pad_right) // g.stride), floor), 2048))
+        for g in layer.geoms
     )
-    smallest = float(np.abs(vals).min())
-    if m == n:
-        return smallest
-    # sigma^2 of the Gram matrix: below its rounding level the matrix is singular
-    if smallest <= max(m, n) * _EPS * float(abs(A).sum(axis=0).max()):  # ||A||_1 >= ||A||_2
-        return 0.0
-    return math.sqrt(smallest)
+    peaks = _symbol_peaks(sym, n, 4, smallest=smallest)
+    cols = []
+    for i, (_, theta, group, index) in enumerate(peaks):
+        cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
+    cols.append(rng.standard_normal((sum(layer.shape[1:]), 2)))
+    if layer.geoms[0].padding_mode != "zeros":
+        cols.append(_edge_vector(layer, rng)[:, None])
+    X = np.concatenate(cols, axis=1)
+    return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
 
 
-def _lanczos_ends(layer: Layer, *, tol: float, maxiter: int | None, rng: object) -> np.ndarray:
-    from scipy.sparse.linalg import LinearOperator, eigsh
+def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
+    """Most basis vectors (and images) for `block`-wide steps: 256 MiB, at least 3 blocks."""
+    check_memory(
+        2 * 3 * block * rows * itemsize, f"{what}'s {3 * block} Krylov vectors", "pass a smaller k"
+    )
+    return int(max(3 * block, min(8 * block, 2**28 // (2 * rows * itemsize))))
 
+
+def top_singular_values(
+    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool, int]:
+    """The `k` largest singular values by block Krylov on the Gram matrix, with errors.
+
+    Returns ``(values, errors, converged, steps)``: each ``values[i] <= sigma_i``
+    (it is ``||M v_i||`` for a unit ``v_i``, and Ritz values interlace) and an exact
+    singular value lies within ``errors[i]`` of it.
+    """
     op = _operator(layer)
     m, n = layer.shape
-    check_memory(  # ARPACK keeps ncv = 20 Lanczos vectors
-        24 * op.dtype.itemsize * max(m, n),
-        f"Lanczos on the Gram matrix of a {layer.shape} matrix",
-        "use a shorter input",
-    )
-    gen = _rng(rng)
-    if m >= n:
-        gram = LinearOperator((n, n), matvec=lambda v: op.rmatvec(op.matvec(v)), dtype=op.dtype)
-    else:
-        gram = LinearOperator((m, m), matvec=lambda v: op.matvec(op.rmatvec(v)), dtype=op.dtype)
-    v0 = gen.standard_normal(gram.shape[0])
-    vals = eigsh(gram, k=2, which="BE", tol=tol, maxiter=maxiter, v0=v0, return_eigenvectors=False)
-    return np.sqrt(np.clip(vals, 0, None))
+    wide = m < n
+    sym = _symbol(layer)
+    X = _start_block(layer, sym, k, rng)
+    if wide:
+        X = op.matmat(X)  # the left singular vectors live in the output space
+    max_basis = _basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
+    ritz = _block_krylov(_gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
+    theta = np.maximum(ritz.values, 0.0)
+    values = np.sqrt(theta)
+    errors = values - np.sqrt(np.maximum(theta - ritz.residuals, 0.0))
+    return values, errors, ritz.converged, ritz.steps
 
 
-def _svds_top(layer: Layer, k: int, *, tol: float, rng: object) -> np.ndarray:
-    from scipy.sparse.linalg import svds
+def smallest_singular_value(
+    layer: Layer, *, tol: float, budget: Budget, rng: np.random.Generator, top: float
+) -> tuple[float, float, bool, str]:
+    r"""``sigma_min`` (of the ``min(m, n)`` singular values) with an error, within `budget`.
+
+    While ``M`` has at most :data:`_SHIFT_INVERT_MAX_NNZ` nonzeros: a sparse LU of
+    ``M`` (square) or of the smaller Gram matrix, and block Krylov on the inverse
+    Gram matrix ``(M^H M)^{-1}``, whose largest eigenvalue is ``1 / sigma_min^2``
+    (shift-invert at zero). An exactly singular LU, or a solve that overflows,
+    means ``sigma_min = 0``. Larger: block Krylov on ``top^2 I - M^H M``, whose
+    largest eigenvalue is ``top^2 - sigma_min^2`` (slow on clustered spectra: the
+    budget decides). `top` must be at least ``sigma_max``.
+
+    Returns ``(value, error, converged, how)``: ``value = ||M v||`` for a unit
+    ``v`` (so ``sigma_min <= value``), an exact singular value within ``error``.
+    """
+    from scipy.sparse.linalg import splu
 
     m, n = layer.shape
-    if k >= min(m, n):
-        raise ValueError(
-            f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
-            "(use method='dense')"
-        )
-    gen = _rng(rng)
+    wide = m < n
     op = _operator(layer)
-    v0 = gen.standard_normal(min(m, n))
-    values = svds(
-        op, k=k, tol=float(tol), which="LM", return_singular_vectors=False, v0=v0, random_state=gen
-    )
-    return np.sort(values)[::-1]
+    sym = _symbol(layer)
+    X = _start_block(layer, sym, 2, rng, smallest=True)
+    if wide:
+        X = op.matmat(X)
+    side = min(m, n)
+    max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
+    gram = _gram_apply(op, wide)
+    by_lu = m * layer.group_channels * math.prod(layer.kernel_size) <= _SHIFT_INVERT_MAX_NNZ
+    if by_lu:
+        how = "shift-invert block Krylov on a sparse LU"
+        M = layer_matrix(layer, fmt="csc")
+        if m == n:
+            A = M
+        else:
+            A = (M.conj().T @ M if m > n else M @ M.conj().T).tocsc()
+        try:
+            lu = splu(A)
+        except RuntimeError:  # "Factor is exactly singular"
+            return 0.0, 0.0, True, how
+        if m == n:
+
+            def inverse(X: np.ndarray) -> np.ndarray:
+                return lu.solve(lu.solve(X, trans="H"))
+
+        else:
+            inverse = lu.solve
+        with np.errstate(all="ignore"):
+            ritz = _block_krylov(inverse, X, 1, tol=tol, budget=budget, max_basis=max_basis)
+        mu, r = float(ritz.values[0]), float(ritz.residuals[0])
+        if not (np.isfinite(mu) and np.isfinite(r)) or mu <= 0:
+            return 0.0, 0.0, True, how
+        v = ritz.vectors[:, 0]
+        value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
+        # an eigenvalue of the inverse within r of mu: sigma in [1/sqrt(mu + r), 1/sqrt(mu - r)]
+        lo = 1 / math.sqrt(mu + r)
+        hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
+        error = max(value - lo, hi - value, 0.0)
+        if m != n and mu * _EPS * max(m, n) * float(abs(A).sum(axis=0).max()) >= 1:
+            value = 0.0  # sigma^2 below the Gram matrix's rounding level: singular
+        return value, error, ritz.converged, how
+    how = "block Krylov on top^2 I - M^H M (no LU: too many nonzeros)"
+    shift = top * top
+
+    def flipped(X: np.ndarray) -> np.ndarray:
+        return shift * X - gram(X)
+
+    ritz = _block_krylov(flipped, X, 1, tol=tol * 1e-2, budget=budget, max_basis=max_basis)
+    v = ritz.vectors[:, 0]
+    value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
+    r = float(ritz.residuals[0])
+    error = value - math.sqrt(max(value * value - r, 0.0))
+    return value, error, ritz.converged, how

@@ -52,6 +52,12 @@ def _layer(
         ndim=None,
     )
     dtype = np.complex128 if layer.weight.dtype.kind == "c" else np.float64
+    if not np.isfinite(layer.weight).all():
+        bad = int(np.size(layer.weight) - np.count_nonzero(np.isfinite(layer.weight)))
+        raise ValueError(
+            f"`weight` has NaN or inf entries ({bad} of {layer.weight.size}); "
+            "the spectrum of such a matrix is undefined"
+        )
     return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geoms, layer.groups)
 
 

@@ -38,33 +38,26 @@ from ._certify import (
 )
 from ._geometry import PaddingND, check_choice, check_int
 from ._krylov import (
+    Budget,
     _edge_vector,
-    _lanczos_ends,
     _lanczos_lower,
     _rng,
-    _smallest_singular_value,
     _SplitOperator,
     _start_vector,
-    _svds_top,
+    smallest_singular_value,
+    top_singular_values,
 )
 from ._layer import Layer
 from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
 from ._threads import max_threads
 
-__all__ = [
-    "DENSE_LIMIT",
-    "NormBounds",
-    "condition_number",
-    "singular_values",
-    "spectral_norm",
-    "spectral_norm_bounds",
-]
 #: Largest matrix (``rows * cols`` entries) whose spectrum is computed from the
 #: dense matrix: 2**22 entries is 32 MiB in float64, e.g. 2048 x 2048, whose full
 #: SVD takes about a second on one core.
 DENSE_LIMIT: int = 2**22
 _DENSE_NORM_SIDE = 256  # spectral norm by dense SVD when min(rows, cols) <= this
-_METHODS = ("auto", "fft", "dense", "svds")
+_METHODS = ("auto", "fft", "dense", "krylov", "svds")
+_MAXITER = 100  # default budget of block Krylov steps (singular_values, condition_number)
 
 
 class NormBounds(NamedTuple):
@@ -89,6 +82,33 @@ def _check_rtol(rtol: object) -> float:
     return rtol
 
 
+def _check_tol(tol: object) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
+        raise TypeError(f"`tol` must be a float >= 0; got {tol!r} of type {type(tol).__name__}")
+    value = float(tol)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"`tol` must be a finite float >= 0; got {tol!r}")
+    return value
+
+
+def _budget(maxiter: object, time_limit: object) -> Budget:
+    """The validated budget: `maxiter` steps (``None``: the default), `time_limit` seconds."""
+    steps = _MAXITER if maxiter is None else check_int(maxiter, "maxiter", minimum=0)
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(
+            time_limit, (int, float, np.floating, np.integer)
+        ):
+            raise TypeError(
+                f"`time_limit` must be None or a number of seconds > 0; got {time_limit!r}"
+            )
+        if not float(time_limit) > 0:
+            raise ValueError(
+                f"`time_limit` must be None or a number of seconds > 0; got {time_limit!r}"
+            )
+        time_limit = float(time_limit)
+    return Budget(steps, time_limit)
+
+
 def _dense_ok(layer: Layer) -> bool:
     m, n = layer.shape
     return m * n <= DENSE_LIMIT
@@ -105,9 +125,12 @@ def singular_values(
     padding_mode: str = "zeros",
     k: int | None = None,
     method: str = "auto",
-    tol: float = 0.0,
+    tol: float = 1e-6,
+    maxiter: int | None = None,
+    time_limit: float | None = None,
     rng: object = None,
-) -> np.ndarray:
+    return_errors: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     r"""The singular values of ``conv1d_matrix(weight, input_length, ...)``, largest first.
 
     Parameters
@@ -119,21 +142,46 @@ def singular_values(
         As in :func:`~toeplitz_conv.conv1d_matrix`.
     k : int, optional
         Return only the `k` largest; all ``min(C_out L_out, C_in L)`` by default.
-    method : {'auto', 'fft', 'dense', 'svds'}, optional
+    method : {'auto', 'fft', 'dense', 'krylov', 'svds'}, optional
         ``'fft'``: exact, for block-circulant layers (circular padding with
-        ``L_out * s == L``). ``'dense'``: SVD of the dense matrix. ``'svds'``:
-        the `k` largest by ``scipy.sparse.linalg.svds`` on the matrix-free
-        operator. ``'auto'`` picks fft, then dense up to :data:`DENSE_LIMIT`
-        entries, then svds (which needs `k`).
+        ``L_out * s == L``). ``'dense'``: SVD of the dense matrix. ``'krylov'``:
+        the `k` largest by block Krylov on ``M^H M`` started at the symbol's
+        peaks (see Notes), matrix-free. ``'svds'``: the `k` largest by ARPACK
+        (``scipy.sparse.linalg.svds``) with the same budget. ``'auto'`` picks
+        fft, then dense up to :data:`DENSE_LIMIT` entries, then krylov (which
+        needs `k`).
     tol : float, optional
-        Passed to ``svds`` (0 means machine precision).
+        Relative accuracy for the iterative methods: ``'krylov'`` stops once each
+        value's certified error is at most about ``tol`` times the value; passed
+        to ``svds``. ``0`` means to rounding (then the budget usually decides).
+    maxiter : int, optional
+        Budget of the iterative methods: most block steps of ``'krylov'`` (each
+        one block product with ``M`` and ``M^H``; default 100), most Arnoldi
+        restarts of ``'svds'`` (default 100).
+    time_limit : float, optional
+        Seconds after which the iterative methods stop (checked between steps);
+        ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
-        Seeds ``svds``'s start vector; ``None`` means seed 0 (deterministic).
+        Seeds the random part of the start vectors; ``None`` means seed 0
+        (deterministic).
+    return_errors : bool, optional
+        Also return each value's certified error.
 
     Returns
     -------
-    ndarray of float64, shape (min(m, n),) or (k,)
+    values : ndarray of float64, shape (min(m, n),) or (k,)
         Descending.
+    errors : ndarray of float64, same shape
+        Only with ``return_errors=True``: an exact singular value lies within
+        ``errors[i]`` of ``values[i]`` (``'krylov'``: from the residual, and
+        ``values[i] <= sigma_i`` exactly; fft and dense: a rounding margin;
+        ``'svds'``: ``nan``, unknown).
+
+    Warns
+    -----
+    RuntimeWarning
+        When an iterative method ran out of budget before reaching `tol`; the
+        values reached are returned and the warning lists them with their errors.
 
     Raises
     ------
@@ -160,10 +208,25 @@ def singular_values(
     weights ``A(n - f) = conj(A(f))``, so only ``f <= n/2`` are computed.
 
     Other padding modes are not circulant; their exact spectrum comes from the
-    dense matrix, so it is limited in size. ``svds`` on the operator gives the
-    top `k` of larger layers, but the top of a zero-padded conv's spectrum is
-    clustered (neighbouring values differ by O(1/L^2)), so it converges slowly:
-    loosen `tol`, or use :func:`spectral_norm` for the largest value.
+    dense matrix, so it is limited in size. For the top `k` of larger layers,
+    note that the top of a conv's spectrum is clustered (neighbouring values
+    differ by O(1/L^2)), where ARPACK from a random start crawls. ``'krylov'``
+    uses what the symbol says instead: near a peak ``theta`` of
+    ``sigma_max(A(theta))``, ``M^H M`` acts like a second difference modulated
+    at ``theta``, whose eigenvectors are the windowed exponentials
+    ``u e^{i theta l} sin(pi j (l + 1) / (L + 1))``, ``j = 1, 2, ...``; a block
+    made of those (at the highest peak and the next ones, real and imaginary
+    parts for real weights, plus random and edge vectors) spans a nearly
+    invariant subspace, and a few block Krylov steps with Rayleigh-Ritz finish
+    the job. For a unit vector ``v`` and ``theta = ||M v||^2``, some eigenvalue
+    of ``M^H M`` lies within ``||M^H M v - theta v||`` of ``theta`` (Parlett
+    1998, Thm 4.5.1): that residual gives each value its certified error.
+
+    References
+    ----------
+    .. [1] H. Sedghi, V. Gupta, P. M. Long, "The Singular Values of
+       Convolutional Layers", ICLR 2019.
+    .. [2] B. N. Parlett, *The Symmetric Eigenvalue Problem*, SIAM 1998, ch. 4 and 13.
 
     Examples
     --------
@@ -179,6 +242,9 @@ def singular_values(
     """
     layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     check_choice(method, "method", _METHODS)
+    tol = _check_tol(tol)
+    budget = _budget(maxiter, time_limit)
+    gen = _rng(rng)
     m, n = layer.shape
     full = min(m, n)
     if k is not None:
@@ -188,8 +254,9 @@ def singular_values(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
     circ = _is_circulant(layer)
+    asked = method
     if method == "auto":
-        method = "fft" if circ else "dense" if _dense_ok(layer) else "svds"
+        method = "fft" if circ else "dense" if _dense_ok(layer) else "krylov"
     if method == "fft":
         if not circ:
             g = layer.geoms
@@ -206,17 +273,76 @@ def singular_values(
             )
         values = _circulant_spectrum(layer)
     elif method == "dense":
+        check_memory(
+            8 * m * n * (2 if layer.weight.dtype.kind == "c" else 1),
+            f"the dense {m}x{n} matrix for its SVD",
+            "pass `k` for the k largest by method='krylov'",
+        )
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
         if k is None:
+            if asked == "auto":
+                raise ValueError(
+                    f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
+                    f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
+                    "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
+                )
             raise ValueError(
-                f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
-                f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
-                "pass `k` for the k largest (by svds), or method='dense' to insist"
+                f"`method`={method!r} computes the k largest singular values: pass `k` "
+                f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
             )
-        return _svds_top(layer, k, tol=tol, rng=rng)
+        if method == "svds":
+            values, errors, done = _svds_top(layer, k, tol=tol, budget=budget, rng=gen)
+        else:
+            values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
+        if not done:
+            listed = ", ".join(f"{v:.10g} +- {e:.2g}" for v, e in zip(values, errors, strict=True))
+            warnings.warn(
+                f"singular_values: method={method!r} ran out of its budget "
+                f"({budget.describe()}) before reaching tol={tol:g}; returning the values "
+                f"reached: {listed}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return (values, errors) if return_errors else values
     values = np.sort(values)[::-1]
-    return values[:k] if k is not None else values
+    if k is not None:
+        values = values[:k]
+    if return_errors:
+        return values, 64 * full * _EPS * np.full(values.shape, values[0] if values.size else 0.0)
+    return values
+
+
+def _svds_top(
+    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """ARPACK's `k` largest, with `budget`: on no convergence, the values it had (and a flag)."""
+    from scipy.sparse.linalg import ArpackNoConvergence, svds
+
+    m, n = layer.shape
+    if k >= min(m, n):
+        raise ValueError(
+            f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
+            "(use method='dense')"
+        )
+    op = _operator(layer)
+    v0 = rng.standard_normal(min(m, n))
+    try:
+        values = svds(
+            op,
+            k=k,
+            tol=tol,
+            which="LM",
+            return_singular_vectors=False,
+            v0=v0,
+            maxiter=max(budget.maxiter, 1),
+            random_state=rng,
+        )
+        done = True
+    except ArpackNoConvergence as exc:
+        values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
+    values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
+    return values, np.full(values.shape, np.nan), done
 
 
 def spectral_norm_bounds(
@@ -467,8 +593,9 @@ def condition_number(
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
-    tol: float = 1e-8,
+    tol: float = 1e-6,
     maxiter: int | None = None,
+    time_limit: float | None = None,
     rng: object = None,
 ) -> float:
     r"""The 2-norm condition number ``sigma_max / sigma_min`` of the layer's matrix.
@@ -477,16 +604,30 @@ def condition_number(
     ----------
     weight, input_length, stride, padding, dilation, groups, padding_mode
         The layer, as in :func:`~toeplitz_conv.conv1d_matrix`.
-    tol, maxiter : optional
-        For the Lanczos estimate of large non-circulant layers (``eigsh``).
+    tol : float, optional
+        Relative accuracy of ``sigma_min`` for layers beyond the dense limit.
+    maxiter : int, optional
+        Most block Krylov steps for ``sigma_min`` (default 100).
+    time_limit : float, optional
+        Seconds after which the search for ``sigma_min`` stops (between steps);
+        ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
-        Seeds the Lanczos start vector; ``None`` means seed 0 (deterministic).
+        Seeds the random start vectors; ``None`` means seed 0 (deterministic).
 
     Returns
     -------
     float
         ``inf`` when the matrix is singular, i.e. when
         ``sigma_min <= max(m, n) * eps * sigma_max`` (numpy's rank tolerance).
+        Beyond the dense limit, ``sigma_max`` is attained by a vector and
+        ``sigma_min`` is ``||M v||`` for a unit ``v``: the ratio is at most the
+        true condition number (and equal to it within `tol` when converged).
+
+    Warns
+    -----
+    RuntimeWarning
+        When the search for ``sigma_min`` ran out of budget; the warning gives
+        the ``sigma_min`` reached and its error, and that value is used.
 
     Notes
     -----
@@ -495,14 +636,16 @@ def condition_number(
 
     * block-circulant layers: exact, from every symbol matrix's SVD;
     * at most :data:`DENSE_LIMIT` entries: exact, dense SVD;
-    * larger, up to ``4e6`` nonzeros: ``sigma_max`` from the certified
-      bracket of :func:`spectral_norm_bounds` (its attained lower end, within
-      ``1e-6``), ``sigma_min`` by shift-invert Lanczos at zero on a sparse LU
-      of :math:`[[0, M], [M^H, 0]]` (or of the smaller Gram matrix when ``M``
-      is not square): fast and accurate even for very ill-conditioned layers;
-    * larger still: an *estimate* from the two ends of the spectrum of
-      ``M^H M`` (or ``M M^H`` if wide) by Lanczos (``scipy.sparse.linalg.eigsh``,
-      ``which='BE'``); the smallest end may converge slowly.
+    * larger, every padding mode: ``sigma_max`` from the certified bracket of
+      :func:`spectral_norm_bounds` (its attained lower end, within ``1e-6``);
+      ``sigma_min`` by block Krylov started at the symbol's troughs (see
+      :func:`singular_values`), within a budget:
+    * up to ``4e6`` nonzeros, shift-invert at zero: a sparse LU of ``M`` (or
+      of the smaller Gram matrix when ``M`` is not square), and block Krylov
+      on ``(M^H M)^{-1}``, whose top is ``1 / sigma_min^2``. A factor that is
+      exactly singular, or a solve that overflows, gives ``inf``;
+    * larger still: block Krylov on ``sigma_max^2 I - M^H M``, which may need
+      more than the budget (then a warning says what was reached).
 
     Examples
     --------
@@ -512,18 +655,31 @@ def condition_number(
     inf
     """
     layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    tol = _check_tol(tol)
+    budget = _budget(maxiter, time_limit)
+    gen = _rng(rng)
     m, n = layer.shape
     if _is_circulant(layer):
         values = _circulant_spectrum(layer)
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
-        bottom = _smallest_singular_value(layer)
-        if bottom is None:
-            values = _lanczos_ends(layer, tol=tol, maxiter=maxiter, rng=rng)
-        else:
-            lower, _ = _bracket(layer, 1e-6, 50, _rng(rng))
-            values = np.array([lower, bottom])
+        lower, upper = _bracket(layer, 1e-6, 50, gen)
+        if upper == 0:
+            return math.inf
+        bottom, error, done, how = smallest_singular_value(
+            layer, tol=tol, budget=budget, rng=gen, top=upper
+        )
+        if not done:
+            warnings.warn(
+                f"condition_number: sigma_min by {how} ran out of its budget "
+                f"({budget.describe()}) before reaching tol={tol:g}: sigma_min <= {bottom:.10g} "
+                f"(an exact singular value within {error:.2g}); the condition number returned, "
+                f"{lower / bottom if bottom else math.inf:.10g}, may be too small",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        values = np.array([lower, bottom])
     top, bottom = float(values.max()), float(values.min())
     if top == 0 or bottom <= max(m, n) * _EPS * top:
         return math.inf

@@ -262,7 +262,7 @@ def test_npy_weight_errors(capsys, tmp_path):
         capsys.readouterr().err
     )
     assert cli.main(["show", "--weight", str(tmp_path / "bad.npy"), "--length", "5"]) == 2
-    assert "--weight: cannot read" in one_error_line(capsys.readouterr().err)
+    assert "bad.npy' is not a .npy file" in one_error_line(capsys.readouterr().err)
 
 
 def test_unwritable_output_exit_1(capsys, tmp_path):
@@ -392,3 +392,61 @@ def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkey
     captured = capsys.readouterr()
     assert "largest  3 singular values: " in captured.out
     assert "warning: singular_values: method='krylov' ran out of its budget" in captured.err
+
+
+# --------------------------------------------------------------------------- weight files, --plot
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("w.txt", b"4,3\n", "'{path}' is not a .npy file (it is another format, without numpy's"),
+        ("w.npy", b"4,3\n", "'{path}' is not a .npy file (it is another format"),
+        ("w.npz", None, "'{path}' is not a .npy file (it is a .npz archive"),
+        ("o.npy", "object", "cannot read '{path}' as a .npy array: it holds Python objects, not"),
+        ("t.npy", "truncated", "cannot read '{path}' as a .npy array: Failed to read all data"),
+    ],
+)
+def test_weight_file_errors_name_the_file(capsys, tmp_path, name, content, message):
+    """numpy's allow_pickle advice used to leak into the message (issue 8)."""
+    path = tmp_path / name
+    if content is None:
+        np.savez(path, w=np.ones(3))
+    elif content == "object":
+        np.save(path, np.array([1, None], dtype=object), allow_pickle=True)
+    elif content == "truncated":
+        np.save(path, np.ones((2, 2, 3)))
+        path.write_bytes(path.read_bytes()[:-10])
+    else:
+        path.write_bytes(content)
+    assert cli.main(["show", "--weight", str(path), "--length", "5"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "--weight: " + message.format(path=path) in line
+    assert "allow_pickle" not in line
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "is-a-dir", "no-permission"])
+def test_plot_path_checked_before_the_analysis(capsys, tmp_path, monkeypatch, where):
+    """An unwritable --plot used to fail only after the whole analysis had run (issue 8)."""
+    require_plot()
+    from toeplitz_conv import spectral
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the analysis ran before the --plot path was checked")
+
+    monkeypatch.setattr(spectral, "spectral_norm", not_reached)
+    target = tmp_path / "s.png"
+    if where == "missing-dir":
+        target = tmp_path / "missing" / "s.png"
+        message = "the directory '{}' does not exist".format(tmp_path / "missing")
+    elif where == "is-a-dir":
+        target.mkdir()
+        message = "it is a directory"
+    else:
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+        )  # root may write anywhere: the check is what is tested here
+        message = f"no permission to create files in '{tmp_path}'"
+    argv = ["analyze", "--weight", "4,3", "--length", "6", "--plot", str(target)]
+    assert cli.main(argv) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert f"cannot write '{target}'" in line and message in line

@@ -215,3 +215,102 @@ def test_nan_in_weight_propagates():
     M = tc.conv1d_matrix([1.0, np.nan], 4)
     assert np.isnan(M.data).sum() == 3
     assert np.isnan(tc.conv1d(np.ones(4), [1.0, np.nan])).all()
+
+
+# --------------------------------------------------------------------------- empty batches
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_empty_batch_gives_torch_shape(torch, mode):
+    """A batch of no signals is torch's empty result, not a ZeroDivisionError (issue 8)."""
+    w = np.ones((3, 2, 3))
+    y = tc.conv1d(np.zeros((0, 2, 5)), w, np.ones(3), padding=1, padding_mode=mode)
+    want = torch.nn.Conv1d(2, 3, 3, padding=1, padding_mode=mode)(torch.zeros(0, 2, 5))
+    assert y.shape == tuple(want.shape) == (0, 3, 5)
+    z = tc.conv_transpose1d(np.zeros((0, 3, 5)), w, stride=2)
+    want = torch.nn.functional.conv_transpose1d(
+        torch.zeros(0, 3, 5, dtype=torch.float64), torch.from_numpy(w), stride=2
+    )
+    assert z.shape == tuple(want.shape) == (0, 2, 11)
+    u = tc.unfold(np.zeros((0, 2, 5)), 3, padding=1, padding_mode=mode)
+    assert u.shape == (0, 6, 5)
+
+
+@pytest.mark.parametrize("make", [tc.conv1d_operator, tc.conv_transpose1d_operator])
+def test_operator_empty_batch(make):
+    op = make(np.ones((3, 2, 3)) * (1 + 1j), 5, stride=2)
+    m, n = op.shape
+    assert op.matmat(np.ones((n, 0))).shape == (m, 0)
+    assert op.rmatmat(np.ones((m, 0))).shape == (n, 0)
+    assert (op.H @ np.ones((m, 0))).shape == (n, 0)
+
+
+# --------------------------------------------------------------------------- dtype
+@pytest.mark.parametrize(
+    "build",
+    [
+        tc.conv1d_matrix,
+        tc.conv_transpose1d_matrix,
+        tc.conv1d_operator,
+        tc.conv_transpose1d_operator,
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, "float32"])
+def test_complex_weight_refuses_real_dtype(build, dtype):
+    """It used to drop the imaginary part with only a ComplexWarning (issue 8)."""
+    msg = r"`dtype`=float(64|32) is real but the weight is complex \(complex128\); a real matrix"
+    with pytest.raises(ValueError, match=msg):
+        build([1 + 1j, 2.0], 5, dtype=dtype)
+    assert build([1 + 1j, 2.0], 5, dtype=np.complex64).dtype == np.complex64
+    assert build([1.0, 2.0], 5, dtype=np.complex64).dtype == np.complex64  # real -> complex: fine
+
+
+def test_from_torch_complex_weight_refuses_real_dtype(torch):
+    layer = torch.nn.Conv1d(1, 1, 2, bias=False, dtype=torch.complex64)
+    with pytest.raises(ValueError, match=r"`dtype`=float64 is real but the weight is complex"):
+        tc.from_torch(layer, 5, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- torch tensors
+@pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn"])
+def test_torch_low_precision_weight_is_accepted(torch, name):
+    """torch convolves a bfloat16 weight; we used to raise a TypeError naming nothing."""
+    dt = getattr(torch, name)
+    w = torch.tensor([[[0.5, -1.25, 2.0]], [[1.0, 0.75, -0.5]]]).to(dt)  # exact in every dtype
+    x = torch.tensor([[1.0, 2.0, -3.0, 4.0, 0.5]]).to(dt)
+    exact = w.to(torch.float64)
+    M = tc.conv1d_matrix(w, 5, format="dense")
+    assert M.dtype == np.float32
+    np.testing.assert_array_equal(M, tc.conv1d_matrix(exact, 5, format="dense"))
+    y = tc.conv1d(x, w)
+    assert y.dtype == (np.float16 if name == "float16" else np.float32)  # numpy has float16
+    np.testing.assert_array_equal(y, tc.conv1d(x.to(torch.float64), exact))
+    if name == "bfloat16":  # torch's own bfloat16 convolution: the same up to its rounding
+        want = torch.nn.functional.conv1d(x, w).to(torch.float64).numpy()
+        np.testing.assert_allclose(y, want, rtol=1e-2)
+    op = tc.conv_transpose1d_operator(w, 4)
+    assert op.dtype == np.float32
+
+
+def test_torch_complex_tensors(torch):
+    w = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64)
+    np.testing.assert_array_equal(
+        tc.conv1d_matrix(w.conj(), 3, format="dense"), [[1 - 2j, 3 + 1j, 0], [0, 1 - 2j, 3 + 1j]]
+    )  # the lazy conj bit is resolved
+    half = tc.conv1d_matrix(w.to(torch.complex32), 3, format="dense")
+    assert half.dtype == np.complex64
+    np.testing.assert_array_equal(half, tc.conv1d_matrix(w, 3, format="dense"))
+
+
+def test_torch_meta_tensor_is_refused(torch):
+    meta = torch.empty(2, 1, 3, device="meta")
+    msg = r"`weight` is on torch's 'meta' device, which holds no values"
+    with pytest.raises(ValueError, match=msg):
+        tc.conv1d_matrix(meta, 5)
+    with pytest.raises(ValueError, match=msg):
+        tc.conv1d_operator(meta, 5)
+    with pytest.raises(ValueError, match=r"`x` is on torch's 'meta' device"):
+        tc.conv1d(torch.empty(1, 5, device="meta"), np.ones((2, 1, 3)))
+
+
+def test_torch_sparse_tensor_is_refused(torch):
+    with pytest.raises(TypeError, match=r"`weight` must be a dense \(strided\) tensor; got layout"):
+        tc.conv1d_matrix(torch.tensor([1.0, 2.0]).to_sparse(), 5)

@@ -102,9 +102,14 @@ def test_from_torch_dtype_and_format(torch):
 def test_from_torch_errors(torch):
     with pytest.raises(
         TypeError,
-        match=r"`module` must be a torch.nn.Conv1d or torch.nn.ConvTranspose1d; got Conv2d",
+        match=r"`module` must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+        r"ConvTranspose2d or ConvTranspose3d; got Linear",
     ):
-        from_torch(torch.nn.Conv2d(1, 1, 2), 5)
+        from_torch(torch.nn.Linear(1, 1), 5)
+    with pytest.raises(
+        ValueError, match=r"`input_size` must be an int or a tuple of 2 ints for a Conv2d"
+    ):
+        from_torch(torch.nn.Conv2d(1, 1, 2), (5, 5, 5))
     with pytest.raises(TypeError, match=r"`module` must be .*; got ndarray"):
         from_torch(np.ones(3), 5)
     lazy = torch.nn.LazyConv1d(2, 3)

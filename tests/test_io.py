@@ -320,3 +320,102 @@ def test_load_errors(tmp_path):
         load_matrix(tmp_path / "bad.mtx")
     with pytest.raises(ValueError, match=r"`format` must be one of 'csr', 'csc', 'coo'; got 'bsr'"):
         load_matrix(tmp_path / "bad.mtx", format="bsr")
+
+
+# --------------------------------------------------------------------------- corrupted files
+def _saved(tmp_path, ext):
+    path = tmp_path / f"m{ext}"
+    save_matrix(tc.conv1d_matrix(np.arange(1.0, 7.0).reshape(2, 1, 3), 6), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ext", "damage", "reason"),
+    [
+        (".mat", lambda b: b[: len(b) // 2], r"\(MATLAB file\): "),
+        (".mat", lambda b: b"garbage" * 20, r"\(MATLAB file\): Unknown mat file type"),
+        (".npz", lambda b: b[: len(b) // 2], r"\(scipy.sparse.save_npz archive\): BadZipFile"),
+        (
+            ".npz",
+            lambda b: b"garbage" * 20,
+            r"\(scipy.sparse.save_npz archive\): it holds no numeric arrays \(corrupted, or not",
+        ),
+    ],
+)
+def test_corrupted_file_names_path_and_format(tmp_path, ext, damage, reason):
+    """scipy's errors came without the path; numpy advised allow_pickle (issue 8)."""
+    path = _saved(tmp_path, ext)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(
+        ValueError, match=rf"cannot read '.*m\{ext}' as a \{ext} matrix file {reason}"
+    ) as e:
+        load_matrix(path)
+    assert "allow_pickle" not in str(e.value)
+
+
+def test_npz_of_object_arrays_gets_no_pickle_advice(tmp_path):
+    np.savez(tmp_path / "o.npz", format=np.array(["csr"], dtype=object))
+    with pytest.raises(ValueError, match=r"o\.npz' as a \.npz matrix file .*holds no numeric") as e:
+        load_matrix(tmp_path / "o.npz")
+    assert "allow_pickle" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("indices", "indptr", "match"),
+    [
+        ([0, 1, 2, 10**6], [0, 1, 2, 3, 4], "indices must be < 4"),
+        ([0, 1, 2, -3], [0, 1, 2, 3, 4], "indices must be >= 0"),
+        ([0, 1, 2, 3], [0, 3, 1, 2, 4], "indptr must be a non-decreasing"),
+    ],
+)
+def test_npz_with_out_of_range_indices_is_refused(tmp_path, indices, indptr, match):
+    """scipy builds such a matrix unchecked; summing its duplicates corrupted the heap."""
+    path = tmp_path / "bad.npz"
+    np.savez(
+        path,
+        format=np.array("csr"),
+        shape=np.array([4, 4]),
+        data=np.ones(4),
+        indices=np.array(indices),
+        indptr=np.array(indptr),
+    )
+    with pytest.raises(ValueError, match=rf"bad\.npz' as a \.npz matrix file .*{match}"):
+        load_matrix(path)
+
+
+_LOAD_IN_CHILD = """
+import sys
+import toeplitz_conv as tc
+try:
+    tc.load_matrix(sys.argv[1])
+except ValueError as exc:
+    print(exc)
+else:
+    print("loaded")
+"""
+
+
+@pytest.mark.parametrize(
+    ("tail", "want"),
+    [
+        (b"1 1 1.\0\n2 2 1.5\n", "holds a NUL byte at offset 58, so it is not text"),
+        (b"1 1 1.5\n2 2 1.5E", "loaded"),
+    ],
+)
+def test_mtx_that_crashed_scipy(tmp_path, tail, want):
+    """scipy 1.17's mmread segfaults on these; run in a child so a crash is a failure here."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.mtx"
+    path.write_bytes(b"%%MatrixMarket matrix coordinate real general\n2 2 2\n" + tail)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    run = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert want in run.stdout

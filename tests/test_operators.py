@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, lsqr
 
 import toeplitz_conv as tc
+from checks import assert_operator_matches
+from strategies import conv_configs
 from toeplitz_conv.operators import Conv1dOperator, ConvTranspose1dOperator
 
 MODES = ("zeros", "reflect", "replicate", "circular")
@@ -275,3 +277,83 @@ def test_blocked_application(monkeypatch, c_out, stride, mode):
     np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
     np.testing.assert_allclose(op @ X[:, 0], M @ X[:, 0], atol=1e-12)
     np.testing.assert_allclose(op.H @ Y[:, 0], M.T @ Y[:, 0], atol=1e-12)
+
+
+# ------------------------------------------------------------ operator, functional, matrix
+def _weight(rng, shape, complex_):
+    w = rng.standard_normal(shape)
+    return w + 1j * rng.standard_normal(shape) if complex_ else w
+
+
+@settings(max_examples=60)
+@given(cfg=conv_configs(), complex_=st.booleans())
+def test_conv1d_triple_agrees(cfg, complex_):
+    """``conv1d_operator``, ``conv1d`` and ``conv1d_matrix`` are one map, real or complex."""
+    rng = np.random.default_rng(cfg["seed"])
+    w = _weight(rng, (cfg["c_out"], cfg["c_in"] // cfg["groups"], cfg["k"]), complex_)
+    kw = _layer_kwargs(cfg["stride"], cfg["dilation"], cfg["padding"], cfg["groups"], cfg["mode"])
+    M = tc.conv1d_matrix(w, cfg["length"], format="dense", **kw)
+    op = tc.conv1d_operator(w, cfg["length"], **kw)
+    assert op.dtype == M.dtype
+    assert_operator_matches(op, M, rng)
+    x = _weight(rng, (cfg["n"], cfg["c_in"], cfg["length"]), complex_)
+    y = tc.conv1d(x, w, **kw)
+    np.testing.assert_allclose(y.reshape(cfg["n"], -1), x.reshape(cfg["n"], -1) @ M.T, atol=1e-10)
+
+
+@st.composite
+def _transpose_configs(draw):
+    groups = draw(st.integers(1, 2))
+    stride, dilation = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return dict(
+        groups=groups,
+        c_in=groups * draw(st.integers(1, 2)),
+        c_out=groups * draw(st.integers(1, 2)),
+        k=draw(st.integers(1, 4)),
+        stride=stride,
+        dilation=dilation,
+        padding=draw(st.one_of(st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)))),
+        output_padding=draw(st.integers(0, max(stride, dilation) - 1)),
+        length=draw(st.integers(1, 8)),
+        n=draw(st.integers(1, 2)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@settings(max_examples=60)
+@given(cfg=_transpose_configs(), complex_=st.booleans())
+def test_conv_transpose1d_triple_agrees(cfg, complex_):
+    """``conv_transpose1d_operator`` is ``conv_transpose1d`` and its matrix, not its conjugate."""
+    rng = np.random.default_rng(cfg["seed"])
+    # torch's layout: (C_in, C_out/groups, K), C_in being the transposed conv's input channels
+    w = _weight(rng, (cfg["c_in"], cfg["c_out"] // cfg["groups"], cfg["k"]), complex_)
+    kw = dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        output_padding=cfg["output_padding"],
+        groups=cfg["groups"],
+        dilation=cfg["dilation"],
+    )
+    try:
+        M = tc.conv_transpose1d_matrix(w, cfg["length"], format="dense", **kw)
+    except ValueError:
+        with pytest.raises(ValueError):
+            tc.conv_transpose1d_operator(w, cfg["length"], **kw)
+        return  # an empty output: refused by the matrix and the operator alike
+    op = tc.conv_transpose1d_operator(w, cfg["length"], **kw)
+    assert op.dtype == M.dtype
+    assert_operator_matches(op, M, rng)
+    x = _weight(rng, (cfg["n"], cfg["c_in"], cfg["length"]), complex_)
+    z = tc.conv_transpose1d(x, w, **kw)
+    np.testing.assert_allclose(z.reshape(cfg["n"], -1), x.reshape(cfg["n"], -1) @ M.T, atol=1e-10)
+
+
+def test_conv_transpose1d_operator_complex_is_not_conjugated():
+    """The case of issue 8: ``op @ z`` was ``conj(M) @ z``."""
+    w = np.array([[[1 + 2j, 3 - 1j]]])
+    z = np.array([1.0, 1j])
+    op = tc.conv_transpose1d_operator(w, 2, stride=2)
+    want = tc.conv_transpose1d(z, w, stride=2)
+    np.testing.assert_allclose(want, [1 + 2j, 3 - 1j, -2 + 1j, 1 + 3j])
+    np.testing.assert_allclose(op @ z, want)
+    np.testing.assert_allclose(op.H @ want, tc.conv1d(want, w.conj(), stride=2))

@@ -10,7 +10,17 @@ Matrix Market, ``.npz``, MATLAB and torch; and the ``toeplitz-conv`` command.
 """
 
 from ._formula import formula
-from .functional import conv1d, conv_transpose1d, unfold
+from .functional import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    unfold,
+)
 from .interop import from_torch, to_torch_sparse
 from .io import load_matrix, save_matrix
 from .matrices import (
@@ -29,9 +39,17 @@ from .matrices import (
 )
 from .operators import (
     Conv1dOperator,
+    ConvOperator,
     ConvTranspose1dOperator,
+    ConvTransposeOperator,
     conv1d_operator,
+    conv2d_operator,
+    conv3d_operator,
+    conv_operator,
     conv_transpose1d_operator,
+    conv_transpose2d_operator,
+    conv_transpose3d_operator,
+    conv_transpose_operator,
 )
 from .spectral import (
     DENSE_LIMIT,
@@ -48,22 +66,36 @@ __all__ = [
     "DENSE_LIMIT",
     "FORMATS",
     "Conv1dOperator",
+    "ConvOperator",
     "ConvTranspose1dOperator",
+    "ConvTransposeOperator",
     "NormBounds",
     "bias_vector",
     "condition_number",
+    "conv",
     "conv1d",
     "conv1d_matrix",
     "conv1d_operator",
+    "conv2d",
     "conv2d_matrix",
+    "conv2d_operator",
+    "conv3d",
     "conv3d_matrix",
+    "conv3d_operator",
     "conv_matrix",
+    "conv_operator",
+    "conv_transpose",
     "conv_transpose1d",
     "conv_transpose1d_matrix",
     "conv_transpose1d_operator",
+    "conv_transpose2d",
     "conv_transpose2d_matrix",
+    "conv_transpose2d_operator",
+    "conv_transpose3d",
     "conv_transpose3d_matrix",
+    "conv_transpose3d_operator",
     "conv_transpose_matrix",
+    "conv_transpose_operator",
     "formula",
     "from_torch",
     "load_matrix",

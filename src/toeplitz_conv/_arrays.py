@@ -19,14 +19,54 @@ __all__ = [
 ]
 
 
+def _tensor_to_numpy(tensor, name: str) -> np.ndarray:
+    """A torch tensor's values as an ndarray (detached, on the CPU, conj/neg bits resolved).
+
+    dtypes numpy lacks are widened exactly: bfloat16 and the float8 types to
+    float32, complex32 to complex64. A tensor without values (on the ``meta``
+    device), a sparse or a quantized one is refused naming `name`.
+    """
+    import torch  # already imported: `tensor` is one of its tensors
+
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"`{name}` is on torch's 'meta' device, which holds no values; "
+            "create it on a real device (e.g. the CPU) first"
+        )
+    if tensor.layout != torch.strided:
+        raise TypeError(
+            f"`{name}` must be a dense (strided) tensor; got layout {tensor.layout} "
+            "(call .to_dense() first)"
+        )
+    if tensor.is_quantized:
+        raise TypeError(
+            f"`{name}` is a quantized tensor ({tensor.dtype}); call .dequantize() first"
+        )
+    tensor = tensor.detach()
+    if tensor.dtype == torch.complex32:
+        tensor = tensor.to(torch.complex64)
+    elif tensor.is_floating_point() and tensor.dtype not in (
+        torch.float16,
+        torch.float32,
+        torch.float64,
+    ):
+        tensor = tensor.to(torch.float32)  # bfloat16, float8_*: exact in float32
+    try:
+        return tensor.cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise TypeError(
+            f"`{name}` is a torch tensor of dtype {tensor.dtype} that numpy cannot hold: {exc}"
+        ) from None
+
+
 def as_array(value: object, name: str) -> np.ndarray:
     """Return `value` as an ndarray; torch tensors are detached and copied to the CPU.
 
-    Torch is never imported: a tensor is recognised by its ``detach``/``numpy``
-    methods and its module.
+    Torch is not imported unless `value` is one of its tensors (recognised by its
+    module and ``detach`` method).
     """
     if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
-        value = value.detach().cpu().resolve_conj().resolve_neg().numpy()
+        value = _tensor_to_numpy(value, name)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
@@ -110,7 +150,8 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
     """The dtype of the matrix: `dtype` if given, else the weight's.
 
     float32/float64/complex64/complex128 are kept; integers and booleans become
-    float64 and float16 becomes float32 (scipy.sparse has no float16).
+    float64 and float16 becomes float32 (scipy.sparse has no float16). A complex
+    weight cannot be given a real `dtype` (that would drop its imaginary part).
     """
     if dtype is not None:
         try:
@@ -120,6 +161,12 @@ def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
         if chosen not in _MATRIX_DTYPES:
             allowed = ", ".join(str(d) for d in _MATRIX_DTYPES)
             raise TypeError(f"`dtype` must be one of {allowed}; got {chosen}")
+        if weight_dtype.kind == "c" and chosen.kind != "c":
+            raise ValueError(
+                f"`dtype`={chosen} is real but the weight is complex ({weight_dtype}); "
+                "a real matrix would drop its imaginary part: pass complex64 or complex128 "
+                "(or the weight's real part)"
+            )
         return chosen
     if weight_dtype in _MATRIX_DTYPES:
         return weight_dtype

@@ -58,7 +58,7 @@ def _block_positions(
     """Output positions per block so that a ``rows x (block*B)`` patch fits the budget."""
     per_position = max(1, rows * cols_per_position * itemsize)
     budget = _THIN_BLOCK_BYTES if thin else _BLOCK_BYTES
-    block = max(_MIN_BLOCK_COLS // cols_per_position, budget // per_position, 1)
+    block = max(_MIN_BLOCK_COLS // max(1, cols_per_position), budget // per_position, 1)
     return min(L_out, block)
 
 
@@ -102,6 +102,20 @@ def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
             o3[:, p_l + L :] = 0
         else:
             o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
+
+
+def pad_signal(x: np.ndarray, geoms: tuple[ConvGeometry, ...], take=None) -> np.ndarray:
+    """The padded signal: ``x`` ``(C, *S, B)`` -> ``(C, *E, B)``, ``E_a`` from :func:`_extent`.
+
+    ``out[c, j_1, ..., j_n, b] = x[c, src_1(j_1 - p_1), ..., src_n(j_n - p_n), b]``
+    (zero where an axis reads nothing); `take` allocates the result.
+    """
+    shape = (x.shape[0], *(_extent(g) for g in geoms), x.shape[-1])
+    out = take(shape, x.dtype) if take is not None else np.empty(shape, dtype=x.dtype)
+    inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
+    out[(slice(None), *inside)] = x
+    _fill_edges(out, geoms)
+    return out
 
 
 def _fold_axis(gp: np.ndarray, axis: int, geom: ConvGeometry) -> np.ndarray:
@@ -232,11 +246,7 @@ class Kernel:
         """
         if self.no_pad:
             return x
-        out = self._take((x.shape[0], *self.extent, x.shape[-1]), x.dtype)
-        inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in self.geoms)
-        out[(slice(None), *inside)] = x
-        _fill_edges(out, self.geoms)
-        return out
+        return pad_signal(x, self.geoms, self._take)
 
     def _fold(self, gp: np.ndarray) -> np.ndarray:
         """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
@@ -288,8 +298,9 @@ class Kernel:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C_in, *S, B) -> (C_out, *S_out, B)``."""
         B, dtype = x.shape[-1], x.dtype
+        if B == 0:
+            return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
-        G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
         w_g, _ = self.weights_as(dtype)
         xp = self._pad(x)
         phases = self._split(xp)
@@ -299,17 +310,8 @@ class Kernel:
             y = np.empty((self.c_out, *self.output_size, B), dtype=dtype)
         else:
             y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
-        y_g = y.reshape(groups, self.c_out // groups, -1)
-        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
-        cols = self._take((self.c_in, taps, block * B), dtype)
-        for i0 in range(0, N, block):
-            n = min(block, N - i0)
-            c = cols[:, :, : n * B] if n < block else cols
-            for k in range(taps):
-                start = (i0 + int(self.tap_offset[k])) * B
-                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
-            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
-        self._give(cols)
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        self._product_im2col(phases, y_g, w_g, B)
         if self.n_phases > 1:
             self._give(phases)
         elif xp is not x:
@@ -321,6 +323,20 @@ class Kernel:
         )
         self._give(y)
         return out
+
+    def _product_im2col(self, phases: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
+        """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
+        G, groups, taps, N, dtype = self.G, self.groups, self.taps, self.n_flat, y_g.dtype
+        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
+        cols = self._take((self.c_in, taps, block * B), dtype)
+        for i0 in range(0, N, block):
+            n = min(block, N - i0)
+            c = cols[:, :, : n * B] if n < block else cols
+            for k in range(taps):
+                start = (i0 + int(self.tap_offset[k])) * B
+                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
+            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
+        self._give(cols)
 
     @cached_property
     def flipped(self) -> Kernel:
@@ -361,6 +377,8 @@ class Kernel:
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
+        if y.shape[-1] == 0:
+            return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
         if self.n_phases == 1 and self.thin:  # measured: faster thin, slower thick
             return self._fold(self.flipped.forward(y))
         B, dtype = y.shape[-1], y.dtype

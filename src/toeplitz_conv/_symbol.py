@@ -14,14 +14,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
 from ._geometry import PaddingND
 from ._layer import Layer, conv_layer
 from ._threads import run_slices
 from .matrices import layer_matrix
-from .operators import Conv1dOperator
+from .operators import ConvOperator
 
 _EPS = np.finfo(np.float64).eps
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
@@ -70,38 +69,8 @@ def _is_circulant(layer: Layer) -> bool:
     return all(g.is_circulant for g in layer.geoms)
 
 
-class _KernelOperator(LinearOperator):
-    """``M`` and ``M^H`` of an N-d layer as a ``LinearOperator`` on flat vectors."""
-
-    def __init__(self, layer: Layer) -> None:
-        from ._kernel import Kernel
-
-        self._kernel = Kernel(layer.weight, layer.geoms, layer.groups)
-        self._in = (layer.in_channels, *layer.input_size)
-        self._out = (layer.out_channels, *layer.output_size)
-        super().__init__(dtype=layer.weight.dtype, shape=layer.shape)
-
-    def _apply(self, X: np.ndarray, shape: tuple[int, ...], fn) -> np.ndarray:
-        X = np.asarray(X)
-        B = X.shape[1] if X.ndim == 2 else 1
-        dtype = np.result_type(self.dtype, X.dtype)
-        y = fn(np.ascontiguousarray(X, dtype=dtype).reshape(*shape, B))
-        return y.reshape(-1, B) if X.ndim == 2 else y.reshape(-1)
-
-    def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, self._in, self._kernel.forward)
-
-    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, self._out, self._kernel.adjoint)
-
-    _matvec = _matmat
-    _rmatvec = _rmatmat
-
-
-def _operator(layer: Layer) -> Conv1dOperator | _KernelOperator:
-    if layer.ndim == 1:
-        return Conv1dOperator(layer.weight, layer.geom, layer.groups)
-    return _KernelOperator(layer)
+def _operator(layer: Layer) -> ConvOperator:
+    return ConvOperator(layer.weight, layer.geoms, layer.groups)
 
 
 def _dense(layer: Layer) -> np.ndarray:

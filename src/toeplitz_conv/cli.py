@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
-from .io import save_matrix
+from .io import _check_writable, save_matrix
 from .matrices import conv1d_matrix, conv_transpose1d_matrix
 
 __all__ = ["main"]
@@ -78,10 +78,7 @@ def _parse_weight(text: str) -> np.ndarray:
     if text.lower().endswith(".npy") or os.path.isfile(text):
         if not os.path.isfile(text):
             raise UsageError(f"--weight: no such file {text!r}")
-        try:
-            return np.load(text, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--weight: cannot read {text!r} as a .npy array: {exc}") from None
+        return _load_npy_weight(text)
     values: list[complex | float] = []
     for item in text.split(","):
         item = item.strip()
@@ -96,6 +93,25 @@ def _parse_weight(text: str) -> np.ndarray:
                     f"got {text!r}"
                 ) from None
     return np.array(values)
+
+
+def _load_npy_weight(path: str) -> np.ndarray:
+    """The array of a ``.npy`` file; anything else is a one-line error naming the file."""
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+        if magic != b"\x93NUMPY":
+            kind = "a .npz archive" if magic.startswith(b"PK") else "another format"
+            raise UsageError(
+                f"--weight: {path!r} is not a .npy file (it is {kind}, without numpy's .npy "
+                "header); save the weight with numpy.save or pass comma-separated numbers"
+            )
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = " ".join(str(exc).split())
+        if "pickle" in reason:  # numpy's advice to unpickle does not apply to a weight
+            reason = "it holds Python objects, not numbers"
+        raise UsageError(f"--weight: cannot read {path!r} as a .npy array: {reason}") from None
 
 
 def _parse_padding(text: str) -> int | tuple[int, int] | str:
@@ -577,6 +593,7 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
                 f"--plot: the picture is a PNG, the name must end in .png; got {args.plot!r}"
             )
         _import_pyplot()  # fail before the work when matplotlib is missing
+        _check_writable(args.plot)  # ... or when the picture could not be written
     from . import _krylov, spectral
 
     L, kwargs = _spectral_kwargs(layer)

@@ -1,4 +1,4 @@
-"""PyTorch interop: the matrix of ``nn.Conv1d``/``nn.ConvTranspose1d``; torch sparse tensors.
+"""PyTorch interop: the matrix of ``nn.Conv1d/2d/3d``/``nn.ConvTranspose1d/2d/3d``; sparse tensors.
 
 Torch is optional: it is imported only inside the functions here, and a missing torch
 gives an :class:`ImportError` that says how to install it.
@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from ._geometry import check_choice
 from .io import _as_matrix
-from .matrices import bias_vector, conv1d_matrix, conv_transpose1d_matrix
+from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -99,46 +99,48 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
 
 def from_torch(
     module: object,
-    input_length: int,
+    input_size: int | tuple[int, ...],
     *,
     format: str = "csr",
     dtype: object = None,
 ) -> tuple[sp.sparray | np.ndarray, np.ndarray]:
-    r"""The matrix and bias vector of a ``torch.nn.Conv1d`` or ``torch.nn.ConvTranspose1d``.
+    r"""The matrix and bias vector of a torch conv module (1, 2 or 3 spatial axes).
 
     Parameters
     ----------
-    module : torch.nn.Conv1d or torch.nn.ConvTranspose1d
-        Any padding (int, ``'same'``, ``'valid'``), ``padding_mode``, stride, dilation and
-        groups; for ``ConvTranspose1d`` also ``output_padding``.
-    input_length : int
-        ``L``, samples per input channel of the module.
+    module : torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d or ConvTranspose3d
+        Any padding (int, tuple, ``'same'``, ``'valid'``), ``padding_mode``, stride,
+        dilation and groups; for the transposed modules also ``output_padding``.
+    input_size : int or tuple of n ints
+        The module input's spatial size ``(S_1, ..., S_n)``; an int applies to every axis
+        (for a 1-D module it is ``L``, as before).
     format : {'csr', 'csc', 'coo', 'bsr', 'dia', 'dense'}, optional
-        As in :func:`conv1d_matrix`.
+        As in :func:`conv_matrix`.
     dtype : dtype, optional
         Defaults to the module weight's (``float32`` for a default module).
 
     Returns
     -------
-    M : sparse array or ndarray, shape (C_out * L_out, C_in * L)
-        ``conv1d_matrix`` (or ``conv_transpose1d_matrix``) of the module's weight and settings.
-    c : ndarray, shape (C_out * L_out,)
+    M : sparse array or ndarray, shape (C_out * prod(S_out), C_in * prod(S))
+        ``conv_matrix`` (or ``conv_transpose_matrix``) of the module's weight and settings.
+    c : ndarray, shape (C_out * prod(S_out),)
         The bias repeated over the output positions (zeros when the module has no bias), so
-        that ``M @ x.reshape(-1) + c == module(x).reshape(-1)`` for ``x`` of shape ``(C_in, L)``
-        and ``X.reshape(N, -1) @ M.T + c`` for a batch.
+        that ``M @ x.reshape(-1) + c == module(x).reshape(-1)`` for ``x`` of shape
+        ``(C_in, *S)`` and ``X.reshape(N, -1) @ M.T + c`` for a batch.
 
     Raises
     ------
     TypeError
-        If `module` is not a ``Conv1d``/``ConvTranspose1d`` (or is an uninitialised lazy one).
+        If `module` is not one of these modules (or is an uninitialised lazy one).
     ValueError
-        If `input_length` does not fit the module (e.g. an empty output).
+        If `input_size` does not fit the module (e.g. an empty output, or a tuple whose
+        length is not the module's number of spatial axes).
     ModuleNotFoundError
         When torch is not installed.
 
     Notes
     -----
-    ``ConvTranspose1d.forward`` may be given ``output_size``, which changes the output
+    ``ConvTranspose*d.forward`` may be given ``output_size``, which changes the output
     padding for that call; the matrix here uses the module's ``output_padding``.
 
     Examples
@@ -152,35 +154,51 @@ def from_torch(
     >>> y = M @ x.numpy().ravel() + c
     >>> torch.allclose(torch.from_numpy(y), layer(x).detach().ravel(), atol=1e-6)
     True
+    >>> conv = torch.nn.Conv2d(3, 8, (3, 5), padding=(1, 2), padding_mode="circular")
+    >>> M, c = from_torch(conv, (6, 7))
+    >>> M.shape
+    (336, 126)
+    >>> x = torch.randn(3, 6, 7)
+    >>> y = M @ x.numpy().ravel() + c
+    >>> torch.allclose(torch.from_numpy(y), conv(x).detach().ravel(), atol=1e-5)
+    True
     """
     torch = _import_torch("from_torch")
     nn = torch.nn
-    if not isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    transposes = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    if not isinstance(module, convs + transposes):
         raise TypeError(
-            "`module` must be a torch.nn.Conv1d or torch.nn.ConvTranspose1d; "
-            f"got {type(module).__name__}"
+            "`module` must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
+            f"ConvTranspose2d or ConvTranspose3d; got {type(module).__name__}"
         )
     if nn.parameter.is_lazy(module.weight):
         raise TypeError(
             f"`module` is a {type(module).__name__} whose weight is not initialised yet; "
             "run one forward pass first"
         )
-    (stride,), (dilation,) = module.stride, module.dilation
-    groups = module.groups
+    n = module.weight.ndim - 2
+    if isinstance(input_size, (tuple, list)) and len(input_size) != n:
+        raise ValueError(
+            f"`input_size` must be an int or a tuple of {n} ints for a "
+            f"{type(module).__name__} ({n} spatial axes); got {tuple(input_size)!r}"
+        )
+    stride, dilation, groups = tuple(module.stride), tuple(module.dilation), module.groups
     with torch.no_grad():
         weight = module.weight.detach()
         bias = None if module.bias is None else module.bias.detach()
-    if isinstance(module, nn.ConvTranspose1d):
+    if isinstance(module, transposes):
         if module.padding_mode != "zeros":  # pragma: no cover - torch refuses it already
             raise ValueError(
-                f"ConvTranspose1d supports only padding_mode='zeros'; got {module.padding_mode!r}"
+                f"{type(module).__name__} supports only padding_mode='zeros'; "
+                f"got {module.padding_mode!r}"
             )
-        matrix = conv_transpose1d_matrix(
+        matrix = conv_transpose_matrix(
             weight,
-            input_length,
+            input_size,
             stride=stride,
             padding=tuple(module.padding),
-            output_padding=module.output_padding[0],
+            output_padding=tuple(module.output_padding),
             groups=groups,
             dilation=dilation,
             format=format,
@@ -188,9 +206,9 @@ def from_torch(
         )
     else:
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-        matrix = conv1d_matrix(
+        matrix = conv_matrix(
             weight,
-            input_length,
+            input_size,
             stride=stride,
             padding=padding,
             dilation=dilation,
@@ -199,10 +217,9 @@ def from_torch(
             format=format,
             dtype=dtype,
         )
-    c_out = module.out_channels
-    l_out = matrix.shape[0] // c_out
+    rows = matrix.shape[0] // module.out_channels
     if bias is None:
         c = np.zeros(matrix.shape[0], dtype=matrix.dtype)
     else:
-        c = bias_vector(bias, l_out).astype(matrix.dtype, copy=False)
+        c = bias_vector(bias, rows).astype(matrix.dtype, copy=False)
     return matrix, c

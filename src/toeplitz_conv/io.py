@@ -9,6 +9,7 @@ only once it is complete.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -85,11 +86,11 @@ def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
     return json.dumps(record, default=plain)
 
 
-def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
+def _check_writable(target: str) -> str:
+    """Refuse, before any work, a `target` that cannot be written; returns its directory.
 
-    On any error the temporary file is removed and an existing `target` is untouched.
-    The temporary name ends in `ext`, as some writers insist on their extension.
+    Raises ``IsADirectoryError``, ``FileNotFoundError`` (no such directory) or
+    ``PermissionError`` (the directory, or an existing `target`, is not writable).
     """
     directory = os.path.dirname(os.path.abspath(target))
     if os.path.isdir(target):
@@ -98,6 +99,20 @@ def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> 
         raise FileNotFoundError(
             f"cannot write {target!r}: the directory {directory!r} does not exist"
         )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write {target!r}: no permission to create files in {directory!r}"
+        )
+    return directory
+
+
+def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
+    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
+
+    On any error the temporary file is removed and an existing `target` is untouched.
+    The temporary name ends in `ext`, as some writers insist on their extension.
+    """
+    directory = _check_writable(target)
     base = os.path.basename(target)
     while True:
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp{ext}")
@@ -150,7 +165,11 @@ def save_matrix(
           ``toeplitz_conv`` with the same JSON record as the ``.mtx`` comment.
     params : mapping, optional
         The convolution's parameters (``{"stride": 2, "padding": [1, 1], ...}``), recorded
-        as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``.
+        as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``. N-d
+        parameters are per-axis tuples, stored as JSON lists: ``{"input_size": (28, 28),
+        "stride": (2, 1), "padding": ((1, 1), (0, 2))}`` records
+        ``"input_size": [28, 28], "stride": [2, 1], "padding": [[1, 1], [0, 2]]``
+        (numpy integers and arrays are converted too).
     name : str, optional
         The variable name in a ``.mat`` file.
 
@@ -176,13 +195,22 @@ def save_matrix(
     Examples
     --------
     >>> import os, tempfile
+    >>> import numpy as np
     >>> import scipy.io
+    >>> import toeplitz_conv as tc
     >>> from toeplitz_conv import conv1d_matrix
     >>> M = conv1d_matrix([4.0, 3.0], 5)
     >>> path = os.path.join(tempfile.mkdtemp(), "conv.mtx")
     >>> save_matrix(M, path, params={"weight": [4.0, 3.0], "input_length": 5})
     >>> print(open(path).read().splitlines()[1])  # doctest: +ELLIPSIS
     %toeplitz_conv {"version": ..., "params": {"weight": [4.0, 3.0], "input_length": 5}}
+    >>> M2 = tc.conv2d_matrix(np.ones((2, 2)), (3, 3), stride=(2, 1), padding=((1, 0), 0))
+    >>> path2 = os.path.join(tempfile.mkdtemp(), "conv2d.mtx")
+    >>> save_matrix(M2, path2, params={"input_size": (3, 3), "stride": (2, 1),
+    ...                                "padding": ((1, 0), (0, 0))})
+    >>> import json
+    >>> json.loads(open(path2).read().splitlines()[1].split(" ", 1)[1])["params"]
+    {'input_size': [3, 3], 'stride': [2, 1], 'padding': [[1, 0], [0, 0]]}
     >>> scipy.io.mmread(path).toarray()
     array([[4., 3., 0., 0., 0.],
            [0., 4., 3., 0., 0.],
@@ -285,6 +313,53 @@ def _pick_mat_variable(
     return variables[candidates[0]], dtype
 
 
+_FORMAT_NAMES = {
+    ".npz": "scipy.sparse.save_npz archive",
+    ".mtx": "Matrix Market file",
+    ".mat": "MATLAB file",
+}
+
+
+def _read_error(source: str, ext: str, exc: BaseException) -> ValueError:
+    """A one-line error naming the file, its format and why it could not be read.
+
+    numpy's advice to set ``allow_pickle`` (what it says about a file that is not
+    an ``.npz`` archive, or holds object arrays) is misleading here: the file is
+    corrupted or in another format, and unpickling it would not help.
+    """
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if "pickle" in reason:
+        reason = "it holds no numeric arrays (corrupted, or not written by save_npz/save_matrix)"
+    elif not isinstance(exc, ValueError):
+        reason = f"{type(exc).__name__}: {reason}"
+    return ValueError(
+        f"cannot read {source!r} as a {ext} matrix file ({_FORMAT_NAMES[ext]}): {reason}"
+    )
+
+
+def _mtx_source(path: str) -> str | io.BytesIO:
+    """`path`, checked for what crashes scipy's Matrix Market reader.
+
+    scipy 1.17's ``mmread`` reads past the end of a number followed by a NUL byte
+    or by the end of the file inside its exponent (``1.5E``) and crashes the
+    interpreter. A Matrix Market file is text: a NUL byte is refused here, and a
+    file without a final newline is read from memory with one added (which turns
+    the second case into the reader's ordinary error).
+    """
+    last = b""
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 24):
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                offset = file.tell() - len(chunk) + nul
+                raise ValueError(f"it holds a NUL byte at offset {offset}, so it is not text")
+            last = chunk[-1:]
+        if last in (b"", b"\n"):
+            return path
+        file.seek(0)
+        return io.BytesIO(file.read() + b"\n")
+
+
 def load_matrix(
     path: str | os.PathLike[str], *, format: str = "csr", name: str | None = None
 ) -> sp.sparray:
@@ -311,7 +386,9 @@ def load_matrix(
     Raises
     ------
     ValueError
-        For an unknown extension, or a ``.mat`` file with no single matrix to pick.
+        For an unknown extension, a ``.mat`` file with no single matrix to pick, or a
+        file that is corrupted or not in the format its extension names (the message
+        names the path and the format).
     OSError
         When the file cannot be read.
 
@@ -336,14 +413,19 @@ def load_matrix(
         if ext == ".npz":
             m = sp.load_npz(source)
         elif ext == ".mtx":
-            m = scipy.io.mmread(source)
+            m = scipy.io.mmread(_mtx_source(source))
             dtype = _mtx_dtype(source)
         else:
             m = scipy.io.loadmat(source)
-    except (ValueError, KeyError, OSError) as exc:
-        raise ValueError(f"cannot read {source!r} as a {ext} matrix file: {exc}") from None
+    except Exception as exc:  # the readers raise anything on a corrupted file (zlib, zipfile...)
+        raise _read_error(source, ext, exc) from None
     if ext == ".mat":
         m, dtype = _pick_mat_variable(m, source, name)
+    if sp.issparse(m) and m.format in ("csr", "csc", "bsr"):
+        try:  # out-of-range indices would make scipy's C++ routines write out of bounds
+            m.check_format(full_check=True)
+        except (ValueError, TypeError) as exc:
+            raise _read_error(source, ext, exc) from None
     if not sp.issparse(m):
         m = as_array(m, "the stored matrix")
         if m.ndim != 2:

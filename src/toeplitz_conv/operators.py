@@ -1,15 +1,19 @@
 r"""Matrix-free conv operators: ``scipy.sparse.linalg.LinearOperator`` s that never build ``M``.
 
 A 256-channel layer on 4096 samples has ~800 million nonzeros; its operator
-holds only the weight. :func:`conv1d_operator` applies ``M`` (``conv1d``) and
-``M^H`` (``conv_transpose1d``, the input gradient) with the same geometry as
-:func:`~toeplitz_conv.conv1d_matrix`, so the operator and the matrix agree by
-construction of one index plan (:mod:`toeplitz_conv._geometry`).
+holds only the weight. :func:`conv_operator` (and :func:`conv1d_operator`,
+:func:`conv2d_operator`, :func:`conv3d_operator`) applies ``M`` (the
+convolution) and ``M^H`` (its adjoint, the input gradient) with the same
+geometry as :func:`~toeplitz_conv.conv_matrix`, so the operator and the matrix
+agree by construction of one index plan (:mod:`toeplitz_conv._geometry`); the
+``conv_transpose*_operator`` functions give the transposed convolutions.
 
 The passes themselves live in :mod:`toeplitz_conv._kernel`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
@@ -17,111 +21,155 @@ from scipy.sparse.linalg import LinearOperator
 from ._arrays import compute_dtype, matrix_dtype
 from ._geometry import ConvGeometry, Padding
 from ._kernel import Kernel
-from ._layer import conv_layer, transpose_layer
+from ._layer import Layer, conv_layer, transpose_layer
 
 __all__ = [
     "Conv1dOperator",
+    "ConvOperator",
     "ConvTranspose1dOperator",
+    "ConvTransposeOperator",
     "conv1d_operator",
+    "conv2d_operator",
+    "conv3d_operator",
+    "conv_operator",
     "conv_transpose1d_operator",
+    "conv_transpose2d_operator",
+    "conv_transpose3d_operator",
+    "conv_transpose_operator",
 ]
 
 
 class _ConvOperatorBase(LinearOperator):
-    """Shared plumbing: reshaping vectors and column batches to ``(C, L, B)``."""
+    """Shared plumbing: reshaping vectors and column batches to ``(C, *S, B)``."""
 
     _kernel: Kernel
 
-    def _apply(self, X: np.ndarray, channels_in: int, fn, channels_out: int) -> np.ndarray:
+    def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
+        k = self._kernel
+        size, channels, fn = (
+            (k.output_size, k.c_out, k.adjoint) if adjoint else (k.input_size, k.c_in, k.forward)
+        )
         X = np.asarray(X)
         B = X.shape[1] if X.ndim == 2 else 1
-        x3 = np.ascontiguousarray(X, dtype=compute_dtype(self.dtype, X.dtype)).reshape(
-            channels_in, -1, B
-        )
-        y = fn(x3)
-        return y.reshape(-1, B) if X.ndim == 2 else y.reshape(-1)
+        x = np.ascontiguousarray(X, dtype=compute_dtype(self.dtype, X.dtype))
+        y = fn(x.reshape(channels, *size, B))  # explicit sizes: B may be 0
+        rows = y.size // B if B else math.prod(y.shape[:-1])
+        return y.reshape(rows, B) if X.ndim == 2 else y.reshape(-1)
 
 
-class Conv1dOperator(_ConvOperatorBase):
-    r"""The matrix of ``conv1d`` as a matrix-free ``LinearOperator``.
+class ConvOperator(_ConvOperatorBase):
+    r"""The matrix of a convolution (1, 2 or 3 spatial axes) as a matrix-free ``LinearOperator``.
 
-    Made by :func:`conv1d_operator`; see there for the parameters.
+    Made by :func:`conv_operator` (or :func:`conv1d_operator`,
+    :func:`conv2d_operator`, :func:`conv3d_operator`); see there for the
+    parameters. ``Conv1dOperator`` is this class.
 
     Attributes
     ----------
-    weight : ndarray, shape (C_out, C_in/groups, K)
+    weight : ndarray, shape (C_out, C_in/groups, K_1, ..., K_n)
         The kernel, in the operator's dtype.
-    geometry : ConvGeometry
-        The validated stride, padding, dilation, lengths and padding mode.
-    groups, in_channels, out_channels : int
-    input_length, output_length : int
-        ``L`` and ``L_out``.
+    geometries : tuple of ConvGeometry
+        One per spatial axis: the validated stride, padding, dilation, sizes and
+        padding mode. ``geometry`` is the only one of a 1-D operator.
+    groups, in_channels, out_channels, ndim : int
+    input_size, output_size : tuple of int
+        ``(S_1, ..., S_n)`` and ``(S_out,1, ..., S_out,n)``; for 1-D also
+        ``input_length`` and ``output_length``.
     shape : (int, int)
-        ``(C_out * L_out, C_in * L)``.
+        ``(C_out * prod(S_out), C_in * prod(S))``.
     dtype : numpy.dtype
         The weight's (integers become float64) unless ``dtype=`` said otherwise.
     """
 
-    def __init__(self, weight: np.ndarray, geometry: ConvGeometry, groups: int) -> None:
-        self._kernel = Kernel(weight, geometry, groups)
+    def __init__(
+        self,
+        weight: np.ndarray,
+        geometries: tuple[ConvGeometry, ...] | ConvGeometry,
+        groups: int,
+    ) -> None:
+        self._kernel = Kernel(weight, geometries, groups)
         self.weight = weight
-        self.geometry = geometry
+        self.geometries = self._kernel.geoms
         self.groups = groups
-        self.out_channels, _, _ = weight.shape
+        self.ndim = len(self.geometries)
+        self.out_channels = weight.shape[0]
         self.in_channels = self._kernel.c_in
-        self.input_length = geometry.input_length
-        self.output_length = geometry.output_length
+        self.input_size = self._kernel.input_size
+        self.output_size = self._kernel.output_size
         shape = (
-            self.out_channels * geometry.output_length,
-            self.in_channels * geometry.input_length,
+            self.out_channels * math.prod(self.output_size),
+            self.in_channels * math.prod(self.input_size),
         )
         super().__init__(dtype=weight.dtype, shape=shape)
 
+    @property
+    def geometry(self) -> ConvGeometry:
+        """The geometry of a 1-D operator."""
+        return Layer(self.weight, self.geometries, self.groups).geom
+
+    @property
+    def input_length(self) -> int:
+        """``L`` of a 1-D operator."""
+        return self.geometry.input_length
+
+    @property
+    def output_length(self) -> int:
+        """``L_out`` of a 1-D operator."""
+        return self.geometry.output_length
+
     def __repr__(self) -> str:
-        g = self.geometry
+        gs = self.geometries
+        if self.ndim == 1:
+            g = gs[0]
+            size = f"input_length={g.input_length}"
+            stride, dilation, padding = g.stride, g.dilation, f"({g.pad_left}, {g.pad_right})"
+        else:
+            size = f"input_size={self.input_size}"
+            stride = tuple(g.stride for g in gs)
+            dilation = tuple(g.dilation for g in gs)
+            padding = tuple((g.pad_left, g.pad_right) for g in gs)
         return (
-            f"<{self.shape[0]}x{self.shape[1]} Conv1dOperator with dtype={self.dtype}: "
-            f"weight {self.weight.shape}, input_length={g.input_length}, stride={g.stride}, "
-            f"padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
-            f"groups={self.groups}, padding_mode={g.padding_mode!r}>"
+            f"<{self.shape[0]}x{self.shape[1]} Conv{self.ndim}dOperator with dtype={self.dtype}: "
+            f"weight {self.weight.shape}, {size}, stride={stride}, "
+            f"padding={padding}, dilation={dilation}, "
+            f"groups={self.groups}, padding_mode={gs[0].padding_mode!r}>"
         )
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, self.in_channels, self._kernel.forward, self.out_channels)
+        return self._apply(X, adjoint=False)
 
     def _rmatmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, self.out_channels, self._kernel.adjoint, self.in_channels)
+        return self._apply(X, adjoint=True)
 
     _matvec = _matmat
     _rmatvec = _rmatmat
 
-    def _adjoint(self) -> ConvTranspose1dOperator:
-        return ConvTranspose1dOperator(self)
+    def _adjoint(self) -> ConvTransposeOperator:
+        return ConvTransposeOperator(self)
 
-    def _transpose(self) -> ConvTranspose1dOperator:
+    def _transpose(self) -> ConvTransposeOperator:
         if self.dtype.kind != "c":
-            return ConvTranspose1dOperator(self)
-        return ConvTranspose1dOperator(
-            Conv1dOperator(self.weight.conj(), self.geometry, self.groups)
-        )
+            return ConvTransposeOperator(self)
+        return ConvTransposeOperator(ConvOperator(self.weight.conj(), self.geometries, self.groups))
 
 
-class ConvTranspose1dOperator(_ConvOperatorBase):
-    r"""The adjoint of a :class:`Conv1dOperator`: the transposed convolution.
+class ConvTransposeOperator(_ConvOperatorBase):
+    r"""The adjoint of a :class:`ConvOperator`: the transposed convolution.
 
-    ``matvec`` is ``conv1d``'s ``rmatvec`` and back. For zero padding this is
-    ``conv_transpose1d``; for the other modes the gradient that reaches the
-    padding is folded back onto the samples it copied.
+    ``matvec`` is the convolution's ``rmatvec`` and back. For zero padding this
+    is ``conv_transpose1d``/``2d``/``3d`` (of the conjugated weight); for the
+    other modes the gradient that reaches the padding is folded back onto the
+    samples it copied. ``ConvTranspose1dOperator`` is this class.
 
     Attributes
     ----------
-    forward : Conv1dOperator
+    forward : ConvOperator
         The convolution this is the adjoint of; ``op.H`` returns it.
     shape : (int, int)
-        ``(C_in * L, C_out * L_out)`` of the forward convolution.
+        ``(C_in * prod(S), C_out * prod(S_out))`` of the forward convolution.
     """
 
-    def __init__(self, forward: Conv1dOperator) -> None:
+    def __init__(self, forward: ConvOperator) -> None:
         self.forward = forward
         self._kernel = forward._kernel
         super().__init__(dtype=forward.dtype, shape=forward.shape[::-1])
@@ -130,24 +178,40 @@ class ConvTranspose1dOperator(_ConvOperatorBase):
         return f"<adjoint of {self.forward!r}>"
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        f = self.forward
-        return self._apply(X, f.out_channels, self._kernel.adjoint, f.in_channels)
+        return self._apply(X, adjoint=True)
 
     def _rmatmat(self, X: np.ndarray) -> np.ndarray:
-        f = self.forward
-        return self._apply(X, f.in_channels, self._kernel.forward, f.out_channels)
+        return self._apply(X, adjoint=False)
 
     _matvec = _matmat
     _rmatvec = _rmatmat
 
-    def _adjoint(self) -> Conv1dOperator:
+    def _adjoint(self) -> ConvOperator:
         return self.forward
 
-    def _transpose(self) -> Conv1dOperator:
+    def _transpose(self) -> ConvOperator:
         if self.dtype.kind != "c":
             return self.forward
         f = self.forward
-        return Conv1dOperator(f.weight.conj(), f.geometry, f.groups)
+        return ConvOperator(f.weight.conj(), f.geometries, f.groups)
+
+
+# The 1-D names: the same classes (a 1-D operator is the case n = 1).
+Conv1dOperator = ConvOperator
+ConvTranspose1dOperator = ConvTransposeOperator
+
+
+def _conv_op(weight, input_size, dtype, ndim, **kw) -> ConvOperator:
+    layer = conv_layer(weight, input_size, ndim=ndim, **kw)
+    w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
+    return ConvOperator(w, layer.geoms, layer.groups)
+
+
+def _transpose_op(weight, input_size, dtype, ndim, **kw) -> ConvTransposeOperator:
+    layer = transpose_layer(weight, input_size, ndim=ndim, **kw)
+    w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
+    # the adjoint of conv(conj(W)) is conv_transpose(W): the transpose, not the adjoint, of M
+    return ConvTransposeOperator(ConvOperator(w.conj(), layer.geoms, layer.groups))
 
 
 def conv1d_operator(
@@ -219,17 +283,17 @@ def conv1d_operator(
     >>> np.allclose(op @ x, [10, 17, 24, 31])
     True
     """
-    layer = conv_layer(
+    return _conv_op(
         weight,
         input_length,
+        dtype,
+        1,
         stride=stride,
         padding=padding,
         dilation=dilation,
         groups=groups,
         padding_mode=padding_mode,
     )
-    w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
-    return Conv1dOperator(w, layer.geom, layer.groups)
 
 
 def conv_transpose1d_operator(
@@ -261,7 +325,9 @@ def conv_transpose1d_operator(
     -------
     op : ConvTranspose1dOperator, shape (C_out * L', C_in * L_in)
         ``L' = (L_in - 1)s - p_l - p_r + d(K-1) + output_padding + 1``;
-        ``op.H`` is the :class:`Conv1dOperator` on ``L'`` samples.
+        ``op @ vec(x) == vec(conv_transpose1d(x, weight, ...))``. ``op.T`` is the
+        :class:`Conv1dOperator` of `weight` on ``L'`` samples, ``op.H`` that of
+        ``conj(weight)`` (the same for real weights).
 
     Notes
     -----
@@ -280,14 +346,368 @@ def conv_transpose1d_operator(
     >>> op @ np.array([1.0, 2.0])
     array([4., 3., 8., 6.])
     """
-    layer = transpose_layer(
+    return _transpose_op(
         weight,
         input_length,
+        dtype,
+        1,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
         groups=groups,
         dilation=dilation,
     )
-    w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
-    return ConvTranspose1dOperator(Conv1dOperator(w, layer.geom, layer.groups))
+
+
+def conv_operator(
+    weight: object,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    dtype: object = None,
+) -> ConvOperator:
+    r"""The matrix of a convolution on ``n`` spatial axes as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, ..., K_n) or (K_1, ..., K_n)
+        The kernel in torch's layout; torch tensors are accepted. A weight with
+        only the kernel axes is one channel in and out.
+    input_size : int or tuple of n ints
+        ``(S_1, ..., S_n)``; ``n`` is its length (an int is 1-D with a 1-D
+        weight, else broadcast to the weight's axes).
+    stride, padding, dilation, groups, padding_mode : optional
+        Per spatial axis (an int applies to every axis), as in
+        :func:`~toeplitz_conv.conv_matrix`.
+    dtype : dtype, optional
+        The operator's dtype; defaults to the weight's (integers become float64).
+
+    Returns
+    -------
+    op : ConvOperator, shape (C_out * prod(S_out), C_in * prod(S))
+        ``op @ x.reshape(-1) == conv(x, weight, ...).reshape(-1)`` for ``x`` of
+        shape ``(C_in, *S)``; ``op.matmat(X)`` maps the columns of ``X`` (shape
+        ``(C_in * prod(S), B)``) at once; ``op.H`` and ``op.adjoint()`` are the
+        adjoint (:class:`ConvTransposeOperator`), ``op.T`` the transpose (the
+        adjoint of the conjugated weight's convolution: the same for real weights).
+
+    Notes
+    -----
+    The operator stores the weight only and applies, without forming ``M``,
+
+    .. math::
+
+        (M x)[o, i_1, \dots, i_n] = \sum_{c < G} \sum_{k_1, \dots, k_n}
+            W[o, c, k_1, \dots, k_n]\,
+            \tilde x[g(o) G + c,\; i_1 s_1 + k_1 d_1 - p_1, \dots, i_n s_n + k_n d_n - p_n],
+
+    and ``M^H`` (for zero padding ``conv_transpose`` of the conjugated weight;
+    taps that read the padding of the other modes add onto the sample they
+    copied). Vectors are flattened row-major over ``(channel, S_1, ..., S_n)``.
+    Inputs of another dtype are computed in the common dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv_operator(np.ones((1, 1, 2, 2)), (3, 3))
+    >>> op
+    <4x9 Conv2dOperator with dtype=float64: weight (1, 1, 2, 2), input_size=(3, 3),
+    stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=1, padding_mode='zeros'>
+    >>> op @ np.arange(9.0)
+    array([ 8., 12., 20., 24.])
+    >>> op.H @ np.array([1.0, 0, 0, 0])
+    array([1., 1., 0., 1., 1., 0., 0., 0., 0.])
+    """
+    return _conv_op(
+        weight,
+        input_size,
+        dtype,
+        None,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+
+
+def conv2d_operator(
+    weight: object,
+    input_size: int | tuple[int, int],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    dtype: object = None,
+) -> ConvOperator:
+    r"""The matrix of ``conv2d`` as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, K_2) or (K_1, K_2)
+    input_size : int or (int, int)
+        ``(H, W)``; an int is both.
+    stride, padding, dilation, groups, padding_mode, dtype : optional
+        As in :func:`conv_operator`.
+
+    Returns
+    -------
+    op : ConvOperator, shape (C_out * H_out * W_out, C_in * H * W)
+        ``op @ x.reshape(-1) == conv2d(x, weight, ...).reshape(-1)``.
+
+    Notes
+    -----
+    .. math::
+
+        (M x)[o, i, j] = \sum_{c < G} \sum_{k, l} W[o, c, k, l]\,
+            \tilde x[g(o) G + c,\; i s_1 + k d_1 - p_1,\; j s_2 + l d_2 - p_2]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv2d_operator(np.ones((2, 2)), 4, stride=2)
+    >>> op.shape
+    (4, 16)
+    >>> op @ np.arange(16.0)
+    array([10., 18., 42., 50.])
+    """
+    return _conv_op(
+        weight,
+        input_size,
+        dtype,
+        2,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+
+
+def conv3d_operator(
+    weight: object,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    dilation: object = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    dtype: object = None,
+) -> ConvOperator:
+    r"""The matrix of ``conv3d`` as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in/groups, K_1, K_2, K_3) or (K_1, K_2, K_3)
+    input_size : int or (int, int, int)
+        ``(D, H, W)``; an int is all three.
+    stride, padding, dilation, groups, padding_mode, dtype : optional
+        As in :func:`conv_operator`.
+
+    Returns
+    -------
+    op : ConvOperator, shape (C_out * D_out * H_out * W_out, C_in * D * H * W)
+        ``op @ x.reshape(-1) == conv3d(x, weight, ...).reshape(-1)``.
+
+    Notes
+    -----
+    .. math::
+
+        (M x)[o, i_1, i_2, i_3] = \sum_{c < G} \sum_{k_1, k_2, k_3} W[o, c, k_1, k_2, k_3]\,
+            \tilde x[g(o) G + c,\; i_1 s_1 + k_1 d_1 - p_1, \dots, i_3 s_3 + k_3 d_3 - p_3]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv3d_operator(np.ones((2, 2, 2)), 3, padding=1, padding_mode="circular")
+    >>> op.shape
+    (64, 27)
+    >>> float((op @ np.ones(27)).max())
+    8.0
+    """
+    return _conv_op(
+        weight,
+        input_size,
+        dtype,
+        3,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+    )
+
+
+def conv_transpose_operator(
+    weight: object,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    groups: int = 1,
+    dilation: object = 1,
+    dtype: object = None,
+) -> ConvTransposeOperator:
+    r"""The matrix of a transposed convolution on ``n`` axes as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, ..., K_n) or (K_1, ..., K_n)
+        torch's ``conv_transpose`` layout: the weight of the convolution it transposes.
+    input_size : int or tuple of n ints
+        ``(S_1, ..., S_n)`` of the transposed convolution's input.
+    stride, padding, output_padding, groups, dilation : optional
+        Per axis, as in :func:`~toeplitz_conv.conv_transpose_matrix`.
+    dtype : dtype, optional
+        Defaults to the weight's (integers become float64).
+
+    Returns
+    -------
+    op : ConvTransposeOperator, shape (C_out * prod(S'), C_in * prod(S))
+        ``S'_a = (S_a - 1)s_a - p_a,l - p_a,r + d_a(K_a-1) + output_padding_a + 1``;
+        ``op @ x.reshape(-1) == conv_transpose(x, weight, ...).reshape(-1)``.
+        ``op.T`` is the :class:`ConvOperator` of `weight` on ``S'``, ``op.H``
+        that of ``conj(weight)``.
+
+    Notes
+    -----
+    .. math::
+
+        z[g G + c,\; i_1 s_1 + k_1 d_1 - p_1, \dots] \mathrel{+}=
+        W[o, c, k_1, \dots, k_n]\, x[o, i_1, \dots, i_n] \quad (o \text{ in group } g).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv_transpose_operator(np.ones((1, 1, 2, 2)), (1, 2), stride=(1, 2))
+    >>> op @ np.array([1.0, 2.0])
+    array([1., 1., 2., 2., 1., 1., 2., 2.])
+    """
+    return _transpose_op(
+        weight,
+        input_size,
+        dtype,
+        None,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )
+
+
+def conv_transpose2d_operator(
+    weight: object,
+    input_size: int | tuple[int, int],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    groups: int = 1,
+    dilation: object = 1,
+    dtype: object = None,
+) -> ConvTransposeOperator:
+    r"""The matrix of ``conv_transpose2d`` as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, K_2) or (K_1, K_2)
+    input_size : int or (int, int)
+        ``(H, W)`` of the transposed convolution's input; an int is both.
+    stride, padding, output_padding, groups, dilation, dtype : optional
+        As in :func:`conv_transpose_operator`.
+
+    Returns
+    -------
+    op : ConvTransposeOperator, shape (C_out * H' * W', C_in * H * W)
+        ``op @ x.reshape(-1) == conv_transpose2d(x, weight, ...).reshape(-1)``.
+
+    Notes
+    -----
+    .. math::
+
+        z[g G + c,\; i s_1 + k d_1 - p_1,\; j s_2 + l d_2 - p_2] \mathrel{+}=
+        W[o, c, k, l]\, x[o, i, j] \quad (o \text{ in group } g).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv_transpose2d_operator(np.ones((2, 2)), 2, stride=2)
+    >>> (op @ np.arange(4.0)).reshape(4, 4)
+    array([[0., 0., 1., 1.],
+           [0., 0., 1., 1.],
+           [2., 2., 3., 3.],
+           [2., 2., 3., 3.]])
+    """
+    return _transpose_op(
+        weight,
+        input_size,
+        dtype,
+        2,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )
+
+
+def conv_transpose3d_operator(
+    weight: object,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: object = 1,
+    padding: object = 0,
+    output_padding: object = 0,
+    groups: int = 1,
+    dilation: object = 1,
+    dtype: object = None,
+) -> ConvTransposeOperator:
+    r"""The matrix of ``conv_transpose3d`` as a matrix-free ``LinearOperator``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_in, C_out/groups, K_1, K_2, K_3) or (K_1, K_2, K_3)
+    input_size : int or (int, int, int)
+        ``(D, H, W)`` of the transposed convolution's input; an int is all three.
+    stride, padding, output_padding, groups, dilation, dtype : optional
+        As in :func:`conv_transpose_operator`.
+
+    Returns
+    -------
+    op : ConvTransposeOperator, shape (C_out * D' * H' * W', C_in * D * H * W)
+        ``op @ x.reshape(-1) == conv_transpose3d(x, weight, ...).reshape(-1)``.
+
+    Notes
+    -----
+    .. math::
+
+        z[g G + c,\; i_1 s_1 + k_1 d_1 - p_1, \dots, i_3 s_3 + k_3 d_3 - p_3] \mathrel{+}=
+        W[o, c, k_1, k_2, k_3]\, x[o, i_1, i_2, i_3] \quad (o \text{ in group } g).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> op = conv_transpose3d_operator(np.ones((2, 2, 2)), 1)
+    >>> op @ np.array([2.0])
+    array([2., 2., 2., 2., 2., 2., 2., 2.])
+    """
+    return _transpose_op(
+        weight,
+        input_size,
+        dtype,
+        3,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+    )

@@ -1,0 +1,160 @@
+"""Benchmarks of the matrix-free operators against torch's CPU convolutions (issue 10).
+
+Forward (``op.matvec``) against ``torch.nn.functional.conv1d``/``conv2d`` and
+adjoint (``op.rmatvec``) against ``conv_transpose1d``/``conv_transpose2d``,
+float32 on one sample, torch given the same number of threads as numpy's BLAS.
+Each row is first checked to compute the same values; every figure is a ratio
+of timings taken side by side in one run (interleaved best-of-N, see
+``_harness.py``); lower is better for us, the target is <= 1.
+
+    python benchmarks/operators.py            # the full table (a minute or two)
+    python benchmarks/operators.py --smoke    # tiny sizes, for CI (seconds)
+
+Like ``analysis.py``, the full run re-executes itself once without
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` so that numpy's OpenBLAS runs the
+processor's own kernel, as torch's does (``--keep-env`` skips that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import interleaved, machine, markdown_table
+from analysis import blas_info, reexec_without_pins
+
+import toeplitz_conv as tc
+
+# (name, C_in, C_out, kernel, stride, padding, groups, input size)
+LAYERS = [
+    ("64->64, 3x3, pad 1, 56x56", 64, 64, (3, 3), 1, 1, 1, (56, 56)),
+    ("128->128, 3x3, stride 2, pad 1, 28x28", 128, 128, (3, 3), 2, 1, 1, (28, 28)),
+    ("depthwise 64, 3x3, pad 1, 56x56", 64, 64, (3, 3), 1, 1, 64, (56, 56)),
+    ("1-D 64->64, K=3, n=8192", 64, 64, (3,), 1, 0, 1, (8192,)),
+    ("1-D 64->128, K=5, stride 2, n=8192", 64, 128, (5,), 2, 0, 1, (8192,)),
+    ("1-D 1->1, K=9, n=2M", 1, 1, (9,), 1, 0, 1, (2_000_000,)),
+]
+SMOKE = [
+    ("4->4, 3x3, pad 1, 12x12", 4, 4, (3, 3), 1, 1, 1, (12, 12)),
+    ("8->8, 3x3, stride 2, 9x9", 8, 8, (3, 3), 2, 1, 1, (9, 9)),
+    ("depthwise 4, 3x3, 10x10", 4, 4, (3, 3), 1, 1, 4, (10, 10)),
+    ("1-D 2->4, K=5, s=2, n=300", 2, 4, (5,), 2, 0, 1, (300,)),
+]
+
+
+def operator_rows(layers, rounds: int, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, c_in, c_out, K, s, p, groups, size in layers:
+        n = len(size)
+        w = rng.standard_normal((c_out, c_in // groups, *K)).astype(np.float32)
+        op = tc.conv_operator(w, size, stride=s, padding=p, groups=groups)
+        x = rng.standard_normal(op.shape[1]).astype(np.float32)
+        y = rng.standard_normal(op.shape[0]).astype(np.float32)
+        tw = torch.from_numpy(w)
+        tx = torch.from_numpy(x.reshape(1, c_in, *size))
+        ty = torch.from_numpy(y.reshape(1, c_out, *op.output_size))
+        # output_padding giving back the input size
+        q = tuple(
+            L - ((Lo - 1) * s - 2 * p + k) for L, Lo, k in zip(size, op.output_size, K, strict=True)
+        )
+        conv = (F.conv1d, F.conv2d)[n - 1]
+        conv_t = (F.conv_transpose1d, F.conv_transpose2d)[n - 1]
+
+        def t_conv(tx=tx, tw=tw, s=s, p=p, g=groups, conv=conv):
+            with torch.no_grad():
+                return conv(tx, tw, stride=s, padding=p, groups=g)
+
+        def t_conv_t(ty=ty, tw=tw, s=s, p=p, g=groups, q=q, conv_t=conv_t):
+            with torch.no_grad():
+                return conv_t(ty, tw, stride=s, padding=p, output_padding=q, groups=g)
+
+        scale = float(np.sqrt(np.prod(K) * c_in / groups))
+        np.testing.assert_allclose(op @ x, t_conv().numpy().ravel(), atol=1e-4 * scale)
+        np.testing.assert_allclose(op.H @ y, t_conv_t().numpy().ravel(), atol=1e-4 * scale)
+        t = interleaved(
+            {
+                "torch": t_conv,
+                "matvec": lambda op=op, x=x: op.matvec(x),
+                "torch_t": t_conv_t,
+                "rmatvec": lambda op=op, y=y: op.rmatvec(y),
+            },
+            rounds=rounds,
+            number="auto",
+            min_time=0.05,
+        )
+        rows.append(
+            [
+                name,
+                f"{t['torch'] * 1e3:.3g}",
+                f"{t['matvec'] * 1e3:.3g}",
+                t["matvec"] / t["torch"],
+                f"{t['torch_t'] * 1e3:.3g}",
+                f"{t['rmatvec'] * 1e3:.3g}",
+                t["rmatvec"] / t["torch_t"],
+            ]
+        )
+    header = [
+        f"layer (float32, one sample, {threads} threads)",
+        "torch conv ms",
+        "matvec ms",
+        "matvec / torch",
+        "torch conv_transpose ms",
+        "rmatvec ms",
+        "rmatvec / torch",
+    ]
+    return markdown_table(header, rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (best of)")
+    parser.add_argument(
+        "--keep-env",
+        action="store_true",
+        help="do not re-execute without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (implied by --smoke)",
+    )
+    parser.add_argument("--only", default=None, help="run only the rows whose name contains this")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for numpy's BLAS and torch alike (threadpoolctl); default: the BLAS's",
+    )
+    args = parser.parse_args(argv)
+    if argv is None:
+        reexec_without_pins(args.keep_env or args.smoke)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch is not installed: no operator-vs-torch table")
+        return
+    rounds = args.rounds or (2 if args.smoke else 7)
+    arch, threads = blas_info()
+    limiter = None
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=args.threads, user_api="blas")
+        threads = args.threads
+    layers = SMOKE if args.smoke else LAYERS
+    if args.only:
+        layers = [row for row in layers if args.only in row[0]]
+    print(f"# operator benchmarks{' (smoke)' if args.smoke else ''}")
+    print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}\n")
+    print(operator_rows(layers, rounds, threads))
+    if limiter is not None:
+        limiter.restore_original_limits()
+
+
+if __name__ == "__main__":
+    main()

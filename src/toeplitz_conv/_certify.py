@@ -174,10 +174,15 @@ def _grid_max_search(
         for a in range(nax)
     ]
     points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, nax)
-    low, values = evaluate(points)
-    i = int(np.argmax(low))
-    best, f_best = float(low[i]), tuple(int(v) for v in points[i])
-    top = float(values.max())
+    best, f_best, top = 0.0, tuple(int(v) for v in points[0]), 0.0
+    values = np.full(points.shape[0], threshold)
+    proved = _prove_below(sym, points * spacing, values) if threshold > 0 else values < 0
+    upper_proved = threshold if np.any(proved) else 0.0
+    if not np.all(proved):  # below the threshold needs only a Cholesky proof; else evaluate
+        low, values[~proved] = evaluate(points[~proved])
+        i = int(np.argmax(low))
+        best, f_best = float(low[i]), tuple(int(v) for v in points[~proved][i])
+        top = float(values[~proved].max())
     # the cells of the coarse grid, their corners' values
     cells = [np.arange(max(1, ax.size - 1)) for ax in axes]
     idx = np.stack(np.meshgrid(*cells, indexing="ij"), axis=-1).reshape(-1, nax)
@@ -189,7 +194,7 @@ def _grid_max_search(
     table = values.reshape(shape)
     corner_idx = np.where(bits[None].astype(bool), nxt[:, None, :], idx[:, None, :])
     cv = table[tuple(corner_idx[..., a] for a in range(nax))]  # (B, 2^n)
-    upper_dropped = upper_proved = 0.0
+    upper_dropped = 0.0
     while lo_b.shape[0]:
         width = hi_b - lo_b
         h = np.where(width > 1, 0.5 * spacing * width, 0.0)
@@ -386,6 +391,27 @@ def _refine_peak(sym: _Symbol, f: object, n: object) -> np.ndarray | float:
                 out[a] += float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5))
     angles = out * spacing
     return float(angles[0]) if one else angles
+
+
+def _peak_drop(sym: _Symbol, f: object, n: object) -> float:
+    """How much a grid shifted half a step off the peak at `f` may lower the maximum (a guess).
+
+    ``sum_a max(0, -second difference_a) / 8`` from the values :func:`_refine_peak`
+    left in ``sym.seen``; used only to skip embedding lengths that cannot help.
+    """
+    one = isinstance(n, (int, np.integer))
+    nn = (int(n),) if one else tuple(int(v) for v in n)
+    ff = (int(f),) if one else tuple(int(v) for v in f)
+    drop = 0.0
+    for a in range(len(nn)):
+        lo_, hi_ = list(ff), list(ff)
+        lo_[a] -= 1
+        hi_[a] += 1
+        keys = [(nn, tuple(lo_)), (nn, ff), (nn, tuple(hi_))]
+        if all(k in sym.seen for k in keys):
+            v = [sym.seen[k] for k in keys]
+            drop += max(0.0, -(v[0] - 2 * v[1] + v[2])) / 8
+    return drop
 
 
 def _copies(layer: Layer) -> int:

@@ -34,6 +34,7 @@ from ._certify import (
     _embedding_lengths,
     _gram_certificate,
     _grid_max,
+    _peak_drop,
     _refine_peak,
 )
 from ._geometry import PaddingND, check_choice, check_int
@@ -492,6 +493,8 @@ def _bracket(
     )
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
     lengths = _embedding_lengths(layer, theta, 4) if upper - lower > rtol * upper else []
+    if upper_of(upper_c - 2 * _peak_drop(sym, f_best, n0)) > lower * (1 + rtol):
+        lengths = []  # moving the grid off the peak cannot lower the bound that far
     for n in lengths[1:]:
         if upper - lower <= rtol * upper:
             break

@@ -91,21 +91,30 @@ def delattre2024(w: np.ndarray, iterations: int = 6, memory: float = 2**29) -> t
     return float((rows * np.exp(log_scale * power)).max()), done
 
 
-def tensor_norm(w: np.ndarray, steps: int = 50) -> float:
-    """Grishina et al. 2024: sqrt(h w) times the 4-D tensor spectral norm (alternating power)."""
+def tensor_norm(w: np.ndarray, steps: int = 100, starts: int = 3) -> float:
+    """Grishina et al. 2024: sqrt(h w) times the 4-D tensor spectral norm.
+
+    ``||K||_sigma = max |sum K[a, b, c, d] u_a v_b x_c y_d|`` over *complex* unit
+    vectors (the symbol's phases ``e^{i omega_1 i} e^{i omega_2 j}`` are complex, so
+    the bound needs the complex norm), by alternating power iteration from a few
+    random starts; an estimate from below of that tensor norm.
+    """
     rng = np.random.default_rng(0)
-    u = [rng.standard_normal(d) for d in w.shape]
-    u = [x / np.linalg.norm(x) for x in u]
-    value = 0.0
-    for _ in range(steps):
-        for a in range(4):
-            others = [u[b] for b in range(4) if b != a]
-            sub = "abcd"
-            spec = sub + "," + ",".join(sub[b] for b in range(4) if b != a) + "->" + sub[a]
-            v = np.einsum(spec, w, *others)
-            value = np.linalg.norm(v)
-            u[a] = v / value
-    return float(np.sqrt(w.shape[2] * w.shape[3]) * value)
+    sub = "abcd"
+    best = 0.0
+    for _ in range(starts):
+        u = [rng.standard_normal(d) + 1j * rng.standard_normal(d) for d in w.shape]
+        u = [x / np.linalg.norm(x) for x in u]
+        value = 0.0
+        for _ in range(steps):
+            for a in range(4):
+                others = [u[b] for b in range(4) if b != a]
+                spec = sub + "," + ",".join(sub[b] for b in range(4) if b != a) + "->" + sub[a]
+                g = np.einsum(spec, w, *others)
+                value = float(np.linalg.norm(g))
+                u[a] = g.conj() / value
+        best = max(best, value)
+    return float(np.sqrt(w.shape[2] * w.shape[3]) * best)
 
 
 def singla2021(w: np.ndarray) -> float:
@@ -186,7 +195,7 @@ def resnet_table(smoke: bool, rtol: float) -> None:
     print(f"\n## Zero padding, ResNet-18 conv shapes, random weights (rtol={rtol:g})\n")
     print(
         "| layer | ours [lower, upper] | width | time (s) | Delattre 2024 | TensorNorm | "
-        "Singla 2021 | Araujo 2021 | power it. 100 | below all published |"
+        "Singla 2021 | Araujo 2021 | power it. 100 | upper <= every published |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for c_in, c_out, k, n, s, p in rows:
@@ -200,7 +209,7 @@ def resnet_table(smoke: bool, rtol: float) -> None:
         peers = [delattre, tensor_norm(w), singla2021(w)]
         peers.append(araujo2021(w) if k % 2 == 1 else float("nan"))
         pi = power_iteration(w, (n, n), s, p, steps=20 if smoke else 100)
-        ok = all(hi < v for v in peers if np.isfinite(v))
+        ok = all(hi <= v * (1 + 1e-9) for v in peers if np.isfinite(v))
         name = f"{c_in}->{c_out} {k}x{k} s{s} on {n}x{n}"
         cells = " | ".join(f"{v:.5g}" for v in peers)
         cells = cells.replace(f"{delattre:.5g}", f"{delattre:.5g} (t={its})", 1)

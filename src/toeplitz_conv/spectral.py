@@ -439,7 +439,8 @@ def spectral_norm_bounds(
     ``||P|| = sqrt(most copies of one sample)`` (2 for reflect, ``p + 1`` for
     replicate; in N-d the product over the axes); also (1-D)
     ``||M|| <= ||M_zeros|| + ||M - M_zeros||`` where the difference lives on
-    the boundary rows only (its norm is exact, by a small dense SVD). These rarely close to `rtol`, so then:
+    the boundary rows only (its norm is exact, by a small dense SVD). These
+    rarely close to `rtol`, so then:
 
     *Any non-circular padding, when the circulant bound is not tight enough*
     (short inputs, or the modes above): a banded Cholesky factorisation of

@@ -533,3 +533,63 @@ def test_svds_without_k_says_so():
         with pytest.raises(ValueError, match=rf"`method`='{method}' computes the k largest") as e:
             tc.singular_values([1, 2, 3], 10, method=method)
         assert "DENSE_LIMIT" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("mode", "shape", "kw"),
+    [
+        ("reflect", (2, 2, 5), dict(padding=2)),
+        ("replicate", (3, 2, 3), dict(padding=(2, 1))),
+        ("reflect", (2, 3, 3), dict(padding=2, stride=2, dilation=2)),
+        ("replicate", (4, 1, 3), dict(padding=1, groups=2)),
+    ],
+)
+def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, shape, kw):
+    """Issue 8 (4): past the whole-Gram budget the edges' Gram matrices keep the bracket tight.
+
+    It was ``min(sqrt(copies) ||C||, ||C|| + ||boundary||)``: 22% wide at 16 channels, L=8192.
+    """
+    calls = []
+    real = _certify._localized_bound
+
+    def spy(*args):
+        calls.append(real(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(spectral, "_localized_bound", spy)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)  # no whole-Gram certificate
+    monkeypatch.setattr(_certify, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    w = np.random.default_rng(41).standard_normal(shape)
+    L = 600
+    ref, _ = _dense_svd(w, L, padding_mode=mode, **kw)
+    layer = _sym._layer(
+        w, L, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1), kw.get("groups", 1), mode
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = spectral._bracket(layer, 1e-6, 50)
+    assert calls and calls[0] is not None  # the localised bound ran and proved something
+    assert lo <= ref[0] * (1 + 1e-13) and hi >= ref[0] * (1 - 1e-13)
+    assert hi - lo <= 2e-3 * hi
+
+
+def test_norm_bracket_with_a_time_limit_returns_what_it_reached(monkeypatch):
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    w = np.random.default_rng(42).standard_normal((2, 2, 5))
+    ref, _ = _dense_svd(w, 300, padding=2, padding_mode="reflect")
+    lo, hi = tc.spectral_norm_bounds(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
+    assert lo <= ref[0] <= hi
+    with pytest.warns(RuntimeWarning, match=r"certified bracket \[.*\] .* did not close"):
+        tc.spectral_norm(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
+    with pytest.raises(TypeError, match=r"`time_limit` must be None or a number of seconds"):
+        tc.spectral_norm(w, 300, padding=2, time_limit="1")
+
+
+def test_huge_iterative_requests_are_refused_before_allocating():
+    """Issue 8 (6): was a MemoryError after trying to allocate 7.3 TiB."""
+    with pytest.raises(ValueError, match=r"singular_values's \d+ Krylov vectors would take"):
+        tc.singular_values([1.0, 2.0], 10**12, k=1)
+    with pytest.raises(ValueError, match=r"would take .* use a shorter input"):
+        tc.condition_number([1.0, 2.0], 10**12)

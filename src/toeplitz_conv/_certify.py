@@ -18,6 +18,7 @@ from ._symbol import _EPS, _gram_terms, _svdvals, _Symbol, _top_bounds
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
+_LOCAL_ENTRIES = 1e7  # most nonzeros of one edge window's Gram matrix (_localized_bound)
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
 
@@ -285,14 +286,13 @@ def _gram_certificate(layer: Layer, mu: float) -> float | None:
 
     In position-major column order ``(l, c)`` the Gram matrix ``M^H M`` is banded
     (a row reads samples at most ``d(K-1)`` apart, and reflect/replicate only
-    fold them closer), so Cholesky costs ``O(C_in L b^2)`` for bandwidth ``b``.
+    fold them closer), so Cholesky costs ``O(C_in L b^2)`` for bandwidth ``b``;
+    the band comes from ``C_in (2 d (K-1) + 1)`` products with ``M^H M``
+    (:func:`_probed_window_gram`).
     If it succeeds, ``mu^2 I - M^H M`` is positive definite up to rounding, and
     the returned bound adds a margin for that rounding. ``None`` when the
     factorisation fails or would be too large (or circular padding wraps the band).
     """
-    from scipy.linalg import LinAlgError, cholesky_banded
-
-    from .matrices import conv1d_matrix
 
     if layer.ndim != 1:
         return None
@@ -304,32 +304,186 @@ def _gram_certificate(layer: Layer, mu: float) -> float | None:
     too_big = n * band * band > _GRAM_FLOPS or n * (2 * band + 1) > _GRAM_ENTRIES
     if g.padding_mode == "circular" or too_big:
         return None
-    M = conv1d_matrix(
+    from .operators import Conv1dOperator
+
+    op = Conv1dOperator(layer.weight, g, layer.groups)
+    gram = _probed_window_gram(op, c_in, L, np.arange(L), span)
+    return _band_cholesky(gram, mu, (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size)
+
+
+def _band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
+    """Prove ``lambda_max(G) <= ~mu^2`` for a Hermitian banded ``G`` (lower storage `ab`).
+
+    Factorises ``mu^2 I - G`` (in place of `ab`); on success returns ``mu``
+    lifted by Rump's margin for the factorisation and for `terms` roundings in
+    each entry of ``G`` (relative to ``||mu^2 I - G||_inf``), else ``None``.
+    """
+    from scipy.linalg import LinAlgError, cholesky_banded
+
+    b, n = ab.shape[0] - 1, ab.shape[1]
+    mags = np.abs(ab)
+    rowsum = mags.sum(axis=0)  # entries below the diagonal in each column...
+    for d in range(1, min(b, n - 1) + 1):  # ...and those left of it in each row
+        rowsum[d:] += mags[d, : n - d]
+    size = float(rowsum.max(initial=0.0)) + mu * mu  # >= ||mu^2 I - G||_2
+    np.negative(ab, out=ab)
+    ab[0] += mu * mu
+    try:
+        cholesky_banded(ab, lower=True, overwrite_ab=True, check_finite=False)
+    except LinAlgError:
+        return None
+    slack = 8 * (b + 2 + terms) * _EPS * size
+    return math.sqrt(mu * mu + slack)
+
+
+def _probed_window_gram(op, c_in: int, samples: int, window: np.ndarray, span: int) -> np.ndarray:
+    """The Gram matrix ``(M^H M)[S, S]`` of the columns ``S`` = samples `window` x channels.
+
+    In position-major order ``J = i c_in + c`` (``i`` the index in `window`), as
+    lower band storage ``ab[J - J', J']`` of bandwidth ``c_in (span + 1) - 1``.
+    A sample only meets samples within `span` in ``M^H M``, so probing with the
+    indicator of samples ``= r (mod 2 span + 1)`` in channel ``c`` recovers every
+    entry (Curtis, Powell & Reid 1974): ``c_in (2 span + 1)`` products.
+    """
+    period = 2 * span + 1
+    w = window.size
+    band = c_in * (span + 1)
+    ab = np.zeros((band, w * c_in), dtype=op.dtype)
+    rel = np.arange(w)  # window index of each sample
+    for r in range(period):
+        hit = rel[window % period == r]
+        X = np.zeros((c_in, samples, c_in), dtype=op.dtype)  # (channel, sample, probe channel)
+        X[np.arange(c_in)[:, None], window[hit][None, :], np.arange(c_in)[:, None]] = 1.0
+        Y = op.rmatmat(op.matmat(X.reshape(c_in * samples, c_in)))
+        Y = Y.reshape(c_in, samples, c_in)[:, window, :]  # (c', i', c): G[(c', i'), (c, i)]
+        # the probe sample i of row i': the one = r (mod period) within span
+        delta = (r - window + span) % period - span
+        src = rel + delta  # window index (valid when inside the window)
+        ok = (src >= 0) & (src < w) & (np.abs(delta) <= span)
+        ok &= delta <= 0  # lower storage: row sample i' >= column sample i
+        ip, i = rel[ok], src[ok]
+        chan = np.arange(c_in)
+        row = ip[None, :, None] * c_in + chan[:, None, None]  # (c', i', c)
+        col = i[None, :, None] * c_in + chan[None, None, :]
+        row, col = np.broadcast_arrays(row, col)
+        keep = row >= col
+        ab[(row - col)[keep], col[keep]] = Y[:, ip, :][keep]
+    return ab
+
+
+def _touched_columns(layer: Layer) -> tuple[int, int]:
+    """``(a, b)``: ``M`` differs from zero padding only on columns ``l < a`` and ``l >= L - b``."""
+    g = layer.geom
+    L = g.input_length
+    rows = g.boundary_rows()
+    if rows.size == 0:
+        return 0, 0
+    pos = g.positions(rows)
+    raw = rows[:, None] * g.stride + np.arange(g.kernel_size) * g.dilation - g.pad_left
+    outside = (raw < 0) | (raw >= L)
+    cols = pos[outside & (pos >= 0)]
+    left = cols[cols < L / 2]
+    right = cols[cols >= L / 2]
+    return (int(left.max()) + 1 if left.size else 0), (L - int(right.min()) if right.size else 0)
+
+
+def _localized_bound(
+    layer: Layer, circulant: float, lower: float, rtol: float, max_entries: float
+) -> float | None:
+    r"""An upper bound on ``||M||`` for reflect/replicate padding from the edges only.
+
+    ``M = T + B`` where ``T`` is the zero-padded conv (a submatrix of the
+    circulant, ``||T|| <= circulant``) and ``B`` lives on the first ``a`` and last
+    ``b`` columns. With a partition of unity over the samples,
+    ``phi_left^2 + phi_mid^2 + phi_right^2 = 1``, ``phi_mid = 0`` on those
+    columns and ramps ``(cos psi, sin psi)`` of ``ell`` samples between, the IMS
+    localisation formula (Simon 1983) for ``A = M^H M``,
+
+    .. math::
+
+        A = \sum_i \phi_i A \phi_i + 	frac12 \sum_i [\phi_i, [\phi_i, A]],
+
+    gives ``lambda_max(A) <= max(mu_left^2, circulant^2, mu_right^2) + E`` where
+    ``mu_left`` bounds ``||M[:, :a + ell]||`` (a banded Cholesky of that window's
+    Gram matrix, :func:`_band_cholesky`), likewise on the right, and
+    ``[phi_i, [phi_i, A]]_{jk} = (phi_i(l_j) - phi_i(l_k))^2 A_{jk}`` with
+    ``sum_i (phi_i(l) - phi_i(l'))^2 <= (psi(l) - psi(l'))^2
+    <= (pi (l - l') / (2 (ell + 1)))^2``, so that
+
+    .. math::
+
+        E \le 	frac12 \Big(rac{\pi}{2(\ell + 1)}\Big)^2
+        \max_j \sum_k |A_{jk}| (l_j - l_k)^2,
+
+    the weighted row sums computed with ``|M|`` (the layer with ``|W|``, which
+    bounds ``|M|`` entrywise) as ``l^2 |A| 1 - 2 l |A| l + |A| l^2``. The gap
+    closes like ``1 / ell^2``; the windows cost what the Gram certificate of a
+    ``2 (a + ell)``-sample layer costs, so ``ell`` is as long as `max_entries`
+    (nonzeros of the windows' Gram matrices) allows. ``None`` if the windows do
+    not fit or a window's Cholesky fails up to ``circulant``.
+    """
+    from ._layer import conv_layer
+    from .operators import Conv1dOperator
+
+    if layer.ndim != 1:  # the edge windows are 1-D
+        return None
+    g = layer.geom
+    if g.padding_mode not in ("reflect", "replicate"):
+        return None
+    c_in, L, s = layer.in_channels, g.input_length, g.stride
+    span = g.dilation * (g.kernel_size - 1)
+    band = c_in * (span + 1)
+    a, b = _touched_columns(layer)
+    width = int(max_entries // (c_in * (2 * band + 1)))  # most samples in one window
+    ell = min(width - max(a, b), (L - a - b) // 2 - 2 * span - 2)
+    if ell < 8 * span + 8:
+        return None
+    # a shorter layer with the same edges (same L mod s): M's windows are its windows
+    margin = 2 * (max(a, b) + ell + 2 * span + g.pad_left + g.pad_right + 2 * s)
+    short = L if L <= margin else L - ((L - margin) // s) * s
+    sub = conv_layer(
         layer.weight,
-        L,
-        stride=g.stride,
+        short,
+        stride=s,
         padding=(g.pad_left, g.pad_right),
         dilation=g.dilation,
         groups=layer.groups,
         padding_mode=g.padding_mode,
-        format="csc",
     )
-    perm = (np.arange(n) % c_in) * L + np.arange(n) // c_in  # new column j <- old perm[j]
-    Mp = M[:, perm]
-    G = (Mp.conj().T @ Mp).tocoo()
-    lower_part = G.row >= G.col
-    rows, cols, vals = G.row[lower_part], G.col[lower_part], G.data[lower_part]
-    b = int((rows - cols).max()) if rows.size else 0
-    ab = np.zeros((b + 1, n), dtype=G.dtype)
-    ab[rows - cols, cols] = -vals
-    ab[0] += mu * mu
-    size = float(np.abs(G).sum(axis=1).max()) + mu * mu  # >= ||mu^2 I - G||_2
-    try:
-        cholesky_banded(ab, lower=True, check_finite=False)
-    except LinAlgError:
-        return None
-    slack = 8 * (b + 2 + layer.weight.shape[1] * g.kernel_size) * _EPS * size
-    return math.sqrt(mu * mu + slack)
+    op = Conv1dOperator(sub.weight, sub.geom, sub.groups)
+    pos = np.tile(np.arange(short), c_in)
+    terms = (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size
+    tries = [lower * (1 + t) for t in (rtol / 4, rtol, 1e-4, 1e-3, 1e-2, 0.1) if t >= rtol / 4]
+    edge = []
+    for window in (np.arange(a + ell), np.arange(short - b - ell, short)):
+        gram = _probed_window_gram(op, c_in, short, window, span)
+        proved = None
+        for mu in [*tries, circulant * (1 + 1e-3)]:
+            proved = _band_cholesky(gram.copy(), mu, terms)
+            if proved is not None:
+                break
+        if proved is None:
+            return None
+        edge.append(proved)
+    # the localisation error from the weighted row sums of |A| on the ramps
+    absolute = Conv1dOperator(np.abs(sub.weight).astype(np.float64), sub.geom, sub.groups)
+
+    def gram_abs(x: np.ndarray) -> np.ndarray:
+        return absolute.rmatvec(absolute.matvec(x))
+
+    worst = 0.0
+    for start in (a, short - b - ell):
+        centre = start + ell / 2
+        lpos = (pos - centre).astype(np.float64)
+        ones = np.ones_like(lpos)
+        a0, a1, a2 = gram_abs(ones), gram_abs(lpos), gram_abs(lpos * lpos)
+        weighted = lpos * lpos * a0 - 2 * lpos * a1 + a2
+        rounding = 16 * _EPS * (lpos * lpos * a0 + 2 * np.abs(lpos) * gram_abs(np.abs(lpos)) + a2)
+        near = np.abs(lpos) <= ell / 2 + span + 1
+        worst = max(worst, float((weighted + rounding)[near].max()))
+    error = 0.5 * (np.pi / (2 * (ell + 1))) ** 2 * worst
+    top = max(edge[0], edge[1], circulant)
+    return math.sqrt(top * top + error) * (1 + 256 * _EPS)
 
 
 def _embedding_lengths(

@@ -606,10 +606,11 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     budget = {"time_limit": _TIME_LIMIT, "tol": _TOL}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        limit = {} if full else {"time_limit": _TIME_LIMIT}
         with progress.step("spectral norm"):
-            norm = spectral.spectral_norm(w, L, **kwargs)
+            norm = spectral.spectral_norm(w, L, **kwargs, **limit)
         with progress.step("spectral norm bounds"):
-            lo, hi = _bounds_pair(spectral.spectral_norm_bounds(w, L, **kwargs))
+            lo, hi = _bounds_pair(spectral.spectral_norm_bounds(w, L, **kwargs, **limit))
         with progress.step("condition number"):
             cond = spectral.condition_number(w, L, **kwargs, **({} if full else budget))
         with progress.step("singular values"):
@@ -657,7 +658,8 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     return 0
 
 
-#: Seconds each iterative analysis step (sigma_min, the top singular values) may take.
+#: Seconds each iterative analysis step (the norm's bracket, sigma_min, the top singular values)
+#: may take before it answers with what it reached (plus the step under way).
 _TIME_LIMIT = 20.0
 #: Relative accuracy asked of the iterative steps (their residual bounds).
 _TOL = 1e-5

@@ -7,7 +7,11 @@ Usage::
 
 Prints markdown tables: the builders against the floor (allocating and filling
 fresh arrays of the result's size, 1 and 2 threads) with peak memory, the
-builders against each peer, and how time and memory grow with the signal.
+builders against each peer, the same for 2-D and 3-D layers (a ResNet layer,
+64 -> 64 channels, 3x3 on 56x56, against the floor and against block-wise
+``scipy.sparse.kron`` assembly; one-hot probing through ``F.conv2d`` and
+``torch.func.jacrev`` at the sizes they can handle; a 3-D layer), and how time
+and memory grow with the signal.
 Every timing is interleaved best-of-N (see ``_harness.py``); every peer's
 result is first checked to be the same matrix. Peers that are not installed
 (``pip install -e ".[bench]"``) are listed as skipped.
@@ -45,10 +49,41 @@ class Sizes:
     scaling: tuple[int, ...]
     rounds: int
     slow_rounds: int
+    resnet: tuple[int, int]  # 2-D: channels, image side (3x3, padding 1)
+    kron: tuple[int, int]  # 2-D against block-wise scipy.sparse.kron
+    probe: tuple[int, int]  # 2-D against one-hot probing through F.conv2d
+    jac: tuple[int, int]  # 2-D against torch.func.jacrev (dense)
+    cube: tuple[int, int]  # 3-D: channels, volume side (3x3x3, padding 1)
 
 
-FULL = Sizes(4_000_000, 8192, 64, 3000, (10**4, 10**5, 10**6, 10**7), rounds=7, slow_rounds=3)
-SMOKE = Sizes(20_000, 256, 8, 300, (10**3, 10**4), rounds=1, slow_rounds=1)
+FULL = Sizes(
+    4_000_000,
+    8192,
+    64,
+    3000,
+    (10**4, 10**5, 10**6, 10**7),
+    rounds=7,
+    slow_rounds=3,
+    resnet=(64, 56),
+    kron=(64, 56),
+    probe=(16, 32),
+    jac=(8, 16),
+    cube=(16, 32),
+)
+SMOKE = Sizes(
+    20_000,
+    256,
+    8,
+    300,
+    (10**3, 10**4),
+    rounds=1,
+    slow_rounds=1,
+    resnet=(4, 8),
+    kron=(2, 6),
+    probe=(2, 6),
+    jac=(2, 5),
+    cube=(2, 5),
+)
 
 MB = 2**20
 
@@ -131,6 +166,11 @@ def floor_table(sizes: Sizes, rng: np.random.Generator) -> str:
             )
         )
 
+    return _floor_rows(cases, sizes.rounds)
+
+
+def _floor_rows(cases, rounds: int) -> str:
+    """Time each build against the floor of its result's arrays (1 and 2 threads)."""
     rows = []
     for case, fmt, build in cases:
         build()  # warm the pattern caches, as a second call of a user would
@@ -144,7 +184,7 @@ def floor_table(sizes: Sizes, rng: np.random.Generator) -> str:
                 "floor": fill_floor(spec),
                 "floor2": fill_floor(spec, threads=2),
             },
-            rounds=sizes.rounds,
+            rounds=rounds,
         )
         rows.append(
             [
@@ -292,6 +332,162 @@ def peer_table(sizes: Sizes, rng: np.random.Generator) -> tuple[str, list[str]]:
     return markdown_table(header, rows), skipped
 
 
+# -- N-d ------------------------------------------------------------------------------------
+
+
+def nd_floor_table(sizes: Sizes, rng: np.random.Generator) -> str:
+    """The 2-D ResNet layer and the 3-D row against the fresh-write floor, with peak memory."""
+    c, n = sizes.resnet
+    w2 = rng.standard_normal((c, c, 3, 3))
+    c3, n3 = sizes.cube
+    w3 = rng.standard_normal((c3, c3, 3, 3, 3)).astype(np.float32)
+    resnet = f"2-D {c}->{c}, 3x3, padding 1, {n}x{n}"
+    cube = f"3-D {c3}->{c3}, 3x3x3, padding 1, {n3}^3, float32"
+    cases: list[tuple[str, str, Callable[[], object]]] = [
+        (resnet, fmt, lambda fmt=fmt: tc.conv2d_matrix(w2, n, padding=1, format=fmt))
+        for fmt in ("csr", "csc", "coo")
+    ]
+    cases.append(
+        (
+            f"{resnet}, reflect",
+            "csr",
+            lambda: tc.conv2d_matrix(w2, n, padding=1, padding_mode="reflect"),
+        )
+    )
+    cases.append(
+        (
+            f"2-D transposed {c}->{c}, 3x3, stride 2, {n // 2}x{n // 2} -> {n}x{n}",
+            "csr",
+            lambda: tc.conv_transpose2d_matrix(w2, n // 2, stride=2, padding=1, output_padding=1),
+        )
+    )
+    cases.append((cube, "csr", lambda: tc.conv3d_matrix(w3, n3, padding=1)))
+    return _floor_rows(cases, max(sizes.slow_rounds, min(sizes.rounds, 5)))
+
+
+def _kron_assembly(w: np.ndarray, n: int) -> sp.csr_array:
+    """What users write: 1-D selection matrices, Kronecker products per tap, blocks per channel."""
+    c_out, c_in, k1, k2 = w.shape
+    shifts = [sp.eye_array(n, n, k=k - 1, format="csr") for k in range(3)]  # padding 1
+    taps = [[sp.kron(shifts[a], shifts[b], format="csr") for b in range(k2)] for a in range(k1)]
+    blocks = [
+        [sum(w[o, i, a, b] * taps[a][b] for a in range(k1) for b in range(k2)) for i in range(c_in)]
+        for o in range(c_out)
+    ]
+    return sp.block_array(blocks, format="csr")
+
+
+def _one_hot_probing(w: np.ndarray, n: int, batch: int = 1024) -> sp.csr_array:
+    """What deel-lip does: push the identity through the layer, keep the nonzeros."""
+    import torch
+
+    c_in = w.shape[1]
+    wt = torch.from_numpy(w)
+    n_in = c_in * n * n
+    parts = []
+    for start in range(0, n_in, batch):
+        stop = min(start + batch, n_in)
+        x = torch.zeros(stop - start, n_in, dtype=wt.dtype)
+        x[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+        y = torch.nn.functional.conv2d(x.reshape(-1, c_in, n, n), wt, padding=1)
+        parts.append(sp.csr_array(y.reshape(stop - start, -1).numpy()))  # columns of M
+    return sp.csr_array(sp.vstack(parts).T)
+
+
+def _jacrev(w: np.ndarray, n: int) -> np.ndarray:
+    import torch
+
+    wt = torch.from_numpy(w)
+    x0 = torch.zeros(w.shape[1], n, n, dtype=wt.dtype)
+
+    def layer(x):
+        return torch.nn.functional.conv2d(x[None], wt, padding=1)[0]
+
+    jac = torch.func.jacrev(layer)(x0)
+    return jac.reshape(w.shape[0] * n * n, -1).numpy()
+
+
+def nd_peer_table(sizes: Sizes, rng: np.random.Generator) -> tuple[str, list[str]]:
+    """The 2-D layer against what users write today (same matrix checked first)."""
+    rows: list[list[str]] = []
+    skipped: list[str] = []
+    smoke = sizes is SMOKE
+
+    def compare(case, peer_name, project, peer, target, *, rounds, peer_peak=True):
+        p_project, m = peak_memory(project)
+        # tracemalloc slows allocation-heavy Python a lot and does not see torch's memory
+        p_peer, ref = peak_memory(peer) if peer_peak else (0, peer())
+        if not same_matrix(m, ref):
+            raise AssertionError(f"{peer_name} built a different matrix for {case}")
+        del m, ref
+        t = interleaved({"project": project, "peer": peer}, rounds=rounds)
+        speedup = t["peer"] / t["project"]
+        met = "—" if smoke else ("yes" if speedup >= target else "**no**")
+        rows.append(
+            [
+                case,
+                peer_name,
+                ms(t["project"]),
+                ms(t["peer"]),
+                f"{speedup:,.1f}x",
+                f">= {target}x",
+                met,
+                f"{p_project / MB:,.1f}",
+                f"{p_peer / MB:,.1f}" if peer_peak else "n/a (torch)",
+            ]
+        )
+
+    c, n = sizes.kron
+    w = rng.standard_normal((c, c, 3, 3))
+    compare(
+        f"2-D {c}->{c}, 3x3, padding 1, {n}x{n}",
+        "block-wise `scipy.sparse.kron` of 1-D selection matrices",
+        lambda: tc.conv2d_matrix(w, n, padding=1),
+        lambda: _kron_assembly(w, n),
+        20,
+        rounds=1,
+    )
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        skipped.append("one-hot probing and jacrev (torch not installed)")
+    else:
+        c, n = sizes.probe
+        w = rng.standard_normal((c, c, 3, 3))
+        compare(
+            f"2-D {c}->{c}, 3x3, padding 1, {n}x{n}",
+            "one-hot probing through `F.conv2d` (batches of 1024)",
+            lambda: tc.conv2d_matrix(w, n, padding=1),
+            lambda: _one_hot_probing(w, n),
+            100,
+            rounds=sizes.slow_rounds,
+            peer_peak=False,
+        )
+        c, n = sizes.jac
+        w = rng.standard_normal((c, c, 3, 3))
+        compare(
+            f"2-D {c}->{c}, 3x3, padding 1, {n}x{n}",
+            "`torch.func.jacrev` (dense)",
+            lambda: tc.conv2d_matrix(w, n, padding=1),
+            lambda: _jacrev(w, n),
+            100,
+            rounds=sizes.slow_rounds,
+            peer_peak=False,
+        )
+    header = [
+        "case",
+        "peer",
+        "project (ms)",
+        "peer (ms)",
+        "speed-up",
+        "target",
+        "met",
+        "project peak (MiB)",
+        "peer peak (MiB)",
+    ]
+    return markdown_table(header, rows), skipped
+
+
 # -- scaling --------------------------------------------------------------------------------
 
 
@@ -349,6 +545,12 @@ def main(argv: list[str] | None = None) -> int:
     table, skipped = peer_table(sizes, rng)
     print(table, "\n")
     print(f"Skipped peers: {', '.join(skipped) if skipped else 'none'}.\n")
+    print("## N-d against the floor\n")
+    print(nd_floor_table(sizes, rng), "\n", flush=True)
+    print("## N-d against the peers (same run, same matrix checked)\n")
+    table, skipped = nd_peer_table(sizes, rng)
+    print(table, "\n")
+    print(f"Skipped peers: {', '.join(skipped) if skipped else 'none'}.\n", flush=True)
     print("## Scaling: one channel, K=9, padding 4, CSR\n")
     print(scaling_table(sizes, rng), flush=True)
     return 0

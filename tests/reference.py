@@ -1,4 +1,4 @@
-"""Independent loop-by-the-formula reference for toeplitz_conv (DESIGN.md section 2).
+"""Independent loop-by-the-formula reference for toeplitz_conv (DESIGN.md sections 2 and 2b).
 
 Written straight from the formulas, with explicit Python loops, and without importing the
 library.  Slow on purpose: it is only ever used on tiny inputs, and being obviously correct is
@@ -12,9 +12,17 @@ Conventions (PyTorch semantics):
 * ``y[o, i] = b[o] + sum_{c<G} sum_{k<K} W[o, c, k] * x~[g(o)*G + c, i*s + k*d - p_l]``
   with ``g(o) = o // (C_out/groups)``, ``G = C_in/groups``;
 * flattening is row-major over ``(channel, position)``.
+
+N spatial axes (section 2b, the ``*_nd`` functions): weight ``(C_out, C_in/groups, K_1..K_n)``,
+input ``(C_in, L_1..L_n)``; stride, dilation and padding per axis; padding separable per axis
+(``x~[c, j_1..j_n] = x[c, src_1(j_1), ..., src_n(j_n)]``); flattening row-major over
+``(channel, L_1, ..., L_n)``.  The 1-D functions stay as they were; for n = 1 the N-d ones
+give identical results (checked in ``test_nd_torch_oracle.py``).
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -274,3 +282,318 @@ def assert_close(actual, expected, rtol=1e-12, atol=1e-12):
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale)
+
+
+# =========================================================================== N spatial axes
+# DESIGN.md section 2b: the same map on every spatial axis.  Index tuples run row-major
+# (``itertools.product`` order), which is ``x.reshape(-1)`` of one sample ``(C, L_1..L_n)``.
+
+
+def as_axes(value, n, name="value"):
+    """An int (every axis) or a sequence of ``n`` ints -> a tuple of ``n`` ints."""
+    if isinstance(value, (tuple, list)):
+        assert len(value) == n, (name, value, n)
+        return tuple(int(v) for v in value)
+    return (int(value),) * n
+
+
+def resolve_padding_nd(padding, kernel_size, dilation=1):
+    """Per-axis ``((p_l, p_r), ...)`` for every padding form of DESIGN.md section 2b.
+
+    ``padding``: an int (every axis, both sides), ``"same"``/``"valid"`` (every axis), or an
+    n-tuple whose items are an int (both sides) or a ``(left, right)`` pair.  For n = 1 the
+    1-D forms also hold: a ``(p_l, p_r)`` pair of ints and ``(p,)``.
+    """
+    kernel_size = tuple(kernel_size)
+    n = len(kernel_size)
+    dilation = as_axes(dilation, n, "dilation")
+    if isinstance(padding, str) or not isinstance(padding, (tuple, list)):
+        return tuple(
+            resolve_padding(padding, k, d) for k, d in zip(kernel_size, dilation, strict=True)
+        )
+    if n == 1 and len(padding) == 2 and all(not isinstance(p, (tuple, list)) for p in padding):
+        return (resolve_padding(tuple(padding), kernel_size[0], dilation[0]),)
+    assert len(padding) == n, (padding, n)
+    return tuple(
+        resolve_padding(p, k, d) for p, k, d in zip(padding, kernel_size, dilation, strict=True)
+    )
+
+
+def ref_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """``L_out,a = floor((L_a + p_a,l + p_a,r - d_a(K_a-1) - 1) / s_a) + 1`` per axis."""
+    kernel_size = tuple(kernel_size)
+    n = len(kernel_size)
+    input_size = as_axes(input_size, n, "input_size")
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, kernel_size, dilation)
+    return tuple(
+        (length + p_l + p_r - d * (k - 1) - 1) // s + 1
+        for length, k, s, d, (p_l, p_r) in zip(
+            input_size, kernel_size, stride, dilation, pads, strict=True
+        )
+    )
+
+
+def ref_conv_transpose_size(
+    input_size, kernel_size, stride=1, padding=0, output_padding=0, dilation=1
+):
+    """``L'_a = (L_a - 1)s_a - p_a,l - p_a,r + d_a(K_a-1) + q_a + 1`` per axis."""
+    kernel_size = tuple(kernel_size)
+    n = len(kernel_size)
+    input_size = as_axes(input_size, n, "input_size")
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    output_padding = as_axes(output_padding, n)
+    pads = resolve_padding_nd(padding, kernel_size, dilation)
+    return tuple(
+        (length - 1) * s - p_l - p_r + d * (k - 1) + q + 1
+        for length, k, s, d, q, (p_l, p_r) in zip(
+            input_size, kernel_size, stride, dilation, output_padding, pads, strict=True
+        )
+    )
+
+
+def padding_ok_nd(mode, padding, input_size, kernel_size, dilation=1, stride=1):
+    """Inside torch's domain on every axis (see :func:`padding_ok`)."""
+    kernel_size = tuple(kernel_size)
+    n = len(kernel_size)
+    input_size = as_axes(input_size, n)
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    if padding == "same" and any(s != 1 for s in stride):
+        return False
+    pads = resolve_padding_nd(padding, kernel_size, dilation)
+    return all(
+        padding_ok(mode, pad, length, k, d, s)
+        for pad, length, k, d, s in zip(
+            pads, input_size, kernel_size, dilation, stride, strict=True
+        )
+    )
+
+
+def _as_weight_nd(weight, n):
+    """``(C_out, G, K_1..K_n)``; a weight with only the ``n`` kernel axes is one channel."""
+    weight = np.asarray(weight)
+    if weight.ndim == n:
+        return weight[None, None]
+    assert weight.ndim == n + 2, (weight.shape, n)
+    return weight
+
+
+def ref_padded_nd(x, pads, mode="zeros"):
+    """``x~`` of one sample ``(C, L_1..L_n)``, shape ``(C, p_1,l + L_1 + p_1,r, ...)``.
+
+    ``x~[c, j_1..j_n] = x[c, src_1(j_1), ..., src_n(j_n)]``, zero if any axis says "nothing";
+    entry ``(c, j_1 + p_1,l, ...)`` holds ``x~[c, j_1, ...]``.
+    """
+    x = np.asarray(x)
+    sizes = x.shape[1:]
+    out_shape = (
+        x.shape[0],
+        *tuple(p_l + s + p_r for s, (p_l, p_r) in zip(sizes, pads, strict=True)),
+    )
+    out = np.zeros(out_shape, dtype=x.dtype)
+    for jj in itertools.product(
+        *(range(-p_l, s + p_r) for s, (p_l, p_r) in zip(sizes, pads, strict=True))
+    ):
+        srcs = tuple(src(j, s, mode) for j, s in zip(jj, sizes, strict=True))
+        if any(s is None for s in srcs):
+            continue
+        out[(slice(None), *tuple(j + p_l for j, (p_l, _) in zip(jj, pads, strict=True)))] = x[
+            (slice(None), *srcs)
+        ]
+    return out
+
+
+def ref_conv_nd_matrix(
+    weight, input_size, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
+    """Dense ``M`` of shape ``(C_out*prod(S_out), C_in*prod(S))`` built entry by entry.
+
+    ``M[(o, i_1..i_n), (g(o)G + c, src_1(i_1 s_1 + k_1 d_1 - p_1,l), ...)] += W[o, c, k_1..k_n]``
+    (a ``+=``: reflect/circular may fold several taps onto one column).
+    """
+    input_size = tuple(input_size) if isinstance(input_size, (tuple, list)) else (input_size,)
+    n = len(input_size)
+    w = _as_weight_nd(weight, n)
+    c_out, g_in = w.shape[:2]
+    ks = w.shape[2:]
+    c_in = g_in * groups
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    out_size = ref_output_size(input_size, ks, stride, padding, dilation)
+    assert min(out_size) >= 1, out_size
+    n_in, n_out = int(np.prod(input_size)), int(np.prod(out_size))
+    per = c_out // groups
+    m = np.zeros((c_out * n_out, c_in * n_in), dtype=_result_dtype(w))
+    for o in range(c_out):
+        g = o // per
+        for r, ii in enumerate(itertools.product(*(range(v) for v in out_size))):
+            for kk in itertools.product(*(range(k) for k in ks)):
+                srcs = [
+                    src(i * s + k * d - p_l, length, padding_mode)
+                    for i, k, s, d, (p_l, _), length in zip(
+                        ii, kk, stride, dilation, pads, input_size, strict=True
+                    )
+                ]
+                if any(s is None for s in srcs):
+                    continue
+                flat = int(np.ravel_multi_index(srcs, input_size))
+                for c in range(g_in):
+                    m[o * n_out + r, (g * g_in + c) * n_in + flat] += w[(o, c, *kk)]
+    return m
+
+
+def ref_conv_nd(
+    x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
+    """``y[o, i] = b[o] + sum_{c<G} sum_k W[o, c, k] x~[g(o)G + c, i_a s_a + k_a d_a - p_a]``.
+
+    ``x`` is ``(C_in, L_1..L_n)`` or ``(N, C_in, L_1..L_n)`` with ``n = weight.ndim - 2``.
+    """
+    w = np.asarray(weight)
+    n = w.ndim - 2
+    x = np.asarray(x)
+    if x.ndim == n + 2:
+        return np.stack(
+            [ref_conv_nd(xb, w, bias, stride, padding, dilation, groups, padding_mode) for xb in x]
+        )
+    assert x.ndim == n + 1, (x.shape, w.shape)
+    c_out, g_in = w.shape[:2]
+    ks = w.shape[2:]
+    assert x.shape[0] == g_in * groups
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    out_size = ref_output_size(x.shape[1:], ks, stride, padding, dilation)
+    assert min(out_size) >= 1, out_size
+    xp = ref_padded_nd(x, pads, padding_mode)
+    per = c_out // groups
+    y = np.zeros((c_out, *out_size), dtype=_result_dtype(x, w, bias))
+    for o in range(c_out):
+        g = o // per
+        for ii in itertools.product(*(range(v) for v in out_size)):
+            acc = 0 if bias is None else np.asarray(bias)[o]
+            for c in range(g_in):
+                for kk in itertools.product(*(range(k) for k in ks)):
+                    # padded index i s + k d - p_l sits at i s + k d in ``xp``
+                    jj = tuple(
+                        i * s + k * d for i, k, s, d in zip(ii, kk, stride, dilation, strict=True)
+                    )
+                    acc = acc + w[(o, c, *kk)] * xp[(g * g_in + c, *jj)]
+            y[(o, *ii)] = acc
+    return y
+
+
+def ref_unfold_nd(x, kernel_size, stride=1, padding=0, dilation=1, padding_mode="zeros"):
+    """``U[(c, k_1..k_n), (i_1..i_n)] = x~[c, i_a s_a + k_a d_a - p_a]``, rows/columns row-major.
+
+    ``x`` is ``(C, L_1..L_n)`` or ``(N, C, L_1..L_n)`` with ``n = len(kernel_size)``.
+    """
+    ks = tuple(kernel_size)
+    n = len(ks)
+    x = np.asarray(x)
+    if x.ndim == n + 2:
+        return np.stack(
+            [ref_unfold_nd(xb, ks, stride, padding, dilation, padding_mode) for xb in x]
+        )
+    assert x.ndim == n + 1
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    out_size = ref_output_size(x.shape[1:], ks, stride, padding, dilation)
+    assert min(out_size) >= 1, out_size
+    n_ch = x.shape[0]
+    k_all = int(np.prod(ks))
+    u = np.zeros((n_ch * k_all, int(np.prod(out_size))), dtype=x.dtype)
+    for c in range(n_ch):
+        for rk, kk in enumerate(itertools.product(*(range(k) for k in ks))):
+            for col, ii in enumerate(itertools.product(*(range(v) for v in out_size))):
+                srcs = [
+                    src(i * s + k * d - p_l, length, padding_mode)
+                    for i, k, s, d, (p_l, _), length in zip(
+                        ii, kk, stride, dilation, pads, x.shape[1:], strict=True
+                    )
+                ]
+                if all(s is not None for s in srcs):
+                    u[c * k_all + rk, col] = x[(c, *tuple(srcs))]
+    return u
+
+
+def ref_conv_transpose_nd(
+    z, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Scatter: ``out[g*G_out + c, i_a s_a + k_a d_a - p_a,l] += W[o, c, k] z[o, i]``.
+
+    ``weight`` is torch's ``(C_in_t, C_out_t/groups, K_1..K_n)``; ``z`` is ``(C_in_t, *S_z)`` or
+    ``(N, C_in_t, *S_z)``; the output has size :func:`ref_conv_transpose_size` (entries that
+    fall outside it are dropped, which is what the padding crop means).
+    """
+    w = np.asarray(weight)
+    n = w.ndim - 2
+    z = np.asarray(z)
+    if z.ndim == n + 2:
+        return np.stack(
+            [
+                ref_conv_transpose_nd(
+                    zb, w, bias, stride, padding, output_padding, groups, dilation
+                )
+                for zb in z
+            ]
+        )
+    assert z.ndim == n + 1
+    c_in_t, g_out = w.shape[:2]
+    ks = w.shape[2:]
+    assert z.shape[0] == c_in_t
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    size = ref_conv_transpose_size(z.shape[1:], ks, stride, padding, output_padding, dilation)
+    assert min(size) >= 1, size
+    per = c_in_t // groups
+    out = np.zeros((g_out * groups, *size), dtype=_result_dtype(z, w, bias))
+    for o in range(c_in_t):
+        g = o // per
+        for ii in itertools.product(*(range(v) for v in z.shape[1:])):
+            for kk in itertools.product(*(range(k) for k in ks)):
+                pos = tuple(
+                    i * s + k * d - p_l
+                    for i, k, s, d, (p_l, _) in zip(ii, kk, stride, dilation, pads, strict=True)
+                )
+                if all(0 <= p < length for p, length in zip(pos, size, strict=True)):
+                    for c in range(g_out):
+                        out[(g * g_out + c, *pos)] += w[(o, c, *kk)] * z[(o, *ii)]
+    if bias is not None:
+        out += np.asarray(bias).reshape((-1,) + (1,) * n)
+    return out
+
+
+def ref_conv_transpose_nd_matrix(
+    weight, input_size, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Dense matrix of the transposed convolution, entry by entry from the scatter formula.
+
+    ``Mt[(g*G_out + c, pos), (o, i)] += W[o, c, k]`` with ``pos_a = i_a s_a + k_a d_a - p_a,l``
+    inside the output; shape ``(C_out_t*prod(S'), C_in_t*prod(S_z))``.
+    """
+    input_size = tuple(input_size)
+    n = len(input_size)
+    w = _as_weight_nd(weight, n)
+    c_in_t, g_out = w.shape[:2]
+    ks = w.shape[2:]
+    stride, dilation = as_axes(stride, n), as_axes(dilation, n)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    size = ref_conv_transpose_size(input_size, ks, stride, padding, output_padding, dilation)
+    assert min(size) >= 1, size
+    n_in, n_out = int(np.prod(input_size)), int(np.prod(size))
+    per = c_in_t // groups
+    m = np.zeros((g_out * groups * n_out, c_in_t * n_in), dtype=_result_dtype(w))
+    for o in range(c_in_t):
+        g = o // per
+        for col, ii in enumerate(itertools.product(*(range(v) for v in input_size))):
+            for kk in itertools.product(*(range(k) for k in ks)):
+                pos = tuple(
+                    i * s + k * d - p_l
+                    for i, k, s, d, (p_l, _) in zip(ii, kk, stride, dilation, pads, strict=True)
+                )
+                if not all(0 <= p < length for p, length in zip(pos, size, strict=True)):
+                    continue
+                flat = int(np.ravel_multi_index(pos, size))
+                for c in range(g_out):
+                    m[(g * g_out + c) * n_out + flat, o * n_in + col] += w[(o, c, *kk)]
+    return m

@@ -283,3 +283,54 @@ def test_peak_memory_is_the_result(fmt):
     }[fmt]
     nbytes = sum(getattr(m, a).nbytes for a in arrays)
     assert peak <= 1.1 * nbytes, (peak, nbytes)
+
+
+def _band_dense(b: _pattern.Band, w: np.ndarray) -> np.ndarray:
+    """A band expanded row by row from its own arrays (edges, unit, extras), tap values `w`."""
+    R, C = b.shape
+    out = np.zeros((R, C))
+    ptr = np.concatenate([[0], np.cumsum(b.edge_counts)])
+    for e, row in enumerate(b.edge_rows()):
+        for p in range(ptr[e], ptr[e + 1]):
+            out[row, b.edge_cols[p]] += w[b.edge_taps[p]]
+    for p, k in zip(b.extra_entries, b.extra_taps, strict=True):
+        row = b.edge_rows()[np.searchsorted(ptr, p, side="right") - 1]
+        out[row, b.edge_cols[p]] += w[k]
+    for row in range(b.lo, b.hi):
+        j, r = divmod(row - b.lo, b.period)
+        e = slice(b.unit_ptr[r], b.unit_ptr[r + 1])
+        out[row, b.unit_cols[e] + j * b.step] += w[b.unit_taps[e]]
+    return out
+
+
+def test_sliced_band_and_row_classes():
+    """Rows [r0, r1) of a band are a band; its row classes cover each row exactly once."""
+    rng = np.random.default_rng(21)
+    for w, length, kw in random_cases(40, 13):
+        geom = tc.matrices.conv_geometry(
+            length,
+            w.shape[2],
+            stride=kw["stride"],
+            padding=kw["pad"],
+            dilation=kw["dilation"],
+            padding_mode=kw["mode"],
+        )
+        taps = rng.integers(1, 100, w.shape[2]).astype(float)
+        for b in (_pattern.band(geom), _pattern.transposed_band(geom)):
+            full = _band_dense(b, taps)
+            np.testing.assert_array_equal(_pattern.row_counts(b), (full != 0).sum(axis=1))
+            for _ in range(6):
+                r0, r1 = sorted(rng.integers(0, b.shape[0] + 1, 2).tolist())
+                part = _pattern.sliced(b, r0, r1)
+                assert part.shape == (r1 - r0, b.shape[1])
+                np.testing.assert_array_equal(_band_dense(part, taps), full[r0:r1])
+            seen = np.zeros(b.shape[0], dtype=int)
+            for rc in _pattern.row_classes(b):
+                for j in range(rc.count):
+                    row = rc.first + j * rc.period
+                    seen[row] += 1
+                    want = np.zeros(b.shape[1])
+                    np.add.at(want, rc.cols + j * rc.step, taps[rc.taps])
+                    np.add.at(want, rc.cols[rc.extra_entries] + j * rc.step, taps[rc.extra_taps])
+                    np.testing.assert_array_equal(want, full[row])
+            np.testing.assert_array_equal(seen, 1)

@@ -450,3 +450,346 @@ def test_plot_path_checked_before_the_analysis(capsys, tmp_path, monkeypatch, wh
     assert cli.main(argv) == 1
     line = one_error_line(capsys.readouterr().err)
     assert f"cannot write '{target}'" in line and message in line
+
+
+# --------------------------------------------------------------------------- N-d
+def _shown_matrix(out: str, nnz: int):
+    """The printed matrix: (row labels, column labels, values), the block fences dropped."""
+    lines = out.splitlines()
+    start = lines.index(f"M ({nnz} nonzeros, '.' = 0):")
+    cols = [c for c in lines[start + 1].split() if c != "|"]
+    labels, values = [], []
+    for row in lines[start + 2 :]:
+        if set(row.strip()) <= {"-", "+"}:  # a fence between Toeplitz blocks
+            continue
+        cells = [c for c in row.split() if c != "|"]
+        labels.append(cells[0])
+        values.append([0.0 if c == "." else float(c) for c in cells[1:]])
+    return labels, cols, np.array(values)
+
+
+SHOW_2D_HEADER = [
+    "conv2d: x (C_in=1, H=4, W=4) -> y (C_out=1, H_out=4, W_out=4)",
+    "weight (C_out, C_in/groups, K_1, K_2) = (1, 1, 3, 3) = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]",
+    "stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1, padding_mode='zeros'",
+    "M: 16 x 16 = (C_out*H_out*W_out) x (C_in*H*W), vec(y) = M @ vec(x) "
+    "(row-major over channel, H, W)",
+]
+
+
+def test_show_2d(capsys):
+    """A 3x3 kernel on a 4x4 image: header, formula, the BTTB matrix with y[i,j]/x[k,l]."""
+    assert (
+        cli.main(["show", "--weight", "1,2,3;4,5,6;7,8,9", "--size", "4x4", "--padding", "1"]) == 0
+    )
+    out, err = capsys.readouterr()
+    assert err == ""
+    header, formula_text, matrix = out.split("\n\n")
+    assert header.splitlines() == SHOW_2D_HEADER
+    W = np.arange(1.0, 10).reshape(3, 3)
+    assert formula_text == tc.formula(W, (4, 4), padding=1)
+    rows, cols, shown = _shown_matrix(out, 100)
+    assert rows == [f"y[{i},{j}]" for i in range(4) for j in range(4)]
+    assert cols == [f"x[{k},{l}]" for k in range(4) for l in range(4)]
+    np.testing.assert_array_equal(shown, tc.conv2d_matrix(W, 4, padding=1).toarray())
+    lines = matrix.splitlines()
+    # BTTB made visible: a fence after every 4 columns and every 4 rows
+    assert lines[1].count(" | ") == 3 and lines[6].strip().count("+") == 3
+    assert lines[6].strip().strip("-+") == ""
+    assert [n for n, ln in enumerate(lines) if "+" in ln] == [6, 11, 16]
+
+
+def test_show_2d_channels_and_per_axis_options(capsys, tmp_path):
+    W = np.arange(1.0, 17).reshape(4, 1, 2, 2)
+    np.save(tmp_path / "w.npy", W)
+    argv = ["show", "--weight", str(tmp_path / "w.npy"), "--size", "3x4", "--groups", "2"]
+    argv += ["--stride", "1x2", "--padding", "0x1,0", "--dilation", "2x1"]
+    assert cli.main([*argv, "--padding-mode", "replicate"]) == 0
+    out = capsys.readouterr().out
+    settings = dict(stride=(1, 2), padding=(0, (1, 0)), dilation=(2, 1), groups=2)
+    M = tc.conv2d_matrix(W, (3, 4), padding_mode="replicate", **settings)
+    assert out.splitlines()[:3] == [
+        "conv2d: x (C_in=2, H=3, W=4) -> y (C_out=4, H_out=1, W_out=2)",
+        "weight (C_out, C_in/groups, K_1, K_2) = (4, 1, 2, 2)",
+        "stride=(1, 2), padding=((0, 0), (1, 0)), dilation=(2, 1), groups=2, "
+        "padding_mode='replicate'",
+    ]
+    assert tc.formula(W, (3, 4), padding_mode="replicate", **settings) in out
+    rows, cols, shown = _shown_matrix(out, M.nnz)
+    assert rows == [f"y[{o},0,{j}]" for o in range(4) for j in range(2)]
+    assert cols == [f"x[{c},{k},{l}]" for c in range(2) for k in range(3) for l in range(4)]
+    np.testing.assert_array_equal(shown, M.toarray())
+
+
+def test_show_3d_and_size_of_one_axis(capsys, tmp_path):
+    W = np.arange(1.0, 9).reshape(1, 1, 2, 2, 2)
+    np.save(tmp_path / "w3.npy", W)
+    argv = ["show", "--weight", str(tmp_path / "w3.npy"), "--size", "2x2x3"]
+    assert cli.main([*argv, "--padding", "0x0x1,0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("conv3d: x (C_in=1, D=2, H=2, W=3) -> y (C_out=1, D_out=1, H_out=1, ")
+    M = tc.conv3d_matrix(W, (2, 2, 3), padding=(0, 0, (1, 0)))
+    assert tc.formula(W, (2, 2, 3), padding=(0, 0, (1, 0))) in out
+    rows, cols, shown = _shown_matrix(out, M.nnz)
+    assert rows == ["y[0,0,0]", "y[0,0,1]", "y[0,0,2]"]
+    assert cols == [f"x[{a},{b},{c}]" for a in range(2) for b in range(2) for c in range(3)]
+    np.testing.assert_array_equal(shown, M.toarray())
+    # --size with one integer is --length: the same output, byte for byte
+    assert cli.main(["show", "--weight", "4,3", "--size", "5"]) == 0
+    by_size = capsys.readouterr().out
+    assert cli.main(["show", "--weight", "4,3", "--length", "5"]) == 0
+    assert by_size == capsys.readouterr().out and by_size.endswith(SEED_MATRIX)
+
+
+def test_show_2d_transpose(capsys):
+    argv = ["show", "--weight", "1,2;3,4", "--size", "2x3", "--transpose", "--stride", "2x1"]
+    assert cli.main([*argv, "--output-padding", "1x0", "--padding", "0x1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:3] == [
+        "conv_transpose2d: z (C_in=1, H_in=2, W_in=3) -> y (C_out=1, H'=5, W'=2)",
+        "weight (C_in, C_out/groups, K_1, K_2) = (1, 1, 2, 2) = [[1, 2], [3, 4]]",
+        "stride=(2, 1), padding=((0, 0), (1, 1)), output_padding=(1, 0), dilation=(1, 1), groups=1",
+    ]
+    settings = dict(stride=(2, 1), padding=(0, 1), output_padding=(1, 0))
+    M = tc.conv_transpose2d_matrix(np.array([[1.0, 2.0], [3.0, 4.0]]), (2, 3), **settings)
+    rows, cols, shown = _shown_matrix(out, M.nnz)
+    assert rows == [f"y[{i},{j}]" for i in range(5) for j in range(2)]
+    assert cols == [f"z[{i},{j}]" for i in range(2) for j in range(3)]
+    np.testing.assert_array_equal(shown, M.toarray())
+
+
+def test_show_2d_large_summary(capsys):
+    argv = ["show", "--weight", "1,2,1;2,4,2;1,2,1", "--size", "16x16", "--padding", "same"]
+    assert cli.main([*argv, "--padding-mode", "circular"]) == 0
+    out = capsys.readouterr().out
+    assert "M (" not in out
+    assert "structure: block-circulant with circulant blocks (BCCB)" in out
+    assert "nonzeros: 2,304 of 65,536" in out
+    assert cli.main(["show", "--weight", "1,2;3,4", "--size", "8x8", "--stride", "2"]) == 0
+    assert "structure: block-Toeplitz with Toeplitz blocks (BTTB), strided" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mtx"])
+def test_export_2d_3d(capsys, tmp_path, ext):
+    W = np.arange(1.0, 25).reshape(2, 3, 2, 2)
+    np.save(tmp_path / "w.npy", W)
+    out_file = tmp_path / f"m{ext}"
+    argv = ["export", "--weight", str(tmp_path / "w.npy"), "--size", "4x5", "--stride", "2x1"]
+    assert cli.main([*argv, "--padding", "1x0,2", "--out", str(out_file)]) == 0
+    expected = tc.conv2d_matrix(W, (4, 5), stride=(2, 1), padding=(1, (0, 2)))
+    assert f"wrote {out_file}: {expected.shape[0]} x {expected.shape[1]}, " in (
+        capsys.readouterr().out
+    )
+    np.testing.assert_array_equal(tc.load_matrix(out_file).toarray(), expected.toarray())
+    if ext == ".mtx":
+        record = json.loads(out_file.read_text().splitlines()[1].removeprefix("%toeplitz_conv "))
+        assert record["params"] == {
+            "op": "conv2d",
+            "weight_shape": [2, 3, 2, 2],
+            "input_size": [4, 5],
+            "stride": [2, 1],
+            "padding": [[1, 1], [0, 2]],
+            "dilation": [1, 1],
+            "groups": 1,
+            "padding_mode": "zeros",
+            "weight": W.ravel().tolist(),
+        }
+    # 3-D, transposed
+    W3 = np.arange(1.0, 17).reshape(2, 1, 2, 2, 2)
+    np.save(tmp_path / "w3.npy", W3)
+    out3 = tmp_path / f"t{ext}"
+    argv = ["export", "--weight", str(tmp_path / "w3.npy"), "--size", "2x3x2", "--transpose"]
+    assert cli.main([*argv, "--stride", "2", "--output-padding", "1x0x1", "--out", str(out3)]) == 0
+    expected = tc.conv_transpose3d_matrix(W3, (2, 3, 2), stride=2, output_padding=(1, 0, 1))
+    np.testing.assert_array_equal(tc.load_matrix(out3).toarray(), expected.toarray())
+    if ext == ".mtx":
+        record = json.loads(out3.read_text().splitlines()[1].removeprefix("%toeplitz_conv "))
+        assert record["params"]["op"] == "conv_transpose3d"
+        assert record["params"]["output_padding"] == [1, 0, 1]
+        assert record["params"]["input_size"] == [2, 3, 2]
+
+
+BAD_ND = [
+    (["--stride", "2x0"], "--stride (axis 1) must be an integer >= 1, got 0"),
+    (["--stride", "2x1x1"], "--stride must be an int or a tuple of 2 ints"),
+    (["--stride", "ax1"], "--stride: expected an integer or one per axis separated by 'x'"),
+    (["--dilation", "0x1"], "--dilation (axis 0) must be an integer >= 1, got 0"),
+    (["--dilation", "1.5"], "--dilation: expected an integer or one per axis"),
+    (["--padding", "1x2x3"], "--padding: 3 items separated by 'x' for a 2-D layer"),
+    (["--padding", "1,2,3x1"], "--padding: expected an integer, a pair 'left,right'"),
+    (["--padding", "1x-1"], "--padding (axis 1) must be an integer >= 0, got -1"),
+    (["--padding", "same", "--stride", "1x2"], "--padding='same' requires --stride (axis 1)=1"),
+    (["--padding", "3", "--padding-mode", "reflect"], "--padding-mode='reflect' needs padding <"),
+    (["--output-padding", "1x0"], "--output-padding is for --transpose only"),
+    (
+        ["--transpose", "--output-padding", "0x1"],
+        "--output-padding (axis 1) must be smaller than max(stride, dilation)",
+    ),
+    (["--transpose", "--output-padding", "0x1x0"], "--output-padding must be an int or a tuple"),
+    (["--size", "3x0"], "--size (axis 1) must be an integer >= 1, got 0"),
+    (["--size", "3xa"], "--size: expected the input size, one integer per spatial axis"),
+    (["--size", "2x2x2x2"], "--size: 1, 2 or 3 spatial axes; got 4"),
+    (["--size", "2x1"], "the output would be empty on axis 1"),
+    (["--size", "3x3x3"], "--weight must have shape (C_out, C_in/groups, K_1, K_2, K_3)"),
+    (["--weight", "1,2", "--size", "0"], "--size must be an integer >= 1, got 0"),
+    (["--size", "3", "--length", "3"], "argument --length: not allowed with argument --size"),
+    (["--weight", "1,2;3"], "--weight: the rows of a 2-D kernel (separated by ';') must have"),
+    (["--weight", "1,2;3,y"], "--weight: expected comma-separated numbers"),
+    (
+        ["--weight", "1,2,3"],
+        "--weight must have shape (C_out, C_in/groups, K_1, K_2) or (K_1, K_2)",
+    ),
+    (["--groups", "2"], "--groups=2 must divide the output channels C_out=1"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_ND)
+def test_bad_nd_input_one_line(capsys, extra, message):
+    argv = ["show", "--weight", "1,2;3,4", "--size", "3x3"]  # `extra` may repeat: last wins
+    assert cli.main([*argv, *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert message in one_error_line(err)
+
+
+def test_one_line_names_axes():
+    exc = ValueError("`stride[1]` must be an integer >= 1, got 0; `kernel_size[0]` and `other`")
+    assert cli._one_line(exc) == (
+        "--stride (axis 1) must be an integer >= 1, got 0; `kernel_size[0]` and `other`"
+    )
+
+
+def _dense_spectral(monkeypatch, calls):
+    """Stand-ins for the spectral functions: the dense SVD of the matrix they are asked about.
+
+    They check the arguments the command passes (input size, per-axis parameters), whatever
+    the library's own N-d spectral support.
+    """
+    from toeplitz_conv import spectral
+
+    def sv(weight, input_size, k=None, **kw):
+        calls.append((np.shape(weight), input_size, kw))
+        s = np.linalg.svd(
+            tc.conv_matrix(weight, input_size, format="dense", **kw), compute_uv=False
+        )
+        return s if k is None else s[:k]
+
+    monkeypatch.setattr(spectral, "singular_values", sv)
+    monkeypatch.setattr(spectral, "spectral_norm", lambda *a, **kw: float(sv(*a, **kw)[0]))
+    monkeypatch.setattr(
+        spectral, "spectral_norm_bounds", lambda *a, **kw: (sv(*a, **kw)[0], sv(*a, **kw)[0])
+    )
+
+
+def test_analyze_2d_passes_the_layer(capsys, monkeypatch):
+    calls = []
+    _dense_spectral(monkeypatch, calls)
+    argv = ["analyze", "--weight", "1,2;3,4", "--size", "5x6", "--stride", "2x1"]
+    assert cli.main([*argv, "--padding", "1x0,1", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    settings = dict(stride=(2, 1), padding=(1, (0, 1)))
+    s = np.linalg.svd(
+        tc.conv2d_matrix(np.array([[1.0, 2.0], [3.0, 4.0]]), (5, 6), **settings).toarray(),
+        compute_uv=False,
+    )
+    assert out.startswith("conv2d: x (C_in=1, H=5, W=6) -> y (C_out=1, H_out=3, W_out=6)\n")
+    assert f"spectral norm  ||M||_2 = {s[0]:.10g}\n" in out
+    listed = out.split("largest  3 singular values: ")[1].splitlines()[0]
+    np.testing.assert_allclose([float(v) for v in listed.split(", ")], s[:3], rtol=1e-5)
+    assert f"condition      sigma_max / sigma_min = {s[0] / s[-1]:.6g}" in out
+    assert calls[0][1] == (5, 6) and calls[0][2]["stride"] == (2, 1)
+    # a transposed layer: the conv on L' it transposes, with the same singular values
+    calls.clear()
+    argv = ["analyze", "--weight", "1,2;3,4", "--size", "3x3", "--transpose", "--stride", "2"]
+    assert cli.main([*argv, "--output-padding", "1x0"]) == 0
+    out = capsys.readouterr().out
+    Mt = tc.conv_transpose2d_matrix(np.array([[1.0, 2.0], [3.0, 4.0]]), 3, stride=2,
+                                    output_padding=(1, 0))  # fmt: skip
+    st = np.linalg.svd(Mt.toarray(), compute_uv=False)
+    assert f"spectral norm  ||M||_2 = {st[0]:.10g}\n" in out
+    assert calls[0][1] == (7, 6)
+    argv = ["analyze", "--weight", "1,2;3,4", "--size", "3x3", "--transpose", "--stride", "2x1"]
+    assert cli.main([*argv, "--output-padding", "0x1", "--dilation", "1x2"]) == 2
+    assert "needs --output-padding < --stride on every axis" in one_error_line(
+        capsys.readouterr().err
+    )
+
+
+def test_analyze_nd_refused_is_one_line(capsys, monkeypatch, tmp_path):
+    """Spectral functions that refuse an N-d layer: one line saying so, no traceback."""
+    from toeplitz_conv import spectral
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("2-D layers are not supported yet")
+
+    for name in ("singular_values", "spectral_norm", "spectral_norm_bounds"):
+        monkeypatch.setattr(spectral, name, refuse)
+    argv = ["analyze", "--weight", "1,2;3,4", "--size", "4x4"]
+    assert cli.main(argv) == 1  # nothing computed
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert out.splitlines()[-1] == (
+        "not available for this 2-D layer: spectral norm, spectral norm bounds, singular values: "
+        "2-D layers are not supported yet"
+    )
+    require_plot()
+    png = tmp_path / "a.png"
+    assert cli.main([*argv, "--plot", str(png)]) == 0  # the sparsity pattern is still drawn
+    assert f"wrote {png}" in capsys.readouterr().out
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_analyze_plot_2d(capsys, monkeypatch, tmp_path):
+    require_plot()
+    _dense_spectral(monkeypatch, [])
+    png = tmp_path / "a2.png"
+    np.save(tmp_path / "w.npy", np.ones((2, 2, 3, 3)))
+    argv = ["analyze", "--weight", str(tmp_path / "w.npy"), "--size", "6x6", "--padding", "1"]
+    assert cli.main([*argv, "--plot", str(png)]) == 0
+    assert f"wrote {png}" in capsys.readouterr().out
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    assert sorted(os.listdir(tmp_path)) == ["a2.png", "w.npy"]
+
+
+def test_readme_show_examples_are_what_the_command_prints(capsys):
+    """Every ``$ toeplitz-conv show ...`` block in the README is the command's real output."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```console\n\$ toeplitz-conv (show [^\n]*)\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2  # the 1-D seed and the 2-D example
+    for command, printed in blocks:
+        assert cli.main(shlex.split(command)) == 0
+        assert capsys.readouterr().out == printed, command
+
+
+def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkeypatch, tmp_path):
+    """Issue 8 (2): every iterative step has a time limit; running out is a warning, not a hang."""
+    from toeplitz_conv import spectral
+
+    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    w = np.random.default_rng(40).standard_normal((2, 2, 3))
+    np.save(tmp_path / "w.npy", w)
+    argv = ["analyze", "--weight", str(tmp_path / "w.npy"), "--length", "150", "--padding", "1"]
+    argv += ["-k", "3"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    M = tc.conv1d_matrix(w, 150, padding=1, format="dense")
+    sv = np.linalg.svd(M, compute_uv=False)
+    listed = captured.out.split("largest  3 singular values: ")[1].splitlines()[0]
+    np.testing.assert_allclose([float(v) for v in listed.split(", ")], sv[:3], rtol=1e-5)
+    assert "(sigma_min by shift-invert block Krylov on a sparse LU)" in captured.out
+    cond = float(captured.out.split("sigma_max / sigma_min = ")[1].split()[0])
+    assert cond == pytest.approx(sv[0] / sv[-1], rel=1e-5)
+    assert "warning" not in captured.err
+    # a budget too small to converge: the values reached, and a warning that says so
+    monkeypatch.setattr(cli, "_TIME_LIMIT", 1e-9)
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "largest  3 singular values: " in captured.out
+    assert "warning: singular_values: method='krylov' ran out of its budget" in captured.err

@@ -290,6 +290,7 @@ def test_torch_low_precision_weight_is_accepted(torch, name):
     assert op.dtype == np.float32
 
 
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
 def test_torch_complex_tensors(torch):
     w = torch.tensor([1 + 2j, 3 - 1j], dtype=torch.complex64)
     np.testing.assert_array_equal(

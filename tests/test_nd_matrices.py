@@ -403,6 +403,10 @@ def test_rows_named_builders_and_int64(monkeypatch):
         tc.conv1d_matrix(w1, 30, padding=2, rows=(3, 9)).toarray(),
         tc.conv1d_matrix(w1, 30, padding=2)[3:9].toarray(),
     )
+    for fmt in ("csr", "coo", "dense"):  # empty row ranges keep the dtype
+        for r in ((0, 0), (5, 5), (40, 40)):
+            empty = tc.conv2d_matrix(w.astype(np.float32), (6, 7), rows=r, format=fmt)
+            assert empty.shape == (0, 84) and empty.dtype == np.float32
     monkeypatch.setattr(matrices, "_INT32_MAX", 0)
     part = tc.conv2d_matrix(w, (6, 7), padding=1, padding_mode="reflect", rows=(10, 61))
     assert part.indices.dtype == part.indptr.dtype == np.int64

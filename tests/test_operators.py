@@ -357,3 +357,19 @@ def test_conv_transpose1d_operator_complex_is_not_conjugated():
     np.testing.assert_allclose(want, [1 + 2j, 3 - 1j, -2 + 1j, 1 + 3j])
     np.testing.assert_allclose(op @ z, want)
     np.testing.assert_allclose(op.H @ want, tc.conv1d(want, w.conj(), stride=2))
+
+
+def test_conv1d_operator_class_takes_one_geometry():
+    """``Conv1dOperator(weight, geometry, groups)`` (one ConvGeometry) is the 1-D ConvOperator."""
+    from toeplitz_conv._layer import conv_layer
+
+    layer = conv_layer(np.arange(12.0).reshape(2, 2, 3), 9, stride=2, padding=1)
+    op = Conv1dOperator(layer.weight, layer.geom, layer.groups)
+    assert op.geometries == (layer.geom,) and op.geometry is layer.geom
+    assert (op.input_length, op.output_length) == (9, 5)
+    M = tc.conv1d_matrix(layer.weight, 9, stride=2, padding=1, format="dense")
+    x = np.arange(18.0)
+    np.testing.assert_allclose(op @ x, M @ x, atol=1e-12)
+    op2 = tc.conv2d_operator(np.ones((2, 2)), 3)
+    with pytest.raises(ValueError, match=r"this is a 2-D layer; it has one geometry per axis"):
+        _ = op2.input_length

@@ -572,7 +572,10 @@ def _index_dtype_ok(nnz: int, shape: tuple[int, int], index_dtype: np.dtype) -> 
 
 
 def compressed_arrays(
-    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple[int, int] | None = None
+    grids: Grid | list[Grid],
+    index_dtype: np.dtype,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, data)`` in canonical CSR of `grids` stacked row-wise."""
     grids = [grids] if isinstance(grids, Grid) else grids
@@ -582,7 +585,7 @@ def compressed_arrays(
     _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
     indptr = np.empty(n_rows + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=grids[0].weights.dtype if grids else np.float64)
+    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
 
     tasks: list[Callable[[], None]] = []
     e_off = r_off = 0
@@ -608,7 +611,10 @@ def compressed_arrays(
 
 
 def coordinate_arrays(
-    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple[int, int] | None = None
+    grids: Grid | list[Grid],
+    index_dtype: np.dtype,
+    shape: tuple[int, int] | None = None,
+    dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(row, col, data)`` in canonical (row-major sorted) COO of `grids` stacked row-wise."""
     grids = [grids] if isinstance(grids, Grid) else grids
@@ -618,7 +624,7 @@ def coordinate_arrays(
     _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
     row = np.empty(nnz, dtype=idx)
     col = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=grids[0].weights.dtype if grids else np.float64)
+    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
 
     tasks: list[Callable[[], None]] = []
     e_off = r_off = 0

@@ -8,17 +8,19 @@ as LaTeX.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from ._geometry import ConvGeometry, Padding, check_choice
-from ._layer import conv_layer, transpose_layer
+from ._geometry import ConvGeometry, PaddingND, check_choice
+from ._layer import Layer, conv_layer, transpose_layer
 
 __all__ = ["formula"]
 
 _STYLES: tuple[str, ...] = ("text", "latex")
-_EXPAND_MAX_TAPS = 8  # write the sum out term by term up to this many taps
+_EXPAND_MAX_TAPS = 8  # write the sum out term by term up to this many taps (1-D)
+_EXPAND_MAX_TAPS_ND = 9  # and N-d: a 3x3 kernel
 
 
 class _Style:
@@ -95,13 +97,13 @@ def _number(value: complex | float) -> str:
     return f"{float(value):.6g}"
 
 
-def _expanded(w: np.ndarray, positions: list[str], var: str, style: _Style) -> str:
-    """``4*x[i] + 3*x[i + 1]`` for a single-channel kernel `w`."""
+def _expanded(w: np.ndarray, positions: Sequence[tuple[str, ...]], var: str, style: _Style) -> str:
+    """``4*x[i] + 3*x[i + 1]`` for a one-channel kernel `w` (flat, one index tuple per tap)."""
     parts: list[str] = []
     for value, pos in zip(w, positions, strict=True):
         if value == 0:
             continue
-        term = style.sub(var, pos)
+        term = style.sub(var, *pos)
         if np.iscomplexobj(value) and value.imag != 0:
             parts.append("+ " + style.coef(_number(value), term))
             continue
@@ -182,58 +184,294 @@ def _plus(a: str, b: str) -> str:
     return b if a == "0" else f"{a} + {b}"
 
 
-def _conv_lines(
-    w: np.ndarray, geom: ConvGeometry, groups: int, c_in: int, style: _Style
-) -> list[tuple[str, list[str]]]:
-    c_out, G, K = w.shape
-    L, L_out, s, d = geom.input_length, geom.output_length, geom.stride, geom.dilation
-    p_l, p_r = geom.pad_left, geom.pad_right
-    S = style
-    lines: list[tuple[str, list[str]]] = []
+def _names(n: int) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Index names per axis: output positions, kernel taps, padded-signal positions."""
+    if n == 1:
+        return ("i",), ("k",), ("j",)
+    if n <= 3:
+        return ("i", "j", "m")[:n], ("k", "l", "n")[:n], ("u", "v", "t")[:n]
+    return (
+        tuple(f"i{a}" for a in range(n)),
+        tuple(f"k{a}" for a in range(n)),
+        tuple(f"u{a}" for a in range(n)),
+    )
 
-    # the output length
+
+def _flat(sizes: Sequence[int], exprs: Sequence[str], S: _Style) -> str:
+    """The row-major flat index ``4*i + j`` of per-axis indices `exprs` in a grid `sizes`."""
+    parts = []
+    for a, expr in enumerate(exprs):
+        stride = math.prod(sizes[a + 1 :])
+        if stride == 1:
+            parts.append(expr)
+        elif expr.startswith(S.name("src")):  # a function call is one factor
+            parts.append(f"{stride}{expr}" if S.latex else f"{stride}*{expr}")
+        else:
+            parts.append(_scaled(stride, expr, S))
+    return " + ".join(parts)
+
+
+def _src(S: _Style, axis: int | None, pos: str) -> str:
+    """``src(pos)`` (1-D) or ``src_0(pos)``, read as one factor."""
+    name = S.name("src") + ("" if axis is None else f"_{axis}" if not S.latex else f"_{{{axis}}}")
+    return f"{name}({pos})"
+
+
+def _bounds_nd(conds: Sequence[tuple[str, int]], S: _Style) -> str:
+    """``(only where 0 <= a < 4 and 0 <= b < 5)``."""
+    if S.latex:
+        inner = r",\ ".join(rf"0 \leq {e} < {n}" for e, n in conds)
+        return rf"\quad \text{{(only where }} {inner} \text{{)}}"
+    return "(only where " + " and ".join(f"0 <= {e} < {n}" for e, n in conds) + ")"
+
+
+def _size_lines(geoms: Sequence[ConvGeometry], S: _Style) -> list[tuple[str, list[str]]]:
+    """The output-size arithmetic: general, then substituted on each axis."""
     span = "d(K-1)" if S.latex else "d*(K-1)"
-    general = S.floor(S.frac(f"L + p_l + p_r - {span} - 1", "s")) + " + 1"
-    numbers = S.floor(S.frac(f"{L} + {p_l} + {p_r} - {S.times(str(d), f'({K}-1)')} - 1", str(s)))
-    lines.append((S.name("L_out"), [f"= {general}", f"= {numbers} + 1", f"= {L_out}"]))
+    if len(geoms) == 1:
+        g = geoms[0]
+        L, K, s, d, p_l, p_r = (
+            g.input_length,
+            g.kernel_size,
+            g.stride,
+            g.dilation,
+            g.pad_left,
+            g.pad_right,
+        )
+        general = S.floor(S.frac(f"L + p_l + p_r - {span} - 1", "s")) + " + 1"
+        numbers = S.floor(
+            S.frac(f"{L} + {p_l} + {p_r} - {S.times(str(d), f'({K}-1)')} - 1", str(s))
+        )
+        return [(S.name("L_out"), [f"= {general}", f"= {numbers} + 1", f"= {g.output_length}"])]
+    if S.latex:
+        general = S.floor(S.frac(r"L_a + p_{l,a} + p_{r,a} - d_a(K_a-1) - 1", "s_a")) + " + 1"
+        lhs = [rf"L_{{\mathrm{{out}},{a}}}" for a in range(len(geoms))]
+        lines = [(r"L_{\mathrm{out},a}", [f"= {general}"])]
+    else:
+        general = S.floor(S.frac("L[a] + p_l[a] + p_r[a] - d[a]*(K[a]-1) - 1", "s[a]")) + " + 1"
+        lhs = [f"L_out[{a}]" for a in range(len(geoms))]
+        lines = [("L_out[a]", [f"= {general}"])]
+    for a, g in enumerate(geoms):
+        span_n = S.times(str(g.dilation), f"({g.kernel_size}-1)")
+        numbers = S.floor(
+            S.frac(f"{g.input_length} + {g.pad_left} + {g.pad_right} - {span_n} - 1", str(g.stride))
+        )
+        lines.append((lhs[a], [f"= {numbers} + 1", f"= {g.output_length}"]))
+    return lines
+
+
+def _src_rule(mode: str, L: int, var: str, S: _Style) -> str:
+    """Where padded position `var` of one axis reads the input, for a non-zero padding mode."""
+    if mode == "circular":
+        return S.mod(var, L)
+    if mode == "replicate":
+        return rf"\min(\max({var}, 0), {L - 1})" if S.latex else f"min(max({var}, 0), {L - 1})"
+    if S.latex:  # reflect: one mirror suffices as the padding is < L
+        return (
+            rf"-{var} \text{{ if }} {var} < 0,\ {2 * (L - 1)} - {var} \text{{ if }} {var} \geq "
+            rf"{L},\ {var} \text{{ otherwise}}"
+        )
+    return f"-{var} if {var} < 0, {2 * (L - 1)} - {var} if {var} >= {L}, {var} otherwise"
+
+
+def _padded_signal_nd(
+    geoms: Sequence[ConvGeometry], S: _Style, channel: str | None
+) -> list[tuple[str, list[str]]]:
+    """How ``x~`` reads ``x`` on an N-d layer: separable, one rule per padded axis."""
+    _, _, us = _names(len(geoms))
+    ch = [channel] if channel else []
+    padded = [a for a, g in enumerate(geoms) if g.pad_left or g.pad_right]
+    mode = geoms[0].padding_mode
+
+    def span(a: int) -> str:
+        g = geoms[a]
+        text = f"{us[a]} = {-g.pad_left}, ..., {g.input_length + g.pad_right - 1}"
+        return text.replace("...", r"\dots") if S.latex else text
+
+    lhs = S.sub("x~", *ch, *us)
+    if mode == "zeros":
+        inside = S.sub("x", *ch, *us)
+        if S.latex:
+            conds = r",\ ".join(rf"0 \leq {us[a]} < {geoms[a].input_length}" for a in padded)
+            rhs = rf"{inside} \text{{ if }} {conds}, \text{{ else }} 0"
+            note = r"\quad \text{(padding\_mode='zeros')},\ " + r",\ ".join(map(span, padded))
+        else:
+            conds = " and ".join(f"0 <= {us[a]} < {geoms[a].input_length}" for a in padded)
+            rhs = f"{inside} if {conds}, else 0"
+            note = "(padding_mode='zeros', " + ", ".join(map(span, padded)) + ")"
+        return [(lhs, [f"= {rhs}", note])]
+    reads = [_src(S, a, us[a]) if a in padded else us[a] for a in range(len(geoms))]
+    lines = [(lhs, [f"= {S.sub('x', *ch, *reads)}"])]
+    for a in padded:
+        if S.latex:
+            note = rf"\quad \text{{(padding\_mode='{mode}')}},\ {span(a)}"
+        else:
+            note = f"(padding_mode='{mode}', {span(a)})"
+        lines.append(
+            (_src(S, a, us[a]), [f"= {_src_rule(mode, geoms[a].input_length, us[a], S)}", note])
+        )
+    return lines
+
+
+def _conv_lines(layer: Layer, style: _Style) -> list[tuple[str, list[str]]]:
+    w, geoms, groups = layer.weight, layer.geoms, layer.groups
+    n = len(geoms)
+    c_out, G = w.shape[:2]
+    outs, taps, _ = _names(n)
+    S = style
+    lines = _size_lines(geoms, S)
 
     # the element formula
-    padded = p_l > 0 or p_r > 0
+    padded = [a for a, g in enumerate(geoms) if g.pad_left or g.pad_right]
     xs = "x~" if padded else "x"
-    one_channel = c_out == 1 and c_in == 1
-    position = _affine([(s, "i"), (d, "k")], -p_l, S)
+    one_channel = c_out == 1 and layer.in_channels == 1
+    positions = [
+        _affine([(g.stride, outs[a]), (g.dilation, taps[a])], -g.pad_left, S)
+        for a, g in enumerate(geoms)
+    ]
+    tap_sums = "".join(S.sum(taps[a], g.kernel_size - 1) for a, g in enumerate(geoms))
+    out_ranges = [S.range(outs[a], g.output_length - 1) for a, g in enumerate(geoms)]
     if one_channel:
-        body = S.sum("k", K - 1) + S.coef(S.sub("w", "k"), S.sub(xs, position))
-        rhs = [f"= {body}{S.quad()}{S.range('i', L_out - 1)}"]
-        if K <= _EXPAND_MAX_TAPS:
-            taps = [_affine([(s, "i")], k * d - p_l, S) for k in range(K)]
-            rhs.append("= " + _expanded(w[0, 0], taps, xs, S))
-        lines.append((S.sub("y", "i"), rhs))
-        weight = S.sub("w", "k")
+        weight = S.sub("w", *taps)
+        body = tap_sums + S.coef(weight, S.sub(xs, *positions))
+        if n == 1:
+            rhs = [f"= {body}{S.quad()}{out_ranges[0]}"]
+        else:  # the ranges on a line of their own, after the expanded sum
+            rhs = [f"= {body}"]
+        if w.size <= (_EXPAND_MAX_TAPS if n == 1 else _EXPAND_MAX_TAPS_ND):
+            reads = [
+                tuple(
+                    _affine([(g.stride, outs[a])], k[a] * g.dilation - g.pad_left, S)
+                    for a, g in enumerate(geoms)
+                )
+                for k in np.ndindex(*w.shape[2:])
+            ]
+            rhs.append("= " + _expanded(w[0, 0].ravel(), reads, xs, S))
+        if n > 1:
+            ranges = ", ".join(out_ranges)
+            rhs.append(rf"\quad \text{{for }} {ranges}" if S.latex else f"for {ranges}")
+        lines.append((S.sub("y", *outs), rhs))
     else:
         channel = _channel(S, groups, c_out // groups, G)
-        sums = (S.sum("c", G - 1) if G > 1 else "") + S.sum("k", K - 1)
-        weight = S.sub("W", "o", "c" if G > 1 else "0", "k")
-        term = S.coef(weight, S.sub(xs, channel, position))
-        ranges = f"{S.range('o', c_out - 1)}, {S.range('i', L_out - 1)}"
+        sums = (S.sum("c", G - 1) if G > 1 else "") + tap_sums
+        weight = S.sub("W", "o", "c" if G > 1 else "0", *taps)
+        term = S.coef(weight, S.sub(xs, channel, *positions))
+        ranges = ", ".join([S.range("o", c_out - 1), *out_ranges])
         for_all = rf"\quad \text{{for }} {ranges}" if S.latex else f"for {ranges}"
-        lines.append((S.sub("y", "o", "i"), [f"= {sums}{term}", for_all]))
-    signal = _padded_signal(geom, S, None if one_channel else "c")
-    if signal is not None:
-        lines.append((signal[0], signal[1]))
+        lines.append((S.sub("y", "o", *outs), [f"= {sums}{term}", for_all]))
+    if n == 1:
+        signal = _padded_signal(geoms[0], S, None if one_channel else "c")
+        if signal is not None:
+            lines.append((signal[0], signal[1]))
+    elif padded:
+        lines += _padded_signal_nd(geoms, S, None if one_channel else "c")
 
     # where each weight lands in M
-    row = "i" if one_channel else _affine([(L_out, "o"), (1, "i")], 0, S)
-    block = "0" if one_channel else _scaled(L, channel, S)
-    if padded and geom.padding_mode != "zeros":
-        col = _plus(block, f"{S.name('src')}({position})")
+    out_size, in_size = layer.output_size, layer.input_size
+    if one_channel:
+        row = _flat(out_size, outs, S)
+    else:
+        row = _affine([(math.prod(out_size), "o")], 0, S) + " + " + _flat(out_size, outs, S)
+    block = "0" if one_channel else _scaled(math.prod(in_size), channel, S)
+    folded = padded and geoms[0].padding_mode != "zeros"
+    if folded:
+        reads = [
+            _src(S, None if n == 1 else a, positions[a]) if a in padded else positions[a]
+            for a in range(n)
+        ]
+        col = _plus(block, _flat(in_size, reads, S))
         op = "{+}=" if S.latex else "+="
         note = []
     else:
-        col = _plus(block, position)
+        col = _plus(block, _flat(in_size, positions, S))
         op = "="
-        note = [] if not padded else [_bounds(position, L, S)]
+        note = [_bounds_nd([(positions[a], in_size[a]) for a in padded], S)] if padded else []
     lines.append((S.sub("M", row, col), [f"{op} {weight}", *note]))
+    return lines
+
+
+def _transpose_lines(layer: Layer, S: _Style) -> list[tuple[str, list[str]]]:
+    # `layer.weight` is (C_in, C_out/groups, K_1..K_n) in torch's transposed layout; the
+    # geometries are the conv's on L' samples with L_in output rows, whose matrix this one
+    # transposes.
+    w, geoms, groups = layer.weight, layer.geoms, layer.groups
+    n = len(geoms)
+    n_in, G = w.shape[:2]
+    c_out = G * groups
+    outs, taps, _ = _names(n)
+    L_in, Lp = layer.output_size, layer.input_size
+    # output_padding per axis: what L' has beyond the natural length
+    qs = [
+        g.input_length
+        - (
+            (g.output_length - 1) * g.stride
+            - g.pad_left
+            - g.pad_right
+            + g.dilation * (g.kernel_size - 1)
+            + 1
+        )
+        for g in geoms
+    ]
+    lines: list[tuple[str, list[str]]] = []
+    if n == 1:
+        g, q = geoms[0], qs[0]
+        s, d, K, p_l, p_r = g.stride, g.dilation, g.kernel_size, g.pad_left, g.pad_right
+        if S.latex:
+            general = r"(L_{\mathrm{in}} - 1)s - p_l - p_r + d(K-1) + q + 1"
+            numbers = rf"({L_in[0]} - 1) \cdot {s} - {p_l} - {p_r} + {d} \cdot ({K}-1) + {q} + 1"
+        else:
+            general = "(L_in - 1)*s - p_l - p_r + d*(K-1) + output_padding + 1"
+            numbers = f"({L_in[0]} - 1)*{s} - {p_l} - {p_r} + {d}*({K}-1) + {q} + 1"
+        lines.append((S.name("L'"), [f"= {general}", f"= {numbers}", f"= {Lp[0]}"]))
+    else:
+        if S.latex:
+            general = r"(L_{\mathrm{in},a} - 1)s_a - p_{l,a} - p_{r,a} + d_a(K_a-1) + q_a + 1"
+            lines.append(("L'_a", [f"= {general}"]))
+        else:
+            general = "(L_in[a] - 1)*s[a] - p_l[a] - p_r[a] + d[a]*(K[a]-1) + output_padding[a] + 1"
+            lines.append(("L'[a]", [f"= {general}"]))
+        for a, (g, q) in enumerate(zip(geoms, qs, strict=True)):
+            dot = r" \cdot " if S.latex else "*"
+            numbers = (
+                f"({L_in[a]} - 1){dot}{g.stride} - {g.pad_left} - {g.pad_right} + "
+                f"{g.dilation}{dot}({g.kernel_size}-1) + {q} + 1"
+            )
+            lhs = f"L'_{{{a}}}" if S.latex else f"L'[{a}]"
+            lines.append((lhs, [f"= {numbers}", f"= {Lp[a]}"]))
+    positions = [
+        _affine([(g.stride, outs[a]), (g.dilation, taps[a])], -g.pad_left, S)
+        for a, g in enumerate(geoms)
+    ]
+    plus = "{+}=" if S.latex else "+="
+    # positions run over [-p_l, L' + p_r - q - 1]: those outside [0, L') are cut off
+    clipped = [
+        a for a, (g, q) in enumerate(zip(geoms, qs, strict=True)) if g.pad_left or g.pad_right > q
+    ]
+    out_ranges = [S.range(outs[a], L_in[a] - 1) for a in range(n)]
+    tap_ranges = [S.range(taps[a], g.kernel_size - 1) for a, g in enumerate(geoms)]
+    if n_in == 1 and c_out == 1:
+        weight = S.sub("w", *taps)
+        ranges = ", ".join([*out_ranges, *tap_ranges])
+        lines.append((S.sub("y", *positions), [f"{plus} {S.coef(weight, S.sub('z', *outs))}"]))
+        row, col = _flat(Lp, positions, S), _flat(L_in, outs, S)
+    else:
+        channel = _channel(S, groups, n_in // groups, G)
+        weight = S.sub("W", "o", "c" if G > 1 else "0", *taps)
+        ranges = ", ".join([S.range("o", n_in - 1), *out_ranges, *tap_ranges])
+        if G > 1:
+            ranges += f", {S.range('c', G - 1)}"
+        term = S.coef(weight, S.sub("z", "o", *outs))
+        lines.append((S.sub("y", channel, *positions), [f"{plus} {term}"]))
+        row = _plus(_scaled(math.prod(Lp), channel, S), _flat(Lp, positions, S))
+        col = _affine([(math.prod(L_in), "o")], 0, S) + " + " + _flat(L_in, outs, S)
+    for_all = rf"\quad \text{{for }} {ranges}" if S.latex else f"for {ranges}"
+    lines[-1][1].append(for_all)
+    bounds = _bounds_nd([(positions[a], Lp[a]) for a in clipped], S) if clipped else None
+    if bounds:
+        lines[-1][1].append(bounds)
+    lines.append((S.sub("M", row, col), [f"= {weight}"]))
+    if bounds:
+        lines[-1][1].append(bounds)
     return lines
 
 
@@ -252,101 +490,54 @@ def _render(lines: list[tuple[str, list[str]]], style: _Style) -> str:
     return "\n".join(out)
 
 
-def _bounds(position: str, n: int, S: _Style) -> str:
-    if S.latex:
-        return rf"\quad \text{{(only where }} 0 \leq {position} < {n} \text{{)}}"
-    return f"(only where 0 <= {position} < {n})"
-
-
-def _transpose_lines(
-    w: np.ndarray, geom: ConvGeometry, groups: int, output_padding: int, S: _Style
-) -> list[tuple[str, list[str]]]:
-    # `w` is (C_in, C_out/groups, K) in torch's transposed layout; `geom` is the conv1d
-    # geometry on L' samples with L_in output rows, whose matrix this one transposes.
-    n_in, G, K = w.shape
-    L_in, Lp, s, d = geom.output_length, geom.input_length, geom.stride, geom.dilation
-    p_l, p_r, q = geom.pad_left, geom.pad_right, output_padding
-    c_out = G * groups
-    lines: list[tuple[str, list[str]]] = []
-    if S.latex:
-        general = r"(L_{\mathrm{in}} - 1)s - p_l - p_r + d(K-1) + q + 1"
-        numbers = rf"({L_in} - 1) \cdot {s} - {p_l} - {p_r} + {d} \cdot ({K}-1) + {q} + 1"
-    else:
-        general = "(L_in - 1)*s - p_l - p_r + d*(K-1) + output_padding + 1"
-        numbers = f"({L_in} - 1)*{s} - {p_l} - {p_r} + {d}*({K}-1) + {q} + 1"
-    lines.append((S.name("L'"), [f"= {general}", f"= {numbers}", f"= {Lp}"]))
-    position = _affine([(s, "i"), (d, "k")], -p_l, S)
-    plus = "{+}=" if S.latex else "+="
-    # positions run over [-p_l, L' + p_r - q - 1]: those outside [0, L') are cut off
-    clipped = p_l > 0 or p_r > q
-    if n_in == 1 and c_out == 1:
-        weight = S.sub("w", "k")
-        ranges = f"{S.range('i', L_in - 1)}, {S.range('k', K - 1)}"
-        lines.append((S.sub("y", position), [f"{plus} {S.coef(weight, S.sub('z', 'i'))}"]))
-        row, col = position, "i"
-    else:
-        channel = _channel(S, groups, n_in // groups, G)
-        weight = S.sub("W", "o", "c" if G > 1 else "0", "k")
-        ranges = f"{S.range('o', n_in - 1)}, {S.range('i', L_in - 1)}, {S.range('k', K - 1)}"
-        if G > 1:
-            ranges += f", {S.range('c', G - 1)}"
-        term = S.coef(weight, S.sub("z", "o", "i"))
-        lines.append((S.sub("y", channel, position), [f"{plus} {term}"]))
-        row = _plus(_scaled(Lp, channel, S), position)
-        col = _affine([(L_in, "o"), (1, "i")], 0, S)
-    for_all = rf"\quad \text{{for }} {ranges}" if S.latex else f"for {ranges}"
-    lines[-1][1].append(for_all)
-    if clipped:
-        lines[-1][1].append(_bounds(position, Lp, S))
-    lines.append((S.sub("M", row, col), [f"= {weight}"]))
-    if clipped:
-        lines[-1][1].append(_bounds(position, Lp, S))
-    return lines
-
-
 def formula(
     weight: object,
-    input_length: int,
+    input_size: int | Sequence[int],
     *,
-    stride: int = 1,
-    padding: Padding = 0,
-    dilation: int = 1,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingND = 0,
+    dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
     transpose: bool = False,
-    output_padding: int = 0,
+    output_padding: int | Sequence[int] = 0,
     style: str = "text",
 ) -> str:
-    r"""The matrix formula of a ``conv1d`` (or ``conv_transpose1d``) with your numbers in it.
+    r"""The matrix formula of a convolution (or transposed convolution) with your numbers in it.
 
     Parameters
     ----------
-    weight : array_like, shape (C_out, C_in/groups, K) or (K,)
-        The kernel in torch's layout (``(C_in, C_out/groups, K)`` when `transpose`). For a
-        single channel with at most 8 taps the sum is also written out with its values.
-    input_length : int
-        ``L`` (``L_in`` of the transposed convolution when `transpose`).
+    weight : array_like, shape (C_out, C_in/groups, K_1, ..., K_n) or (K_1, ..., K_n)
+        The kernel in torch's layout (``(C_in, C_out/groups, K_1, ..., K_n)`` when
+        `transpose`); the kernel axes alone mean one channel in and out. For a single
+        channel with at most 8 taps (1-D) or 9 taps (N-d, a 3x3 kernel) the sum is also
+        written out with its values.
+    input_size : int or tuple of int
+        ``L`` (1-D), or ``(L_1, ..., L_n)`` (``L_in`` of the transposed convolution when
+        `transpose`). The number of spatial axes ``n`` is as in :func:`conv_matrix`.
     stride, padding, dilation, groups, padding_mode : optional
-        As in :func:`conv1d_matrix`.
+        As in :func:`conv_matrix`: an int for every axis or one per axis.
     transpose : bool, optional
-        Describe ``conv_transpose1d`` (its matrix is the transpose of ``conv1d``'s).
-    output_padding : int, optional
-        For `transpose` only, as in :func:`conv_transpose1d_matrix`.
+        Describe the transposed convolution (its matrix is the transpose of the conv's).
+    output_padding : int or tuple of int, optional
+        For `transpose` only, as in :func:`conv_transpose_matrix`.
     style : {'text', 'latex'}, optional
         Plain text, or a LaTeX ``aligned`` environment (for ``$$ ... $$`` or ``\[ ... \]``).
 
     Returns
     -------
     str
-        Several lines: the output-length arithmetic (general, then substituted), the element
-        formula ``y[o, i] = ...`` with the stride, dilation and padding substituted, how the
-        padded signal ``x~`` reads ``x``, and where each weight lands in ``M``. The flattening
-        is ``vec(x)[c*L + l] = x[c, l]``, so ``vec(y) = M @ vec(x)``.
+        Several lines: the output-size arithmetic (general, then substituted on each axis),
+        the element formula ``y[o, i] = ...`` (``y[o, i, j]`` in 2-D, ``y[o, i, j, m]`` in
+        3-D; taps ``k, l, n``) with the stride, dilation and padding substituted, how the
+        padded signal ``x~`` reads ``x`` (per axis: padding is separable), and where each
+        weight lands in ``M``. The flattening is row-major over ``(channel, L_1, ..., L_n)``,
+        ``vec(x)[c*L + l] = x[c, l]`` in 1-D, so ``vec(y) = M @ vec(x)``.
 
     Raises
     ------
     TypeError, ValueError
-        For invalid parameters, exactly as :func:`conv1d_matrix` would.
+        For invalid parameters, exactly as :func:`conv_matrix` would.
 
     Examples
     --------
@@ -377,6 +568,22 @@ def formula(
     &= 4\,x_{i} + 3\,x_{i + 1} \\
     M_{i, i + k} &= w_{k}
     \end{aligned}
+
+    In 2-D, a 2x2 kernel on a 3x4 image, stride 2 on the last axis:
+
+    >>> print(formula([[1.0, 2.0], [3.0, 4.0]], (3, 4), stride=(1, 2), padding=(0, 1)))
+    L_out[a] = floor((L[a] + p_l[a] + p_r[a] - d[a]*(K[a]-1) - 1) / s[a]) + 1
+    L_out[0] = floor((3 + 0 + 0 - 1*(2-1) - 1) / 1) + 1
+             = 2
+    L_out[1] = floor((4 + 1 + 1 - 1*(2-1) - 1) / 2) + 1
+             = 3
+    y[i, j] = sum_{k=0}^{1} sum_{l=0}^{1} w[k, l]*x~[i + k, 2*j + l - 1]
+            = x~[i, 2*j - 1] + 2*x~[i, 2*j] + 3*x~[i + 1, 2*j - 1] + 4*x~[i + 1, 2*j]
+            for i = 0, 1, j = 0, ..., 2
+    x~[u, v] = x[u, v] if 0 <= v < 4, else 0
+             (padding_mode='zeros', v = -1, ..., 4)
+    M[3*i + j, 4*(i + k) + 2*j + l - 1] = w[k, l]
+                                        (only where 0 <= 2*j + l - 1 < 4)
     """
     check_choice(style, "style", _STYLES)
     if not isinstance(transpose, bool):
@@ -390,14 +597,15 @@ def formula(
             )
         layer = transpose_layer(
             weight,
-            input_length,
+            input_size,
             stride=stride,
             padding=padding,
             output_padding=output_padding,
             groups=groups,
             dilation=dilation,
+            ndim=None,
         )
-        lines = _transpose_lines(layer.weight, layer.geom, layer.groups, int(output_padding), S)
+        lines = _transpose_lines(layer, S)
     else:
         if output_padding != 0:
             raise ValueError(
@@ -406,12 +614,13 @@ def formula(
             )
         layer = conv_layer(
             weight,
-            input_length,
+            input_size,
             stride=stride,
             padding=padding,
             dilation=dilation,
             groups=groups,
             padding_mode=padding_mode,
+            ndim=None,
         )
-        lines = _conv_lines(layer.weight, layer.geom, layer.groups, layer.in_channels, S)
+        lines = _conv_lines(layer, S)
     return _render(lines, S)

@@ -12,8 +12,10 @@ The plan, the same for every ``n``:
   edges (each axis' :meth:`~toeplitz_conv._geometry.ConvGeometry.src`; zero
   padding reads nothing). With no padding the signal itself is used.
 - **Polyphase split**: for strides ``s_a > 1`` the padded signal is split into
-  ``prod(s_a)`` phases ``x~[:, r_1::s_1, ..., r_n::s_n]``; tap ``k`` then reads
-  phase ``(k_a d_a mod s_a)_a`` at the offset ``(k_a d_a // s_a)_a``.
+  ``prod(s_a)`` phases ``x~[:, r_1::s_1, ..., r_n::s_n]``, stored one after the
+  other per channel; tap ``k`` then reads phase ``(k_a d_a mod s_a)_a`` at the
+  offset ``(k_a d_a // s_a)_a``. Padding and split are one gather from the
+  signal, with the source of every cell computed once per layer.
 - **Flat shifts**: in a phase flattened row-major, the window of tap ``k`` for
   all output positions is *one contiguous slice* at the flat offset of that
   tap, if the output is computed on the phase's grid (the columns of the outer
@@ -22,15 +24,19 @@ The plan, the same for every ``n``:
   slice copies, multiplied by the weight in one BLAS call per block (blocks
   are sized to stay in cache).
 - The **adjoint** multiplies first and adds the ``prod(K)`` tap rows back onto
-  contiguous slices of the phases, interleaves them, and folds the padding
-  back onto the signal axis by axis. For thin layers with unit strides it is
-  instead the forward pass of the flipped, conjugated kernel (one patch copy
-  and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
+  contiguous slices of the phases, then merges the phases and folds the
+  padding back onto the signal (one gather, plus the adds of the padding cells
+  for the reflect/replicate/circular modes). For thin layers with unit
+  strides it is instead the forward pass of the flipped, conjugated kernel
+  (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
 
-Measured against one GEMM per kernel offset accumulated into the output (no
-patch copy; see ``benchmarks/operators.py``): numpy's ``matmul`` cannot
-accumulate (``beta = 1``), so each offset then costs a temporary and an add
-over the whole output, more memory traffic than the cache-sized patch copies.
+Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
+pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
+output would save those copies, but numpy's ``matmul`` cannot accumulate
+(``beta = 1``): a temporary and an add per offset cost more than the copies,
+and BLAS through ``scipy.linalg.cython_blas`` pointers gained ~10-15% in a
+prototype, within this shared machine's noise. Depthwise layers measured
+slower as broadcast multiply-adds than as the patch copy and batched product.
 """
 
 from __future__ import annotations
@@ -211,6 +217,8 @@ class Kernel:
         q, r = np.divmod(taps * dil, s)
         self.tap_phase = np.ravel_multi_index(r.T, self.strides)
         self.tap_offset = q @ flat  # flat position of each tap's window start in its phase
+        # phases are stored one after the other: where each tap's window starts in that row
+        self.tap_start = [int(v) for v in self.tap_phase * math.prod(self.grid) + self.tap_offset]
         # outputs are computed on the phase grid: N flat positions cover them all
         self.n_flat = int(np.dot(np.array(self.output_size) - 1, flat)) + 1
         # the output grid is exactly the output (no dropped columns) on one axis or full rows
@@ -254,45 +262,78 @@ class Kernel:
             gp = _fold_axis(gp, axis, self.geoms[axis - 1])
         return gp
 
-    def _phase_counts(self, r: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(
-            -(-(e - ra) // s) for e, ra, s in zip(self.extent, r, self.strides, strict=True)
+    @cached_property
+    def _cells(self) -> tuple[np.ndarray, ...]:
+        """For strides > 1: where every phase cell comes from, as flat sample indices.
+
+        The phases of the padded signal are stored one after the other per
+        channel, ``(R, Q_1, ..., Q_n)`` row-major. Returns ``(source, zero,
+        sample_cell, edge_cells, edge_samples)``: the sample each cell copies
+        (0 where it reads nothing), the cells that read nothing (zero padding, or
+        past the padded signal), the cell inside the padding that holds each
+        sample (a permutation), and the cells in the padding that copy a sample
+        (the other modes).
+        """
+        n = len(self.geoms)
+        sample_stride = np.cumprod((1, *self.input_size[:0:-1]))[::-1]
+        source = np.zeros((1,) * (2 * n), dtype=np.int64)
+        valid = np.ones((1,) * (2 * n), dtype=bool)
+        inside = np.ones((1,) * (2 * n), dtype=bool)
+        for a, (g, Q, s, E) in enumerate(
+            zip(self.geoms, self.grid, self.strides, self.extent, strict=True)
+        ):
+            j = np.arange(s)[:, None] + s * np.arange(Q)[None, :]  # padded position
+            lj = j - g.pad_left
+            src = np.where(j < E, g.src(lj), -1)
+            shape = [1] * (2 * n)
+            shape[a], shape[n + a] = s, Q
+            source = source + (np.maximum(src, 0) * int(sample_stride[a])).reshape(shape)
+            valid = valid & (src >= 0).reshape(shape)
+            inside = inside & ((lj >= 0) & (lj < g.input_length)).reshape(shape)
+        source, valid, inside = (a.reshape(-1) for a in np.broadcast_arrays(source, valid, inside))
+        index = np.intp
+        inner = np.flatnonzero(inside)
+        sample_cell = np.empty(math.prod(self.input_size), dtype=index)
+        sample_cell[source[inner]] = inner
+        edge = np.flatnonzero(valid & ~inside)
+        return (
+            source.astype(index),
+            np.flatnonzero(~valid),
+            sample_cell,
+            edge,
+            source[edge].astype(index),
         )
 
-    def _split(self, xp: np.ndarray) -> np.ndarray:
-        """The polyphase split ``(R, C, prod(Q) * B)`` of the padded signal.
+    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The padded signal as rows ``(C, R * prod(Q) * B)``: its ``R`` phases one after another.
 
-        Each phase on the full grid ``Q``; cells past a phase's own length are
-        zeroed (they are read only for dropped output columns).
+        One phase (unit strides) is the padded signal itself; with strides, one
+        gather from the signal pads and splits at once (cells past a phase's own
+        length are zero; they are read only for dropped output columns). Also
+        returns the scratch buffer to hand back afterwards (None for `x` itself).
         """
-        B, C = xp.shape[-1], xp.shape[0]
+        B, C = x.shape[-1], x.shape[0]
         if self.n_phases == 1:
-            return xp.reshape(1, C, -1)
-        phases = self._take((self.n_phases, C, math.prod(self.grid) * B), xp.dtype)
-        for index, r in enumerate(np.ndindex(*self.strides)):
-            ph = phases[index].reshape(C, *self.grid, B)
-            counts = self._phase_counts(r)
-            ph[(slice(None), *(slice(0, c) for c in counts))] = xp[
-                (slice(None), *(slice(ra, None, s) for ra, s in zip(r, self.strides, strict=True)))
-            ]
-            for axis, (c, q) in enumerate(zip(counts, self.grid, strict=True), start=1):
-                if c < q:
-                    _axis3(ph, axis)[:, c:] = 0
-        return phases
+            xp = self._pad(x)
+            return xp.reshape(C, -1), (None if xp is x else xp)
+        source, zero, *_ = self._cells
+        buf = self._take((C, source.size, B), x.dtype)
+        np.take(x.reshape(C, -1, B), source, axis=1, out=buf, mode="clip")
+        if zero.size:
+            buf[:, zero] = 0
+        return buf.reshape(C, -1), buf
 
-    def _interleave(self, phases: np.ndarray, B: int) -> np.ndarray:
-        """The inverse of :meth:`_split`: ``(R, C, prod(Q) * B)`` -> ``(C, *E, B)``."""
-        C = phases.shape[1]
+    def _merge(self, buf: np.ndarray, B: int) -> np.ndarray:
+        """The adjoint of :meth:`_split`: rows ``(C, R * prod(Q) * B)`` -> ``(C, *S, B)``."""
+        C = buf.shape[0]
         if self.n_phases == 1:
-            return phases.reshape(C, *self.grid, B)
-        gp = np.empty((C, *self.extent, B), dtype=phases.dtype)
-        for index, r in enumerate(np.ndindex(*self.strides)):
-            counts = self._phase_counts(r)
-            ph = phases[index].reshape(C, *self.grid, B)
-            gp[
-                (slice(None), *(slice(ra, None, s) for ra, s in zip(r, self.strides, strict=True)))
-            ] = ph[(slice(None), *(slice(0, c) for c in counts))]
-        return gp
+            return self._fold(buf.reshape(C, *self.grid, B))
+        _, _, sample_cell, edge, edge_samples = self._cells
+        b3 = buf.reshape(C, -1, B)
+        g = np.take(b3, sample_cell, axis=1, mode="clip")
+        if edge.size:
+            np.add.at(g, (slice(None), edge_samples), b3[:, edge])
+        return g.reshape(C, *self.input_size, B)
 
     # ------------------------------------------------------------------ passes
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -302,20 +343,15 @@ class Kernel:
             return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
         w_g, _ = self.weights_as(dtype)
-        xp = self._pad(x)
-        phases = self._split(xp)
-        if self.n_phases > 1 and xp is not x:  # the phases are a copy
-            self._give(xp)
+        rows, scratch = self._split(x)
         if self.dense_grid:
             y = np.empty((self.c_out, *self.output_size, B), dtype=dtype)
         else:
             y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
         y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
-        self._product_im2col(phases, y_g, w_g, B)
-        if self.n_phases > 1:
-            self._give(phases)
-        elif xp is not x:
-            self._give(xp)
+        self._product_im2col(rows, y_g, w_g, B)
+        if scratch is not None:
+            self._give(scratch)
         if self.dense_grid:
             return y
         out = np.ascontiguousarray(
@@ -324,7 +360,7 @@ class Kernel:
         self._give(y)
         return out
 
-    def _product_im2col(self, phases: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
+    def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
         G, groups, taps, N, dtype = self.G, self.groups, self.taps, self.n_flat, y_g.dtype
         block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
@@ -333,8 +369,8 @@ class Kernel:
             n = min(block, N - i0)
             c = cols[:, :, : n * B] if n < block else cols
             for k in range(taps):
-                start = (i0 + int(self.tap_offset[k])) * B
-                c[:, k] = phases[self.tap_phase[k], :, start : start + n * B]
+                start = (i0 + self.tap_start[k]) * B
+                c[:, k] = rows[:, start : start + n * B]
             np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
         self._give(cols)
 
@@ -395,10 +431,10 @@ class Kernel:
         z = self._take((self.c_in, taps, block * B), dtype)
         R, total = self.n_phases, math.prod(self.grid) * B
         # one phase is the result itself: a fresh array, not a kept scratch buffer
-        phases = (
-            self._take((R, self.c_in, total), dtype)
+        rows = (
+            self._take((self.c_in, R * total), dtype)
             if R > 1
-            else np.empty((1, self.c_in, total), dtype=dtype)
+            else np.empty((self.c_in, total), dtype=dtype)
         )
         single = block >= N
         # A phase's first tap covers [off, off + N): when one block covers the output it is
@@ -411,14 +447,15 @@ class Kernel:
             first.setdefault(int(self.tap_phase[k]), k)
         if single or R == 1:
             for ph in range(R):
+                base = ph * total
                 if ph in first:
-                    off = int(self.tap_offset[first[ph]]) * B
-                    phases[ph, :, :off] = 0
-                    phases[ph, :, off + N * B :] = 0
+                    off = base + int(self.tap_offset[first[ph]]) * B
+                    rows[:, base:off] = 0
+                    rows[:, off + N * B : base + total] = 0
                 else:
-                    phases[ph] = 0
+                    rows[:, base : base + total] = 0
         else:
-            phases[...] = 0
+            rows[...] = 0
         starts = range(0, N, block)
         for i0 in reversed(starts) if R == 1 else starts:
             n = min(block, N - i0)
@@ -428,14 +465,14 @@ class Kernel:
             )
             for k in range(taps):
                 ph = int(self.tap_phase[k])
-                start = (i0 + int(self.tap_offset[k])) * B
+                start = (i0 + self.tap_start[k]) * B
                 if (R == 1 and k == 0) or (single and not assigned[ph] and first[ph] == k):
-                    phases[ph, :, start : start + n * B] = zz[:, k]
+                    rows[:, start : start + n * B] = zz[:, k]
                     assigned[ph] = True
                 else:
-                    phases[ph, :, start : start + n * B] += zz[:, k]
+                    rows[:, start : start + n * B] += zz[:, k]
         self._give(z)
-        gp = self._interleave(phases, B)
+        g = self._merge(rows, B)
         if R > 1:
-            self._give(phases)
-        return self._fold(gp)
+            self._give(rows)
+        return g

@@ -114,8 +114,16 @@ class Band:
         return int(self.edge_counts.sum()) + self.interior_nnz(self.hi - self.lo)
 
     def edge_rows(self) -> np.ndarray:
-        """The edge rows, ascending."""
-        return np.r_[0 : self.lo, self.hi : self.shape[0]]
+        """The edge rows, ascending (read-only)."""
+        return self._edge_rows
+
+    @cached_property
+    def _edge_rows(self) -> np.ndarray:
+        rows = np.concatenate(
+            [np.arange(self.lo, dtype=np.int64), np.arange(self.hi, self.shape[0], dtype=np.int64)]
+        )
+        rows.setflags(write=False)
+        return rows
 
 
 def _merge_rows(key: np.ndarray, n_cols: int) -> tuple[np.ndarray, ...]:
@@ -307,6 +315,7 @@ class RowClass:
     extra_taps: np.ndarray
 
 
+@lru_cache(maxsize=64)
 def row_classes(b: Band) -> tuple[RowClass, ...]:
     """`b`'s rows as classes: one per phase of the interior's unit, one per edge row.
 

@@ -4,8 +4,20 @@ A thin layer over the public API::
 
     toeplitz-conv show    --weight 4,3 --length 5 [--stride S --padding P --dilation D
                           --groups G --padding-mode MODE --transpose --output-padding Q]
+    toeplitz-conv show    --weight "1,2,3;4,5,6;7,8,9" --size 4x4 --padding 1
     toeplitz-conv export  --weight W.npy --length 128 [...] --out conv.mtx
-    toeplitz-conv analyze --weight W.npy --length 128 [...] [--plot spectrum.png]
+    toeplitz-conv analyze --weight W.npy --size 28x28 --stride 2 [...] [--plot spectrum.png]
+
+A 1-D layer takes ``--length L`` (or ``--size L``); an N-d layer ``--size`` with one
+size per spatial axis separated by ``x`` (``--size 28x28``, ``--size 8x16x16``). Every
+per-axis option takes one integer for all axes or one per axis, ``x``-separated:
+``--stride 2x1``, ``--dilation 1x2``, ``--output-padding 1x0``. ``--padding`` is an
+integer, ``left,right``, ``same`` or ``valid`` for every axis, or one item per axis,
+``x``-separated, each an integer or a ``left,right`` pair: ``1x2`` (1 on axis 0, 2 on
+axis 1), ``1x0,2`` (1 on both sides of axis 0; 0 left and 2 right on axis 1). ``,`` always
+separates left from right and ``x`` always separates axes. ``--weight`` is a ``.npy`` file
+of shape ``(C_out, C_in/groups, K_1, ..., K_n)``, comma-separated numbers (one channel,
+1-D) or rows of them separated by ``;`` (one channel, a 2-D kernel: ``"1,2;3,4"``).
 
 Bad input prints one line, ``toeplitz-conv: error: ...``, on stderr and exits with
 status 2 (1 for a file that cannot be written); work that takes more than a couple of
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -33,7 +46,7 @@ from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
 from .io import _check_writable, save_matrix
-from .matrices import conv1d_matrix, conv_transpose1d_matrix
+from .matrices import conv1d_matrix, conv_matrix, conv_transpose1d_matrix, conv_transpose_matrix
 
 __all__ = ["main"]
 
@@ -48,6 +61,7 @@ _SPY_ROWS, _SPY_COLS = 16, 64  # the character grid of the sparsity summary
 # library argument names -> the command's options, for error messages
 _OPTION_NAMES = {
     "input_length": "--length",
+    "input_size": "--size",
     "padding_mode": "--padding-mode",
     "output_padding": "--output-padding",
     "weight": "--weight",
@@ -114,22 +128,72 @@ def _load_npy_weight(path: str) -> np.ndarray:
         raise UsageError(f"--weight: cannot read {path!r} as a .npy array: {reason}") from None
 
 
-def _parse_padding(text: str) -> int | tuple[int, int] | str:
-    """``2``, ``1,2`` (left, right), ``same`` or ``valid``; the library validates the values."""
+def _parse_ints(text: str, option: str) -> int | tuple[int, ...]:
+    """``2`` (every axis) or ``2x1`` (one per axis); the library validates the values."""
+    try:
+        parts = tuple(int(p) for p in text.strip().lower().split("x"))
+    except ValueError:
+        raise UsageError(
+            f"{option}: expected an integer or one per axis separated by 'x' (like 2x1); "
+            f"got {text!r}"
+        ) from None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _parse_padding(text: str, n: int = 1) -> Any:
+    """``2``, ``1,2`` (left, right), ``same``, ``valid``, or per axis ``1x2``, ``1x0,2``.
+
+    One item (no ``x``) applies to every one of the `n` axes, else one per axis; the
+    library validates the values.
+    """
     t = text.strip().lower()
     if t in ("same", "valid"):
         return t
+    items: list[int | tuple[int, int]] = []
+    for item in t.split("x"):
+        try:
+            parts = [int(p) for p in item.split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (1, 2):
+            raise UsageError(
+                "--padding: expected an integer, a pair 'left,right', 'same' or 'valid', or "
+                f"one of those numbers per axis separated by 'x' (like 1x2 or 1x0,2); got {text!r}"
+            )
+        items.append(parts[0] if len(parts) == 1 else (parts[0], parts[1]))
+    if len(items) == 1:  # every axis: an int, or the same (left, right) pair on each
+        return items[0] if n == 1 or isinstance(items[0], int) else (items[0],) * n
+    if len(items) != n:
+        raise UsageError(
+            f"--padding: {len(items)} items separated by 'x' for a {n}-D layer; give one "
+            f"item for every axis or exactly {n} (one per axis); got {text!r}"
+        )
+    return tuple(items)
+
+
+def _parse_size(text: str) -> int | tuple[int, ...]:
+    """``--size``: ``28`` (1-D) or ``28x28`` (one size per spatial axis)."""
     try:
-        parts = [int(p) for p in t.split(",")]
+        parts = tuple(int(p) for p in text.strip().lower().split("x"))
     except ValueError:
-        parts = []
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        return (parts[0], parts[1])
-    raise UsageError(
-        f"--padding: expected an integer, a pair 'left,right', 'same' or 'valid'; got {text!r}"
-    )
+        raise UsageError(
+            f"--size: expected the input size, one integer per spatial axis separated by 'x' "
+            f"(like 28x28, or 28 for 1-D); got {text!r}"
+        ) from None
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _parse_kernel(text: str) -> np.ndarray:
+    """``--weight``: as :func:`_parse_weight`, plus ``1,2;3,4``: a one-channel 2-D kernel."""
+    if ";" not in text or os.path.isfile(text):
+        return _parse_weight(text)
+    rows = [_parse_weight(row) for row in text.strip().strip(";").split(";")]
+    if len({row.size for row in rows}) != 1:
+        raise UsageError(
+            "--weight: the rows of a 2-D kernel (separated by ';') must have the same length; "
+            f"got lengths {[row.size for row in rows]} in {text!r}"
+        )
+    return np.stack(rows)
 
 
 def _conv_options(parser: argparse.ArgumentParser) -> None:
@@ -139,24 +203,34 @@ def _conv_options(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="W",
         help="kernel: comma-separated numbers (one channel in and out, e.g. 4,3; write "
-        "--weight=-1,2 when it starts with a minus) or a .npy file of shape "
-        "(C_out, C_in/groups, K) ((C_in, C_out/groups, K) with --transpose)",
+        "--weight=-1,2 when it starts with a minus), rows of them separated by ';' for a "
+        'one-channel 2-D kernel ("1,2;3,4"), or a .npy file of shape '
+        "(C_out, C_in/groups, K_1, ..., K_n) ((C_in, C_out/groups, K_1, ..., K_n) with "
+        "--transpose)",
     )
-    g.add_argument(
+    size = g.add_mutually_exclusive_group(required=True)
+    size.add_argument(
         "--length",
-        required=True,
         type=int,
         metavar="N",
-        help="input length L per channel (L_in of the transposed convolution)",
+        help="1-D: input length L per channel (L_in of the transposed convolution)",
     )
-    g.add_argument("--stride", type=int, default=1, metavar="S", help="default: 1")
+    size.add_argument(
+        "--size",
+        metavar="HxW",
+        help="input size per channel, one integer per spatial axis separated by 'x': "
+        "28x28 (2-D), 8x16x16 (3-D), 28 (1-D, as --length)",
+    )
+    per_axis = "an integer for every axis or one per axis, like 2x1 (default: 1)"
+    g.add_argument("--stride", default="1", metavar="S", help=per_axis)
     g.add_argument(
         "--padding",
         default="0",
         metavar="P",
-        help="an integer, 'left,right', 'same' or 'valid' (default: 0)",
+        help="an integer, 'left,right', 'same' or 'valid' for every axis, or one item per "
+        "axis separated by 'x', each an integer or 'left,right': 1x2, 1x0,2 (default: 0)",
     )
-    g.add_argument("--dilation", type=int, default=1, metavar="D", help="default: 1")
+    g.add_argument("--dilation", default="1", metavar="D", help=per_axis)
     g.add_argument("--groups", type=int, default=1, metavar="G", help="default: 1")
     g.add_argument(
         "--padding-mode",
@@ -167,14 +241,14 @@ def _conv_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--transpose",
         action="store_true",
-        help="the transposed convolution (conv_transpose1d) instead",
+        help="the transposed convolution (conv_transpose1d/2d/3d) instead",
     )
     g.add_argument(
         "--output-padding",
-        type=int,
-        default=0,
+        default="0",
         metavar="Q",
-        help="extra output samples of the transposed convolution (default: 0)",
+        help="extra output samples of the transposed convolution, an integer or one per "
+        "axis like 1x0 (default: 0)",
     )
 
 
@@ -183,9 +257,10 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog=PROG,
-        description="The exact (sparse) matrix of torch's conv1d / conv_transpose1d: "
-        "see it, export it, analyse it.",
-        epilog=f"Example: {PROG} show --weight 4,3 --length 5",
+        description="The exact (sparse) matrix of torch's conv1d/2d/3d and "
+        "conv_transpose1d/2d/3d: see it, export it, analyse it.",
+        epilog=f"Examples: {PROG} show --weight 4,3 --length 5;   "
+        f'{PROG} show --weight "1,2,3;4,5,6;7,8,9" --size 4x4 --padding 1',
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -241,13 +316,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- the layer
+#: Axis names in headers and labels: 2-D (H, W), 3-D (D, H, W).
+_AXES = {2: ("H", "W"), 3: ("D", "H", "W")}
+
+
 @dataclass(frozen=True)
 class _Layer:
     """The parsed convolution: the library's validated layer and the arguments it came from."""
 
-    conv: Layer  # for --transpose, the conv1d that the transposed convolution transposes
+    conv: Layer  # for --transpose, the convolution that the transposed convolution transposes
     transpose: bool
-    kwargs: dict[str, Any]  # for conv1d_matrix / conv_transpose1d_matrix / formula
+    kwargs: dict[str, Any]  # for the matrix builders and formula
     source: str
 
     @property
@@ -255,7 +334,12 @@ class _Layer:
         return self.conv.weight
 
     @property
+    def ndim(self) -> int:
+        return self.conv.ndim
+
+    @property
     def geom(self) -> ConvGeometry:
+        """The geometry of a 1-D layer (raises for N-d)."""
         return self.conv.geom
 
     @property
@@ -272,28 +356,45 @@ class _Layer:
         return self.conv.in_channels if self.transpose else self.conv.out_channels
 
     @property
+    def in_size(self) -> tuple[int, ...]:
+        return self.conv.output_size if self.transpose else self.conv.input_size
+
+    @property
+    def out_size(self) -> tuple[int, ...]:
+        return self.conv.input_size if self.transpose else self.conv.output_size
+
+    @property
     def in_length(self) -> int:
-        return self.geom.output_length if self.transpose else self.geom.input_length
+        """Positions per input channel (``L`` in 1-D, ``H*W`` in 2-D)."""
+        return math.prod(self.in_size)
 
     @property
     def out_length(self) -> int:
-        return self.geom.input_length if self.transpose else self.geom.output_length
+        return math.prod(self.out_size)
 
     @property
     def shape(self) -> tuple[int, int]:
         return (self.c_out * self.out_length, self.c_in * self.in_length)
 
+    def _size_arg(self) -> int | tuple[int, ...]:
+        return self.in_size[0] if self.ndim == 1 else self.in_size
+
     def matrix(self, fmt: str = "csr") -> sp.sparray | np.ndarray:
-        build = conv_transpose1d_matrix if self.transpose else conv1d_matrix
-        return build(self.weight, self.in_length, format=fmt, **self.kwargs)
+        if self.ndim == 1:
+            build = conv_transpose1d_matrix if self.transpose else conv1d_matrix
+        else:
+            build = conv_transpose_matrix if self.transpose else conv_matrix
+        return build(self.weight, self._size_arg(), format=fmt, **self.kwargs)
 
     def formula(self, style: str) -> str:
         return formula(
-            self.weight, self.in_length, transpose=self.transpose, style=style, **self.kwargs
+            self.weight, self._size_arg(), transpose=self.transpose, style=style, **self.kwargs
         )
 
     def params(self) -> dict[str, Any]:
         """The parameters recorded in exported files."""
+        if self.ndim > 1:
+            return self._params_nd()
         record: dict[str, Any] = {
             "op": "conv_transpose1d" if self.transpose else "conv1d",
             "weight_shape": list(self.weight.shape),
@@ -307,6 +408,26 @@ class _Layer:
             record["output_padding"] = self.kwargs["output_padding"]
         else:
             record["padding_mode"] = self.geom.padding_mode
+        return self._weight_record(record)
+
+    def _params_nd(self) -> dict[str, Any]:
+        geoms = self.conv.geoms
+        record: dict[str, Any] = {
+            "op": f"conv_transpose{self.ndim}d" if self.transpose else f"conv{self.ndim}d",
+            "weight_shape": list(self.weight.shape),
+            "input_size": list(self.in_size),
+            "stride": [g.stride for g in geoms],
+            "padding": [[g.pad_left, g.pad_right] for g in geoms],
+            "dilation": [g.dilation for g in geoms],
+            "groups": self.groups,
+        }
+        if self.transpose:
+            record["output_padding"] = list(_output_paddings(self.conv))
+        else:
+            record["padding_mode"] = geoms[0].padding_mode
+        return self._weight_record(record)
+
+    def _weight_record(self, record: dict[str, Any]) -> dict[str, Any]:
         if self.weight.size <= 32 and self.weight.dtype.kind != "c":
             record["weight"] = self.weight.ravel().tolist()
         else:
@@ -314,35 +435,61 @@ class _Layer:
         return record
 
 
+def _output_paddings(conv: Layer) -> tuple[int, ...]:
+    """``output_padding`` per axis of a transposed layer: what ``L'`` has beyond the minimum."""
+    return tuple(
+        g.input_length
+        - ((g.output_length - 1) * g.stride - g.pad_left - g.pad_right
+           + g.dilation * (g.kernel_size - 1) + 1)
+        for g in conv.geoms
+    )  # fmt: skip
+
+
 def _layer(args: argparse.Namespace) -> _Layer:
     """Validate the convolution options through the library's own checks."""
-    weight = _parse_weight(args.weight)
-    padding = _parse_padding(args.padding)
-    if args.transpose:
-        if args.padding_mode != "zeros":
-            raise UsageError(
-                "--padding-mode: a transposed convolution supports only 'zeros' (as in torch); "
-                f"got {args.padding_mode!r}"
-            )
-        kwargs = {
-            "stride": args.stride,
-            "padding": padding,
-            "output_padding": args.output_padding,
-            "dilation": args.dilation,
-            "groups": args.groups,
-        }
-        layer = transpose_layer(weight, args.length, **kwargs)
+    weight = _parse_kernel(args.weight)
+    if args.size is not None:
+        size = _parse_size(args.size)
+        n = 1 if isinstance(size, int) else len(size)
+        if n > 3:
+            raise UsageError(f"--size: 1, 2 or 3 spatial axes; got {n} in {args.size!r}")
     else:
-        if args.output_padding:
-            raise UsageError("--output-padding is for --transpose only")
-        kwargs = {
-            "stride": args.stride,
-            "padding": padding,
-            "dilation": args.dilation,
-            "groups": args.groups,
-            "padding_mode": args.padding_mode,
-        }
-        layer = conv_layer(weight, args.length, **kwargs)
+        size, n = args.length, 1
+    padding = _parse_padding(args.padding, n)
+    stride = _parse_ints(args.stride, "--stride")
+    dilation = _parse_ints(args.dilation, "--dilation")
+    output_padding = _parse_ints(args.output_padding, "--output-padding")
+    try:
+        if args.transpose:
+            if args.padding_mode != "zeros":
+                raise UsageError(
+                    "--padding-mode: a transposed convolution supports only 'zeros' (as in "
+                    f"torch); got {args.padding_mode!r}"
+                )
+            kwargs = {
+                "stride": stride,
+                "padding": padding,
+                "output_padding": output_padding,
+                "dilation": dilation,
+                "groups": args.groups,
+            }
+            layer = transpose_layer(weight, size, ndim=n, **kwargs)
+        else:
+            if any(np.atleast_1d(output_padding)):
+                raise UsageError("--output-padding is for --transpose only")
+            kwargs = {
+                "stride": stride,
+                "padding": padding,
+                "dilation": dilation,
+                "groups": args.groups,
+                "padding_mode": args.padding_mode,
+            }
+            layer = conv_layer(weight, size, ndim=n, **kwargs)
+    except (ValueError, TypeError) as exc:
+        if args.size is None or "`input_length`" not in str(exc):
+            raise
+        # --size L of a 1-D layer: the library calls it input_length
+        raise type(exc)(str(exc).replace("`input_length`", "`input_size`")) from None
     kwargs["groups"] = layer.groups
     return _Layer(layer, args.transpose, kwargs, args.weight)
 
@@ -402,32 +549,54 @@ def _number(value: Any) -> str:
     return f"{value:.6g}"
 
 
-def _labels(name: str, channels: int, length: int) -> list[str]:
+def _labels(name: str, channels: int, size: int | tuple[int, ...]) -> list[str]:
+    """``y[0], y[1], ...``; ``y[o,i]`` with channels; ``y[o,i,j]`` in 2-D (row-major)."""
+    sizes = (size,) if isinstance(size, int) else size
+    positions = [",".join(map(str, idx)) for idx in np.ndindex(*sizes)]
     if channels == 1:
-        return [f"{name}[{n}]" for n in range(length)]
-    return [f"{name}[{c},{n}]" for c in range(channels) for n in range(length)]
+        return [f"{name}[{p}]" for p in positions]
+    return [f"{name}[{c},{p}]" for c in range(channels) for p in positions]
 
 
-def _matrix_lines(M: sp.csr_array, row_labels: list[str], col_labels: list[str]) -> list[str]:
-    """The matrix with labelled rows and columns; ``.`` where no entry is stored."""
+def _matrix_lines(
+    M: sp.csr_array,
+    row_labels: list[str],
+    col_labels: list[str],
+    blocks: tuple[int, int] | None = None,
+) -> list[str]:
+    """The matrix with labelled rows and columns; ``.`` where no entry is stored.
+
+    `blocks` ``(rows, cols)`` draws ``|`` and ``-`` between blocks of that size (the
+    Toeplitz blocks of an N-d layer).
+    """
     cells = np.full(M.shape, ".", dtype=object)
     coo = M.tocoo()
     for r, c, v in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True):
         cells[r, c] = _number(v)
     widths = [max(len(col_labels[j]), *(len(s) for s in cells[:, j])) for j in range(M.shape[1])]
     left = max(len(s) for s in row_labels)
-    lines = [
-        " " * left
-        + "  "
-        + "  ".join(lab.rjust(w) for lab, w in zip(col_labels, widths, strict=True))
-    ]
+    rb, cb = blocks if blocks is not None else (0, 0)
+
+    def join(items: list[str], gap: str = "  ", fence: str = " | ") -> str:
+        parts = [items[0]]
+        for j in range(1, len(items)):
+            parts += [fence if cb and j % cb == 0 else gap, items[j]]
+        return "".join(parts)
+
+    header = join([lab.rjust(w) for lab, w in zip(col_labels, widths, strict=True)])
+    lines = [" " * left + "  " + header]
+    rule = " " * left + "  " + join(["-" * w for w in widths], "--", "-+-")
     for i, lab in enumerate(row_labels):
-        row = "  ".join(cells[i, j].rjust(widths[j]) for j in range(M.shape[1]))
+        if rb and i and i % rb == 0:
+            lines.append(rule)
+        row = join([cells[i, j].rjust(widths[j]) for j in range(M.shape[1])])
         lines.append(lab.ljust(left) + "  " + row)
     return lines
 
 
 def _structure(layer: _Layer) -> str:
+    if layer.ndim > 1:
+        return _structure_nd(layer)
     g = layer.geom
     if layer.transpose:
         kind = "the transpose of a banded block-Toeplitz matrix"
@@ -443,6 +612,35 @@ def _structure(layer: _Layer) -> str:
         kind = f"banded block-Toeplitz, with the first/last rows folded by {g.padding_mode} padding"
     if layer.c_in == layer.c_out == 1:
         return kind.replace("block-", "")
+    blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
+    if layer.groups > 1:
+        blocks += f", block-diagonal over groups={layer.groups}"
+    return f"{kind}; {blocks}"
+
+
+def _structure_nd(layer: _Layer) -> str:
+    """BTTB / BCCB (2-D), their 3-level analogues (3-D), with the channel blocks."""
+    geoms, n = layer.conv.geoms, layer.ndim
+    levels = "" if n == 2 else f"{n}-level "
+    circulant = all(
+        g.padding_mode == "circular"
+        and g.stride == 1
+        and g.pad_left + g.pad_right == g.dilation * (g.kernel_size - 1)
+        for g in geoms
+    )
+    if circulant and not layer.transpose:
+        kind = f"{levels}block-circulant with circulant blocks (BCCB)"
+    else:
+        kind = f"{levels}block-Toeplitz with Toeplitz blocks (BTTB)"
+        mode = geoms[0].padding_mode
+        if layer.transpose:
+            kind = f"the transpose of a {kind}"
+        elif mode not in ("zeros", "circular") and any(g.pad_left or g.pad_right for g in geoms):
+            kind += f", with the boundary rows folded by {mode} padding"
+        if any(g.stride > 1 for g in geoms):
+            kind += ", strided"
+    if layer.c_in == layer.c_out == 1:
+        return kind
     blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
     if layer.groups > 1:
         blocks += f", block-diagonal over groups={layer.groups}"
@@ -484,6 +682,8 @@ def _bytes(n: float) -> str:
 
 
 def _header_lines(layer: _Layer) -> list[str]:
+    if layer.ndim > 1:
+        return _header_lines_nd(layer)
     g, w = layer.geom, layer.weight
     cin, cout, lin, lout = layer.c_in, layer.c_out, layer.in_length, layer.out_length
     if layer.transpose:
@@ -516,6 +716,49 @@ def _header_lines(layer: _Layer) -> list[str]:
     return lines
 
 
+def _header_lines_nd(layer: _Layer) -> list[str]:
+    """Shapes, weight, per-axis parameters and the matrix's shape of an N-d layer."""
+    n, w, geoms = layer.ndim, layer.weight, layer.conv.geoms
+    axes = _AXES.get(n, tuple(f"L_{a + 1}" for a in range(n)))
+    kernel = ", ".join(f"K_{a + 1}" for a in range(n))
+
+    def sizes(names: tuple[str, ...], values: tuple[int, ...]) -> str:
+        return ", ".join(f"{a}={v}" for a, v in zip(names, values, strict=True))
+
+    pads = "(" + ", ".join(f"({g.pad_left}, {g.pad_right})" for g in geoms) + ")"
+    stride = tuple(g.stride for g in geoms)
+    dilation = tuple(g.dilation for g in geoms)
+    if layer.transpose:
+        ins, outs = tuple(f"{a}_in" for a in axes), tuple(f"{a}'" for a in axes)
+        lines = [
+            f"conv_transpose{n}d: z (C_in={layer.c_in}, {sizes(ins, layer.in_size)}) -> "
+            f"y (C_out={layer.c_out}, {sizes(outs, layer.out_size)})",
+            f"weight (C_in, C_out/groups, {kernel}) = {w.shape}",
+            f"stride={stride}, padding={pads}, output_padding={_output_paddings(layer.conv)}, "
+            f"dilation={dilation}, groups={layer.groups}",
+        ]
+        flat = "vec(y) = M @ vec(z)"
+    else:
+        ins, outs = axes, tuple(f"{a}_out" for a in axes)
+        lines = [
+            f"conv{n}d: x (C_in={layer.c_in}, {sizes(ins, layer.in_size)}) -> "
+            f"y (C_out={layer.c_out}, {sizes(outs, layer.out_size)})",
+            f"weight (C_out, C_in/groups, {kernel}) = {w.shape}",
+            f"stride={stride}, padding={pads}, dilation={dilation}, groups={layer.groups}, "
+            f"padding_mode='{geoms[0].padding_mode}'",
+        ]
+        flat = "vec(y) = M @ vec(x)"
+    if w.shape[:2] == (1, 1) and w.size <= 16 and n == 2:  # one channel: the kernel's values
+        rows = ("[" + ", ".join(_number(v) for v in row) + "]" for row in w[0, 0])
+        lines[1] += " = [" + ", ".join(rows) + "]"
+    m, k = layer.shape
+    lines.append(
+        f"M: {m} x {k} = (C_out*{'*'.join(outs)}) x (C_in*{'*'.join(ins)}), {flat} "
+        "(row-major over channel, " + ", ".join(axes) + ")"
+    )
+    return lines
+
+
 def _cmd_show(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
     if args.max_size < 0:
         raise UsageError(f"--max-size must be >= 0; got {args.max_size}")
@@ -529,8 +772,9 @@ def _cmd_show(args: argparse.Namespace, out: IO[str], progress: _Progress) -> in
         lines.append(f"M ({M.nnz} nonzeros, '.' = 0):")
         lines += _matrix_lines(
             M,
-            _labels("y", layer.c_out, layer.out_length),
-            _labels(zin, layer.c_in, layer.in_length),
+            _labels("y", layer.c_out, layer.out_size),
+            _labels(zin, layer.c_in, layer.in_size),
+            None if layer.ndim == 1 else (layer.out_size[-1], layer.in_size[-1]),
         )
     else:
         lines += _summary_lines(M, layer)
@@ -658,6 +902,123 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     return 0
 
 
+def _check_plot(path: str) -> None:
+    """Refuse a ``--plot`` that cannot be drawn or written, before any work."""
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--plot: the picture is a PNG, the name must end in .png; got {path!r}")
+    _import_pyplot()  # fail before the work when matplotlib is missing
+    _check_writable(path)  # ... or when the picture could not be written
+
+
+def _analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
+    """``analyze``: a 1-D layer as always; an N-d one (``--size HxW``) by `_cmd_analyze_nd`."""
+    if args.size is not None and "x" in args.size.lower():
+        return _cmd_analyze_nd(args, out, progress)
+    return _cmd_analyze(args, out, progress)
+
+
+def _spectral_args_nd(layer: _Layer) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """``(input_size, kwargs)`` for the spectral functions, which take conv parameters.
+
+    A transposed convolution's matrix is ``conv_matrix(W, L').T``: the same singular
+    values, when the conv on ``L'`` has exactly ``L_in`` outputs on every axis.
+    """
+    if not layer.transpose:
+        return layer.in_size, dict(layer.kwargs)
+    geoms = layer.conv.geoms
+    if any(_output_paddings(layer.conv)[a] >= g.stride for a, g in enumerate(geoms)):
+        raise UsageError(
+            "analyze --transpose needs --output-padding < --stride on every axis: otherwise "
+            "the matrix is not the transpose of a whole conv matrix, which the spectral "
+            "functions take"
+        )
+    kwargs = {
+        "stride": tuple(g.stride for g in geoms),
+        "padding": tuple((g.pad_left, g.pad_right) for g in geoms),
+        "dilation": tuple(g.dilation for g in geoms),
+        "groups": layer.groups,
+        "padding_mode": "zeros",
+    }
+    return layer.conv.input_size, kwargs
+
+
+def _cmd_analyze_nd(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
+    """Spectral analysis of an N-d layer, by whatever the library's spectral functions support.
+
+    A function that refuses the (already validated) layer is reported in one line
+    ("not available: ..."), never as a traceback; the sparsity pattern is drawn anyway.
+    """
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1; got {args.k}")
+    layer = _layer(args)
+    if args.plot is not None:
+        _check_plot(args.plot)
+    from . import spectral
+
+    size, kwargs = _spectral_args_nd(layer)
+    w = layer.weight
+    m, n = layer.shape
+    full = m * n <= spectral.DENSE_LIMIT
+    refused: list[str] = []
+
+    def attempt(label: str, compute: Any) -> Any:
+        with progress.step(label):
+            try:
+                return compute()
+            except (NotImplementedError, ValueError, TypeError) as exc:
+                refused.append(f"{label}: {' '.join(str(exc).split())}")
+                return None
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        norm = attempt("spectral norm", lambda: spectral.spectral_norm(w, size, **kwargs))
+        bounds = attempt(
+            "spectral norm bounds", lambda: spectral.spectral_norm_bounds(w, size, **kwargs)
+        )
+        if full:
+            sv = attempt("singular values", lambda: spectral.singular_values(w, size, **kwargs))
+        else:  # the top of the spectrum only: enough to list and to draw
+            top = min(max(args.k, 100 if args.plot else args.k), min(m, n) - 1)
+            sv = attempt(
+                "singular values", lambda: spectral.singular_values(w, size, k=top, **kwargs)
+            )
+    lines = [*_header_lines(layer), ""]
+    if norm is not None:
+        lines.append(f"spectral norm  ||M||_2 = {norm:.10g}")
+    if bounds is not None:
+        lo, hi = _bounds_pair(bounds)
+        lines.append(f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}")
+    if sv is not None:
+        sv = np.asarray(sv, dtype=float)
+        k = min(args.k, sv.size)
+        if full:
+            over = "" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values"
+            cond = sv[0] / sv[-1] if sv[-1] > 0 else np.inf
+            lines.append(f"condition      sigma_max / sigma_min = {cond:.6g}{over}")
+        lines.append(f"largest  {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[:k]))
+        if full:
+            lines.append(
+                f"smallest {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[::-1][:k])
+            )
+    reasons = {reason.split(": ", 1)[1] for reason in refused}
+    if len(refused) > 1 and len(reasons) == 1:  # one reason for everything: say it once
+        what = ", ".join(reason.split(": ", 1)[0] for reason in refused)
+        refused = [f"{what}: {reasons.pop()}"]
+    for reason in refused:
+        lines.append(f"not available for this {layer.ndim}-D layer: {reason}")
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+    for warning in caught:
+        sys.stderr.write(f"{PROG}: warning: {_one_line(warning.message)}\n")
+    if args.plot is not None:
+        with progress.step(f"drawing {args.plot}"):
+            _plot(layer.matrix("csr"), sv, layer, args.plot, complete=full)
+        out.write(f"wrote {args.plot}\n")
+    elif norm is None and bounds is None and sv is None:
+        return 1  # nothing computed: not a success for a script
+    return 0
+
+
 #: Seconds each iterative analysis step (the norm's bracket, sigma_min, the top singular values)
 #: may take before it answers with what it reached (plus the step under way).
 _TIME_LIMIT = 20.0
@@ -688,7 +1049,23 @@ def _import_pyplot() -> Any:
     return plt
 
 
-def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str, *, complete: bool) -> None:
+def _plot_title(layer: _Layer) -> str:
+    """The layer in one line, for the picture."""
+    if layer.ndim > 1:
+        head = _header_lines_nd(layer)
+        return head[0] + "\n" + head[2]
+    g = layer.geom
+    op = "conv_transpose1d" if layer.transpose else "conv1d"
+    return (
+        f"{op}: weight {tuple(layer.weight.shape)}, L={layer.in_length}, stride={g.stride}, "
+        f"padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
+        f"groups={layer.groups}, padding_mode='{g.padding_mode}'"
+    )
+
+
+def _plot(
+    M: sp.csr_array, sv: np.ndarray | None, layer: _Layer, path: str, *, complete: bool
+) -> None:
     """Sparsity pattern and singular values side by side, written atomically to `path`."""
     from .io import _atomic_write
 
@@ -711,23 +1088,22 @@ def _plot(M: sp.csr_array, sv: np.ndarray, layer: _Layer, path: str, *, complete
         for o in range(1, layer.c_out):
             ax_spy.axhline(o * layer.out_length - 0.5, color="0.8", lw=0.6)
 
-        ax_sv.plot(np.arange(1, sv.size + 1), sv, ".-", color="#b5412b", ms=3, lw=0.8)
-        ax_sv.set_title(
-            "singular values (descending)" if complete else f"the {sv.size} largest singular values"
-        )
-        ax_sv.set_xlabel("index")
-        ax_sv.set_ylabel("sigma")
-        if sv.size and sv[-1] > 0 and sv[0] / sv[-1] > 100:
-            ax_sv.set_yscale("log")
-        ax_sv.grid(True, alpha=0.3)
-        g = layer.geom
-        op = "conv_transpose1d" if layer.transpose else "conv1d"
-        fig.suptitle(
-            f"{op}: weight {tuple(layer.weight.shape)}, L={layer.in_length}, stride={g.stride}, "
-            f"padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
-            f"groups={layer.groups}, padding_mode='{g.padding_mode}'",
-            fontsize=10,
-        )
+        if sv is None:  # the library has no spectrum for this layer
+            ax_sv.text(0.5, 0.5, "singular values: not available", ha="center", va="center")
+            ax_sv.set_axis_off()
+        else:
+            ax_sv.plot(np.arange(1, sv.size + 1), sv, ".-", color="#b5412b", ms=3, lw=0.8)
+            ax_sv.set_title(
+                "singular values (descending)"
+                if complete
+                else f"the {sv.size} largest singular values"
+            )
+            ax_sv.set_xlabel("index")
+            ax_sv.set_ylabel("sigma")
+            if sv.size and sv[-1] > 0 and sv[0] / sv[-1] > 100:
+                ax_sv.set_yscale("log")
+            ax_sv.grid(True, alpha=0.3)
+        fig.suptitle(_plot_title(layer), fontsize=10)
         _atomic_write(path, ".png", lambda f: fig.savefig(f, format="png", dpi=110))
     finally:
         plt.close(fig)
@@ -739,9 +1115,12 @@ def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
 
     def option(m: re.Match[str]) -> str:
-        return _OPTION_NAMES.get(m.group(1), m.group(0))
+        name = _OPTION_NAMES.get(m.group(1))
+        if name is None:
+            return m.group(0)
+        return name if m.group(2) is None else f"{name} (axis {m.group(2)})"
 
-    return re.sub(r"`([a-z_]+)`", option, text)
+    return re.sub(r"`([a-z_]+)(?:\[(\d+)\])?`", option, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -751,7 +1130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze}
+    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _analyze}
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

@@ -329,8 +329,8 @@ def layer_matrix(
         nnz = sum(g.nnz for g in grids)
         index_dtype = _index_dtype(nnz, shape)
         if fmt == "coo":
-            return _coo_array(*coordinate_arrays(grids, index_dtype, shape), shape)
-        return _from_csr(compressed_arrays(grids, index_dtype, shape), shape, fmt)
+            return _coo_array(*coordinate_arrays(grids, index_dtype, shape, out_dtype), shape)
+        return _from_csr(compressed_arrays(grids, index_dtype, shape, out_dtype), shape, fmt)
     rows_of_m = layer.shape[0]
     nnz_bound = rows_of_m * per_row
     _check_size(layer.shape[::-1] if transpose else layer.shape, nnz_bound, out_dtype, fmt)
@@ -528,8 +528,8 @@ def conv2d_matrix(
            [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9]])
     >>> x = np.arange(16.0).reshape(4, 4)
     >>> (M @ x.reshape(-1)).reshape(2, 2)
-    array([[258., 303.],
-           [438., 483.]])
+    array([[303., 348.],
+           [483., 528.]])
     """
     return _conv_matrix(
         2, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows

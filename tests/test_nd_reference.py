@@ -1,0 +1,741 @@
+"""The N-d library (conv2d / conv3d, DESIGN.md section 2b) vs the loop-by-the-formula reference.
+
+Small cases over the whole N-d parameter space (tests/strategies.py: ``conv_nd_configs``):
+per-axis stride, dilation, kernel and input size, groups (depthwise included), every padding
+mode and every padding form (int, per-axis ints, per-axis pairs, mixed, "same", "valid");
+every output format in canonical form, the dtype rules, transposed convolutions, forward
+passes (batched and not), unfold, output_size, bias_vector with a tuple, row slices
+(``rows=``), the generic ``conv_matrix`` and the 1-D compatibility, and dot tests (real and
+complex) for the matrices, the functional pair and the operators.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import toeplitz_conv as tc
+from conftest import assert_canonical_sparse, to_dense
+from reference import (
+    PADDING_MODES,
+    assert_close,
+    ref_conv1d_matrix,
+    ref_conv_nd,
+    ref_conv_nd_matrix,
+    ref_conv_transpose_nd,
+    ref_conv_transpose_nd_matrix,
+    ref_conv_transpose_size,
+    ref_output_size,
+    ref_padded_nd,
+    ref_unfold_nd,
+    resolve_padding_nd,
+)
+from strategies import PADDING_FORMS, conv_nd_configs, conv_transpose_nd_configs
+
+SPARSE_FORMATS = ("csr", "csc", "coo", "bsr")
+ALL_FORMATS = (*SPARSE_FORMATS, "dense")
+
+
+def matrix_fn(n):
+    return {1: tc.conv1d_matrix, 2: tc.conv2d_matrix, 3: tc.conv3d_matrix}[n]
+
+
+def transpose_matrix_fn(n):
+    return {
+        1: tc.conv_transpose1d_matrix,
+        2: tc.conv_transpose2d_matrix,
+        3: tc.conv_transpose3d_matrix,
+    }[n]
+
+
+def conv_fn(n):
+    return {1: tc.conv1d, 2: tc.conv2d, 3: tc.conv3d}[n]
+
+
+def transpose_fn(n):
+    return {1: tc.conv_transpose1d, 2: tc.conv_transpose2d, 3: tc.conv_transpose3d}[n]
+
+
+def make(cfg, dtype=np.float64):
+    rng = np.random.default_rng(cfg["seed"])
+    w = rng.standard_normal((cfg["c_out"], cfg["c_in"] // cfg["groups"], *cfg["kernel_size"]))
+    b = rng.standard_normal(cfg["c_out"])
+    x = rng.standard_normal((cfg["batch"], cfg["c_in"], *cfg["input_size"]))
+    return w.astype(dtype), b.astype(dtype), x.astype(dtype)
+
+
+def conv_kw(cfg):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
+
+
+def transpose_kw(cfg):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        output_padding=cfg["output_padding"],
+        groups=cfg["groups"],
+        dilation=cfg["dilation"],
+    )
+
+
+def check_all_nd(cfg):
+    """Matrix, M @ vec(x) + bias, forward passes, unfold and output_size vs the reference."""
+    n = cfg["n"]
+    w, b, x = make(cfg)
+    kw = conv_kw(cfg)
+    size, ks = cfg["input_size"], cfg["kernel_size"]
+    ref_m = ref_conv_nd_matrix(w, size, **kw)
+    ref_y = ref_conv_nd(x, w, b, **kw)
+    s_out = ref_y.shape[2:]
+    geo = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
+    assert tc.output_size(size, ks, **geo) == s_out == ref_output_size(size, ks, **geo)
+
+    dense = matrix_fn(n)(w, size, format="dense", **kw)
+    assert type(dense) is np.ndarray and dense.dtype == np.float64
+    assert dense.shape == (cfg["c_out"] * np.prod(s_out), cfg["c_in"] * np.prod(size))
+    assert_close(dense, ref_m)
+    m = matrix_fn(n)(w, size, **kw)
+    assert_canonical_sparse(m, "csr")
+    assert_close(m.toarray(), ref_m)
+    generic = tc.conv_matrix(w, size, **kw)
+    assert_canonical_sparse(generic, "csr")
+    np.testing.assert_array_equal(generic.toarray(), m.toarray())
+
+    c = tc.bias_vector(b, s_out)
+    assert_close(c, np.repeat(b, np.prod(s_out)))
+    batch = len(x)
+    assert_close(x.reshape(batch, -1) @ m.T + c, ref_y.reshape(batch, -1))
+
+    assert_close(conv_fn(n)(x, w, b, **kw), ref_y)
+    assert_close(conv_fn(n)(x[0], w, b, **kw), ref_y[0])
+    assert_close(tc.conv(x, w, b, **kw), ref_y)
+    assert_close(conv_fn(n)(x, w, **kw), ref_conv_nd(x, w, None, **kw))
+
+    kw_u = dict(geo, padding_mode=cfg["mode"])
+    u = tc.unfold(x, ks, **kw_u)
+    assert_close(u, ref_unfold_nd(x, ks, **kw_u))
+    assert_close(tc.unfold(x[0], ks, **kw_u), ref_unfold_nd(x[0], ks, **kw_u))
+
+
+# =========================================================================== the reference
+def test_reference_padded_nd_is_separable():
+    x = np.arange(1.0, 7.0).reshape(1, 2, 3)
+    pads = ((1, 0), (2, 1))
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "zeros")[0],
+        [[0, 0, 0, 0, 0, 0], [0, 0, 1, 2, 3, 0], [0, 0, 4, 5, 6, 0]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "circular")[0],
+        [[5, 6, 4, 5, 6, 4], [2, 3, 1, 2, 3, 1], [5, 6, 4, 5, 6, 4]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "reflect")[0],
+        [[6, 5, 4, 5, 6, 5], [3, 2, 1, 2, 3, 2], [6, 5, 4, 5, 6, 5]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "replicate")[0],
+        [[1, 1, 1, 2, 3, 3], [1, 1, 1, 2, 3, 3], [4, 4, 4, 5, 6, 6]],
+    )
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_reference_is_a_sum_of_kronecker_products(mode):
+    """DESIGN 2b: block (o, c) = sum_k W[o, c, k] S_1^{k_1} (x) S_2^{k_2} (x) S_3^{k_3}."""
+    rng = np.random.default_rng(7)
+    ks, size = (2, 3, 2), (3, 4, 2)
+    stride, dilation, padding = (2, 1, 1), (1, 2, 1), ((1, 1), (2, 1), (1, 0))
+    w = rng.standard_normal((2, 1, *ks))
+    m = ref_conv_nd_matrix(w, size, stride, padding, dilation, 2, mode)
+    sel = [
+        [
+            ref_conv1d_matrix(
+                np.eye(ks[a])[k], size[a], stride[a], padding[a], dilation[a], 1, mode
+            )
+            for k in range(ks[a])
+        ]
+        for a in range(3)
+    ]
+    n_out = int(np.prod([s[0].shape[0] for s in sel]))
+    n_in = int(np.prod(size))
+    for o in range(2):
+        block = sum(
+            w[(o, 0, *kk)] * np.kron(np.kron(sel[0][kk[0]], sel[1][kk[1]]), sel[2][kk[2]])
+            for kk in itertools.product(*(range(k) for k in ks))
+        )
+        assert_close(m[o * n_out : (o + 1) * n_out, o * n_in : (o + 1) * n_in], block)
+        assert not m[o * n_out : (o + 1) * n_out, (1 - o) * n_in : (2 - o) * n_in].any()
+
+
+# =========================================================================== explicit small cases
+def test_small_2d_example_by_hand():
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    expected = np.array([[1, 2, 0, 3, 4, 0], [0, 1, 2, 0, 3, 4]], dtype=float)
+    np.testing.assert_array_equal(tc.conv2d_matrix(w, (2, 3), format="dense"), expected)
+    np.testing.assert_array_equal(tc.conv2d_matrix(w[None, None], (2, 3)).toarray(), expected)
+    np.testing.assert_array_equal(tc.conv_matrix(w, (2, 3)).toarray(), expected)
+    x = np.arange(1.0, 7.0).reshape(1, 2, 3)
+    np.testing.assert_array_equal(tc.conv2d(x, w[None, None]), [[[37.0, 47.0]]])
+    assert tc.output_size((2, 3), (2, 2)) == (1, 2)
+
+
+def test_3x3_on_4x4_is_bttb():
+    """Zero padding 1: 4x4 blocks of 4x4 Toeplitz blocks, block (i, j) depends on i - j only."""
+    w = np.arange(1.0, 10.0).reshape(3, 3)
+    m = tc.conv2d_matrix(w, (4, 4), padding=1, format="dense")
+    assert m.shape == (16, 16)
+    assert_close(m, ref_conv_nd_matrix(w, (4, 4), padding=1))
+    blocks = m.reshape(4, 4, 4, 4).transpose(0, 2, 1, 3)  # [row block, col block]
+    for i, j in itertools.product(range(4), repeat=2):
+        expected = w[j - i + 1] if abs(i - j) <= 1 else np.zeros(3)
+        band = np.diag(np.full(3, expected[0]), -1) + np.diag(np.full(4, expected[1]))
+        band += np.diag(np.full(3, expected[2]), 1)
+        assert_close(blocks[i, j], band)
+
+
+def test_circular_same_is_bccb():
+    w = np.random.default_rng(2).standard_normal((3, 3))
+    m = tc.conv2d_matrix(w, (4, 5), padding="same", padding_mode="circular", format="dense")
+    assert_close(m, ref_conv_nd_matrix(w, (4, 5), padding="same", padding_mode="circular"))
+    # shifting the image by one row and one column shifts the output the same way
+    x = np.random.default_rng(3).standard_normal((4, 5))
+    y = (m @ x.ravel()).reshape(4, 5)
+    y_shift = (m @ np.roll(x, (1, 2), axis=(0, 1)).ravel()).reshape(4, 5)
+    assert_close(y_shift, np.roll(y, (1, 2), axis=(0, 1)))
+
+
+# ====================================================================== hypothesis, 2-D and 3-D
+@pytest.mark.parametrize("form", PADDING_FORMS)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_conv2d_every_form_and_mode(form, mode):
+    @settings(max_examples=4)
+    @given(cfg=conv_nd_configs(n=2, forms=(form,), modes=(mode,)))
+    def run(cfg):
+        check_all_nd(cfg)
+
+    run()
+
+
+@settings(max_examples=40)
+@given(cfg=conv_nd_configs(n=2))
+def test_hypothesis_conv2d(cfg):
+    check_all_nd(cfg)
+
+
+@settings(max_examples=15)
+@given(cfg=conv_nd_configs(n=3, max_length=4, max_channels=3))
+def test_hypothesis_conv3d(cfg):
+    check_all_nd(cfg)
+
+
+@settings(max_examples=15)
+@given(cfg=conv_nd_configs(n=1, max_length=8))
+def test_hypothesis_n1_through_the_nd_path(cfg):
+    """n = 1 with the N-d spellings (1-tuples) equals the 1-D functions and the reference."""
+    w, b, x = make(cfg)
+    kw = conv_kw(cfg)
+    size = cfg["input_size"]
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    assert_close(tc.conv_matrix(w, size, format="dense", **kw), ref)
+    kw1 = dict(kw, stride=cfg["stride"][0], dilation=cfg["dilation"][0], padding=cfg["pads"][0])
+    np.testing.assert_array_equal(
+        tc.conv_matrix(w, size[0], **kw1).toarray(), tc.conv1d_matrix(w, size[0], **kw1).toarray()
+    )
+    assert_close(tc.conv_matrix(w, size[0], **kw1).toarray(), ref)
+    assert_close(tc.conv(x, w, b, **kw), ref_conv_nd(x, w, b, **kw))
+
+
+# =========================================================================== channels, groups
+CHANNEL_CASES = [(1, 1, 1), (3, 2, 1), (4, 4, 2), (2, 6, 2), (3, 3, 3), (2, 4, 2), (4, 4, 4)]
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "groups"), CHANNEL_CASES)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_channels_and_groups_2d(c_in, c_out, groups, mode):
+    cfg = dict(
+        n=2, groups=groups, c_in=c_in, c_out=c_out, kernel_size=(3, 2), stride=(2, 1),
+        dilation=(1, 2), input_size=(5, 4), mode=mode, padding=((2, 1), 1), batch=2,
+        seed=c_in * 100 + c_out * 10 + groups,
+    )  # fmt: skip
+    cfg["pads"] = resolve_padding_nd(cfg["padding"], cfg["kernel_size"], cfg["dilation"])
+    check_all_nd(cfg)
+
+
+# Small axes where reflect/circular/replicate fold two or more taps onto one column (the +=).
+@pytest.mark.parametrize(
+    ("mode", "size", "ks", "padding"),
+    [
+        ("circular", (2, 1), (3, 3), 1),
+        ("circular", (2, 3), (5, 3), (2, (1, 1))),
+        ("reflect", (2, 2), (3, 3), 1),
+        ("reflect", (3, 2), (5, 3), ((2, 2), (1, 0))),
+        ("replicate", (1, 2), (3, 4), (2, 3)),
+        ("zeros", (2, 2), (3, 3), 3),
+    ],
+    ids=str,
+)
+def test_taps_landing_twice_2d(mode, size, ks, padding):
+    cfg = dict(
+        n=2, groups=2, c_in=2, c_out=4, kernel_size=ks, stride=(1, 1), dilation=(1, 1),
+        input_size=size, mode=mode, padding=padding, batch=1, seed=11,
+    )  # fmt: skip
+    cfg["pads"] = resolve_padding_nd(padding, ks, (1, 1))
+    check_all_nd(cfg)
+    w, _, _ = make(cfg)
+    for fmt in SPARSE_FORMATS:
+        m = tc.conv2d_matrix(w, size, format=fmt, **conv_kw(cfg))
+        assert_canonical_sparse(m, fmt)
+        assert_close(m.toarray(), ref_conv_nd_matrix(w, size, **conv_kw(cfg)))
+
+
+# =========================================================================== formats and dtypes
+FORMAT_CASES = [
+    # (n, c_in, c_out, groups, ks, size, stride, padding, dilation, mode)
+    (2, 1, 1, 1, (3, 3), (4, 4), 1, 1, 1, "zeros"),
+    (2, 2, 3, 1, (2, 3), (5, 4), (2, 1), ((1, 0), 2), (1, 2), "reflect"),
+    (2, 3, 3, 3, (3, 3), (4, 5), 1, "same", (2, 1), "circular"),
+    (2, 2, 4, 2, (3, 1), (3, 6), (1, 3), (1, 0), 1, "replicate"),
+    (3, 2, 2, 1, (2, 2, 3), (3, 4, 3), (1, 2, 1), 1, 1, "circular"),
+    (3, 2, 4, 2, (3, 1, 2), (3, 3, 4), 1, "valid", (1, 1, 2), "zeros"),
+]
+
+
+@pytest.mark.parametrize("case", FORMAT_CASES, ids=str)
+def test_every_format_same_values(case):
+    n, c_in, c_out, groups, ks, size, stride, padding, dilation, mode = case
+    w = np.random.default_rng(29).standard_normal((c_out, c_in // groups, *ks))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    dense = matrix_fn(n)(w, size, format="dense", **kw)
+    assert type(dense) is np.ndarray
+    assert_close(dense, ref)
+    default = matrix_fn(n)(w, size, **kw)
+    assert_canonical_sparse(default, "csr")
+    for fmt in SPARSE_FORMATS:
+        m = matrix_fn(n)(w, size, format=fmt, **kw)
+        assert_canonical_sparse(m, fmt)
+        assert m.shape == ref.shape and m.dtype == np.float64
+        np.testing.assert_array_equal(m.toarray(), dense)
+        if fmt != "bsr":  # BSR may store explicit zeros inside its blocks
+            assert sp.csr_array(m).nnz == default.nnz == np.count_nonzero(ref)
+
+
+@pytest.mark.parametrize(
+    ("ks", "size", "padding", "dilation", "mode"),
+    [
+        ((3, 3), (4, 5), "same", 1, "zeros"),
+        ((2, 3), (5, 4), "same", (2, 1), "zeros"),
+        ((3, 3), (4, 4), 1, 1, "circular"),
+        ((3, 2, 2), (3, 3, 4), "same", 1, "zeros"),
+    ],
+    ids=str,
+)
+def test_dia_where_compact(ks, size, padding, dilation, mode):
+    """One channel, stride 1, output size == input size: one diagonal per tap at most."""
+    w = np.random.default_rng(31).standard_normal(ks)
+    kw = dict(padding=padding, dilation=dilation, padding_mode=mode)
+    m = tc.conv_matrix(w, size, format="dia", **kw)
+    assert_canonical_sparse(m, "dia")
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    assert_close(m.toarray(), ref)
+    r, c = np.nonzero(ref)
+    assert len(m.offsets) <= len(np.unique(c - r))
+
+
+def _weights_of(dtype, shape, rng):
+    if np.issubdtype(dtype, np.complexfloating):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(-5, 6, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("wdtype", "expected"),
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.complex64, np.complex64),
+        (np.complex128, np.complex128),
+        (np.int64, np.float64),
+        (np.int8, np.float64),
+    ],
+)
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_dtype_follows_weight(wdtype, expected, fmt):
+    rng = np.random.default_rng(37)
+    w = _weights_of(np.dtype(wdtype), (4, 2, 2, 3), rng)
+    kw = dict(stride=(2, 1), padding=(1, (0, 2)), padding_mode="reflect")
+    m = tc.conv2d_matrix(w, (4, 5), format=fmt, **kw)
+    assert m.dtype == expected
+    if fmt != "dense":
+        assert_canonical_sparse(m, fmt)
+    w_ref = w.astype(np.complex128 if np.iscomplexobj(w) else np.float64)
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-6 if low else 1e-12
+    assert_close(to_dense(m), ref_conv_nd_matrix(w_ref, (4, 5), **kw), rtol=tol, atol=tol)
+    mt = tc.conv_transpose2d_matrix(w, (3, 2), stride=2, padding=1, format=fmt)
+    assert mt.dtype == expected
+
+
+@pytest.mark.parametrize(
+    ("wdtype", "dtype"),
+    [(np.float64, np.float32), (np.float32, np.float64), (np.float64, np.complex128),
+     (np.int64, np.float32)],
+)  # fmt: skip
+@pytest.mark.parametrize("fmt", ("csr", "coo", "dense"))
+def test_dtype_argument_overrides(wdtype, dtype, fmt):
+    w = _weights_of(np.dtype(wdtype), (2, 1, 2, 2, 2), np.random.default_rng(41))
+    m = tc.conv3d_matrix(w, (3, 3, 2), padding=(1, 0, 1), format=fmt, dtype=dtype)
+    assert m.dtype == dtype
+    tol = 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
+    ref = ref_conv_nd_matrix(w.astype(np.float64), (3, 3, 2), padding=(1, 0, 1))
+    assert_close(to_dense(m), ref, rtol=tol, atol=tol)
+    mt = tc.conv_transpose3d_matrix(w, (2, 2, 2), format=fmt, dtype=dtype)
+    assert mt.dtype == dtype
+
+
+# =========================================================================== transposes
+def check_transpose_nd(cfg, fmt="csr"):
+    n = cfg["n"]
+    rng = np.random.default_rng(cfg["seed"])
+    w = rng.standard_normal((cfg["c_in_t"], cfg["c_out_t"] // cfg["groups"], *cfg["kernel_size"]))
+    b = rng.standard_normal(cfg["c_out_t"])
+    z = rng.standard_normal((cfg["batch"], cfg["c_in_t"], *cfg["input_size"]))
+    kw = transpose_kw(cfg)
+    size_z, size = cfg["input_size"], cfg["size"]
+    ref_out = ref_conv_transpose_nd(z, w, b, **kw)
+    assert ref_out.shape[2:] == size
+    assert_close(transpose_fn(n)(z, w, b, **kw), ref_out)
+    assert_close(transpose_fn(n)(z[0], w, b, **kw), ref_out[0])
+    assert_close(tc.conv_transpose(z, w, b, **kw), ref_out)
+
+    ref_mt = ref_conv_transpose_nd_matrix(w, size_z, **kw)
+    mt = transpose_matrix_fn(n)(w, size_z, format=fmt, **kw)
+    if fmt != "dense":
+        assert_canonical_sparse(mt, fmt)
+    assert (
+        mt.shape
+        == ref_mt.shape
+        == (cfg["c_out_t"] * np.prod(size), cfg["c_in_t"] * np.prod(size_z))
+    )
+    assert_close(to_dense(mt), ref_mt)
+    generic = tc.conv_transpose_matrix(w, size_z, format=fmt, **kw)
+    np.testing.assert_array_equal(to_dense(generic), to_dense(mt))
+    c = tc.bias_vector(b, size)
+    batch = len(z)
+    assert_close(z.reshape(batch, -1) @ to_dense(mt).T + c, ref_out.reshape(batch, -1))
+
+    # conv_matrix(W, L').T, on the output positions i_a < L_z,a of conv(L') (more exist when
+    # q_a >= s_a, which torch allows when d_a > s_a).
+    conv_kw_ = dict(
+        stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"]
+    )
+    m = matrix_fn(n)(w, size, format="dense", **conv_kw_)
+    s_out = ref_output_size(
+        size, cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"]
+    )
+    keep = np.zeros((cfg["c_in_t"], *s_out), dtype=bool)
+    keep[(slice(None), *(slice(0, v) for v in size_z))] = True
+    assert_close(to_dense(mt), m[keep.ravel()].T)
+    assert_close(ref_mt, ref_conv_nd_matrix(w, size, **conv_kw_)[keep.ravel()].T)
+
+
+@settings(max_examples=30)
+@given(cfg=conv_transpose_nd_configs(n=2), fmt=st.sampled_from(ALL_FORMATS))
+def test_hypothesis_conv_transpose2d(cfg, fmt):
+    check_transpose_nd(cfg, fmt)
+
+
+@settings(max_examples=12)
+@given(cfg=conv_transpose_nd_configs(n=3, max_length=3, max_channels=3))
+def test_hypothesis_conv_transpose3d(cfg):
+    check_transpose_nd(cfg)
+
+
+def test_conv_transpose_output_size():
+    for size_z, ks, s, p, q, d in [
+        ((3, 4), (3, 2), (2, 1), (1, 0), (1, 0), (1, 1)),
+        ((2, 2), (2, 3), (1, 2), ((0, 1), (2, 0)), (1, 1), (2, 1)),
+        ((2, 3, 1), (1, 2, 3), (3, 1, 1), 0, (2, 0, 0), 1),
+    ]:
+        expected = ref_conv_transpose_size(size_z, ks, s, p, q, d)
+        w = np.ones((1, 1, *ks))
+        kw = dict(stride=s, padding=p, output_padding=q, dilation=d)
+        mt = tc.conv_transpose_matrix(w, size_z, **kw)
+        assert mt.shape == (int(np.prod(expected)), int(np.prod(size_z)))
+        z = np.ones((1, *size_z))
+        assert tc.conv_transpose(z, w, **kw).shape == (1, *expected)
+
+
+# =========================================================================== dot tests
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("n", [2, 3])
+def test_dot_matrix(n, mode, complex_weight):
+    rng = np.random.default_rng(17)
+    ks, size = ((3, 2), (5, 4)) if n == 2 else ((2, 3, 2), (3, 4, 3))
+    w = rng.standard_normal((4, 1, *ks))
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    kw = dict(stride=(2,) + (1,) * (n - 1), padding=1, groups=2, padding_mode=mode)
+    for fmt in ALL_FORMATS:
+        m = matrix_fn(n)(w, size, format=fmt, **kw)
+        x = rng.standard_normal(m.shape[1]) + 1j * rng.standard_normal(m.shape[1])
+        y = rng.standard_normal(m.shape[0]) + 1j * rng.standard_normal(m.shape[0])
+        # <M x, y> == <x, M^H y>  (the adjoint is the conjugate transpose, not .T)
+        lhs = np.vdot(m @ x, y)
+        rhs = np.vdot(x, m.conj().T @ y)
+        assert abs(lhs - rhs) <= 1e-12 * (np.abs(m @ x).sum() * np.abs(y).max() + 1)
+        if complex_weight:
+            assert abs(np.vdot(x, m.T @ y) - lhs) > 1e-6  # the transpose is not the adjoint
+
+
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize(
+    ("size", "ks", "stride", "padding", "dilation", "groups"),
+    [
+        ((6, 5), (3, 2), (2, 1), 1, (1, 2), 2),
+        ((7, 4), (2, 3), (3, 2), ((2, 0), (1, 1)), 1, 1),
+        ((4, 3, 5), (2, 2, 3), (2, 1, 2), (1, 0, 1), (1, 1, 1), 2),
+    ],
+    ids=str,
+)
+def test_dot_conv_and_transpose(size, ks, stride, padding, dilation, groups, complex_weight):
+    """<conv(x), z> == <x, conv_transpose(z)> (bilinear; q picked so that L' == L per axis)."""
+    rng = np.random.default_rng(23)
+    n = len(size)
+    w = rng.standard_normal((4, 4 // groups, *ks))
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    dil = dilation if isinstance(dilation, tuple) else (dilation,) * n
+    q = tuple(
+        (length + p_l + p_r - d * (k - 1) - 1) % s
+        for length, (p_l, p_r), d, k, s in zip(size, pads, dil, ks, stride, strict=True)
+    )
+    x = rng.standard_normal((4, *size))
+    y = conv_fn(n)(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    z = rng.standard_normal(y.shape)
+    xt = transpose_fn(n)(
+        z, w, stride=stride, padding=padding, output_padding=q, groups=groups, dilation=dilation
+    )
+    assert xt.shape == x.shape
+    lhs, rhs = np.sum(y * z), np.sum(x * xt)
+    assert abs(lhs - rhs) <= 1e-12 * (np.abs(y).sum() + np.abs(x).sum()) * 10
+
+
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_operators_equal_the_matrix(mode, complex_weight):
+    rng = np.random.default_rng(43)
+    w = rng.standard_normal((4, 2, 3, 2))
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    kw = dict(stride=(1, 2), padding=((1, 2), 1), dilation=(2, 1), groups=1, padding_mode=mode)
+    m = tc.conv2d_matrix(w, (4, 5), format="dense", **kw)
+    for op in (tc.conv2d_operator(w, (4, 5), **kw), tc.conv_operator(w, (4, 5), **kw)):
+        assert op.shape == m.shape
+        x = rng.standard_normal(m.shape[1]) + 1j * rng.standard_normal(m.shape[1])
+        y = rng.standard_normal(m.shape[0]) + 1j * rng.standard_normal(m.shape[0])
+        assert_close(op @ x, m @ x)
+        assert_close(op.matmat(np.stack([x, 2 * x], 1)), m @ np.stack([x, 2 * x], 1))
+        assert_close(op.T @ y, m.T @ y)
+        assert_close(op.H @ y, m.conj().T @ y)
+        assert_close(op.adjoint() @ y, m.conj().T @ y)
+        assert_close(op.rmatvec(y), m.conj().T @ y)
+        assert abs(np.vdot(op @ x, y) - np.vdot(x, op.H @ y)) <= 1e-10 * np.abs(m).sum()
+    xr = rng.standard_normal((2, 4, 5))
+    assert_close(tc.conv2d_operator(w, (4, 5), **kw) @ xr.ravel(), tc.conv2d(xr, w, **kw).ravel())
+    tkw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2))
+    mt = tc.conv_transpose2d_matrix(w, (3, 2), format="dense", **tkw)
+    for op in (
+        tc.conv_transpose2d_operator(w, (3, 2), **tkw),
+        tc.conv_transpose_operator(w, (3, 2), **tkw),
+    ):
+        z = rng.standard_normal(mt.shape[1]) + 1j * rng.standard_normal(mt.shape[1])
+        v = rng.standard_normal(mt.shape[0]) + 1j * rng.standard_normal(mt.shape[0])
+        assert_close(op @ z, mt @ z)
+        assert_close(op.H @ v, mt.conj().T @ v)
+        assert_close(op.T @ v, mt.T @ v)
+
+
+# =========================================================================== rows=, bias, sizes
+@pytest.mark.parametrize(
+    ("n", "mode", "padding", "stride"),
+    [(2, "zeros", 1, (2, 1)), (2, "circular", "same", 1), (2, "reflect", ((2, 1), 0), 1),
+     (3, "replicate", (1, 0, 1), (1, 2, 1)), (3, "zeros", "valid", 1)],
+    ids=str,
+)  # fmt: skip
+def test_rows_slices_equal_the_full_matrix(n, mode, padding, stride):
+    rng = np.random.default_rng(47)
+    ks, size = ((3, 2), (4, 5)) if n == 2 else ((2, 2, 3), (3, 3, 4))
+    w = rng.standard_normal((4, 1, *ks))
+    kw = dict(stride=stride, padding=padding, groups=2, padding_mode=mode)
+    full = matrix_fn(n)(w, size, **kw).toarray()
+    n_rows = full.shape[0]
+    cuts = sorted({0, 1, 3, n_rows // 3, n_rows // 2, n_rows - 2, n_rows - 1, n_rows})
+    spans = list(itertools.combinations(cuts, 2))
+    for r0, r1 in spans:
+        part = matrix_fn(n)(w, size, rows=(r0, r1), **kw)
+        assert_canonical_sparse(part, "csr")
+        assert part.shape == (r1 - r0, full.shape[1])
+        np.testing.assert_array_equal(part.toarray(), full[r0:r1])
+        part_d = matrix_fn(n)(w, size, rows=(r0, r1), format="dense", **kw)
+        np.testing.assert_array_equal(part_d, full[r0:r1])
+        np.testing.assert_array_equal(
+            tc.conv_matrix(w, size, rows=(r0, r1), **kw).toarray(), full[r0:r1]
+        )
+
+
+def test_rows_empty_range_and_other_formats():
+    rng = np.random.default_rng(49)
+    w = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    kw = dict(padding=(1, 0), stride=(1, 2), padding_mode="circular")
+    full = tc.conv2d_matrix(w, (3, 5), **kw).toarray()
+    empty = tc.conv2d_matrix(w, (3, 5), rows=(4, 4), **kw)
+    assert empty.shape == (0, full.shape[1]) and empty.dtype == np.float32 and empty.nnz == 0
+    for fmt in ("coo", "dense"):
+        part = tc.conv2d_matrix(w, (3, 5), rows=(3, 11), format=fmt, **kw)
+        assert part.dtype == np.float32
+        if fmt != "dense":
+            assert_canonical_sparse(part, fmt)
+        np.testing.assert_array_equal(to_dense(part), full[3:11])
+
+
+def test_bias_vector_tuple():
+    b = np.array([1.5, -2.0, 3.25])
+    np.testing.assert_array_equal(tc.bias_vector(b, (2, 3)), np.repeat(b, 6))
+    np.testing.assert_array_equal(tc.bias_vector(b, (2, 1, 2)), np.repeat(b, 4))
+    np.testing.assert_array_equal(tc.bias_vector(b, (1, 1)), b)
+    np.testing.assert_array_equal(tc.bias_vector(b, 4), np.repeat(b, 4))
+
+
+OUTPUT_SIZE_CASES = [
+    (padding, stride, dilation)
+    for padding in [0, 2, (1, 0), ((0, 2), (1, 1)), (3, (0, 1)), "same", "valid"]
+    for stride in [1, (2, 1), (1, 3)]
+    for dilation in [1, (2, 1)]
+    if not (padding == "same" and stride != 1)  # "same" needs stride 1 (tests/test_nd_errors.py)
+]
+
+
+@pytest.mark.parametrize(("padding", "stride", "dilation"), OUTPUT_SIZE_CASES, ids=str)
+def test_output_size(padding, stride, dilation):
+    ks = (3, 2)
+    for size in [(4, 5), (7, 3), (6, 6)]:
+        expected = ref_output_size(size, ks, stride, padding, dilation)
+        if min(expected) < 1:  # empty on some axis: refused (tests/test_nd_errors.py)
+            with pytest.raises(ValueError):
+                tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
+            continue
+        got = tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
+        assert isinstance(got, tuple) and got == expected
+        if padding == "same":
+            assert got == size
+    assert tc.output_size((5, 5, 5), (3, 3, 3), padding=1) == (5, 5, 5)
+    assert tc.output_size((5,), (2,)) == (4,)
+
+
+# =========================================================================== spellings, 1-D
+def test_int_input_size_broadcasts_and_bare_kernels():
+    rng = np.random.default_rng(53)
+    w2, w3 = rng.standard_normal((3, 2)), rng.standard_normal((2, 2, 2))
+    np.testing.assert_array_equal(
+        tc.conv2d_matrix(w2, 4).toarray(), tc.conv2d_matrix(w2, (4, 4)).toarray()
+    )
+    np.testing.assert_array_equal(
+        tc.conv3d_matrix(w3, 3).toarray(), tc.conv3d_matrix(w3[None, None], (3, 3, 3)).toarray()
+    )
+    assert_close(
+        tc.conv_matrix(w2, (4, 5), padding=1).toarray(), ref_conv_nd_matrix(w2, (4, 5), padding=1)
+    )
+    assert_close(tc.conv_matrix(w3, (3, 2, 4)).toarray(), ref_conv_nd_matrix(w3, (3, 2, 4)))
+
+
+def test_one_d_spellings_unchanged():
+    """conv1d_matrix(w, L) IS conv_matrix(w, L); the 1-tuple forms are accepted for 1-D."""
+    rng = np.random.default_rng(59)
+    w = rng.standard_normal((4, 2, 3))
+    ref = ref_conv1d_matrix(w, 7, 2, (1, 2), 1, 2, "reflect")
+    kw = dict(padding=(1, 2), groups=2, padding_mode="reflect")
+    for m in (
+        tc.conv1d_matrix(w, 7, stride=2, **kw),
+        tc.conv_matrix(w, 7, stride=2, **kw),
+        tc.conv_matrix(w, (7,), stride=(2,), **kw),
+        tc.conv1d_matrix(w, (7,), stride=(2,), dilation=(1,), **kw),
+        tc.conv_matrix(w, 7, stride=2, padding=((1, 2),), groups=2, padding_mode="reflect"),
+    ):
+        assert_canonical_sparse(m, "csr")
+        assert_close(m.toarray(), ref)
+    kernel = np.array([4.0, 3.0])
+    np.testing.assert_array_equal(
+        tc.conv_matrix(kernel, 5, format="dense"), tc.conv1d_matrix(kernel, 5, format="dense")
+    )
+    assert tc.conv_matrix(kernel, 5).shape == (4, 5)
+    x = rng.standard_normal((4, 7))
+    assert_close(tc.conv(x[None], w, stride=2, **kw), tc.conv1d(x[None], w, stride=2, **kw))
+    assert_close(tc.conv(x, w, stride=2, **kw).ravel(), ref @ x.ravel())
+    assert tc.output_size((7,), (3,)) == (5,)
+
+
+# ====================================================================== forward dtypes, layouts
+@pytest.mark.parametrize(
+    ("xdtype", "wdtype", "expected"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float32, np.float64),
+        (np.float32, np.complex64, np.complex64),
+        (np.complex128, np.float64, np.complex128),
+        (np.int64, np.int32, np.float64),
+    ],
+)
+def test_forward_dtypes(xdtype, wdtype, expected):
+    rng = np.random.default_rng(71)
+    w = _weights_of(np.dtype(wdtype), (4, 1, 2, 3), rng)
+    x = _weights_of(np.dtype(xdtype), (2, 2, 4, 5), rng)
+    b = _weights_of(np.dtype(wdtype), (4,), rng)
+    kw = dict(stride=(1, 2), padding=(1, (2, 0)), groups=2, padding_mode="circular")
+    y = tc.conv2d(x, w, b, **kw)
+    assert y.dtype == expected
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-5 if low else 1e-12
+    ref = ref_conv_nd(x.astype(np.complex128), w.astype(np.complex128), b, **kw)
+    assert_close(y, ref if np.dtype(expected).kind == "c" else ref.real, rtol=tol, atol=tol)
+    z = _weights_of(np.dtype(xdtype), (2, 4, 3, 2), rng)
+    tkw = dict(stride=2, padding=(1, 0), output_padding=(1, 0), groups=2)
+    bt = b[:2]  # C_out_t = 1 * groups
+    out = tc.conv_transpose2d(z, w, bt, **tkw)
+    assert out.dtype == expected
+    ref_t = ref_conv_transpose_nd(z.astype(np.complex128), w.astype(np.complex128), bt, **tkw)
+    assert_close(out, ref_t if np.dtype(expected).kind == "c" else ref_t.real, rtol=tol, atol=tol)
+
+
+def test_forward_non_contiguous_inputs():
+    """Strided, transposed and Fortran-ordered views give the same result as a copy."""
+    rng = np.random.default_rng(73)
+    w = rng.standard_normal((3, 2, 2, 2, 3))
+    base = rng.standard_normal((2, 4, 6, 8, 5))
+    x = base[:, ::2, ::2, ::2, :]  # (2, 2, 3, 4, 5), strided
+    kw = dict(stride=(1, 2, 1), padding=(1, 0, (1, 2)), padding_mode="reflect")
+    ref = ref_conv_nd(np.ascontiguousarray(x), w, None, **kw)
+    assert_close(tc.conv3d(x, w, **kw), ref)
+    assert_close(tc.conv3d(np.asfortranarray(x), np.asfortranarray(w), **kw), ref)
+    x2 = rng.standard_normal((5, 4, 2)).transpose(2, 1, 0)  # (2, 4, 5)
+    w2 = rng.standard_normal((3, 3, 2)).transpose(2, 0, 1)[:, None]  # (2, 1, 3, 3)
+    kw2 = dict(padding=1, padding_mode="replicate", groups=2)
+    ref2 = ref_conv_nd(np.ascontiguousarray(x2), np.ascontiguousarray(w2), None, **kw2)
+    assert_close(tc.conv2d(x2, w2, **kw2), ref2)
+    assert_close(tc.conv2d_matrix(w2, (4, 5), **kw2) @ x2.ravel(), ref2.ravel())
+    assert_close(tc.unfold(x2, (3, 3), padding=1), ref_unfold_nd(x2, (3, 3), padding=1))

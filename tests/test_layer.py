@@ -117,3 +117,52 @@ def test_huge_parameters_refused_before_any_arithmetic(kwargs):
 def test_flattened_size_must_be_indexable():
     with pytest.raises(ValueError, match=r"at most .* can be indexed"):
         conv_layer(np.ones((1, 1, 1, 1, 1)), (MAX_INT, MAX_INT, 4), ndim=None)
+
+
+# --------------------------------------------------------------------------- size refusals
+# Found by trying the N-d API as a new user: each was a MemoryError from deep inside numpy.
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: tc.conv2d(np.ones((1, 1, 1)), np.ones((1, 1, 1, 1)), padding=10**6),
+        lambda: tc.conv1d(np.ones(10), [1.0], padding=10**11),
+        lambda: tc.conv_transpose1d(np.ones(10**6), [1.0], stride=10**8),
+        lambda: tc.conv2d(np.broadcast_to(1.0, (10**5, 1, 100, 100)), np.ones((64, 1, 3, 3))),
+    ],
+)
+def test_forward_pass_too_big_is_refused_before_allocating(call):
+    with pytest.raises(ValueError, match=r"convolution of [\d,]+ sample\(s\) .* would take"):
+        call()
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_transposed_matrix_counts_its_long_index_pointer(fmt):
+    with pytest.raises(ValueError, match=r"index pointer and 1,000,000 nonzeros would take"):
+        tc.conv_transpose1d_matrix([1.0], 10**6, stride=10**8, format=fmt)
+    # by columns the pointer runs over the short side: it fits
+    M = tc.conv_transpose1d_matrix([1.0], 10**6, stride=10**8, format="csc")
+    assert M.shape == ((10**6 - 1) * 10**8 + 1, 10**6)
+    assert M.nnz == 10**6
+
+
+def test_bias_vector_too_big_is_refused():
+    with pytest.raises(ValueError, match=r"the bias vector of 640,000,000,000 values would take"):
+        tc.bias_vector(np.ones(64), (10**5, 10**5))
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: tc.output_size((5, 5, 5, 5), 1), "input_size"),
+        (lambda: tc.output_size(5, (1, 1, 1, 1)), "kernel_size"),
+        (lambda: tc.bias_vector([1.0], ()), "output_size"),
+    ],
+)
+def test_sizes_have_one_to_three_axes(call, name):
+    with pytest.raises(ValueError, match=rf"`{name}` must be an int or a tuple of 1, 2 or 3 ints"):
+        call()
+
+
+def test_input_size_length_is_named_when_it_disagrees_with_the_weight():
+    with pytest.raises(ValueError, match=r"for the 3 spatial axes of `input_size`=\(5, 5, 5\)"):
+        tc.conv_matrix(np.ones((2, 1, 3, 3)), (5, 5, 5))

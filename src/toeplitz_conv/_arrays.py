@@ -94,8 +94,10 @@ def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tupl
     gives it, or else the weight does (``(C_out, G, *K)``; a 1-D weight is one
     channel's 1-D kernel). Returns ``(n, kernel_only)``; raises if they disagree.
     """
+    from_size = ""
     if ndim is None and isinstance(input_size, (tuple, list)) and 1 <= len(input_size) <= 3:
         ndim = len(input_size)
+        from_size = f" for the {ndim} spatial axes of `input_size`={tuple(input_size)!r}"
     if ndim is not None:
         if weight_ndim == ndim + 2:
             return ndim, False
@@ -106,7 +108,8 @@ def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tupl
     elif 3 <= weight_ndim <= 5:
         return weight_ndim - 2, False
     raise ValueError(
-        f"`weight` must have shape {_weight_shape_text(ndim)}; got {weight_ndim} dimensions"
+        f"`weight` must have shape {_weight_shape_text(ndim)}{from_size}; "
+        f"got {weight_ndim} dimensions"
     )
 
 

@@ -257,10 +257,31 @@ class Kernel:
         return pad_signal(x, self.geoms, self._take)
 
     def _fold(self, gp: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
-        for axis in range(len(self.geoms), 0, -1):
-            gp = _fold_axis(gp, axis, self.geoms[axis - 1])
-        return gp
+        """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``.
+
+        When ``gp`` holds the whole signal on every axis (``X_a >= p_l + L_a``),
+        the padding cells are added onto the cells they copied, in place and
+        in the reverse axis order of :func:`_fill_edges`, and the signal is then
+        cut out in one copy; otherwise axis by axis.
+        """
+        geoms = self.geoms
+        if any(x < g.pad_left + g.input_length for x, g in zip(gp.shape[1:-1], geoms, strict=True)):
+            for axis in range(len(geoms), 0, -1):
+                gp = _fold_axis(gp, axis, geoms[axis - 1])
+            return gp
+        if all(
+            g.pad_left == 0 and x == g.input_length
+            for x, g in zip(gp.shape[1:-1], geoms, strict=True)
+        ):
+            return gp
+        for axis in range(len(geoms), 0, -1):
+            g = geoms[axis - 1]
+            edge = _edges(g, gp.shape[axis])
+            if g.padding_mode != "zeros" and edge.size:
+                g3 = _axis3(gp, axis)
+                np.add.at(g3, (slice(None), g.pad_left + g.src(edge - g.pad_left)), g3[:, edge])
+        inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
+        return np.ascontiguousarray(gp[(slice(None), *inside)])
 
     @cached_property
     def _cells(self) -> tuple[np.ndarray, ...]:

@@ -108,9 +108,29 @@ def _weight_ndim(weight: object) -> tuple[np.ndarray, int]:
     return w, n
 
 
+def _check_pass_memory(a: np.ndarray, layer, dtype: np.dtype, transpose: bool) -> None:
+    """Refuse, before allocating, a pass whose padded signal and result exceed memory.
+
+    The kernel holds the padded input (``C_in * prod(L_a + p_a,l + p_a,r)`` per sample) and
+    the result (``C_out * prod(L_out,a)`` per sample) of the convolution it runs.
+    """
+    batch = a.shape[0]
+    padded = layer.in_channels * math.prod(
+        g.input_length + g.pad_left + g.pad_right for g in layer.geoms
+    )
+    result = layer.out_channels * math.prod(layer.output_size)
+    kind = "transposed convolution" if transpose else "convolution"
+    check_memory(
+        batch * (padded + result) * dtype.itemsize,
+        f"the {kind} of {batch:,} sample(s) (its padded signal and result)",
+        "use a smaller batch, less padding or a smaller input",
+    )
+
+
 def _run(a: np.ndarray, ndim: int, layer, bias: object, *, transpose: bool) -> np.ndarray:
     """Run the kernel on ``a`` ``(N, C, *S)`` (the batch moved last) and add the bias."""
     dtype = compute_dtype(a.dtype, layer.weight.dtype)
+    _check_pass_memory(a, layer, dtype, transpose)
     w = layer.weight.astype(dtype, copy=False)
     x = np.moveaxis(a.astype(dtype, copy=False), 0, -1)  # (C, *S, N)
     if transpose:

@@ -133,6 +133,9 @@ def output_size(
     >>> output_size(5, 2)
     (4,)
     """
+    for value, name in ((input_size, "input_size"), (kernel_size, "kernel_size")):
+        if isinstance(value, (tuple, list)):
+            _check_axes(value, name)
     n = next((len(v) for v in (input_size, kernel_size) if isinstance(v, (tuple, list))), 1)
     geoms = conv_geometries(
         input_size_tuple(input_size, n),
@@ -171,12 +174,23 @@ def bias_vector(bias: object, output_size: int | tuple[int, ...]) -> np.ndarray:
     if b.ndim != 1:
         raise ValueError(f"`bias` must have shape (C_out,); got shape {b.shape}")
     if isinstance(output_size, (tuple, list)):
+        _check_axes(output_size, "output_size")
         n = math.prod(per_axis(output_size, "output_size", len(output_size), minimum=1))
     else:
         n = check_int(output_size, "output_length", minimum=1)
     if b.dtype.kind in "biu":
         b = b.astype(np.float64)
+    check_memory(b.size * n * b.dtype.itemsize, f"the bias vector of {b.size * n:,} values")
     return np.repeat(b, n)
+
+
+def _check_axes(size: tuple | list, name: str) -> None:
+    """A tuple size has one entry per spatial axis: 1, 2 or 3 of them."""
+    if not 1 <= len(size) <= 3:
+        raise ValueError(
+            f"`{name}` must be an int or a tuple of 1, 2 or 3 ints (one per spatial axis); "
+            f"got {tuple(size)!r}"
+        )
 
 
 def _grid(layer: Layer, dtype: np.dtype, *, by_columns: bool) -> Grid:
@@ -203,11 +217,15 @@ def _grid(layer: Layer, dtype: np.dtype, *, by_columns: bool) -> Grid:
 
 
 def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: str) -> None:
+    """Refuse a matrix that cannot fit: the values and indices of `nnz_bound` entries, plus
+    the pointer over the rows it is assembled by (over the columns for CSC)."""
     if fmt == "dense":
         check_memory(shape[0] * shape[1] * dtype.itemsize, f"the dense {shape} matrix")
     else:
+        lines = shape[1] if fmt == "csc" else shape[0]
         check_memory(
-            nnz_bound * (dtype.itemsize + 24), f"the {shape} matrix's {nnz_bound:,} nonzeros"
+            nnz_bound * (dtype.itemsize + 24) + (lines + 1) * 8,
+            f"the {shape} matrix's index pointer and {nnz_bound:,} nonzeros",
         )
 
 
@@ -414,7 +432,9 @@ def conv_matrix(
         The kernel in torch's layout; the kernel axes alone mean one channel in
         and out (``n`` is then ``len(input_size)``). Torch tensors are accepted.
     input_size : int or tuple of n ints
-        ``(L_1, ..., L_n)``; an int means 1-D (``conv1d_matrix``).
+        ``(L_1, ..., L_n)``. An int applies to every axis of the weight: with a
+        ``(C_out, C_in/groups, K)`` or ``(K,)`` weight it is 1-D (``conv1d_matrix``),
+        with a ``(C_out, C_in/groups, K_1, K_2)`` weight ``(L, L)``, and so on.
     %(parameters)s
 
     Returns

@@ -367,33 +367,6 @@ def test_analyze_plot_without_matplotlib(capsys, monkeypatch, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkeypatch, tmp_path):
-    """Issue 8 (2): every iterative step has a time limit; running out is a warning, not a hang."""
-    from toeplitz_conv import spectral
-
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
-    w = np.random.default_rng(40).standard_normal((2, 2, 3))
-    np.save(tmp_path / "w.npy", w)
-    argv = ["analyze", "--weight", str(tmp_path / "w.npy"), "--length", "150", "--padding", "1"]
-    argv += ["-k", "3"]
-    assert cli.main(argv) == 0
-    captured = capsys.readouterr()
-    M = tc.conv1d_matrix(w, 150, padding=1, format="dense")
-    sv = np.linalg.svd(M, compute_uv=False)
-    listed = captured.out.split("largest  3 singular values: ")[1].splitlines()[0]
-    np.testing.assert_allclose([float(v) for v in listed.split(", ")], sv[:3], rtol=1e-5)
-    assert "(sigma_min by shift-invert block Krylov on a sparse LU)" in captured.out
-    cond = float(captured.out.split("sigma_max / sigma_min = ")[1].split()[0])
-    assert cond == pytest.approx(sv[0] / sv[-1], rel=1e-5)
-    assert "warning" not in captured.err
-    # a budget too small to converge: the values reached, and a warning that says so
-    monkeypatch.setattr(cli, "_TIME_LIMIT", 1e-9)
-    assert cli.main(argv) == 0
-    captured = capsys.readouterr()
-    assert "largest  3 singular values: " in captured.out
-    assert "warning: singular_values: method='krylov' ran out of its budget" in captured.err
-
-
 # --------------------------------------------------------------------------- weight files, --plot
 @pytest.mark.parametrize(
     ("name", "content", "message"),

@@ -234,7 +234,7 @@ def test_bracket_2d_complex_and_real(torch, monkeypatch, complex_weights):
     w = rng.standard_normal((3, 3, 3, 3))
     if complex_weights:
         w = w + 1j * rng.standard_normal(w.shape)
-    size = (18, 16)
+    size = (14, 12)
     M = torch_matrix(torch, w, size, padding=1)
     norm = np.linalg.norm(M, 2)
     monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)

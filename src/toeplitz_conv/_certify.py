@@ -38,15 +38,15 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
     d, S, delta = _gram_terms(sym)
     groups, _, k, _ = S.shape
-    theta = np.asarray(theta, dtype=np.float64)
+    theta = sym.angles(theta)
     mu = np.asarray(mu, dtype=np.float64)
-    ok = np.zeros(theta.size, dtype=bool)
+    ok = np.zeros(theta.shape[0], dtype=bool)
     live = np.nonzero(mu > 0)[0]
     if live.size == 0 or k == 0:
         return mu > 0
-    phase = np.outer(theta[live], d)
+    phase = theta[live] @ d.T
     cos, sin = np.cos(phase), np.sin(phase)
-    flat = S.transpose(1, 0, 2, 3).reshape(d.size, -1)
+    flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
     mu2 = mu[live] ** 2
     shift = mu2[:, None] * (1 - 8 * (k + 2) * k * _EPS) - delta[None, :]  # (live, groups)
     (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))
@@ -74,29 +74,36 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- grid maximum
 def _grid_max(
-    sym: _Symbol, n: int, *, rtol: float, threshold: float = 0.0
-) -> tuple[float, float, int]:
-    r"""Certified maximum of ``sigma_max(A(2 pi f / n))`` over the grid ``f``.
+    sym: _Symbol, n: int | tuple[int, ...], *, rtol: float, threshold: float = 0.0
+) -> tuple[float, float, int | tuple[int, ...]]:
+    r"""Certified maximum of ``sigma_max(A(2 pi f / n))`` over the grid ``f`` (n axes).
 
-    Branch and bound over ranges ``[a, b]`` of grid indices whose ends are
-    evaluated exactly (one batched SVD per level). On a range of half-width
-    ``h`` (in angle) the symbol is the linear interpolation of its ends plus a
-    remainder, ``e^{i q t} - L(t) = O(q^2 (h^2 - t^2) / 2)``, and ``sigma_max``
-    is convex, so every point inside obeys
+    Branch and bound over boxes ``[a, b]`` of grid indices (``[a_1, b_1] x ...``)
+    whose corners are evaluated (batched, one level at a time). The symbol's
+    multilinear interpolation from the corners is a convex combination of corner
+    values, and ``sigma_max`` is convex; the interpolation error of
+    ``e^{i q.t}`` is at most ``sum_a q_a^2 (h_a^2 - tau_a^2) / 2`` (one 1-D
+    linear interpolation per axis, each of norm 1), so every point inside a box
+    of half-widths ``h_a`` obeys
 
     .. math::
 
-        \sigma_{\max}(A(t)) \le \max\big(\sigma_{\max}(A(t_a)),
-        \sigma_{\max}(A(t_b))\big) + \frac{h^2}{2} \sum_j \|Q_j\|_2 (q_j - c)^2
+        \sigma_{\max}(A(t)) \le \max_{\text{corners}} \sigma_{\max}
+        + \sum_a \frac{h_a^2}{2} \sum_j \|Q_j\|_2 (q_{ja} - c_a)^2
 
-    (any phase centre ``c``: ``e^{-i t c} A(t)`` has the same singular values).
-    A range is dropped once that is ``<= max(threshold, best * (1 + rtol))``,
-    else its midpoint is evaluated and it is split in two.
+    (any phase centre ``c``: ``e^{-i t.c} A(t)`` has the same singular values;
+    an axis on which the box holds no grid point between its ends adds nothing,
+    as only grid points matter). In 1-D the line through the two ends is used
+    (tighter). A box is dropped once that is ``<= max(threshold, best * (1 +
+    rtol))``, else it is halved along the axis contributing most.
 
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
-    point ``f_best`` attains ``best``.
+    point ``f_best`` (an int for an int `n`) attains ``best``.
     """
-    return _grid_max_search(sym, n, rtol=rtol, threshold=threshold)
+    if isinstance(n, (int, np.integer)):
+        upper, best, f = _grid_max_search(sym, (int(n),), rtol=rtol, threshold=threshold)
+        return upper, best, f[0]
+    return _grid_max_search(sym, tuple(int(v) for v in n), rtol=rtol, threshold=threshold)
 
 
 def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float) -> np.ndarray:
@@ -126,67 +133,152 @@ def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float
     return bound * (1 + 256 * _EPS)
 
 
+def _box_bound(cv: np.ndarray, h: np.ndarray, curvature: np.ndarray) -> np.ndarray:
+    """The bound of :func:`_grid_max` on boxes with corner values `cv` ``(B, 2^n)``, half-widths
+    `h` ``(B, n)`` (zero on axes without an inner grid point)."""
+    if h.shape[1] == 1:
+        return _range_bound(cv[:, 0], cv[:, 1], h[:, 0], float(curvature[0]))
+    return (cv.max(axis=1) + 0.5 * (h * h) @ curvature) * (1 + 256 * _EPS)
+
+
+def _corner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The ``2^n`` corners of each box, ``(B, 2^n, n)``; corner ``c`` takes ``hi`` on axis ``a``
+    when bit ``n-1-a`` of ``c`` is set (row-major)."""
+    n = lo.shape[1]
+    bits = (np.arange(2**n)[:, None] >> np.arange(n - 1, -1, -1)[None, :]) & 1  # (2^n, n)
+    return np.where(bits[None].astype(bool), hi[:, None, :], lo[:, None, :])
+
+
+_COARSE_ND = {1: _COARSE, 2: 9, 3: 5}  # coarse points per axis
+
+
 def _grid_max_search(
-    sym: _Symbol, n: int, *, rtol: float, threshold: float
-) -> tuple[float, float, int]:
-    last = n // 2 if sym.real else n - 1  # the last frequency of _frequencies(n, real)
-    spacing = 2 * np.pi / n
-    points = np.unique(np.linspace(0, last, min(last + 1, _COARSE)).astype(np.int64))
+    sym: _Symbol, n: tuple[int, ...], *, rtol: float, threshold: float
+) -> tuple[float, float, tuple[int, ...]]:
+    nax = len(n)
+    last = np.array([*(v - 1 for v in n[:-1]), n[-1] // 2 if sym.real else n[-1] - 1])
+    spacing = 2 * np.pi / np.array(n, dtype=np.float64)
+    curvature = np.asarray(sym.curvature, dtype=np.float64)
+    bits = (np.arange(2**nax)[:, None] >> np.arange(nax - 1, -1, -1)[None, :]) & 1
 
     def evaluate(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds ``lo <= value <= hi`` at grid points `f` (exact SVDs when rtol is 0)."""
+        """Bounds ``lo <= value <= hi`` at grid points `f` ``(T, n)`` (SVDs when rtol is 0)."""
         if rtol > 0 or threshold > 0:
             lo, hi = _top_bounds(sym, f * spacing)
         else:
             lo = hi = _svdvals(sym(f * spacing))[..., 0].max(axis=-1)
-        sym.seen.update(zip(((n, int(g)) for g in f), lo.tolist(), strict=True))
+        sym.seen.update(zip(((n, tuple(map(int, g))) for g in f), lo.tolist(), strict=True))
         return lo, hi
 
-    low, values = evaluate(points)
-    i = int(np.argmax(low))
-    best, f_best = float(low[i]), int(points[i])
-    top = float(values.max())
-    a, b = points[:-1], points[1:]
-    va, vb = values[:-1], values[1:]
-    upper_dropped = upper_proved = 0.0
-    while a.size:
-        h = 0.5 * spacing * (b - a)
-        bound = _range_bound(va, vb, h, sym.curvature)
+    axes = [
+        np.unique(np.linspace(0, last[a], min(last[a] + 1, _COARSE_ND[nax])).astype(np.int64))
+        for a in range(nax)
+    ]
+    points = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, nax)
+    best, f_best, top = 0.0, tuple(int(v) for v in points[0]), 0.0
+    values = np.full(points.shape[0], threshold)
+    proved = _prove_below(sym, points * spacing, values) if threshold > 0 else values < 0
+    upper_proved = threshold if np.any(proved) else 0.0
+    if not np.all(proved):  # below the threshold needs only a Cholesky proof; else evaluate
+        low, values[~proved] = evaluate(points[~proved])
+        i = int(np.argmax(low))
+        best, f_best = float(low[i]), tuple(int(v) for v in points[~proved][i])
+        top = float(values[~proved].max())
+    # the cells of the coarse grid, their corners' values
+    cells = [np.arange(max(1, ax.size - 1)) for ax in axes]
+    idx = np.stack(np.meshgrid(*cells, indexing="ij"), axis=-1).reshape(-1, nax)
+    ends = np.array([ax.size - 1 for ax in axes])
+    nxt = np.minimum(idx + 1, ends)
+    lo_b = np.stack([axes[a][idx[:, a]] for a in range(nax)], axis=1)
+    hi_b = np.stack([axes[a][nxt[:, a]] for a in range(nax)], axis=1)
+    shape = tuple(ax.size for ax in axes)
+    table = values.reshape(shape)
+    corner_idx = np.where(bits[None].astype(bool), nxt[:, None, :], idx[:, None, :])
+    cv = table[tuple(corner_idx[..., a] for a in range(nax))]  # (B, 2^n)
+    upper_dropped = 0.0
+    while lo_b.shape[0]:
+        width = hi_b - lo_b
+        h = np.where(width > 1, 0.5 * spacing * width, 0.0)
+        bound = _box_bound(cv, h, curvature)
         cut = max(threshold, best * (1 + rtol))
-        drop = (bound <= cut) | (b - a <= 1)  # b - a <= 1: no grid point inside
-        inside = drop & (b - a > 1)
+        empty = np.all(width <= 1, axis=1)  # every grid point is a corner
+        drop = (bound <= cut) | empty
+        inside = drop & ~empty
         if np.any(inside):
             upper_dropped = max(upper_dropped, float(bound[inside].max()))
-        a, b, va, vb = a[~drop], b[~drop], va[~drop], vb[~drop]
-        if not a.size:
+        keep = ~drop
+        lo_b, hi_b, cv, width, h = lo_b[keep], hi_b[keep], cv[keep], width[keep], h[keep]
+        if not lo_b.shape[0]:
             break
-        # short ranges are finished at once (all their points); long ones are halved
-        short = b - a <= _SHORT_RANGE
-        mid = (a[~short] + b[~short]) // 2
-        rest = [np.arange(lo + 1, hi) for lo, hi in zip(a[short], b[short], strict=True)]
-        new = np.concatenate([mid, *rest])
+        aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * _EPS)
+        # small boxes are finished at once (all their points); larger ones are halved
+        short = np.prod(width + 1, axis=1) <= _SHORT_RANGE + 1
+        rest = [
+            p
+            for a_, b_ in zip(lo_b[short], hi_b[short], strict=True)
+            for p in _inner_points(a_, b_)
+        ]
+        rest = np.array(rest, dtype=np.int64).reshape(-1, nax)
+        # long boxes: split the axis whose curvature term is largest, at its middle
+        L_lo, L_hi, L_cv, L_h = lo_b[~short], hi_b[~short], cv[~short], h[~short]
+        axis = np.argmax(
+            np.where(L_hi - L_lo > 1, L_h * L_h * curvature + 1e-300 * (L_hi - L_lo), -1.0), axis=1
+        )
+        rows = np.arange(L_lo.shape[0])
+        mid = (L_lo[rows, axis] + L_hi[rows, axis]) // 2
+        half_child = (
+            0.5 * spacing[axis] * np.maximum(mid - L_lo[rows, axis], L_hi[rows, axis] - mid)
+        )
+        h_child = L_h.copy()
+        h_child[rows, axis] = np.where(
+            np.maximum(mid - L_lo[rows, axis], L_hi[rows, axis] - mid) > 1, half_child, 0.0
+        )
+        # the face at mid: the corners with `axis` replaced by mid, 2^n of them (pairs equal)
+        face = _corner_points(L_lo, L_hi)
+        face[rows, :, axis] = mid[:, None]
+        lev_face = aim - 0.5 * (h_child * h_child) @ curvature
+        new = np.concatenate([face.reshape(-1, nax), rest])
+        level = np.concatenate([np.repeat(lev_face, 2**nax), np.full(rest.shape[0], aim)])
+        # each distinct point once, at the lowest level asked of it
+        flat = np.ravel_multi_index(tuple(new.T), n) if new.size else np.zeros(0, np.int64)
+        uniq, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+        inverse = np.asarray(inverse).reshape(-1)
+        u_level = np.full(uniq.size, np.inf)
+        np.minimum.at(u_level, inverse, level)
+        u_pts = new[first]
         # a point only has to be proved below a level: a Cholesky factorisation proves that
         # (_prove_below) at a tenth of the cost of an SVD; the SVD is kept where it fails
-        aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * _EPS)
-        half = 0.5 * spacing * np.maximum(mid - a[~short], b[~short] - mid)
-        level = np.concatenate(
-            [aim - 0.5 * sym.curvature * half * half, np.full(new.size - mid.size, aim)]
-        )
-        proved = _prove_below(sym, new * spacing, level)
-        vnew = level.copy()
+        proved = _prove_below(sym, u_pts * spacing, u_level)
+        u_val = u_level.copy()
         if np.any(proved):
-            upper_proved = max(upper_proved, float(level[proved].max()))
+            upper_proved = max(upper_proved, float(u_level[proved].max()))
         if not np.all(proved):
-            low, vnew[~proved] = evaluate(new[~proved])
-            top = max(top, float(vnew[~proved].max()))
+            low, u_val[~proved] = evaluate(u_pts[~proved])
+            top = max(top, float(u_val[~proved].max()))
             i = int(np.argmax(low))
             if low[i] > best:
-                best, f_best = float(low[i]), int(new[~proved][i])
-        vm = vnew[: mid.size]
-        a, b, va, vb = a[~short], b[~short], va[~short], vb[~short]
-        a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
-        va, vb = np.concatenate([va, vm]), np.concatenate([vm, vb])
+                best, f_best = float(low[i]), tuple(int(v) for v in u_pts[~proved][i])
+        vals = u_val[inverse[: face.shape[0] * 2**nax]].reshape(-1, 2**nax)
+        # children: the low half takes the face where `axis` is set, the high half where not
+        on = bits[:, axis].T.astype(bool)  # (B, 2^n): corner c is on the hi side of `axis`
+        cv_low = np.where(on, vals, L_cv)
+        cv_high = np.where(on, L_cv, vals)
+        hi_low = L_hi.copy()
+        hi_low[rows, axis] = mid
+        lo_high = L_lo.copy()
+        lo_high[rows, axis] = mid
+        lo_b = np.concatenate([L_lo, lo_high])
+        hi_b = np.concatenate([hi_low, L_hi])
+        cv = np.concatenate([cv_low, cv_high])
     return max(top * (1 + 256 * _EPS), upper_dropped, upper_proved), best, f_best
+
+
+def _inner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The grid points of the box ``[lo, hi]`` that are not corners, ``(P, n)``."""
+    grids = np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)), indexing="ij")
+    pts = np.stack(grids, axis=-1).reshape(-1, lo.size)
+    corner = np.all((pts == lo) | (pts == hi), axis=1)
+    return pts[~corner]
 
 
 def _gram_certificate(layer: Layer, mu: float) -> float | None:
@@ -202,6 +294,8 @@ def _gram_certificate(layer: Layer, mu: float) -> float | None:
     factorisation fails or would be too large (or circular padding wraps the band).
     """
 
+    if layer.ndim != 1:
+        return None
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
     n = c_in * L
@@ -331,6 +425,8 @@ def _localized_bound(
     from ._layer import conv_layer
     from .operators import Conv1dOperator
 
+    if layer.ndim != 1:  # the edge windows are 1-D
+        return None
     g = layer.geom
     if g.padding_mode not in ("reflect", "replicate"):
         return None
@@ -390,55 +486,104 @@ def _localized_bound(
     return math.sqrt(top * top + error) * (1 + 256 * _EPS)
 
 
-def _embedding_lengths(layer: Layer, theta: float, count: int) -> list[int]:
-    """Polyphase lengths ``n = N / s`` of circulants that embed the layer, best first.
+def _embedding_lengths(
+    layer: Layer, theta: np.ndarray | float, count: int
+) -> list[tuple[int, ...]]:
+    """Polyphase sizes ``n_a = N_a / s_a`` of circulants that embed the layer, best first.
 
-    Any ``N >= L + p_l + p_r`` with ``s | N`` embeds it; ``||C_N||`` is the
-    symbol's maximum over the grid ``2 pi f / n``, so the least bound comes
-    from a grid whose points straddle the peak ``theta``: among the next 64
-    lengths, those that put ``theta`` closest to the middle between two points.
+    Any ``N_a >= L_a + p_a,l + p_a,r`` with ``s_a | N_a`` embeds it on axis ``a``;
+    ``||C_N||`` is the symbol's maximum over the grid ``2 pi f_a / n_a``, so the
+    least bound comes from a grid whose points straddle the peak ``theta``: per
+    axis, among the next 64 lengths, those that put ``theta_a`` closest to the
+    middle between two points (the ``i``-th best on every axis make size ``i``).
     """
-    g = layer.geom
-    n0 = -(-(g.input_length + g.pad_left + g.pad_right) // g.stride)
+    n0 = [-(-(g.input_length + g.pad_left + g.pad_right) // g.stride) for g in layer.geoms]
     if count == 1:  # no peak known yet: an odd length at least misses a peak at pi
-        return [n0 + 1 - n0 % 2]
-    n = np.arange(n0 + 1, n0 + 65)
-    offset = theta * n / (2 * np.pi)
-    miss = np.abs(offset - np.round(offset))
-    best = n[np.argsort(-miss, kind="stable")[: count - 1]]
-    return [n0, *(int(b) for b in best)]
+        return [tuple(v + 1 - v % 2 for v in n0)]
+    theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (len(n0),))
+    best = []
+    for a, v in enumerate(n0):
+        n = np.arange(v + 1, v + 65)
+        offset = theta[a] * n / (2 * np.pi)
+        miss = np.abs(offset - np.round(offset))
+        best.append(n[np.argsort(-miss, kind="stable")[: count - 1]])
+    return [tuple(n0), *(tuple(int(b[i]) for b in best) for i in range(count - 1))]
 
 
-def _refine_peak(sym: _Symbol, f: int, n: int) -> float:
-    """The angle of the symbol's peak near grid point `f`, by a parabola through three points.
+def _refine_peak(sym: _Symbol, f: object, n: object) -> np.ndarray | float:
+    """The angles of the symbol's peak near grid point `f`, by a parabola per axis.
 
-    For real weights the symbol's singular values are even about 0 and pi, so a
-    peak found there is exactly there.
+    For real weights the symbol's singular values are even about 0 and pi, so on
+    an axis where the peak sits there (and so do all others) it is exactly there.
+    Returns a float for an int `n` (1-D), else an array of ``n`` angles.
     """
-    spacing = 2 * np.pi / n
-    if sym.real and (f == 0 or 2 * f == n):
-        return f * spacing
-    around = [f - 1, f, f + 1]
-    missing = np.array([g for g in around if (n, g) not in sym.seen])
-    if missing.size:
-        values, _ = _top_bounds(sym, missing * spacing)  # to ~1e-12: plenty for a parabola
-        sym.seen.update(zip(((n, int(g)) for g in missing), values.tolist(), strict=True))
-    v = [sym.seen[(n, g)] for g in around]
-    curvature = v[0] - 2 * v[1] + v[2]
-    if curvature >= 0:
-        return f * spacing
-    return (f + float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5))) * spacing
+    one = isinstance(n, (int, np.integer))
+    nn = (int(n),) if one else tuple(int(v) for v in n)
+    ff = (int(f),) if one else tuple(int(v) for v in f)
+    spacing = 2 * np.pi / np.array(nn, dtype=np.float64)
+    out = np.array(ff, dtype=np.float64)
+    symmetric = sym.real and all((2 * fa) % na == 0 for fa, na in zip(ff, nn, strict=True))
+    if not symmetric:
+        around = {ff}
+        for a in range(len(nn)):
+            for step in (-1, 1):
+                g = list(ff)
+                g[a] += step
+                around.add(tuple(g))
+        missing = [g for g in around if (nn, g) not in sym.seen]
+        if missing:
+            pts = np.array(missing, dtype=np.float64)
+            values, _ = _top_bounds(sym, pts * spacing)  # to ~1e-12: plenty for a parabola
+            sym.seen.update(zip(((nn, g) for g in missing), values.tolist(), strict=True))
+        for a in range(len(nn)):
+            lo_, hi_ = list(ff), list(ff)
+            lo_[a] -= 1
+            hi_[a] += 1
+            v = [sym.seen[(nn, tuple(lo_))], sym.seen[(nn, ff)], sym.seen[(nn, tuple(hi_))]]
+            curvature = v[0] - 2 * v[1] + v[2]
+            if curvature < 0:
+                out[a] += float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5))
+    angles = out * spacing
+    return float(angles[0]) if one else angles
+
+
+def _peak_drop(sym: _Symbol, f: object, n: object) -> float:
+    """How much a grid shifted half a step off the peak at `f` may lower the maximum (a guess).
+
+    ``sum_a max(0, -second difference_a) / 8`` from the values :func:`_refine_peak`
+    left in ``sym.seen``; used only to skip embedding lengths that cannot help.
+    """
+    one = isinstance(n, (int, np.integer))
+    nn = (int(n),) if one else tuple(int(v) for v in n)
+    ff = (int(f),) if one else tuple(int(v) for v in f)
+    drop = 0.0
+    for a in range(len(nn)):
+        lo_, hi_ = list(ff), list(ff)
+        lo_[a] -= 1
+        hi_[a] += 1
+        keys = [(nn, tuple(lo_)), (nn, ff), (nn, tuple(hi_))]
+        if all(k in sym.seen for k in keys):
+            v = [sym.seen[k] for k in keys]
+            drop += max(0.0, -(v[0] - 2 * v[1] + v[2])) / 8
+    return drop
 
 
 def _copies(layer: Layer) -> int:
-    """Most padded positions that read one sample (``||P||^2``)."""
-    g = layer.geom
-    src = g.padded_sources()
-    return int(np.bincount(src[src >= 0], minlength=g.input_length).max())
+    """Most padded positions that read one sample (``||P||^2``, a product over the axes)."""
+    total = 1
+    for g in layer.geoms:
+        src = g.padded_sources()
+        total *= int(np.bincount(src[src >= 0], minlength=g.input_length).max())
+    return total
 
 
 def _boundary_norm(layer: Layer) -> float:
-    """``||M - M_zeros||_2``, exact: nonzero only on rows whose taps read padding."""
+    """``||M - M_zeros||_2``, exact: nonzero only on rows whose taps read padding.
+
+    1-D only; ``inf`` (no bound) for ``n >= 2``.
+    """
+    if layer.ndim != 1:
+        return math.inf
     g = layer.geom
     rows = g.boundary_rows()
     if rows.size == 0:

@@ -12,13 +12,13 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
 from ._layer import Layer
 from ._symbol import _EPS, _is_real, _operator, _svdvals, _Symbol, _symbol, _top_vector
 from ._threads import run
 from .matrices import layer_matrix
-from .operators import Conv1dOperator
 
 # sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
 _SHIFT_INVERT_MAX_NNZ = 12_000_000
@@ -54,48 +54,78 @@ def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
     return float(np.einsum("i,i->", a, b))
 
 
-def _start_vector(layer: Layer, sym: _Symbol, theta: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """The circulant's top singular vector restricted to the signal, sine-windowed.
+def _start_vector(
+    layer: Layer, sym: _Symbol, theta: object
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The circulant's top singular vector restricted to the signal, sine-windowed per axis.
 
-    ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi (l + 1) / (L + 1))`` for
-    ``l = m s + r``: near the top of the spectrum ``M^H M`` acts like a
-    second-difference operator modulated at ``theta``, whose top eigenvector
-    this is up to O(1/L^2).
+    ``x[c, l] = u[c, r(l)] prod_a e^{i theta_a m_a} sin(pi (l_a + 1) / (L_a + 1))``
+    for ``l_a = m_a s_a + r_a`` (``r(l)`` the flat phase): near the top of the
+    spectrum ``M^H M`` acts like a second-difference operator on each axis
+    modulated at ``theta``, whose top eigenvector this is up to O(1/L^2).
+    `theta` is a float (1-D) or ``n`` angles.
 
     Returns ``(x, M x)``; ``M x`` is computed from the separable form (``K``
-    outer products instead of a convolution) for real weights and stride 1,
+    outer products instead of a convolution) for real 1-D weights and stride 1,
     else ``None``.
     """
-    g = layer.geom
-    L, s = g.input_length, g.stride
-    u = _top_vector(sym, theta).reshape(layer.in_channels, s)
+    theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
+    R = math.prod(g.stride for g in layer.geoms)
+    u = _top_vector(sym, theta).reshape(layer.in_channels, R)
+    if layer.ndim == 1 and R == 1 and _is_real(layer):
+        return _start_vector_1d(layer, u, float(theta[0]))
+    x = _windowed_exponential(layer, u, theta, (1,) * layer.ndim)
+    if _is_real(layer):
+        re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
+        x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
+    x = np.ascontiguousarray(x).ravel()
+    return x / _norm(x), None
+
+
+def _windowed_exponential(
+    layer: Layer, u: np.ndarray, theta: np.ndarray, j: tuple[int, ...]
+) -> np.ndarray:
+    r"""``x[c, l] = u[c, r(l)] prod_a e^{i theta_a (m_a - mean)} sin(pi j_a l_a')``.
+
+    ``l_a = m_a s_a + r_a``, ``l_a' = (l_a + 1) / (L_a + 1)``, ``r(l)`` the flat phase;
+    `u` has shape ``(C_in, prod(s_a))``. Returns ``(C_in, prod(L_a))``, complex.
+    """
+    phase = np.zeros(layer.input_size)
+    window = np.ones(layer.input_size)
+    rflat = np.zeros(layer.input_size, dtype=np.int64)
+    for a, g in enumerate(layer.geoms):
+        L, s = g.input_length, g.stride
+        pos = np.arange(L)
+        m, r = np.divmod(pos, s)
+        shape = [1] * layer.ndim
+        shape[a] = L
+        phase = phase + (theta[a] * (m - m.mean())).reshape(shape)
+        window = window * np.sin(np.pi * j[a] * (pos + 1) / (L + 1)).reshape(shape)
+        rflat = rflat * s + r.reshape(shape)
+    wave = np.exp(1j * phase) * window
+    return u[:, rflat.ravel()] * wave.ravel()[None, :]
+
+
+def _start_vector_1d(
+    layer: Layer, u: np.ndarray, theta: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_start_vector` for a real 1-D stride-1 layer, with ``M x`` from its separable form."""
+    L = layer.geom.input_length
     pos = np.arange(L)
-    m, r = np.divmod(pos, s)
-    phase = theta * (m - m.mean())
+    phase = theta * (pos - pos.mean())
     window = np.sin(np.pi * (pos + 1) / (L + 1))
     cw, sw = np.cos(phase) * window, np.sin(phase) * window
-    if not _is_real(layer):
-        x = (u[:, r] * (cw + 1j * sw)).ravel()
-        return x / _norm(x), None
-    # the real or the imaginary part of u e^{i phase}, whichever is larger
-    if s == 1:
-        # contiguous copies: ufunc.outer over a strided column view is ~10x slower
-        ur, ui = np.ascontiguousarray(u.real[:, 0]), np.ascontiguousarray(u.imag[:, 0])
-        cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
-        real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
-        imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
-        if real_part < imag_part:
-            ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
-        # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
-        x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
-        scale = _norm(x.ravel())
-        return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
-    else:
-        ur, ui = u.real[:, r], u.imag[:, r]
-        x = ur * cw - ui * sw
-        y = ui * cw + ur * sw
-        x = (x if _norm(x.ravel()) >= _norm(y.ravel()) else y).ravel()
-    return x / _norm(x), None
+    # contiguous copies: ufunc.outer over a strided column view is ~10x slower
+    ur, ui = np.ascontiguousarray(u.real[:, 0]), np.ascontiguousarray(u.imag[:, 0])
+    cc, ss, cs = cw @ cw, sw @ sw, cw @ sw
+    real_part = (ur @ ur) * cc + (ui @ ui) * ss - 2 * (ur @ ui) * cs
+    imag_part = (ui @ ui) * cc + (ur @ ur) * ss + 2 * (ur @ ui) * cs
+    if real_part < imag_part:
+        ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
+    # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
+    x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
+    scale = _norm(x.ravel())
+    return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
 
 
 def _separable_product(
@@ -133,14 +163,14 @@ class _SplitOperator:
     """
 
     def __init__(self, layer: Layer) -> None:
-        w, g = layer.weight, layer.geom
+        w, g = layer.weight, layer.geoms
         c_out, c_in = w.shape[:2]
         self.rows = [
-            Conv1dOperator(np.ascontiguousarray(w[a:b]), g, 1)
+            _operator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
             for a, b in ((0, c_out // 2), (c_out // 2, c_out))
         ]
         self.cols = [
-            Conv1dOperator(np.ascontiguousarray(w[:, a:b]), g, 1)
+            _operator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
             for a, b in ((0, c_in // 2), (c_in // 2, c_in))
         ]
 
@@ -162,7 +192,7 @@ class _SplitOperator:
 
 
 def _lanczos_lower(
-    op: Conv1dOperator,
+    op: object,
     x0: np.ndarray,
     *,
     steps: int,
@@ -214,14 +244,21 @@ def _lanczos_lower(
 
 
 def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
-    """A random unit vector on the samples near both ends of the signal."""
-    g = layer.geom
-    L = g.input_length
-    width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
+    """A random unit vector on the samples near the ends of the signal on every axis."""
     gen = rng if rng is not None else np.random.default_rng(0)
-    x = np.zeros((layer.in_channels, L))
-    x[:, :width] = gen.standard_normal((layer.in_channels, width))
-    x[:, L - width :] += gen.standard_normal((layer.in_channels, width))
+    near = np.zeros(layer.input_size, dtype=bool)
+    for a, g in enumerate(layer.geoms):
+        L = g.input_length
+        width = min(L, 2 * (g.dilation * (g.kernel_size - 1) + max(g.pad_left, g.pad_right)) + 2)
+        edge = np.zeros(L, dtype=bool)
+        edge[:width] = True
+        edge[L - width :] = True
+        shape = [1] * layer.ndim
+        shape[a] = L
+        near = near | edge.reshape(shape)
+    x = np.zeros((layer.in_channels, near.size))
+    where = np.flatnonzero(near.ravel())
+    x[:, where] = gen.standard_normal((layer.in_channels, where.size))
     x = x.ravel()
     return x / _norm(x)
 
@@ -364,33 +401,46 @@ def _block_krylov(
             W = _orthonormal(W, V[:, :used])
 
 
-def _symbol_peaks(sym: _Symbol, n: int, count: int, *, smallest: bool = False) -> list:
+def _symbol_peaks(
+    sym: _Symbol, n: int | tuple[int, ...], count: int, *, smallest: bool = False
+) -> list:
     """The `count` highest local maxima (lowest minima) of the symbol's singular values.
 
-    Over ``n`` angles ``2 pi f / n`` (and each group and each singular value),
-    each refined by a parabola; returns ``(value, theta, group, index)`` tuples,
-    best first (``index`` orders the singular values of ``A(theta)``, largest first).
+    Over the grid of angles ``2 pi f_a / n_a`` (and each group and each singular
+    value), each refined by a parabola per axis; returns ``(value, theta, group,
+    index)`` tuples, best first (``theta`` an array of ``n`` angles; ``index``
+    orders the singular values of ``A(theta)``, largest first).
     """
-    f = np.arange(n)
-    vals = _svdvals(sym(2 * np.pi * f / n))  # (n, groups, r)
+    n = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    nax = len(n)
+    f = np.stack(np.meshgrid(*(np.arange(v) for v in n), indexing="ij"), axis=-1)
+    f = f.reshape(-1, nax)
+    vals = _svdvals(sym(2 * np.pi * f / np.array(n)))  # (prod n, groups, r)
+    vals = vals.reshape(*n, *vals.shape[1:])
     if smallest:
         vals = -vals
-    left, right = np.roll(vals, 1, axis=0), np.roll(vals, -1, axis=0)
-    peak = (vals >= left) & (vals >= right)
+    near = [(np.roll(vals, 1, axis=a), np.roll(vals, -1, axis=a)) for a in range(nax)]
+    peak = np.ones(vals.shape, dtype=bool)
+    for left, right in near:
+        peak &= (vals >= left) & (vals >= right)
     where = np.argwhere(peak)
     score = vals[peak]
     order = np.argsort(-score, kind="stable")
     out, seen = [], set()
     for i in order:
-        fi, g, r = (int(v) for v in where[i])
-        key = (fi, g)
-        if key in seen:  # one start per angle and group: its vectors cover every index
+        idx = tuple(int(v) for v in where[i])
+        fi, g, r = idx[:nax], idx[nax], idx[nax + 1]
+        if (fi, g) in seen:  # one start per angle and group: its vectors cover every index
             continue
-        seen.add(key)
-        a, c, e = left[fi, g, r], vals[fi, g, r], right[fi, g, r]
-        curv = a - 2 * c + e
-        shift = 0.0 if curv >= 0 else float(np.clip(0.5 * (a - e) / curv, -0.5, 0.5))
-        out.append((abs(float(c)), 2 * np.pi * (fi + shift) / n, g, r))
+        seen.add((fi, g))
+        c = vals[idx]
+        theta = np.empty(nax)
+        for a, (left, right) in enumerate(near):
+            lo, hi = left[idx], right[idx]
+            curv = lo - 2 * c + hi
+            shift = 0.0 if curv >= 0 else float(np.clip(0.5 * (lo - hi) / curv, -0.5, 0.5))
+            theta[a] = 2 * np.pi * (fi[a] + shift) / n[a]
+        out.append((abs(float(c)), theta, g, r))
         if len(out) == count:
             break
     return out
@@ -415,7 +465,10 @@ def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, win
     Real weights: the real and imaginary parts (both approximate eigenvectors
     of the real ``M^H M``). Shape ``(n, count)``.
     """
+    if layer.ndim != 1:
+        return _modes_nd(layer, sym, theta, group, index, windows)
     g = layer.geom
+    theta = float(np.atleast_1d(theta)[0])
     L, s = g.input_length, g.stride
     steps = np.pi * s * np.arange(1, windows + 1) / (L + 1)
     angles = np.concatenate([[theta], theta + steps, theta - steps])
@@ -443,7 +496,40 @@ def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, win
     return np.stack(cols, axis=1)
 
 
-def _gram_apply(op: Conv1dOperator, wide: bool):
+def _modes_nd(
+    layer: Layer, sym: _Symbol, theta: object, group: int, index: int, windows: int
+) -> np.ndarray:
+    """Windowed exponentials at `theta` (see :func:`_windowed_exponential`), shape ``(n, count)``.
+
+    ``u`` is the right singular vector number `index` of ``A(theta)`` (in group
+    `group`); the windows ``sin(pi j_a l'_a)`` are the `windows` lowest modes
+    (smallest ``sum_a (j_a / L_a)^2``): near a peak of the symbol, ``M^H M`` acts
+    like a second difference per axis modulated at `theta`, whose eigenvectors
+    these are up to O(1/L^2). Real weights: the real and imaginary parts (both
+    approximate eigenvectors of the real ``M^H M``).
+    """
+    theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
+    A = sym(theta[None, :])[0]  # (groups, m, n)
+    _, _, vh = np.linalg.svd(A[group])
+    u = np.zeros((A.shape[0], A.shape[2]), dtype=np.complex128)
+    u[group] = vh[min(index, vh.shape[0] - 1)].conj()
+    u = u.reshape(layer.in_channels, -1)
+    sizes = np.array(layer.input_size, dtype=np.float64) + 1
+    js = np.stack(
+        np.meshgrid(*(np.arange(1, windows + 1) for _ in sizes), indexing="ij"), axis=-1
+    ).reshape(-1, sizes.size)
+    js = js[np.argsort(((js / sizes) ** 2).sum(axis=1), kind="stable")[:windows]]
+    cols = []
+    for j in js:
+        x = _windowed_exponential(layer, u, theta, tuple(int(v) for v in j)).ravel()
+        if _is_real(layer):
+            cols += [x.real, x.imag]
+        else:
+            cols.append(x)
+    return np.stack(cols, axis=1)
+
+
+def _gram_apply(op: LinearOperator, wide: bool):
     """``X -> M^H M X`` (or ``M M^H X`` for a wide ``M``), on blocks."""
     if wide:
         return lambda X: op.matmat(op.rmatmat(X))
@@ -465,14 +551,17 @@ def _start_block(
     next three, two random vectors, and for reflect/replicate/circular padding
     a random vector on the edges (where the padding may lift or lower the spectrum).
     """
-    g = layer.geom
-    n = -(-(g.input_length + g.pad_left + g.pad_right) // g.stride)
-    peaks = _symbol_peaks(sym, int(min(max(n, 64), 2048)), 4, smallest=smallest)
+    floor = {1: 64, 2: 32}.get(layer.ndim, 12)  # grid points per axis: a few thousand in all
+    n = tuple(
+        int(min(max(-(-(g.input_length + g.pad_left + g.pad_right) // g.stride), floor), 2048))
+        for g in layer.geoms
+    )
+    peaks = _symbol_peaks(sym, n, 4, smallest=smallest)
     cols = []
     for i, (_, theta, group, index) in enumerate(peaks):
         cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
     cols.append(rng.standard_normal((sum(layer.shape[1:]), 2)))
-    if g.padding_mode != "zeros":
+    if layer.geoms[0].padding_mode != "zeros":
         cols.append(_edge_vector(layer, rng)[:, None])
     X = np.concatenate(cols, axis=1)
     return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
@@ -542,13 +631,13 @@ def smallest_singular_value(
     side = min(m, n)
     max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
     gram = _gram_apply(op, wide)
-    by_lu = m * layer.group_channels * layer.geom.kernel_size <= _SHIFT_INVERT_MAX_NNZ
+    by_lu = m * layer.group_channels * math.prod(layer.kernel_size) <= _SHIFT_INVERT_MAX_NNZ
     if by_lu:
         how = "shift-invert block Krylov on a sparse LU"
         # position-major order (sample, channel) makes M banded: a cheaper LU (measured
         # 40% at 16 channels); the Krylov space lives in the permuted coordinates
-        rows = _position_major(layer.out_channels, layer.geom.output_length)
-        cols = _position_major(layer.in_channels, layer.geom.input_length)
+        rows = _position_major(layer.out_channels, math.prod(layer.output_size))
+        cols = _position_major(layer.in_channels, math.prod(layer.input_size))
         M = layer_matrix(layer, fmt="csr")[rows].tocsc()[:, cols]
         space = cols if not wide else rows
         if m == n:

@@ -10,16 +10,17 @@ every spectral function starts from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._arrays import check_memory
-from ._geometry import Padding
+from ._geometry import PaddingND
 from ._layer import Layer, conv_layer
 from ._threads import run_slices
 from .matrices import layer_matrix
-from .operators import Conv1dOperator
+from .operators import ConvOperator
 
 _EPS = np.finfo(np.float64).eps
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
@@ -28,22 +29,26 @@ _SVD_BATCH = 64  # symbol matrices per batched SVD call
 # --------------------------------------------------------------------------- the layer
 def _layer(
     weight: object,
-    input_length: int,
-    stride: int,
-    padding: Padding,
-    dilation: int,
+    input_size: object,
+    stride: object,
+    padding: PaddingND,
+    dilation: object,
     groups: int,
     padding_mode: str,
 ) -> Layer:
-    """The validated layer, its weight in float64 (complex128 for complex weights)."""
+    """The validated layer (``n`` spatial axes), its weight in float64 (complex128 if complex).
+
+    `input_size` is an int (1-D, or every axis of an N-d weight) or a tuple of ``n`` ints.
+    """
     layer = conv_layer(
         weight,
-        input_length,
+        input_size,
         stride=stride,
         padding=padding,
         dilation=dilation,
         groups=groups,
         padding_mode=padding_mode,
+        ndim=None,
     )
     dtype = np.complex128 if layer.weight.dtype.kind == "c" else np.float64
     if not np.isfinite(layer.weight).all():
@@ -52,15 +57,20 @@ def _layer(
             f"`weight` has NaN or inf entries ({bad} of {layer.weight.size}); "
             "the spectrum of such a matrix is undefined"
         )
-    return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geom, layer.groups)
+    return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geoms, layer.groups)
 
 
 def _is_real(layer: Layer) -> bool:
     return layer.weight.dtype.kind != "c"
 
 
-def _operator(layer: Layer) -> Conv1dOperator:
-    return Conv1dOperator(layer.weight, layer.geom, layer.groups)
+def _is_circulant(layer: Layer) -> bool:
+    """Block-circulant on every axis (circular padding, one period of output per axis)."""
+    return all(g.is_circulant for g in layer.geoms)
+
+
+def _operator(layer: Layer) -> ConvOperator:
+    return ConvOperator(layer.weight, layer.geoms, layer.groups)
 
 
 def _dense(layer: Layer) -> np.ndarray:
@@ -70,63 +80,96 @@ def _dense(layer: Layer) -> np.ndarray:
 # --------------------------------------------------------------------------- the symbol
 @dataclass(frozen=True)
 class _Symbol:
-    r"""``A(theta) = sum_j Q[:, j] e^{i theta q_j}``, per group, after the polyphase split.
+    r"""``A(theta) = sum_j Q[:, j] e^{i theta . q_j}``, per group, after the polyphase split.
 
-    ``Q`` has shape ``(groups, nq, C_out/groups, G*s)``; column ``c*s + r`` is
-    input channel ``c`` at phase ``r``. Tap ``k`` sits at ``k*d - p_l = q*s + r``.
+    ``Q`` has shape ``(groups, nq, C_out/groups, G*R)`` with ``R = prod(s_a)``
+    phases; column ``c*R + r`` is input channel ``c`` at phase ``r`` (row-major
+    over ``(r_1, ..., r_n)``). Tap ``k`` sits at ``k_a d_a - p_a = q_a s_a + r_a``
+    on every axis ``a``; ``q`` holds the distinct offsets ``(q_1, ..., q_n)``.
     """
 
     Q: np.ndarray
-    q: np.ndarray  # (nq,) integer offsets, centred to make the Lipschitz constant small
-    stride: int
-    lipschitz: float  # sum_j ||Q_j|| |q_j| >= ||A'(t)||
-    curvature: float  # sum_j ||Q_j|| (q_j - c)^2 >= ||(e^{-itc} A(t))''||, best centre c
+    q: np.ndarray  # (nq, n) integer offsets, centred per axis
+    stride: tuple[int, ...]
+    lipschitz: np.ndarray  # (n,): sum_j ||Q_j|| |q_ja| >= ||d A / d t_a||
+    curvature: np.ndarray  # (n,): sum_j ||Q_j|| (q_ja - c_a)^2 >= ||d^2 (e^{-it.c} A) / d t_a^2||
     real: bool
     seen: dict = field(default_factory=dict, compare=False)  # (n, f) -> sigma_max; 'gram'
 
-    def __call__(self, theta: np.ndarray, derivative: int = 0) -> np.ndarray:
-        """``A(theta)`` (or its `derivative`-th derivative) for each angle.
+    @property
+    def ndim(self) -> int:
+        return self.q.shape[1]
 
-        Shape ``(len(theta), groups, C_out/groups, G*s)``.
-        """
+    def angles(self, theta: object) -> np.ndarray:
+        """`theta` as ``(T, n)`` angles (a 1-D symbol also takes ``(T,)``)."""
         theta = np.asarray(theta, dtype=np.float64)
-        phase = np.outer(theta, self.q)
-        flat = self.Q.transpose(1, 0, 2, 3).reshape(self.q.size, -1)
+        if theta.ndim <= 1 and self.ndim == 1:
+            return theta.reshape(-1, 1)
+        return theta.reshape(-1, self.ndim)
+
+    def __call__(self, theta: np.ndarray, derivative: int = 0, axis: int = 0) -> np.ndarray:
+        """``A(theta)`` (or its `derivative`-th derivative along `axis`) at each angle.
+
+        `theta` has shape ``(T, n)`` (or ``(T,)`` for 1-D). Returns shape
+        ``(T, groups, C_out/groups, G*R)``.
+        """
+        theta = self.angles(theta)
+        phase = theta @ self.q.T.astype(np.float64)
+        flat = self.Q.transpose(1, 0, 2, 3).reshape(self.q.shape[0], -1)
         if derivative:
-            flat = flat * ((1j * self.q) ** derivative)[:, None]
-        out = np.empty((theta.size, flat.shape[1]), dtype=np.complex128)
+            flat = flat * ((1j * self.q[:, axis]) ** derivative)[:, None]
+        out = np.empty((theta.shape[0], flat.shape[1]), dtype=np.complex128)
         if self.real and not derivative:
             np.matmul(np.cos(phase), flat, out=out.real)
             np.matmul(np.sin(phase), flat, out=out.imag)
         else:
             out[...] = np.exp(1j * phase) @ flat
-        return out.reshape(theta.size, *self.Q.shape[:1], *self.Q.shape[2:])
+        return out.reshape(theta.shape[0], *self.Q.shape[:1], *self.Q.shape[2:])
+
+
+def _polyphase(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """Per tap (row-major over the kernel axes): offsets ``q`` ``(prod K, n)`` and flat phase."""
+    geoms = layer.geoms
+    taps = np.indices(layer.kernel_size).reshape(len(geoms), -1).T
+    dil = np.array([g.dilation for g in geoms])
+    left = np.array([g.pad_left for g in geoms])
+    s = np.array([g.stride for g in geoms])
+    q, r = np.divmod(taps * dil - left, s)
+    return q, np.ravel_multi_index(r.T, tuple(s)) if r.size else np.zeros(0, dtype=np.int64)
 
 
 def _symbol(layer: Layer) -> _Symbol:
-    g = layer.geom
-    c_out, G, K = layer.weight.shape
-    groups, s = layer.groups, g.stride
-    offsets = np.arange(K) * g.dilation - g.pad_left
-    q, r = np.divmod(offsets, s)
-    q_unique, which = np.unique(q, return_inverse=True)
-    Q = np.zeros((groups, q_unique.size, c_out // groups, G, s), dtype=layer.weight.dtype)
-    w = layer.weight.reshape(groups, c_out // groups, G, K)
-    for k in range(K):  # K is small; taps may share a polyphase offset
-        Q[:, which[k], :, :, r[k]] += w[..., k]
-    Q = Q.reshape(groups, q_unique.size, c_out // groups, G * s)
-    # the Lipschitz constant of sigma_max(A(theta)): sum_j ||Q_j|| |q_j - centre|
+    c_out, G = layer.weight.shape[:2]
+    groups = layer.groups
+    strides = tuple(g.stride for g in layer.geoms)
+    R = math.prod(strides)
+    q_taps, phase = _polyphase(layer)
+    q_unique, which = np.unique(q_taps, axis=0, return_inverse=True)
+    which = np.asarray(which).reshape(-1)
+    taps = q_taps.shape[0]
+    Q = np.zeros((groups, q_unique.shape[0], c_out // groups, G, R), dtype=layer.weight.dtype)
+    w = layer.weight.reshape(groups, c_out // groups, G, taps)
+    for k in range(taps):  # prod(K) is small; taps may share a polyphase offset
+        Q[:, which[k], :, :, phase[k]] += w[..., k]
+    Q = Q.reshape(groups, q_unique.shape[0], c_out // groups, G * R)
+    n = layer.ndim
     norms = np.linalg.norm(Q, ord=2, axis=(2, 3)) if Q.size else np.zeros((groups, 0))
-    weights = norms.max(axis=0)
-    cum = np.cumsum(weights)
-    centre = q_unique[np.searchsorted(cum, cum[-1] / 2)] if cum[-1] > 0 else 0
-    q = q_unique - centre
-    lip = float(np.max(norms @ np.abs(q))) if norms.size else 0.0
-    # sum_j ||Q_j|| (q_j - c)^2 bounds ||d^2/dt^2 e^{-i t c} A(t)||; best c is the weighted mean
-    total = norms.sum(axis=1, keepdims=True)
-    mean = (norms @ q.astype(np.float64))[:, None] / np.where(total > 0, total, 1)
-    curv = float(np.max((norms * (q[None, :] - mean) ** 2).sum(axis=1))) if norms.size else 0.0
-    return _Symbol(Q, q, s, lip, curv, _is_real(layer))
+    lip = np.zeros(n)
+    curv = np.zeros(n)
+    q = q_unique.copy()
+    for a in range(n):  # centre each axis where half the weight lies (small |q|)
+        qa = q_unique[:, a]
+        order = np.argsort(qa, kind="stable")
+        cum = np.cumsum(norms.max(axis=0)[order]) if norms.size else np.zeros(0)
+        centre = qa[order][np.searchsorted(cum, cum[-1] / 2)] if cum.size and cum[-1] > 0 else 0
+        q[:, a] = qa - centre
+        if norms.size:
+            lip[a] = float(np.max(norms @ np.abs(q[:, a])))
+            # sum_j ||Q_j|| (q_j - c)^2 bounds the second derivative; best c the weighted mean
+            total = norms.sum(axis=1, keepdims=True)
+            mean = (norms @ q[:, a].astype(np.float64))[:, None] / np.where(total > 0, total, 1)
+            curv[a] = float(np.max((norms * (q[None, :, a] - mean) ** 2).sum(axis=1)))
+    return _Symbol(Q, q, strides, lip, curv, _is_real(layer))
 
 
 def _svdvals(A: np.ndarray) -> np.ndarray:
@@ -149,7 +192,8 @@ def _gram_terms(sym: _Symbol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Gram matrix), ``B(t) = sum_j P_j e^{i t p_j}`` and
     ``B^H B (t) = sum_u S_u e^{i t d_u}`` with ``S_u = sum_{p_k - p_j = d_u} P_j^H P_k``.
 
-    Returns ``(d, S, delta)``: ``S`` of shape ``(groups, nd, n, n)`` and, per
+    Returns ``(d, S, delta)``: ``d`` the offsets ``(nd, n_axes)``, ``S`` of shape
+    ``(groups, nd, n, n)`` and, per
     group, ``delta >= ||B^H B(t) - computed||_2`` for every ``t``: matmul, sum
     and evaluation each err by at most ``gamma_T sum_{j,k} |P_j|^H |P_k|``
     entrywise (``T`` the longest chain of roundings), whose 2-norm is at most
@@ -162,15 +206,16 @@ def _gram_terms(sym: _Symbol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         P, p = Q.conj().transpose(0, 1, 3, 2), -q
     else:
         P, p = Q, q
-    diffs = (p[None, :] - p[:, None]).ravel()  # d = p_k - p_j for pair (j, k)
-    d, which = np.unique(diffs, return_inverse=True)
+    diffs = (p[None, :, :] - p[:, None, :]).reshape(-1, p.shape[1])  # d = p_k - p_j, pair (j, k)
+    d, which = np.unique(diffs, axis=0, return_inverse=True)
+    which = np.asarray(which).reshape(-1)
     groups, nq, m, k = P.shape
     X = P.transpose(0, 2, 1, 3).reshape(groups, m, nq * k)  # [P_0 P_1 ...] side by side
     XX = (X.conj().transpose(0, 2, 1) @ X).reshape(groups, nq, k, nq, k)  # block (j, k)
-    S = np.zeros((groups, d.size, k, k), dtype=XX.dtype)
+    S = np.zeros((groups, d.shape[0], k, k), dtype=XX.dtype)
     for i, u in enumerate(which):
         S[:, u] += XX[:, i // nq, :, i % nq, :]  # P_j^H P_k
-    chain = P.shape[2] + diffs.size + 2 * d.size + 8
+    chain = P.shape[2] + diffs.shape[0] + 2 * d.shape[0] + 8
     fro = np.linalg.norm(P, axis=(2, 3)).sum(axis=1)
     delta = 4 * chain * _EPS * fro * fro
     sym.seen["gram"] = (d.astype(np.float64), S, delta)
@@ -188,10 +233,10 @@ def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """
     d, S, delta = _gram_terms(sym)
     groups, _, k, _ = S.shape
-    theta = np.asarray(theta, dtype=np.float64)
-    phase = np.outer(theta, d)
-    flat = S.transpose(1, 0, 2, 3).reshape(d.size, -1)
-    G = np.empty((theta.size, flat.shape[1]), dtype=np.complex128)
+    theta = sym.angles(theta)
+    phase = theta @ d.T
+    flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
+    G = np.empty((theta.shape[0], flat.shape[1]), dtype=np.complex128)
     if flat.dtype.kind != "c":
         np.matmul(np.cos(phase), flat, out=G.real)
         np.matmul(np.sin(phase), flat, out=G.imag)
@@ -205,16 +250,18 @@ def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
     run_slices(work, G.shape[0], _SVD_BATCH)
     size = np.sqrt(np.einsum("ijk,ijk->i", G.view(np.float64), G.view(np.float64)))
-    margin = (delta[None, :] + 16 * k * _EPS * size.reshape(theta.size, groups)).ravel()
-    lo = np.sqrt(np.maximum(top - margin, 0)).reshape(theta.size, groups).max(axis=1)
-    hi = np.sqrt(np.maximum(top + margin, 0)).reshape(theta.size, groups).max(axis=1)
+    T = theta.shape[0]
+    margin = (delta[None, :] + 16 * k * _EPS * size.reshape(T, groups)).ravel()
+    lo = np.sqrt(np.maximum(top - margin, 0)).reshape(T, groups).max(axis=1)
+    hi = np.sqrt(np.maximum(top + margin, 0)).reshape(T, groups).max(axis=1)
     return lo, hi
 
 
 def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Frequencies to evaluate and how many times each one's values occur.
+    """Frequencies of one axis to evaluate and how many times each one's values occur.
 
-    For real weights ``f`` and ``n - f`` share their singular values, so only
+    For real weights ``f`` and ``n - f`` share their singular values (on the
+    last axis of an N-d grid: ``f`` and ``-f`` mod ``n`` jointly), so only
     ``0 <= f <= n // 2`` are evaluated.
     """
     if not real:
@@ -227,8 +274,18 @@ def _frequencies(n: int, real: bool) -> tuple[np.ndarray, np.ndarray]:
     return f, mult
 
 
+def _grid_shape(n: tuple[int, ...], real: bool) -> tuple[int, ...]:
+    """Grid points evaluated per axis: all, but half of the last axis for real weights."""
+    return (*n[:-1], n[-1] // 2 + 1 if real else n[-1])
+
+
 def _circulant_spectrum(layer: Layer) -> np.ndarray:
-    """All singular values of a block-circulant layer (unsorted)."""
+    r"""All singular values of a block-circulant layer (unsorted).
+
+    The symbol at ``f = (f_1..f_n)``, ``A(f) = sum_k W[:, :, k] e^{-2 pi i sum_a
+    f_a (k_a d_a - p_a) / L_a}`` (after the polyphase split), one SVD per
+    frequency of the half grid (the rfft symmetry for real weights).
+    """
     count = min(layer.shape)
     check_memory(
         3 * 8 * count,
@@ -236,20 +293,25 @@ def _circulant_spectrum(layer: Layer) -> np.ndarray:
         "use a shorter input (`spectral_norm` needs no spectrum)",
     )
     sym = _symbol(layer)
-    n = layer.geom.output_length  # = L / s
-    f, mult = _frequencies(n, sym.real)
-    chunks = []
-    step = max(1, 2**22 // max(1, sym.Q[0, 0].size * sym.Q.shape[0] * 16))
-    for i in range(0, f.size, step):
-        A = sym(2 * np.pi * f[i : i + step] / n)
-        vals = _svdvals(A).reshape(A.shape[0], -1)
-        chunks.append(np.repeat(vals, mult[i : i + step], axis=0).ravel())
-    return np.concatenate(chunks)
+    n = layer.output_size  # = L_a / s_a
+    grid = _grid_shape(n, sym.real)
+    _, mult_last = _frequencies(n[-1], sym.real)
+    total = math.prod(grid)
+    per = max(1, sym.Q[0, 0].size * sym.Q.shape[0] * 16)
+    step = max(1, 2**22 // per)
+    spacing = 2 * np.pi / np.array(n, dtype=np.float64)
+    out = np.empty((total, sym.Q.shape[0] * min(sym.Q.shape[2:])), dtype=np.float64)
+    for i in range(0, total, step):
+        f = np.stack(np.unravel_index(np.arange(i, min(i + step, total)), grid), axis=1)
+        A = sym(f * spacing)
+        out[i : i + A.shape[0]] = _svdvals(A).reshape(A.shape[0], -1)
+    mult = np.broadcast_to(mult_last, grid).ravel()
+    return np.repeat(out, mult, axis=0).ravel()
 
 
-def _top_vector(sym: _Symbol, theta: float) -> np.ndarray:
-    """Right singular vector (shape ``(groups, G*s)``) of ``A(theta)``'s top value."""
-    A = sym(np.array([theta]))[0]  # (groups, m, n)
+def _top_vector(sym: _Symbol, theta: object) -> np.ndarray:
+    """Right singular vector (shape ``(groups, G*R)``) of ``A(theta)``'s top value."""
+    A = sym(sym.angles(theta)[:1])[0]  # (groups, m, n)
     _, svals, vh = np.linalg.svd(A)
     g = int(np.argmax(svals[:, 0]))
     u = np.zeros(A.shape[0::2], dtype=np.complex128)

@@ -176,6 +176,11 @@ def test_one_dimensional_keywords_from_before_nd_still_work():
         tc.bias_vector([1.0, 2.0], output_length=2), tc.bias_vector([1.0, 2.0], 2)
     )
     assert tc.formula([4.0, 3.0], input_length=5) == tc.formula([4.0, 3.0], 5)
+    w = np.array([1.0, -2.0, 1.0])
+    assert tc.spectral_norm(w, input_length=64) == tc.spectral_norm(w, 64)
+    assert tc.condition_number(w, input_length=64) == tc.condition_number(w, 64)
+    np.testing.assert_array_equal(tc.singular_values(w, input_length=16), tc.singular_values(w, 16))
+    assert tc.spectral_norm_bounds(w, input_length=64) == tc.spectral_norm_bounds(w, 64)
     with pytest.raises(TypeError, match=r"got both `input_length` and `input_size`"):
         tc.formula([4.0, 3.0], input_length=5, input_size=5)
 

@@ -56,6 +56,7 @@ from ._krylov import (
     top_singular_values,
 )
 from ._layer import Layer
+from ._renamed import renamed_keyword
 from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
 from ._threads import max_threads
 
@@ -122,6 +123,7 @@ def _dense_ok(layer: Layer) -> bool:
     return m * n <= DENSE_LIMIT
 
 
+@renamed_keyword("input_length", "input_size")
 def singular_values(
     weight: object,
     input_size: int | tuple[int, ...],
@@ -366,6 +368,7 @@ def _svds_top(
     return values, np.full(values.shape, np.nan), done
 
 
+@renamed_keyword("input_length", "input_size")
 def spectral_norm_bounds(
     weight: object,
     input_size: int | tuple[int, ...],
@@ -588,6 +591,7 @@ def _bracket(
     return NormBounds(float(lower), float(upper))
 
 
+@renamed_keyword("input_length", "input_size")
 def spectral_norm(
     weight: object,
     input_size: int | tuple[int, ...],
@@ -668,6 +672,7 @@ def spectral_norm(
     return float(lower)
 
 
+@renamed_keyword("input_length", "input_size")
 def condition_number(
     weight: object,
     input_size: int | tuple[int, ...],

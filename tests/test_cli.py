@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -690,28 +691,34 @@ def test_analyze_2d_passes_the_layer(capsys, monkeypatch):
     )
 
 
-def test_analyze_nd_refused_is_one_line(capsys, monkeypatch, tmp_path):
-    """Spectral functions that refuse an N-d layer: one line saying so, no traceback."""
-    from toeplitz_conv import spectral
+def test_analyze_2d_with_the_library_spectral_functions(capsys):
+    """The same analysis as 1-D, by the library's N-d spectral functions, against a dense SVD."""
+    w = np.random.default_rng(3).standard_normal((2, 2, 3, 3))
+    argv = ["analyze", "--weight", "-", "--size", "6x5", "--padding", "1", "-k", "2"]
+    with _weight_file(w) as path:
+        argv[2] = path
+        assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    s = np.linalg.svd(tc.conv2d_matrix(w, (6, 5), padding=1, format="dense"), compute_uv=False)
+    norm = float(out.split("||M||_2 = ")[1].split()[0])
+    assert norm == pytest.approx(s[0], rel=1e-9)
+    bounds = out.split("bounds         ")[1].splitlines()[0]
+    lo, hi = (float(v) for v in bounds.split(" <= ||M||_2 <= "))
+    assert lo <= s[0] * (1 + 1e-9) and hi >= s[0] * (1 - 1e-9)  # printed to 10 digits
+    cond = float(out.split("sigma_max / sigma_min = ")[1].split()[0])
+    assert cond == pytest.approx(s[0] / s[-1], rel=1e-5)
+    listed = out.split("largest  2 singular values: ")[1].splitlines()[0]
+    np.testing.assert_allclose([float(v) for v in listed.split(", ")], s[:2], rtol=1e-5)
 
-    def refuse(*args, **kwargs):
-        raise NotImplementedError("2-D layers are not supported yet")
 
-    for name in ("singular_values", "spectral_norm", "spectral_norm_bounds"):
-        monkeypatch.setattr(spectral, name, refuse)
-    argv = ["analyze", "--weight", "1,2;3,4", "--size", "4x4"]
-    assert cli.main(argv) == 1  # nothing computed
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert out.splitlines()[-1] == (
-        "not available for this 2-D layer: spectral norm, spectral norm bounds, singular values: "
-        "2-D layers are not supported yet"
-    )
-    require_plot()
-    png = tmp_path / "a.png"
-    assert cli.main([*argv, "--plot", str(png)]) == 0  # the sparsity pattern is still drawn
-    assert f"wrote {png}" in capsys.readouterr().out
-    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+@contextlib.contextmanager
+def _weight_file(w):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "w.npy")
+        np.save(path, w)
+        yield path
 
 
 def test_analyze_plot_2d(capsys, monkeypatch, tmp_path):

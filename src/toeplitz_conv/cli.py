@@ -800,51 +800,61 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], progress: _Progress) -> 
 
 
 # --------------------------------------------------------------------------- analyze
-def _spectral_kwargs(layer: _Layer) -> tuple[int, dict[str, Any]]:
-    """``(input_length, kwargs)`` for the spectral functions, which take conv1d parameters.
+def _spectral_args(layer: _Layer) -> tuple[int | tuple[int, ...], dict[str, Any]]:
+    """``(input_size, kwargs)`` for the spectral functions, which take conv parameters.
 
-    A transposed convolution's matrix is ``conv1d_matrix(W, L').T``, whose singular values
-    are the conv1d's: exact whenever the conv1d on ``L'`` has exactly ``L_in`` outputs
-    (``output_padding < stride``).
+    A transposed convolution's matrix is ``conv_matrix(W, L').T``, whose singular values
+    are the conv's: exact whenever the conv on ``L'`` has exactly ``L_in`` outputs on
+    every axis (``output_padding < stride``). A 1-D size is an int, as the user gave it.
     """
-    g = layer.geom
-    if layer.transpose:
-        natural = g.input_length + g.pad_left + g.pad_right - g.dilation * (g.kernel_size - 1) - 1
-        if natural // g.stride + 1 != g.output_length:
-            raise UsageError(
-                "analyze --transpose needs --output-padding < --stride: otherwise the matrix is "
-                "not the transpose of a whole conv1d matrix, which the spectral functions take"
-            )
-        kwargs = {
-            "stride": g.stride,
-            "padding": (g.pad_left, g.pad_right),
-            "dilation": g.dilation,
-            "groups": layer.groups,
-            "padding_mode": "zeros",
-        }
-        return g.input_length, kwargs
-    kwargs = dict(layer.kwargs)
-    return g.input_length, kwargs
+    conv = layer.conv
+    size = conv.input_size[0] if conv.ndim == 1 else conv.input_size
+    if not layer.transpose:
+        return size, dict(layer.kwargs)
+    if any(q >= g.stride for q, g in zip(_output_paddings(conv), conv.geoms, strict=True)):
+        every = "" if conv.ndim == 1 else " on every axis"
+        raise UsageError(
+            f"analyze --transpose needs --output-padding < --stride{every}: otherwise the matrix "
+            "is not the transpose of a whole conv matrix, which the spectral functions take"
+        )
+
+    def per_axis(values: list[Any]) -> Any:
+        return values[0] if conv.ndim == 1 else tuple(values)
+
+    kwargs = {
+        "stride": per_axis([g.stride for g in conv.geoms]),
+        "padding": per_axis([(g.pad_left, g.pad_right) for g in conv.geoms]),
+        "dilation": per_axis([g.dilation for g in conv.geoms]),
+        "groups": layer.groups,
+        "padding_mode": "zeros",
+    }
+    return size, kwargs
+
+
+def _check_plot(path: str) -> None:
+    """Refuse a ``--plot`` that cannot be drawn or written, before any work."""
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--plot: the picture is a PNG, the name must end in .png; got {path!r}")
+    _import_pyplot()  # fail before the work when matplotlib is missing
+    _check_writable(path)  # ... or when the picture could not be written
 
 
 def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
+    """``analyze``: the norm, its bracket, the condition number and singular values (any n)."""
     if args.k < 1:
         raise UsageError(f"-k must be >= 1; got {args.k}")
     layer = _layer(args)
     if args.plot is not None:
-        if not args.plot.lower().endswith(".png"):
-            raise UsageError(
-                f"--plot: the picture is a PNG, the name must end in .png; got {args.plot!r}"
-            )
-        _import_pyplot()  # fail before the work when matplotlib is missing
-        _check_writable(args.plot)  # ... or when the picture could not be written
+        _check_plot(args.plot)
     from . import _krylov, spectral
+    from ._symbol import _is_circulant
 
-    L, kwargs = _spectral_kwargs(layer)
+    size, kwargs = _spectral_args(layer)
     w = layer.weight
     m, n = layer.shape
-    full = layer.geom.is_circulant or m * n <= spectral.DENSE_LIMIT
-    by_lu = m * w.shape[1] * w.shape[2] <= _krylov._SHIFT_INVERT_MAX_NNZ  # sigma_min by sparse LU
+    full = _is_circulant(layer.conv) or m * n <= spectral.DENSE_LIMIT
+    # sigma_min by a sparse LU while M's nonzeros fit its budget
+    by_lu = m * math.prod(w.shape[1:]) <= _krylov._SHIFT_INVERT_MAX_NNZ
     # each iterative step answers within _TIME_LIMIT (plus one step); values are printed to
     # 6 digits, and Ritz values converge twice as fast as the residual bound tol works on
     budget = {"time_limit": _TIME_LIMIT, "tol": _TOL}
@@ -852,17 +862,17 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
         warnings.simplefilter("always")
         limit = {} if full else {"time_limit": _TIME_LIMIT}
         with progress.step("spectral norm"):
-            norm = spectral.spectral_norm(w, L, **kwargs, **limit)
+            norm = spectral.spectral_norm(w, size, **kwargs, **limit)
         with progress.step("spectral norm bounds"):
-            lo, hi = _bounds_pair(spectral.spectral_norm_bounds(w, L, **kwargs, **limit))
+            lo, hi = _bounds_pair(spectral.spectral_norm_bounds(w, size, **kwargs, **limit))
         with progress.step("condition number"):
-            cond = spectral.condition_number(w, L, **kwargs, **({} if full else budget))
+            cond = spectral.condition_number(w, size, **kwargs, **({} if full else budget))
         with progress.step("singular values"):
             if full:
-                sv = spectral.singular_values(w, L, **kwargs)
+                sv = spectral.singular_values(w, size, **kwargs)
             else:  # the top of the spectrum only: enough to list and to draw
                 top = min(max(args.k, 20 if args.plot else args.k), min(m, n) - 1)
-                sv = spectral.singular_values(w, L, k=top, **kwargs, **budget)
+                sv = spectral.singular_values(w, size, k=top, **kwargs, **budget)
     sv = np.asarray(sv, dtype=float)
     k = min(args.k, sv.size)
     lines = _header_lines(layer)
@@ -896,126 +906,8 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
         sys.stderr.write(f"{PROG}: warning: {_one_line(warning.message)}\n")
     if args.plot is not None:
         with progress.step(f"drawing {args.plot}"):
-            M = layer.matrix("csr")
-            _plot(M, sv, layer, args.plot, complete=full)
-        out.write(f"wrote {args.plot}\n")
-    return 0
-
-
-def _check_plot(path: str) -> None:
-    """Refuse a ``--plot`` that cannot be drawn or written, before any work."""
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"--plot: the picture is a PNG, the name must end in .png; got {path!r}")
-    _import_pyplot()  # fail before the work when matplotlib is missing
-    _check_writable(path)  # ... or when the picture could not be written
-
-
-def _analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
-    """``analyze``: a 1-D layer as always; an N-d one (``--size HxW``) by `_cmd_analyze_nd`."""
-    if args.size is not None and "x" in args.size.lower():
-        return _cmd_analyze_nd(args, out, progress)
-    return _cmd_analyze(args, out, progress)
-
-
-def _spectral_args_nd(layer: _Layer) -> tuple[tuple[int, ...], dict[str, Any]]:
-    """``(input_size, kwargs)`` for the spectral functions, which take conv parameters.
-
-    A transposed convolution's matrix is ``conv_matrix(W, L').T``: the same singular
-    values, when the conv on ``L'`` has exactly ``L_in`` outputs on every axis.
-    """
-    if not layer.transpose:
-        return layer.in_size, dict(layer.kwargs)
-    geoms = layer.conv.geoms
-    if any(_output_paddings(layer.conv)[a] >= g.stride for a, g in enumerate(geoms)):
-        raise UsageError(
-            "analyze --transpose needs --output-padding < --stride on every axis: otherwise "
-            "the matrix is not the transpose of a whole conv matrix, which the spectral "
-            "functions take"
-        )
-    kwargs = {
-        "stride": tuple(g.stride for g in geoms),
-        "padding": tuple((g.pad_left, g.pad_right) for g in geoms),
-        "dilation": tuple(g.dilation for g in geoms),
-        "groups": layer.groups,
-        "padding_mode": "zeros",
-    }
-    return layer.conv.input_size, kwargs
-
-
-def _cmd_analyze_nd(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
-    """Spectral analysis of an N-d layer, by whatever the library's spectral functions support.
-
-    A function that refuses the (already validated) layer is reported in one line
-    ("not available: ..."), never as a traceback; the sparsity pattern is drawn anyway.
-    """
-    if args.k < 1:
-        raise UsageError(f"-k must be >= 1; got {args.k}")
-    layer = _layer(args)
-    if args.plot is not None:
-        _check_plot(args.plot)
-    from . import spectral
-
-    size, kwargs = _spectral_args_nd(layer)
-    w = layer.weight
-    m, n = layer.shape
-    full = m * n <= spectral.DENSE_LIMIT
-    refused: list[str] = []
-
-    def attempt(label: str, compute: Any) -> Any:
-        with progress.step(label):
-            try:
-                return compute()
-            except (NotImplementedError, ValueError, TypeError) as exc:
-                refused.append(f"{label}: {' '.join(str(exc).split())}")
-                return None
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        norm = attempt("spectral norm", lambda: spectral.spectral_norm(w, size, **kwargs))
-        bounds = attempt(
-            "spectral norm bounds", lambda: spectral.spectral_norm_bounds(w, size, **kwargs)
-        )
-        if full:
-            sv = attempt("singular values", lambda: spectral.singular_values(w, size, **kwargs))
-        else:  # the top of the spectrum only: enough to list and to draw
-            top = min(max(args.k, 100 if args.plot else args.k), min(m, n) - 1)
-            sv = attempt(
-                "singular values", lambda: spectral.singular_values(w, size, k=top, **kwargs)
-            )
-    lines = [*_header_lines(layer), ""]
-    if norm is not None:
-        lines.append(f"spectral norm  ||M||_2 = {norm:.10g}")
-    if bounds is not None:
-        lo, hi = _bounds_pair(bounds)
-        lines.append(f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}")
-    if sv is not None:
-        sv = np.asarray(sv, dtype=float)
-        k = min(args.k, sv.size)
-        if full:
-            over = "" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values"
-            cond = sv[0] / sv[-1] if sv[-1] > 0 else np.inf
-            lines.append(f"condition      sigma_max / sigma_min = {cond:.6g}{over}")
-        lines.append(f"largest  {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[:k]))
-        if full:
-            lines.append(
-                f"smallest {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[::-1][:k])
-            )
-    reasons = {reason.split(": ", 1)[1] for reason in refused}
-    if len(refused) > 1 and len(reasons) == 1:  # one reason for everything: say it once
-        what = ", ".join(reason.split(": ", 1)[0] for reason in refused)
-        refused = [f"{what}: {reasons.pop()}"]
-    for reason in refused:
-        lines.append(f"not available for this {layer.ndim}-D layer: {reason}")
-    out.write("\n".join(lines) + "\n")
-    out.flush()
-    for warning in caught:
-        sys.stderr.write(f"{PROG}: warning: {_one_line(warning.message)}\n")
-    if args.plot is not None:
-        with progress.step(f"drawing {args.plot}"):
             _plot(layer.matrix("csr"), sv, layer, args.plot, complete=full)
         out.write(f"wrote {args.plot}\n")
-    elif norm is None and bounds is None and sv is None:
-        return 1  # nothing computed: not a success for a script
     return 0
 
 
@@ -1130,7 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _analyze}
+    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze}
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._geometry import ConvGeometry, PaddingND, check_choice
 from ._layer import Layer, conv_layer, transpose_layer
-from ._renamed import renamed_keyword
+from ._public import renamed_keyword
 
 __all__ = ["formula"]
 

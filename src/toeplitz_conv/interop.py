@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._geometry import check_choice
-from ._renamed import renamed_keyword
+from ._public import renamed_keyword
 from .io import _as_matrix
 from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 

@@ -33,7 +33,7 @@ from ._geometry import (
 )
 from ._layer import Layer, conv_layer, input_size_tuple, transpose_layer
 from ._pattern import band, transposed_band
-from ._renamed import renamed_keyword
+from ._public import renamed_keyword
 
 __all__ = [
     "FORMATS",

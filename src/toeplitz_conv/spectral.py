@@ -27,7 +27,6 @@ per-axis parameters are ints or n-tuples). Computations run in float64
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -56,7 +55,7 @@ from ._krylov import (
     top_singular_values,
 )
 from ._layer import Layer
-from ._renamed import renamed_keyword
+from ._public import renamed_keyword, warn_caller
 from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
 from ._threads import max_threads
 
@@ -320,12 +319,10 @@ def singular_values(
             values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
         if not done:
             listed = ", ".join(f"{v:.10g} +- {e:.2g}" for v, e in zip(values, errors, strict=True))
-            warnings.warn(
+            warn_caller(
                 f"singular_values: method={method!r} ran out of its budget "
                 f"({budget.describe()}) before reaching tol={tol:g}; returning the values "
-                f"reached: {listed}",
-                RuntimeWarning,
-                stacklevel=2,
+                f"reached: {listed}"
             )
         return (values, errors) if return_errors else values
     values = np.sort(values)[::-1]
@@ -661,13 +658,11 @@ def spectral_norm(
         return float(np.linalg.norm(_dense(layer), ord=2))
     lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
     if upper - lower > rtol * upper:
-        warnings.warn(
+        warn_caller(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "
             f"(relative width {(upper - lower) / upper:.2e}) did not close to rtol={rtol:g} "
             f"for padding_mode={layer.geoms[0].padding_mode!r}; returning the lower end, "
-            "which a vector attains",
-            RuntimeWarning,
-            stacklevel=2,
+            "which a vector attains"
         )
     return float(lower)
 
@@ -761,13 +756,11 @@ def condition_number(
             layer, tol=tol, budget=budget, rng=gen, top=upper
         )
         if not done:
-            warnings.warn(
+            warn_caller(
                 f"condition_number: sigma_min by {how} ran out of its budget "
                 f"({budget.describe()}) before reaching tol={tol:g}: sigma_min <= {bottom:.10g} "
                 f"(an exact singular value within {error:.2g}); the condition number returned, "
-                f"{lower / bottom if bottom else math.inf:.10g}, may be too small",
-                RuntimeWarning,
-                stacklevel=2,
+                f"{lower / bottom if bottom else math.inf:.10g}, may be too small"
             )
         values = np.array([lower, bottom])
     top, bottom = float(values.max()), float(values.min())

@@ -1,12 +1,17 @@
-"""Keyword names from before N-d, still accepted where a 1-D function's parameter was renamed."""
+"""The public boundary's small helpers: renamed keywords, and warnings that point at the caller."""
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["renamed_keyword"]
+__all__ = ["renamed_keyword", "warn_caller"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,3 +35,15 @@ def renamed_keyword(old: str, new: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def warn_caller(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """Warn with the location of the first caller outside this package.
+
+    However deep inside the package the warning is raised (and through however many
+    wrappers), the user sees the line of their own code that called us.
+    """
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called us
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

@@ -376,7 +376,8 @@ def test_analyze_plot_without_matplotlib(capsys, monkeypatch, tmp_path):
         ("w.npy", b"4,3\n", "'{path}' is not a .npy file (it is another format"),
         ("w.npz", None, "'{path}' is not a .npy file (it is a .npz archive"),
         ("o.npy", "object", "cannot read '{path}' as a .npy array: it holds Python objects, not"),
-        ("t.npy", "truncated", "cannot read '{path}' as a .npy array: Failed to read all data"),
+        # numpy's reason differs between versions: only our part of the line is pinned
+        ("t.npy", "truncated", "cannot read '{path}' as a .npy array: "),
     ],
 )
 def test_weight_file_errors_name_the_file(capsys, tmp_path, name, content, message):

@@ -1,15 +1,18 @@
-"""toeplitz_conv: the exact matrix of a 1-D convolution layer.
+"""toeplitz_conv: the exact matrix of a 1-D, 2-D or 3-D convolution layer.
 
-``torch.nn.functional.conv1d`` with stride, padding, dilation, channels and
-groups is a linear map ``vec(y) = M @ vec(x) + c``. This package builds ``M``
-(banded block-Toeplitz; circulant for circular padding) as a scipy sparse
-array in one call, with torch's semantics exactly, and the forward passes,
-transposes and patch matrices that go with it; matrix-free operators and exact
-or certified spectra (singular values, norms, condition numbers); export to
-Matrix Market, ``.npz``, MATLAB and torch; and the ``toeplitz-conv`` command.
+``torch.nn.functional.conv1d``, ``conv2d`` and ``conv3d`` with stride, padding,
+dilation, channels and groups are linear maps ``vec(y) = M @ vec(x) + c``. This
+package builds ``M`` (banded block-Toeplitz, with Toeplitz blocks in N-d;
+circulant for circular padding) as a scipy sparse array in one call, with
+torch's semantics exactly, and the forward passes, transposes and patch
+matrices that go with it; matrix-free operators and exact or certified spectra
+(singular values, norms, condition numbers); export to Matrix Market, ``.npz``,
+MATLAB and torch; the ``toeplitz-conv`` command; and, in
+:mod:`toeplitz_conv.mpi` (optional), the distributed operator and matrix.
 """
 
 from ._formula import formula
+from ._version import __version__ as __version__
 from .functional import (
     conv,
     conv1d,
@@ -59,8 +62,6 @@ from .spectral import (
     spectral_norm,
     spectral_norm_bounds,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DENSE_LIMIT",

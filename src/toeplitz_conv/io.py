@@ -67,7 +67,7 @@ def _as_matrix(matrix: object) -> sp.sparray:
 
 def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
     """One line of JSON: our version, the matrix dtype and the conv parameters."""
-    from . import __version__
+    from ._version import __version__
 
     if params is not None and not isinstance(params, Mapping):
         raise TypeError(f"`params` must be a mapping (a dict) or None; got {type(params).__name__}")

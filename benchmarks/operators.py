@@ -82,6 +82,7 @@ def fft_rows(layers, rounds: int, threads: int):
             _kernel._FFT_MIN_TAPS = saved
         x = rng.standard_normal((c, n)).astype(np.float32)
         y = rng.standard_normal((c, op.output_size[0])).astype(np.float32)
+        xv, yv = x.ravel(), y.ravel()
 
         def oa(x=x, w=w):  # y[o] = sum_c correlate(x[c], w[o, c])
             return oaconvolve(x[None], w[:, :, ::-1], mode="valid", axes=-1).sum(axis=1)
@@ -90,21 +91,21 @@ def fft_rows(layers, rounds: int, threads: int):
             return oaconvolve(y[:, None], w, mode="full", axes=-1).sum(axis=0)
 
         scale = float(np.sqrt(K * c))
-        np.testing.assert_allclose(op @ x.ravel(), oa().ravel(), atol=1e-4 * scale)
-        np.testing.assert_allclose(op.H @ y.ravel(), oa_t().ravel(), atol=1e-4 * scale)
+        np.testing.assert_allclose(op @ xv, oa().ravel(), atol=1e-4 * scale)
+        np.testing.assert_allclose(op.H @ yv, oa_t().ravel(), atol=1e-4 * scale)
         t = interleaved(
             {
                 "oa": oa,
-                "matvec": lambda op=op, x=x.ravel(): op.matvec(x),
+                "matvec": lambda op=op, xv=xv: op.matvec(xv),
                 "oa_t": oa_t,
-                "rmatvec": lambda op=op, y=y.ravel(): op.rmatvec(y),
+                "rmatvec": lambda op=op, yv=yv: op.rmatvec(yv),
             },
             rounds=rounds,
             number="auto",
             min_time=0.05,
         )
         # the direct path is slow on these layers: one timing each
-        d = interleaved({"matvec": lambda: direct.matvec(x.ravel())}, rounds=1)
+        d = interleaved({"matvec": lambda op=direct, xv=xv: op.matvec(xv)}, rounds=1)
         rows.append(
             [
                 name,

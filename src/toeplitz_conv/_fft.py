@@ -78,8 +78,13 @@ class Correlator:
             self._spectra[key] = tr(rev, n=N, axis=-1)
         return self._spectra[key]
 
-    def __call__(self, x: np.ndarray, M: int) -> np.ndarray:
-        """``x`` ``(C_in, E, B)`` -> ``z`` ``(C_out, M, B)``; ``x`` is zero past ``E``."""
+    def __call__(self, x: np.ndarray, M: int, lead: int = 0, spread: int = 1) -> np.ndarray:
+        """``x`` ``(C_in, E, B)`` -> ``z`` ``(C_out, M, B)``.
+
+        The correlated signal is ``x`` spread out: ``x[:, e]`` at position
+        ``lead + e * spread``, zero everywhere else (the adjoint's upsampled,
+        zero-padded output, without building it).
+        """
         C, E, B = x.shape
         dtype, D = x.dtype, self.D
         real = dtype.kind == "f"
@@ -88,8 +93,8 @@ class Correlator:
         n_seg = -(-M // step)
         total = (n_seg - 1) * step + N
         buf = np.zeros((C, B, total), dtype=dtype)
-        keep = min(E, total)
-        buf[:, :, :keep] = x[:, :keep].transpose(0, 2, 1)
+        keep = min(E, max(0, -(-(total - lead) // spread)))
+        buf[:, :, lead : lead + (keep - 1) * spread + 1 : spread] = x[:, :keep].transpose(0, 2, 1)
         segments = sliding_window_view(buf, N, axis=-1)[:, :, ::step]  # (C, B, n_seg, N)
         X = (scipy.fft.rfft if real else scipy.fft.fft)(segments, axis=-1)
         del buf, segments

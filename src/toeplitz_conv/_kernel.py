@@ -410,17 +410,17 @@ class Kernel:
         return z if g.stride == 1 else np.ascontiguousarray(z[:, :: g.stride])
 
     def _fft_adjoint(self, y: np.ndarray) -> np.ndarray:
-        r"""The adjoint by FFT: spread ``y`` ``s`` apart, correlate with the flipped
-        conjugate (``D - 1`` zeros each side), fold the padding back.
+        r"""The adjoint by FFT: correlate ``y`` spread ``s`` apart (``D - 1`` zeros in front)
+        with the flipped conjugate taps, then fold the padding back.
 
-        .. math:: \tilde g[c, j] = \sum_{o, m} \overline{h[o, c, D-1-m]}\, u[o, j + m - (D-1)]
+        .. math:: \tilde g[c, j] = \sum_{o, m} \overline{h[o, c, D-1-m]}\, u[o, j + m - (D-1)],
+
+        ``u[o, i s] = y[o, i]``, zero elsewhere, ``j < (L_out - 1) s + D``.
         """
         g = self.geoms[0]
         D = g.dilation * (g.kernel_size - 1) + 1
-        M = (g.output_length - 1) * g.stride + 1
-        u = np.zeros((self.c_out, M + 2 * (D - 1), y.shape[-1]), dtype=y.dtype)
-        u[:, D - 1 : D - 1 + M : g.stride] = y
-        return self._fold(self._correlators[1](u, _needed_end(g)))
+        gp = self._correlators[1](y, _needed_end(g), lead=D - 1, spread=g.stride)
+        return self._fold(gp)
 
     def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""

@@ -103,7 +103,11 @@ class Correlator:
         F = X.shape[-1]
         Xg = X.reshape(groups, G, B * n_seg, F)
         if G * cog <= 16:  # a few pairs: multiply-adds streaming over all frequencies
-            Y = H[:, :, 0, None, :] * Xg[:, None, 0]
+            if cog == 1:  # in place over the first input channel: no fresh array
+                Y = Xg[:, :1]
+                Y *= H[:, :, 0, None, :]
+            else:
+                Y = H[:, :, 0, None, :] * Xg[:, None, 0]
             for c in range(1, G):
                 Y += H[:, :, c, None, :] * Xg[:, None, c]
         else:  # a matrix product per group and frequency

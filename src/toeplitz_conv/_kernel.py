@@ -30,6 +30,13 @@ The plan, the same for every ``n``:
   strides it is instead the forward pass of the flipped, conjugated kernel
   (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
 
+- **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see ``_FFT_MIN_TAPS``) skip
+  all of the above: the padded signal is correlated at every shift by
+  overlap-save FFT (:mod:`toeplitz_conv._fft`) and one shift in ``s`` is kept;
+  the adjoint correlates the output spread ``s`` apart with the flipped,
+  conjugated kernel and folds the padding back. ``O(log K)`` per output and
+  channel pair instead of ``O(K)``.
+
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
 output would save those copies, but numpy's ``matmul`` cannot accumulate

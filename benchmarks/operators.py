@@ -7,7 +7,12 @@ Each row is first checked to compute the same values; every figure is a ratio
 of timings taken side by side in one run (interleaved best-of-N, see
 ``_harness.py``); lower is better for us, the target is <= 1.
 
-    python benchmarks/operators.py            # the full table (a minute or two)
+Long 1-D kernels (``K >= 64``, computed by FFT) are compared instead with
+:func:`scipy.signal.oaconvolve` on the same correlation, one call broadcast
+over the channel pairs and summed (the adjoint: the full convolution with the
+conjugated kernel), and with our own direct path (forced, timed once).
+
+    python benchmarks/operators.py            # the full tables (a minute or two)
     python benchmarks/operators.py --smoke    # tiny sizes, for CI (seconds)
 
 Like ``analysis.py``, the full run re-executes itself once without
@@ -44,6 +49,86 @@ SMOKE = [
     ("depthwise 4, 3x3, 10x10", 4, 4, (3, 3), 1, 1, 4, (10, 10)),
     ("1-D 2->4, K=5, s=2, n=300", 2, 4, (5,), 2, 0, 1, (300,)),
 ]
+
+# long 1-D kernels: (name, C_in = C_out, K, n)
+FFT_LAYERS = [
+    ("1-D 1->1, K=64, n=2^20", 1, 64, 1 << 20),
+    ("1-D 1->1, K=256, n=2^20", 1, 256, 1 << 20),
+    ("1-D 1->1, K=1024, n=2^20", 1, 1024, 1 << 20),
+    ("1-D 4->4, K=256, n=2^20", 4, 256, 1 << 20),
+]
+SMOKE_FFT = [
+    ("1-D 1->1, K=64, n=4096", 1, 64, 4096),
+    ("1-D 2->2, K=80, n=3000", 2, 80, 3000),
+]
+
+
+def fft_rows(layers, rounds: int, threads: int):
+    """Our FFT path against ``scipy.signal.oaconvolve`` (and our direct path), float32."""
+    from scipy.signal import oaconvolve
+
+    from toeplitz_conv import _kernel
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, c, K, n in layers:
+        w = rng.standard_normal((c, c, K)).astype(np.float32)
+        op = tc.conv_operator(w, (n,))
+        assert op._kernel.use_fft, name
+        saved, _kernel._FFT_MIN_TAPS = _kernel._FFT_MIN_TAPS, 1 << 62
+        try:
+            direct = tc.conv_operator(w, (n,))
+        finally:
+            _kernel._FFT_MIN_TAPS = saved
+        x = rng.standard_normal((c, n)).astype(np.float32)
+        y = rng.standard_normal((c, op.output_size[0])).astype(np.float32)
+        xv, yv = x.ravel(), y.ravel()
+
+        def oa(x=x, w=w):  # y[o] = sum_c correlate(x[c], w[o, c])
+            return oaconvolve(x[None], w[:, :, ::-1], mode="valid", axes=-1).sum(axis=1)
+
+        def oa_t(y=y, w=w):  # g[c] = sum_o convolve(y[o], w[o, c]), full
+            return oaconvolve(y[:, None], w, mode="full", axes=-1).sum(axis=0)
+
+        scale = float(np.sqrt(K * c))
+        np.testing.assert_allclose(op @ xv, oa().ravel(), atol=1e-4 * scale)
+        np.testing.assert_allclose(op.H @ yv, oa_t().ravel(), atol=1e-4 * scale)
+        t = interleaved(
+            {
+                "oa": oa,
+                "matvec": lambda op=op, xv=xv: op.matvec(xv),
+                "oa_t": oa_t,
+                "rmatvec": lambda op=op, yv=yv: op.rmatvec(yv),
+            },
+            rounds=rounds,
+            number="auto",
+            min_time=0.05,
+        )
+        # the direct path is slow on these layers: one timing each
+        d = interleaved({"matvec": lambda op=direct, xv=xv: op.matvec(xv)}, rounds=1)
+        rows.append(
+            [
+                name,
+                f"{t['oa'] * 1e3:.3g}",
+                f"{t['matvec'] * 1e3:.3g}",
+                t["matvec"] / t["oa"],
+                f"{t['oa_t'] * 1e3:.3g}",
+                f"{t['rmatvec'] * 1e3:.3g}",
+                t["rmatvec"] / t["oa_t"],
+                f"{d['matvec'] * 1e3:.3g}",
+            ]
+        )
+    header = [
+        f"long kernel (float32, one sample, {threads} threads)",
+        "oaconvolve ms",
+        "matvec ms",
+        "matvec / oaconvolve",
+        "oaconvolve (adjoint) ms",
+        "rmatvec ms",
+        "rmatvec / oaconvolve",
+        "direct matvec ms",
+    ]
+    return markdown_table(header, rows)
 
 
 def operator_rows(layers, rounds: int, threads: int):
@@ -152,6 +237,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# operator benchmarks{' (smoke)' if args.smoke else ''}")
     print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}\n")
     print(operator_rows(layers, rounds, threads))
+    fft_layers = SMOKE_FFT if args.smoke else FFT_LAYERS
+    if args.only:
+        fft_layers = [row for row in fft_layers if args.only in row[0]]
+    if fft_layers:
+        print()
+        print(fft_rows(fft_layers, rounds, threads))
     if limiter is not None:
         limiter.restore_original_limits()
 

@@ -30,6 +30,13 @@ The plan, the same for every ``n``:
   strides it is instead the forward pass of the flipped, conjugated kernel
   (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
 
+- **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see ``_FFT_MIN_TAPS``) skip
+  all of the above: the padded signal is correlated at every shift by
+  overlap-save FFT (:mod:`toeplitz_conv._fft`) and one shift in ``s`` is kept;
+  the adjoint correlates the output spread ``s`` apart with the flipped,
+  conjugated kernel and folds the padding back. ``O(log K)`` per output and
+  channel pair instead of ``O(K)``.
+
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
 output would save those copies, but numpy's ``matmul`` cannot accumulate
@@ -46,6 +53,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry
 
 __all__ = ["Kernel"]
@@ -56,6 +64,11 @@ _BLOCK_BYTES = 1 << 24
 _THIN_BLOCK_BYTES = 1 << 20
 _THIN_GEMM = 16  # output channels per group below which the product is thin
 _MIN_BLOCK_COLS = 512
+# 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
+# (float32, n = 2^18): FFT 2-5x faster at K = 64 for 1 and 4 channels, strides 1 to 4; the
+# crossover is K ~ 32 for one channel (lower with more). The FFT computes every shift and
+# keeps one in s, so strides above 4 raise the bar by s/4. Tests set it to force either path.
+_FFT_MIN_TAPS = 64
 
 
 def _block_positions(
@@ -194,6 +207,8 @@ class Kernel:
         self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * self.taps))
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
         self._plan()
+        g0 = self.geoms[0]
+        self.use_fft = len(self.geoms) == 1 and self.taps >= _FFT_MIN_TAPS * max(1, g0.stride / 4)
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
         # scratch buffers kept between calls: fresh large arrays cost page faults each time
         self._spare: dict[tuple, list[np.ndarray]] = {}
@@ -363,6 +378,8 @@ class Kernel:
         if B == 0:
             return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
+        if self.use_fft:
+            return self._fft_forward(x)
         w_g, _ = self.weights_as(dtype)
         rows, scratch = self._split(x)
         if self.dense_grid:
@@ -380,6 +397,37 @@ class Kernel:
         )
         self._give(y)
         return out
+
+    # ------------------------------------------------------------------ FFT (1-D, long kernels)
+    @cached_property
+    def _correlators(self) -> tuple[Correlator, Correlator]:
+        """The forward taps ``W`` and the adjoint's ``conj(W)`` flipped, in+out swapped."""
+        groups, cog, G, d = self.groups, self.c_out // self.groups, self.G, self.geoms[0].dilation
+        h = dilate(self.weight, d).reshape(groups, cog, G, -1)
+        h_adj = np.ascontiguousarray(h.conj()[..., ::-1].transpose(0, 2, 1, 3))
+        return Correlator(h), Correlator(h_adj)
+
+    def _fft_forward(self, x: np.ndarray) -> np.ndarray:
+        """The forward pass by FFT: pad, correlate at every shift, keep one in ``s``."""
+        g = self.geoms[0]
+        xp = self._pad(x)
+        z = self._correlators[0](xp, (g.output_length - 1) * g.stride + 1)
+        if xp is not x:
+            self._give(xp)
+        return z if g.stride == 1 else np.ascontiguousarray(z[:, :: g.stride])
+
+    def _fft_adjoint(self, y: np.ndarray) -> np.ndarray:
+        r"""The adjoint by FFT: correlate ``y`` spread ``s`` apart (``D - 1`` zeros in front)
+        with the flipped conjugate taps, then fold the padding back.
+
+        .. math:: \tilde g[c, j] = \sum_{o, m} \overline{h[o, c, D-1-m]}\, u[o, j + m - (D-1)],
+
+        ``u[o, i s] = y[o, i]``, zero elsewhere, ``j < (L_out - 1) s + D``.
+        """
+        g = self.geoms[0]
+        D = g.dilation * (g.kernel_size - 1) + 1
+        gp = self._correlators[1](y, _needed_end(g), lead=D - 1, spread=g.stride)
+        return self._fold(gp)
 
     def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
@@ -430,12 +478,16 @@ class Kernel:
                     _needed_end(g),
                 )
             )
-        return Kernel(w, tuple(geoms), groups)
+        flipped = Kernel(w, tuple(geoms), groups)
+        flipped.use_fft = self.use_fft  # the same path both ways, whatever the threshold now
+        return flipped
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
         if y.shape[-1] == 0:
             return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
+        if self.use_fft:
+            return self._fft_adjoint(y)
         if self.n_phases == 1 and self.thin:  # measured: faster thin, slower thick
             return self._fold(self.flipped.forward(y))
         B, dtype = y.shape[-1], y.dtype

@@ -203,3 +203,16 @@ def test_warnings_point_at_the_callers_line(monkeypatch):
     with pytest.warns(RuntimeWarning, match="did not close") as record:
         tc.spectral_norm(w, (12, 12), padding=1, rtol=1e-12, maxiter=0)
     assert record[0].filename == __file__
+
+
+def test_fft_path_memory_is_counted(monkeypatch):
+    # a long kernel runs through the FFT path, which needs about three times the direct one's
+    from toeplitz_conv import _arrays
+
+    x, w = np.ones((1, 1, 4096)), np.ones(128)
+    need = 8 * (4096 + 2 * 127 + 4096 + 127) * 3  # (padded signal + result) x 3, float64
+    monkeypatch.setattr(_arrays, "_physical_memory", lambda: need - 1)
+    with pytest.raises(ValueError, match=r"convolution of 1 sample\(s\)"):
+        tc.conv1d(x, w, padding=127)
+    monkeypatch.setattr(_arrays, "_physical_memory", lambda: need)
+    assert tc.conv1d(x, w, padding=127).shape == (1, 1, 4096 + 127)

@@ -108,20 +108,21 @@ def _weight_ndim(weight: object) -> tuple[np.ndarray, int]:
     return w, n
 
 
-def _check_pass_memory(a: np.ndarray, layer, dtype: np.dtype, transpose: bool) -> None:
+def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose: bool) -> None:
     """Refuse, before allocating, a pass whose padded signal and result exceed memory.
 
     The kernel holds the padded input (``C_in * prod(L_a + p_a,l + p_a,r)`` per sample) and
-    the result (``C_out * prod(L_out,a)`` per sample) of the convolution it runs.
+    the result (``C_out * prod(L_out,a)`` per sample) of the convolution it runs; the FFT
+    path for long kernels about three times that (its blocks' spectra).
     """
     batch = a.shape[0]
-    padded = layer.in_channels * math.prod(
-        g.input_length + g.pad_left + g.pad_right for g in layer.geoms
+    padded = kernel.c_in * math.prod(
+        g.input_length + g.pad_left + g.pad_right for g in kernel.geoms
     )
-    result = layer.out_channels * math.prod(layer.output_size)
+    result = kernel.c_out * math.prod(kernel.output_size)
     kind = "transposed convolution" if transpose else "convolution"
     check_memory(
-        batch * (padded + result) * dtype.itemsize,
+        batch * (padded + result) * dtype.itemsize * (3 if kernel.use_fft else 1),
         f"the {kind} of {batch:,} sample(s) (its padded signal and result)",
         "use a smaller batch, less padding or a smaller input",
     )
@@ -130,15 +131,14 @@ def _check_pass_memory(a: np.ndarray, layer, dtype: np.dtype, transpose: bool) -
 def _run(a: np.ndarray, ndim: int, layer, bias: object, *, transpose: bool) -> np.ndarray:
     """Run the kernel on ``a`` ``(N, C, *S)`` (the batch moved last) and add the bias."""
     dtype = compute_dtype(a.dtype, layer.weight.dtype)
-    _check_pass_memory(a, layer, dtype, transpose)
     w = layer.weight.astype(dtype, copy=False)
+    # the kernel's adjoint conjugates the weight; the transposed convolution does not
+    if transpose and dtype.kind == "c":
+        w = w.conj()
+    kernel = Kernel(w, layer.geoms, layer.groups)
+    _check_pass_memory(a, kernel, dtype, transpose)
     x = np.moveaxis(a.astype(dtype, copy=False), 0, -1)  # (C, *S, N)
-    if transpose:
-        # the kernel's adjoint conjugates the weight; the transposed convolution does not
-        kernel = Kernel(w.conj() if dtype.kind == "c" else w, layer.geoms, layer.groups)
-        y = kernel.adjoint(x)
-    else:
-        y = Kernel(w, layer.geoms, layer.groups).forward(x)
+    y = kernel.adjoint(x) if transpose else kernel.forward(x)
     return _restore(_add_bias(np.moveaxis(y, -1, 0), bias), ndim)
 
 

@@ -8,14 +8,12 @@ vector for it.
 
 from __future__ import annotations
 
-import inspect
-import warnings
-
 import numpy as np
 
 from .. import spectral as _spectral
 from .._arrays import check_memory
 from .._geometry import check_int
+from .._public import warn_caller
 from ._comm import collective
 from ._operator import MPIConvOperator
 
@@ -141,11 +139,6 @@ def spectral_norm_bounds(
     def certificate() -> tuple[float, float] | None:
         if comm.Get_rank() != 0:
             return None
-        if (
-            spec.ndim > 1
-            and "input_size" not in inspect.signature(_spectral.spectral_norm_bounds).parameters
-        ):
-            return 0.0, _schur_bound(spec)  # until the single-process bound is N-d
         b = _spectral.spectral_norm_bounds(
             spec.weight,
             spec.size(),
@@ -171,12 +164,10 @@ def spectral_norm_bounds(
     den = comm.allreduce(float(np.vdot(v, v).real))
     lower = max(lo0, float(np.sqrt(num / den)) * (1 - 1e-14))
     if upper - lower > tol * upper:
-        warnings.warn(
+        warn_caller(
             f"spectral_norm_bounds: after {m} Lanczos steps (maxiter={steps}) the bracket "
             f"[{lower:.10g}, {upper:.10g}] is {(upper - lower) / upper:.2e} wide relative, "
-            f"wider than rtol={tol:g}; raise maxiter for a tighter lower end",
-            RuntimeWarning,
-            stacklevel=2,
+            f"wider than rtol={tol:g}; raise maxiter for a tighter lower end"
         )
     return _spectral.NormBounds(lower, upper)
 
@@ -250,11 +241,9 @@ def singular_values(
         raise ValueError(f"`k`={kk} exceeds the Krylov space's dimension {theta.size}")
     worst = float(np.max(res[:kk]) / max(theta[0], 1e-300))
     if worst > t:
-        warnings.warn(
+        warn_caller(
             f"singular_values: after {m} Lanczos products (maxiter={steps}) the top {kk} Ritz "
-            f"values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter",
-            RuntimeWarning,
-            stacklevel=2,
+            f"values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter"
         )
     return np.sqrt(np.maximum(theta[:kk], 0.0))
 
@@ -263,24 +252,3 @@ def _world() -> object:
     from mpi4py import MPI
 
     return MPI.COMM_WORLD
-
-
-def _schur_bound(spec: object) -> float:
-    r"""``||M||_2 <= sqrt(||M||_1 ||M||_inf)`` from the weight and the padding alone.
-
-    A row of ``M`` holds at most the taps of one output channel; a column collects, for
-    each output channel and tap, the rows reading its sample, at most ``m_a`` per axis
-    where ``m_a`` is how often the padding mode copies one sample into the padded axis
-    (1 for zeros, up to 3 for reflect/circular, ``p + 1`` for replicate edges).
-    """
-    w = np.abs(spec.weight)
-    per_group = w.shape[0] // spec.groups
-    rows = float(w.reshape(w.shape[0], -1).sum(axis=1).max())
-    spatial = tuple(range(2, w.ndim))
-    by_group = w.sum(axis=spatial).reshape(spec.groups, per_group, -1).sum(axis=1)
-    copies = 1
-    for g in spec.geoms:
-        src = g.padded_sources()
-        copies *= int(np.bincount(src[src >= 0], minlength=1).max())
-    cols = float(by_group.max()) * copies
-    return float(np.sqrt(rows * cols)) * (1 + 1e-12)

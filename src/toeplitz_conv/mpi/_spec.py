@@ -17,42 +17,17 @@ import scipy.sparse as sp
 from .. import matrices as _matrices
 from .. import operators as _operators
 from .._arrays import matrix_dtype
-from .._layer import conv_layer, transpose_layer
+from .._layer import Layer, conv_layer, transpose_layer
 
 __all__ = ["ConvSpec", "conv_spec"]
 
 
 @dataclass(frozen=True, eq=False)
-class ConvSpec:
-    """A validated conv layer for distribution: weight, one geometry per axis, groups.
-
-    ``weight`` has shape ``(C_out, C_in/groups, K_1, ..., K_n)`` in the operator dtype;
-    ``geoms[0]`` is the split (outermost spatial) axis.
+class ConvSpec(Layer):
+    """A validated conv layer for distribution: the library's :class:`~.._layer.Layer`
+    (weight in the operator dtype, one geometry per axis, groups) and what the ranks
+    derive from it. ``geoms[0]`` is the split (outermost spatial) axis.
     """
-
-    weight: np.ndarray
-    geoms: tuple
-    groups: int
-
-    @property
-    def ndim(self) -> int:
-        return len(self.geoms)
-
-    @property
-    def in_channels(self) -> int:
-        return self.weight.shape[1] * self.groups
-
-    @property
-    def out_channels(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def input_size(self) -> tuple[int, ...]:
-        return tuple(g.input_length for g in self.geoms)
-
-    @property
-    def output_size(self) -> tuple[int, ...]:
-        return tuple(g.output_length for g in self.geoms)
 
     @property
     def inner_in(self) -> int:
@@ -62,13 +37,6 @@ class ConvSpec:
     @property
     def inner_out(self) -> int:
         return math.prod(self.output_size[1:])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (
-            self.out_channels * math.prod(self.output_size),
-            self.in_channels * math.prod(self.input_size),
-        )
 
     @property
     def mode(self) -> str:

@@ -317,7 +317,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- the layer
 #: Axis names in headers and labels: 2-D (H, W), 3-D (D, H, W).
-_AXES = {2: ("H", "W"), 3: ("D", "H", "W")}
+_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)
@@ -392,37 +392,23 @@ class _Layer:
         )
 
     def params(self) -> dict[str, Any]:
-        """The parameters recorded in exported files."""
-        if self.ndim > 1:
-            return self._params_nd()
-        record: dict[str, Any] = {
-            "op": "conv_transpose1d" if self.transpose else "conv1d",
-            "weight_shape": list(self.weight.shape),
-            "input_length": self.in_length,
-            "stride": self.geom.stride,
-            "padding": [self.geom.pad_left, self.geom.pad_right],
-            "dilation": self.geom.dilation,
-            "groups": self.groups,
-        }
-        if self.transpose:
-            record["output_padding"] = self.kwargs["output_padding"]
-        else:
-            record["padding_mode"] = self.geom.padding_mode
-        return self._weight_record(record)
+        """The parameters recorded in exported files (scalars in 1-D, lists per axis in N-d)."""
+        geoms, n = self.conv.geoms, self.ndim
 
-    def _params_nd(self) -> dict[str, Any]:
-        geoms = self.conv.geoms
+        def per_axis(values: list[Any]) -> Any:
+            return values[0] if n == 1 else values
+
         record: dict[str, Any] = {
-            "op": f"conv_transpose{self.ndim}d" if self.transpose else f"conv{self.ndim}d",
+            "op": f"conv_transpose{n}d" if self.transpose else f"conv{n}d",
             "weight_shape": list(self.weight.shape),
-            "input_size": list(self.in_size),
-            "stride": [g.stride for g in geoms],
-            "padding": [[g.pad_left, g.pad_right] for g in geoms],
-            "dilation": [g.dilation for g in geoms],
+            ("input_length" if n == 1 else "input_size"): per_axis(list(self.in_size)),
+            "stride": per_axis([g.stride for g in geoms]),
+            "padding": per_axis([[g.pad_left, g.pad_right] for g in geoms]),
+            "dilation": per_axis([g.dilation for g in geoms]),
             "groups": self.groups,
         }
         if self.transpose:
-            record["output_padding"] = list(_output_paddings(self.conv))
+            record["output_padding"] = per_axis(list(_output_paddings(self.conv)))
         else:
             record["padding_mode"] = geoms[0].padding_mode
         return self._weight_record(record)
@@ -681,60 +667,32 @@ def _bytes(n: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def _per_axis(values: tuple[Any, ...]) -> Any:
+    """One value per axis as the user writes it: a scalar in 1-D, a tuple in N-d."""
+    return values[0] if len(values) == 1 else values
+
+
 def _header_lines(layer: _Layer) -> list[str]:
-    if layer.ndim > 1:
-        return _header_lines_nd(layer)
-    g, w = layer.geom, layer.weight
-    cin, cout, lin, lout = layer.c_in, layer.c_out, layer.in_length, layer.out_length
-    if layer.transpose:
-        lines = [
-            f"conv_transpose1d: z (C_in={cin}, L_in={lin}) -> y (C_out={cout}, L'={lout})",
-            f"weight (C_in, C_out/groups, K) = {w.shape}",
-        ]
-        settings = (
-            f"stride={g.stride}, padding=({g.pad_left}, {g.pad_right}), "
-            f"output_padding={layer.kwargs['output_padding']}, dilation={g.dilation}, "
-            f"groups={layer.groups}"
-        )
-        flat = "vec(y) = M @ vec(z)"
-    else:
-        lines = [
-            f"conv1d: x (C_in={cin}, L={lin}) -> y (C_out={cout}, L_out={lout})",
-            f"weight (C_out, C_in/groups, K) = {w.shape}",
-        ]
-        settings = (
-            f"stride={g.stride}, padding=({g.pad_left}, {g.pad_right}), dilation={g.dilation}, "
-            f"groups={layer.groups}, padding_mode='{g.padding_mode}'"
-        )
-        flat = "vec(y) = M @ vec(x)"
-    if w.shape[:2] == (1, 1) and w.size <= 16:  # one channel: the kernel's values
-        lines[-1] += " = [" + ", ".join(_number(v) for v in w.ravel()) + "]"
-    m, n = layer.shape
-    rows, cols = ("L'", "L_in") if layer.transpose else ("L_out", "L")
-    lines.append(settings)
-    lines.append(f"M: {m} x {n} = (C_out*{rows}) x (C_in*{cols}), {flat}")
-    return lines
-
-
-def _header_lines_nd(layer: _Layer) -> list[str]:
-    """Shapes, weight, per-axis parameters and the matrix's shape of an N-d layer."""
+    """Shapes, weight, (per-axis) parameters and the matrix's shape of the layer."""
     n, w, geoms = layer.ndim, layer.weight, layer.conv.geoms
-    axes = _AXES.get(n, tuple(f"L_{a + 1}" for a in range(n)))
-    kernel = ", ".join(f"K_{a + 1}" for a in range(n))
+    axes = _AXES[n]
+    kernel = "K" if n == 1 else ", ".join(f"K_{a + 1}" for a in range(n))
 
     def sizes(names: tuple[str, ...], values: tuple[int, ...]) -> str:
         return ", ".join(f"{a}={v}" for a, v in zip(names, values, strict=True))
 
-    pads = "(" + ", ".join(f"({g.pad_left}, {g.pad_right})" for g in geoms) + ")"
-    stride = tuple(g.stride for g in geoms)
-    dilation = tuple(g.dilation for g in geoms)
+    pads = [f"({g.pad_left}, {g.pad_right})" for g in geoms]
+    pads_text = pads[0] if n == 1 else "(" + ", ".join(pads) + ")"
+    stride = _per_axis(tuple(g.stride for g in geoms))
+    dilation = _per_axis(tuple(g.dilation for g in geoms))
     if layer.transpose:
         ins, outs = tuple(f"{a}_in" for a in axes), tuple(f"{a}'" for a in axes)
         lines = [
             f"conv_transpose{n}d: z (C_in={layer.c_in}, {sizes(ins, layer.in_size)}) -> "
             f"y (C_out={layer.c_out}, {sizes(outs, layer.out_size)})",
             f"weight (C_in, C_out/groups, {kernel}) = {w.shape}",
-            f"stride={stride}, padding={pads}, output_padding={_output_paddings(layer.conv)}, "
+            f"stride={stride}, padding={pads_text}, "
+            f"output_padding={_per_axis(_output_paddings(layer.conv))}, "
             f"dilation={dilation}, groups={layer.groups}",
         ]
         flat = "vec(y) = M @ vec(z)"
@@ -744,18 +702,17 @@ def _header_lines_nd(layer: _Layer) -> list[str]:
             f"conv{n}d: x (C_in={layer.c_in}, {sizes(ins, layer.in_size)}) -> "
             f"y (C_out={layer.c_out}, {sizes(outs, layer.out_size)})",
             f"weight (C_out, C_in/groups, {kernel}) = {w.shape}",
-            f"stride={stride}, padding={pads}, dilation={dilation}, groups={layer.groups}, "
+            f"stride={stride}, padding={pads_text}, dilation={dilation}, groups={layer.groups}, "
             f"padding_mode='{geoms[0].padding_mode}'",
         ]
         flat = "vec(y) = M @ vec(x)"
-    if w.shape[:2] == (1, 1) and w.size <= 16 and n == 2:  # one channel: the kernel's values
-        rows = ("[" + ", ".join(_number(v) for v in row) + "]" for row in w[0, 0])
-        lines[1] += " = [" + ", ".join(rows) + "]"
+    if w.shape[:2] == (1, 1) and w.size <= 16 and n <= 2:  # one channel: the kernel's values
+        rows = [w[0, 0]] if n == 1 else w[0, 0]
+        values = [", ".join(map(_number, row)) for row in rows]
+        lines[1] += " = [" + (values[0] if n == 1 else ", ".join(f"[{v}]" for v in values)) + "]"
     m, k = layer.shape
-    lines.append(
-        f"M: {m} x {k} = (C_out*{'*'.join(outs)}) x (C_in*{'*'.join(ins)}), {flat} "
-        "(row-major over channel, " + ", ".join(axes) + ")"
-    )
+    order = "" if n == 1 else " (row-major over channel, " + ", ".join(axes) + ")"
+    lines.append(f"M: {m} x {k} = (C_out*{'*'.join(outs)}) x (C_in*{'*'.join(ins)}), {flat}{order}")
     return lines
 
 
@@ -944,7 +901,7 @@ def _import_pyplot() -> Any:
 def _plot_title(layer: _Layer) -> str:
     """The layer in one line, for the picture."""
     if layer.ndim > 1:
-        head = _header_lines_nd(layer)
+        head = _header_lines(layer)
         return head[0] + "\n" + head[2]
     g = layer.geom
     op = "conv_transpose1d" if layer.transpose else "conv1d"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 # The MPI scripts run under mpiexec, launched by tests/test_mpi.py; never import them here.
-collect_ignore_glob: list[str] = ["tests/mpi_scripts/*"]
+# docs/conf.py and the gallery scripts are run by Sphinx, not collected as modules.
+collect_ignore_glob: list[str] = ["tests/mpi_scripts/*", "docs/conf.py", "docs/figures/*"]
 if importlib.util.find_spec("mpi4py") is None or importlib.util.find_spec("pylops_mpi") is None:
     collect_ignore_glob.append("src/toeplitz_conv/mpi/*")

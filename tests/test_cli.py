@@ -736,13 +736,15 @@ def test_analyze_plot_2d(capsys, monkeypatch, tmp_path):
 
 
 def test_readme_show_examples_are_what_the_command_prints(capsys):
-    """Every ``$ toeplitz-conv show ...`` block in the README is the command's real output."""
+    """Every ``$ toeplitz-conv show ...`` block in README.md and docs/ is the real output."""
     import re
     import shlex
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```console\n\$ toeplitz-conv (show [^\n]*)\n(.*?)```", readme, re.S)
+    root = Path(__file__).resolve().parents[1]
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text() for page in pages)
+    blocks = re.findall(r"```console\n\$ toeplitz-conv (show [^\n]*)\n(.*?)```", text, re.S)
     assert len(blocks) >= 2  # the 1-D seed and the 2-D example
     for command, printed in blocks:
         assert cli.main(shlex.split(command)) == 0

@@ -185,7 +185,7 @@ def conv(
 
     Returns
     -------
-    y : ndarray, shape (C_out, *S_out) or (N, C_out, *S_out)
+    y : ndarray, shape (C_out, S_out...) or (N, C_out, S_out...)
 
     Notes
     -----
@@ -403,7 +403,7 @@ def conv_transpose(
 
     Returns
     -------
-    z : ndarray, shape (C_out, *S') or (N, C_out, *S')
+    z : ndarray, shape (C_out, S'...) or (N, C_out, S'...)
         ``S'_a = (S_a - 1)s_a - p_a,l - p_a,r + d_a(K_a-1) + output_padding_a + 1``.
 
     Notes

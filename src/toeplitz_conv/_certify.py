@@ -401,7 +401,7 @@ def _localized_bound(
 
     .. math::
 
-        A = \sum_i \phi_i A \phi_i + 	frac12 \sum_i [\phi_i, [\phi_i, A]],
+        A = \sum_i \phi_i A \phi_i + \tfrac12 \sum_i [\phi_i, [\phi_i, A]],
 
     gives ``lambda_max(A) <= max(mu_left^2, circulant^2, mu_right^2) + E`` where
     ``mu_left`` bounds ``||M[:, :a + ell]||`` (a banded Cholesky of that window's
@@ -412,7 +412,7 @@ def _localized_bound(
 
     .. math::
 
-        E \le 	frac12 \Big(rac{\pi}{2(\ell + 1)}\Big)^2
+        E \le \tfrac12 \Big(\frac{\pi}{2(\ell + 1)}\Big)^2
         \max_j \sum_k |A_{jk}| (l_j - l_k)^2,
 
     the weighted row sums computed with ``|M|`` (the layer with ``|W|``, which

@@ -1,4 +1,4 @@
-"""Independent loop-by-the-formula reference for toeplitz_conv (DESIGN.md sections 2 and 2b).
+"""Independent loop-by-the-formula reference for toeplitz_conv (docs/math.md).
 
 Written straight from the formulas, with explicit Python loops, and without importing the
 library.  Slow on purpose: it is only ever used on tiny inputs, and being obviously correct is
@@ -261,7 +261,7 @@ def ref_conv_transpose1d_matrix(
 
 
 def padding_ok(mode, padding, length, kernel_size, dilation, stride):
-    """Inside torch's domain (DESIGN.md section 2): reflect needs p < L, circular p <= L,
+    """Inside torch's domain (docs/math.md): reflect needs p < L, circular p <= L,
     "same" only with stride 1, and a non-empty output."""
     if padding == "same" and stride != 1:
         return False
@@ -285,7 +285,7 @@ def assert_close(actual, expected, rtol=1e-12, atol=1e-12):
 
 
 # =========================================================================== N spatial axes
-# DESIGN.md section 2b: the same map on every spatial axis.  Index tuples run row-major
+# docs/math.md, N axes: the same map on every spatial axis.  Index tuples run row-major
 # (``itertools.product`` order), which is ``x.reshape(-1)`` of one sample ``(C, L_1..L_n)``.
 
 
@@ -298,7 +298,7 @@ def as_axes(value, n, name="value"):
 
 
 def resolve_padding_nd(padding, kernel_size, dilation=1):
-    """Per-axis ``((p_l, p_r), ...)`` for every padding form of DESIGN.md section 2b.
+    """Per-axis ``((p_l, p_r), ...)`` for every padding form of docs/math.md, N axes.
 
     ``padding``: an int (every axis, both sides), ``"same"``/``"valid"`` (every axis), or an
     n-tuple whose items are an int (both sides) or a ``(left, right)`` pair.  For n = 1 the

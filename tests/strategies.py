@@ -86,7 +86,7 @@ def conv_nd_configs(
 
     Channels (at most ``max_channels`` in and out), groups (depthwise and channel multipliers
     included), per-axis kernel size, stride, dilation and input size, one padding mode for all
-    axes, and every padding form of DESIGN.md section 2b: ``"int"`` (every axis), ``"axis_ints"``
+    axes, and every padding form of docs/math.md, N axes: ``"int"`` (every axis), ``"axis_ints"``
     (a tuple of per-axis ints), ``"axis_pairs"`` (a tuple of per-axis ``(left, right)`` pairs),
     ``"mixed"`` (ints and pairs), ``"same"`` (stride 1) and ``"valid"``.  The input size is drawn
     after the padding, from the lengths that keep every axis valid (no rejection sampling).

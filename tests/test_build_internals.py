@@ -1,7 +1,7 @@
 """The fast builders against a straightforward reference assembly, bit for bit.
 
 The reference lists every tap of every row as one COO entry, straight from the
-formula of DESIGN.md section 2, sorts them (stably) and sums the duplicates one
+formula of docs/math.md, sorts them (stably) and sums the duplicates one
 by one in tap order, the order the builders promise. Every format must then
 match it exactly: the same arrays, the same index dtype, the same canonical
 order. The chunked, threaded and int64 paths are forced on small inputs by

@@ -43,7 +43,7 @@ def _src(j: np.ndarray, length: int, mode: str) -> np.ndarray:
 
 
 def dense_reference(w, size, *, stride, pads, dilation, groups, mode) -> np.ndarray:
-    """The matrix by DESIGN section 2b's formula, one tap at a time (small sizes only)."""
+    """The matrix by formula of docs/math.md, one tap at a time (small sizes only)."""
     c_out, G, *K = w.shape
     n = len(size)
     out = [

@@ -1,4 +1,4 @@
-"""The N-d library (conv2d / conv3d, DESIGN.md section 2b) vs the loop-by-the-formula reference.
+"""The N-d library (conv2d / conv3d, docs/math.md, N axes) vs the loop-by-the-formula reference.
 
 Small cases over the whole N-d parameter space (tests/strategies.py: ``conv_nd_configs``):
 per-axis stride, dilation, kernel and input size, groups (depthwise included), every padding
@@ -152,7 +152,7 @@ def test_reference_padded_nd_is_separable():
 
 @pytest.mark.parametrize("mode", PADDING_MODES)
 def test_reference_is_a_sum_of_kronecker_products(mode):
-    """DESIGN 2b: block (o, c) = sum_k W[o, c, k] S_1^{k_1} (x) S_2^{k_2} (x) S_3^{k_3}."""
+    """docs/math.md: block (o, c) = sum_k W[o, c, k] S_1^{k_1} (x) S_2^{k_2} (x) S_3^{k_3}."""
     rng = np.random.default_rng(7)
     ks, size = (2, 3, 2), (3, 4, 2)
     stride, dilation, padding = (2, 1, 1), (1, 2, 1), ((1, 1), (2, 1), (1, 0))

@@ -1,4 +1,4 @@
-"""PyTorch (CPU, float64) as the oracle for the N-d API (conv2d / conv3d), DESIGN.md section 2b.
+"""PyTorch (CPU, float64) as the oracle for the N-d API (conv2d / conv3d), docs/math.md, N axes.
 
 Skipped when torch is missing, unless ``TOEPLITZ_CONV_REQUIRE_TORCH=1`` (then it fails).
 

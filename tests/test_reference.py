@@ -1,4 +1,4 @@
-"""The library against the loop-by-the-formula reference of DESIGN.md section 2.
+"""The library against the loop-by-the-formula reference of docs/math.md.
 
 Small cases over the whole parameter space: every padding mode and padding spelling, stride
 (also larger than the kernel), dilation, groups (incl. depthwise with a channel multiplier),

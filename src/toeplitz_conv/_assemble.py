@@ -1,12 +1,13 @@
 """Expanding per-axis bands over channels into CSR, COO and DIA arrays, in any dimension.
 
-A conv matrix with ``n`` spatial axes (or its transpose) has rows
-``(a, i_1, ..., i_n)`` and columns ``(b, l_1, ..., l_n)``, flattened row-major.
-Its ``(a, b)`` channel block is ``sum_k W[a, b, k] S_1^{k_1} (x) ... (x) S_n^{k_n}``
-with ``S_j^{k}`` the 1-D selection matrix of tap ``k`` on axis ``j`` (``docs/math.md``).
-The innermost axis stays a :class:`~._pattern.Band`; the outer axes are
-expanded like channels: a *row block* is ``(a, i_1, ..., i_{n-1})``, a *column block* ``(b, l_1, ..., l_{n-1})``, and each nonzero block holds the inner
-band with one weight per inner tap.
+A conv matrix with ``n`` spatial axes (or its transpose) has rows ``(a, i_1,
+..., i_n)`` and columns ``(b, l_1, ..., l_n)``, flattened row-major. Its ``(a,
+b)`` channel block is ``sum_k W[a, b, k] S_1^{k_1} (x) ... (x) S_n^{k_n}`` with
+``S_j^{k}`` the 1-D selection matrix of tap ``k`` on axis ``j``
+(``docs/math.md``). The innermost axis stays a :class:`~._pattern.Band`; the
+outer axes are expanded like channels: a *row block* is ``(a, i_1, ...,
+i_{n-1})``, a *column block* ``(b, l_1, ..., l_{n-1})``, and each nonzero block
+holds the inner band with one weight per inner tap.
 
 The row blocks fall into a few *classes* (:func:`._pattern.row_classes`, one
 per outer axis, combined): on each outer axis either the interior rows of one

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 import toeplitz_conv as tc
-from toeplitz_conv import _assemble, _pattern, _threads, matrices
+from toeplitz_conv import _assemble, _pattern, _threads
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -213,7 +213,7 @@ def test_one_long_channel_split_into_row_chunks(monkeypatch):
 
 def test_int64_index_path(monkeypatch):
     """Indices that do not fit int32 are int64: forced by lowering the limit."""
-    monkeypatch.setattr(matrices, "_INT32_MAX", 0)
+    monkeypatch.setattr("toeplitz_conv._build._INT32_MAX", 0)
     monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 16)
     cases = random_cases(25, 11)
     for w, length, kw in cases:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
-from toeplitz_conv import _assemble, _threads, matrices
+from toeplitz_conv import _assemble, _threads
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 FORMATS = ("csr", "csc", "coo", "bsr", "dia", "dense")
@@ -407,7 +407,7 @@ def test_rows_named_builders_and_int64(monkeypatch):
         for r in ((0, 0), (5, 5), (40, 40)):
             empty = tc.conv2d_matrix(w.astype(np.float32), (6, 7), rows=r, format=fmt)
             assert empty.shape == (0, 84) and empty.dtype == np.float32
-    monkeypatch.setattr(matrices, "_INT32_MAX", 0)
+    monkeypatch.setattr("toeplitz_conv._build._INT32_MAX", 0)
     part = tc.conv2d_matrix(w, (6, 7), padding=1, padding_mode="reflect", rows=(10, 61))
     assert part.indices.dtype == part.indptr.dtype == np.int64
     np.testing.assert_array_equal(part.toarray(), full[10:61].toarray())
@@ -526,7 +526,7 @@ def test_chunked_threaded_nd(monkeypatch):
 
 
 def test_int64_index_path_nd(monkeypatch):
-    monkeypatch.setattr(matrices, "_INT32_MAX", 0)
+    monkeypatch.setattr("toeplitz_conv._build._INT32_MAX", 0)
     for w, size, kw in _nd_cases(10, 10):
         for fmt in ("csr", "csc", "coo"):
             m = tc.conv_matrix(w, size, format=fmt, **kw)

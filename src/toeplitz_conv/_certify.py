@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ._layer import Layer
+from ._linop import LayerOperator
 from ._symbol import _EPS, _gram_terms, _svdvals, _Symbol, _top_bounds
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
@@ -304,9 +305,7 @@ def _gram_certificate(layer: Layer, mu: float) -> float | None:
     too_big = n * band * band > _GRAM_FLOPS or n * (2 * band + 1) > _GRAM_ENTRIES
     if g.padding_mode == "circular" or too_big:
         return None
-    from .operators import Conv1dOperator
-
-    op = Conv1dOperator(layer.weight, g, layer.groups)
+    op = LayerOperator(layer)
     gram = _probed_window_gram(op, c_in, L, np.arange(L), span)
     return _band_cholesky(gram, mu, (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size)
 
@@ -423,7 +422,6 @@ def _localized_bound(
     not fit or a window's Cholesky fails up to ``circulant``.
     """
     from ._layer import conv_layer
-    from .operators import Conv1dOperator
 
     if layer.ndim != 1:  # the edge windows are 1-D
         return None
@@ -450,7 +448,7 @@ def _localized_bound(
         groups=layer.groups,
         padding_mode=g.padding_mode,
     )
-    op = Conv1dOperator(sub.weight, sub.geom, sub.groups)
+    op = LayerOperator(sub)
     pos = np.tile(np.arange(short), c_in)
     terms = (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size
     tries = [lower * (1 + t) for t in (rtol / 4, rtol, 1e-4, 1e-3, 1e-2, 0.1) if t >= rtol / 4]
@@ -466,7 +464,7 @@ def _localized_bound(
             return None
         edge.append(proved)
     # the localisation error from the weighted row sums of |A| on the ramps
-    absolute = Conv1dOperator(np.abs(sub.weight).astype(np.float64), sub.geom, sub.groups)
+    absolute = LayerOperator(Layer(np.abs(sub.weight).astype(np.float64), sub.geoms, sub.groups))
 
     def gram_abs(x: np.ndarray) -> np.ndarray:
         return absolute.rmatvec(absolute.matvec(x))

@@ -15,10 +15,10 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
+from ._build import layer_matrix
 from ._layer import Layer
 from ._symbol import _EPS, _is_real, _operator, _svdvals, _Symbol, _symbol, _top_vector
 from ._threads import run
-from .matrices import layer_matrix
 
 # sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
 _SHIFT_INVERT_MAX_NNZ = 12_000_000

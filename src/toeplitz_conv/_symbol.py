@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._arrays import check_memory
+from ._build import layer_matrix
 from ._geometry import PaddingND
 from ._layer import Layer, conv_layer
+from ._linop import LayerOperator
 from ._threads import run_slices
-from .matrices import layer_matrix
-from .operators import ConvOperator
 
 _EPS = np.finfo(np.float64).eps
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
@@ -69,8 +69,8 @@ def _is_circulant(layer: Layer) -> bool:
     return all(g.is_circulant for g in layer.geoms)
 
 
-def _operator(layer: Layer) -> ConvOperator:
-    return ConvOperator(layer.weight, layer.geoms, layer.groups)
+def _operator(layer: Layer) -> LayerOperator:
+    return LayerOperator(layer)
 
 
 def _dense(layer: Layer) -> np.ndarray:

@@ -18,10 +18,11 @@ import math
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from ._arrays import compute_dtype, matrix_dtype
+from ._arrays import matrix_dtype
 from ._geometry import ConvGeometry, Padding
 from ._kernel import Kernel
 from ._layer import Layer, conv_layer, transpose_layer
+from ._linop import apply_kernel
 
 __all__ = [
     "Conv1dOperator",
@@ -45,16 +46,7 @@ class _ConvOperatorBase(LinearOperator):
     _kernel: Kernel
 
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
-        k = self._kernel
-        size, channels, fn = (
-            (k.output_size, k.c_out, k.adjoint) if adjoint else (k.input_size, k.c_in, k.forward)
-        )
-        X = np.asarray(X)
-        B = X.shape[1] if X.ndim == 2 else 1
-        x = np.ascontiguousarray(X, dtype=compute_dtype(self.dtype, X.dtype))
-        y = fn(x.reshape(channels, *size, B))  # explicit sizes: B may be 0
-        rows = y.size // B if B else math.prod(y.shape[:-1])
-        return y.reshape(rows, B) if X.ndim == 2 else y.reshape(-1)
+        return apply_kernel(self._kernel, self.dtype, X, adjoint)
 
 
 class ConvOperator(_ConvOperatorBase):

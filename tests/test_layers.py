@@ -1,0 +1,117 @@
+"""The package's layers, kept by a test: nothing imports upward.
+
+validate -> build/apply -> analysis -> public modules -> cli/mpi/nn. A module may import
+modules of its own layer or of a lower one, never of a higher one (function-level imports
+included). A new module must be given a layer here.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "toeplitz_conv"
+
+LAYERS: dict[str, int] = {
+    # 0 validate: arguments -> a Layer, and the helpers every layer uses
+    "_version": 0,
+    "_public": 0,
+    "_threads": 0,
+    "_geometry": 0,
+    "_arrays": 0,
+    "_layer": 0,
+    # 1 build and apply: bands, assembled arrays, the planned passes
+    "_pattern": 1,
+    "_assemble": 1,
+    "_build": 1,
+    "_fft": 1,
+    "_kernel": 1,
+    "_linop": 1,
+    # 2 analysis: symbols, Krylov, certificates, the formula
+    "_symbol": 2,
+    "_krylov": 2,
+    "_certify": 2,
+    "_formula": 2,
+    # 3 public modules
+    "matrices": 3,
+    "functional": 3,
+    "operators": 3,
+    "spectral": 3,
+    "io": 3,
+    "interop": 3,
+    # 4 applications: the package namespace, the command line, MPI, networks
+    "__init__": 4,
+    "__main__": 4,
+    "cli": 4,
+    "mpi": 4,
+    "nn": 4,
+}
+
+
+def _layer_of(module: str) -> int:
+    """The layer of a module path relative to the package (``mpi._spec`` -> ``mpi``)."""
+    parts = module.split(".")
+    top = parts[0]
+    if top in LAYERS:
+        return LAYERS[top]
+    raise AssertionError(f"toeplitz_conv.{module} has no layer in tests/test_layers.py: add one")
+
+
+def _modules() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        out.append((".".join(parts), path))
+    return out
+
+
+def _imports(module: str, path: Path) -> list[tuple[int, str]]:
+    """``(line, imported module relative to the package)`` for every intra-package import."""
+    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    if module == "__init__":
+        package = []
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if not (node.module or "").startswith("toeplitz_conv"):
+                    continue
+                base = (node.module or "").split(".")[1:]
+            else:
+                up = node.level - 1
+                base = package[: len(package) - up] if up else list(package)
+                base = base + (node.module.split(".") if node.module else [])
+            if base:
+                found.append((node.lineno, ".".join(base)))
+            else:  # `from . import x, y`
+                found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("toeplitz_conv."):
+                    found.append((node.lineno, alias.name.split(".", 1)[1]))
+    return found
+
+
+@pytest.mark.parametrize(("module", "path"), _modules(), ids=lambda v: str(v))
+def test_no_module_imports_upward(module, path):
+    own = _layer_of(module)
+    upward = [
+        f"line {line}: imports {target} (layer {_layer_of(target)})"
+        for line, target in _imports(module, path)
+        if target.split(".")[0] != module.split(".")[0] and _layer_of(target) > own
+    ]
+    assert not upward, f"toeplitz_conv.{module} (layer {own}) imports upward: {upward}"
+
+
+def test_the_rule_catches_an_upward_import(tmp_path):
+    """The check itself can fail: an engine module importing a public one is caught."""
+    bad = tmp_path / "_symbol.py"
+    bad.write_text("from .matrices import conv_matrix\n\ndef f():\n    from . import spectral\n")
+    targets = [target for _, target in _imports("_symbol", bad)]
+    assert targets == ["matrices", "spectral"]
+    assert all(_layer_of(t) > _layer_of("_symbol") for t in targets)

@@ -420,3 +420,190 @@ def test_mtx_that_crashed_scipy(tmp_path, tail, want):
     )
     assert run.returncode == 0, run.stderr
     assert want in run.stdout
+
+
+# --------------------------------------------------------------------------- untrusted records
+def _mtx_with_record(path, dtype, field, entries):
+    """A Matrix Market file whose record says `dtype` over the given entries."""
+    record = json.dumps({"version": tc.__version__, "dtype": dtype, "params": {}})
+    lines = [f"%%MatrixMarket matrix coordinate {field} general", f"%toeplitz_conv {record}"]
+    lines += ["2 2 " + str(len(entries))] + [" ".join(map(str, e)) for e in entries]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dtype", "field", "entries", "match"),
+    [
+        ("int8", "real", [(1, 1, 300.5)], r"says int8, but the entry at \(0, 0\) is 300\.5, which"),
+        ("int8", "real", [(1, 1, 1), (2, 2, 300)], r"entry at \(1, 1\) is 300\.0.*become 44"),
+        ("int32", "real", [(1, 2, 2.5)], r"entry at \(0, 1\) is 2\.5, which int32 cannot hold"),
+        ("bool", "integer", [(1, 1, 2)], r"says bool, .* is 2, which bool cannot hold"),
+        (
+            "float32",
+            "complex",
+            [(1, 1, 1, 0), (2, 1, 1, 2)],
+            r"says float32, but the entry at \(1, 0\) is \(1\+2j\), complex, and a real float32 "
+            r"would drop its imaginary part",
+        ),
+        ("float32", "real", [(1, 1, 1e300)], r"1e\+300, which float32 cannot hold .*inf"),
+        ("float32", "real", [(1, 1, 1e-300)], r"1e-300, which float32 cannot hold .*0\.0"),
+    ],
+)
+def test_mtx_record_describes_never_converts(tmp_path, dtype, field, entries, match):
+    path = _mtx_with_record(tmp_path / "m.mtx", dtype, field, entries)
+    with pytest.raises(
+        ValueError, match=rf"m\.mtx': its toeplitz_conv record's field 'dtype' .*{match}"
+    ):
+        load_matrix(path)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "field", "entries", "want"),
+    [
+        ("int8", "real", [(1, 1, 3.0), (2, 2, -128.0)], np.int8),
+        ("float32", "real", [(1, 1, 0.1)], np.float32),  # a decimal read at the recorded precision
+        ("float64", "complex", [(1, 1, 2, 0)], np.float64),  # a zero imaginary part is exact
+        ("complex64", "real", [(1, 1, 2.5)], np.complex64),
+    ],
+)
+def test_mtx_record_restores_what_it_can_hold(tmp_path, dtype, field, entries, want):
+    path = _mtx_with_record(tmp_path / "m.mtx", dtype, field, entries)
+    back = load_matrix(path)
+    assert back.dtype == want
+    raw = scipy.io.mmread(path).toarray()
+    np.testing.assert_array_equal(
+        back.toarray(),
+        raw.real.astype(want)
+        if field == "complex" and want().dtype.kind != "c"
+        else raw.astype(want),
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "match"),
+    [
+        ('{"dtype": "object"}', r"record's field 'dtype' is 'object', which is not a numeric"),
+        ('{"dtype": "nothing"}', r"record's field 'dtype' is 'nothing', which is not a numeric"),
+        ("[1, 2]", r"record is not a JSON object"),
+        ("{not json", r"record is not a JSON object"),
+    ],
+)
+def test_bad_records_are_refused(tmp_path, record, match):
+    path = tmp_path / "m.mtx"
+    path.write_text(
+        f"%%MatrixMarket matrix coordinate real general\n%toeplitz_conv {record}\n1 1 1\n1 1 2\n"
+    )
+    with pytest.raises(ValueError, match=rf"cannot read '.*m\.mtx': its toeplitz_conv {match}"):
+        load_matrix(path)
+
+
+def test_mat_record_describes_never_converts(tmp_path):
+    path = tmp_path / "m.mat"
+    record = json.dumps({"version": tc.__version__, "dtype": "int8", "params": {}})
+    scipy.io.savemat(
+        path, {"M": sp.csc_array(np.array([[300.5, 0], [0, 1]])), "toeplitz_conv": record}
+    )
+    with pytest.raises(
+        ValueError, match=r"m\.mat': .*'dtype' says int8, but the entry at \(0, 0\) is 300\.5"
+    ):
+        load_matrix(path)
+
+
+# --------------------------------------------------------------------------- untrusted sizes
+@pytest.mark.parametrize(
+    ("size_line", "match"),
+    [
+        # 1e11 rows: a CSR result needs 745 GiB of row pointers (it raised MemoryError)
+        (
+            "100000000000 2 1",
+            r"would take [\d,.]+ GiB, more than this machine's .* check the sizes",
+        ),
+        (
+            "2 2 1000000000",
+            r"declares 2 x 2 with 1,000,000,000 stored entries, which take at "
+            r"least 6,000,000,000 bytes, but only \d+ bytes follow the header",
+        ),
+    ],
+)
+def test_mtx_sizes_checked_before_allocating(tmp_path, size_line, match):
+    path = tmp_path / "m.mtx"
+    path.write_text(f"%%MatrixMarket matrix coordinate real general\n{size_line}\n1 1 2.5\n")
+    with pytest.raises(ValueError, match=rf"m\.mtx.*{match}"):
+        load_matrix(path)
+
+
+def test_mtx_dense_array_sizes_checked(tmp_path):
+    path = tmp_path / "a.mtx"
+    path.write_text("%%MatrixMarket matrix array real general\n100000 100000\n1\n2\n")
+    with pytest.raises(ValueError, match=r"declares 100,000 x 100,000 with 10,000,000,000 stored"):
+        load_matrix(path)
+
+
+def test_npz_shape_checked_before_allocating(tmp_path):
+    huge = sp.coo_array(([1.0], ([0], [0])), shape=(10**11, 2))
+    sp.save_npz(tmp_path / "h.npz", huge)
+    with pytest.raises(
+        ValueError, match=r"h\.npz' \(100,000,000,000 x 2, 1 stored entries\) would"
+    ):
+        load_matrix(tmp_path / "h.npz")
+    # the transposed shape fits CSR but not CSC (one pointer per column)
+    sp.save_npz(tmp_path / "t.npz", huge.T)
+    assert load_matrix(tmp_path / "t.npz", format="csr").nnz == 1
+    with pytest.raises(ValueError, match=r"would take [\d,.]+ GiB"):
+        load_matrix(tmp_path / "t.npz", format="csc")
+
+
+# --------------------------------------------------------------------------- names
+def test_mat_without_name_refuses_ambiguity(tmp_path):
+    """A sparse variable used to win silently over a dense matrix."""
+    scipy.io.savemat(
+        tmp_path / "two.mat", {"A": np.arange(9.0).reshape(3, 3), "P": sp.eye_array(3)}
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"holds 2 candidate matrices \['A', 'P'\]; pass `name=` to pick one \(its variables: "
+        r"A \(3x3 double\), P \(3x3 sparse\)\)",
+    ):
+        load_matrix(tmp_path / "two.mat")
+    np.testing.assert_array_equal(
+        load_matrix(tmp_path / "two.mat", name="A").toarray(), np.arange(9.0).reshape(3, 3)
+    )
+    # scalars and vectors beside one matrix are not matrices to pick
+    scipy.io.savemat(tmp_path / "one.mat", {"M": sp.eye_array(3), "n": 3, "b": np.ones(3)})
+    np.testing.assert_array_equal(load_matrix(tmp_path / "one.mat").toarray(), np.eye(3))
+
+
+def test_mat_record_names_its_variable(tmp_path):
+    save_matrix(MATRICES["seed"], tmp_path / "m.mat", name="A")
+    contents = scipy.io.loadmat(tmp_path / "m.mat")
+    contents["B"] = sp.csc_array(np.eye(2))  # another matrix added beside ours
+    scipy.io.savemat(
+        tmp_path / "m.mat", {k: v for k, v in contents.items() if not k.startswith("__")}
+    )
+    np.testing.assert_array_equal(
+        load_matrix(tmp_path / "m.mat").toarray(), MATRICES["seed"].toarray()
+    )
+    B = load_matrix(tmp_path / "m.mat", name="B")
+    assert B.dtype == np.float64  # the record describes A only
+    np.testing.assert_array_equal(B.toarray(), np.eye(2))
+
+
+def test_mat_name_that_is_not_a_matrix(tmp_path):
+    scipy.io.savemat(tmp_path / "c.mat", {"s": "text", "M": sp.eye_array(2)})
+    with pytest.raises(
+        ValueError, match=r"`name`='s': the variable of .*c\.mat' is a 1 char, not a"
+    ):
+        load_matrix(tmp_path / "c.mat", name="s")
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mtx"])
+def test_name_refused_where_files_hold_no_names(tmp_path, ext):
+    path = tmp_path / f"m{ext}"
+    save_matrix(MATRICES["seed"], path)
+    with pytest.raises(
+        ValueError,
+        match=rf"`name`='M' picks a variable of a \.mat file, but "
+        rf"'.*m\{ext}' is a .*; leave `name` out",
+    ):
+        load_matrix(path, name="M")

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import secrets
+import zipfile
 from collections.abc import Callable, Mapping
-from typing import IO
+from typing import IO, NoReturn
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from ._arrays import as_array
+from ._arrays import as_array, check_memory
 from ._geometry import check_choice
 
 __all__ = ["EXTENSIONS", "load_matrix", "save_matrix"]
@@ -65,8 +67,11 @@ def _as_matrix(matrix: object) -> sp.sparray:
     return sp.csr_array(dense)
 
 
-def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
-    """One line of JSON: our version, the matrix dtype and the conv parameters."""
+def _header_line(
+    dtype: np.dtype, params: Mapping[str, object] | None, variable: str | None = None
+) -> str:
+    """One line of JSON: our version, the matrix dtype, the conv parameters (and, in a
+    ``.mat`` file, the variable it describes)."""
     from ._version import __version__
 
     if params is not None and not isinstance(params, Mapping):
@@ -83,6 +88,8 @@ def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
         )
 
     record = {"version": __version__, "dtype": str(dtype), "params": dict(params or {})}
+    if variable is not None:
+        record["variable"] = variable
     return json.dumps(record, default=plain)
 
 
@@ -220,12 +227,13 @@ def save_matrix(
     ext = _extension(path)
     target = os.fspath(path)
     m = _as_matrix(matrix)
-    header = _header_line(m.dtype, params)  # validates `params` for every format
     if ext == ".mat":
         if not isinstance(name, str) or not name.isidentifier() or name == _HEADER:
             raise ValueError(
                 f"`name` must be a valid MATLAB variable name other than {_HEADER!r}; got {name!r}"
             )
+    # validates `params` for every format
+    header = _header_line(m.dtype, params, name if ext == ".mat" else None)
 
     if ext == ".npz":
 
@@ -262,55 +270,224 @@ def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) ->
     return out
 
 
-def _dtype_from_header(text: str) -> np.dtype | None:
+class _Refused(ValueError):
+    """What a file declares about itself cannot be true (or does not fit in memory)."""
+
+
+def _fits(nbytes: int, what: str) -> None:
+    """:func:`check_memory` for what a file declares: refused as a :class:`_Refused`."""
     try:
-        dtype = np.dtype(json.loads(text)["dtype"])
-    except (ValueError, TypeError, KeyError):
-        return None
-    return dtype if dtype.kind in "biufc" else None
+        check_memory(nbytes, what, hint="check the sizes the file declares")
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
 
 
-def _mtx_dtype(path: str) -> np.dtype | None:
-    """The dtype in our comment line of a Matrix Market file, if there is one."""
-    prefix = f"%{_HEADER} "
-    with open(path, "rb") as file:
-        for raw in file:
-            line = raw.decode("utf-8", "replace").strip()
-            if not line.startswith("%"):
-                return None  # the size line: the comments are over
-            if line.startswith(prefix):
-                return _dtype_from_header(line[len(prefix) :])
-    return None  # pragma: no cover - a file without a size line
+def _record_dtype(text: str, source: str) -> np.dtype | None:
+    """The dtype our record (one line of JSON) names; ``None`` when it names none.
 
-
-def _pick_mat_variable(
-    contents: dict[str, object], path: str, name: str | None
-) -> tuple[object, np.dtype | None]:
-    """The matrix variable of a loaded ``.mat`` file and the dtype our record names."""
-    header = contents.get(_HEADER)
-    dtype = None
-    if isinstance(header, np.ndarray) and header.dtype.kind == "U" and header.size == 1:
-        dtype = _dtype_from_header(str(header.ravel()[0]))
-    variables = {k: v for k, v in contents.items() if not k.startswith("__") and k != _HEADER}
-    if name is not None:
-        if name not in variables:
-            raise ValueError(
-                f"`name`={name!r} is not a variable of {path!r}; it has {sorted(variables)}"
-            )
-        return variables[name], dtype
-    candidates = [k for k, v in variables.items() if sp.issparse(v)]
-    if not candidates:
-        candidates = [
-            k
-            for k, v in variables.items()
-            if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "biufc"
-        ]
-    if len(candidates) != 1:
-        raise ValueError(
-            f"{path!r} holds {len(candidates)} candidate matrices {sorted(candidates)}; "
-            "pass `name=` to pick one"
+    A record that is not a JSON object, or names something that is not a numeric
+    dtype, is refused: the file says something about itself that cannot be true.
+    """
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise _Refused(
+            f"cannot read {source!r}: its {_HEADER} record is not a JSON object: {text[:80]!r}"
         )
-    return variables[candidates[0]], dtype
+    if "dtype" not in record:
+        return None
+    try:
+        dtype = np.dtype(record["dtype"])
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc":
+        raise _Refused(
+            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' is "
+            f"{record['dtype']!r}, which is not a numeric dtype"
+        )
+    return dtype
+
+
+def _entry(m: object, i: int) -> str:
+    """Where the `i`-th stored value of `m` sits, as ``(row, col)`` (0-based)."""
+    if not sp.issparse(m):
+        return str(np.unravel_index(i, np.shape(m)))
+    if m.format == "coo":
+        return f"({m.row[i]}, {m.col[i]})"
+    major = int(np.searchsorted(m.indptr, i, side="right")) - 1
+    minor = int(m.indices[i])
+    return f"({major}, {minor})" if m.format == "csr" else f"({minor}, {major})"
+
+
+def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
+    """`m` in the dtype its record names; a value that dtype cannot hold is refused.
+
+    The record describes the data, it never converts it: integer and boolean dtypes
+    must hold every value exactly; a real dtype refuses a nonzero imaginary part; a
+    float dtype refuses values it would turn into infinities or zeros. Rounding a
+    decimal to the recorded float precision is reading it, not converting it.
+    """
+    if dtype is None or m.dtype == dtype:
+        return m
+    values = m.data if sp.issparse(m) else np.asarray(m).reshape(-1)
+
+    def refuse(i: int, what: str) -> NoReturn:
+        raise ValueError(
+            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' says {dtype}, but "
+            f"the entry at {_entry(m, i)} is {values[i].item()!r}, {what}; the record must "
+            "describe the data (fix the record, or the data, or remove the record)"
+        )
+
+    if values.dtype.kind == "c" and dtype.kind != "c":
+        bad = np.flatnonzero(values.imag)
+        if bad.size:
+            refuse(int(bad[0]), f"complex, and a real {dtype} would drop its imaginary part")
+        values = values.real
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        cast = values.astype(dtype)
+        if dtype.kind in "biu":
+            lost = cast.astype(values.dtype) != values
+        else:
+            lost = (np.isfinite(values) & ~np.isfinite(cast)) | ((values != 0) & (cast == 0))
+    bad = np.flatnonzero(lost)
+    if bad.size:
+        i = int(bad[0])
+        refuse(i, f"which {dtype} cannot hold (it would become {cast[i].item()!r})")
+    if sp.issparse(m):
+        out = m.copy() if m.data is values else m
+        out.data = cast
+        return out
+    return cast.reshape(np.shape(m))
+
+
+def _check_size(source: str, shape: tuple[int, ...], nnz: int, dtype: np.dtype, fmt: str) -> None:
+    """Refuse, before allocating it, a result larger than this machine's memory.
+
+    A header's sizes are not trusted: a CSR result of ``m`` rows needs ``m + 1``
+    row pointers whatever the number of nonzeros.
+    """
+    rows, cols = (int(n) for n in shape)
+    pointers = (cols if fmt == "csc" else rows) + 1
+    nbytes = 8 * pointers + nnz * (2 * np.dtype(dtype).itemsize + 24)
+    _fits(nbytes, f"the matrix of {source!r} ({rows:,} x {cols:,}, {nnz:,} stored entries)")
+
+
+# Matrix Market: values per entry of each field (pattern has none)
+_MTX_VALUES = {"real": 1, "integer": 1, "double": 1, "complex": 2, "pattern": 0}
+
+
+def _mtx_header(path: str) -> tuple[np.dtype | None, int]:
+    """Check what a Matrix Market header declares against the file; returns our record's dtype
+    and the number of stored entries the header declares.
+
+    The declared entries must fit in the bytes that follow the header (every entry
+    is a line of at least two bytes per number), and the result in memory. A
+    header this cannot parse is left to scipy's reader, which explains it.
+    """
+    prefix = f"%{_HEADER} "
+    dtype = None
+    with open(path, "rb") as file:
+        banner = file.readline(1 << 16).decode("utf-8", "replace").split()
+        while True:
+            raw = file.readline(1 << 24)
+            line = raw.decode("utf-8", "replace").strip()
+            if not raw or (line and not line.startswith("%")):
+                break  # the size line (or the end of the file)
+            if line.startswith(prefix):
+                dtype = _record_dtype(line[len(prefix) :], path)
+        rest = os.fstat(file.fileno()).st_size - file.tell()
+    try:
+        layout, field, symmetry = (w.lower() for w in banner[2:5])
+        sizes = [int(w) for w in line.split()]
+        values = _MTX_VALUES[field]
+    except (ValueError, KeyError):
+        return dtype, 0  # not a header we understand: scipy says why
+    if len(sizes) < 2 or min(sizes) < 0:
+        return dtype, 0
+    rows, cols = sizes[:2]
+    if layout == "coordinate" and len(sizes) == 3:
+        entries, numbers, nnz = sizes[2], 2 + values, sizes[2] * (1 if symmetry == "general" else 2)
+    elif layout == "array":
+        entries = rows * cols if symmetry == "general" else rows * (rows + 1) // 2
+        numbers, nnz = values, rows * cols
+    else:
+        return dtype, 0
+    if entries * 2 * numbers > rest:
+        raise _Refused(
+            f"cannot read {path!r}: its size line declares {rows:,} x {cols:,} with "
+            f"{entries:,} stored entries, which take at least {entries * 2 * numbers:,} bytes, "
+            f"but only {rest:,} bytes follow the header (a wrong header or a truncated file)"
+        )
+    if layout == "array":  # the reader returns it dense
+        _fits(rows * cols * 8 * max(values, 1), f"the dense {rows:,} x {cols:,} array of {path!r}")
+    _check_size(path, (rows, cols), nnz, np.dtype(dtype or np.complex128), "csr")
+    return dtype, nnz
+
+
+def _npz_check(path: str) -> None:
+    """Refuse an ``.npz`` archive whose arrays (uncompressed) exceed this machine's memory."""
+    if not zipfile.is_zipfile(path):
+        return  # the reader explains what it is instead
+    with zipfile.ZipFile(path) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+    _fits(total, f"the arrays of {path!r} (uncompressed)")
+
+
+# MATLAB classes of numeric arrays (what whosmat reports)
+_MAT_NUMERIC = frozenset(
+    ["double", "single", "logical"] + [f"{s}int{b}" for s in ("", "u") for b in (8, 16, 32, 64)]
+)
+
+
+def _pick_mat_variable(path: str, name: str | None) -> tuple[str, np.dtype | None]:
+    """The variable of a ``.mat`` file to read, and the dtype our record names for it.
+
+    Without `name`: the variable our record names, else the only matrix (sparse, or a
+    numeric array with at least two rows and columns), else the only numeric 2-D array
+    (a vector). Anything else is ambiguous and refused, naming the variables.
+    """
+    found = {var: (shape, cls) for var, shape, cls in scipy.io.whosmat(path)}
+    record: dict[str, object] = {}
+    dtype = None
+    if found.get(_HEADER, ((), ""))[1] == "char":
+        text = scipy.io.loadmat(path, variable_names=[_HEADER])[_HEADER]
+        text = "".join(str(t) for t in np.asarray(text).ravel())
+        dtype = _record_dtype(text, path)
+        record = json.loads(text)
+    found.pop(_HEADER, None)
+    listing = ", ".join(f"{v} ({'x'.join(map(str, s))} {c})" for v, (s, c) in sorted(found.items()))
+    if name is None and isinstance(record.get("variable"), str) and record["variable"] in found:
+        name = record["variable"]
+    if name is not None:
+        if name not in found:
+            raise _Refused(
+                f"`name`={name!r} is not a variable of {path!r}; it has {sorted(found)}"
+                + (f": {listing}" if found else "")
+            )
+    else:
+        numeric = {v: s for v, (s, c) in found.items() if c in _MAT_NUMERIC and len(s) == 2}
+        candidates = [v for v, (s, c) in found.items() if c == "sparse"]
+        candidates += [v for v, s in numeric.items() if min(s) > 1]
+        if not candidates:
+            candidates = list(numeric)
+        if len(candidates) != 1:
+            raise _Refused(
+                f"{path!r} holds {len(candidates)} candidate matrices {sorted(candidates)}; "
+                f"pass `name=` to pick one (its variables: {listing or 'none'})"
+            )
+        name = candidates[0]
+    shape, cls = found[name]
+    if cls not in _MAT_NUMERIC | {"sparse"} or len(shape) != 2:
+        raise _Refused(
+            f"`name`={name!r}: the variable of {path!r} is a {'x'.join(map(str, shape))} "
+            f"{cls}, not a matrix"
+        )
+    if cls != "sparse":
+        _fits(math.prod(shape) * 8, f"the {name!r} array of {path!r}")
+    described = record.get("variable", name) == name  # older records name no variable
+    return name, dtype if described else None
 
 
 _FORMAT_NAMES = {
@@ -375,8 +552,12 @@ def load_matrix(
     format : {'csr', 'csc', 'coo'}, optional
         The sparse format of the result.
     name : str, optional
-        For ``.mat`` files: the variable to read. By default the only sparse variable
-        (or, if there is none, the only 2-D numeric one).
+        For ``.mat`` files only: the variable to read. By default the variable the
+        file's ``toeplitz_conv`` record names (files written by :func:`save_matrix`),
+        else the only matrix (a sparse variable, or a numeric array with at least two
+        rows and two columns), else the only 2-D numeric array; with several
+        candidates the call is refused, naming them. Other formats hold one matrix
+        and no names: passing `name` for them is refused.
 
     Returns
     -------
@@ -390,7 +571,22 @@ def load_matrix(
     ValueError
         For an unknown extension, a ``.mat`` file with no single matrix to pick, or a
         file that is corrupted or not in the format its extension names (the message
-        names the path and the format).
+        names the path and the format); for a file whose ``toeplitz_conv`` record
+        names a dtype that cannot hold its data (see Notes); for sizes that the file's
+        bytes cannot hold or that do not fit in this machine's memory (checked before
+        anything of that size is allocated).
+
+    Notes
+    -----
+    What a file says about itself is checked, never trusted. The record written by
+    :func:`save_matrix` (``%toeplitz_conv {...}`` in ``.mtx``, the ``toeplitz_conv``
+    variable in ``.mat``) restores the saved dtype, but it only describes the data:
+    an integer or boolean dtype must hold every stored value exactly, a real dtype
+    refuses a nonzero imaginary part, and a float dtype refuses values it would turn
+    into infinities or zeros (rounding a decimal to the recorded precision is
+    reading it). A Matrix Market size line must fit the bytes that follow it, and
+    every result must fit in memory (a CSR result needs one pointer per row
+    whatever its nonzeros).
     OSError
         When the file cannot be read.
 
@@ -406,6 +602,7 @@ def load_matrix(
     """
     if isinstance(path, (str, os.PathLike)) and str(os.fspath(path)).lower().endswith(".json"):
         check_choice(format, "format", _LOAD_FORMATS)
+        _check_no_name(name, os.fspath(path), "a matrix-parts manifest")
         return _load_parts(os.fspath(path), format)
     ext = _extension(path)
     check_choice(format, "format", _LOAD_FORMATS)
@@ -413,19 +610,23 @@ def load_matrix(
     if not os.path.isfile(source):
         what = "is a directory" if os.path.isdir(source) else "does not exist"
         raise FileNotFoundError(f"cannot read {source!r}: it {what}")
+    if ext != ".mat":
+        _check_no_name(name, source, f"a {_FORMAT_NAMES[ext]}")
     dtype: np.dtype | None = None
     try:
         if ext == ".npz":
+            _npz_check(source)
             m = sp.load_npz(source)
         elif ext == ".mtx":
+            dtype, _ = _mtx_header(source)
             m = scipy.io.mmread(_mtx_source(source))
-            dtype = _mtx_dtype(source)
         else:
-            m = scipy.io.loadmat(source)
+            var, dtype = _pick_mat_variable(source, name)
+            m = scipy.io.loadmat(source, variable_names=[var])[var]
+    except _Refused:
+        raise
     except Exception as exc:  # the readers raise anything on a corrupted file (zlib, zipfile...)
         raise _read_error(source, ext, exc) from None
-    if ext == ".mat":
-        m, dtype = _pick_mat_variable(m, source, name)
     if sp.issparse(m) and m.format in ("csr", "csc", "bsr"):
         try:  # out-of-range indices would make scipy's C++ routines write out of bounds
             m.check_format(full_check=True)
@@ -435,7 +636,17 @@ def load_matrix(
         m = as_array(m, "the stored matrix")
         if m.ndim != 2:
             raise ValueError(f"{source!r} holds an array of shape {m.shape}, not a matrix")
-    return _canonical(m, format, dtype)
+    nnz = m.nnz if sp.issparse(m) else int(np.count_nonzero(m))
+    _check_size(source, m.shape, nnz, dtype or m.dtype, format)
+    return _canonical(_as_recorded(m, dtype, source), format, None)
+
+
+def _check_no_name(name: str | None, source: str, kind: str) -> None:
+    if name is not None:
+        raise ValueError(
+            f"`name`={name!r} picks a variable of a .mat file, but {source!r} is {kind}, "
+            "which holds one matrix and no variable names; leave `name` out"
+        )
 
 
 _PARTS = "toeplitz_conv matrix parts"  # the manifest's "format" (toeplitz_conv.mpi)

@@ -180,7 +180,7 @@ def _failing_writer(*args, **kwargs):
 
 @pytest.mark.parametrize(
     ("ext", "module", "attr"),
-    [(".npz", sp, "save_npz"), (".mtx", scipy.io, "mmwrite"), (".mat", scipy.io, "savemat")],
+    [(".npz", sp, "save_npz"), (".mtx", tcio, "_write_mtx"), (".mat", scipy.io, "savemat")],
 )
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_failed_write_leaves_old_file(tmp_path, monkeypatch, ext, module, attr, error):
@@ -607,3 +607,107 @@ def test_name_refused_where_files_hold_no_names(tmp_path, ext):
         rf"'.*m\{ext}' is a .*; leave `name` out",
     ):
         load_matrix(path, name="M")
+
+
+# --------------------------------------------------------------------------- export at scale
+def _random_sparse(rng, shape, nnz, dtype):
+    rows = rng.integers(0, shape[0], nnz)
+    cols = rng.integers(0, shape[1], nnz)
+    values = rng.standard_normal(nnz) * 10.0 ** rng.integers(-30, 30, nnz)
+    if np.dtype(dtype).kind == "c":
+        values = values + 1j * rng.standard_normal(nnz)
+    elif np.dtype(dtype).kind in "iu":
+        values = (
+            rng.integers(-(2**40), 2**40, nnz)
+            if np.dtype(dtype).itemsize == 8
+            else (rng.integers(-100, 100, nnz))
+        )
+    M = sp.coo_array((values.astype(dtype), (rows, cols)), shape=shape)
+    M.sum_duplicates()  # a reader sums duplicates in its own precision
+    return M
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.complex64,
+                                   np.int64, np.int8, np.bool_])  # fmt: skip
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr"])
+def test_mtx_written_in_chunks_reads_back_exactly(tmp_path, monkeypatch, dtype, fmt):
+    """The chunked writer (numpy-formatted text) against scipy's reader, chunk edges included."""
+    monkeypatch.setattr(tcio, "_MTX_CHUNK", 7)
+    rng = np.random.default_rng(7)
+    M = _random_sparse(rng, (40, 31), 300, dtype).asformat(fmt)
+    M = M.astype(dtype)  # bool: random values -> True/False
+    if np.dtype(dtype).kind == "f":  # infinities, an explicit zero, subnormals, the largest
+        tiny, big = np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max
+        special = np.array([np.inf, -np.inf, 0.0, -tiny, big], dtype=dtype)
+        M = sp.coo_array(M)
+        M = sp.coo_array(
+            (np.concatenate([M.data, special]),
+             (np.concatenate([M.coords[0], [0, 1, 2, 3, 39]]),
+              np.concatenate([M.coords[1], [30, 0, 5, 6, 7]]))), shape=M.shape
+        ).asformat(fmt)  # fmt: skip
+    path = tmp_path / "m.mtx"
+    save_matrix(M, path)
+    text = path.read_text()
+    field = {"c": "complex", "f": "real"}.get(np.dtype(dtype).kind, "integer")
+    assert text.startswith(f"%%MatrixMarket matrix coordinate {field} general\n%toeplitz_conv {{")
+    theirs = scipy.io.mmread(path)  # scipy's own reader
+    expected = sp.csr_array(M).toarray()
+    np.testing.assert_array_equal(theirs.toarray().astype(expected.dtype), expected)
+    assert theirs.nnz == M.nnz  # every stored entry written once, explicit zeros included
+    ours = load_matrix(path)
+    assert ours.dtype == dtype
+    np.testing.assert_array_equal(ours.toarray(), expected)
+    assert "  " not in text and " \n" not in text  # one space between fields
+
+
+def test_mtx_float32_written_short(tmp_path):
+    """float32 values are written to float32's own shortest text (0.1, not 0.10000000149)."""
+    M = sp.csr_array(np.array([[0.1, 0.0], [1 / 3, 3e38]], dtype=np.float32))
+    save_matrix(M, tmp_path / "m.mtx")
+    assert tmp_path.joinpath("m.mtx").read_text().splitlines()[3:] == [
+        "1 1 0.1",
+        "2 1 0.33333334",
+        "2 2 3e+38",
+    ]
+
+
+def test_mtx_of_an_empty_matrix(tmp_path):
+    save_matrix(sp.csr_array((3, 4)), tmp_path / "e.mtx")
+    assert tmp_path.joinpath("e.mtx").read_text().splitlines()[2] == "3 4 0"
+    back = load_matrix(tmp_path / "e.mtx")
+    assert back.shape == (3, 4) and back.nnz == 0
+
+
+def test_failure_in_a_later_chunk_leaves_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.mtx"
+    save_matrix(MATRICES["seed"], path)
+    before = path.read_bytes()
+    monkeypatch.setattr(tcio, "_MTX_CHUNK", 2)
+    calls = []
+    real = tcio._mtx_lines
+
+    def flaky(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(tcio, "_mtx_lines", flaky)
+    with pytest.raises(OSError, match="No space left"):
+        save_matrix(MATRICES["reflect-stride-groups"], path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.mtx"]
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mat"])
+def test_compress_false(tmp_path, ext):
+    M = tc.conv1d_matrix(np.ones((8, 8, 3)), 500, padding=1)
+    save_matrix(M, tmp_path / f"z{ext}")
+    save_matrix(M, tmp_path / f"u{ext}", compress=False)
+    assert (tmp_path / f"u{ext}").stat().st_size > 2 * (tmp_path / f"z{ext}").stat().st_size
+    for name in ("z", "u"):
+        np.testing.assert_array_equal(load_matrix(tmp_path / f"{name}{ext}").toarray(), M.toarray())
+    if ext == ".npz":
+        import zipfile
+
+        with zipfile.ZipFile(tmp_path / "u.npz") as archive:
+            assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}

@@ -711,3 +711,21 @@ def test_compress_false(tmp_path, ext):
 
         with zipfile.ZipFile(tmp_path / "u.npz") as archive:
             assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
+
+
+@pytest.mark.parametrize("table_bytes", [0, 1 << 25])  # digits computed, or from a table
+def test_mtx_entries_of_a_row_block(tmp_path, monkeypatch, table_bytes):
+    """A row block written with its rows numbered from an offset (for writers by blocks)."""
+    import io as _io
+
+    monkeypatch.setattr(tcio, "_DIGIT_TABLE_BYTES", table_bytes)
+    monkeypatch.setattr(tcio, "_MTX_CHUNK", 5)
+    M = MATRICES["reflect-stride-groups"]
+    buffers = []
+    for r0, r1 in [(0, 7), (7, 8), (8, M.shape[0])]:
+        buffer = _io.BytesIO()
+        tcio._write_mtx_entries(buffer, sp.csr_array(M[r0:r1]), row_offset=r0)
+        buffers.append(buffer.getvalue())
+    head = f"%%MatrixMarket matrix coordinate real general\n{M.shape[0]} {M.shape[1]} {M.nnz}\n"
+    (tmp_path / "b.mtx").write_bytes(head.encode() + b"".join(buffers))
+    np.testing.assert_array_equal(scipy.io.mmread(tmp_path / "b.mtx").toarray(), M.toarray())

@@ -216,11 +216,12 @@ def _texts(values: np.ndarray) -> np.ndarray:
     return np.take(table, which.reshape(-1), axis=0)
 
 
-def _index_digits(index: np.ndarray, table: np.ndarray | None) -> np.ndarray:
-    """`_digits` of ``index + 1`` (Matrix Market counts from 1), from `table` if given."""
+def _index_digits(index: np.ndarray, table: np.ndarray | None, offset: int = 0) -> np.ndarray:
+    """`_digits` of ``offset + index + 1`` (Matrix Market counts from 1), from `table`
+    (the digits of ``offset + 1, offset + 2, ...``) if given."""
     if table is not None:
         return np.take(table, index, axis=0)
-    return _digits(np.asarray(index, dtype=np.int64) + 1)
+    return _digits(np.asarray(index, dtype=np.int64) + (offset + 1))
 
 
 def _mtx_lines(
@@ -228,16 +229,19 @@ def _mtx_lines(
     cols: np.ndarray,
     values: np.ndarray,
     tables: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    row_offset: int = 0,
 ) -> bytes:
     """Matrix Market coordinate lines ``row col value(s)`` (1-based) for a chunk.
 
     Every line is laid out in a fixed-width byte grid whose unused cells are 0, then
     the 0 bytes are dropped: numpy formats a chunk without a Python loop per entry.
-    `tables` optionally holds the digits of every row and column number.
+    `tables` optionally holds the digits of every row and column number; rows are
+    numbered from `row_offset` (a row block of a larger matrix).
     """
     n = rows.size
     space = np.full((n, 1), ord(" "), dtype=np.uint8)
-    fields = [_index_digits(rows, tables[0]), space, _index_digits(cols, tables[1]), space]
+    fields = [_index_digits(rows, tables[0], row_offset), space]
+    fields += [_index_digits(cols, tables[1]), space]
     if values.dtype.kind == "c":
         fields += [_texts(values.real), space, _texts(values.imag)]
     else:
@@ -251,21 +255,20 @@ def _mtx_lines(
 _DIGIT_TABLE_BYTES = 1 << 25
 
 
-def _digit_table(n: int) -> np.ndarray | None:
-    """The digits of ``1, ..., n`` (see `_digits`), or None when that table is too large."""
-    if n * len(str(n)) > _DIGIT_TABLE_BYTES:
+def _digit_table(n: int, offset: int = 0) -> np.ndarray | None:
+    """The digits of ``offset + 1, ..., offset + n`` (see `_digits`), or None when that
+    table would be too large."""
+    if n * len(str(offset + n)) > _DIGIT_TABLE_BYTES:
         return None
-    return _digits(np.arange(1, n + 1, dtype=np.int64))
+    return _digits(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
 
 
 def _write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> None:
     """The entry lines of `m` (rows shifted by `row_offset`: a row block of a larger
     matrix), written chunk by chunk: memory stays near `_MTX_CHUNK` entries' text."""
-    tables = (_digit_table(row_offset + m.shape[0]), _digit_table(m.shape[1]))
-    for rows, cols, values in _chunks(m):
-        if row_offset:
-            rows = rows.astype(np.int64) + row_offset
-        file.write(_mtx_lines(rows, cols, values, tables))
+    tables = (_digit_table(m.shape[0], row_offset), _digit_table(m.shape[1]))
+    for chunk in _chunks(m):
+        file.write(_mtx_lines(*chunk, tables, row_offset))
 
 
 def _write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:

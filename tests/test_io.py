@@ -729,3 +729,50 @@ def test_mtx_entries_of_a_row_block(tmp_path, monkeypatch, table_bytes):
     head = f"%%MatrixMarket matrix coordinate real general\n{M.shape[0]} {M.shape[1]} {M.nnz}\n"
     (tmp_path / "b.mtx").write_bytes(head.encode() + b"".join(buffers))
     np.testing.assert_array_equal(scipy.io.mmread(tmp_path / "b.mtx").toarray(), M.toarray())
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128, np.int8, np.bool_])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_mat_streamed_by_column_blocks(tmp_path, monkeypatch, dtype, fmt, compress):
+    """The .mat writer (CSC order block by block) against scipy's reader."""
+    monkeypatch.setattr(tcio, "_MAT_BLOCK", 13)
+    monkeypatch.setattr(tcio, "_MTX_CHUNK", 17)
+    rng = np.random.default_rng(11)
+    M = _random_sparse(rng, (23, 41), 200, dtype).asformat(fmt)
+    path = tmp_path / "m.mat"
+    save_matrix(M, path, name="Conv", compress=compress)
+    contents = scipy.io.loadmat(path)
+    theirs = contents["Conv"]
+    assert sp.issparse(theirs) and theirs.dtype == (
+        np.complex128 if np.dtype(dtype).kind == "c" else np.float64
+    )
+    np.testing.assert_array_equal(theirs.toarray(), sp.csr_array(M).toarray().astype(theirs.dtype))
+    assert json.loads(str(contents["toeplitz_conv"][0]))["dtype"] == str(np.dtype(dtype))
+    back = load_matrix(path)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back.toarray(), sp.csr_array(M).toarray())
+
+
+def test_mat_of_empty_and_non_canonical(tmp_path):
+    save_matrix(sp.csr_array((3, 5)), tmp_path / "e.mat")
+    assert scipy.io.loadmat(tmp_path / "e.mat")["M"].shape == (3, 5)
+    assert load_matrix(tmp_path / "e.mat").nnz == 0
+    dup = sp.csr_array(([5.0, 1.0, 2.0], [0, 2, 2], [0, 1, 3]), shape=(2, 3))
+    assert not dup.has_canonical_format
+    save_matrix(dup, tmp_path / "d.mat")
+    np.testing.assert_array_equal(
+        scipy.io.loadmat(tmp_path / "d.mat")["M"].toarray(), [[5, 0, 0], [0, 0, 3]]
+    )
+    assert dup.nnz == 3  # the caller's matrix is left as it was
+
+
+def test_mat_too_large_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(tcio, "_MAT_MAX_BYTES", 1000)
+    with pytest.raises(
+        ValueError,
+        match=r"too large for a MATLAB \(v5\) \.mat file, whose "
+        r"variables hold less than 4 GiB .*write \.npz or \.mtx instead",
+    ):
+        save_matrix(MATRICES["reflect-stride-groups"], tmp_path / "m.mat")
+    assert os.listdir(tmp_path) == []

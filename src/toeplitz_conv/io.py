@@ -15,6 +15,7 @@ import math
 import os
 import secrets
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, NoReturn
 
@@ -158,23 +159,27 @@ def _mtx_field(dtype: np.dtype) -> str:
     return {"c": "complex", "f": "real"}.get(dtype.kind, "integer")
 
 
-def _chunks(m: sp.sparray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(rows, cols, values)`` of `m`'s stored entries, about `_MTX_CHUNK` at a time.
+def _chunks(
+    m: sp.sparray, size: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows, cols, values)`` of `m`'s stored entries, about `size` at a time
+    (default `_MTX_CHUNK`).
 
     CSR is read by rows and CSC by columns straight from their arrays; COO in
     slices; other formats through CSR. Nothing of the size of `m` is allocated.
     """
+    size = _MTX_CHUNK if size is None else size
     if m.format == "coo":
         row, col = m.coords
-        for i in range(0, m.nnz, _MTX_CHUNK):
-            yield row[i : i + _MTX_CHUNK], col[i : i + _MTX_CHUNK], m.data[i : i + _MTX_CHUNK]
+        for i in range(0, m.nnz, size):
+            yield row[i : i + size], col[i : i + size], m.data[i : i + size]
         return
     if m.format not in ("csr", "csc"):
         m = sp.csr_array(m)
     indptr = m.indptr
     lines = len(indptr) - 1
-    # line boundaries at about every _MTX_CHUNK entries (a longer line is a chunk of its own)
-    marks = np.arange(0, m.nnz, _MTX_CHUNK, dtype=np.int64)
+    # line boundaries at about every size entries (a longer line is a chunk of its own)
+    marks = np.arange(0, m.nnz, size, dtype=np.int64)
     cuts = np.unique(np.concatenate([np.searchsorted(indptr, marks, side="right") - 1, [lines]]))
     for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
         lo, hi = int(indptr[a]), int(indptr[b])
@@ -279,6 +284,131 @@ def _write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:
     _write_mtx_entries(file, m)
 
 
+# --------------------------------------------------------------------------- MAT v5
+#: Entries of a column block written at a time to a ``.mat`` file (the CSC order of a CSR
+#: matrix is produced block by block, never as a whole copy).
+_MAT_BLOCK = 1 << 22
+#: MAT v5 sizes are 32-bit: a variable holds less than 4 GiB.
+_MAT_MAX_BYTES = 2**32 - 1
+# MAT v5 data types and the sparse class
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
+_MX_SPARSE = 5
+
+
+def _padded(nbytes: int) -> int:
+    return -(-nbytes // 8) * 8
+
+
+def _csc_blocks(m: sp.sparray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(row indices, values)`` of `m`'s entries in CSC order, a block of columns at a time.
+
+    A CSC `m` is sliced; anything else is read as CSR, once per block of columns
+    holding about `_MAT_BLOCK` entries, keeping that block's entries (stable-sorted
+    by column, rows ascending within each column). Memory stays near one block.
+    """
+    cols_total = m.shape[1]
+    if m.format == "csc":
+        for lo in range(0, m.nnz, _MAT_BLOCK):
+            yield m.indices[lo : lo + _MAT_BLOCK], m.data[lo : lo + _MAT_BLOCK]
+        return
+    counts = np.bincount(m.indices, minlength=cols_total) if m.nnz else np.zeros(cols_total, int)
+    ends = np.cumsum(counts)
+    size = max(_MAT_BLOCK, -(-m.nnz // 16))  # at most ~16 passes over the matrix
+    cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], cuts, [cols_total]]))
+    for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        rows, cols, values = [], [], []
+        for r, c, v in _chunks(m, 1 << 22):
+            hit = np.flatnonzero((c >= c0) & (c < c1))
+            rows.append(r[hit])
+            cols.append(c[hit])
+            values.append(v[hit])
+        if not rows:
+            continue
+        order = np.argsort(np.concatenate(cols), kind="stable")
+        yield np.concatenate(rows)[order], np.concatenate(values)[order]
+
+
+def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
+    """The MAT v5 ``miMATRIX`` element of sparse `m` (double or complex double, as
+    MATLAB's sparse matrices are), in pieces; its size is checked before any."""
+    rows, cols = m.shape
+    nnz, complex_ = m.nnz, m.dtype.kind == "c"
+    key = name.encode("ascii")
+    parts = [16, 16, 8 + _padded(len(key)), 8 + _padded(4 * nnz), 8 + _padded(4 * (cols + 1))]
+    parts += [8 + 8 * nnz] * (2 if complex_ else 1)
+    body = sum(parts)
+    if max(rows, cols, nnz) > np.iinfo(np.int32).max or 8 + body > _MAT_MAX_BYTES:
+        raise ValueError(
+            f"a {rows:,} x {cols:,} matrix with {nnz:,} nonzeros is too large for a MATLAB "
+            f"(v5) .mat file, whose variables hold less than 4 GiB ({8 + body:,} bytes "
+            "needed); write .npz or .mtx instead"
+        )
+
+    def tag(kind: int, nbytes: int) -> bytes:
+        return np.array([kind, nbytes], dtype="<u4").tobytes()
+
+    def pieces() -> Iterator[bytes]:
+        flags = _MX_SPARSE | (0x800 if complex_ else 0)
+        yield tag(_MI_MATRIX, body)
+        yield tag(_MI_UINT32, 8) + np.array([flags, max(nnz, 1)], dtype="<u4").tobytes()
+        yield tag(_MI_INT32, 8) + np.array([rows, cols], dtype="<i4").tobytes()
+        yield tag(_MI_INT8, len(key)) + key.ljust(_padded(len(key)), b"\0")
+        yield tag(_MI_INT32, 4 * nnz)
+        for r, _ in _csc_blocks(m):
+            yield r.astype("<i4").tobytes()
+        yield bytes(_padded(4 * nnz) - 4 * nnz)
+        if m.format == "csc":
+            jc = m.indptr
+        else:
+            jc = np.concatenate([[0], np.cumsum(np.bincount(m.indices, minlength=cols))])
+        yield tag(_MI_INT32, 4 * (cols + 1)) + jc.astype("<i4").tobytes()
+        yield bytes(_padded(4 * (cols + 1)) - 4 * (cols + 1))
+        for part in ("real", "imag") if complex_ else ("real",):
+            yield tag(_MI_DOUBLE, 8 * nnz)
+            for _, v in _csc_blocks(m):
+                yield getattr(v, part).astype("<f8").tobytes()
+
+    return pieces()
+
+
+def _write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: bool) -> None:
+    """A MAT v5 file: our record (written by scipy), then the sparse `name`, streamed.
+
+    scipy's ``savemat`` converts the whole matrix to CSC double and, to compress,
+    holds the whole variable in memory twice more; here the matrix goes out a block
+    of columns at a time (through ``zlib`` when `compress`).
+    """
+    if not (m.format in ("csr", "csc") and m.has_canonical_format):
+        m = m.tocsr(copy=True)
+        m.sum_duplicates()  # MATLAB needs sorted rows, once each, in every column
+    small = io.BytesIO()
+    scipy.io.savemat(small, {_HEADER: header}, do_compression=compress)
+    file.write(small.getvalue())
+    pieces = _mat_sparse(m, name)
+    if not compress:
+        for piece in pieces:
+            file.write(piece)
+        return
+    start = file.tell()
+    file.write(bytes(8))  # the miCOMPRESSED tag, its size filled in below
+    packer = zlib.compressobj()
+    written = 0
+    for piece in pieces:
+        out = packer.compress(piece)
+        written += len(out)
+        file.write(out)
+    out = packer.flush()
+    written += len(out)
+    file.write(out)
+    if written > _MAT_MAX_BYTES:  # pragma: no cover - compressed beyond the uncompressed limit
+        raise ValueError("the compressed matrix is too large for a MATLAB (v5) .mat file")
+    end = file.tell()
+    file.seek(start)
+    file.write(np.array([_MI_COMPRESSED, written], dtype="<u4").tobytes())
+    file.seek(end)
+
+
 def save_matrix(
     matrix: object,
     path: str | os.PathLike[str],
@@ -378,11 +508,9 @@ def save_matrix(
             _write_mtx(file, m, f"{_HEADER} {header}")
 
     else:
-        double = np.complex128 if m.dtype.kind == "c" else np.float64
-        csc = sp.csc_array(m, dtype=double)
 
         def write(file: IO[bytes]) -> None:
-            scipy.io.savemat(file, {name: csc, _HEADER: header}, do_compression=compress)
+            _write_mat(file, m, name, header, compress)
 
     _atomic_write(target, ext, write)
 

@@ -1029,3 +1029,14 @@ def test_zero_weight_analyze_has_no_traceback():
         assert "spectral norm  ||M||_2 = 0" in proc.stdout
     else:
         one_error_line_any(proc.stderr)
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mat"])
+def test_export_no_compress(capsys, tmp_path, ext):
+    argv = ["export", "--weight", "1,-2,1", "--length", "5000", "--padding", "1"]
+    assert cli.main([*argv, "--out", str(tmp_path / f"z{ext}")]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / f"u{ext}"), "--no-compress"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / f"u{ext}").stat().st_size > 3 * (tmp_path / f"z{ext}").stat().st_size
+    expected = tc.conv1d_matrix([1.0, -2.0, 1.0], 5000, padding=1).toarray()
+    np.testing.assert_array_equal(tc.load_matrix(tmp_path / f"u{ext}").toarray(), expected)

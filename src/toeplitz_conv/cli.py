@@ -305,6 +305,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _conv_options(export)
     export.add_argument("--out", required=True, metavar="FILE", help="FILE.npz, .mtx or .mat")
+    export.add_argument(
+        "--no-compress",
+        action="store_true",
+        help="write .npz and .mat without compression (faster, larger files)",
+    )
 
     analyze = sub.add_parser(
         "analyze",
@@ -860,7 +865,7 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], progress: _Progress) -> 
     with progress.step("building the matrix"):
         M = layer.matrix("csr")
     with progress.step(f"writing {args.out}"):
-        save_matrix(M, args.out, params=layer.params())
+        save_matrix(M, args.out, params=layer.params(), compress=not args.no_compress)
     kind = {".npz": "scipy .npz", ".mtx": "Matrix Market", ".mat": "MATLAB"}[
         os.path.splitext(args.out)[1].lower()
     ]

@@ -1,10 +1,12 @@
 """Saving and loading the matrix: scipy ``.npz``, Matrix Market ``.mtx`` and MATLAB ``.mat``.
 
-The format follows the file's extension. Files are written by scipy's own writers, so
+The format follows the file's extension. ``.npz`` is written by scipy's ``save_npz``;
+``.mtx`` and ``.mat`` by streaming writers here (a chunk of rows, or a block of
+columns, at a time: memory stays near the matrix's own), in the standard formats that
 scipy (``load_npz``, ``scipy.io.mmread``, ``scipy.io.loadmat``), MATLAB, Julia and
-every other Matrix Market reader read them back. A write never leaves a partial file:
-the data goes to a temporary file beside the target, which is renamed over the target
-only once it is complete.
+every other Matrix Market reader read. A write never leaves a partial file: the data
+goes to a temporary file beside the target, which is renamed over the target only
+once it is complete. Reading checks what a file says about itself before trusting it.
 """
 
 from __future__ import annotations
@@ -427,11 +429,13 @@ def save_matrix(
         The target file. Its extension picks the format:
 
         * ``.npz`` -- :func:`scipy.sparse.save_npz` (the sparse format and dtype are kept);
-        * ``.mtx`` -- Matrix Market coordinate ``general`` via :func:`scipy.io.mmwrite`,
+        * ``.mtx`` -- Matrix Market coordinate ``general`` (``real``, ``complex`` or
+          ``integer``), each value as its shortest round-trip text at its own precision,
           with a comment line ``%toeplitz_conv {...}`` recording `params` and the dtype;
-        * ``.mat`` -- MATLAB (v5) via :func:`scipy.io.savemat`: the sparse variable `name`,
-          in double precision (MATLAB's sparse matrices are double), and a char variable
-          ``toeplitz_conv`` with the same JSON record as the ``.mtx`` comment.
+        * ``.mat`` -- MATLAB (v5): the sparse variable `name`, in double precision
+          (MATLAB's sparse matrices are double), and a char variable ``toeplitz_conv``
+          with the same JSON record as the ``.mtx`` comment. v5 variables hold less
+          than 4 GiB (about 350 million nonzeros); larger matrices are refused.
     params : mapping, optional
         The convolution's parameters (``{"stride": 2, "padding": [1, 1], ...}``), recorded
         as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``. N-d
@@ -441,6 +445,9 @@ def save_matrix(
         (numpy integers and arrays are converted too).
     name : str, optional
         The variable name in a ``.mat`` file.
+    compress : bool, optional
+        Compress ``.npz`` (zip deflate) and ``.mat`` (zlib) files; True by default.
+        ``False`` writes faster, larger files. ``.mtx`` is text, never compressed.
 
     Raises
     ------
@@ -460,6 +467,11 @@ def save_matrix(
     The data is written to a temporary file in the target's directory, flushed to disk
     and renamed over the target (:func:`os.replace`, atomic on POSIX and Windows), so a
     reader sees either the old file or the complete new one, never a partial file.
+
+    ``.mtx`` text is formatted by numpy a chunk of ~260,000 entries at a time, each
+    distinct value once; ``.mat`` is written in CSC order a block of columns at a
+    time. Neither makes a whole copy of the matrix (``scipy.io.mmwrite`` and
+    ``scipy.io.savemat`` hold several): see ``benchmarks/export.py``.
 
     Examples
     --------

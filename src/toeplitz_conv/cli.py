@@ -921,12 +921,11 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     if args.plot is not None:
         _check_plot(args.plot)
     from . import _krylov, spectral
-    from ._symbol import _is_circulant
 
     size, kwargs = _spectral_args(layer)
     w = layer.weight
     m, n = layer.shape
-    full = _is_circulant(layer.conv) or m * n <= spectral.DENSE_LIMIT
+    full = layer.conv.is_circulant or m * n <= spectral.DENSE_LIMIT
     # sigma_min by a sparse LU while M's nonzeros fit its budget
     by_lu = m * math.prod(w.shape[1:]) <= _krylov._SHIFT_INVERT_MAX_NNZ
     # each iterative step answers within _TIME_LIMIT (plus one step); values are printed to

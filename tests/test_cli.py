@@ -14,9 +14,13 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import toeplitz_conv as tc
+from strategies import conv_nd_configs, conv_transpose_nd_configs
 from toeplitz_conv import cli
+from toeplitz_conv._layer import conv_layer, transpose_layer
 
 SEED_MATRIX = """\
 M (8 nonzeros, '.' = 0):
@@ -1040,3 +1044,35 @@ def test_export_no_compress(capsys, tmp_path, ext):
     assert (tmp_path / f"u{ext}").stat().st_size > 3 * (tmp_path / f"z{ext}").stat().st_size
     expected = tc.conv1d_matrix([1.0, -2.0, 1.0], 5000, padding=1).toarray()
     np.testing.assert_array_equal(tc.load_matrix(tmp_path / f"u{ext}").toarray(), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.sampled_from([1, 2, 3]), transpose=st.booleans())
+def test_pattern_is_the_matrix_pattern(data, n, transpose):
+    """The summary's pattern (one channel block, never M) against the assembled matrix."""
+    if transpose:
+        cfg = data.draw(conv_transpose_nd_configs(n=n, max_length=4))
+        w = np.ones((cfg["c_in_t"], cfg["c_out_t"] // cfg["groups"], *cfg["kernel_size"]))
+        kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                      output_padding=cfg["output_padding"], groups=cfg["groups"])  # fmt: skip
+        conv = transpose_layer(w, cfg["input_size"], ndim=n, **kwargs)
+    else:
+        cfg = data.draw(conv_nd_configs(n=n, max_length=5))
+        w = np.ones((cfg["c_out"], cfg["c_in"] // cfg["groups"], *cfg["kernel_size"]))
+        kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                      groups=cfg["groups"], padding_mode=cfg["mode"])  # fmt: skip
+        conv = conv_layer(w, cfg["input_size"], ndim=n, **kwargs)
+    kwargs["groups"] = conv.groups
+    layer = cli._Layer(conv, transpose, kwargs, "w.npy")
+    M = layer.matrix("csr")
+    pattern = cli._Pattern.of(layer)
+    assert pattern.shape == M.shape and pattern.nnz == M.nnz
+    per_row = np.diff(M.indptr)
+    assert pattern.row_counts() == (per_row.min(), per_row.max())
+    grid, rb, cb = pattern.grid(5, 7)
+    coo = M.tocoo()
+    want = np.zeros_like(grid)
+    want[coo.row // rb, coo.col // cb] = True
+    np.testing.assert_array_equal(grid, want)
+    if not transpose:  # the structure's word is the library's rule
+        assert ("circulant" in cli._structure(layer).split(";")[0]) == conv.is_circulant

@@ -650,9 +650,9 @@ def _check_size(source: str, shape: tuple[int, ...], nnz: int, dtype: np.dtype, 
 _MTX_VALUES = {"real": 1, "integer": 1, "double": 1, "complex": 2, "pattern": 0}
 
 
-def _mtx_header(path: str) -> tuple[np.dtype | None, int]:
-    """Check what a Matrix Market header declares against the file; returns our record's dtype
-    and the number of stored entries the header declares.
+def _mtx_header(path: str) -> np.dtype | None:
+    """Check what a Matrix Market header declares against the file; returns the dtype our
+    record names (None without a record).
 
     The declared entries must fit in the bytes that follow the header (every entry
     is a line of at least two bytes per number), and the result in memory. A
@@ -675,9 +675,9 @@ def _mtx_header(path: str) -> tuple[np.dtype | None, int]:
         sizes = [int(w) for w in line.split()]
         values = _MTX_VALUES[field]
     except (ValueError, KeyError):
-        return dtype, 0  # not a header we understand: scipy says why
+        return dtype  # not a header we understand: scipy says why
     if len(sizes) < 2 or min(sizes) < 0:
-        return dtype, 0
+        return dtype
     rows, cols = sizes[:2]
     if layout == "coordinate" and len(sizes) == 3:
         entries, numbers, nnz = sizes[2], 2 + values, sizes[2] * (1 if symmetry == "general" else 2)
@@ -685,7 +685,7 @@ def _mtx_header(path: str) -> tuple[np.dtype | None, int]:
         entries = rows * cols if symmetry == "general" else rows * (rows + 1) // 2
         numbers, nnz = values, rows * cols
     else:
-        return dtype, 0
+        return dtype
     if entries * 2 * numbers > rest:
         raise _Refused(
             f"cannot read {path!r}: its size line declares {rows:,} x {cols:,} with "
@@ -695,7 +695,7 @@ def _mtx_header(path: str) -> tuple[np.dtype | None, int]:
     if layout == "array":  # the reader returns it dense
         _fits(rows * cols * 8 * max(values, 1), f"the dense {rows:,} x {cols:,} array of {path!r}")
     _check_size(path, (rows, cols), nnz, np.dtype(dtype or np.complex128), "csr")
-    return dtype, nnz
+    return dtype
 
 
 def _npz_check(path: str) -> None:
@@ -890,7 +890,7 @@ def load_matrix(
             _npz_check(source)
             m = sp.load_npz(source)
         elif ext == ".mtx":
-            dtype, _ = _mtx_header(source)
+            dtype = _mtx_header(source)
             m = scipy.io.mmread(_mtx_source(source))
         else:
             var, dtype = _pick_mat_variable(source, name)

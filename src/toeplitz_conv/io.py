@@ -301,34 +301,38 @@ def _padded(nbytes: int) -> int:
     return -(-nbytes // 8) * 8
 
 
-def _csc_blocks(m: sp.sparray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(row indices, values)`` of `m`'s entries in CSC order, a block of columns at a time.
+def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
+    """`m`'s row indices (`part` ``'rows'``) or values (``'values'``) in CSC order, a
+    block of columns at a time.
 
-    A CSC `m` is sliced; anything else is read as CSR, once per block of columns
-    holding about `_MAT_BLOCK` entries, keeping that block's entries (stable-sorted
-    by column, rows ascending within each column). Memory stays near one block.
+    A CSC `m` is sliced. A CSR `m` is scanned once per block of columns holding
+    about ``nnz / 32`` entries (at least `_MAT_BLOCK`): the positions of the block's
+    entries, stable-sorted by column (rows stay ascending within a column), give its
+    values, or its rows by a binary search in ``indptr``. Memory stays near one
+    block; nothing of the size of `m` is allocated.
     """
-    cols_total = m.shape[1]
     if m.format == "csc":
+        source = m.indices if part == "rows" else m.data
         for lo in range(0, m.nnz, _MAT_BLOCK):
-            yield m.indices[lo : lo + _MAT_BLOCK], m.data[lo : lo + _MAT_BLOCK]
+            yield source[lo : lo + _MAT_BLOCK]
         return
+    cols_total = m.shape[1]
     counts = np.bincount(m.indices, minlength=cols_total) if m.nnz else np.zeros(cols_total, int)
     ends = np.cumsum(counts)
-    size = max(_MAT_BLOCK, -(-m.nnz // 16))  # at most ~16 passes over the matrix
+    size = max(_MAT_BLOCK, -(-m.nnz // 32))
     cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
     bounds = np.unique(np.concatenate([[0], cuts, [cols_total]]))
     for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rows, cols, values = [], [], []
-        for r, c, v in _chunks(m, 1 << 22):
-            hit = np.flatnonzero((c >= c0) & (c < c1))
-            rows.append(r[hit])
-            cols.append(c[hit])
-            values.append(v[hit])
-        if not rows:
-            continue
-        order = np.argsort(np.concatenate(cols), kind="stable")
-        yield np.concatenate(rows)[order], np.concatenate(values)[order]
+        hits = []
+        for lo in range(0, m.nnz, _MAT_BLOCK):
+            cols = m.indices[lo : lo + _MAT_BLOCK]
+            hits.append(np.flatnonzero((cols >= c0) & (cols < c1)) + lo)
+        where = np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
+        where = where[np.argsort(m.indices[where], kind="stable")]
+        if part == "rows":
+            yield np.searchsorted(m.indptr, where, side="right") - 1
+        else:
+            yield m.data[where]
 
 
 def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
@@ -357,7 +361,7 @@ def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
         yield tag(_MI_INT32, 8) + np.array([rows, cols], dtype="<i4").tobytes()
         yield tag(_MI_INT8, len(key)) + key.ljust(_padded(len(key)), b"\0")
         yield tag(_MI_INT32, 4 * nnz)
-        for r, _ in _csc_blocks(m):
+        for r in _csc_blocks(m, "rows"):
             yield r.astype("<i4").tobytes()
         yield bytes(_padded(4 * nnz) - 4 * nnz)
         if m.format == "csc":
@@ -368,7 +372,7 @@ def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
         yield bytes(_padded(4 * (cols + 1)) - 4 * (cols + 1))
         for part in ("real", "imag") if complex_ else ("real",):
             yield tag(_MI_DOUBLE, 8 * nnz)
-            for _, v in _csc_blocks(m):
+            for v in _csc_blocks(m, "values"):
                 yield getattr(v, part).astype("<f8").tobytes()
 
     return pieces()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,9 +14,13 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import toeplitz_conv as tc
+from strategies import conv_nd_configs, conv_transpose_nd_configs
 from toeplitz_conv import cli
+from toeplitz_conv._layer import conv_layer, transpose_layer
 
 SEED_MATRIX = """\
 M (8 nonzeros, '.' = 0):
@@ -540,8 +545,14 @@ def test_show_2d_large_summary(capsys):
     assert "M (" not in out
     assert "structure: block-circulant with circulant blocks (BCCB)" in out
     assert "nonzeros: 2,304 of 65,536" in out
-    assert cli.main(["show", "--weight", "1,2;3,4", "--size", "8x8", "--stride", "2"]) == 0
-    assert "structure: block-Toeplitz with Toeplitz blocks (BTTB), strided" in (
+    argv = ["show", "--weight", "1,2;3,4", "--size", "8x8", "--stride", "2"]
+    assert cli.main([*argv, "--padding", "1"]) == 0
+    assert "structure: block-Toeplitz with Toeplitz blocks (BTTB), strided\n" in (
+        capsys.readouterr().out
+    )
+    # no padding and L_out * s == L: one period of output, circulant by the library's rule
+    assert cli.main(argv) == 0
+    assert "structure: block-circulant with circulant blocks (BCCB), strided (its rows at " in (
         capsys.readouterr().out
     )
 
@@ -607,15 +618,13 @@ BAD_ND = [
     (["--size", "3xa"], "--size: expected the input size, one integer per spatial axis"),
     (["--size", "2x2x2x2"], "--size: 1, 2 or 3 spatial axes; got 4"),
     (["--size", "2x1"], "the output would be empty on axis 1"),
-    (["--size", "3x3x3"], "--weight must have shape (C_out, C_in/groups, K_1, K_2, K_3)"),
+    (["--size", "3x3x3"], "--size 3x3x3 gives 3 spatial axes, but --weight has shape (2, 2)"),
     (["--weight", "1,2", "--size", "0"], "--size must be an integer >= 1, got 0"),
     (["--size", "3", "--length", "3"], "argument --length: not allowed with argument --size"),
     (["--weight", "1,2;3"], "--weight: the rows of a 2-D kernel (separated by ';') must have"),
     (["--weight", "1,2;3,y"], "--weight: expected comma-separated numbers"),
-    (
-        ["--weight", "1,2,3"],
-        "--weight must have shape (C_out, C_in/groups, K_1, K_2) or (K_1, K_2)",
-    ),
+    (["--weight", "1,2,3"], "--size 3x3 gives 2 spatial axes, but --weight has shape (3,)"),
+    (["--weight", "1,2", "--size", "3x3", "--groups", "2"], "--size 3x3 gives 2 spatial axes"),
     (["--groups", "2"], "--groups=2 must divide the output channels C_out=1"),
 ]
 
@@ -776,3 +785,296 @@ def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkey
     captured = capsys.readouterr()
     assert "largest  3 singular values: " in captured.out
     assert "warning: singular_values: method='krylov' ran out of its budget" in captured.err
+
+
+# --------------------------------------------------------------------------- summary, structure
+def _spy_reference(M):
+    """The picture the summary draws, from the assembled matrix."""
+    m, n = M.shape
+    rb, cb = -(-m // cli._SPY_ROWS), -(-n // cli._SPY_COLS)
+    grid = np.zeros((-(-m // rb), -(-n // cb)), dtype=bool)
+    coo = M.tocoo()
+    grid[coo.row // rb, coo.col // cb] = True
+    return [f"pattern ('#' = nonzeros in a {rb} x {cb} block):"] + [
+        "  " + "".join("#" if b else "." for b in row) for row in grid
+    ]
+
+
+SUMMARY_CASES = [
+    ["--weight", "1,2,3", "--length", "400", "--padding", "same", "--padding-mode", "circular"],
+    ["--weight", "W", "--length", "50", "--groups", "2", "--padding", "1", "--padding-mode",
+     "replicate"],
+    ["--weight", "W", "--length", "61", "--stride", "3", "--dilation", "2", "--padding", "2,0",
+     "--padding-mode", "reflect"],
+    ["--weight", "W", "--length", "37", "--stride", "2", "--transpose", "--output-padding", "1",
+     "--groups", "2"],
+    ["--weight", "W2", "--size", "9x13", "--stride", "2x1", "--padding", "1x0,2",
+     "--padding-mode", "reflect"],
+    ["--weight", "W2", "--size", "7x6", "--stride", "2", "--transpose", "--padding", "1"],
+    ["--weight", "W3", "--size", "5x6x4", "--padding", "1", "--padding-mode", "circular"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(SUMMARY_CASES)))
+def test_summary_from_the_pattern_matches_the_matrix(capsys, tmp_path, case):
+    """The summary no longer assembles M; it must say what M would."""
+    rng = np.random.default_rng(case)
+    files = {
+        "W": rng.standard_normal((4, 2, 3)),
+        "W2": rng.standard_normal((4, 2, 3, 2)),
+        "W3": rng.standard_normal((2, 3, 3, 2, 3)).astype(np.float32),
+    }
+    argv = SUMMARY_CASES[case]
+    for key, w in files.items():
+        np.save(tmp_path / f"{key}.npy", w)
+    argv = [str(tmp_path / f"{a}.npy") if a in files else a for a in argv]
+    assert cli.main(["show", *argv, "--max-size", "0"]) == 0
+    out = capsys.readouterr().out
+    args = cli._parser().parse_args(["show", *argv])
+    M = cli._layer(args).matrix("csr")
+    per_row = np.diff(M.indptr)
+    m, n = M.shape
+    assert (
+        f"nonzeros: {M.nnz:,} of {m * n:,} ({100 * M.nnz / (m * n):.3g}% dense); "
+        f"per row: min {per_row.min()}, max {per_row.max()}"
+    ) in out
+    stored = M.data.nbytes + M.indices.nbytes + M.indptr.nbytes
+    assert f"storage: CSR {cli._bytes(stored)} ({M.dtype} values, {M.indices.dtype} indices)" in out
+    assert out.rstrip("\n").splitlines()[-len(_spy_reference(M)) :] == _spy_reference(M)
+
+
+def test_show_summary_does_not_assemble(capsys, monkeypatch):
+    """64 -> 64, 3x3 on 56x56 (115M entries) took 2.2 GB to print a summary."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the summary assembled the matrix")
+
+    monkeypatch.setattr(cli._Layer, "matrix", refuse)
+    w = np.ones((64, 64, 3, 3))
+    with contextlib.ExitStack() as stack:
+        path = stack.enter_context(_tmp_npy(w))
+        assert cli.main(["show", "--weight", path, "--size", "56x56", "--padding", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"nonzeros: {64 * 64 * (54 * 54 * 9 + 4 * 54 * 6 + 4 * 4):,} of" in out
+    assert "per row: min 256, max 576" in out
+
+
+@contextlib.contextmanager
+def _tmp_npy(w):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "w.npy")
+        np.save(path, w)
+        yield path
+
+
+def test_show_refuses_to_print_a_huge_matrix(capsys):
+    argv = ["show", "--weight", "1,2,3", "--length", "2000", "--max-size", "5000"]
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert (
+        f"--max-size 5000: the matrix is 1,998 x 2,000, too large to print (at most "
+        f"{cli.MAX_PRINT_CELLS:,} entries); lower --max-size for its summary"
+    ) in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "structure"),
+    [
+        # the issue's layer: L_out * s == L with circular padding (method='fft' accepts it)
+        (["--weight", "1,2,3", "--length", "40", "--stride", "2", "--padding", "1",
+          "--padding-mode", "circular"], "circulant, strided (its rows at stride 2)"),
+        (["--weight", "1,2,3", "--length", "40", "--padding", "1", "--padding-mode", "circular"],
+         "circulant"),
+        (["--weight", "1,2,3", "--length", "40", "--padding", "1,0", "--padding-mode", "circular"],
+         "banded Toeplitz, with the first/last rows wrapped around by circular padding"),
+        (["--weight", "1,2,3", "--length", "41", "--stride", "2", "--padding", "1",
+          "--padding-mode", "circular"], "banded Toeplitz, with the first/last rows wrapped "
+         "around by circular padding, strided"),
+        (["--weight", "1,2;3,4", "--size", "40x40", "--stride", "2x1", "--padding", "0x1,0",
+          "--padding-mode", "circular"], "block-circulant with circulant blocks (BCCB), "
+         "strided (its rows at stride 2x1)"),
+    ],
+)  # fmt: skip
+def test_structure_is_the_librarys_circulant(capsys, argv, structure):
+    assert cli.main(["show", *argv]) == 0
+    assert f"structure: {structure}\n" in capsys.readouterr().out
+    layer = cli._layer(cli._parser().parse_args(["show", *argv]))
+    assert layer.conv.is_circulant == ("Toeplitz" not in structure)
+    kwargs = dict(layer.kwargs)
+    size = layer.conv.input_size[0] if layer.ndim == 1 else layer.conv.input_size
+    if layer.conv.is_circulant:  # the exact FFT spectrum takes exactly these layers
+        tc.singular_values(layer.weight, size, method="fft", **kwargs)
+    else:
+        with pytest.raises(ValueError, match="needs a block-circulant layer"):
+            tc.singular_values(layer.weight, size, method="fft", **kwargs)
+
+
+# --------------------------------------------------------------------------- certified digits
+@pytest.mark.parametrize(
+    ("lo", "hi", "digits"),
+    [
+        (2.5, 3.9, 1),  # 44% wide: one digit
+        (3.14159, 3.14161, 5),
+        (9.0, 18.0, 1),
+        (1.0, 1.0, 10),  # exact: the most printed
+        (0.999999, 1.000001, 5),
+        (123456.0, 123457.0, 5),
+        (0.0, 0.0, 10),
+        (0.0, 1e-3, 1),
+    ],
+)
+def test_certified_digits(lo, hi, digits):
+    assert cli.certified_digits(lo, hi) == digits
+    if (
+        hi > lo > 0 and math.log10(hi / (hi - lo)) >= 1
+    ):  # the bracket is narrower than one unit in the last certified digit
+        unit = 10.0 ** (math.floor(math.log10(hi)) - digits + 1)
+        assert hi - lo < unit
+
+
+@pytest.mark.parametrize(
+    ("bound", "direction", "want"),
+    [
+        (2.99999999996, "down", "2.999999999"),  # to nearest would print 3, above the bound
+        (2.99999999996, "up", "3"),
+        (1.00000000001, "up", "1.000000001"),
+        (1.00000000001, "down", "1"),
+        (4.0, "down", "4"),
+        (0.0, "up", "0"),
+        (3.6, "up", "3.6"),  # the float nearest 3.6 is above 3.6; "3.6" reads back as it
+    ],
+)
+def test_directed_bounds_stay_bounds(bound, direction, want):
+    text = cli._directed(bound, direction)
+    assert text == want
+    assert float(text) <= bound if direction == "down" else float(text) >= bound
+
+
+def test_analyze_prints_only_certified_digits(capsys, monkeypatch):
+    """A 44%-wide bracket printed the norm to 10 digits."""
+    from toeplitz_conv import spectral
+
+    monkeypatch.setattr(spectral, "spectral_norm", lambda *a, **kw: 3.1415926535)
+    monkeypatch.setattr(spectral, "spectral_norm_bounds", lambda *a, **kw: (2.5, 3.6))
+    argv = ["analyze", "--weight", "1,2;3,4", "--size", "5x6", "-k", "2"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "spectral norm  ||M||_2 = 3 (to the 1 significant digit its bounds certify)\n" in out
+    assert "bounds         2.5 <= ||M||_2 <= 3.6\n" in out
+    monkeypatch.setattr(spectral, "spectral_norm_bounds", lambda *a, **kw: (3.14159, 3.14160))
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "||M||_2 = 3.1416 (to the 5 significant digits its bounds certify)\n" in out
+
+
+# --------------------------------------------------------------------------- messages
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--weight", "1,2;3,4", "--size", "6"], "--size 6 gives 1 spatial axis, but --weight "
+         "has shape (2, 2): a 2-D kernel (K_1, K_2); give one size per spatial axis, like "
+         "--size 6x6; or, for a 1-D layer, --weight must have shape (C_out, C_in/groups, K) or "
+         "(K,)"),
+        (["--weight", "1,2;3,4", "--length", "6"], "--length 6 gives 1 spatial axis"),
+        (["--weight", "1,2,3", "--size", "6x6"], "--size 6x6 gives 2 spatial axes, but --weight "
+         "has shape (3,): a 1-D kernel (K,); give one size per spatial axis, like --size 6"),
+        (["--weight", "W3", "--size", "6x6"], "has shape (2, 3, 3): the weight of a 1-D layer "
+         "(C_out, C_in/groups, K) or a 3-D kernel; give one size per spatial axis, like --size 6 "
+         "or --size 6x6x6"),
+        (["--weight", "W4", "--size", "6x6x6"], "has shape (2, 3, 3, 3): the weight of a 2-D "
+         "layer; give one size per spatial axis, like --size 6x6"),
+    ],
+)  # fmt: skip
+def test_size_that_misses_the_weights_axes(capsys, tmp_path, argv, message):
+    np.save(tmp_path / "W3.npy", np.ones((2, 3, 3)))
+    np.save(tmp_path / "W4.npy", np.ones((2, 3, 3, 3)))
+    argv = [str(tmp_path / f"{a}.npy") if a in ("W3", "W4") else a for a in argv]
+    assert cli.main(["show", *argv]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("toeplitz-conv: error: --") and message in line
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "prefix"),
+    [
+        (ValueError("`weight` must not be all zeros"), 2, "toeplitz-conv: error: --weight must"),
+        (TypeError("`stride` must be an int"), 2, "toeplitz-conv: error: --stride must be"),
+        (IndexError("index 0 is out of bounds"), 1, "toeplitz-conv: internal error: IndexError: "
+         "index 0 is out of bounds (a bug in toeplitz_conv"),
+    ],
+)  # fmt: skip
+def test_library_errors_are_one_line(capsys, monkeypatch, error, status, prefix):
+    from toeplitz_conv import spectral
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(spectral, "spectral_norm", fail)
+    assert cli.main(["analyze", "--weight", "0,0;0,0", "--size", "8x8"]) == status
+    assert one_error_line_any(capsys.readouterr().err).startswith(prefix)
+    monkeypatch.setenv(cli.TRACEBACK_VARIABLE, "1")
+    if status == 1:  # a bug's traceback on request
+        with pytest.raises(IndexError):
+            cli.main(["analyze", "--weight", "0,0;0,0", "--size", "8x8"])
+
+
+def one_error_line_any(err: str) -> str:
+    """One line on stderr, an error or an internal error, and no traceback."""
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_zero_weight_analyze_has_no_traceback():
+    """Issue 14.1: `analyze --weight "0,0;0,0" --size 64x64` printed a traceback."""
+    proc = run("analyze", "--weight", "0,0;0,0", "--size", "64x64", "-k", "2")
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 0:  # the library answers: the zero map's singular values are zeros
+        assert "spectral norm  ||M||_2 = 0" in proc.stdout
+    else:
+        one_error_line_any(proc.stderr)
+
+
+@pytest.mark.parametrize("ext", [".npz", ".mat"])
+def test_export_no_compress(capsys, tmp_path, ext):
+    argv = ["export", "--weight", "1,-2,1", "--length", "5000", "--padding", "1"]
+    assert cli.main([*argv, "--out", str(tmp_path / f"z{ext}")]) == 0
+    assert cli.main([*argv, "--out", str(tmp_path / f"u{ext}"), "--no-compress"]) == 0
+    capsys.readouterr()
+    assert (tmp_path / f"u{ext}").stat().st_size > 3 * (tmp_path / f"z{ext}").stat().st_size
+    expected = tc.conv1d_matrix([1.0, -2.0, 1.0], 5000, padding=1).toarray()
+    np.testing.assert_array_equal(tc.load_matrix(tmp_path / f"u{ext}").toarray(), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.sampled_from([1, 2, 3]), transpose=st.booleans())
+def test_pattern_is_the_matrix_pattern(data, n, transpose):
+    """The summary's pattern (one channel block, never M) against the assembled matrix."""
+    if transpose:
+        cfg = data.draw(conv_transpose_nd_configs(n=n, max_length=4))
+        w = np.ones((cfg["c_in_t"], cfg["c_out_t"] // cfg["groups"], *cfg["kernel_size"]))
+        kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                      output_padding=cfg["output_padding"], groups=cfg["groups"])  # fmt: skip
+        conv = transpose_layer(w, cfg["input_size"], ndim=n, **kwargs)
+    else:
+        cfg = data.draw(conv_nd_configs(n=n, max_length=5))
+        w = np.ones((cfg["c_out"], cfg["c_in"] // cfg["groups"], *cfg["kernel_size"]))
+        kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                      groups=cfg["groups"], padding_mode=cfg["mode"])  # fmt: skip
+        conv = conv_layer(w, cfg["input_size"], ndim=n, **kwargs)
+    kwargs["groups"] = conv.groups
+    layer = cli._Layer(conv, transpose, kwargs, "w.npy")
+    M = layer.matrix("csr")
+    pattern = cli._Pattern.of(layer)
+    assert pattern.shape == M.shape and pattern.nnz == M.nnz
+    per_row = np.diff(M.indptr)
+    assert pattern.row_counts() == (per_row.min(), per_row.max())
+    grid, rb, cb = pattern.grid(5, 7)
+    coo = M.tocoo()
+    want = np.zeros_like(grid)
+    want[coo.row // rb, coo.col // cb] = True
+    np.testing.assert_array_equal(grid, want)
+    if not transpose:  # the structure's word is the library's rule
+        assert ("circulant" in cli._structure(layer).split(";")[0]) == conv.is_circulant

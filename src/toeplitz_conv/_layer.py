@@ -88,6 +88,16 @@ class Layer:
         return self.weight.shape[1] * self.groups
 
     @property
+    def is_circulant(self) -> bool:
+        """True when the matrix is exactly block-circulant on every axis.
+
+        That is circular padding (or none) with one period of output,
+        ``L_out * s == L``, on every axis (:attr:`ConvGeometry.is_circulant`); strided
+        layers included. Its spectrum is then exact by FFT (``method='fft'``).
+        """
+        return all(g.is_circulant for g in self.geoms)
+
+    @property
     def shape(self) -> tuple[int, int]:
         """``(C_out * prod(output_size), C_in * prod(input_size))``, the matrix's shape."""
         return (

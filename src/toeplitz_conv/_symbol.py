@@ -66,7 +66,7 @@ def _is_real(layer: Layer) -> bool:
 
 def _is_circulant(layer: Layer) -> bool:
     """Block-circulant on every axis (circular padding, one period of output per axis)."""
-    return all(g.is_circulant for g in layer.geoms)
+    return layer.is_circulant
 
 
 def _operator(layer: Layer) -> LayerOperator:

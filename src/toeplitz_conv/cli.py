@@ -20,7 +20,8 @@ of shape ``(C_out, C_in/groups, K_1, ..., K_n)``, comma-separated numbers (one c
 1-D) or rows of them separated by ``;`` (one channel, a 2-D kernel: ``"1,2;3,4"``).
 
 Bad input prints one line, ``toeplitz-conv: error: ...``, on stderr and exits with
-status 2 (1 for a file that cannot be written); work that takes more than a couple of
+status 2 (1 for a file that cannot be written; an internal error is one line too, status
+1, with its traceback under ``TOEPLITZ_CONV_TRACEBACK=1``); work that takes more than a couple of
 seconds shows its progress on stderr when stderr is a terminal.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import decimal
 import math
 import os
 import re
@@ -42,17 +44,28 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import scipy.sparse as sp
 
+from ._arrays import matrix_dtype
 from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
 from .io import _check_writable, save_matrix
-from .matrices import conv1d_matrix, conv_matrix, conv_transpose1d_matrix, conv_transpose_matrix
+from .matrices import (
+    conv1d_matrix,
+    conv_matrix,
+    conv_transpose1d_matrix,
+    conv_transpose_matrix,
+    layer_matrix,
+)
 
 __all__ = ["main"]
 
 PROG = "toeplitz-conv"
 #: Print the matrix itself when it has at most this many rows and columns (``--max-size``).
 MAX_SHOW = 32
+#: The most entries (rows x columns) a printed matrix may have, whatever ``--max-size`` says.
+MAX_PRINT_CELLS = 250_000
+#: Set to 1 to see the traceback of an internal error instead of its one-line report.
+TRACEBACK_VARIABLE = "TOEPLITZ_CONV_TRACEBACK"
 #: Seconds of work before progress appears on a terminal, and between its updates.
 PROGRESS_DELAY = 2.0
 PROGRESS_INTERVAL = 0.5
@@ -292,6 +305,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _conv_options(export)
     export.add_argument("--out", required=True, metavar="FILE", help="FILE.npz, .mtx or .mat")
+    export.add_argument(
+        "--no-compress",
+        action="store_true",
+        help="write .npz and .mat without compression (faster, larger files)",
+    )
 
     analyze = sub.add_parser(
         "analyze",
@@ -431,6 +449,40 @@ def _output_paddings(conv: Layer) -> tuple[int, ...]:
     )  # fmt: skip
 
 
+#: The spatial axes a weight of each ndim can have: a kernel (K_1, ..., K_n) or a full
+#: weight (C_out, C_in/groups, K_1, ..., K_n).
+_WEIGHT_AXES = {1: (1,), 2: (2,), 3: (1, 3), 4: (2,), 5: (3,)}
+
+
+def _check_axes(weight: np.ndarray, n: int, args: argparse.Namespace) -> None:
+    """Refuse a size whose number of axes no reading of the weight's shape has.
+
+    The library, told the size's ``n``, would say the weight has the wrong shape;
+    but ``--size 6`` with a 3x3 kernel most likely lacks an axis.
+    """
+    axes = _WEIGHT_AXES.get(weight.ndim)
+    if axes is None or n in axes:
+        return  # a weight no layer takes: the library's message says what it must be
+    given = f"--size {args.size}" if args.size is not None else f"--length {args.length}"
+    first = str(args.size or args.length).split("x")[0]
+    readings = {
+        1: "a 1-D kernel (K,)",
+        2: "a 2-D kernel (K_1, K_2)",
+        3: "the weight of a 1-D layer (C_out, C_in/groups, K) or a 3-D kernel",
+        4: "the weight of a 2-D layer",
+        5: "the weight of a 3-D layer",
+    }
+    sizes = " or ".join("--size " + "x".join([first] * m) for m in axes)
+    kernel = "K" if n == 1 else ", ".join(f"K_{a + 1}" for a in range(n))
+    single = "(K,)" if n == 1 else f"({kernel})"
+    raise UsageError(
+        f"{given} gives {n} spatial {'axis' if n == 1 else 'axes'}, but --weight has shape "
+        f"{weight.shape}: {readings[weight.ndim]}; give one size per spatial axis, like {sizes}; "
+        f"or, for a {n}-D layer, --weight must have shape (C_out, C_in/groups, {kernel}) or "
+        f"{single}"
+    )
+
+
 def _layer(args: argparse.Namespace) -> _Layer:
     """Validate the convolution options through the library's own checks."""
     weight = _parse_kernel(args.weight)
@@ -441,6 +493,7 @@ def _layer(args: argparse.Namespace) -> _Layer:
             raise UsageError(f"--size: 1, 2 or 3 spatial axes; got {n} in {args.size!r}")
     else:
         size, n = args.length, 1
+    _check_axes(weight, n, args)
     padding = _parse_padding(args.padding, n)
     stride = _parse_ints(args.stride, "--stride")
     dilation = _parse_ints(args.dilation, "--dilation")
@@ -581,81 +634,137 @@ def _matrix_lines(
 
 
 def _structure(layer: _Layer) -> str:
-    if layer.ndim > 1:
-        return _structure_nd(layer)
-    g = layer.geom
-    if layer.transpose:
-        kind = "the transpose of a banded block-Toeplitz matrix"
-    elif (
-        g.padding_mode == "circular"
-        and g.stride == 1
-        and g.pad_left + g.pad_right == g.dilation * (g.kernel_size - 1)
-    ):
-        kind = "block-circulant"
-    elif g.padding_mode in ("zeros", "circular") or (g.pad_left == g.pad_right == 0):
-        kind = "banded block-Toeplitz"
-    else:
-        kind = f"banded block-Toeplitz, with the first/last rows folded by {g.padding_mode} padding"
-    if layer.c_in == layer.c_out == 1:
-        return kind.replace("block-", "")
-    blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
-    if layer.groups > 1:
-        blocks += f", block-diagonal over groups={layer.groups}"
-    return f"{kind}; {blocks}"
+    """Toeplitz / circulant (BTTB / BCCB in 2-D), by the library's own definition.
 
-
-def _structure_nd(layer: _Layer) -> str:
-    """BTTB / BCCB (2-D), their 3-level analogues (3-D), with the channel blocks."""
-    geoms, n = layer.conv.geoms, layer.ndim
-    levels = "" if n == 2 else f"{n}-level "
-    circulant = all(
-        g.padding_mode == "circular"
-        and g.stride == 1
-        and g.pad_left + g.pad_right == g.dilation * (g.kernel_size - 1)
-        for g in geoms
-    )
-    if circulant and not layer.transpose:
-        kind = f"{levels}block-circulant with circulant blocks (BCCB)"
+    Block-circulant is :attr:`Layer.is_circulant` (circular padding with one period
+    of output per axis, ``L_out * s == L``, strided layers included), the same
+    test that ``method='fft'`` of the spectral functions accepts.
+    """
+    conv, n = layer.conv, layer.ndim
+    geoms = conv.geoms
+    stride = _per_axis(tuple(g.stride for g in geoms))
+    strided = any(g.stride > 1 for g in geoms)
+    if n == 1:
+        circulant, toeplitz, edge = "block-circulant", "banded block-Toeplitz", "first/last rows"
     else:
-        kind = f"{levels}block-Toeplitz with Toeplitz blocks (BTTB)"
-        mode = geoms[0].padding_mode
-        if layer.transpose:
-            kind = f"the transpose of a {kind}"
-        elif mode not in ("zeros", "circular") and any(g.pad_left or g.pad_right for g in geoms):
-            kind += f", with the boundary rows folded by {mode} padding"
-        if any(g.stride > 1 for g in geoms):
+        levels = "" if n == 2 else f"{n}-level "
+        circulant = f"{levels}block-circulant with circulant blocks (BCCB)"
+        toeplitz = f"{levels}block-Toeplitz with Toeplitz blocks (BTTB)"
+        edge = "boundary rows"
+    mode = geoms[0].padding_mode
+    padded = any(g.pad_left or g.pad_right for g in geoms)
+    if conv.is_circulant:
+        kind = circulant
+        if strided:
+            stride_text = "x".join(map(str, stride)) if n > 1 else str(stride)
+            kind += f", strided (its rows at stride {stride_text})"
+    else:
+        kind = toeplitz
+        if padded and mode in ("reflect", "replicate"):
+            kind += f", with the {edge} folded by {mode} padding"
+        elif padded and mode == "circular":
+            kind += f", with the {edge} wrapped around by circular padding"
+        if strided:
             kind += ", strided"
+    if layer.transpose:
+        kind = f"the transpose of a {kind}" + (" matrix" if n == 1 else "")
     if layer.c_in == layer.c_out == 1:
-        return kind
+        return kind.replace("block-", "") if n == 1 else kind
     blocks = f"{layer.c_out} x {layer.c_in} blocks of {layer.out_length} x {layer.in_length}"
     if layer.groups > 1:
         blocks += f", block-diagonal over groups={layer.groups}"
     return f"{kind}; {blocks}"
 
 
-def _spy_lines(M: sp.csr_array) -> list[str]:
+@dataclass(frozen=True)
+class _Pattern:
+    """Where the nonzeros of the layer's matrix sit, without assembling it.
+
+    Every channel block of ``M`` has the same sparsity pattern: the matrix of the
+    one-channel layer with the same geometries (its transpose for ``--transpose``).
+    Row channel ``a`` holds the blocks of column channels ``base[a] + t``, ``t < nb``.
+    """
+
+    block: sp.coo_array  # one channel block's pattern, shape (out_length, in_length)
+    base: np.ndarray  # first column channel of every row channel
+    nb: int  # column channels per row channel
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, layer: _Layer) -> _Pattern:
+        conv = layer.conv
+        unit = Layer(np.ones((1, 1, *conv.kernel_size)), conv.geoms, 1)
+        block = layer_matrix(unit, fmt="coo", transpose=layer.transpose)
+        c_out, G, groups = conv.out_channels, conv.group_channels, conv.groups
+        if layer.transpose:  # row channel c' of M.T: the output channels of its group
+            per_group = c_out // groups
+            base = (np.arange(G * groups, dtype=np.int64) // G) * per_group
+            nb = per_group
+        else:
+            base = (np.arange(c_out, dtype=np.int64) // (c_out // groups)) * G
+            nb = G
+        return cls(block, base, nb, layer.shape)
+
+    @property
+    def nnz(self) -> int:
+        return self.base.size * self.nb * self.block.nnz
+
+    def row_counts(self) -> tuple[int, int]:
+        """The fewest and most entries in a row of ``M``."""
+        counts = np.bincount(self.block.row, minlength=self.block.shape[0])
+        return self.nb * int(counts.min()), self.nb * int(counts.max())
+
+    def grid(self, n_rows: int, n_cols: int) -> tuple[np.ndarray, int, int]:
+        """Which ``rb x cb`` blocks of ``M`` hold entries, shape about ``(n_rows, n_cols)``.
+
+        One row channel at a time (its ``nb`` column channels together), in chunks
+        of about a million entries: memory stays small whatever the matrix.
+        """
+        m, n = self.shape
+        rb, cb = -(-m // n_rows), -(-n // n_cols)
+        grid = np.zeros((-(-m // rb), -(-n // cb)), dtype=bool)
+        R, C = self.block.shape
+        rows = self.block.row.astype(np.int64)
+        cols = self.block.col.astype(np.int64)
+        for a, first in enumerate(self.base.tolist()):
+            # the block's distinct (row of the picture, column) pairs: rows share cells
+            key = np.unique((a * R + rows) // rb * C + cols)
+            r, local = key // C, key % C
+            per = max(1, (1 << 20) // max(key.size, 1))  # column channels per chunk
+            for t0 in range(0, self.nb, per):
+                channels = np.arange(first + t0, first + min(t0 + per, self.nb), dtype=np.int64)
+                c = (channels[:, None] * C + local[None, :]) // cb
+                grid[np.broadcast_to(r, c.shape), c] = True
+        return grid, rb, cb
+
+
+def _spy_lines(pattern: _Pattern) -> list[str]:
     """A coarse character picture of where the nonzeros are."""
-    m, n = M.shape
-    rb, cb = -(-m // _SPY_ROWS), -(-n // _SPY_COLS)
-    grid = np.zeros((-(-m // rb), -(-n // cb)), dtype=bool)
-    coo = M.tocoo()
-    grid[coo.row // rb, coo.col // cb] = True
+    grid, rb, cb = pattern.grid(_SPY_ROWS, _SPY_COLS)
     head = f"pattern ('#' = nonzeros in a {rb} x {cb} block):"
     return [head] + ["  " + "".join("#" if b else "." for b in row) for row in grid]
 
 
-def _summary_lines(M: sp.csr_array, layer: _Layer) -> list[str]:
-    m, n = M.shape
-    per_row = np.diff(M.indptr)
-    dense_bytes = m * n * M.dtype.itemsize
-    stored = M.data.nbytes + M.indices.nbytes + M.indptr.nbytes
+def _summary_lines(layer: _Layer) -> list[str]:
+    """Nonzeros, rows, structure, storage and a picture, from the pattern of one block.
+
+    Nothing of the size of ``M`` is built (a 64 -> 64, 3x3 layer on 56x56 has 115
+    million entries; its summary needs the 28,000 of one channel block).
+    """
+    m, n = layer.shape
+    pattern = _Pattern.of(layer)
+    nnz = pattern.nnz
+    least, most = pattern.row_counts()
+    dtype = matrix_dtype(layer.weight.dtype)
+    index = np.dtype(np.int32 if max(nnz, m, n) <= np.iinfo(np.int32).max else np.int64)
+    stored = nnz * (dtype.itemsize + index.itemsize) + (m + 1) * index.itemsize
     return [
-        f"nonzeros: {M.nnz:,} of {m * n:,} ({100 * M.nnz / (m * n):.3g}% dense); "
-        f"per row: min {per_row.min()}, max {per_row.max()}",
+        f"nonzeros: {nnz:,} of {m * n:,} ({100 * nnz / (m * n):.3g}% dense); "
+        f"per row: min {least}, max {most}",
         f"structure: {_structure(layer)}",
-        f"storage: CSR {_bytes(stored)} ({M.dtype} values, {M.indices.dtype} indices); "
-        f"dense would be {_bytes(dense_bytes)}",
-        *_spy_lines(M),
+        f"storage: CSR {_bytes(stored)} ({dtype} values, {index} indices); "
+        f"dense would be {_bytes(m * n * dtype.itemsize)}",
+        *_spy_lines(pattern),
     ]
 
 
@@ -722,9 +831,16 @@ def _cmd_show(args: argparse.Namespace, out: IO[str], progress: _Progress) -> in
     layer = _layer(args)
     lines = _header_lines(layer)
     lines += ["", layer.formula("latex" if args.latex else "text"), ""]
-    with progress.step("building the matrix"):
-        M = layer.matrix("csr")
-    if max(M.shape) <= args.max_size:
+    m, n = layer.shape
+    if max(m, n) <= args.max_size:
+        if m * n > MAX_PRINT_CELLS:
+            raise UsageError(
+                f"--max-size {args.max_size}: the matrix is {m:,} x {n:,}, too large to print "
+                f"(at most {MAX_PRINT_CELLS:,} entries); lower --max-size for its summary, or "
+                "use export to write it to a file"
+            )
+        with progress.step("building the matrix"):
+            M = layer.matrix("csr")
         zin = "z" if layer.transpose else "x"
         lines.append(f"M ({M.nnz} nonzeros, '.' = 0):")
         lines += _matrix_lines(
@@ -734,7 +850,8 @@ def _cmd_show(args: argparse.Namespace, out: IO[str], progress: _Progress) -> in
             None if layer.ndim == 1 else (layer.out_size[-1], layer.in_size[-1]),
         )
     else:
-        lines += _summary_lines(M, layer)
+        with progress.step("summarising the matrix"):
+            lines += _summary_lines(layer)
     out.write("\n".join(lines) + "\n")
     return 0
 
@@ -748,7 +865,7 @@ def _cmd_export(args: argparse.Namespace, out: IO[str], progress: _Progress) -> 
     with progress.step("building the matrix"):
         M = layer.matrix("csr")
     with progress.step(f"writing {args.out}"):
-        save_matrix(M, args.out, params=layer.params())
+        save_matrix(M, args.out, params=layer.params(), compress=not args.no_compress)
     kind = {".npz": "scipy .npz", ".mtx": "Matrix Market", ".mat": "MATLAB"}[
         os.path.splitext(args.out)[1].lower()
     ]
@@ -804,12 +921,11 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     if args.plot is not None:
         _check_plot(args.plot)
     from . import _krylov, spectral
-    from ._symbol import _is_circulant
 
     size, kwargs = _spectral_args(layer)
     w = layer.weight
     m, n = layer.shape
-    full = _is_circulant(layer.conv) or m * n <= spectral.DENSE_LIMIT
+    full = layer.conv.is_circulant or m * n <= spectral.DENSE_LIMIT
     # sigma_min by a sparse LU while M's nonzeros fit its budget
     by_lu = m * math.prod(w.shape[1:]) <= _krylov._SHIFT_INVERT_MAX_NNZ
     # each iterative step answers within _TIME_LIMIT (plus one step); values are printed to
@@ -832,11 +948,17 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
                 sv = spectral.singular_values(w, size, k=top, **kwargs, **budget)
     sv = np.asarray(sv, dtype=float)
     k = min(args.k, sv.size)
+    digits = certified_digits(lo, hi)
     lines = _header_lines(layer)
     lines += [
         "",
-        f"spectral norm  ||M||_2 = {norm:.10g}",
-        f"bounds         {lo:.10g} <= ||M||_2 <= {hi:.10g}",
+        f"spectral norm  ||M||_2 = {_certified(norm, lo, hi)}"
+        + (
+            f" (to the {digits} significant digit{'s' * (digits > 1)} its bounds certify)"
+            if digits < _DIGITS
+            else ""
+        ),
+        f"bounds         {_directed(lo, 'down')} <= ||M||_2 <= {_directed(hi, 'up')}",
         f"condition      sigma_max / sigma_min = {cond:.6g}"
         + (
             ""
@@ -873,6 +995,48 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
 _TIME_LIMIT = 20.0
 #: Relative accuracy asked of the iterative steps (their residual bounds).
 _TOL = 1e-5
+
+
+#: The most significant digits printed for a certified value or bound.
+_DIGITS = 10
+
+
+def certified_digits(lo: float, hi: float) -> int:
+    """Significant digits of a value in ``[lo, hi]`` that the bracket certifies (1 to 10).
+
+    ``d = floor(log10(max(|lo|, |hi|) / (hi - lo)))``: the bracket is narrower than
+    one unit in the ``d``-th significant digit, so a value of the bracket printed to
+    ``d`` digits is within one unit in its last digit of everything the bracket holds.
+    """
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+        return 1
+    scale = max(abs(lo), abs(hi))
+    if hi == lo or scale == 0:
+        return _DIGITS
+    return int(min(_DIGITS, max(1, math.floor(math.log10(scale / (hi - lo))))))
+
+
+def _certified(value: float, lo: float, hi: float) -> str:
+    """`value` (clipped to ``[lo, hi]``) printed to the digits ``[lo, hi]`` certifies."""
+    value = min(max(value, lo), hi) if lo <= hi else value
+    return f"{value:.{certified_digits(lo, hi)}g}"
+
+
+def _directed(bound: float, direction: str, digits: int = _DIGITS) -> str:
+    """`bound` to `digits` significant digits, rounded ``'down'`` or ``'up'``: still a bound.
+
+    Rounding a lower bound to nearest can print a number above it; the text returned,
+    read back as a float, is never above (``'down'``) or below (``'up'``) `bound`.
+    """
+    nearest = f"{bound:.{digits}g}"
+    if not math.isfinite(bound) or (
+        float(nearest) <= bound if direction == "down" else float(nearest) >= bound
+    ):
+        return nearest  # read back as a float, it is still the bound
+    exact = decimal.Decimal(bound)
+    step = decimal.Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    mode = decimal.ROUND_FLOOR if direction == "down" else decimal.ROUND_CEILING
+    return f"{float(exact.quantize(step, rounding=mode)):.{digits}g}"
 
 
 def _bounds_pair(bounds: Any) -> tuple[float, float]:
@@ -996,3 +1160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, unless asked for more
+        if os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        err.write(
+            f"{PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug in "
+            f"toeplitz_conv; please report it with the command; {TRACEBACK_VARIABLE}=1 shows "
+            "the traceback)\n"
+        )
+        return 1

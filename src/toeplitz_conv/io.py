@@ -1,26 +1,31 @@
 """Saving and loading the matrix: scipy ``.npz``, Matrix Market ``.mtx`` and MATLAB ``.mat``.
 
-The format follows the file's extension. Files are written by scipy's own writers, so
+The format follows the file's extension. ``.npz`` is written by scipy's ``save_npz``;
+``.mtx`` and ``.mat`` by streaming writers here (a chunk of rows, or a block of
+columns, at a time: memory stays near the matrix's own), in the standard formats that
 scipy (``load_npz``, ``scipy.io.mmread``, ``scipy.io.loadmat``), MATLAB, Julia and
-every other Matrix Market reader read them back. A write never leaves a partial file:
-the data goes to a temporary file beside the target, which is renamed over the target
-only once it is complete.
+every other Matrix Market reader read. A write never leaves a partial file: the data
+goes to a temporary file beside the target, which is renamed over the target only
+once it is complete. Reading checks what a file says about itself before trusting it.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import secrets
-from collections.abc import Callable, Mapping
-from typing import IO
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, NoReturn
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from ._arrays import as_array
+from ._arrays import as_array, check_memory
 from ._geometry import check_choice
 
 __all__ = ["EXTENSIONS", "load_matrix", "save_matrix"]
@@ -65,8 +70,11 @@ def _as_matrix(matrix: object) -> sp.sparray:
     return sp.csr_array(dense)
 
 
-def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
-    """One line of JSON: our version, the matrix dtype and the conv parameters."""
+def _header_line(
+    dtype: np.dtype, params: Mapping[str, object] | None, variable: str | None = None
+) -> str:
+    """One line of JSON: our version, the matrix dtype, the conv parameters (and, in a
+    ``.mat`` file, the variable it describes)."""
     from ._version import __version__
 
     if params is not None and not isinstance(params, Mapping):
@@ -83,6 +91,8 @@ def _header_line(dtype: np.dtype, params: Mapping[str, object] | None) -> str:
         )
 
     record = {"version": __version__, "dtype": str(dtype), "params": dict(params or {})}
+    if variable is not None:
+        record["variable"] = variable
     return json.dumps(record, default=plain)
 
 
@@ -141,12 +151,277 @@ def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> 
         raise
 
 
+#: Stored entries formatted at a time when writing Matrix Market text: the text of a
+#: chunk (about 50 bytes an entry) and its working arrays stay near 20 MB.
+_MTX_CHUNK = 1 << 18
+
+
+def _mtx_field(dtype: np.dtype) -> str:
+    """The Matrix Market field of `dtype`: ``real``, ``complex`` or ``integer``."""
+    return {"c": "complex", "f": "real"}.get(dtype.kind, "integer")
+
+
+def _chunks(
+    m: sp.sparray, size: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rows, cols, values)`` of `m`'s stored entries, about `size` at a time
+    (default `_MTX_CHUNK`).
+
+    CSR is read by rows and CSC by columns straight from their arrays; COO in
+    slices; other formats through CSR. Nothing of the size of `m` is allocated.
+    """
+    size = _MTX_CHUNK if size is None else size
+    if m.format == "coo":
+        row, col = m.coords
+        for i in range(0, m.nnz, size):
+            yield row[i : i + size], col[i : i + size], m.data[i : i + size]
+        return
+    if m.format not in ("csr", "csc"):
+        m = sp.csr_array(m)
+    indptr = m.indptr
+    lines = len(indptr) - 1
+    # line boundaries at about every size entries (a longer line is a chunk of its own)
+    marks = np.arange(0, m.nnz, size, dtype=np.int64)
+    cuts = np.unique(np.concatenate([np.searchsorted(indptr, marks, side="right") - 1, [lines]]))
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        lo, hi = int(indptr[a]), int(indptr[b])
+        major = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(indptr[a : b + 1]))
+        minor = m.indices[lo:hi]
+        if m.format == "csr":
+            yield major, minor, m.data[lo:hi]
+        else:
+            yield minor, major, m.data[lo:hi]
+
+
+def _digits(a: np.ndarray) -> np.ndarray:
+    """The decimal digits of the non-negative ints `a`, shape ``(len(a), width)`` uint8,
+    right-aligned, with 0 bytes (not ``'0'``) before the first digit."""
+    a = np.asarray(a, dtype=np.int64)
+    width = len(str(int(a.max()))) if a.size else 1
+    out = np.zeros((a.size, width), dtype=np.uint8)
+    rest = a
+    for j in range(width - 1, -1, -1):
+        quotient = rest // 10  # numpy divides by a constant fast; `%` it does not
+        digit = (rest - quotient * 10).astype(np.uint8) + ord("0")
+        out[:, j] = digit if j == width - 1 else np.where(a >= 10 ** (width - 1 - j), digit, 0)
+        rest = quotient
+    return out
+
+
+def _texts(values: np.ndarray) -> np.ndarray:
+    """Each value as its shortest round-trip text, shape ``(len(values), width)`` uint8,
+    left-aligned and padded with 0 bytes. Each distinct value is formatted once."""
+    unique, which = np.unique(values, return_inverse=True)
+    if values.dtype.kind in "biu":
+        text = [str(int(v)) for v in unique.tolist()]
+    elif unique.dtype == np.float64:
+        text = list(map(repr, unique.tolist()))
+    else:  # numpy's shortest text at the value's own precision (float32: "0.1")
+        text = [str(v) for v in unique]
+    table = np.array(text, dtype="S")
+    table = table.view(np.uint8).reshape(table.size, table.dtype.itemsize)
+    return np.take(table, which.reshape(-1), axis=0)
+
+
+def _index_digits(index: np.ndarray, table: np.ndarray | None, offset: int = 0) -> np.ndarray:
+    """`_digits` of ``offset + index + 1`` (Matrix Market counts from 1), from `table`
+    (the digits of ``offset + 1, offset + 2, ...``) if given."""
+    if table is not None:
+        return np.take(table, index, axis=0)
+    return _digits(np.asarray(index, dtype=np.int64) + (offset + 1))
+
+
+def _mtx_lines(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+    tables: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    row_offset: int = 0,
+) -> bytes:
+    """Matrix Market coordinate lines ``row col value(s)`` (1-based) for a chunk.
+
+    Every line is laid out in a fixed-width byte grid whose unused cells are 0, then
+    the 0 bytes are dropped: numpy formats a chunk without a Python loop per entry.
+    `tables` optionally holds the digits of every row and column number; rows are
+    numbered from `row_offset` (a row block of a larger matrix).
+    """
+    n = rows.size
+    space = np.full((n, 1), ord(" "), dtype=np.uint8)
+    fields = [_index_digits(rows, tables[0], row_offset), space]
+    fields += [_index_digits(cols, tables[1]), space]
+    if values.dtype.kind == "c":
+        fields += [_texts(values.real), space, _texts(values.imag)]
+    else:
+        fields.append(_texts(values.astype(np.int64) if values.dtype.kind == "b" else values))
+    fields.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
+    grid = np.concatenate(fields, axis=1).reshape(-1)
+    return np.compress(grid != 0, grid).tobytes()
+
+
+#: The most bytes spent on a table of the digits of every row (or column) number.
+_DIGIT_TABLE_BYTES = 1 << 25
+
+
+def _digit_table(n: int, offset: int = 0) -> np.ndarray | None:
+    """The digits of ``offset + 1, ..., offset + n`` (see `_digits`), or None when that
+    table would be too large."""
+    if n * len(str(offset + n)) > _DIGIT_TABLE_BYTES:
+        return None
+    return _digits(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
+
+
+def _write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> None:
+    """The entry lines of `m` (rows shifted by `row_offset`: a row block of a larger
+    matrix), written chunk by chunk: memory stays near `_MTX_CHUNK` entries' text."""
+    tables = (_digit_table(m.shape[0], row_offset), _digit_table(m.shape[1]))
+    for chunk in _chunks(m):
+        file.write(_mtx_lines(*chunk, tables, row_offset))
+
+
+def _write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:
+    """`m` as a Matrix Market coordinate ``general`` file: the header, then its entries."""
+    rows, cols = m.shape
+    head = f"%%MatrixMarket matrix coordinate {_mtx_field(m.dtype)} general\n%{comment}\n"
+    file.write(f"{head}{rows} {cols} {m.nnz}\n".encode())
+    _write_mtx_entries(file, m)
+
+
+# --------------------------------------------------------------------------- MAT v5
+#: Entries of a column block written at a time to a ``.mat`` file (the CSC order of a CSR
+#: matrix is produced block by block, never as a whole copy).
+_MAT_BLOCK = 1 << 22
+#: MAT v5 sizes are 32-bit: a variable holds less than 4 GiB.
+_MAT_MAX_BYTES = 2**32 - 1
+# MAT v5 data types and the sparse class
+_MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
+_MX_SPARSE = 5
+
+
+def _padded(nbytes: int) -> int:
+    return -(-nbytes // 8) * 8
+
+
+def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
+    """`m`'s row indices (`part` ``'rows'``) or values (``'values'``) in CSC order, a
+    block of columns at a time.
+
+    A CSC `m` is sliced. A CSR `m` is scanned once per block of columns holding
+    about ``nnz / 32`` entries (at least `_MAT_BLOCK`): the positions of the block's
+    entries, stable-sorted by column (rows stay ascending within a column), give its
+    values, or its rows by a binary search in ``indptr``. Memory stays near one
+    block; nothing of the size of `m` is allocated.
+    """
+    if m.format == "csc":
+        source = m.indices if part == "rows" else m.data
+        for lo in range(0, m.nnz, _MAT_BLOCK):
+            yield source[lo : lo + _MAT_BLOCK]
+        return
+    cols_total = m.shape[1]
+    counts = np.bincount(m.indices, minlength=cols_total) if m.nnz else np.zeros(cols_total, int)
+    ends = np.cumsum(counts)
+    size = max(_MAT_BLOCK, -(-m.nnz // 32))
+    cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], cuts, [cols_total]]))
+    for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        hits = []
+        for lo in range(0, m.nnz, _MAT_BLOCK):
+            cols = m.indices[lo : lo + _MAT_BLOCK]
+            hits.append(np.flatnonzero((cols >= c0) & (cols < c1)) + lo)
+        where = np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
+        where = where[np.argsort(m.indices[where], kind="stable")]
+        if part == "rows":
+            yield np.searchsorted(m.indptr, where, side="right") - 1
+        else:
+            yield m.data[where]
+
+
+def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
+    """The MAT v5 ``miMATRIX`` element of sparse `m` (double or complex double, as
+    MATLAB's sparse matrices are), in pieces; its size is checked before any."""
+    rows, cols = m.shape
+    nnz, complex_ = m.nnz, m.dtype.kind == "c"
+    key = name.encode("ascii")
+    parts = [16, 16, 8 + _padded(len(key)), 8 + _padded(4 * nnz), 8 + _padded(4 * (cols + 1))]
+    parts += [8 + 8 * nnz] * (2 if complex_ else 1)
+    body = sum(parts)
+    if max(rows, cols, nnz) > np.iinfo(np.int32).max or 8 + body > _MAT_MAX_BYTES:
+        raise ValueError(
+            f"a {rows:,} x {cols:,} matrix with {nnz:,} nonzeros is too large for a MATLAB "
+            f"(v5) .mat file, whose variables hold less than 4 GiB ({8 + body:,} bytes "
+            "needed); write .npz or .mtx instead"
+        )
+
+    def tag(kind: int, nbytes: int) -> bytes:
+        return np.array([kind, nbytes], dtype="<u4").tobytes()
+
+    def pieces() -> Iterator[bytes]:
+        flags = _MX_SPARSE | (0x800 if complex_ else 0)
+        yield tag(_MI_MATRIX, body)
+        yield tag(_MI_UINT32, 8) + np.array([flags, max(nnz, 1)], dtype="<u4").tobytes()
+        yield tag(_MI_INT32, 8) + np.array([rows, cols], dtype="<i4").tobytes()
+        yield tag(_MI_INT8, len(key)) + key.ljust(_padded(len(key)), b"\0")
+        yield tag(_MI_INT32, 4 * nnz)
+        for r in _csc_blocks(m, "rows"):
+            yield r.astype("<i4").tobytes()
+        yield bytes(_padded(4 * nnz) - 4 * nnz)
+        if m.format == "csc":
+            jc = m.indptr
+        else:
+            jc = np.concatenate([[0], np.cumsum(np.bincount(m.indices, minlength=cols))])
+        yield tag(_MI_INT32, 4 * (cols + 1)) + jc.astype("<i4").tobytes()
+        yield bytes(_padded(4 * (cols + 1)) - 4 * (cols + 1))
+        for part in ("real", "imag") if complex_ else ("real",):
+            yield tag(_MI_DOUBLE, 8 * nnz)
+            for v in _csc_blocks(m, "values"):
+                yield getattr(v, part).astype("<f8").tobytes()
+
+    return pieces()
+
+
+def _write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: bool) -> None:
+    """A MAT v5 file: our record (written by scipy), then the sparse `name`, streamed.
+
+    scipy's ``savemat`` converts the whole matrix to CSC double and, to compress,
+    holds the whole variable in memory twice more; here the matrix goes out a block
+    of columns at a time (through ``zlib`` when `compress`).
+    """
+    if not (m.format in ("csr", "csc") and m.has_canonical_format):
+        m = m.tocsr(copy=True)
+        m.sum_duplicates()  # MATLAB needs sorted rows, once each, in every column
+    small = io.BytesIO()
+    scipy.io.savemat(small, {_HEADER: header}, do_compression=compress)
+    file.write(small.getvalue())
+    pieces = _mat_sparse(m, name)
+    if not compress:
+        for piece in pieces:
+            file.write(piece)
+        return
+    start = file.tell()
+    file.write(bytes(8))  # the miCOMPRESSED tag, its size filled in below
+    packer = zlib.compressobj()
+    written = 0
+    for piece in pieces:
+        out = packer.compress(piece)
+        written += len(out)
+        file.write(out)
+    out = packer.flush()
+    written += len(out)
+    file.write(out)
+    if written > _MAT_MAX_BYTES:  # pragma: no cover - compressed beyond the uncompressed limit
+        raise ValueError("the compressed matrix is too large for a MATLAB (v5) .mat file")
+    end = file.tell()
+    file.seek(start)
+    file.write(np.array([_MI_COMPRESSED, written], dtype="<u4").tobytes())
+    file.seek(end)
+
+
 def save_matrix(
     matrix: object,
     path: str | os.PathLike[str],
     *,
     params: Mapping[str, object] | None = None,
     name: str = "M",
+    compress: bool = True,
 ) -> None:
     r"""Write a matrix to ``.npz``, ``.mtx`` or ``.mat``, chosen by the extension of `path`.
 
@@ -158,11 +433,13 @@ def save_matrix(
         The target file. Its extension picks the format:
 
         * ``.npz`` -- :func:`scipy.sparse.save_npz` (the sparse format and dtype are kept);
-        * ``.mtx`` -- Matrix Market coordinate ``general`` via :func:`scipy.io.mmwrite`,
+        * ``.mtx`` -- Matrix Market coordinate ``general`` (``real``, ``complex`` or
+          ``integer``), each value as its shortest round-trip text at its own precision,
           with a comment line ``%toeplitz_conv {...}`` recording `params` and the dtype;
-        * ``.mat`` -- MATLAB (v5) via :func:`scipy.io.savemat`: the sparse variable `name`,
-          in double precision (MATLAB's sparse matrices are double), and a char variable
-          ``toeplitz_conv`` with the same JSON record as the ``.mtx`` comment.
+        * ``.mat`` -- MATLAB (v5): the sparse variable `name`, in double precision
+          (MATLAB's sparse matrices are double), and a char variable ``toeplitz_conv``
+          with the same JSON record as the ``.mtx`` comment. v5 variables hold less
+          than 4 GiB (about 350 million nonzeros); larger matrices are refused.
     params : mapping, optional
         The convolution's parameters (``{"stride": 2, "padding": [1, 1], ...}``), recorded
         as one line of JSON in ``.mtx`` and ``.mat`` files. Not stored in ``.npz``. N-d
@@ -172,6 +449,9 @@ def save_matrix(
         (numpy integers and arrays are converted too).
     name : str, optional
         The variable name in a ``.mat`` file.
+    compress : bool, optional
+        Compress ``.npz`` (zip deflate) and ``.mat`` (zlib) files; True by default.
+        ``False`` writes faster, larger files. ``.mtx`` is text, never compressed.
 
     Raises
     ------
@@ -191,6 +471,11 @@ def save_matrix(
     The data is written to a temporary file in the target's directory, flushed to disk
     and renamed over the target (:func:`os.replace`, atomic on POSIX and Windows), so a
     reader sees either the old file or the complete new one, never a partial file.
+
+    ``.mtx`` text is formatted by numpy a chunk of ~260,000 entries at a time, each
+    distinct value once; ``.mat`` is written in CSC order a block of columns at a
+    time. Neither makes a whole copy of the matrix (``scipy.io.mmwrite`` and
+    ``scipy.io.savemat`` hold several): see ``benchmarks/export.py``.
 
     Examples
     --------
@@ -220,29 +505,28 @@ def save_matrix(
     ext = _extension(path)
     target = os.fspath(path)
     m = _as_matrix(matrix)
-    header = _header_line(m.dtype, params)  # validates `params` for every format
     if ext == ".mat":
         if not isinstance(name, str) or not name.isidentifier() or name == _HEADER:
             raise ValueError(
                 f"`name` must be a valid MATLAB variable name other than {_HEADER!r}; got {name!r}"
             )
+    # validates `params` for every format
+    header = _header_line(m.dtype, params, name if ext == ".mat" else None)
 
     if ext == ".npz":
 
         def write(file: IO[bytes]) -> None:
-            sp.save_npz(file, m)
+            sp.save_npz(file, m, compressed=compress)
 
     elif ext == ".mtx":
 
         def write(file: IO[bytes]) -> None:
-            scipy.io.mmwrite(file, m, comment=f"{_HEADER} {header}", symmetry="general")
+            _write_mtx(file, m, f"{_HEADER} {header}")
 
     else:
-        double = np.complex128 if m.dtype.kind == "c" else np.float64
-        csc = sp.csc_array(m, dtype=double)
 
         def write(file: IO[bytes]) -> None:
-            scipy.io.savemat(file, {name: csc, _HEADER: header}, do_compression=True)
+            _write_mat(file, m, name, header, compress)
 
     _atomic_write(target, ext, write)
 
@@ -262,55 +546,224 @@ def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) ->
     return out
 
 
-def _dtype_from_header(text: str) -> np.dtype | None:
+class _Refused(ValueError):
+    """What a file declares about itself cannot be true (or does not fit in memory)."""
+
+
+def _fits(nbytes: int, what: str) -> None:
+    """:func:`check_memory` for what a file declares: refused as a :class:`_Refused`."""
     try:
-        dtype = np.dtype(json.loads(text)["dtype"])
-    except (ValueError, TypeError, KeyError):
-        return None
-    return dtype if dtype.kind in "biufc" else None
+        check_memory(nbytes, what, hint="check the sizes the file declares")
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
 
 
-def _mtx_dtype(path: str) -> np.dtype | None:
-    """The dtype in our comment line of a Matrix Market file, if there is one."""
-    prefix = f"%{_HEADER} "
-    with open(path, "rb") as file:
-        for raw in file:
-            line = raw.decode("utf-8", "replace").strip()
-            if not line.startswith("%"):
-                return None  # the size line: the comments are over
-            if line.startswith(prefix):
-                return _dtype_from_header(line[len(prefix) :])
-    return None  # pragma: no cover - a file without a size line
+def _record_dtype(text: str, source: str) -> np.dtype | None:
+    """The dtype our record (one line of JSON) names; ``None`` when it names none.
 
-
-def _pick_mat_variable(
-    contents: dict[str, object], path: str, name: str | None
-) -> tuple[object, np.dtype | None]:
-    """The matrix variable of a loaded ``.mat`` file and the dtype our record names."""
-    header = contents.get(_HEADER)
-    dtype = None
-    if isinstance(header, np.ndarray) and header.dtype.kind == "U" and header.size == 1:
-        dtype = _dtype_from_header(str(header.ravel()[0]))
-    variables = {k: v for k, v in contents.items() if not k.startswith("__") and k != _HEADER}
-    if name is not None:
-        if name not in variables:
-            raise ValueError(
-                f"`name`={name!r} is not a variable of {path!r}; it has {sorted(variables)}"
-            )
-        return variables[name], dtype
-    candidates = [k for k, v in variables.items() if sp.issparse(v)]
-    if not candidates:
-        candidates = [
-            k
-            for k, v in variables.items()
-            if isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "biufc"
-        ]
-    if len(candidates) != 1:
-        raise ValueError(
-            f"{path!r} holds {len(candidates)} candidate matrices {sorted(candidates)}; "
-            "pass `name=` to pick one"
+    A record that is not a JSON object, or names something that is not a numeric
+    dtype, is refused: the file says something about itself that cannot be true.
+    """
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        raise _Refused(
+            f"cannot read {source!r}: its {_HEADER} record is not a JSON object: {text[:80]!r}"
         )
-    return variables[candidates[0]], dtype
+    if "dtype" not in record:
+        return None
+    try:
+        dtype = np.dtype(record["dtype"])
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc":
+        raise _Refused(
+            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' is "
+            f"{record['dtype']!r}, which is not a numeric dtype"
+        )
+    return dtype
+
+
+def _entry(m: object, i: int) -> str:
+    """Where the `i`-th stored value of `m` sits, as ``(row, col)`` (0-based)."""
+    if not sp.issparse(m):
+        return str(np.unravel_index(i, np.shape(m)))
+    if m.format == "coo":
+        return f"({m.row[i]}, {m.col[i]})"
+    major = int(np.searchsorted(m.indptr, i, side="right")) - 1
+    minor = int(m.indices[i])
+    return f"({major}, {minor})" if m.format == "csr" else f"({minor}, {major})"
+
+
+def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
+    """`m` in the dtype its record names; a value that dtype cannot hold is refused.
+
+    The record describes the data, it never converts it: integer and boolean dtypes
+    must hold every value exactly; a real dtype refuses a nonzero imaginary part; a
+    float dtype refuses values it would turn into infinities or zeros. Rounding a
+    decimal to the recorded float precision is reading it, not converting it.
+    """
+    if dtype is None or m.dtype == dtype:
+        return m
+    values = m.data if sp.issparse(m) else np.asarray(m).reshape(-1)
+
+    def refuse(i: int, what: str) -> NoReturn:
+        raise ValueError(
+            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' says {dtype}, but "
+            f"the entry at {_entry(m, i)} is {values[i].item()!r}, {what}; the record must "
+            "describe the data (fix the record, or the data, or remove the record)"
+        )
+
+    if values.dtype.kind == "c" and dtype.kind != "c":
+        bad = np.flatnonzero(values.imag)
+        if bad.size:
+            refuse(int(bad[0]), f"complex, and a real {dtype} would drop its imaginary part")
+        values = values.real
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        cast = values.astype(dtype)
+        if dtype.kind in "biu":
+            lost = cast.astype(values.dtype) != values
+        else:
+            lost = (np.isfinite(values) & ~np.isfinite(cast)) | ((values != 0) & (cast == 0))
+    bad = np.flatnonzero(lost)
+    if bad.size:
+        i = int(bad[0])
+        refuse(i, f"which {dtype} cannot hold (it would become {cast[i].item()!r})")
+    if sp.issparse(m):
+        out = m.copy() if m.data is values else m
+        out.data = cast
+        return out
+    return cast.reshape(np.shape(m))
+
+
+def _check_size(source: str, shape: tuple[int, ...], nnz: int, dtype: np.dtype, fmt: str) -> None:
+    """Refuse, before allocating it, a result larger than this machine's memory.
+
+    A header's sizes are not trusted: a CSR result of ``m`` rows needs ``m + 1``
+    row pointers whatever the number of nonzeros.
+    """
+    rows, cols = (int(n) for n in shape)
+    pointers = (cols if fmt == "csc" else rows) + 1
+    nbytes = 8 * pointers + nnz * (2 * np.dtype(dtype).itemsize + 24)
+    _fits(nbytes, f"the matrix of {source!r} ({rows:,} x {cols:,}, {nnz:,} stored entries)")
+
+
+# Matrix Market: values per entry of each field (pattern has none)
+_MTX_VALUES = {"real": 1, "integer": 1, "double": 1, "complex": 2, "pattern": 0}
+
+
+def _mtx_header(path: str) -> np.dtype | None:
+    """Check what a Matrix Market header declares against the file; returns the dtype our
+    record names (None without a record).
+
+    The declared entries must fit in the bytes that follow the header (every entry
+    is a line of at least two bytes per number), and the result in memory. A
+    header this cannot parse is left to scipy's reader, which explains it.
+    """
+    prefix = f"%{_HEADER} "
+    dtype = None
+    with open(path, "rb") as file:
+        banner = file.readline(1 << 16).decode("utf-8", "replace").split()
+        while True:
+            raw = file.readline(1 << 24)
+            line = raw.decode("utf-8", "replace").strip()
+            if not raw or (line and not line.startswith("%")):
+                break  # the size line (or the end of the file)
+            if line.startswith(prefix):
+                dtype = _record_dtype(line[len(prefix) :], path)
+        rest = os.fstat(file.fileno()).st_size - file.tell()
+    try:
+        layout, field, symmetry = (w.lower() for w in banner[2:5])
+        sizes = [int(w) for w in line.split()]
+        values = _MTX_VALUES[field]
+    except (ValueError, KeyError):
+        return dtype  # not a header we understand: scipy says why
+    if len(sizes) < 2 or min(sizes) < 0:
+        return dtype
+    rows, cols = sizes[:2]
+    if layout == "coordinate" and len(sizes) == 3:
+        entries, numbers, nnz = sizes[2], 2 + values, sizes[2] * (1 if symmetry == "general" else 2)
+    elif layout == "array":
+        entries = rows * cols if symmetry == "general" else rows * (rows + 1) // 2
+        numbers, nnz = values, rows * cols
+    else:
+        return dtype
+    if entries * 2 * numbers > rest:
+        raise _Refused(
+            f"cannot read {path!r}: its size line declares {rows:,} x {cols:,} with "
+            f"{entries:,} stored entries, which take at least {entries * 2 * numbers:,} bytes, "
+            f"but only {rest:,} bytes follow the header (a wrong header or a truncated file)"
+        )
+    if layout == "array":  # the reader returns it dense
+        _fits(rows * cols * 8 * max(values, 1), f"the dense {rows:,} x {cols:,} array of {path!r}")
+    _check_size(path, (rows, cols), nnz, np.dtype(dtype or np.complex128), "csr")
+    return dtype
+
+
+def _npz_check(path: str) -> None:
+    """Refuse an ``.npz`` archive whose arrays (uncompressed) exceed this machine's memory."""
+    if not zipfile.is_zipfile(path):
+        return  # the reader explains what it is instead
+    with zipfile.ZipFile(path) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+    _fits(total, f"the arrays of {path!r} (uncompressed)")
+
+
+# MATLAB classes of numeric arrays (what whosmat reports)
+_MAT_NUMERIC = frozenset(
+    ["double", "single", "logical"] + [f"{s}int{b}" for s in ("", "u") for b in (8, 16, 32, 64)]
+)
+
+
+def _pick_mat_variable(path: str, name: str | None) -> tuple[str, np.dtype | None]:
+    """The variable of a ``.mat`` file to read, and the dtype our record names for it.
+
+    Without `name`: the variable our record names, else the only matrix (sparse, or a
+    numeric array with at least two rows and columns), else the only numeric 2-D array
+    (a vector). Anything else is ambiguous and refused, naming the variables.
+    """
+    found = {var: (shape, cls) for var, shape, cls in scipy.io.whosmat(path)}
+    record: dict[str, object] = {}
+    dtype = None
+    if found.get(_HEADER, ((), ""))[1] == "char":
+        text = scipy.io.loadmat(path, variable_names=[_HEADER])[_HEADER]
+        text = "".join(str(t) for t in np.asarray(text).ravel())
+        dtype = _record_dtype(text, path)
+        record = json.loads(text)
+    found.pop(_HEADER, None)
+    listing = ", ".join(f"{v} ({'x'.join(map(str, s))} {c})" for v, (s, c) in sorted(found.items()))
+    if name is None and isinstance(record.get("variable"), str) and record["variable"] in found:
+        name = record["variable"]
+    if name is not None:
+        if name not in found:
+            raise _Refused(
+                f"`name`={name!r} is not a variable of {path!r}; it has {sorted(found)}"
+                + (f": {listing}" if found else "")
+            )
+    else:
+        numeric = {v: s for v, (s, c) in found.items() if c in _MAT_NUMERIC and len(s) == 2}
+        candidates = [v for v, (s, c) in found.items() if c == "sparse"]
+        candidates += [v for v, s in numeric.items() if min(s) > 1]
+        if not candidates:
+            candidates = list(numeric)
+        if len(candidates) != 1:
+            raise _Refused(
+                f"{path!r} holds {len(candidates)} candidate matrices {sorted(candidates)}; "
+                f"pass `name=` to pick one (its variables: {listing or 'none'})"
+            )
+        name = candidates[0]
+    shape, cls = found[name]
+    if cls not in _MAT_NUMERIC | {"sparse"} or len(shape) != 2:
+        raise _Refused(
+            f"`name`={name!r}: the variable of {path!r} is a {'x'.join(map(str, shape))} "
+            f"{cls}, not a matrix"
+        )
+    if cls != "sparse":
+        _fits(math.prod(shape) * 8, f"the {name!r} array of {path!r}")
+    described = record.get("variable", name) == name  # older records name no variable
+    return name, dtype if described else None
 
 
 _FORMAT_NAMES = {
@@ -375,8 +828,12 @@ def load_matrix(
     format : {'csr', 'csc', 'coo'}, optional
         The sparse format of the result.
     name : str, optional
-        For ``.mat`` files: the variable to read. By default the only sparse variable
-        (or, if there is none, the only 2-D numeric one).
+        For ``.mat`` files only: the variable to read. By default the variable the
+        file's ``toeplitz_conv`` record names (files written by :func:`save_matrix`),
+        else the only matrix (a sparse variable, or a numeric array with at least two
+        rows and two columns), else the only 2-D numeric array; with several
+        candidates the call is refused, naming them. Other formats hold one matrix
+        and no names: passing `name` for them is refused.
 
     Returns
     -------
@@ -390,7 +847,22 @@ def load_matrix(
     ValueError
         For an unknown extension, a ``.mat`` file with no single matrix to pick, or a
         file that is corrupted or not in the format its extension names (the message
-        names the path and the format).
+        names the path and the format); for a file whose ``toeplitz_conv`` record
+        names a dtype that cannot hold its data (see Notes); for sizes that the file's
+        bytes cannot hold or that do not fit in this machine's memory (checked before
+        anything of that size is allocated).
+
+    Notes
+    -----
+    What a file says about itself is checked, never trusted. The record written by
+    :func:`save_matrix` (``%toeplitz_conv {...}`` in ``.mtx``, the ``toeplitz_conv``
+    variable in ``.mat``) restores the saved dtype, but it only describes the data:
+    an integer or boolean dtype must hold every stored value exactly, a real dtype
+    refuses a nonzero imaginary part, and a float dtype refuses values it would turn
+    into infinities or zeros (rounding a decimal to the recorded precision is
+    reading it). A Matrix Market size line must fit the bytes that follow it, and
+    every result must fit in memory (a CSR result needs one pointer per row
+    whatever its nonzeros).
     OSError
         When the file cannot be read.
 
@@ -406,6 +878,7 @@ def load_matrix(
     """
     if isinstance(path, (str, os.PathLike)) and str(os.fspath(path)).lower().endswith(".json"):
         check_choice(format, "format", _LOAD_FORMATS)
+        _check_no_name(name, os.fspath(path), "a matrix-parts manifest")
         return _load_parts(os.fspath(path), format)
     ext = _extension(path)
     check_choice(format, "format", _LOAD_FORMATS)
@@ -413,19 +886,23 @@ def load_matrix(
     if not os.path.isfile(source):
         what = "is a directory" if os.path.isdir(source) else "does not exist"
         raise FileNotFoundError(f"cannot read {source!r}: it {what}")
+    if ext != ".mat":
+        _check_no_name(name, source, f"a {_FORMAT_NAMES[ext]}")
     dtype: np.dtype | None = None
     try:
         if ext == ".npz":
+            _npz_check(source)
             m = sp.load_npz(source)
         elif ext == ".mtx":
+            dtype = _mtx_header(source)
             m = scipy.io.mmread(_mtx_source(source))
-            dtype = _mtx_dtype(source)
         else:
-            m = scipy.io.loadmat(source)
+            var, dtype = _pick_mat_variable(source, name)
+            m = scipy.io.loadmat(source, variable_names=[var])[var]
+    except _Refused:
+        raise
     except Exception as exc:  # the readers raise anything on a corrupted file (zlib, zipfile...)
         raise _read_error(source, ext, exc) from None
-    if ext == ".mat":
-        m, dtype = _pick_mat_variable(m, source, name)
     if sp.issparse(m) and m.format in ("csr", "csc", "bsr"):
         try:  # out-of-range indices would make scipy's C++ routines write out of bounds
             m.check_format(full_check=True)
@@ -435,7 +912,17 @@ def load_matrix(
         m = as_array(m, "the stored matrix")
         if m.ndim != 2:
             raise ValueError(f"{source!r} holds an array of shape {m.shape}, not a matrix")
-    return _canonical(m, format, dtype)
+    nnz = m.nnz if sp.issparse(m) else int(np.count_nonzero(m))
+    _check_size(source, m.shape, nnz, dtype or m.dtype, format)
+    return _canonical(_as_recorded(m, dtype, source), format, None)
+
+
+def _check_no_name(name: str | None, source: str, kind: str) -> None:
+    if name is not None:
+        raise ValueError(
+            f"`name`={name!r} picks a variable of a .mat file, but {source!r} is {kind}, "
+            "which holds one matrix and no variable names; leave `name` out"
+        )
 
 
 _PARTS = "toeplitz_conv matrix parts"  # the manifest's "format" (toeplitz_conv.mpi)

@@ -9,6 +9,7 @@ mpi4py/pylops-mpi are missing and TOEPLITZ_CONV_NO_SKIPS is unset.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -275,3 +276,23 @@ def test_parts_manifest_round_trip_and_refusals(tmp_path):
         tc.load_matrix(path)
     with pytest.raises(ValueError, match=r"must end in '\.json'"):
         save_matrix_parts(block, rows, tmp_path / "m.npz")
+
+
+HARDENING_CASES = ["transpose_complex"]
+
+
+@functools.cache
+def _hardening_output(ranks: int, folder: str) -> str:
+    return _launch(ranks, "check_hardening.py", folder, timeout=300)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case", HARDENING_CASES)
+def test_hardening(case, ranks, tmp_path_factory):
+    """Issue 14, items 9-12 (one launch per rank count, one test per case): see
+    tests/mpi_scripts/check_hardening.py for what each case checks."""
+    folder = str(tmp_path_factory.getbasetemp() / f"hardening{ranks}")
+    os.makedirs(folder, exist_ok=True)
+    lines = _hardening_output(ranks, folder).splitlines()
+    mine = [line for line in lines if line.startswith(f"CASE {case} ")]
+    assert mine == [f"CASE {case} OK"], "\n".join(lines)

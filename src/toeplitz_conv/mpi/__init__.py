@@ -37,6 +37,7 @@ from ._matrix import (  # noqa: E402
 )
 from ._operator import (  # noqa: E402
     MPIConvOperator,
+    MPIConvTransposeOperator,
     mpi_conv_operator,
     mpi_conv_transpose_operator,
 )
@@ -44,6 +45,7 @@ from ._plan import RankSlab, plan_slabs, split_sizes  # noqa: E402
 
 __all__ = [
     "MPIConvOperator",
+    "MPIConvTransposeOperator",
     "RankSlab",
     "collective",
     "gather_matrix",

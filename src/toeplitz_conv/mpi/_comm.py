@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["collective"]
+__all__ = ["collective", "same_on_every_rank"]
 
 
 def _exception_class(name: str) -> type[Exception]:
@@ -62,3 +62,38 @@ def collective(comm: object, check: Callable[[], T]) -> T:
     failures = comm.allgather(failure)
     rank, (name, message) = next((r, f) for r, f in enumerate(failures) if f is not None)
     raise _exception_class(name)(f"rank {rank} of {comm.Get_size()}: {message}")
+
+
+def same_on_every_rank(comm: object, **values: object) -> None:
+    """Raise the same ``ValueError`` on every rank unless each value agrees across ranks.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        The communicator every rank of which calls this function.
+    **values
+        Small fingerprints of this rank's arguments (a dtype, a shape, a path, a digest of
+        a weight), compared by ``repr``; the keyword is the argument's name in the message.
+
+    Raises
+    ------
+    ValueError
+        On every rank, naming the first argument that differs, rank 0's value and the
+        ranks whose value differs from it.
+
+    Notes
+    -----
+    One ``allgather`` of the fingerprints. A collective call whose ranks disagree on an
+    argument that sizes a message (a dtype, a batch, an iteration count) would otherwise
+    hang or exchange garbage.
+    """
+    mine = [(name, repr(value)) for name, value in values.items()]
+    every = comm.allgather(mine)
+    for i, (name, first) in enumerate(every[0]):
+        differ = [r for r, fp in enumerate(every) if fp[i][1] != first]
+        if differ:
+            shown = ", ".join(f"rank {r} has {every[r][i][1]}" for r in differ[:4])
+            raise ValueError(
+                f"`{name}` must be the same on every rank of the communicator; rank 0 has "
+                f"{first}, {shown}"
+            )

@@ -27,12 +27,89 @@ from ._comm import collective
 from ._plan import RankSlab, plan_slabs, split_sizes
 from ._spec import ConvSpec, conv_spec, transpose_spec
 
-__all__ = ["MPIConvOperator", "mpi_conv_operator", "mpi_conv_transpose_operator"]
+__all__ = [
+    "MPIConvOperator",
+    "MPIConvTransposeOperator",
+    "mpi_conv_operator",
+    "mpi_conv_transpose_operator",
+]
 
 _HALO, _WRAP_TO_LAST, _WRAP_TO_FIRST = 11, 12, 13  # message tags (the adjoint adds 10)
 
 
-class MPIConvOperator(MPILinearOperator):
+class _SlabVectors:
+    """Vectors in the layout of a distributed conv operator (a mixin).
+
+    The class provides ``comm`` and ``_side(side)``: this rank's local shape, every
+    rank's local size, this rank's range ``[start, stop)`` along the split axis and the
+    global shape ``(C, L_1, ...)`` of the `side` ("input" or "output") vector.
+    """
+
+    def _check_vector(self, x: DistributedArray, expected: list[int], name: str) -> None:
+        rank = self.comm.Get_rank()
+
+        def check() -> None:
+            if x.local_shape != (expected[rank],):
+                raise ValueError(
+                    f"`{name}` has local shape {x.local_shape} on rank {rank}; this operator "
+                    f"needs ({expected[rank]},) there (local sizes {expected}; make the "
+                    "vector with op.scatter or op.make_array)"
+                )
+
+        collective(self.comm, check)
+
+    def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
+        return DistributedArray(
+            global_shape=sum(sizes),
+            base_comm=self.comm,
+            partition=Partition.SCATTER,
+            local_shapes=[(n,) for n in sizes],
+            local_array=np.ascontiguousarray(local).reshape(-1),
+        )
+
+    # ------------------------------------------------------------------ vectors
+    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
+        """A ``DistributedArray`` from this rank's slab (collective).
+
+        The global vector is the ranks' slabs one after the other, each flattened
+        row-major over ``(channel, position, ...)``; with one channel that is exactly
+        ``vec(x)``, with more it is a permutation of it (use :meth:`gather` to get
+        ``x`` back in its natural shape).
+        """
+        shape, sizes, _, _, _ = self._side(side)
+
+        def check() -> np.ndarray:
+            a = np.asarray(local)
+            if a.shape != shape:
+                raise ValueError(
+                    f"`local` on rank {self.comm.Get_rank()} must have shape {shape} for the "
+                    f"{side} side; got {a.shape}"
+                )
+            return a
+
+        return self._vector(collective(self.comm, check), sizes)
+
+    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
+        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
+        _, _, start, stop, want = self._side(side)
+
+        def check() -> np.ndarray:
+            a = np.asarray(x)
+            if a.shape != want:
+                raise ValueError(f"`x` must have the global {side} shape {want}; got {a.shape}")
+            return a[:, start:stop]
+
+        return self.make_array(collective(self.comm, check), side=side)
+
+    def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
+        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
+        shape, sizes, _, _, _ = self._side(side)
+        self._check_vector(d, sizes, "d")
+        pieces = self.comm.allgather(d.local_array.reshape(shape))
+        return np.concatenate(pieces, axis=1)
+
+
+class MPIConvOperator(_SlabVectors, MPILinearOperator):
     r"""A conv layer's matrix ``M`` applied to a signal split over MPI ranks.
 
     Made by :func:`mpi_conv_operator`; see there for the parameters.
@@ -223,28 +300,6 @@ class MPIConvOperator(MPILinearOperator):
         return np.ascontiguousarray(x).reshape(B, *self.input_shape)
 
     # ------------------------------------------------------------------ pylops-mpi
-    def _check_vector(self, x: DistributedArray, expected: list[int], name: str) -> None:
-        rank = self.comm.Get_rank()
-
-        def check() -> None:
-            if x.local_shape != (expected[rank],):
-                raise ValueError(
-                    f"`{name}` has local shape {x.local_shape} on rank {rank}; this operator "
-                    f"needs ({expected[rank]},) there (local sizes {expected}; make the "
-                    "vector with op.scatter or op.make_array)"
-                )
-
-        collective(self.comm, check)
-
-    def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
-        return DistributedArray(
-            global_shape=sum(sizes),
-            base_comm=self.comm,
-            partition=Partition.SCATTER,
-            local_shapes=[(n,) for n in sizes],
-            local_array=np.ascontiguousarray(local).reshape(-1),
-        )
-
     def _matvec(self, x: DistributedArray) -> DistributedArray:
         self._check_vector(x, self._in_local, "x")
         y = self._apply(x.local_array.reshape(1, *self.input_shape))
@@ -255,56 +310,15 @@ class MPIConvOperator(MPILinearOperator):
         y = self._apply_adjoint(x.local_array.reshape(1, *self.output_shape))
         return self._vector(y, self._in_local)
 
-    # ------------------------------------------------------------------ vectors
-    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int]:
+    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]:
+        spec, me = self.spec, self.slab
         if side == "input":
-            return self.input_shape, self._in_local, self.slab.start, self.slab.stop
+            full = (spec.in_channels, *spec.input_size)
+            return self.input_shape, self._in_local, me.start, me.stop, full
         if side == "output":
-            return self.output_shape, self._out_local, self.slab.out_start, self.slab.out_stop
+            full = (spec.out_channels, *spec.output_size)
+            return self.output_shape, self._out_local, me.out_start, me.out_stop, full
         raise ValueError(f"`side` must be 'input' or 'output'; got {side!r}")
-
-    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
-        """A ``DistributedArray`` from this rank's slab (collective).
-
-        The global vector is the ranks' slabs one after the other, each flattened
-        row-major over ``(channel, position, ...)``; with one channel that is exactly
-        ``vec(x)``, with more it is a permutation of it (use :meth:`gather` to get
-        ``x`` back in its natural shape).
-        """
-        shape, sizes, _, _ = self._side(side)
-
-        def check() -> np.ndarray:
-            a = np.asarray(local)
-            if a.shape != shape:
-                raise ValueError(
-                    f"`local` on rank {self.comm.Get_rank()} must have shape {shape} for the "
-                    f"{side} side; got {a.shape}"
-                )
-            return a
-
-        return self._vector(collective(self.comm, check), sizes)
-
-    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
-        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
-        shape, _, start, stop = self._side(side)
-        full = self.spec.input_size if side == "input" else self.spec.output_size
-        channels = shape[0]
-
-        def check() -> np.ndarray:
-            a = np.asarray(x)
-            want = (channels, *full)
-            if a.shape != want:
-                raise ValueError(f"`x` must have the global {side} shape {want}; got {a.shape}")
-            return a[:, start:stop]
-
-        return self.make_array(collective(self.comm, check), side=side)
-
-    def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
-        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
-        shape, sizes, _, _ = self._side(side)
-        self._check_vector(d, sizes, "d")
-        pieces = self.comm.allgather(d.local_array.reshape(shape))
-        return np.concatenate(pieces, axis=1)
 
     @property
     def halo_bytes(self) -> int:
@@ -312,6 +326,70 @@ class MPIConvOperator(MPILinearOperator):
         me = self.slab
         rows = me.halo + me.wrap_left + me.wrap_right
         return rows * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
+
+
+class MPIConvTransposeOperator(_SlabVectors, MPILinearOperator):
+    r"""A transposed convolution's matrix ``M^T`` on a signal split over MPI ranks.
+
+    Made by :func:`mpi_conv_transpose_operator`. ``M^T`` is the plain transpose of the
+    matrix ``M`` of the convolution it transposes (no complex conjugate, as
+    ``torch.nn.functional.conv_transpose1d`` and :func:`toeplitz_conv.conv_transpose`):
+    since the entries of ``M`` are the weights, ``M(w)^T = M(\bar w)^H``, so it is the
+    adjoint of the distributed convolution with the conjugate weight, and shares its
+    slabs and halo exchange.
+
+    Attributes
+    ----------
+    conv : MPIConvOperator
+        The distributed convolution with weight ``conj(w)``: ``self`` is ``conv.H``.
+    comm, slabs, slab
+        Those of `conv` (its output rows are this operator's input slabs).
+    input_shape, output_shape : tuple of int
+        This rank's local input ``(C_out, ...)`` (the rows of `conv`) and local output
+        ``(C_in, b - a, ...)`` (the slab of `conv`).
+    shape : (int, int)
+        ``(C_in * prod(S), C_out * prod(S_out))``, as
+        :func:`toeplitz_conv.conv_transpose_operator`.
+    """
+
+    def __init__(self, conv: MPIConvOperator) -> None:
+        self.conv = conv
+        self.comm = conv.comm
+        self.slabs, self.slab = conv.slabs, conv.slab
+        self.input_shape, self.output_shape = conv.output_shape, conv.input_shape
+        m, n = conv.shape
+        super().__init__(shape=(n, m), dtype=conv.dtype, base_comm=conv.comm)
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        return (
+            f"<{m}x{n} MPIConvTransposeOperator with dtype={self.dtype}: "
+            f"transpose of {self.conv!r}>"
+        )
+
+    def forward_local(self, x: object) -> np.ndarray:
+        """``M^T`` on local slabs (collective): ``input_shape`` in, ``output_shape`` out."""
+        return self.conv.adjoint_local(x)
+
+    def adjoint_local(self, y: object) -> np.ndarray:
+        """``conj(M)`` on local slabs (collective), the adjoint of :meth:`forward_local`."""
+        return self.conv.forward_local(y)
+
+    def _matvec(self, x: DistributedArray) -> DistributedArray:
+        return self.conv._rmatvec(x)
+
+    def _rmatvec(self, x: DistributedArray) -> DistributedArray:
+        return self.conv._matvec(x)
+
+    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]:
+        if side not in ("input", "output"):
+            raise ValueError(f"`side` must be 'input' or 'output'; got {side!r}")
+        return self.conv._side("output" if side == "input" else "input")
+
+    @property
+    def halo_bytes(self) -> int:
+        """Bytes this rank receives per product (the convolution's halo), per vector."""
+        return self.conv.halo_bytes
 
 
 def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
@@ -360,9 +438,11 @@ def _same_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
         )
 
 
-def _build(spec_fn, comm: object, local_size: object) -> MPIConvOperator:
+def _build(spec_fn, comm: object, local_size: object, conjugate: bool = False) -> MPIConvOperator:
     comm = MPI.COMM_WORLD if comm is None else comm
     spec = collective(comm, spec_fn)
+    if conjugate and spec.weight.dtype.kind == "c":
+        spec = ConvSpec(spec.weight.conj(), spec.geoms, spec.groups)
     _same_everywhere(comm, spec)
     sizes = _sizes(comm, spec.input_size[0], local_size)
     return collective(comm, lambda: MPIConvOperator(spec, sizes, comm))
@@ -470,21 +550,28 @@ def mpi_conv_transpose_operator(
     dtype: object = None,
     local_size: int | None = None,
     comm: object = None,
-) -> MPILinearOperator:
-    """The matrix of ``conv_transpose`` as a distributed operator: the adjoint of a conv.
+) -> MPIConvTransposeOperator:
+    """The matrix of ``conv_transpose`` as a distributed operator (collective).
 
-    Parameters are those of :func:`toeplitz_conv.conv_transpose1d_operator`; the result
-    is ``mpi_conv_operator(...).H`` of the convolution it transposes, whose input (this
-    operator's output, ``L'`` samples) is split into slabs as in
-    :func:`mpi_conv_operator` (`local_size` counts those samples) and whose output rows
-    (this operator's input) follow from them. Collective.
+    Parameters are those of :func:`toeplitz_conv.conv_transpose1d_operator` (and
+    :func:`toeplitz_conv.conv_transpose_operator` in n-D). The result is the plain
+    transpose ``M^T`` of the convolution it transposes, for complex weights too (no
+    conjugate). Its output (``L`` samples along the split axis, the convolution's input)
+    is split into slabs as in :func:`mpi_conv_operator` (`local_size` counts those
+    samples); its input is the convolution's output rows, laid out by the same rule.
+
+    Returns
+    -------
+    MPIConvTransposeOperator
+        ``op @ x`` maps a ``DistributedArray`` in the layout of ``op.scatter(x)`` to one
+        in the layout of ``op.scatter(y, side="output")``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from toeplitz_conv.mpi import mpi_conv_transpose_operator
     >>> op = mpi_conv_transpose_operator([4.0, 3.0], 2, stride=2)
-    >>> (op @ op.A.scatter(np.array([[1.0, 2.0]]), side="output")).local_array
+    >>> (op @ op.scatter(np.array([[1.0, 2.0]]))).local_array
     array([4., 3., 8., 6.])
     """
     conv = _build(
@@ -500,5 +587,6 @@ def mpi_conv_transpose_operator(
         ),
         comm,
         local_size,
+        conjugate=True,
     )
-    return conv.H
+    return MPIConvTransposeOperator(conv)

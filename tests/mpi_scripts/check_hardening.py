@@ -1,0 +1,79 @@
+"""Run under mpiexec: the MPI defects of issue 14 (items 9-12), one case per item.
+
+Usage: ``check_hardening.py <shared temporary directory>``. Each case runs on every rank;
+rank 0 prints ``CASE <name> OK`` or ``CASE <name> FAIL <rank>: <message>`` for each, so
+one failed case does not hide the others (a hang still fails the launch's timeout).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import toeplitz_conv as tc
+from toeplitz_conv.mpi import mpi_conv_transpose_operator
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+
+
+def close(a, b, what: str, tol: float = 1e-12) -> None:
+    a, b = np.asarray(a), np.asarray(b)
+    scale = max(1.0, float(np.abs(b).max(initial=0.0)))
+    err = float(np.abs(a - b).max(initial=0.0)) / scale
+    if not (a.shape == b.shape and err <= tol):
+        raise AssertionError(f"{what}: shapes {a.shape} {b.shape}, relative error {err:.3e}")
+
+
+def transpose_complex(folder: str) -> None:
+    """Item 9: the distributed conv_transpose is M^T (no conjugate), as tc.conv_transpose."""
+    rng = np.random.default_rng(4)
+    for shape, size_, kw in [
+        ((3, 2, 4), 15, {"stride": 2, "padding": 1, "output_padding": 1}),
+        ((2, 2, 3), 12, {"padding": 1}),
+        ((2, 1, 3, 2), (9, 4), {"stride": (2, 1), "padding": (1, 0), "groups": 2}),
+    ]:
+        w = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+        op = mpi_conv_transpose_operator(w, size_, **kw)
+        ref = tc.conv_transpose_operator(w, size_, **kw)
+        z = rng.standard_normal(ref.shape[1]) + 1j * rng.standard_normal(ref.shape[1])
+        z = z.reshape(op.conv.output_shape[0], *(op.conv.spec.output_size))
+        out = op.gather(op @ op.scatter(z), side="output")
+        close(out.reshape(-1), ref @ z.reshape(-1), f"transpose {shape} {kw}")
+        close(out, tc.conv_transpose(z, w, **kw), f"tc.conv_transpose {shape} {kw}")
+        v = rng.standard_normal(ref.shape[0]) + 1j * rng.standard_normal(ref.shape[0])
+        v = v.reshape(op.conv.input_shape[0], *op.conv.spec.input_size)
+        back = op.gather(op.H @ op.scatter(v, side="output"))
+        close(back.reshape(-1), ref.H @ v.reshape(-1), f"transpose adjoint {shape} {kw}")
+        lhs = (op @ op.scatter(z)).dot(op.scatter(v, side="output"), vdot=True)
+        rhs = op.scatter(z).dot(op.H @ op.scatter(v, side="output"), vdot=True)
+        if not abs(lhs - rhs) <= 1e-12 * max(1.0, abs(lhs)):
+            raise AssertionError(f"dot test {lhs} vs {rhs}")
+        start, stop = op.slab.out_start, op.slab.out_stop
+        local = op.forward_local(z[:, start:stop])
+        full = (ref @ z.reshape(-1)).reshape(v.shape)
+        close(local, full[:, op.slab.start : op.slab.stop], "transpose forward_local")
+
+
+CASES = [transpose_complex]
+
+
+def main(folder: str) -> None:
+    for case in CASES:
+        try:
+            case(folder)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        else:
+            failure = None
+        every = comm.gather(failure, root=0)
+        if rank == 0:
+            bad = [(r, f) for r, f in enumerate(every) if f is not None]
+            status = "OK" if not bad else f"FAIL {bad[0][0]}: {bad[0][1]}"
+            print(f"CASE {case.__name__} {status}".replace("\n", " "), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -130,7 +130,7 @@ def main() -> None:
     samples_per_rank = max(p.size for p in op.slabs)
     t_sample = compute / max(window, 1)
 
-    halo_rows = sum(p.halo + p.wrap_left + p.wrap_right for p in op.slabs)
+    halo_rows = sum(p.halo for p in op.slabs)
     halo_bytes = 2 * halo_rows * channels * 8  # forward exchange + adjoint's reverse exchange
     slab_bytes = samples_per_rank * channels * 8
     alpha = beta = float("nan")

@@ -13,7 +13,7 @@ import numpy as np
 from mpi4py import MPI
 
 import toeplitz_conv as tc
-from toeplitz_conv.mpi import mpi_conv_transpose_operator
+from toeplitz_conv.mpi import mpi_conv_operator, mpi_conv_transpose_operator
 
 comm = MPI.COMM_WORLD
 rank, size = comm.Get_rank(), comm.Get_size()
@@ -57,7 +57,38 @@ def transpose_complex(folder: str) -> None:
         close(local, full[:, op.slab.start : op.slab.stop], "transpose forward_local")
 
 
-CASES = [transpose_complex]
+def same_is_square(folder: str) -> None:
+    """Item 10: with padding="same" the output vector is laid out as the input vector, so
+    ``op @ x - x`` works on every rank and pylops-mpi's cg solves a symmetric system."""
+    from pylops_mpi.optimization.basic import cg
+
+    rng = np.random.default_rng(5)
+    for shape, size_, kw in [
+        ((1, 1, 3), 40, {}),
+        ((2, 2, 5), 31, {"padding_mode": "reflect", "dilation": 2}),
+        ((3, 3, 4), 29, {"padding_mode": "circular"}),
+        ((2, 2, 3, 3), (17, 5), {"padding_mode": "replicate"}),
+        ((2, 1, 2, 3), (13, 4), {"groups": 2}),
+    ]:
+        w = rng.standard_normal(shape)
+        op = mpi_conv_operator(w, size_, padding="same", **kw)
+        ref = tc.conv_operator(w, size_, padding="same", **kw)
+        x = rng.standard_normal((shape[1] * kw.get("groups", 1), *np.atleast_1d(size_)))
+        xd = op.scatter(x)
+        yd = op @ xd
+        if yd.local_shapes != xd.local_shapes:
+            raise AssertionError(f"{kw}: output {yd.local_shapes} vs input {xd.local_shapes}")
+        r = op.gather(yd - xd)  # raised (or hung on 3 ranks) before
+        close(r.reshape(-1), ref @ x.reshape(-1) - x.reshape(-1), f"op @ x - x {shape} {kw}")
+    # cg on a symmetric positive definite Toeplitz system (symbol 1 + cos >= 0.5)
+    op = mpi_conv_operator(np.array([0.25, 1.0, 0.25]), 300, padding="same")
+    truth = np.cos(np.linspace(0, 9, 300))[None]
+    data = op @ op.scatter(truth)
+    xs = cg(op, data, x0=op.scatter(np.zeros((1, 300))), niter=80, tol=0.0)[0]
+    close(op.gather(xs), truth, "cg solution", tol=1e-8)
+
+
+CASES = [transpose_complex, same_is_square]
 
 
 def main(folder: str) -> None:

@@ -1,11 +1,13 @@
 r"""The distributed conv operator: a ``pylops_mpi.MPILinearOperator`` on slabs of the signal.
 
 Each rank owns a contiguous slab of the input along the outermost spatial axis (all
-channels) and the output rows whose first tap lies in its slab (:mod:`._plan`). A product
+channels) and a contiguous range of output rows (:mod:`._plan`: the same positions when
+the split axis keeps its length, else the rows whose first tap lies in its slab). A
+product
 
 1. copies the rank's slab into an exchange buffer (position-major, channels inside),
-2. receives the halo (the first ``<= d(K-1)`` samples of the right neighbour's slab, and
-   for circular padding the wrap-around pieces between the first and the last rank),
+2. receives the halo: one contiguous piece from each rank that owns samples its rows
+   read (the neighbours' edges, and for circular padding the other end's),
 3. gathers the padded window its rows read (the padding mode's samples come from the
    buffer; zero padding reads nothing), and
 4. applies the library's single-process operator to the window, unpadded on the split
@@ -34,7 +36,7 @@ __all__ = [
     "mpi_conv_transpose_operator",
 ]
 
-_HALO, _WRAP_TO_LAST, _WRAP_TO_FIRST = 11, 12, 13  # message tags (the adjoint adds 10)
+_HALO = 11  # message tag (the adjoint's reverse exchange adds 10)
 
 
 class _SlabVectors:
@@ -162,69 +164,45 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         )
 
     # ------------------------------------------------------------------ halo exchange
-    def _neighbours(self) -> tuple[int, int]:
-        return self.comm.Get_rank(), self.comm.Get_size()
+    def _requests(self, buf: np.ndarray, reverse: bool) -> tuple[list, list]:
+        """Nonblocking sends and receives of every piece, forwards or backwards.
+
+        Forwards, each rank sends the pieces of its slab other ranks read and receives
+        its own pieces after its slab in `buf`. Backwards, it sends the contributions
+        in its pieces' rows to their owners and receives, into temporaries returned
+        with where they add, the contributions of the ranks that read its samples.
+        """
+        me, comm, tag = self.slab, self.comm, _HALO + (10 if reverse else 0)
+        reqs, adds = [], []
+        at = me.size
+        for owner, lo, hi in me.pieces:  # what I read from others
+            rows = buf[at : at + hi - lo]
+            if reverse:
+                reqs.append(comm.Isend(rows, dest=owner, tag=tag))
+            else:
+                reqs.append(comm.Irecv(rows, source=owner, tag=tag))
+            at += hi - lo
+        for other in self.slabs:  # what others read from me
+            for owner, lo, hi in other.pieces:
+                if owner != me.rank:
+                    continue
+                mine = slice(lo - me.start, hi - me.start)
+                if reverse:
+                    tmp = np.empty_like(buf[mine])
+                    reqs.append(comm.Irecv(tmp, source=other.rank, tag=tag))
+                    adds.append((mine, tmp))
+                else:
+                    reqs.append(comm.Isend(buf[mine], dest=other.rank, tag=tag))
+        return reqs, adds
 
     def _exchange(self, buf: np.ndarray) -> None:
-        """Fill the halo and wrap-around rows of `buf` (shape ``(buffer_size, F)``)."""
-        r, R = self._neighbours()
-        me, slabs = self.slab, self.slabs
-        own = me.size
-        if R == 1:
-            return  # one rank owns every sample it reads
-        reqs = []
-        if r > 0 and slabs[r - 1].halo:
-            reqs.append(self.comm.Isend(buf[: slabs[r - 1].halo], dest=r - 1, tag=_HALO))
-        if r == 0 and slabs[-1].wrap_right:
-            reqs.append(self.comm.Isend(buf[: slabs[-1].wrap_right], dest=R - 1, tag=_WRAP_TO_LAST))
-        if r == R - 1 and slabs[0].wrap_left:
-            reqs.append(
-                self.comm.Isend(buf[own - slabs[0].wrap_left : own], dest=0, tag=_WRAP_TO_FIRST)
-            )
-        if me.halo:
-            reqs.append(self.comm.Irecv(buf[own : own + me.halo], source=r + 1, tag=_HALO))
-        at = own + me.halo
-        if me.wrap_left:
-            reqs.append(
-                self.comm.Irecv(buf[at : at + me.wrap_left], source=R - 1, tag=_WRAP_TO_FIRST)
-            )
-        at += me.wrap_left
-        if me.wrap_right:
-            reqs.append(self.comm.Irecv(buf[at : at + me.wrap_right], source=0, tag=_WRAP_TO_LAST))
+        """Fill the pieces' rows of `buf` (shape ``(buffer_size, F)``) from their owners."""
+        reqs, _ = self._requests(buf, reverse=False)
         MPI.Request.Waitall(reqs)
 
     def _reverse_exchange(self, buf: np.ndarray) -> None:
-        """Send the halo rows' contributions back to their owners and add them there."""
-        r, R = self._neighbours()
-        me, slabs = self.slab, self.slabs
-        own = me.size
-        if R == 1:
-            return
-        reqs, adds = [], []
-        if me.halo:
-            reqs.append(self.comm.Isend(buf[own : own + me.halo], dest=r + 1, tag=_HALO + 10))
-        at = own + me.halo
-        if me.wrap_left:
-            reqs.append(
-                self.comm.Isend(buf[at : at + me.wrap_left], dest=R - 1, tag=_WRAP_TO_FIRST + 10)
-            )
-        at += me.wrap_left
-        if me.wrap_right:
-            reqs.append(
-                self.comm.Isend(buf[at : at + me.wrap_right], dest=0, tag=_WRAP_TO_LAST + 10)
-            )
-        if r > 0 and slabs[r - 1].halo:
-            tmp = np.empty_like(buf[: slabs[r - 1].halo])
-            reqs.append(self.comm.Irecv(tmp, source=r - 1, tag=_HALO + 10))
-            adds.append((slice(0, tmp.shape[0]), tmp))
-        if r == 0 and slabs[-1].wrap_right:
-            tmp = np.empty_like(buf[: slabs[-1].wrap_right])
-            reqs.append(self.comm.Irecv(tmp, source=R - 1, tag=_WRAP_TO_LAST + 10))
-            adds.append((slice(0, tmp.shape[0]), tmp))
-        if r == R - 1 and slabs[0].wrap_left:
-            tmp = np.empty_like(buf[: slabs[0].wrap_left])
-            reqs.append(self.comm.Irecv(tmp, source=0, tag=_WRAP_TO_FIRST + 10))
-            adds.append((slice(own - tmp.shape[0], own), tmp))
+        """Send the pieces' contributions back to their owners and add them there."""
+        reqs, adds = self._requests(buf, reverse=True)
         MPI.Request.Waitall(reqs)
         for where, tmp in adds:
             buf[where] += tmp
@@ -322,10 +300,8 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
 
     @property
     def halo_bytes(self) -> int:
-        """Bytes this rank receives per product (halo and wrap-around), per vector."""
-        me = self.slab
-        rows = me.halo + me.wrap_left + me.wrap_right
-        return rows * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
+        """Bytes this rank receives per product (all its halo pieces), per vector."""
+        return self.slab.halo * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
 
 
 class MPIConvTransposeOperator(_SlabVectors, MPILinearOperator):
@@ -491,25 +467,28 @@ def mpi_conv_operator(
     Raises
     ------
     ValueError, TypeError
-        On every rank, when the layer is invalid on any rank, differs between ranks, or
-        a slab is smaller than what a neighbour needs from it (its halo ``d(K-1)`` or
-        the padding it supplies).
+        On every rank, when the layer is invalid on any rank or differs between ranks.
 
     Notes
     -----
     Rank ``r`` owns input samples ``[a_r, b_r)`` of the split axis (all channels, all
-    other axes) and the output rows ``i`` whose first tap ``clamp(i s - p_l, 0, L-1)``
+    other axes) and output rows ``[o_r, o_{r+1})``: when the split axis keeps its length
+    (``L_out = L``, e.g. ``padding="same"``) ``o_r = a_r``, so the output vector of a
+    square operator has exactly the input's layout (``op @ x - x`` and pylops-mpi's
+    ``cg`` work); otherwise the rows ``i`` whose first tap ``clamp(i s - p_l, 0, L-1)``
     lies in its slab. Its rows read
 
     .. math::
 
         \tilde x[c, j], \quad j \in [o_r s - p_l,\; (o_{r+1} - 1) s - p_l + d(K-1)],
 
-    its own samples, at most ``d(K-1)`` samples of the right neighbour's slab (the
-    halo), and at the global ends the padding: zeros, reflect/replicate from the end
-    rank's own samples, circular from the rank at the other end. The distributed vector
-    is the ranks' slabs in rank order, each flattened over ``(channel, position, ...)``
-    (for one channel, exactly ``vec(x)``). A batch (:meth:`~MPIConvOperator.forward_local`)
+    its own samples, the neighbours' edges (at most ``d(K-1)`` samples in all; from
+    further ranks when a slab is smaller than that), and at the global ends the
+    padding: zeros, reflect/replicate from the end ranks' samples, circular from the
+    rank at the other end. The distributed vector is the ranks' slabs in rank order,
+    each flattened over ``(channel, position, ...)``: for one channel exactly
+    ``vec(x)``, for more a permutation of it (:meth:`~MPIConvOperator.from_vec` and
+    :meth:`~MPIConvOperator.to_vec` convert). A batch (:meth:`~MPIConvOperator.forward_local`)
     is not split: every rank holds all ``N`` samples of its slab, and one message per
     neighbour carries the whole batch.
 

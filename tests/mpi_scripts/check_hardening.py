@@ -88,7 +88,50 @@ def same_is_square(folder: str) -> None:
     close(op.gather(xs), truth, "cg solution", tol=1e-8)
 
 
-CASES = [transpose_complex, same_is_square]
+def vec_layout(folder: str) -> None:
+    """Item 11: a vector of vec(x) in pylops-mpi's default partition converts both ways
+    (from_vec / to_vec), and a partition that is not the operator's is refused on every
+    rank with the same message, whichever ranks' local sizes happen to match."""
+    from pylops_mpi import DistributedArray
+
+    rng = np.random.default_rng(6)
+    for shape, size_, kw in [
+        ((3, 2, 3), 6 * size, {"padding": 1}),  # C*L divisible by the rank count
+        ((2, 2, 4), 6 * size + 1, {"stride": 2, "padding_mode": "reflect", "padding": 2}),
+        ((2, 3, 3, 2), (4 * size, 5), {"padding": 1}),
+    ]:
+        op = mpi_conv_operator(w := rng.standard_normal(shape), size_, **kw)
+        ref = tc.conv_operator(w, size_, **kw)
+        n, m = ref.shape[1], ref.shape[0]
+        x = rng.standard_normal(n)
+        xd = DistributedArray(global_shape=n)  # pylops-mpi's default layout of vec(x)
+        shapes = xd.local_shapes  # collective: once on every rank
+        lo = sum(shapes[q][0] for q in range(rank))
+        xd[:] = x[lo : lo + xd.local_shape[0]]
+        yd = op.to_vec(op @ op.from_vec(xd))
+        if yd.local_shapes != DistributedArray(global_shape=m).local_shapes:
+            raise AssertionError(f"to_vec is not pylops-mpi's default partition: {yd.local_shapes}")
+        close(yd.asarray(), ref @ x, f"to_vec(op @ from_vec(x)) {shape} {kw}")
+        y = rng.standard_normal(m)
+        back = op.to_vec(op.H @ op.from_vec(y, side="output"), side="input")
+        close(back.asarray(), ref.H @ y, f"adjoint through from_vec/to_vec {shape} {kw}")
+        close(op.gather(op.from_vec(x)).reshape(-1), x, "from_vec of a global vec(x)")
+    # a partition that differs on some ranks only: the same ValueError on every rank
+    op = mpi_conv_operator(rng.standard_normal((2, 2, 3)), 6 * size + 1, padding=1)
+    xd = DistributedArray(global_shape=op.shape[1])
+    xd[:] = 1.0
+    try:
+        op @ xd
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a vector in pylops-mpi's default layout was accepted")
+    every = comm.allgather(message)
+    if len(set(every)) != 1 or "op.from_vec(x)" not in message:
+        raise AssertionError(f"messages differ or do not point to from_vec: {every}")
+
+
+CASES = [transpose_complex, same_is_square, vec_layout]
 
 
 def main(folder: str) -> None:

@@ -20,12 +20,15 @@ added there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 from pylops_mpi import DistributedArray, MPILinearOperator, Partition
 
 from ._comm import collective
+from ._layout import contiguous_pieces, redistribute, slab_pieces
 from ._plan import RankSlab, plan_slabs, split_sizes
 from ._spec import ConvSpec, conv_spec, transpose_spec
 
@@ -47,18 +50,28 @@ class _SlabVectors:
     global shape ``(C, L_1, ...)`` of the `side` ("input" or "output") vector.
     """
 
-    def _check_vector(self, x: DistributedArray, expected: list[int], name: str) -> None:
-        rank = self.comm.Get_rank()
+    def _check_vector(self, x: object, expected: list[int], name: str) -> None:
+        """Refuse, on every rank, a vector whose partition is not this operator's layout.
 
-        def check() -> None:
-            if x.local_shape != (expected[rank],):
-                raise ValueError(
-                    f"`{name}` has local shape {x.local_shape} on rank {rank}; this operator "
-                    f"needs ({expected[rank]},) there (local sizes {expected}; make the "
-                    "vector with op.scatter or op.make_array)"
-                )
-
-        collective(self.comm, check)
+        The whole partition is compared (every rank's local shape, the global shape, the
+        partition type, the mask), not only this rank's size. A vector of ``vec(x)`` in
+        pylops-mpi's default partition whose local sizes happen to equal the slabs'
+        cannot be told apart by its shapes: that is why :meth:`from_vec` exists.
+        """
+        got = collective(self.comm, lambda: _partition(x, name))
+        every = self.comm.allgather(got)
+        want = [("SCATTER", (sum(expected),), (n,), True) for n in expected]
+        if every != want:
+            shapes = [e[2] for e in every]
+            raise ValueError(
+                f"`{name}` is not laid out as this operator's vectors: its local shapes are "
+                f"{shapes} (global shape {every[0][1]}, partition {every[0][0]}"
+                f"{'' if all(e[3] for e in every) else ', with a mask'}), the operator's are "
+                f"{[(n,) for n in expected]} (each rank's slab along the split axis, all "
+                "channels). Convert a vector of vec(x) in pylops-mpi's default partition with "
+                "op.from_vec(x) (back with op.to_vec(y)); make new ones with op.scatter(x) or "
+                "op.make_array(local)"
+            )
 
     def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
         return DistributedArray(
@@ -75,8 +88,8 @@ class _SlabVectors:
 
         The global vector is the ranks' slabs one after the other, each flattened
         row-major over ``(channel, position, ...)``; with one channel that is exactly
-        ``vec(x)``, with more it is a permutation of it (use :meth:`gather` to get
-        ``x`` back in its natural shape).
+        ``vec(x)``, with more it is a permutation of it (:meth:`gather` gives ``x`` back
+        whole, :meth:`to_vec` as ``vec(x)`` in pylops-mpi's default partition).
         """
         shape, sizes, _, _, _ = self._side(side)
 
@@ -109,6 +122,111 @@ class _SlabVectors:
         self._check_vector(d, sizes, "d")
         pieces = self.comm.allgather(d.local_array.reshape(shape))
         return np.concatenate(pieces, axis=1)
+
+    def _pieces(self, side: str) -> list[list[tuple[int, int]]]:
+        """Every rank's ranges of ``vec(x)`` in the `side` layout (:mod:`._layout`)."""
+        _, sizes, _, _, full = self._side(side)
+        per = full[0] * math.prod(full[2:])  # entries per sample of the split axis
+        starts = np.concatenate([[0], np.cumsum([n // per for n in sizes])]).astype(int)
+        inner = math.prod(full[2:])
+        return [
+            slab_pieces(full[0], full[1], inner, int(starts[q]), int(starts[q + 1]))
+            for q in range(len(sizes))
+        ]
+
+    def from_vec(self, v: object, *, side: str = "input") -> DistributedArray:
+        """A vector in ``vec`` order, in this operator's layout (collective).
+
+        Parameters
+        ----------
+        v : DistributedArray or array_like
+            Either a ``DistributedArray`` of ``vec(x)`` in any contiguous 1-D partition
+            (pylops-mpi's default ``DistributedArray(global_shape=N)`` among them), or
+            the whole ``x`` on every rank, shape ``(N,)`` (``vec(x)``) or ``(C, L_1,
+            ...)``. ``N = C L_1 ... L_n`` of the `side` ("input" or "output").
+        side : str, optional
+
+        Returns
+        -------
+        DistributedArray
+            ``x`` laid out as ``op.scatter(x)``: each rank's slab, all channels. From a
+            ``DistributedArray`` the entries move by one ``alltoall``; no rank ever
+            holds the whole vector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pylops_mpi import DistributedArray
+        >>> from toeplitz_conv.mpi import mpi_conv_operator
+        >>> op = mpi_conv_operator(np.ones((2, 2, 1)), 3)   # 2 channels, one rank here
+        >>> x = DistributedArray(global_shape=6)            # pylops-mpi's default layout
+        >>> x[:] = np.arange(6.0)                           # vec(x): channel 0, channel 1
+        >>> op.to_vec(op @ op.from_vec(x)).local_array
+        array([3., 5., 7., 3., 5., 7.])
+        """
+        _, sizes, start, stop, full = self._side(side)
+        n = math.prod(full)
+        if isinstance(v, DistributedArray):
+            got = collective(self.comm, lambda: _partition(v, "v"))
+            every = self.comm.allgather(got)
+            if any(e[0] != "SCATTER" or e[1] != (n,) or not e[3] for e in every):
+                raise ValueError(
+                    f"`v` must be a 1-D DistributedArray of the {n} entries of vec(x) "
+                    f"({side} shape {full}) in a SCATTER partition without mask; got global "
+                    f"shape {every[0][1]}, partition {every[0][0]}"
+                )
+            source = contiguous_pieces([e[2][0] for e in every])
+            flat = np.ascontiguousarray(v.local_array).reshape(-1)
+            return self._vector(redistribute(self.comm, flat, source, self._pieces(side)), sizes)
+
+        def check() -> np.ndarray:
+            a = np.asarray(v)
+            if a.shape not in ((n,), full):
+                raise ValueError(
+                    f"`v` must be a DistributedArray or the whole {side} vector on every rank, "
+                    f"shape ({n},) or {full}; got {a.shape}"
+                )
+            return a.reshape(full)[:, start:stop]
+
+        return self.make_array(collective(self.comm, check), side=side)
+
+    def to_vec(self, d: DistributedArray, *, side: str = "output") -> DistributedArray:
+        """A vector of this operator's layout in ``vec`` order, pylops-mpi's default
+        partition (collective): the inverse of :meth:`from_vec`.
+
+        Parameters
+        ----------
+        d : DistributedArray
+            In this operator's `side` layout (``op @ x``, ``op.scatter(y, side=...)``).
+        side : str, optional
+            "output" (default) or "input".
+
+        Returns
+        -------
+        DistributedArray
+            ``DistributedArray(global_shape=N)`` holding ``vec(y)``: rank ``q`` its
+            ``q``-th contiguous share (the first ``N % R`` ranks one entry more), so
+            ``.asarray()`` is ``vec(y)``. One ``alltoall``.
+        """
+        _, sizes, _, _, _ = self._side(side)
+        self._check_vector(d, sizes, "d")
+        n = sum(sizes)
+        target = contiguous_pieces(split_sizes(n, self.comm.Get_size()))
+        flat = np.ascontiguousarray(d.local_array).reshape(-1)
+        local = redistribute(self.comm, flat, self._pieces(side), target)
+        return DistributedArray(global_shape=n, base_comm=self.comm, local_array=local)
+
+
+def _partition(x: object, name: str) -> tuple[str, tuple, tuple, bool]:
+    """A vector's partition on this rank: (type, global shape, local shape, no mask)."""
+    if not isinstance(x, DistributedArray):
+        raise TypeError(f"`{name}` must be a pylops_mpi.DistributedArray; got {type(x).__name__}")
+    return (
+        x.partition.name,
+        tuple(int(n) for n in x.global_shape),
+        tuple(int(n) for n in x.local_shape),
+        x.mask is None,
+    )
 
 
 class MPIConvOperator(_SlabVectors, MPILinearOperator):

@@ -277,7 +277,7 @@ def test_parts_manifest_round_trip_and_refusals(tmp_path):
         save_matrix_parts(block, rows, tmp_path / "m.npz")
 
 
-HARDENING_CASES = ["transpose_complex", "same_is_square", "vec_layout"]
+HARDENING_CASES = ["transpose_complex", "same_is_square", "vec_layout", "collective_checks"]
 
 
 @functools.cache

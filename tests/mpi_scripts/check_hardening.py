@@ -131,7 +131,92 @@ def vec_layout(folder: str) -> None:
         raise AssertionError(f"messages differ or do not point to from_vec: {every}")
 
 
-CASES = [transpose_complex, same_is_square, vec_layout]
+def collective_checks(folder: str) -> None:
+    """Item 12: an argument that differs on one rank gives the same ValueError on every
+    rank, naming it (it gave garbage, an MPI error and a hang, or two "successes")."""
+    import os
+
+    from toeplitz_conv.mpi import (
+        gather_matrix,
+        local_matrix,
+        save_matrix_market,
+        save_matrix_parts,
+        singular_values,
+        spectral_norm_bounds,
+    )
+
+    odd = rank == size - 1  # the one rank that differs
+    w = np.array([[[1.0, -2.0, 0.5]], [[0.25, 1.0, 3.0]]])
+    op32 = mpi_conv_operator(w, 10 * size, padding=1, dtype=np.float32)
+    op = mpi_conv_operator(w, 10 * size, padding=1)
+    x32 = np.ones(op32.input_shape, dtype=np.float32)
+    block, rows = local_matrix(w, 10 * size, padding=1)
+
+    def path(name: str) -> str:
+        return os.path.join(folder, f"{name}{rank if odd else ''}")
+
+    cases = {
+        "float64 slab, float32 operator": (
+            lambda: op32.forward_local(x32.astype(np.float64) if odd else x32),
+            "`x.dtype` must be the same on every rank",
+        ),
+        "complex slab": (
+            lambda: op.adjoint_local(np.ones(op.output_shape, complex if odd else float)),
+            "`y.dtype` must be the same on every rank",
+        ),
+        "complex vector": (
+            lambda: op @ op.make_array(np.ones(op.input_shape, complex if odd else float)),
+            "`x` must have the same dtype on every rank",
+        ),
+        "batch": (
+            lambda: op.forward_local(np.ones((3 if odd else 2, *op.input_shape))),
+            "`the batch of x` must be the same on every rank",
+        ),
+        "local_matrix layer": (
+            lambda: local_matrix(w * (2.0 if odd else 1.0), 10 * size, padding=1),
+            "must be the same on every rank; ranks [",
+        ),
+        "save_matrix_parts path": (
+            lambda: save_matrix_parts(block, rows, path("parts") + ".json"),
+            "`path` must be the same on every rank",
+        ),
+        "save_matrix_market path": (
+            lambda: save_matrix_market(block, rows, path("m") + ".mtx"),
+            "`path` must be the same on every rank",
+        ),
+        "gather_matrix root": (
+            lambda: gather_matrix(block, rows, root=1 if odd else 0),
+            "`root` must be the same on every rank",
+        ),
+        "spectral_norm_bounds maxiter": (
+            lambda: spectral_norm_bounds(op, maxiter=7 if odd else 8),
+            "`maxiter` must be the same on every rank",
+        ),
+        "singular_values k": (
+            lambda: singular_values(op, k=3 if odd else 2),
+            "`k` must be the same on every rank",
+        ),
+        "vector side": (
+            lambda: op.scatter(np.ones((2, 10 * size)), side="output" if odd else "input"),
+            "`side` must be the same on every rank",
+        ),
+    }
+    for what, (call, expected) in cases.items():
+        try:
+            call()
+        except ValueError as exc:
+            message = str(exc)
+        else:
+            message = "no error"
+        every = comm.allgather(message)
+        if len(set(every)) != 1 or expected not in message:
+            raise AssertionError(f"{what}: expected {expected!r} on every rank; got {every}")
+    for name in ("parts", "m"):  # nothing was written
+        if any(f.startswith(name) for f in os.listdir(folder)):
+            raise AssertionError(f"{name}: files written despite the error: {os.listdir(folder)}")
+
+
+CASES = [transpose_complex, same_is_square, vec_layout, collective_checks]
 
 
 def main(folder: str) -> None:

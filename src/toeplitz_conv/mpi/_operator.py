@@ -27,10 +27,10 @@ import scipy.sparse as sp
 from mpi4py import MPI
 from pylops_mpi import DistributedArray, MPILinearOperator, Partition
 
-from ._comm import collective
+from ._comm import collective, same_on_every_rank
 from ._layout import contiguous_pieces, redistribute, slab_pieces
 from ._plan import RankSlab, plan_slabs, split_sizes
-from ._spec import ConvSpec, conv_spec, transpose_spec
+from ._spec import ConvSpec, conv_spec, same_layer_everywhere, transpose_spec
 
 __all__ = [
     "MPIConvOperator",
@@ -59,9 +59,9 @@ class _SlabVectors:
         cannot be told apart by its shapes: that is why :meth:`from_vec` exists.
         """
         got = collective(self.comm, lambda: _partition(x, name))
-        every = self.comm.allgather(got)
+        every = self.comm.allgather((*got, str(x.local_array.dtype)))
         want = [("SCATTER", (sum(expected),), (n,), True) for n in expected]
-        if every != want:
+        if [e[:4] for e in every] != want:
             shapes = [e[2] for e in every]
             raise ValueError(
                 f"`{name}` is not laid out as this operator's vectors: its local shapes are "
@@ -72,6 +72,18 @@ class _SlabVectors:
                 "op.from_vec(x) (back with op.to_vec(y)); make new ones with op.scatter(x) or "
                 "op.make_array(local)"
             )
+        dtypes = [e[4] for e in every]
+        if len(set(dtypes)) > 1:
+            raise ValueError(
+                f"`{name}` must have the same dtype on every rank (its local arrays are "
+                f"exchanged between ranks); got {dtypes} on ranks 0..{len(dtypes) - 1}"
+            )
+
+    def _agreed_side(self, side: object) -> tuple:
+        """``_side(side)``, once every rank has passed the same valid `side` (collective)."""
+        result = collective(self.comm, lambda: self._side(side))
+        same_on_every_rank(self.comm, side=side)
+        return result
 
     def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
         return DistributedArray(
@@ -91,7 +103,7 @@ class _SlabVectors:
         ``vec(x)``, with more it is a permutation of it (:meth:`gather` gives ``x`` back
         whole, :meth:`to_vec` as ``vec(x)`` in pylops-mpi's default partition).
         """
-        shape, sizes, _, _, _ = self._side(side)
+        shape, sizes, _, _, _ = self._agreed_side(side)
 
         def check() -> np.ndarray:
             a = np.asarray(local)
@@ -106,7 +118,7 @@ class _SlabVectors:
 
     def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
         """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
-        _, _, start, stop, want = self._side(side)
+        _, _, start, stop, want = self._agreed_side(side)
 
         def check() -> np.ndarray:
             a = np.asarray(x)
@@ -118,7 +130,7 @@ class _SlabVectors:
 
     def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
         """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
-        shape, sizes, _, _, _ = self._side(side)
+        shape, sizes, _, _, _ = self._agreed_side(side)
         self._check_vector(d, sizes, "d")
         pieces = self.comm.allgather(d.local_array.reshape(shape))
         return np.concatenate(pieces, axis=1)
@@ -164,7 +176,7 @@ class _SlabVectors:
         >>> op.to_vec(op @ op.from_vec(x)).local_array
         array([3., 5., 7., 3., 5., 7.])
         """
-        _, sizes, start, stop, full = self._side(side)
+        _, sizes, start, stop, full = self._agreed_side(side)
         n = math.prod(full)
         if isinstance(v, DistributedArray):
             got = collective(self.comm, lambda: _partition(v, "v"))
@@ -208,7 +220,7 @@ class _SlabVectors:
             ``q``-th contiguous share (the first ``N % R`` ranks one entry more), so
             ``.asarray()`` is ``vec(y)``. One ``alltoall``.
         """
-        _, sizes, _, _, _ = self._side(side)
+        _, sizes, _, _, _ = self._agreed_side(side)
         self._check_vector(d, sizes, "d")
         n = sum(sizes)
         target = contiguous_pieces(split_sizes(n, self.comm.Get_size()))
@@ -337,6 +349,22 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             f"(or (N, *{shape}) for a batch); got {a.shape}"
         )
 
+    def _agreed_batch(
+        self, a: object, shape: tuple[int, ...], name: str
+    ) -> tuple[np.ndarray, bool]:
+        """`a` as a batch, once every rank has the same batch size and dtype (collective).
+
+        The halo messages are sized by both: a rank that differs would exchange garbage
+        or wait forever.
+        """
+        ab, batched = collective(self.comm, lambda: self._as_batch(a, shape, name))
+        fields = {
+            f"{name}.dtype": str(ab.dtype),
+            f"the batch of {name}": ab.shape[0] if batched else None,
+        }
+        same_on_every_rank(self.comm, **fields)
+        return ab, batched
+
     def forward_local(self, x: object) -> np.ndarray:
         """``M`` on local slabs: this rank's slab of ``x`` in, its output rows out.
 
@@ -352,13 +380,13 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         ndarray, shape (C_out, o_{r+1} - o_r, ...) or (N, C_out, ...)
             This rank's rows of ``conv(x, weight, ...)``.
         """
-        xb, batched = collective(self.comm, lambda: self._as_batch(x, self.input_shape, "x"))
+        xb, batched = self._agreed_batch(x, self.input_shape, "x")
         y = self._apply(xb)
         return y if batched else y[0]
 
     def adjoint_local(self, y: object) -> np.ndarray:
         """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
-        yb, batched = collective(self.comm, lambda: self._as_batch(y, self.output_shape, "y"))
+        yb, batched = self._agreed_batch(y, self.output_shape, "y")
         x = self._apply_adjoint(yb)
         return x if batched else x[0]
 
@@ -514,30 +542,12 @@ def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
     return every
 
 
-def _same_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
-    """Refuse a layer that differs between ranks (weights or geometry)."""
-    import hashlib
-
-    digest = hashlib.sha256(spec.weight.tobytes())
-    digest.update(
-        repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode()
-    )
-    mine = digest.hexdigest()
-    every = comm.allgather(mine)
-    if len(set(every)) > 1:
-        differ = [r for r, h in enumerate(every) if h != every[0]]
-        raise ValueError(
-            f"the layer (weight or parameters) must be the same on every rank; ranks {differ} "
-            "differ from rank 0"
-        )
-
-
 def _build(spec_fn, comm: object, local_size: object, conjugate: bool = False) -> MPIConvOperator:
     comm = MPI.COMM_WORLD if comm is None else comm
     spec = collective(comm, spec_fn)
     if conjugate and spec.weight.dtype.kind == "c":
         spec = ConvSpec(spec.weight.conj(), spec.geoms, spec.groups)
-    _same_everywhere(comm, spec)
+    same_layer_everywhere(comm, spec)
     sizes = _sizes(comm, spec.input_size[0], local_size)
     return collective(comm, lambda: MPIConvOperator(spec, sizes, comm))
 

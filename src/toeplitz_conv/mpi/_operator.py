@@ -58,8 +58,10 @@ class _SlabVectors:
         pylops-mpi's default partition whose local sizes happen to equal the slabs'
         cannot be told apart by its shapes: that is why :meth:`from_vec` exists.
         """
-        got = collective(self.comm, lambda: _partition(x, name))
-        every = self.comm.allgather((*got, str(x.local_array.dtype)))
+        every = self.comm.allgather(_partition(x))  # one message per product
+        kinds = [e[0] for e in every if not isinstance(e, tuple)]
+        if kinds:
+            raise TypeError(f"`{name}` must be a pylops_mpi.DistributedArray; got {kinds[0]}")
         want = [("SCATTER", (sum(expected),), (n,), True) for n in expected]
         if [e[:4] for e in every] != want:
             shapes = [e[2] for e in every]
@@ -178,14 +180,23 @@ class _SlabVectors:
         """
         _, sizes, start, stop, full = self._agreed_side(side)
         n = math.prod(full)
-        if isinstance(v, DistributedArray):
-            got = collective(self.comm, lambda: _partition(v, "v"))
-            every = self.comm.allgather(got)
+        every = self.comm.allgather(_partition(v))
+        distributed = [isinstance(e, tuple) for e in every]
+        if any(distributed) and not all(distributed):
+            raise ValueError(
+                "`v` must be a DistributedArray on every rank or on none; it is one on ranks "
+                f"{[r for r, d in enumerate(distributed) if d]}"
+            )
+        if all(distributed):
             if any(e[0] != "SCATTER" or e[1] != (n,) or not e[3] for e in every):
                 raise ValueError(
                     f"`v` must be a 1-D DistributedArray of the {n} entries of vec(x) "
                     f"({side} shape {full}) in a SCATTER partition without mask; got global "
                     f"shape {every[0][1]}, partition {every[0][0]}"
+                )
+            if len({e[4] for e in every}) > 1:
+                raise ValueError(
+                    f"`v` must have the same dtype on every rank; got {[e[4] for e in every]}"
                 )
             source = contiguous_pieces([e[2][0] for e in every])
             flat = np.ascontiguousarray(v.local_array).reshape(-1)
@@ -229,15 +240,17 @@ class _SlabVectors:
         return DistributedArray(global_shape=n, base_comm=self.comm, local_array=local)
 
 
-def _partition(x: object, name: str) -> tuple[str, tuple, tuple, bool]:
-    """A vector's partition on this rank: (type, global shape, local shape, no mask)."""
+def _partition(x: object) -> tuple[str, tuple, tuple, bool, str] | list[str]:
+    """A vector's partition on this rank: (type, global shape, local shape, no mask, dtype),
+    or ``[its type's name]`` when it is not a ``DistributedArray``."""
     if not isinstance(x, DistributedArray):
-        raise TypeError(f"`{name}` must be a pylops_mpi.DistributedArray; got {type(x).__name__}")
+        return [type(x).__name__]
     return (
         x.partition.name,
         tuple(int(n) for n in x.global_shape),
         tuple(int(n) for n in x.local_shape),
         x.mask is None,
+        str(x.local_array.dtype),
     )
 
 
@@ -357,13 +370,14 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         The halo messages are sized by both: a rank that differs would exchange garbage
         or wait forever.
         """
-        ab, batched = collective(self.comm, lambda: self._as_batch(a, shape, name))
-        fields = {
-            f"{name}.dtype": str(ab.dtype),
-            f"the batch of {name}": ab.shape[0] if batched else None,
-        }
-        same_on_every_rank(self.comm, **fields)
-        return ab, batched
+        return collective(
+            self.comm,
+            lambda: self._as_batch(a, shape, name),
+            same=lambda r: {
+                f"{name}.dtype": str(r[0].dtype),
+                f"the batch of {name}": r[0].shape[0] if r[1] else None,
+            },
+        )
 
     def forward_local(self, x: object) -> np.ndarray:
         """``M`` on local slabs: this rank's slab of ``x`` in, its output rows out.

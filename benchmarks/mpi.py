@@ -353,11 +353,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.sweep:
         runs = []
+        load = os.getloadavg()[0]
         for _ in range(args.runs):  # interleaved: a slow spell hits every rank count
             for R in args.ranks:
                 runs.append(launch(R, args.smoke, args.timeout))
                 print(f"  {R} ranks: {runs[-1]['product_R_ranks_ms']:.1f} ms", file=sys.stderr)
         print(report_sweep(runs), flush=True)
+        print(
+            f"load average (1 min) of the machine: {load:.1f} before the runs, "
+            f"{os.getloadavg()[0]:.1f} after (other jobs share its {os.cpu_count()} cores)"
+        )
         return
     result = one_run(args.smoke)
     if result is not None:

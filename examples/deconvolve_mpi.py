@@ -3,7 +3,7 @@
 Run on 2 ranks on one machine::
 
     pip install "toeplitz_conv[mpi]"
-    mpiexec -n 2 python examples/deconvolve_mpi.py
+    mpiexec -n 2 python -m mpi4py examples/deconvolve_mpi.py
 
 Each rank owns a contiguous slab of the signal and never holds the whole of it: it
 builds its own slab of the true signal from global sample indices, the distributed conv

@@ -136,7 +136,7 @@ def one_run(smoke: bool) -> dict | None:
     single = on_rank0_alone(world, lambda: product(MPI.COMM_SELF)[0])
     whole = on_rank0_alone(world, bare)
     many, op = product(world)
-    window = op._gather.shape[0]
+    window = op._window
     local = tc.conv1d_operator(weight, window)
     v = rng.standard_normal(local.shape[1])
     compute = best_time(lambda: local.H @ (local @ v), world, rounds)

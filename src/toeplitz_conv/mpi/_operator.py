@@ -292,10 +292,19 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             spec.geoms[0].src(np.arange(self.slab.ext_start, self.slab.ext_stop)),
             spec.geoms[0].input_length,
         )
+        # window row j reads buffer row rows[j] (-1: zero padding). A copy by index; the
+        # adjoint adds back by index when no buffer row is read twice, else by a sparse
+        # selection matrix (reflect, replicate and circular padding read samples twice).
+        self._window = n_e
+        self._rows = np.maximum(rows, 0)
+        self._zeros = np.flatnonzero(rows < 0)
         hit = np.flatnonzero(rows >= 0)
-        self._gather = sp.csr_array(
-            (np.ones(hit.size), (hit, rows[hit])), shape=(n_e, self.slab.buffer_size)
-        )
+        self._scatter = None
+        if np.unique(rows[hit]).size < hit.size:
+            self._scatter = sp.csr_array(
+                (np.ones(hit.size), (rows[hit], hit)), shape=(self.slab.buffer_size, n_e)
+            )
+        self._hit = hit
         super().__init__(shape=spec.shape, dtype=spec.weight.dtype, base_comm=comm)
 
     def __repr__(self) -> str:
@@ -415,8 +424,9 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         out = np.zeros((B, *self.output_shape), dtype=dtype)
         if self._local is None:
             return out
-        n_e = self._gather.shape[0]
-        window = (self._gather @ buf).reshape(n_e, C, inner, B).transpose(1, 0, 2, 3)
+        window = buf.take(self._rows, axis=0)
+        window[self._zeros] = 0
+        window = window.reshape(self._window, C, inner, B).transpose(1, 0, 2, 3)
         y = self._local.matmat(window.reshape(-1, B))
         out[...] = y.T.reshape(out.shape)
         return out
@@ -429,10 +439,14 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         if self._local is None:
             buf = np.zeros((me.buffer_size, C * inner * B), dtype=dtype)
         else:
-            n_e = self._gather.shape[0]
+            n_e = self._window
             g = self._local.rmatmat(y.reshape(B, -1).T)  # (C * n_e * inner, B)
             g = g.reshape(C, n_e, inner, B).transpose(1, 0, 2, 3).reshape(n_e, -1)
-            buf = np.ascontiguousarray(self._gather.T @ g, dtype=dtype)
+            if self._scatter is not None:
+                buf = np.ascontiguousarray(self._scatter @ g, dtype=dtype)
+            else:
+                buf = np.zeros((me.buffer_size, g.shape[1]), dtype=dtype)
+                buf[self._rows[self._hit]] = g[self._hit]
         self._reverse_exchange(buf)
         x = buf[: me.size].reshape(me.size, C, inner, B).transpose(3, 1, 0, 2)
         return np.ascontiguousarray(x).reshape(B, *self.input_shape)

@@ -1,31 +1,46 @@
-"""The distributed operator and matrix: measured on 1 and 2 ranks, extrapolated to 64.
+"""The distributed operator and matrix: measured on R ranks, several runs, a cost model fitted.
 
-Run under MPI (the figures are per communicator; 2 ranks on one machine here)::
+One run, under MPI (the figures are per communicator)::
 
-    mpiexec -n 2 python benchmarks/mpi.py            # the full tables (a minute)
-    mpiexec -n 2 python benchmarks/mpi.py --smoke    # tiny sizes, for CI (seconds)
+    mpiexec -n 2 python -m mpi4py benchmarks/mpi.py            # one run (a minute)
+    mpiexec -n 2 python -m mpi4py benchmarks/mpi.py --smoke    # tiny sizes, for CI (seconds)
 
-What it measures, side by side in one run (best of N, the slowest rank's time):
+The sweep the README quotes, from a plain ``python`` (it launches the runs itself)::
 
-* time per distributed forward + adjoint product on 1 rank (rank 0 alone on
-  ``COMM_SELF``, the others idle) and on all ranks;
-* each rank's local compute alone (the single-process operator on its window) and the
-  message costs between two ranks (latency of a halo-sized message, bandwidth of a
-  slab-sized one), hence the halo bytes per product against the slab bytes;
-* a table extrapolating to 64 ranks from those per-rank costs, on paper: strong
-  scaling (the whole signal fixed) and weak scaling (the samples per rank fixed),
-  ``T(R) = t_sample n/R + 2 (alpha + halo / beta)`` per product, plus
-  ``2 log2(R) alpha`` for the two ``allreduce`` s of a CGLS iteration;
-* row-block assembly of a 1-channel 4M-sample matrix: each rank builds its rows
-  (:func:`toeplitz_conv.mpi.local_matrix`) against one process building it whole
-  (:func:`toeplitz_conv.conv1d_matrix`).
+    python benchmarks/mpi.py --sweep                          # 2, 3, 4 ranks x 3 runs
+    python benchmarks/mpi.py --sweep --ranks 2 3 --runs 2      # fewer
+
+What one run measures (best of N rounds, the slowest rank's time):
+
+* a distributed forward + adjoint product on one rank (rank 0 alone on ``COMM_SELF``)
+  and on all ``R`` ranks, and the single-process operator (``conv1d_operator``) on the
+  whole signal: the difference at ``R = 1`` is the distributed wrapper's own cost
+  (buffer copies, the window gather, the ``DistributedArray`` s and the collective
+  checks);
+* each rank's local compute alone (the single-process operator on its window, all
+  ranks at once), the halo bytes per product against the slab bytes, and ping-pong
+  latency (median and best of many messages) and bandwidth between ranks 0 and 1;
+* row-block assembly of a one-channel matrix: the ranks building their rows
+  (:func:`toeplitz_conv.mpi.local_matrix`) against one process building it whole.
+
+The sweep repeats a run ``--runs`` times per rank count, reports each figure as the
+range over the runs, and fits the cost model
+
+    ``T(R) = a n / min(R, P) + b + c [R > 1]``
+
+(``n`` samples, ``P`` cores: ranks beyond the cores time-share them) by least squares
+to every measured product time, ``R = 1`` included, with each point's residual. On a
+machine with fewer cores than ranks (mpich oversubscribes without any option) ``R > P``
+measures time-sharing, not scaling; the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 import time
 
@@ -34,27 +49,25 @@ for _name in ("TOEPLITZ_CONV_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THRE
     os.environ.setdefault(_name, "1")
 
 import numpy as np  # noqa: E402
-from mpi4py import MPI  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import machine, markdown_table  # noqa: E402
 
-import toeplitz_conv as tc  # noqa: E402
-from toeplitz_conv.mpi import local_matrix, mpi_conv_operator  # noqa: E402
-
-WORLD = MPI.COMM_WORLD
-RANK, SIZE = WORLD.Get_rank(), WORLD.Get_size()
+_TAG = "MPI-BENCH-JSON "
+CHANNELS, K = 8, 9
 
 
-def idle_until_done(comm: MPI.Comm) -> None:
-    """Wait at a barrier without spinning (the other ranks are timing on fewer cores)."""
+def idle_until_done(comm) -> None:
+    """Wait at a barrier without spinning (the other ranks are timing on few cores)."""
     request = comm.Ibarrier()
     while not request.Test():
         time.sleep(0.002)
 
 
-def best_time(fn, comm: MPI.Comm, rounds: int) -> float:
+def best_time(fn, comm, rounds: int) -> float:
     """Best over `rounds` of the slowest rank's wall time for one ``fn()`` (collective)."""
+    from mpi4py import MPI
+
     fn()
     best = math.inf
     for _ in range(rounds):
@@ -65,181 +78,295 @@ def best_time(fn, comm: MPI.Comm, rounds: int) -> float:
     return best
 
 
-def product_time(comm: MPI.Comm, weight, length: int, rounds: int) -> tuple[float, object]:
-    op = mpi_conv_operator(weight, length, padding="same", comm=comm)
-    rng = np.random.default_rng(comm.Get_rank())
-    x = op.make_array(rng.standard_normal(op.input_shape))
-    return best_time(lambda: op.H @ (op @ x), comm, rounds), op
+def on_rank0_alone(world, fn):
+    """``fn()`` on rank 0 (on ``COMM_SELF``) while the others idle; its result everywhere."""
+    result = fn() if world.Get_rank() == 0 else None
+    idle_until_done(world)
+    return world.bcast(result, root=0)
 
 
-def ping_pong(nbytes: int, rounds: int) -> float:
-    """One-way time of an `nbytes` message between ranks 0 and 1 (others idle)."""
+def ping_pong(world, nbytes: int, rounds: int) -> list[float]:
+    """One-way times of `rounds` messages of `nbytes` between ranks 0 and 1 (others idle)."""
     buf = np.zeros(max(nbytes, 1), dtype=np.uint8)
-    if RANK > 1:
-        idle_until_done(WORLD)
-        return 0.0
-    best = math.inf
-    for _ in range(rounds):
-        WORLD.Barrier() if SIZE == 2 else None
-        start = time.perf_counter()
-        if RANK == 0:
-            WORLD.Send(buf, dest=1)
-            WORLD.Recv(buf, source=1)
-        else:
-            WORLD.Recv(buf, source=0)
-            WORLD.Send(buf, dest=0)
-        best = min(best, (time.perf_counter() - start) / 2)
-    if SIZE > 2:
-        idle_until_done(WORLD)
-    return WORLD.bcast(best, root=0)
+    rank = world.Get_rank()
+    times = []
+    if rank <= 1:
+        pair = world.Split(0, rank)
+        for _ in range(rounds):
+            pair.Barrier()
+            start = time.perf_counter()
+            if rank == 0:
+                pair.Send(buf, dest=1)
+                pair.Recv(buf, source=1)
+            else:
+                pair.Recv(buf, source=0)
+                pair.Send(buf, dest=0)
+            times.append((time.perf_counter() - start) / 2)
+        pair.Free()
+    else:
+        world.Split(1, rank).Free()
+    idle_until_done(world)
+    return world.bcast(times, root=0)
+
+
+def one_run(smoke: bool) -> dict | None:
+    """Every figure of one run on this communicator; the dict on rank 0, None elsewhere."""
+    from mpi4py import MPI
+
+    import toeplitz_conv as tc
+    from toeplitz_conv.mpi import local_matrix, mpi_conv_operator
+
+    world = MPI.COMM_WORLD
+    rank, size = world.Get_rank(), world.Get_size()
+    rounds = 2 if smoke else 5
+    length = 4_000 if smoke else 200_000
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((CHANNELS, CHANNELS, K)) / np.sqrt(CHANNELS * K)
+
+    def product(comm):
+        op = mpi_conv_operator(weight, length, padding="same", comm=comm)
+        x = op.make_array(np.random.default_rng(comm.Get_rank()).standard_normal(op.input_shape))
+        return best_time(lambda: op.H @ (op @ x), comm, rounds), op
+
+    def bare() -> float:
+        ref = tc.conv1d_operator(weight, length, padding="same")
+        v = rng.standard_normal(ref.shape[1])
+        return best_time(lambda: ref.H @ (ref @ v), MPI.COMM_SELF, rounds)
+
+    single = on_rank0_alone(world, lambda: product(MPI.COMM_SELF)[0])
+    whole = on_rank0_alone(world, bare)
+    many, op = product(world)
+    window = op._window
+    local = tc.conv1d_operator(weight, window)
+    v = rng.standard_normal(local.shape[1])
+    compute = best_time(lambda: local.H @ (local @ v), world, rounds)
+
+    halo_rows = sum(p.halo for p in op.slabs)
+    slab_bytes = max(p.size for p in op.slabs) * CHANNELS * 8
+    latency = bandwidth = None
+    if size >= 2:
+        small = world.bcast(max(op.halo_bytes, 8), root=0)
+        lat = ping_pong(world, small, 20 if smoke else 400)
+        big = ping_pong(world, slab_bytes, 3 if smoke else 10)
+        latency = {"median": float(np.median(lat)), "best": float(min(lat))}
+        bandwidth = slab_bytes / max(min(big) - latency["best"], 1e-9)
+
+    big_length = 200_000 if smoke else 4_000_000
+    w1 = np.random.default_rng(1).standard_normal(5)  # the same on every rank
+    assembly_whole = on_rank0_alone(
+        world,
+        lambda: best_time(lambda: tc.conv1d_matrix(w1, big_length, padding=2), MPI.COMM_SELF, 2),
+    )
+    assembly_blocks = best_time(lambda: local_matrix(w1, big_length, padding=2), world, 2)
+    if rank != 0:
+        return None
+    return {
+        "ranks": size,
+        "cores": os.cpu_count(),
+        "samples": length,
+        "product_1_rank_ms": single * 1e3,
+        "product_R_ranks_ms": many * 1e3,
+        "single_process_operator_ms": whole * 1e3,
+        "per_rank_compute_ms": compute * 1e3,
+        "halo_bytes": 2 * halo_rows * CHANNELS * 8,  # forward exchange + reverse exchange
+        "slab_bytes": slab_bytes,
+        "latency_us": None if latency is None else {k: t * 1e6 for k, t in latency.items()},
+        "bandwidth_GBps": None if bandwidth is None else bandwidth / 1e9,
+        "assembly_samples": big_length,
+        "assembly_whole_s": assembly_whole,
+        "assembly_blocks_s": assembly_blocks,
+    }
+
+
+def blas() -> str:
+    """The BLAS threadpools loaded (threadpoolctl), one line."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    import scipy.linalg  # noqa: F401  (load scipy's BLAS too, so that it is listed)
+
+    return "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+        f"{i.get('num_threads')} thread(s)"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    )
+
+
+def report_run(r: dict) -> str:
+    """One run as text."""
+    R = r["ranks"]
+    lines = [
+        f"# toeplitz_conv.mpi on {R} ranks ({r['cores']} cores): {machine()}",
+        f"BLAS: {blas()}",
+        f"layer: {CHANNELS} -> {CHANNELS} channels, K = {K}, padding='same', {r['samples']} "
+        "samples, float64; forward + adjoint per product",
+        "",
+        markdown_table(
+            ["", "ms"],
+            [
+                ["single-process conv1d_operator, whole signal", r["single_process_operator_ms"]],
+                ["distributed operator, 1 rank", r["product_1_rank_ms"]],
+                [f"distributed operator, {R} ranks", r["product_R_ranks_ms"]],
+                [f"per-rank compute alone, {R} ranks at once", r["per_rank_compute_ms"]],
+            ],
+        ),
+        "",
+        f"halo per product (all ranks, forward + adjoint): {r['halo_bytes']} bytes against "
+        f"{r['slab_bytes']} bytes of input per rank",
+    ]
+    if r["latency_us"]:
+        lines.append(
+            f"messages between two ranks: latency {r['latency_us']['median']:.1f} us median "
+            f"({r['latency_us']['best']:.1f} best), bandwidth {r['bandwidth_GBps']:.2f} GB/s"
+        )
+    lines.append(
+        f"assembly of a 1-channel K = 5 matrix, {r['assembly_samples']} samples: one process "
+        f"{r['assembly_whole_s']:.3f} s, {R} ranks' row blocks {r['assembly_blocks_s']:.3f} s"
+    )
+    if R > r["cores"]:
+        lines.append(f"({R} ranks on {r['cores']} cores: oversubscribed, the ranks time-share)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the sweep
+def launch(ranks: int, smoke: bool, timeout: float) -> dict:
+    """One run on `ranks` ranks in a fresh ``mpiexec`` job; its figures."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    mpiexec = beside if os.access(beside, os.X_OK) else "mpiexec"
+    command = [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", __file__, "--json"]
+    command += ["--smoke"] if smoke else []
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    line = next(t for t in done.stdout.splitlines() if t.startswith(_TAG))
+    return json.loads(line[len(_TAG) :])
+
+
+def span(values) -> str:
+    """``lo-hi`` of the values (3 significant digits), or the one value."""
+    lo, hi = min(values), max(values)
+    return f"{lo:.3g}" if f"{lo:.3g}" == f"{hi:.3g}" else f"{lo:.3g}-{hi:.3g}"
+
+
+def fit(runs: list[dict]) -> tuple[np.ndarray, list[tuple[int, float, float]]]:
+    """Least squares ``T(R) = a n / min(R, P) + b + c [R > 1]`` on every product time."""
+    points = []
+    for r in runs:
+        points.append((1, r["product_1_rank_ms"], r["samples"], r["cores"]))
+        points.append((r["ranks"], r["product_R_ranks_ms"], r["samples"], r["cores"]))
+    A = np.array([[n / min(R, P), 1.0, float(R > 1)] for R, _, n, P in points])
+    t = np.array([T for _, T, _, _ in points])
+    coef = np.linalg.lstsq(A, t, rcond=None)[0]
+    return coef, [(R, T, float(row @ coef)) for (R, T, _, _), row in zip(points, A, strict=True)]
+
+
+def report_sweep(runs: list[dict]) -> str:
+    ranks = sorted({r["ranks"] for r in runs})
+    cores = runs[0]["cores"]
+    by = {R: [r for r in runs if r["ranks"] == R] for R in ranks}
+    n_runs = min(len(v) for v in by.values())
+    lines = [
+        f"# toeplitz_conv.mpi: {n_runs} runs on each of {ranks} ranks: {machine()}",
+        f"BLAS: {blas()}",
+        f"layer: {CHANNELS} -> {CHANNELS} channels, K = {K}, padding='same', "
+        f"{runs[0]['samples']} samples, float64; forward + adjoint per product; "
+        "each figure the range over the runs (each run: best of its rounds)",
+    ]
+    if max(ranks) > cores:
+        lines.append(
+            f"{cores} cores: runs on more than {cores} ranks are oversubscribed (mpich needs "
+            "no option for it); they measure time-sharing, not scaling"
+        )
+    rows = []
+    for R in ranks:
+        rs = by[R]
+        lat = [r["latency_us"]["median"] for r in rs]
+        rows.append(
+            [
+                R,
+                span([r["single_process_operator_ms"] for r in rs]),
+                span([r["product_1_rank_ms"] for r in rs]),
+                span([r["product_R_ranks_ms"] for r in rs]),
+                span([r["product_1_rank_ms"] / r["product_R_ranks_ms"] for r in rs]),
+                span([r["per_rank_compute_ms"] for r in rs]),
+                span(lat),
+                span([r["bandwidth_GBps"] for r in rs]),
+                span([r["assembly_whole_s"] for r in rs]),
+                span([r["assembly_blocks_s"] for r in rs]),
+            ]
+        )
+    lines += [
+        "",
+        markdown_table(
+            [
+                "ranks",
+                "single-process op (ms)",
+                "distributed, 1 rank (ms)",
+                "distributed, R ranks (ms)",
+                "speed-up",
+                "per-rank compute (ms)",
+                "latency, median (us)",
+                "bandwidth (GB/s)",
+                f"assembly, one process (s, {runs[0]['assembly_samples']} samples)",
+                "assembly, R ranks (s)",
+            ],
+            rows,
+        ),
+        "",
+        "halo per product (forward + adjoint, all ranks): "
+        + ", ".join(f"{R} ranks {by[R][0]['halo_bytes']} bytes" for R in ranks)
+        + f", against {by[ranks[0]][0]['slab_bytes']} bytes of slab per rank on {ranks[0]}",
+    ]
+    coef, pts = fit(runs)
+    a, b, c = coef
+    lines += [
+        "",
+        f"fitted to all {len(pts)} product times: T(R) = {a * 1e6:.1f} ns x n / min(R, {cores})"
+        f" + {b:.2f} ms + {c:.2f} ms [R > 1]  (n = {runs[0]['samples']} samples; the last "
+        "term is the exchanges and collective checks)",
+        markdown_table(
+            ["ranks", "measured (ms)", "model (ms)", "residual, worst (%)"],
+            [
+                [
+                    R,
+                    span([T for RR, T, _ in pts if RR == R]),
+                    f"{next(m for RR, _, m in pts if RR == R):.3g}",
+                    f"{max(abs(T - m) / T for RR, T, m in pts if RR == R) * 100:.0f}",
+                ]
+                for R in sorted({p[0] for p in pts})
+            ],
+        ),
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI)")
+    parser.add_argument("--json", action="store_true", help="one JSON line (for --sweep)")
+    parser.add_argument("--sweep", action="store_true", help="launch the runs, fit, report")
+    parser.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
     args = parser.parse_args()
-    smoke = args.smoke
-    rounds = 2 if smoke else 5
-    channels, K = 8, 9
-    length = 4_000 if smoke else 200_000
-    rng = np.random.default_rng(0)
-    weight = rng.standard_normal((channels, channels, K)) / np.sqrt(channels * K)
-    out = []
-    if RANK == 0:
-        out.append(f"# toeplitz_conv.mpi on {SIZE} ranks: {machine()}")
-        out.append(
-            f"layer: {channels} -> {channels} channels, K = {K}, padding='same', "
-            f"{length} samples, float64; forward + adjoint per product"
+    if args.sweep:
+        runs = []
+        load = os.getloadavg()[0]
+        for _ in range(args.runs):  # interleaved: a slow spell hits every rank count
+            for R in args.ranks:
+                runs.append(launch(R, args.smoke, args.timeout))
+                print(f"  {R} ranks: {runs[-1]['product_R_ranks_ms']:.1f} ms", file=sys.stderr)
+        print(report_sweep(runs), flush=True)
+        print(
+            f"load average (1 min) of the machine: {load:.1f} before the runs, "
+            f"{os.getloadavg()[0]:.1f} after (other jobs share its {os.cpu_count()} cores)"
         )
-
-    # ---------------------------------------------------------------- products
-    single = None
-    if RANK == 0:
-        single, _ = product_time(MPI.COMM_SELF, weight, length, rounds)
-        idle_until_done(WORLD)
-    else:
-        idle_until_done(WORLD)
-    single = WORLD.bcast(single, root=0)
-    many, op = product_time(WORLD, weight, length, rounds)
-
-    # this rank's compute alone: the single-process operator on its window
-    window = op._gather.shape[0]
-    local = tc.conv1d_operator(weight, window)
-    v = rng.standard_normal(local.shape[1])
-    compute = best_time(lambda: local.H @ (local @ v), WORLD, rounds)
-    samples_per_rank = max(p.size for p in op.slabs)
-    t_sample = compute / max(window, 1)
-
-    halo_rows = sum(p.halo + p.wrap_left + p.wrap_right for p in op.slabs)
-    halo_bytes = 2 * halo_rows * channels * 8  # forward exchange + adjoint's reverse exchange
-    slab_bytes = samples_per_rank * channels * 8
-    alpha = beta = float("nan")
-    if SIZE >= 2:
-        small = WORLD.bcast(max(op.halo_bytes, 8), root=0)  # rank 0's halo, every rank
-        alpha = ping_pong(small, 20 if smoke else 200)
-        big = ping_pong(slab_bytes, 3 if smoke else 10)  # slab_bytes: the same on every rank
-        beta = slab_bytes / max(big - alpha, 1e-9)  # bytes per second
-    if RANK == 0:
-        out.append("")
-        out.append(
-            markdown_table(
-                ["ranks", "forward+adjoint (ms)", "speed-up", "per-rank compute (ms)"],
-                [
-                    [1, single * 1e3, 1.0, single * 1e3],
-                    [SIZE, many * 1e3, single / many, compute * 1e3],
-                ],
-            )
-        )
-        out.append("")
-        out.append(
-            f"halo per product (all ranks, forward + adjoint): {halo_bytes} bytes "
-            f"({halo_rows} samples x {channels} channels, twice) against {slab_bytes} bytes "
-            f"of input per rank: {halo_bytes / max(slab_bytes, 1):.2e} of a slab"
-        )
-        if SIZE >= 2:
-            out.append(
-                f"messages between two ranks: latency {alpha * 1e6:.1f} us, "
-                f"bandwidth {beta / 1e9:.2f} GB/s; compute {t_sample * 1e9:.1f} ns per sample "
-                f"(all {channels} channels, forward + adjoint)"
-            )
-
-    # ---------------------------------------------------------------- extrapolation
-    if RANK == 0 and SIZE >= 2:
-        halo_one = op.halo_bytes  # one neighbour's halo, one direction
-        rows = []
-        for R in (1, 2, 4, 8, 16, 32, 64):
-            msg = 0.0 if R == 1 else 2 * (alpha + halo_one / beta)
-            reduce = 0.0 if R == 1 else 2 * math.log2(R) * alpha
-            strong = t_sample * length / R + msg
-            weak = t_sample * samples_per_rank + msg
-            rows.append(
-                [
-                    R,
-                    strong * 1e3,
-                    (t_sample * length) / (R * strong),
-                    weak * 1e3,
-                    (t_sample * samples_per_rank) / weak,
-                    (strong + reduce) * 1e3,
-                ]
-            )
-        out.append("")
-        out.append(
-            "on paper, from the measured per-rank compute and message costs (neighbour "
-            "exchanges overlap, so they do not grow with R; CGLS adds two allreduces):"
-        )
-        out.append(
-            markdown_table(
-                [
-                    "ranks",
-                    "strong: ms/product",
-                    "strong efficiency",
-                    f"weak ({samples_per_rank} samples/rank): ms",
-                    "weak efficiency",
-                    "strong + CGLS allreduces: ms",
-                ],
-                rows,
-            )
-        )
-
-    # ---------------------------------------------------------------- assembly
-    big_length = 200_000 if smoke else 4_000_000
-    w1 = rng.standard_normal(5)
-    whole = None
-    if RANK == 0:
-        whole = best_time(lambda: tc.conv1d_matrix(w1, big_length, padding=2), MPI.COMM_SELF, 1)
-        idle_until_done(WORLD)
-    else:
-        idle_until_done(WORLD)
-    whole = WORLD.bcast(whole, root=0)
-    blocks = best_time(
-        lambda: local_matrix(w1, big_length, padding=2), WORLD, 1 if not smoke else 2
-    )
-    block, rows = local_matrix(w1, big_length, padding=2)
-    nnz = WORLD.gather(block.nnz, root=0)
-    if RANK == 0:
-        out.append("")
-        out.append(
-            markdown_table(
-                ["assembly, 1 channel, K = 5", "samples", "seconds", "ratio", "nnz per rank"],
-                [
-                    [
-                        "one process, whole (conv1d_matrix)",
-                        big_length,
-                        whole,
-                        1.0,
-                        nnz and sum(nnz),
-                    ],
-                    [
-                        f"{SIZE} ranks, row blocks (local_matrix)",
-                        big_length,
-                        blocks,
-                        blocks / whole,
-                        nnz,
-                    ],
-                ],
-            )
-        )
-        print("\n".join(out), flush=True)
+        return
+    result = one_run(args.smoke)
+    if result is not None:
+        print(_TAG + json.dumps(result) if args.json else report_run(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@
 Run on 2 ranks on one machine::
 
     pip install "toeplitz_conv[mpi]"
-    mpiexec -n 2 python examples/deconvolve_mpi.py
+    mpiexec -n 2 python -m mpi4py examples/deconvolve_mpi.py
 
 Each rank owns a contiguous slab of the signal and never holds the whole of it: it
 builds its own slab of the true signal from global sample indices, the distributed conv
-operator exchanges halos of ``K - 1`` samples with the neighbouring rank, and
+operator exchanges halos of ``K - 1`` samples in all with the neighbouring ranks, and
 ``pylops_mpi.optimization.basic.cgls`` solves ``min ||M x - y||`` with inner products
 reduced over the ranks. Rank 0 prints the residual and the error.
 """
@@ -43,9 +43,8 @@ def main() -> None:
     truth = np.sin(2 * np.pi * j / 5000.0) + 2.0 * (j % 997 == 0)
     x_true = op.make_array(truth[None])
 
-    # The blurred recording, distributed like the output rows: rank r owns the rows whose
-    # first tap lies in its slab, so with padding="same" the output slabs are shifted by
-    # p_l = 12 samples against the input slabs (cgls does not mind; cg would need equal ones).
+    # The blurred recording, distributed like the input: with padding="same" the output
+    # keeps the length, and each rank owns the output rows at its own input positions.
     y = op @ x_true
     rng = np.random.default_rng([1, comm.Get_rank()])
     y[:] = y.local_array + args.noise * rng.standard_normal(y.local_shape)

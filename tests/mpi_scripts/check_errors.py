@@ -16,27 +16,6 @@ rank, size = comm.Get_rank(), comm.Get_size()
 W = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # K = 5: halo d(K-1) = 4 (8 with dilation 2)
 
 
-def small_slab():
-    if size == 2:
-        # With two ranks the halo always fits (past the last slab there is only padding);
-        # a 2-sample first slab cannot reflect 4 samples of padding from its own samples.
-        sizes = [2, 30]
-        return mpi_conv_operator(
-            [1.0], 32, padding=4, padding_mode="reflect", local_size=sizes[rank]
-        )
-    # the second slab has 3 samples, fewer than the halo of 8 the first rank needs
-    sizes = [20, 3] + [20] * (size - 2)
-    return mpi_conv_operator(W, sum(sizes), dilation=2, local_size=sizes[rank])
-
-
-def small_reflect_end():
-    # the last slab is too short for the reflect padding it must compute itself
-    sizes = [30] * (size - 1) + [2]
-    return mpi_conv_operator(
-        W, sum(sizes), padding=4, padding_mode="reflect", local_size=sizes[rank]
-    )
-
-
 def bad_padding_on_one_rank():
     return mpi_conv_operator(W, 60, padding=-1 if rank == size - 1 else 1)
 
@@ -61,8 +40,6 @@ def bad_matrix_layer_on_one_rank():
 
 def main() -> None:
     for case in (
-        small_slab,
-        small_reflect_end,
         bad_padding_on_one_rank,
         other_weight_on_one_rank,
         wrong_local_sizes,

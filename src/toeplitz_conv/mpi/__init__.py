@@ -2,12 +2,15 @@
 
 Install with ``pip install "toeplitz_conv[mpi]"`` (mpi4py, pylops-mpi and the ``mpich``
 wheel that provides ``mpiexec``), then run a script on several ranks, e.g.
-``mpiexec -n 2 python examples/deconvolve_mpi.py``.
+``mpiexec -n 2 python -m mpi4py examples/deconvolve_mpi.py`` (``-m mpi4py``:
+an uncaught exception on one rank then aborts every rank instead of leaving them waiting).
 
 Each rank owns a contiguous slab of the signal along its outermost spatial axis (1-D: the
 length), all channels; the operator exchanges halos of at most ``d(K-1)`` samples with the
 neighbouring ranks (:class:`MPIConvOperator`, a ``pylops_mpi.MPILinearOperator``, so
-pylops-mpi's solvers run on it unchanged). The matrix is distributed by contiguous ranges of
+pylops-mpi's solvers run on it unchanged). Its vectors are laid out by slabs, which with
+several channels is not ``vec(x)`` in pylops-mpi's default partition: ``op.from_vec`` and
+``op.to_vec`` convert (see ``docs/mpi.md``). The matrix is distributed by contiguous ranges of
 global rows balanced by nonzeros (:func:`local_matrix`), gathered (:func:`gather_matrix`) or
 written in parallel (:func:`save_matrix_parts`, :func:`save_matrix_market`). Spectral
 analysis runs with ``allreduce`` d inner products (:func:`spectral_norm_bounds`,
@@ -37,6 +40,7 @@ from ._matrix import (  # noqa: E402
 )
 from ._operator import (  # noqa: E402
     MPIConvOperator,
+    MPIConvTransposeOperator,
     mpi_conv_operator,
     mpi_conv_transpose_operator,
 )
@@ -44,6 +48,7 @@ from ._plan import RankSlab, plan_slabs, split_sizes  # noqa: E402
 
 __all__ = [
     "MPIConvOperator",
+    "MPIConvTransposeOperator",
     "RankSlab",
     "collective",
     "gather_matrix",

@@ -14,16 +14,21 @@ from .. import spectral as _spectral
 from .._arrays import check_memory
 from .._geometry import check_int
 from .._public import warn_caller
-from ._comm import collective
-from ._operator import MPIConvOperator
+from ._comm import collective, same_on_every_rank
+from ._operator import MPIConvOperator, MPIConvTransposeOperator
 
 __all__ = ["singular_values", "spectral_norm_bounds"]
 
 
 def _check_operator(op: object) -> MPIConvOperator:
+    """The conv operator to analyse: `op`, or the one a transposed operator transposes
+    (the same singular values: ``M(w)^T`` and ``M(conj w)`` have those of ``M(w)``)."""
+    if isinstance(op, MPIConvTransposeOperator):
+        return op.conv
     if not isinstance(op, MPIConvOperator):
         raise TypeError(
-            f"`op` must be an MPIConvOperator (from mpi_conv_operator); got {type(op).__name__}"
+            "`op` must be an MPIConvOperator or MPIConvTransposeOperator (from "
+            f"mpi_conv_operator or mpi_conv_transpose_operator); got {type(op).__name__}"
         )
     return op
 
@@ -99,7 +104,7 @@ def spectral_norm_bounds(
 
     Parameters
     ----------
-    op : MPIConvOperator
+    op : MPIConvOperator or MPIConvTransposeOperator
     rtol : float, optional
         Stop the Lanczos iteration once ``upper - lower <= rtol * upper``.
     maxiter : int, optional
@@ -127,12 +132,14 @@ def spectral_norm_bounds(
     True
     """
 
-    def check() -> tuple[float, int]:
-        _check_operator(op)
+    def check() -> tuple[MPIConvOperator, float, int]:
+        conv = _check_operator(op)
         r = _spectral._check_rtol(rtol)
-        return r, check_int(maxiter, "maxiter", minimum=1)
+        return conv, r, check_int(maxiter, "maxiter", minimum=1)
 
-    tol, steps = collective(getattr(op, "comm", None) or _world(), check)
+    comm = getattr(op, "comm", None) or _world()
+    op, tol, steps = collective(comm, check)
+    same_on_every_rank(comm, rtol=tol, maxiter=steps, seed=seed)
     comm = op.comm
     spec = op.spec
 
@@ -188,7 +195,7 @@ def singular_values(
 
     Parameters
     ----------
-    op : MPIConvOperator
+    op : MPIConvOperator or MPIConvTransposeOperator
     k : int, optional
         How many, largest first.
     tol : float, optional
@@ -215,8 +222,8 @@ def singular_values(
     True
     """
 
-    def check() -> tuple[int, int, float]:
-        _check_operator(op)
+    def check() -> tuple[MPIConvOperator, int, int, float]:
+        conv = _check_operator(op)
         n = min(op.shape)
         kk = check_int(k, "k", minimum=1)
         if kk > n:
@@ -229,9 +236,11 @@ def singular_values(
         t = float(tol)
         if not t > 0:
             raise ValueError(f"`tol` must be a positive number; got {tol!r}")
-        return kk, steps, t
+        return conv, kk, steps, t
 
-    kk, steps, t = collective(getattr(op, "comm", None) or _world(), check)
+    comm = getattr(op, "comm", None) or _world()
+    op, kk, steps, t = collective(comm, check)
+    same_on_every_rank(comm, k=kk, tol=t, maxiter=steps, seed=seed)
 
     def done(theta: np.ndarray, res: np.ndarray) -> bool:
         return theta.size >= kk and bool(np.all(res[:kk] <= t * max(theta[0], 1e-300)))

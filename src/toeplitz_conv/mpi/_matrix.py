@@ -18,8 +18,8 @@ from mpi4py import MPI
 
 from .. import io as _io
 from .._geometry import check_int
-from ._comm import collective
-from ._spec import ConvSpec, conv_spec
+from ._comm import collective, same_on_every_rank
+from ._spec import ConvSpec, conv_spec, same_layer_everywhere
 
 __all__ = [
     "gather_matrix",
@@ -172,15 +172,15 @@ def local_matrix(
     ((0, 4), (4, 5), 8)
     """
     comm = MPI.COMM_WORLD if comm is None else comm
-
-    def build() -> tuple[sp.csr_array, tuple[int, int]]:
-        spec = _layer_spec(
+    spec = collective(
+        comm,
+        lambda: _layer_spec(
             weight, input_size, stride, padding, dilation, groups, padding_mode, dtype
-        )
-        r0, r1 = _ranges(spec, comm.Get_size())[comm.Get_rank()]
-        return spec.rows(r0, r1), (r0, r1)
-
-    return collective(comm, build)
+        ),
+    )
+    same_layer_everywhere(comm, spec)
+    r0, r1 = _ranges(spec, comm.Get_size())[comm.Get_rank()]
+    return collective(comm, lambda: spec.rows(r0, r1)), (r0, r1)
 
 
 def _check_block(block: object, rows: object, comm: object) -> tuple[sp.csr_array, int, int]:
@@ -199,7 +199,7 @@ def _check_block(block: object, rows: object, comm: object) -> tuple[sp.csr_arra
         return sp.csr_array(block), r0, r1
 
     csr, r0, r1 = collective(comm, check)
-    every = comm.allgather((r0, r1, csr.shape[1]))
+    every = comm.allgather((r0, r1, csr.shape[1], str(csr.dtype)))
 
     def contiguous() -> None:
         starts = [e[0] for e in every]
@@ -208,6 +208,8 @@ def _check_block(block: object, rows: object, comm: object) -> tuple[sp.csr_arra
             raise ValueError(f"the ranks' row ranges must be contiguous from 0; got {every}")
         if len({e[2] for e in every}) != 1:
             raise ValueError(f"the ranks' blocks have different column counts: {every}")
+        if len({e[3] for e in every}) != 1:
+            raise ValueError(f"the ranks' blocks have different dtypes: {[e[3] for e in every]}")
 
     collective(comm, contiguous)
     return csr, r0, every[-1][1]
@@ -232,6 +234,7 @@ def gather_matrix(
         The blocks stacked in rank order, canonical.
     """
     comm = MPI.COMM_WORLD if comm is None else comm
+    same_on_every_rank(comm, root=root)
     csr, _, _ = _check_block(block, rows, comm)
     pieces = comm.allgather(csr) if root is None else comm.gather(csr, root=root)
     if pieces is None:
@@ -275,13 +278,14 @@ def save_matrix_parts(
     comm = MPI.COMM_WORLD if comm is None else comm
     rank, size = comm.Get_rank(), comm.Get_size()
 
-    def where() -> str:
+    def where() -> tuple[str, str]:
         name = os.fspath(path)
         if not name.lower().endswith(".json"):
             raise ValueError(f"`path` (the manifest) must end in '.json'; got {name!r}")
-        return name
+        return name, json.dumps(_jsonable(params or {}), sort_keys=True)
 
-    target = collective(comm, where)
+    target, record_params = collective(comm, where)
+    same_on_every_rank(comm, path=os.path.abspath(target), params=record_params)
     csr, _, m = _check_block(block, rows, comm)
     part = _part_name(target, rank, size)
     collective(
@@ -342,15 +346,16 @@ def save_matrix_market(
     comm = MPI.COMM_WORLD if comm is None else comm
     rank, size = comm.Get_rank(), comm.Get_size()
 
-    def where() -> str:
+    def where() -> tuple[str, str]:
         name = os.fspath(path)
         if not name.lower().endswith(".mtx"):
             raise ValueError(f"`path` must end in '.mtx'; got {name!r}")
         if not os.path.isdir(os.path.dirname(os.path.abspath(name))):
             raise FileNotFoundError(f"cannot write {name!r}: its directory does not exist")
-        return name
+        return name, json.dumps(_jsonable(params or {}), sort_keys=True)
 
-    target = collective(comm, where)
+    target, record_params = collective(comm, where)
+    same_on_every_rank(comm, path=os.path.abspath(target), params=record_params)
     csr, r0, m = _check_block(block, rows, comm)
     nnz = comm.allreduce(int(csr.nnz))
     tmp = comm.bcast(

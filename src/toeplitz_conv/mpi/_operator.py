@@ -1,11 +1,13 @@
 r"""The distributed conv operator: a ``pylops_mpi.MPILinearOperator`` on slabs of the signal.
 
 Each rank owns a contiguous slab of the input along the outermost spatial axis (all
-channels) and the output rows whose first tap lies in its slab (:mod:`._plan`). A product
+channels) and a contiguous range of output rows (:mod:`._plan`: the same positions when
+the split axis keeps its length, else the rows whose first tap lies in its slab). A
+product
 
 1. copies the rank's slab into an exchange buffer (position-major, channels inside),
-2. receives the halo (the first ``<= d(K-1)`` samples of the right neighbour's slab, and
-   for circular padding the wrap-around pieces between the first and the last rank),
+2. receives the halo: one contiguous piece from each rank that owns samples its rows
+   read (the neighbours' edges, and for circular padding the other end's),
 3. gathers the padded window its rows read (the padding mode's samples come from the
    buffer; zero padding reads nothing), and
 4. applies the library's single-process operator to the window, unpadded on the split
@@ -18,21 +20,241 @@ added there.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 from pylops_mpi import DistributedArray, MPILinearOperator, Partition
 
-from ._comm import collective
+from ._comm import collective, same_on_every_rank
+from ._layout import contiguous_pieces, redistribute, slab_pieces
 from ._plan import RankSlab, plan_slabs, split_sizes
-from ._spec import ConvSpec, conv_spec, transpose_spec
+from ._spec import ConvSpec, conv_spec, same_layer_everywhere, transpose_spec
 
-__all__ = ["MPIConvOperator", "mpi_conv_operator", "mpi_conv_transpose_operator"]
+__all__ = [
+    "MPIConvOperator",
+    "MPIConvTransposeOperator",
+    "mpi_conv_operator",
+    "mpi_conv_transpose_operator",
+]
 
-_HALO, _WRAP_TO_LAST, _WRAP_TO_FIRST = 11, 12, 13  # message tags (the adjoint adds 10)
+_HALO = 11  # message tag (the adjoint's reverse exchange adds 10)
 
 
-class MPIConvOperator(MPILinearOperator):
+class _SlabVectors:
+    """Vectors in the layout of a distributed conv operator (a mixin).
+
+    The class provides ``comm`` and ``_side(side)``: this rank's local shape, every
+    rank's local size, this rank's range ``[start, stop)`` along the split axis and the
+    global shape ``(C, L_1, ...)`` of the `side` ("input" or "output") vector.
+    """
+
+    def _check_vector(self, x: object, expected: list[int], name: str) -> None:
+        """Refuse, on every rank, a vector whose partition is not this operator's layout.
+
+        The whole partition is compared (every rank's local shape, the global shape, the
+        partition type, the mask), not only this rank's size. A vector of ``vec(x)`` in
+        pylops-mpi's default partition whose local sizes happen to equal the slabs'
+        cannot be told apart by its shapes: that is why :meth:`from_vec` exists.
+        """
+        every = self.comm.allgather(_partition(x))  # one message per product
+        kinds = [e[0] for e in every if not isinstance(e, tuple)]
+        if kinds:
+            raise TypeError(f"`{name}` must be a pylops_mpi.DistributedArray; got {kinds[0]}")
+        want = [("SCATTER", (sum(expected),), (n,), True) for n in expected]
+        if [e[:4] for e in every] != want:
+            shapes = [e[2] for e in every]
+            raise ValueError(
+                f"`{name}` is not laid out as this operator's vectors: its local shapes are "
+                f"{shapes} (global shape {every[0][1]}, partition {every[0][0]}"
+                f"{'' if all(e[3] for e in every) else ', with a mask'}), the operator's are "
+                f"{[(n,) for n in expected]} (each rank's slab along the split axis, all "
+                "channels). Convert a vector of vec(x) in pylops-mpi's default partition with "
+                "op.from_vec(x) (back with op.to_vec(y)); make new ones with op.scatter(x) or "
+                "op.make_array(local)"
+            )
+        dtypes = [e[4] for e in every]
+        if len(set(dtypes)) > 1:
+            raise ValueError(
+                f"`{name}` must have the same dtype on every rank (its local arrays are "
+                f"exchanged between ranks); got {dtypes} on ranks 0..{len(dtypes) - 1}"
+            )
+
+    def _agreed_side(self, side: object) -> tuple:
+        """``_side(side)``, once every rank has passed the same valid `side` (collective)."""
+        result = collective(self.comm, lambda: self._side(side))
+        same_on_every_rank(self.comm, side=side)
+        return result
+
+    def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
+        return DistributedArray(
+            global_shape=sum(sizes),
+            base_comm=self.comm,
+            partition=Partition.SCATTER,
+            local_shapes=[(n,) for n in sizes],
+            local_array=np.ascontiguousarray(local).reshape(-1),
+        )
+
+    # ------------------------------------------------------------------ vectors
+    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
+        """A ``DistributedArray`` from this rank's slab (collective).
+
+        The global vector is the ranks' slabs one after the other, each flattened
+        row-major over ``(channel, position, ...)``; with one channel that is exactly
+        ``vec(x)``, with more it is a permutation of it (:meth:`gather` gives ``x`` back
+        whole, :meth:`to_vec` as ``vec(x)`` in pylops-mpi's default partition).
+        """
+        shape, sizes, _, _, _ = self._agreed_side(side)
+
+        def check() -> np.ndarray:
+            a = np.asarray(local)
+            if a.shape != shape:
+                raise ValueError(
+                    f"`local` on rank {self.comm.Get_rank()} must have shape {shape} for the "
+                    f"{side} side; got {a.shape}"
+                )
+            return a
+
+        return self._vector(collective(self.comm, check), sizes)
+
+    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
+        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
+        _, _, start, stop, want = self._agreed_side(side)
+
+        def check() -> np.ndarray:
+            a = np.asarray(x)
+            if a.shape != want:
+                raise ValueError(f"`x` must have the global {side} shape {want}; got {a.shape}")
+            return a[:, start:stop]
+
+        return self.make_array(collective(self.comm, check), side=side)
+
+    def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
+        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
+        shape, sizes, _, _, _ = self._agreed_side(side)
+        self._check_vector(d, sizes, "d")
+        pieces = self.comm.allgather(d.local_array.reshape(shape))
+        return np.concatenate(pieces, axis=1)
+
+    def _pieces(self, side: str) -> list[list[tuple[int, int]]]:
+        """Every rank's ranges of ``vec(x)`` in the `side` layout (:mod:`._layout`)."""
+        _, sizes, _, _, full = self._side(side)
+        per = full[0] * math.prod(full[2:])  # entries per sample of the split axis
+        starts = np.concatenate([[0], np.cumsum([n // per for n in sizes])]).astype(int)
+        inner = math.prod(full[2:])
+        return [
+            slab_pieces(full[0], full[1], inner, int(starts[q]), int(starts[q + 1]))
+            for q in range(len(sizes))
+        ]
+
+    def from_vec(self, v: object, *, side: str = "input") -> DistributedArray:
+        """A vector in ``vec`` order, in this operator's layout (collective).
+
+        Parameters
+        ----------
+        v : DistributedArray or array_like
+            Either a ``DistributedArray`` of ``vec(x)`` in any contiguous 1-D partition
+            (pylops-mpi's default ``DistributedArray(global_shape=N)`` among them), or
+            the whole ``x`` on every rank, shape ``(N,)`` (``vec(x)``) or ``(C, L_1,
+            ...)``. ``N = C L_1 ... L_n`` of the `side` ("input" or "output").
+        side : str, optional
+
+        Returns
+        -------
+        DistributedArray
+            ``x`` laid out as ``op.scatter(x)``: each rank's slab, all channels. From a
+            ``DistributedArray`` the entries move by one ``alltoall``; no rank ever
+            holds the whole vector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from pylops_mpi import DistributedArray
+        >>> from toeplitz_conv.mpi import mpi_conv_operator
+        >>> op = mpi_conv_operator(np.ones((2, 2, 1)), 3)   # 2 channels, one rank here
+        >>> x = DistributedArray(global_shape=6)            # pylops-mpi's default layout
+        >>> x[:] = np.arange(6.0)                           # vec(x): channel 0, channel 1
+        >>> op.to_vec(op @ op.from_vec(x)).local_array
+        array([3., 5., 7., 3., 5., 7.])
+        """
+        _, sizes, start, stop, full = self._agreed_side(side)
+        n = math.prod(full)
+        every = self.comm.allgather(_partition(v))
+        distributed = [isinstance(e, tuple) for e in every]
+        if any(distributed) and not all(distributed):
+            raise ValueError(
+                "`v` must be a DistributedArray on every rank or on none; it is one on ranks "
+                f"{[r for r, d in enumerate(distributed) if d]}"
+            )
+        if all(distributed):
+            if any(e[0] != "SCATTER" or e[1] != (n,) or not e[3] for e in every):
+                raise ValueError(
+                    f"`v` must be a 1-D DistributedArray of the {n} entries of vec(x) "
+                    f"({side} shape {full}) in a SCATTER partition without mask; got global "
+                    f"shape {every[0][1]}, partition {every[0][0]}"
+                )
+            if len({e[4] for e in every}) > 1:
+                raise ValueError(
+                    f"`v` must have the same dtype on every rank; got {[e[4] for e in every]}"
+                )
+            source = contiguous_pieces([e[2][0] for e in every])
+            flat = np.ascontiguousarray(v.local_array).reshape(-1)
+            return self._vector(redistribute(self.comm, flat, source, self._pieces(side)), sizes)
+
+        def check() -> np.ndarray:
+            a = np.asarray(v)
+            if a.shape not in ((n,), full):
+                raise ValueError(
+                    f"`v` must be a DistributedArray or the whole {side} vector on every rank, "
+                    f"shape ({n},) or {full}; got {a.shape}"
+                )
+            return a.reshape(full)[:, start:stop]
+
+        return self.make_array(collective(self.comm, check), side=side)
+
+    def to_vec(self, d: DistributedArray, *, side: str = "output") -> DistributedArray:
+        """A vector of this operator's layout in ``vec`` order, pylops-mpi's default
+        partition (collective): the inverse of :meth:`from_vec`.
+
+        Parameters
+        ----------
+        d : DistributedArray
+            In this operator's `side` layout (``op @ x``, ``op.scatter(y, side=...)``).
+        side : str, optional
+            "output" (default) or "input".
+
+        Returns
+        -------
+        DistributedArray
+            ``DistributedArray(global_shape=N)`` holding ``vec(y)``: rank ``q`` its
+            ``q``-th contiguous share (the first ``N % R`` ranks one entry more), so
+            ``.asarray()`` is ``vec(y)``. One ``alltoall``.
+        """
+        _, sizes, _, _, _ = self._agreed_side(side)
+        self._check_vector(d, sizes, "d")
+        n = sum(sizes)
+        target = contiguous_pieces(split_sizes(n, self.comm.Get_size()))
+        flat = np.ascontiguousarray(d.local_array).reshape(-1)
+        local = redistribute(self.comm, flat, self._pieces(side), target)
+        return DistributedArray(global_shape=n, base_comm=self.comm, local_array=local)
+
+
+def _partition(x: object) -> tuple[str, tuple, tuple, bool, str] | list[str]:
+    """A vector's partition on this rank: (type, global shape, local shape, no mask, dtype),
+    or ``[its type's name]`` when it is not a ``DistributedArray``."""
+    if not isinstance(x, DistributedArray):
+        return [type(x).__name__]
+    return (
+        x.partition.name,
+        tuple(int(n) for n in x.global_shape),
+        tuple(int(n) for n in x.local_shape),
+        x.mask is None,
+        str(x.local_array.dtype),
+    )
+
+
+class MPIConvOperator(_SlabVectors, MPILinearOperator):
     r"""A conv layer's matrix ``M`` applied to a signal split over MPI ranks.
 
     Made by :func:`mpi_conv_operator`; see there for the parameters.
@@ -70,10 +292,19 @@ class MPIConvOperator(MPILinearOperator):
             spec.geoms[0].src(np.arange(self.slab.ext_start, self.slab.ext_stop)),
             spec.geoms[0].input_length,
         )
+        # window row j reads buffer row rows[j] (-1: zero padding). A copy by index; the
+        # adjoint adds back by index when no buffer row is read twice, else by a sparse
+        # selection matrix (reflect, replicate and circular padding read samples twice).
+        self._window = n_e
+        self._rows = np.maximum(rows, 0)
+        self._zeros = np.flatnonzero(rows < 0)
         hit = np.flatnonzero(rows >= 0)
-        self._gather = sp.csr_array(
-            (np.ones(hit.size), (hit, rows[hit])), shape=(n_e, self.slab.buffer_size)
-        )
+        self._scatter = None
+        if np.unique(rows[hit]).size < hit.size:
+            self._scatter = sp.csr_array(
+                (np.ones(hit.size), (rows[hit], hit)), shape=(self.slab.buffer_size, n_e)
+            )
+        self._hit = hit
         super().__init__(shape=spec.shape, dtype=spec.weight.dtype, base_comm=comm)
 
     def __repr__(self) -> str:
@@ -85,69 +316,45 @@ class MPIConvOperator(MPILinearOperator):
         )
 
     # ------------------------------------------------------------------ halo exchange
-    def _neighbours(self) -> tuple[int, int]:
-        return self.comm.Get_rank(), self.comm.Get_size()
+    def _requests(self, buf: np.ndarray, reverse: bool) -> tuple[list, list]:
+        """Nonblocking sends and receives of every piece, forwards or backwards.
+
+        Forwards, each rank sends the pieces of its slab other ranks read and receives
+        its own pieces after its slab in `buf`. Backwards, it sends the contributions
+        in its pieces' rows to their owners and receives, into temporaries returned
+        with where they add, the contributions of the ranks that read its samples.
+        """
+        me, comm, tag = self.slab, self.comm, _HALO + (10 if reverse else 0)
+        reqs, adds = [], []
+        at = me.size
+        for owner, lo, hi in me.pieces:  # what I read from others
+            rows = buf[at : at + hi - lo]
+            if reverse:
+                reqs.append(comm.Isend(rows, dest=owner, tag=tag))
+            else:
+                reqs.append(comm.Irecv(rows, source=owner, tag=tag))
+            at += hi - lo
+        for other in self.slabs:  # what others read from me
+            for owner, lo, hi in other.pieces:
+                if owner != me.rank:
+                    continue
+                mine = slice(lo - me.start, hi - me.start)
+                if reverse:
+                    tmp = np.empty_like(buf[mine])
+                    reqs.append(comm.Irecv(tmp, source=other.rank, tag=tag))
+                    adds.append((mine, tmp))
+                else:
+                    reqs.append(comm.Isend(buf[mine], dest=other.rank, tag=tag))
+        return reqs, adds
 
     def _exchange(self, buf: np.ndarray) -> None:
-        """Fill the halo and wrap-around rows of `buf` (shape ``(buffer_size, F)``)."""
-        r, R = self._neighbours()
-        me, slabs = self.slab, self.slabs
-        own = me.size
-        if R == 1:
-            return  # one rank owns every sample it reads
-        reqs = []
-        if r > 0 and slabs[r - 1].halo:
-            reqs.append(self.comm.Isend(buf[: slabs[r - 1].halo], dest=r - 1, tag=_HALO))
-        if r == 0 and slabs[-1].wrap_right:
-            reqs.append(self.comm.Isend(buf[: slabs[-1].wrap_right], dest=R - 1, tag=_WRAP_TO_LAST))
-        if r == R - 1 and slabs[0].wrap_left:
-            reqs.append(
-                self.comm.Isend(buf[own - slabs[0].wrap_left : own], dest=0, tag=_WRAP_TO_FIRST)
-            )
-        if me.halo:
-            reqs.append(self.comm.Irecv(buf[own : own + me.halo], source=r + 1, tag=_HALO))
-        at = own + me.halo
-        if me.wrap_left:
-            reqs.append(
-                self.comm.Irecv(buf[at : at + me.wrap_left], source=R - 1, tag=_WRAP_TO_FIRST)
-            )
-        at += me.wrap_left
-        if me.wrap_right:
-            reqs.append(self.comm.Irecv(buf[at : at + me.wrap_right], source=0, tag=_WRAP_TO_LAST))
+        """Fill the pieces' rows of `buf` (shape ``(buffer_size, F)``) from their owners."""
+        reqs, _ = self._requests(buf, reverse=False)
         MPI.Request.Waitall(reqs)
 
     def _reverse_exchange(self, buf: np.ndarray) -> None:
-        """Send the halo rows' contributions back to their owners and add them there."""
-        r, R = self._neighbours()
-        me, slabs = self.slab, self.slabs
-        own = me.size
-        if R == 1:
-            return
-        reqs, adds = [], []
-        if me.halo:
-            reqs.append(self.comm.Isend(buf[own : own + me.halo], dest=r + 1, tag=_HALO + 10))
-        at = own + me.halo
-        if me.wrap_left:
-            reqs.append(
-                self.comm.Isend(buf[at : at + me.wrap_left], dest=R - 1, tag=_WRAP_TO_FIRST + 10)
-            )
-        at += me.wrap_left
-        if me.wrap_right:
-            reqs.append(
-                self.comm.Isend(buf[at : at + me.wrap_right], dest=0, tag=_WRAP_TO_LAST + 10)
-            )
-        if r > 0 and slabs[r - 1].halo:
-            tmp = np.empty_like(buf[: slabs[r - 1].halo])
-            reqs.append(self.comm.Irecv(tmp, source=r - 1, tag=_HALO + 10))
-            adds.append((slice(0, tmp.shape[0]), tmp))
-        if r == 0 and slabs[-1].wrap_right:
-            tmp = np.empty_like(buf[: slabs[-1].wrap_right])
-            reqs.append(self.comm.Irecv(tmp, source=R - 1, tag=_WRAP_TO_LAST + 10))
-            adds.append((slice(0, tmp.shape[0]), tmp))
-        if r == R - 1 and slabs[0].wrap_left:
-            tmp = np.empty_like(buf[: slabs[0].wrap_left])
-            reqs.append(self.comm.Irecv(tmp, source=0, tag=_WRAP_TO_FIRST + 10))
-            adds.append((slice(own - tmp.shape[0], own), tmp))
+        """Send the pieces' contributions back to their owners and add them there."""
+        reqs, adds = self._requests(buf, reverse=True)
         MPI.Request.Waitall(reqs)
         for where, tmp in adds:
             buf[where] += tmp
@@ -162,6 +369,23 @@ class MPIConvOperator(MPILinearOperator):
         raise ValueError(
             f"`{name}` on rank {self.comm.Get_rank()} must have the local shape {shape} "
             f"(or (N, *{shape}) for a batch); got {a.shape}"
+        )
+
+    def _agreed_batch(
+        self, a: object, shape: tuple[int, ...], name: str
+    ) -> tuple[np.ndarray, bool]:
+        """`a` as a batch, once every rank has the same batch size and dtype (collective).
+
+        The halo messages are sized by both: a rank that differs would exchange garbage
+        or wait forever.
+        """
+        return collective(
+            self.comm,
+            lambda: self._as_batch(a, shape, name),
+            same=lambda r: {
+                f"{name}.dtype": str(r[0].dtype),
+                f"the batch of {name}": r[0].shape[0] if r[1] else None,
+            },
         )
 
     def forward_local(self, x: object) -> np.ndarray:
@@ -179,13 +403,13 @@ class MPIConvOperator(MPILinearOperator):
         ndarray, shape (C_out, o_{r+1} - o_r, ...) or (N, C_out, ...)
             This rank's rows of ``conv(x, weight, ...)``.
         """
-        xb, batched = collective(self.comm, lambda: self._as_batch(x, self.input_shape, "x"))
+        xb, batched = self._agreed_batch(x, self.input_shape, "x")
         y = self._apply(xb)
         return y if batched else y[0]
 
     def adjoint_local(self, y: object) -> np.ndarray:
         """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
-        yb, batched = collective(self.comm, lambda: self._as_batch(y, self.output_shape, "y"))
+        yb, batched = self._agreed_batch(y, self.output_shape, "y")
         x = self._apply_adjoint(yb)
         return x if batched else x[0]
 
@@ -200,8 +424,9 @@ class MPIConvOperator(MPILinearOperator):
         out = np.zeros((B, *self.output_shape), dtype=dtype)
         if self._local is None:
             return out
-        n_e = self._gather.shape[0]
-        window = (self._gather @ buf).reshape(n_e, C, inner, B).transpose(1, 0, 2, 3)
+        window = buf.take(self._rows, axis=0)
+        window[self._zeros] = 0
+        window = window.reshape(self._window, C, inner, B).transpose(1, 0, 2, 3)
         y = self._local.matmat(window.reshape(-1, B))
         out[...] = y.T.reshape(out.shape)
         return out
@@ -214,37 +439,19 @@ class MPIConvOperator(MPILinearOperator):
         if self._local is None:
             buf = np.zeros((me.buffer_size, C * inner * B), dtype=dtype)
         else:
-            n_e = self._gather.shape[0]
+            n_e = self._window
             g = self._local.rmatmat(y.reshape(B, -1).T)  # (C * n_e * inner, B)
             g = g.reshape(C, n_e, inner, B).transpose(1, 0, 2, 3).reshape(n_e, -1)
-            buf = np.ascontiguousarray(self._gather.T @ g, dtype=dtype)
+            if self._scatter is not None:
+                buf = np.ascontiguousarray(self._scatter @ g, dtype=dtype)
+            else:
+                buf = np.zeros((me.buffer_size, g.shape[1]), dtype=dtype)
+                buf[self._rows[self._hit]] = g[self._hit]
         self._reverse_exchange(buf)
         x = buf[: me.size].reshape(me.size, C, inner, B).transpose(3, 1, 0, 2)
         return np.ascontiguousarray(x).reshape(B, *self.input_shape)
 
     # ------------------------------------------------------------------ pylops-mpi
-    def _check_vector(self, x: DistributedArray, expected: list[int], name: str) -> None:
-        rank = self.comm.Get_rank()
-
-        def check() -> None:
-            if x.local_shape != (expected[rank],):
-                raise ValueError(
-                    f"`{name}` has local shape {x.local_shape} on rank {rank}; this operator "
-                    f"needs ({expected[rank]},) there (local sizes {expected}; make the "
-                    "vector with op.scatter or op.make_array)"
-                )
-
-        collective(self.comm, check)
-
-    def _vector(self, local: np.ndarray, sizes: list[int]) -> DistributedArray:
-        return DistributedArray(
-            global_shape=sum(sizes),
-            base_comm=self.comm,
-            partition=Partition.SCATTER,
-            local_shapes=[(n,) for n in sizes],
-            local_array=np.ascontiguousarray(local).reshape(-1),
-        )
-
     def _matvec(self, x: DistributedArray) -> DistributedArray:
         self._check_vector(x, self._in_local, "x")
         y = self._apply(x.local_array.reshape(1, *self.input_shape))
@@ -255,63 +462,84 @@ class MPIConvOperator(MPILinearOperator):
         y = self._apply_adjoint(x.local_array.reshape(1, *self.output_shape))
         return self._vector(y, self._in_local)
 
-    # ------------------------------------------------------------------ vectors
-    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int]:
+    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]:
+        spec, me = self.spec, self.slab
         if side == "input":
-            return self.input_shape, self._in_local, self.slab.start, self.slab.stop
+            full = (spec.in_channels, *spec.input_size)
+            return self.input_shape, self._in_local, me.start, me.stop, full
         if side == "output":
-            return self.output_shape, self._out_local, self.slab.out_start, self.slab.out_stop
+            full = (spec.out_channels, *spec.output_size)
+            return self.output_shape, self._out_local, me.out_start, me.out_stop, full
         raise ValueError(f"`side` must be 'input' or 'output'; got {side!r}")
-
-    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
-        """A ``DistributedArray`` from this rank's slab (collective).
-
-        The global vector is the ranks' slabs one after the other, each flattened
-        row-major over ``(channel, position, ...)``; with one channel that is exactly
-        ``vec(x)``, with more it is a permutation of it (use :meth:`gather` to get
-        ``x`` back in its natural shape).
-        """
-        shape, sizes, _, _ = self._side(side)
-
-        def check() -> np.ndarray:
-            a = np.asarray(local)
-            if a.shape != shape:
-                raise ValueError(
-                    f"`local` on rank {self.comm.Get_rank()} must have shape {shape} for the "
-                    f"{side} side; got {a.shape}"
-                )
-            return a
-
-        return self._vector(collective(self.comm, check), sizes)
-
-    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
-        """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
-        shape, _, start, stop = self._side(side)
-        full = self.spec.input_size if side == "input" else self.spec.output_size
-        channels = shape[0]
-
-        def check() -> np.ndarray:
-            a = np.asarray(x)
-            want = (channels, *full)
-            if a.shape != want:
-                raise ValueError(f"`x` must have the global {side} shape {want}; got {a.shape}")
-            return a[:, start:stop]
-
-        return self.make_array(collective(self.comm, check), side=side)
-
-    def gather(self, d: DistributedArray, *, side: str = "input") -> np.ndarray:
-        """The global signal ``(C, L_1, ...)`` of a distributed one, on every rank (collective)."""
-        shape, sizes, _, _ = self._side(side)
-        self._check_vector(d, sizes, "d")
-        pieces = self.comm.allgather(d.local_array.reshape(shape))
-        return np.concatenate(pieces, axis=1)
 
     @property
     def halo_bytes(self) -> int:
-        """Bytes this rank receives per product (halo and wrap-around), per vector."""
-        me = self.slab
-        rows = me.halo + me.wrap_left + me.wrap_right
-        return rows * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
+        """Bytes this rank receives per product (all its halo pieces), per vector."""
+        return self.slab.halo * self.spec.in_channels * self.spec.inner_in * self.dtype.itemsize
+
+
+class MPIConvTransposeOperator(_SlabVectors, MPILinearOperator):
+    r"""A transposed convolution's matrix ``M^T`` on a signal split over MPI ranks.
+
+    Made by :func:`mpi_conv_transpose_operator`. ``M^T`` is the plain transpose of the
+    matrix ``M`` of the convolution it transposes (no complex conjugate, as
+    ``torch.nn.functional.conv_transpose1d`` and :func:`toeplitz_conv.conv_transpose`):
+    since the entries of ``M`` are the weights, ``M(w)^T = M(\bar w)^H``, so it is the
+    adjoint of the distributed convolution with the conjugate weight, and shares its
+    slabs and halo exchange.
+
+    Attributes
+    ----------
+    conv : MPIConvOperator
+        The distributed convolution with weight ``conj(w)``: ``self`` is ``conv.H``.
+    comm, slabs, slab
+        Those of `conv` (its output rows are this operator's input slabs).
+    input_shape, output_shape : tuple of int
+        This rank's local input ``(C_out, ...)`` (the rows of `conv`) and local output
+        ``(C_in, b - a, ...)`` (the slab of `conv`).
+    shape : (int, int)
+        ``(C_in * prod(S), C_out * prod(S_out))``, as
+        :func:`toeplitz_conv.conv_transpose_operator`.
+    """
+
+    def __init__(self, conv: MPIConvOperator) -> None:
+        self.conv = conv
+        self.comm = conv.comm
+        self.slabs, self.slab = conv.slabs, conv.slab
+        self.input_shape, self.output_shape = conv.output_shape, conv.input_shape
+        m, n = conv.shape
+        super().__init__(shape=(n, m), dtype=conv.dtype, base_comm=conv.comm)
+
+    def __repr__(self) -> str:
+        m, n = self.shape
+        return (
+            f"<{m}x{n} MPIConvTransposeOperator with dtype={self.dtype}: "
+            f"transpose of {self.conv!r}>"
+        )
+
+    def forward_local(self, x: object) -> np.ndarray:
+        """``M^T`` on local slabs (collective): ``input_shape`` in, ``output_shape`` out."""
+        return self.conv.adjoint_local(x)
+
+    def adjoint_local(self, y: object) -> np.ndarray:
+        """``conj(M)`` on local slabs (collective), the adjoint of :meth:`forward_local`."""
+        return self.conv.forward_local(y)
+
+    def _matvec(self, x: DistributedArray) -> DistributedArray:
+        return self.conv._rmatvec(x)
+
+    def _rmatvec(self, x: DistributedArray) -> DistributedArray:
+        return self.conv._matvec(x)
+
+    def _side(self, side: str) -> tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]:
+        if side not in ("input", "output"):
+            raise ValueError(f"`side` must be 'input' or 'output'; got {side!r}")
+        return self.conv._side("output" if side == "input" else "input")
+
+    @property
+    def halo_bytes(self) -> int:
+        """Bytes this rank receives per product (the convolution's halo), per vector."""
+        return self.conv.halo_bytes
 
 
 def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
@@ -342,28 +570,12 @@ def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
     return every
 
 
-def _same_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
-    """Refuse a layer that differs between ranks (weights or geometry)."""
-    import hashlib
-
-    digest = hashlib.sha256(spec.weight.tobytes())
-    digest.update(
-        repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode()
-    )
-    mine = digest.hexdigest()
-    every = comm.allgather(mine)
-    if len(set(every)) > 1:
-        differ = [r for r, h in enumerate(every) if h != every[0]]
-        raise ValueError(
-            f"the layer (weight or parameters) must be the same on every rank; ranks {differ} "
-            "differ from rank 0"
-        )
-
-
-def _build(spec_fn, comm: object, local_size: object) -> MPIConvOperator:
+def _build(spec_fn, comm: object, local_size: object, conjugate: bool = False) -> MPIConvOperator:
     comm = MPI.COMM_WORLD if comm is None else comm
     spec = collective(comm, spec_fn)
-    _same_everywhere(comm, spec)
+    if conjugate and spec.weight.dtype.kind == "c":
+        spec = ConvSpec(spec.weight.conj(), spec.geoms, spec.groups)
+    same_layer_everywhere(comm, spec)
     sizes = _sizes(comm, spec.input_size[0], local_size)
     return collective(comm, lambda: MPIConvOperator(spec, sizes, comm))
 
@@ -411,25 +623,28 @@ def mpi_conv_operator(
     Raises
     ------
     ValueError, TypeError
-        On every rank, when the layer is invalid on any rank, differs between ranks, or
-        a slab is smaller than what a neighbour needs from it (its halo ``d(K-1)`` or
-        the padding it supplies).
+        On every rank, when the layer is invalid on any rank or differs between ranks.
 
     Notes
     -----
     Rank ``r`` owns input samples ``[a_r, b_r)`` of the split axis (all channels, all
-    other axes) and the output rows ``i`` whose first tap ``clamp(i s - p_l, 0, L-1)``
+    other axes) and output rows ``[o_r, o_{r+1})``: when the split axis keeps its length
+    (``L_out = L``, e.g. ``padding="same"``) ``o_r = a_r``, so the output vector of a
+    square operator has exactly the input's layout (``op @ x - x`` and pylops-mpi's
+    ``cg`` work); otherwise the rows ``i`` whose first tap ``clamp(i s - p_l, 0, L-1)``
     lies in its slab. Its rows read
 
     .. math::
 
         \tilde x[c, j], \quad j \in [o_r s - p_l,\; (o_{r+1} - 1) s - p_l + d(K-1)],
 
-    its own samples, at most ``d(K-1)`` samples of the right neighbour's slab (the
-    halo), and at the global ends the padding: zeros, reflect/replicate from the end
-    rank's own samples, circular from the rank at the other end. The distributed vector
-    is the ranks' slabs in rank order, each flattened over ``(channel, position, ...)``
-    (for one channel, exactly ``vec(x)``). A batch (:meth:`~MPIConvOperator.forward_local`)
+    its own samples, the neighbours' edges (at most ``d(K-1)`` samples in all; from
+    further ranks when a slab is smaller than that), and at the global ends the
+    padding: zeros, reflect/replicate from the end ranks' samples, circular from the
+    rank at the other end. The distributed vector is the ranks' slabs in rank order,
+    each flattened over ``(channel, position, ...)``: for one channel exactly
+    ``vec(x)``, for more a permutation of it (:meth:`~MPIConvOperator.from_vec` and
+    :meth:`~MPIConvOperator.to_vec` convert). A batch (:meth:`~MPIConvOperator.forward_local`)
     is not split: every rank holds all ``N`` samples of its slab, and one message per
     neighbour carries the whole batch.
 
@@ -470,21 +685,28 @@ def mpi_conv_transpose_operator(
     dtype: object = None,
     local_size: int | None = None,
     comm: object = None,
-) -> MPILinearOperator:
-    """The matrix of ``conv_transpose`` as a distributed operator: the adjoint of a conv.
+) -> MPIConvTransposeOperator:
+    """The matrix of ``conv_transpose`` as a distributed operator (collective).
 
-    Parameters are those of :func:`toeplitz_conv.conv_transpose1d_operator`; the result
-    is ``mpi_conv_operator(...).H`` of the convolution it transposes, whose input (this
-    operator's output, ``L'`` samples) is split into slabs as in
-    :func:`mpi_conv_operator` (`local_size` counts those samples) and whose output rows
-    (this operator's input) follow from them. Collective.
+    Parameters are those of :func:`toeplitz_conv.conv_transpose1d_operator` (and
+    :func:`toeplitz_conv.conv_transpose_operator` in n-D). The result is the plain
+    transpose ``M^T`` of the convolution it transposes, for complex weights too (no
+    conjugate). Its output (``L`` samples along the split axis, the convolution's input)
+    is split into slabs as in :func:`mpi_conv_operator` (`local_size` counts those
+    samples); its input is the convolution's output rows, laid out by the same rule.
+
+    Returns
+    -------
+    MPIConvTransposeOperator
+        ``op @ x`` maps a ``DistributedArray`` in the layout of ``op.scatter(x)`` to one
+        in the layout of ``op.scatter(y, side="output")``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from toeplitz_conv.mpi import mpi_conv_transpose_operator
     >>> op = mpi_conv_transpose_operator([4.0, 3.0], 2, stride=2)
-    >>> (op @ op.A.scatter(np.array([[1.0, 2.0]]), side="output")).local_array
+    >>> (op @ op.scatter(np.array([[1.0, 2.0]]))).local_array
     array([4., 3., 8., 6.])
     """
     conv = _build(
@@ -500,5 +722,6 @@ def mpi_conv_transpose_operator(
         ),
         comm,
         local_size,
+        conjugate=True,
     )
-    return conv.H
+    return MPIConvTransposeOperator(conv)

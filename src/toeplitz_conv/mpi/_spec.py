@@ -19,7 +19,7 @@ from .. import operators as _operators
 from .._arrays import matrix_dtype
 from .._layer import Layer, conv_layer, transpose_layer
 
-__all__ = ["ConvSpec", "conv_spec"]
+__all__ = ["ConvSpec", "conv_spec", "same_layer_everywhere", "transpose_spec"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,3 +160,24 @@ def _spec(layer: object, dtype: object) -> ConvSpec:
     geoms = tuple(layer.geoms)
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
     return ConvSpec(w, geoms, layer.groups)
+
+
+def same_layer_everywhere(comm: object, spec: ConvSpec) -> None:
+    """Refuse, on every rank, a layer that differs between ranks (weights or geometry).
+
+    One ``allgather`` of a SHA-256 digest of the weight's bytes, shape and dtype, the
+    geometries and the groups.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(spec.weight.tobytes())
+    digest.update(
+        repr((spec.weight.shape, str(spec.weight.dtype), spec.geoms, spec.groups)).encode()
+    )
+    every = comm.allgather(digest.hexdigest())
+    if len(set(every)) > 1:
+        differ = [r for r, h in enumerate(every) if h != every[0]]
+        raise ValueError(
+            f"the layer (weight or parameters) must be the same on every rank; ranks {differ} "
+            "differ from rank 0"
+        )

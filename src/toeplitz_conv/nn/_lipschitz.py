@@ -50,6 +50,7 @@ from ._pieces import (
     Sum,
     TorchPiece,
     close,
+    conv_params,
 )
 
 __all__ = ["LayerRow", "LipschitzBound", "lipschitz_bound"]
@@ -474,17 +475,13 @@ class _Walker:
 
     def conv(self, node: Any, x: Any, mod: Any) -> None:
         nn = self.torch.nn
-        transposed = isinstance(mod, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d))
-        if not transposed and not isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        known = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+                 nn.ConvTranspose3d)
+        if not isinstance(mod, known):
             self.fail(node, "an unknown conv class")
         if len(node.args) > 1 or node.kwargs:
             self.fail(node, "the transposed conv is called with an output_size")
-        n = mod.weight.ndim - 2
-        padding = mod.padding if isinstance(mod.padding, str) else tuple(mod.padding)
-        params = {"stride": tuple(mod.stride), "padding": padding,
-                  "dilation": tuple(mod.dilation), "groups": mod.groups,
-                  "padding_mode": mod.padding_mode, "output_padding": tuple(mod.output_padding)}
-        kind = f"conv_transpose{n}d" if transposed else f"conv{n}d"
+        params, transposed, kind = conv_params(mod)
         piece = ConvPiece(node.target, kind, self.shape(x), self.shape(node),
                           weight=mod.weight.detach().double().numpy(), params=params,
                           transposed=transposed)

@@ -38,7 +38,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from .._krylov import _lanczos_lower
 from .._layer import Layer, conv_layer, transpose_layer
-from .._symbol import _is_circulant
+from .._symbol import _dense, _is_circulant
 from ..operators import ConvOperator, ConvTransposeOperator
 from ..spectral import _DENSE_NORM_SIDE, _bounds
 
@@ -53,12 +53,14 @@ __all__ = [
     "ReshapePiece",
     "TorchPiece",
     "close",
+    "conv_params",
 ]
 
 #: A merged block's own norm is computed from its dense Gram matrix when the smaller
 #: side of the merged matrix has at most this many rows (that many products with it).
 GRAM_SIDE: int = 2048
 _EPS = float(np.finfo(np.float64).eps)
+_DENSE_GRAM_LIMIT = 2**24  # entries: a conv's dense matrix when its bracket stays open
 _GRAM_MARGIN = 1e-9  # relative rounding margin on a merged operator's dense norm
 
 
@@ -180,10 +182,16 @@ class ConvPiece(Piece):
             top = max(float(np.linalg.norm(b, ord=2)) for b in blocks)
             return Bracket(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS),
                            "1x1: ||W||_2, exact")
+        m, n = layer.shape
         if _is_circulant(layer):
             how = "exact (FFT of the block-circulant symbol)"
-        elif min(layer.shape) <= _DENSE_NORM_SIDE:
+        elif min(m, n) <= _DENSE_NORM_SIDE:
             how = "exact (dense SVD)"
+        elif m * n <= _DENSE_GRAM_LIMIT:
+            # a small matrix: exact, where the circulant bound is loose (short inputs)
+            top = _gram_norm(_dense(layer))
+            margin = 64 * min(m, n) * _EPS
+            return Bracket(top * (1 - margin), top * (1 + margin), "exact (dense Gram)")
         else:
             how = "certified (circulant symbol bound / Gram certificate; Lanczos below)"
         ctx.pending = max(ctx.pending - 1, 1)
@@ -306,6 +314,18 @@ class TorchPiece(Piece):
         lower = _lower(op, upper, ctx)
         return Bracket(min(lower, upper), upper,
                        "Schur test sqrt(max row sum * max column sum); Lanczos below")
+
+
+def conv_params(module: Any) -> tuple[dict[str, Any], bool, str]:
+    """``(params, transposed, kind)`` of a torch conv module, as :class:`ConvPiece` takes them."""
+    padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+    params = {"stride": tuple(module.stride), "padding": padding,
+              "dilation": tuple(module.dilation), "groups": module.groups,
+              "padding_mode": module.padding_mode,
+              "output_padding": tuple(module.output_padding)}
+    n = module.weight.ndim - 2
+    transposed = bool(module.transposed)
+    return params, transposed, f"conv_transpose{n}d" if transposed else f"conv{n}d"
 
 
 # --------------------------------------------------------------------------- expressions
@@ -477,9 +497,12 @@ def _lower(op: LinearOperator, target: float, ctx: Context) -> float:
     return float(lower)
 
 
-def _gram_norm(op: LinearOperator) -> float:
+def _gram_norm(op: LinearOperator | np.ndarray) -> float:
     """``||A||_2`` from the dense Gram matrix of the smaller side (``GRAM_SIDE`` products)."""
     m, n = op.shape
+    if isinstance(op, np.ndarray):
+        G = op @ op.T if m <= n else op.T @ op
+        return math.sqrt(max(float(np.linalg.eigvalsh(G)[-1]), 0.0))
     wide = m <= n
     side = m if wide else n
     G = np.empty((side, side))

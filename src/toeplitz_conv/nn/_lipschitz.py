@@ -264,8 +264,12 @@ def _check_size(input_size: object) -> tuple[int, ...]:
 
 
 def _trace(torch: Any, model: Any) -> Any:
+    from collections import OrderedDict
+
     from torch import fx
 
+    if fx.Tracer().is_leaf_module(model, ""):  # one torch layer: trace it as a call
+        model = torch.nn.Sequential(OrderedDict([(type(model).__name__, model)]))
     try:
         return fx.symbolic_trace(model)
     except Exception as exc:
@@ -660,7 +664,8 @@ class _Walker:
 
     def scale(self, node: Any, deps: list[Any], name: str) -> None:
         torch = self.torch
-        if len(deps) != 1:
+        tensors = [a for a in node.args if hasattr(a, "op") and a in self.vals]
+        if len(deps) != 1 or len(tensors) > 1:
             self.fail(node, "a product of two activations: not globally Lipschitz")
         x = deps[0]
         if name in ("neg",):

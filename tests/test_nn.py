@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import require_torch
 
 import toeplitz_conv as tc
+from conftest import require_torch
 
 torch = require_torch()
 nn = torch.nn
@@ -23,7 +23,6 @@ from models import (  # noqa: E402
     randomize_batchnorm,
     vgg_small,
 )
-
 from toeplitz_conv.nn import lipschitz_bound, spectral_norm  # noqa: E402
 from toeplitz_conv.nn._constants import (  # noqa: E402
     gelu_constant,
@@ -348,7 +347,7 @@ def test_bad_arguments():
         lipschitz_bound(nn.Linear(2, 2).eval(), (0, 2))
     with pytest.raises(ValueError, match="does not fit"):
         lipschitz_bound(nn.Linear(2, 2).eval(), (3,))
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
         lipschitz_bound(lambda x: x, (2,))
 
 

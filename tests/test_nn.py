@@ -426,3 +426,23 @@ def test_spectral_norm_refuses_bad_input():
         spectral_norm(nn.Linear(2, 2), 4)
     with pytest.raises(ValueError, match="input"):
         spectral_norm(nn.Conv1d(1, 1, 5), 3)
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_lipschitz(tmp_path, capsys):
+    from toeplitz_conv.cli import main
+
+    path = tmp_path / "nets.py"
+    path.write_text(
+        "import torch\n"
+        "def make():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv1d(2, 3, 3), torch.nn.Tanh())\n"
+    )
+    assert main(["lipschitz", f"{path}:make", "--size", "2x9", "--power-iterations", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "<= L <=" in text and "conv1d" in text and "tanh" in text
+    assert main(["lipschitz", f"{path}:missing", "--size", "2x9"]) == 2
+    assert "no attribute 'missing'" in capsys.readouterr().err
+    assert main(["lipschitz", f"{path}:make", "--size", "2by9"]) == 2
+    assert "--size" in capsys.readouterr().err

@@ -47,6 +47,7 @@ from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
 from .io import _check_writable, save_matrix
 from .matrices import conv1d_matrix, conv_matrix, conv_transpose1d_matrix, conv_transpose_matrix
+from .nn._cli import add_lipschitz, run_lipschitz
 
 __all__ = ["main"]
 
@@ -312,6 +313,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="draw the sparsity pattern and the singular values (needs matplotlib)",
     )
+    add_lipschitz(sub)  # toeplitz_conv.nn: a torch model's certified Lipschitz bracket
     return parser
 
 
@@ -979,7 +981,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze}
+    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze,
+                "lipschitz": run_lipschitz}
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

@@ -563,7 +563,7 @@ class _Walker:
 
     # ---- functions and methods
     def function(self, node: Any, deps: list[Any]) -> None:
-        torch, F = self.torch, self.F
+        torch = self.torch
         t = node.target
         name = t if isinstance(t, str) else _name_of(t)
         args, kw = node.args, node.kwargs
@@ -588,12 +588,10 @@ class _Walker:
             if math.prod(ins) != math.prod(outs):  # pragma: no cover - torch refuses it
                 self.fail(node, "a reshape that changes the size")
             self.linear(node, x, ReshapePiece(node.name, "reshape", ins, outs))
-        elif name == "dropout" or name.startswith("dropout"):
+        elif name.startswith(("dropout", "alpha_dropout", "feature_alpha_dropout")):
             x = self.one(node, deps)
-            if _arg(args, kw, 2, "training", True) is not False and t is not F.dropout:
-                self.fail(node, "dropout in training mode")
-            if _arg(args, kw, 2, "training", False):
-                self.fail(node, "dropout with training=True")
+            if _arg(args, kw, 2, "training", True):
+                self.fail(node, "dropout with training=True (pass training=self.training)")
             self.linear(node, x, ReshapePiece(node.name, "dropout", self.shape(x),
                                               self.shape(node)))
         elif name in ("avg_pool1d", "avg_pool2d", "avg_pool3d"):

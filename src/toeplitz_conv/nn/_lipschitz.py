@@ -751,7 +751,11 @@ def _network_lower(
     gen = torch.Generator().manual_seed(seed)
     best = 0.0
     taken = 0
+    points = 0
     for _ in range(max(starts, 1)):
+        if points and deadline is not None and time.monotonic() > deadline:
+            break  # out of time: keep the points already searched
+        points += 1
         x = torch.randn(1, *size, generator=gen, dtype=torch.float64)
         v = torch.randn(1, *size, generator=gen, dtype=torch.float64)
         v /= v.norm()
@@ -774,6 +778,6 @@ def _network_lower(
         with torch.no_grad():
             ratio = float((m(x + t * v) - m(x)).norm()) / (t * float(v.norm()))
         best = max(best, ratio)
-    how = (f"||f(x + t v) - f(x)|| / ||t v|| attained at {max(starts, 1)} random points, v "
+    how = (f"||f(x + t v) - f(x)|| / ||t v|| attained at {points} random point(s), v "
            f"from power iteration on J^T J ({taken} steps, autograd, float64)")
     return best, how

@@ -45,17 +45,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._arrays import matrix_dtype
+from ._build import layer_matrix
 from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
 from .io import _check_writable, save_matrix
-from .matrices import (
-    conv1d_matrix,
-    conv_matrix,
-    conv_transpose1d_matrix,
-    conv_transpose_matrix,
-    layer_matrix,
-)
+from .matrices import conv1d_matrix, conv_matrix, conv_transpose1d_matrix, conv_transpose_matrix
+from .nn._cli import add_lipschitz, run_lipschitz
 
 __all__ = ["main"]
 
@@ -330,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE.png",
         help="draw the sparsity pattern and the singular values (needs matplotlib)",
     )
+    add_lipschitz(sub)  # toeplitz_conv.nn: a torch model's certified Lipschitz bracket
     return parser
 
 
@@ -1143,7 +1140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze}
+    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze,
+                "lipschitz": run_lipschitz}
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

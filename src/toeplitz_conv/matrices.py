@@ -179,35 +179,15 @@ def _check_axes(size: tuple | list, name: str) -> None:
         )
 
 
-def _conv_matrix(
-    ndim, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
-):
-    layer = conv_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        ndim=ndim,
-    )
+def _conv_matrix(ndim, weight, input_size, *, format, dtype, rows, **params):
+    """Validate once (``ndim`` spatial axes, ``None`` to infer them), then build."""
+    layer = conv_layer(weight, input_size, ndim=ndim, **params)
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
-def _transpose_matrix(
-    ndim, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
-):
-    layer = transpose_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        ndim=ndim,
-    )
+def _transpose_matrix(ndim, weight, input_size, *, format, dtype, **params):
+    """Validate the transposed layer once, then build ``M.T`` of the conv it transposes."""
+    layer = transpose_layer(weight, input_size, ndim=ndim, **params)
     return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
@@ -298,14 +278,14 @@ def conv_matrix(
         None,
         weight,
         input_size,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode,
-        format,
-        dtype,
-        rows,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        format=format,
+        dtype=dtype,
+        rows=rows,
     )
 
 
@@ -374,7 +354,17 @@ def conv2d_matrix(
            [483., 528.]])
     """
     return _conv_matrix(
-        2, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+        2,
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        format=format,
+        dtype=dtype,
+        rows=rows,
     )
 
 
@@ -424,7 +414,17 @@ def conv3d_matrix(
     ((64, 27), 512)
     """
     return _conv_matrix(
-        3, weight, input_size, stride, padding, dilation, groups, padding_mode, format, dtype, rows
+        3,
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        format=format,
+        dtype=dtype,
+        rows=rows,
     )
 
 
@@ -494,7 +494,16 @@ def conv_transpose_matrix(
            [0, 0, 0, 1]])
     """
     return _transpose_matrix(
-        None, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+        None,
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        format=format,
+        dtype=dtype,
     )
 
 
@@ -533,7 +542,16 @@ def conv_transpose2d_matrix(
     (36, 4)
     """
     return _transpose_matrix(
-        2, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+        2,
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        format=format,
+        dtype=dtype,
     )
 
 
@@ -571,7 +589,16 @@ def conv_transpose3d_matrix(
     (27, 8)
     """
     return _transpose_matrix(
-        3, weight, input_size, stride, padding, output_padding, groups, dilation, format, dtype
+        3,
+        weight,
+        input_size,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        format=format,
+        dtype=dtype,
     )
 
 
@@ -668,14 +695,14 @@ def conv1d_matrix(
         1,
         weight,
         input_length,
-        stride,
-        padding,
-        dilation,
-        groups,
-        padding_mode,
-        format,
-        dtype,
-        rows,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=padding_mode,
+        format=format,
+        dtype=dtype,
+        rows=rows,
     )
 
 
@@ -728,5 +755,14 @@ def conv_transpose1d_matrix(
            [0., 0., 0., 3.]])
     """
     return _transpose_matrix(
-        1, weight, input_length, stride, padding, output_padding, groups, dilation, format, dtype
+        1,
+        weight,
+        input_length,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        format=format,
+        dtype=dtype,
     )

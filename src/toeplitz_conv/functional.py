@@ -121,8 +121,9 @@ def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose
     )
     result = kernel.c_out * math.prod(kernel.output_size)
     kind = "transposed convolution" if transpose else "convolution"
+    transforms = 3 if kernel.method in ("fft", "winograd") else 1
     check_memory(
-        batch * (padded + result) * dtype.itemsize * (3 if kernel.method in ("fft", "winograd") else 1),
+        batch * (padded + result) * dtype.itemsize * transforms,
         f"the {kind} of {batch:,} sample(s) (its padded signal and result)",
         "use a smaller batch, less padding or a smaller input",
     )

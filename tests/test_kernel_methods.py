@@ -235,14 +235,14 @@ def test_bad_method_names_the_argument_value_and_choices(bad):
     ],
 )
 def test_winograd_refuses_other_layers(shape, size, kw, why):
-    with pytest.raises(ValueError, match=f"method='winograd' computes.*{why}"):
+    with pytest.raises(ValueError, match=rf"method='winograd' computes.*{why}"):
         tc.conv_operator(np.ones(shape), size, method="winograd", **kw)
     with pytest.raises(ValueError, match="method='winograd'"):
         tc.conv(np.ones((1, *size)), np.ones(shape), method="winograd", **kw)
 
 
 def test_fft_refuses_nd_layers():
-    with pytest.raises(ValueError, match="method='fft' is for 1-D layers.*2 spatial axes"):
+    with pytest.raises(ValueError, match=r"method=.fft. is for 1-D layers.*2 spatial axes"):
         tc.conv_operator(np.ones((1, 1, 3, 3)), 9, method="fft")
-    with pytest.raises(ValueError, match="method='fft' is for 1-D layers.*3 spatial axes"):
+    with pytest.raises(ValueError, match=r"method=.fft. is for 1-D layers.*3 spatial axes"):
         tc.conv3d(np.ones((1, 4, 4, 4)), np.ones((2, 2, 2)), method="fft")

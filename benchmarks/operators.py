@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
 
         limiter = threadpool_limits(limits=args.threads, user_api="blas")
         threads = args.threads
+        os.environ["TOEPLITZ_CONV_NUM_THREADS"] = str(threads)  # the package's own pool too
     layers = SMOKE if args.smoke else LAYERS
     if args.only:
         layers = [row for row in layers if args.only in row[0]]

@@ -36,14 +36,27 @@ The plan, the same for every ``n``:
   the adjoint correlates the output spread ``s`` apart with the flipped,
   conjugated kernel and folds the padding back. ``O(log K)`` per output and
   channel pair instead of ``O(K)``.
+- **Depthwise layers** (one input channel per group, at most
+  ``_DEPTHWISE_MULTIPLIER`` outputs each) skip the patch copies: each tap is
+  one product of a contiguous slice of the phases by a per-channel weight and
+  an add, over slices of channels on the package's threads.
+- **Winograd** (``method="winograd"``, opt-in: 3-tap and 3x3, stride 1,
+  dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`);
+  its adjoint is the flipped kernel's forward pass, also by Winograd.
+
+Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
+``"direct"`` (patches and GEMMs, or the depthwise multiply-adds), ``"fft"``
+or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 10-100x
+the direct sum's.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
-pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
-output would save those copies, but numpy's ``matmul`` cannot accumulate
-(``beta = 1``): a temporary and an add per offset cost more than the copies,
-and BLAS through ``scipy.linalg.cython_blas`` pointers gained ~10-15% in a
-prototype, within this shared machine's noise. Depthwise layers measured
-slower as broadcast multiply-adds than as the patch copy and batched product.
+pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
+on 1 MB of L2) instead of a whole small image. One GEMM per kernel offset
+accumulated into the output (BLAS ``beta = 1`` through
+``scipy.linalg.cython_blas``' function pointers) would save the copies, but
+its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
+slower than the patch GEMM on 64 channels (and three shifted copies with
+three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
 """
 
 from __future__ import annotations

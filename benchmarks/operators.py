@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -140,7 +141,9 @@ def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max() / np.abs(want).max())
 
 
-def operator_rows(layers, rounds: int, threads: int, methods=("auto", "winograd")):
+def operator_rows(
+    layers, rounds: int, threads: int, methods=("auto", "winograd"), clock=time.perf_counter
+):
     """Our ``matvec``/``rmatvec`` per method against torch's conv/conv_transpose (float32).
 
     Also the error of each against the float64 result (``max |y - y64| / max |y64|``), and
@@ -156,7 +159,9 @@ def operator_rows(layers, rounds: int, threads: int, methods=("auto", "winograd"
         n = len(size)
         w = rng.standard_normal((c_out, c_in // groups, *K)).astype(np.float32)
         kw = dict(stride=s, padding=p, groups=groups)
-        exact = tc.conv_operator(w.astype(np.float64), size, method="direct", **kw)
+        # (no method= for "auto" and the reference, so that "--methods auto" also times
+        # versions from before method=, for before/after figures)
+        exact = tc.conv_operator(w.astype(np.float64), size, **kw)
         x = rng.standard_normal(exact.shape[1]).astype(np.float32)
         y = rng.standard_normal(exact.shape[0]).astype(np.float32)
         want, want_t = exact @ x.astype(np.float64), exact.H @ y.astype(np.float64)
@@ -183,7 +188,8 @@ def operator_rows(layers, rounds: int, threads: int, methods=("auto", "winograd"
         for method in methods:
             if not _applies(method, K, s):
                 continue
-            op = tc.conv_operator(w, size, method=method, **kw)
+            chosen = {} if method == "auto" else {"method": method}
+            op = tc.conv_operator(w, size, **chosen, **kw)
             err, err_t = _relative_error(op @ x, want), _relative_error(op.H @ y, want_t)
             t = interleaved(
                 {
@@ -195,8 +201,9 @@ def operator_rows(layers, rounds: int, threads: int, methods=("auto", "winograd"
                 rounds=rounds,
                 number="auto",
                 min_time=0.05,
+                clock=clock,
             )
-            label = f"{method} ({op.method})" if method == "auto" else method
+            label = f"{method} ({getattr(op, 'method', 'direct')})" if method == "auto" else method
             rows.append(
                 [
                     name,
@@ -237,6 +244,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--only", default=None, help="run only the rows whose name contains this")
     parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time CPU seconds of this process instead of wall time (with --threads 1: robust "
+        "to other jobs on a loaded machine)",
+    )
+    parser.add_argument(
         "--methods",
         default="auto,winograd",
         help="comma-separated methods to time (auto, direct, fft, winograd); default auto,winograd",
@@ -271,8 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     from toeplitz_conv._threads import max_threads
 
     print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}")
-    print(f"toeplitz_conv threads (depthwise slices): {max_threads()}\n")
-    print(operator_rows(layers, rounds, threads, tuple(args.methods.split(","))))
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    print(f"toeplitz_conv threads (depthwise slices): {max_threads()}; clock: {clock.__name__}\n")
+    print(operator_rows(layers, rounds, threads, tuple(args.methods.split(",")), clock))
     fft_layers = SMOKE_FFT if args.smoke else FFT_LAYERS
     if args.only:
         fft_layers = [row for row in fft_layers if args.only in row[0]]

@@ -63,11 +63,11 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from functools import cached_property
 
 import numpy as np
 
+from ._cache import L2_BYTES as _L2_BYTES
 from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice
 from ._threads import max_threads, run
@@ -76,31 +76,9 @@ from ._winograd import winograd_correlate, winograd_weight
 __all__ = ["METHODS", "Kernel", "choose_method"]
 
 
-def _cache_bytes(level: int = 2, default: int = 1 << 20) -> int:
-    """Size of one core's data cache of `level` (Linux sysfs), else `default`."""
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for entry in sorted(os.listdir(base)):
-            path = os.path.join(base, entry)
-            with open(os.path.join(path, "level")) as fh:
-                if int(fh.read()) != level:
-                    continue
-            with open(os.path.join(path, "type")) as fh:
-                if fh.read().strip() == "Instruction":
-                    continue
-            with open(os.path.join(path, "size")) as fh:
-                text = fh.read().strip().upper()
-            scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
-            return int(text.rstrip("KM")) * scale
-    except (OSError, ValueError):
-        pass
-    return default
-
-
 # Patch blocks of at most this many bytes: twice a core's L2 (2 MB on 1 MB of L2), so that a
 # block's patches and output stay near the core while BLAS works on them. Measured on the
 # benchmark layers: 16 MB blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower.
-_L2_BYTES = _cache_bytes(2)
 _BLOCK_BYTES = min(1 << 24, max(1 << 20, 2 * _L2_BYTES))
 _THIN_BLOCK_BYTES = 1 << 20  # a thin product (a few channels) streams, fastest in cache
 _THIN_GEMM = 16  # output channels per group below which the product is thin

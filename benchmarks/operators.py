@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         help="do not re-execute without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (implied by --smoke)",
     )
     parser.add_argument("--only", default=None, help="run only the rows whose name contains this")
+    parser.add_argument("--no-long", action="store_true", help="skip the long-kernel (FFT) table")
     parser.add_argument(
         "--cpu-time",
         action="store_true",
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     clock = time.process_time if args.cpu_time else time.perf_counter
     print(f"toeplitz_conv threads (depthwise slices): {max_threads()}; clock: {clock.__name__}\n")
     print(operator_rows(layers, rounds, threads, tuple(args.methods.split(",")), clock))
-    fft_layers = SMOKE_FFT if args.smoke else FFT_LAYERS
+    fft_layers = [] if args.no_long else SMOKE_FFT if args.smoke else FFT_LAYERS
     if args.only:
         fft_layers = [row for row in fft_layers if args.only in row[0]]
     if fft_layers:

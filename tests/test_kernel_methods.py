@@ -109,8 +109,7 @@ def test_winograd_layers_equal_the_matrix(
 @pytest.mark.parametrize("multiplier", [1, 2, 3])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_depthwise_direct_path_large(multiplier, stride):
-    """Depthwise layers (one input channel per group) big enough to be split into channel
-    slices on threads and blocks of positions."""
+    """Depthwise layers (one input channel per group) spanning several blocks of positions."""
     rng = np.random.default_rng(multiplier)
     C = 6
     w = rng.standard_normal((C * multiplier, 1, 3, 3))

@@ -36,16 +36,12 @@ The plan, the same for every ``n``:
   the adjoint correlates the output spread ``s`` apart with the flipped,
   conjugated kernel and folds the padding back. ``O(log K)`` per output and
   channel pair instead of ``O(K)``.
-- **Depthwise layers** (one input channel per group, at most
-  ``_DEPTHWISE_MULTIPLIER`` outputs each) skip the patch copies: each tap is
-  one product of a contiguous slice of the phases by a per-channel weight and
-  an add, over slices of channels on the package's threads.
 - **Winograd** (``method="winograd"``, opt-in: 3-tap and 3x3, stride 1,
   dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`);
   its adjoint is the flipped kernel's forward pass, also by Winograd.
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
-``"direct"`` (patches and GEMMs, or the depthwise multiply-adds), ``"fft"``
+``"direct"`` (patches and GEMMs), ``"fft"``
 or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 10-100x
 the direct sum's.
 
@@ -57,11 +53,16 @@ accumulated into the output (BLAS ``beta = 1`` through
 its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
 slower than the patch GEMM on 64 channels (and three shifted copies with
 three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
+Depthwise layers as ``prod(K)`` multiply-adds over contiguous slices of the
+phases (2-D views whose rows are whole channels, blocks of channels and
+positions in L2, shared among threads) measured 0.52-0.69 ms against
+0.43-0.50 ms for the patch copies and batched product (64 channels, 3x3,
+56x56, float32, one thread): numpy's 17 passes over memory cost more than
+the copies, so depthwise layers keep the patch path.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from functools import cached_property
 
@@ -70,7 +71,6 @@ import numpy as np
 from ._cache import L2_BYTES as _L2_BYTES
 from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice
-from ._threads import max_threads, run
 from ._winograd import winograd_correlate, winograd_weight
 
 __all__ = ["METHODS", "Kernel", "choose_method"]
@@ -83,9 +83,6 @@ _BLOCK_BYTES = min(1 << 24, max(1 << 20, 2 * _L2_BYTES))
 _THIN_BLOCK_BYTES = 1 << 20  # a thin product (a few channels) streams, fastest in cache
 _THIN_GEMM = 16  # output channels per group below which the product is thin
 _MIN_BLOCK_COLS = 512
-# Depthwise layers (one input channel per group) with at most this many outputs per input
-# channel run as multiply-adds over contiguous slices instead of a batch of tiny GEMMs.
-_DEPTHWISE_MULTIPLIER = 4
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
 # (float32, n = 2^18): FFT 2-5x faster at K = 64 for 1 and 4 channels, strides 1 to 4; the
 # crossover is K ~ 32 for one channel (lower with more). The FFT computes every shift and
@@ -267,9 +264,6 @@ class Kernel:
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
         self._plan()
         self.method = choose_method(method, self.geoms)
-        # one input channel per group, a few outputs each: multiply-adds, not tiny GEMMs (one
-        # group, as a 1 -> 1 filter, measured ~15% faster on its patch GEMV)
-        self.depthwise = G == 1 and groups > 1 and c_out // groups <= _DEPTHWISE_MULTIPLIER
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
         self._winograd: dict[np.dtype, np.ndarray] = {}  # transformed weights, per dtype
         # scratch buffers kept between calls: fresh large arrays cost page faults each time
@@ -451,10 +445,7 @@ class Kernel:
         else:
             y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
         y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
-        if self.depthwise:
-            self._product_depthwise(rows, y_g, w_g, B)
-        else:
-            self._product_im2col(rows, y_g, w_g, B)
+        self._product_im2col(rows, y_g, w_g, B)
         if scratch is not None:
             self._give(scratch)
         if self.dense_grid:
@@ -507,50 +498,6 @@ class Kernel:
         if xp is not x:
             self._give(xp)
         return y
-
-    # ------------------------------------------------------------------ depthwise
-    def _product_depthwise(
-        self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int
-    ) -> None:
-        """``y_g[c, j] = sum_k w[c, j, k] rows[c, tap_k + .]``: multiply-adds on slices.
-
-        One input channel per group (``G = 1``): every tap is one product of a
-        contiguous slice of the phases by a per-channel scalar, and an add.
-        Blocks of channels and positions (output and scratch in L2) are shared
-        among the package's threads. Measured: 2-D views whose rows are whole
-        channels; a broadcast ``(C, 1, n)`` product was 3x slower.
-        """
-        groups, cog, taps, dtype = self.groups, self.c_out // self.groups, self.taps, y_g.dtype
-        total = self.n_flat * B
-        budget = max(1, _L2_BYTES // (4 * 2 * dtype.itemsize))  # output + scratch elements
-        span = min(total, max(4096, budget // groups))  # positions per block
-        per_task = max(1, budget // span)  # channels per block
-        starts = [k * B for k in self.tap_start]
-        blocks = [
-            (slice(c0, min(c0 + per_task, groups)), i0)
-            for c0 in range(0, groups, per_task)
-            for i0 in range(0, total, span)
-        ]
-
-        def work(chunk: list[tuple[slice, int]]) -> None:
-            # rows of the scratch 64 bytes longer than the block: no 4 KiB aliasing of rows
-            tmp = np.empty((per_task, span + 64 // dtype.itemsize), dtype=dtype)
-            for sl, i0 in chunk:
-                n = min(span, total - i0)
-                t = tmp[: sl.stop - sl.start, :n]
-                for j in range(cog):
-                    o = y_g[sl, j, i0 : i0 + n]
-                    for k in range(taps):
-                        src = rows[sl, starts[k] + i0 : starts[k] + i0 + n]
-                        if k == 0:
-                            np.multiply(w_g[sl, j, k, None], src, out=o)
-                        else:
-                            np.multiply(w_g[sl, j, k, None], src, out=t)
-                            o += t
-
-        parts = max_threads() if groups * total >= 1 << 16 else 1
-        step = -(-len(blocks) // parts)
-        run([functools.partial(work, blocks[i : i + step]) for i in range(0, len(blocks), step)])
 
     def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""

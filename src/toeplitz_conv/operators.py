@@ -408,7 +408,7 @@ def conv_operator(
     method : {"auto", "direct", "fft", "winograd"}, optional
         The algorithm of both passes, as in :func:`scipy.signal.convolve`.
         ``"direct"``: the sum of products (patch copies and one GEMM per
-        cache-sized block; multiply-adds for depthwise layers). ``"fft"``
+        cache-sized block). ``"fft"``
         (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd"``
         (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(4, 3) / F(4x4, 3x3)
         tiles, ~2.25x fewer multiplications in 2-D but a rounding error ~10-100x

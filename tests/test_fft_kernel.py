@@ -13,6 +13,7 @@ from reference import PADDING_MODES, padding_ok
 from toeplitz_conv import _kernel
 from toeplitz_conv._fft import Correlator, dilate
 
+
 def _op(w, L, fft: bool, **kw):
     """The operator with the FFT path asked for, or the direct one."""
     op = tc.conv1d_operator(w, L, method="fft" if fft else "direct", **kw)

@@ -245,3 +245,19 @@ def test_fft_refuses_nd_layers():
         tc.conv_operator(np.ones((1, 1, 3, 3)), 9, method="fft")
     with pytest.raises(ValueError, match=r"method=.fft. is for 1-D layers.*3 spatial axes"):
         tc.conv3d(np.ones((1, 4, 4, 4)), np.ones((2, 2, 2)), method="fft")
+
+
+@pytest.mark.parametrize("c, K, n", [(1, 64, 4096), (1, 700, 4096), (4, 100, 2048)])
+def test_auto_error_within_ten_times_direct(c, K, n):
+    """What "auto" picks (FFT on these long kernels) rounds within 10x the direct sum (float32)."""
+    rng = np.random.default_rng(K)
+    w, x = rng.standard_normal((c, c, K)), rng.standard_normal(c * n)
+    exact = tc.conv_operator(w, (n,), method="direct") @ x
+    w32, x32 = w.astype(np.float32), x.astype(np.float32)
+    auto = tc.conv_operator(w32, (n,))
+    assert auto.method == "fft"
+    err = {
+        m: float(np.abs(op @ x32 - exact).max() / np.abs(exact).max())
+        for m, op in (("auto", auto), ("direct", tc.conv_operator(w32, (n,), method="direct")))
+    }
+    assert err["auto"] <= 10 * err["direct"], err

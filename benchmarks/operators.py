@@ -2,7 +2,9 @@
 
 Forward (``op.matvec``) against ``torch.nn.functional.conv1d``/``conv2d`` and
 adjoint (``op.rmatvec``) against ``conv_transpose1d``/``conv_transpose2d``,
-float32 on one sample, torch given the same number of threads as numpy's BLAS.
+float32 on one sample, torch given the same number of threads as numpy's BLAS,
+one row per ``method=`` (``--methods``; "auto" shows what it chose), with each
+method's error against the float64 result next to torch's.
 Each row is first checked to compute the same values; every figure is a ratio
 of timings taken side by side in one run (interleaved best-of-N, see
 ``_harness.py``); lower is better for us, the target is <= 1.
@@ -14,6 +16,7 @@ conjugated kernel), and with our own direct path (forced, timed once).
 
     python benchmarks/operators.py            # the full tables (a minute or two)
     python benchmarks/operators.py --smoke    # tiny sizes, for CI (seconds)
+    python benchmarks/operators.py --threads 1 --methods auto,direct,winograd
 
 Like ``analysis.py``, the full run re-executes itself once without
 ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` so that numpy's OpenBLAS runs the
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -67,19 +71,13 @@ def fft_rows(layers, rounds: int, threads: int):
     """Our FFT path against ``scipy.signal.oaconvolve`` (and our direct path), float32."""
     from scipy.signal import oaconvolve
 
-    from toeplitz_conv import _kernel
-
     rng = np.random.default_rng(0)
     rows = []
     for name, c, K, n in layers:
         w = rng.standard_normal((c, c, K)).astype(np.float32)
         op = tc.conv_operator(w, (n,))
-        assert op._kernel.use_fft, name
-        saved, _kernel._FFT_MIN_TAPS = _kernel._FFT_MIN_TAPS, 1 << 62
-        try:
-            direct = tc.conv_operator(w, (n,))
-        finally:
-            _kernel._FFT_MIN_TAPS = saved
+        assert op.method == "fft", name
+        direct = tc.conv_operator(w, (n,), method="direct")
         x = rng.standard_normal((c, n)).astype(np.float32)
         y = rng.standard_normal((c, op.output_size[0])).astype(np.float32)
         xv, yv = x.ravel(), y.ravel()
@@ -131,7 +129,26 @@ def fft_rows(layers, rounds: int, threads: int):
     return markdown_table(header, rows)
 
 
-def operator_rows(layers, rounds: int, threads: int):
+def _applies(method: str, K: tuple[int, ...], s: int) -> bool:
+    if method == "winograd":
+        return len(K) <= 2 and set(K) == {3} and s == 1
+    return method in ("auto", "direct") or len(K) == 1
+
+
+def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
+    """``max |got - want| / max |want|``, in float64."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+def operator_rows(
+    layers, rounds: int, threads: int, methods=("auto", "winograd"), clock=time.perf_counter
+):
+    """Our ``matvec``/``rmatvec`` per method against torch's conv/conv_transpose (float32).
+
+    Also the error of each against the float64 result (``max |y - y64| / max |y64|``), and
+    torch's own, on the same input.
+    """
     import torch
 
     torch.set_num_threads(threads)
@@ -141,15 +158,20 @@ def operator_rows(layers, rounds: int, threads: int):
     for name, c_in, c_out, K, s, p, groups, size in layers:
         n = len(size)
         w = rng.standard_normal((c_out, c_in // groups, *K)).astype(np.float32)
-        op = tc.conv_operator(w, size, stride=s, padding=p, groups=groups)
-        x = rng.standard_normal(op.shape[1]).astype(np.float32)
-        y = rng.standard_normal(op.shape[0]).astype(np.float32)
+        kw = dict(stride=s, padding=p, groups=groups)
+        # (no method= for "auto" and the reference, so that "--methods auto" also times
+        # versions from before method=, for before/after figures)
+        exact = tc.conv_operator(w.astype(np.float64), size, **kw)
+        x = rng.standard_normal(exact.shape[1]).astype(np.float32)
+        y = rng.standard_normal(exact.shape[0]).astype(np.float32)
+        want, want_t = exact @ x.astype(np.float64), exact.H @ y.astype(np.float64)
         tw = torch.from_numpy(w)
         tx = torch.from_numpy(x.reshape(1, c_in, *size))
-        ty = torch.from_numpy(y.reshape(1, c_out, *op.output_size))
+        ty = torch.from_numpy(y.reshape(1, c_out, *exact.output_size))
         # output_padding giving back the input size
         q = tuple(
-            L - ((Lo - 1) * s - 2 * p + k) for L, Lo, k in zip(size, op.output_size, K, strict=True)
+            L - ((Lo - 1) * s - 2 * p + k)
+            for L, Lo, k in zip(size, exact.output_size, K, strict=True)
         )
         conv = (F.conv1d, F.conv2d)[n - 1]
         conv_t = (F.conv_transpose1d, F.conv_transpose2d)[n - 1]
@@ -162,39 +184,51 @@ def operator_rows(layers, rounds: int, threads: int):
             with torch.no_grad():
                 return conv_t(ty, tw, stride=s, padding=p, output_padding=q, groups=g)
 
-        scale = float(np.sqrt(np.prod(K) * c_in / groups))
-        np.testing.assert_allclose(op @ x, t_conv().numpy().ravel(), atol=1e-4 * scale)
-        np.testing.assert_allclose(op.H @ y, t_conv_t().numpy().ravel(), atol=1e-4 * scale)
-        t = interleaved(
-            {
-                "torch": t_conv,
-                "matvec": lambda op=op, x=x: op.matvec(x),
-                "torch_t": t_conv_t,
-                "rmatvec": lambda op=op, y=y: op.rmatvec(y),
-            },
-            rounds=rounds,
-            number="auto",
-            min_time=0.05,
-        )
-        rows.append(
-            [
-                name,
-                f"{t['torch'] * 1e3:.3g}",
-                f"{t['matvec'] * 1e3:.3g}",
-                t["matvec"] / t["torch"],
-                f"{t['torch_t'] * 1e3:.3g}",
-                f"{t['rmatvec'] * 1e3:.3g}",
-                t["rmatvec"] / t["torch_t"],
-            ]
-        )
+        torch_err = _relative_error(t_conv().numpy().ravel(), want)
+        for method in methods:
+            if not _applies(method, K, s):
+                continue
+            chosen = {} if method == "auto" else {"method": method}
+            op = tc.conv_operator(w, size, **chosen, **kw)
+            err, err_t = _relative_error(op @ x, want), _relative_error(op.H @ y, want_t)
+            t = interleaved(
+                {
+                    "torch": t_conv,
+                    "matvec": lambda op=op, x=x: op.matvec(x),
+                    "torch_t": t_conv_t,
+                    "rmatvec": lambda op=op, y=y: op.rmatvec(y),
+                },
+                rounds=rounds,
+                number="auto",
+                min_time=0.05,
+                clock=clock,
+            )
+            label = f"{method} ({getattr(op, 'method', 'direct')})" if method == "auto" else method
+            rows.append(
+                [
+                    name,
+                    label,
+                    f"{t['torch'] * 1e3:.3g}",
+                    f"{t['matvec'] * 1e3:.3g}",
+                    t["matvec"] / t["torch"],
+                    f"{t['torch_t'] * 1e3:.3g}",
+                    f"{t['rmatvec'] * 1e3:.3g}",
+                    t["rmatvec"] / t["torch_t"],
+                    f"{max(err, err_t):.1e}",
+                    f"{torch_err:.1e}",
+                ]
+            )
     header = [
         f"layer (float32, one sample, {threads} threads)",
+        "method",
         "torch conv ms",
         "matvec ms",
         "matvec / torch",
         "torch conv_transpose ms",
         "rmatvec ms",
         "rmatvec / torch",
+        "our error vs float64",
+        "torch's error",
     ]
     return markdown_table(header, rows)
 
@@ -209,6 +243,18 @@ def main(argv: list[str] | None = None) -> None:
         help="do not re-execute without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (implied by --smoke)",
     )
     parser.add_argument("--only", default=None, help="run only the rows whose name contains this")
+    parser.add_argument("--no-long", action="store_true", help="skip the long-kernel (FFT) table")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time CPU seconds of this process instead of wall time (with --threads 1: robust "
+        "to other jobs on a loaded machine)",
+    )
+    parser.add_argument(
+        "--methods",
+        default="auto,winograd",
+        help="comma-separated methods to time (auto, direct, fft, winograd); default auto,winograd",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -231,13 +277,18 @@ def main(argv: list[str] | None = None) -> None:
 
         limiter = threadpool_limits(limits=args.threads, user_api="blas")
         threads = args.threads
+        os.environ["TOEPLITZ_CONV_NUM_THREADS"] = str(threads)  # the package's own pool too
     layers = SMOKE if args.smoke else LAYERS
     if args.only:
         layers = [row for row in layers if args.only in row[0]]
     print(f"# operator benchmarks{' (smoke)' if args.smoke else ''}")
-    print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}\n")
-    print(operator_rows(layers, rounds, threads))
-    fft_layers = SMOKE_FFT if args.smoke else FFT_LAYERS
+    from toeplitz_conv._threads import max_threads
+
+    print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    print(f"toeplitz_conv threads (depthwise slices): {max_threads()}; clock: {clock.__name__}\n")
+    print(operator_rows(layers, rounds, threads, tuple(args.methods.split(",")), clock))
+    fft_layers = [] if args.no_long else SMOKE_FFT if args.smoke else FFT_LAYERS
     if args.only:
         fft_layers = [row for row in fft_layers if args.only in row[0]]
     if fft_layers:

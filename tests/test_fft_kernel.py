@@ -13,18 +13,12 @@ from reference import PADDING_MODES, padding_ok
 from toeplitz_conv import _kernel
 from toeplitz_conv._fft import Correlator, dilate
 
-NEVER = 1 << 62
-
 
 def _op(w, L, fft: bool, **kw):
-    """The operator with the FFT path forced on or off."""
-    saved = _kernel._FFT_MIN_TAPS
-    _kernel._FFT_MIN_TAPS = 1 if fft else NEVER
-    try:
-        op = tc.conv1d_operator(w, L, **kw)
-    finally:
-        _kernel._FFT_MIN_TAPS = saved
-    assert op._kernel.use_fft is fft
+    """The operator with the FFT path asked for, or the direct one."""
+    op = tc.conv1d_operator(w, L, method="fft" if fft else "direct", **kw)
+    assert op.method == ("fft" if fft else "direct")
+    assert op.H.method == op.method
     return op
 
 
@@ -89,7 +83,7 @@ def test_fft_dot_test_complex(mode, stride):
     rng = np.random.default_rng(5)
     w = _random(rng, (4, 3, 70), True)  # long enough for the automatic choice too
     op = tc.conv1d_operator(w, 200, stride=stride, padding=(9, 4), groups=1, padding_mode=mode)
-    assert op._kernel.use_fft
+    assert op.method == "fft"
     dot_test(op, rng)
     dot_test(op.H, rng)
     dot_test(op, rng, complex_model=False, complex_data=False)
@@ -128,7 +122,7 @@ def test_automatic_choice():
     t = _kernel._FFT_MIN_TAPS
 
     def uses_fft(shape, size, **kw):
-        return tc.conv_operator(rng.standard_normal(shape), size, **kw)._kernel.use_fft
+        return tc.conv_operator(rng.standard_normal(shape), size, **kw).method == "fft"
 
     assert uses_fft((1, 1, t), 500)
     assert not uses_fft((1, 1, t - 1), 500)

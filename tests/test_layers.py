@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "_version": 0,
     "_public": 0,
     "_threads": 0,
+    "_cache": 0,
     "_geometry": 0,
     "_arrays": 0,
     "_layer": 0,
@@ -28,6 +29,7 @@ LAYERS: dict[str, int] = {
     "_build": 1,
     "_fft": 1,
     "_kernel": 1,
+    "_winograd": 1,
     "_linop": 1,
     # 2 analysis: symbols, Krylov, certificates, the formula
     "_symbol": 2,

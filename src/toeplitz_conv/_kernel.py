@@ -36,14 +36,29 @@ The plan, the same for every ``n``:
   the adjoint correlates the output spread ``s`` apart with the flipped,
   conjugated kernel and folds the padding back. ``O(log K)`` per output and
   channel pair instead of ``O(K)``.
+- **Winograd** (``method="winograd"``, opt-in: 3-tap and 3x3, stride 1,
+  dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`);
+  its adjoint is the flipped kernel's forward pass, also by Winograd.
+
+Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
+``"direct"`` (patches and GEMMs), ``"fft"``
+or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 10-100x
+the direct sum's.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
-pass, the slice copies ~10%. One GEMM per kernel offset accumulated into the
-output would save those copies, but numpy's ``matmul`` cannot accumulate
-(``beta = 1``): a temporary and an add per offset cost more than the copies,
-and BLAS through ``scipy.linalg.cython_blas`` pointers gained ~10-15% in a
-prototype, within this shared machine's noise. Depthwise layers measured
-slower as broadcast multiply-adds than as the patch copy and batched product.
+pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
+on 1 MB of L2) instead of a whole small image. One GEMM per kernel offset
+accumulated into the output (BLAS ``beta = 1`` through
+``scipy.linalg.cython_blas``' function pointers) would save the copies, but
+its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
+slower than the patch GEMM on 64 channels (and three shifted copies with
+three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
+Depthwise layers as ``prod(K)`` multiply-adds over contiguous slices of the
+phases (2-D views whose rows are whole channels, blocks of channels and
+positions in L2, shared among threads) measured 0.52-0.69 ms against
+0.43-0.50 ms for the patch copies and batched product (64 channels, 3x3,
+56x56, float32, one thread): numpy's 17 passes over memory cost more than
+the copies, so depthwise layers keep the patch path.
 """
 
 from __future__ import annotations
@@ -53,15 +68,19 @@ from functools import cached_property
 
 import numpy as np
 
+from ._cache import L2_BYTES as _L2_BYTES
 from ._fft import Correlator, dilate
-from ._geometry import ConvGeometry
+from ._geometry import ConvGeometry, check_choice
+from ._winograd import winograd_correlate, winograd_weight
 
-__all__ = ["Kernel"]
+__all__ = ["METHODS", "Kernel", "choose_method"]
 
-# Patch blocks of at most this many bytes. A real GEMM (many output channels per group) runs
-# fastest on large blocks; a thin one (a few channels) streams, and is fastest in cache.
-_BLOCK_BYTES = 1 << 24
-_THIN_BLOCK_BYTES = 1 << 20
+
+# Patch blocks of at most this many bytes: twice a core's L2 (2 MB on 1 MB of L2), so that a
+# block's patches and output stay near the core while BLAS works on them. Measured on the
+# benchmark layers: 16 MB blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower.
+_BLOCK_BYTES = min(1 << 24, max(1 << 20, 2 * _L2_BYTES))
+_THIN_BLOCK_BYTES = 1 << 20  # a thin product (a few channels) streams, fastest in cache
 _THIN_GEMM = 16  # output channels per group below which the product is thin
 _MIN_BLOCK_COLS = 512
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
@@ -69,6 +88,39 @@ _MIN_BLOCK_COLS = 512
 # crossover is K ~ 32 for one channel (lower with more). The FFT computes every shift and
 # keeps one in s, so strides above 4 raise the bar by s/4. Tests set it to force either path.
 _FFT_MIN_TAPS = 64
+
+METHODS = ("auto", "direct", "fft", "winograd")
+
+
+def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
+    """The path a layer runs: `method` checked against the layer, ``"auto"`` resolved.
+
+    ``"auto"`` is ``"fft"`` for long 1-D kernels (at least ``_FFT_MIN_TAPS`` taps,
+    more for strides above 4), else ``"direct"``; never ``"winograd"``, whose
+    error is ~10-100x the direct sum's.
+    """
+    method = check_choice(method, "method", METHODS)
+    n = len(geoms)
+    K = tuple(g.kernel_size for g in geoms)
+    if method == "auto":
+        g0 = geoms[0]
+        long = n == 1 and g0.kernel_size >= _FFT_MIN_TAPS * max(1, g0.stride / 4)
+        return "fft" if long else "direct"
+    if method == "fft" and n != 1:
+        raise ValueError(
+            f"method='fft' is for 1-D layers (overlap-save along the one spatial axis); this "
+            f"layer has {n} spatial axes: use method='direct' or 'auto'"
+        )
+    if method == "winograd":
+        strides = tuple(g.stride for g in geoms)
+        dilations = tuple(g.dilation for g in geoms)
+        if n > 2 or any(k != 3 for k in K) or any(v != 1 for v in strides + dilations):
+            raise ValueError(
+                "method='winograd' computes 3-tap 1-D and 3x3 2-D kernels with stride 1 and "
+                f"dilation 1 (F(4, 3) and F(4x4, 3x3)); this layer has kernel_size={K}, "
+                f"stride={strides}, dilation={dilations}: use method='direct' or 'auto'"
+            )
+    return method
 
 
 def _block_positions(
@@ -183,6 +235,9 @@ class Kernel:
         In the compute dtype.
     geoms : tuple of ConvGeometry, one per spatial axis (or one ConvGeometry for 1-D)
     groups : int
+    method : {"auto", "direct", "fft", "winograd"}
+        The algorithm (see :func:`choose_method`); the one chosen is the
+        attribute ``method``.
     """
 
     def __init__(
@@ -190,6 +245,7 @@ class Kernel:
         weight: np.ndarray,
         geoms: tuple[ConvGeometry, ...] | ConvGeometry,
         groups: int,
+        method: str = "auto",
     ) -> None:
         if isinstance(geoms, ConvGeometry):
             geoms = (geoms,)
@@ -207,9 +263,9 @@ class Kernel:
         self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * self.taps))
         self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
         self._plan()
-        g0 = self.geoms[0]
-        self.use_fft = len(self.geoms) == 1 and self.taps >= _FFT_MIN_TAPS * max(1, g0.stride / 4)
+        self.method = choose_method(method, self.geoms)
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        self._winograd: dict[np.dtype, np.ndarray] = {}  # transformed weights, per dtype
         # scratch buffers kept between calls: fresh large arrays cost page faults each time
         self._spare: dict[tuple, list[np.ndarray]] = {}
 
@@ -378,8 +434,10 @@ class Kernel:
         if B == 0:
             return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
         x = np.ascontiguousarray(x)
-        if self.use_fft:
+        if self.method == "fft":
             return self._fft_forward(x)
+        if self.method == "winograd":
+            return self._winograd_forward(x)
         w_g, _ = self.weights_as(dtype)
         rows, scratch = self._split(x)
         if self.dense_grid:
@@ -428,6 +486,18 @@ class Kernel:
         D = g.dilation * (g.kernel_size - 1) + 1
         gp = self._correlators[1](y, _needed_end(g), lead=D - 1, spread=g.stride)
         return self._fold(gp)
+
+    # ------------------------------------------------------------------ Winograd (3 / 3x3)
+    def _winograd_forward(self, x: np.ndarray) -> np.ndarray:
+        """Pad, then F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`)."""
+        dtype = x.dtype
+        if dtype not in self._winograd:
+            self._winograd[dtype] = winograd_weight(self.weight, self.groups, dtype)
+        xp = self._pad(x)
+        y = winograd_correlate(xp, self._winograd[dtype], self.output_size, self.c_out)
+        if xp is not x:
+            self._give(xp)
+        return y
 
     def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
@@ -478,17 +548,17 @@ class Kernel:
                     _needed_end(g),
                 )
             )
-        flipped = Kernel(w, tuple(geoms), groups)
-        flipped.use_fft = self.use_fft  # the same path both ways, whatever the threshold now
-        return flipped
+        # the same path both ways (also when the FFT threshold has changed since)
+        return Kernel(w, tuple(geoms), groups, method=self.method)
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
         if y.shape[-1] == 0:
             return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
-        if self.use_fft:
+        if self.method == "fft":
             return self._fft_adjoint(y)
-        if self.n_phases == 1 and self.thin:  # measured: faster thin, slower thick
+        if self.method == "winograd" or (self.n_phases == 1 and self.thin):
+            # measured: faster thin, slower thick; Winograd's adjoint is its flipped forward
             return self._fold(self.flipped.forward(y))
         B, dtype = y.shape[-1], y.dtype
         G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat

@@ -113,7 +113,7 @@ def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose
 
     The kernel holds the padded input (``C_in * prod(L_a + p_a,l + p_a,r)`` per sample) and
     the result (``C_out * prod(L_out,a)`` per sample) of the convolution it runs; the FFT
-    path for long kernels about three times that (its blocks' spectra).
+    path for long kernels and the Winograd path about three times that (their transforms).
     """
     batch = a.shape[0]
     padded = kernel.c_in * math.prod(
@@ -121,39 +121,42 @@ def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose
     )
     result = kernel.c_out * math.prod(kernel.output_size)
     kind = "transposed convolution" if transpose else "convolution"
+    transforms = 3 if kernel.method in ("fft", "winograd") else 1
     check_memory(
-        batch * (padded + result) * dtype.itemsize * (3 if kernel.use_fft else 1),
+        batch * (padded + result) * dtype.itemsize * transforms,
         f"the {kind} of {batch:,} sample(s) (its padded signal and result)",
         "use a smaller batch, less padding or a smaller input",
     )
 
 
-def _run(a: np.ndarray, ndim: int, layer, bias: object, *, transpose: bool) -> np.ndarray:
+def _run(
+    a: np.ndarray, ndim: int, layer, bias: object, *, transpose: bool, method: str
+) -> np.ndarray:
     """Run the kernel on ``a`` ``(N, C, *S)`` (the batch moved last) and add the bias."""
     dtype = compute_dtype(a.dtype, layer.weight.dtype)
     w = layer.weight.astype(dtype, copy=False)
     # the kernel's adjoint conjugates the weight; the transposed convolution does not
     if transpose and dtype.kind == "c":
         w = w.conj()
-    kernel = Kernel(w, layer.geoms, layer.groups)
+    kernel = Kernel(w, layer.geoms, layer.groups, method)
     _check_pass_memory(a, kernel, dtype, transpose)
     x = np.moveaxis(a.astype(dtype, copy=False), 0, -1)  # (C, *S, N)
     y = kernel.adjoint(x) if transpose else kernel.forward(x)
     return _restore(_add_bias(np.moveaxis(y, -1, 0), bias), ndim)
 
 
-def _conv(x, weight, bias, n, **kw) -> np.ndarray:
+def _conv(x, weight, bias, n, method, **kw) -> np.ndarray:
     a, ndim = _as_signal(x, "x", n)
     layer = conv_layer(weight, a.shape[2:], ndim=n, **kw)
     _check_channels(a, ndim, layer.in_channels, "x")
-    return _run(a, ndim, layer, bias, transpose=False)
+    return _run(a, ndim, layer, bias, transpose=False, method=method)
 
 
-def _conv_transpose(x, weight, bias, n, **kw) -> np.ndarray:
+def _conv_transpose(x, weight, bias, n, method, **kw) -> np.ndarray:
     a, ndim = _as_signal(x, "x", n)
     layer = transpose_layer(weight, a.shape[2:], ndim=n, **kw)
     _check_channels(a, ndim, layer.out_channels, "x")
-    return _run(a, ndim, layer, bias, transpose=True)
+    return _run(a, ndim, layer, bias, transpose=True, method=method)
 
 
 def conv(
@@ -166,6 +169,7 @@ def conv(
     dilation: object = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv1d``/``conv2d``/``conv3d`` in numpy, with every padding mode.
 
@@ -182,6 +186,10 @@ def conv(
         As in :func:`~toeplitz_conv.conv_matrix`: an int applies to every axis,
         a tuple gives one value per axis; `padding` items may be
         ``(left, right)`` pairs, or ``'same'``/``'valid'``.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
+        is 1-D only; ``"auto"`` never picks Winograd.
 
     Returns
     -------
@@ -214,6 +222,7 @@ def conv(
         w,
         bias,
         n,
+        method,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -232,6 +241,7 @@ def conv1d(
     dilation: object = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv1d`` in numpy, with every padding mode.
 
@@ -242,6 +252,10 @@ def conv1d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv1d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
+        is 1-D only; ``"auto"`` never picks Winograd.
 
     Returns
     -------
@@ -264,6 +278,7 @@ def conv1d(
         weight,
         bias,
         1,
+        method,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -282,6 +297,7 @@ def conv2d(
     dilation: object = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv2d`` in numpy, with every padding mode.
 
@@ -292,6 +308,10 @@ def conv2d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv2d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
+        is 1-D only; ``"auto"`` never picks Winograd.
 
     Returns
     -------
@@ -316,6 +336,7 @@ def conv2d(
         weight,
         bias,
         2,
+        method,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -334,6 +355,7 @@ def conv3d(
     dilation: object = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv3d`` in numpy, with every padding mode.
 
@@ -344,6 +366,10 @@ def conv3d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv3d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
+        is 1-D only; ``"auto"`` never picks Winograd.
 
     Returns
     -------
@@ -367,6 +393,7 @@ def conv3d(
         weight,
         bias,
         3,
+        method,
         stride=stride,
         padding=padding,
         dilation=dilation,
@@ -385,6 +412,7 @@ def conv_transpose(
     output_padding: object = 0,
     groups: int = 1,
     dilation: object = 1,
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose1d``/``2d``/``3d`` in numpy.
 
@@ -400,6 +428,9 @@ def conv_transpose(
     stride, padding, output_padding, groups, dilation : optional
         Per axis (an int applies to every axis), as in
         :func:`~toeplitz_conv.conv_transpose_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm of the convolution it transposes, as for
+        :func:`~toeplitz_conv.conv_operator`.
 
     Returns
     -------
@@ -430,6 +461,7 @@ def conv_transpose(
         w,
         bias,
         n,
+        method,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
@@ -448,6 +480,7 @@ def conv_transpose1d(
     output_padding: object = 0,
     groups: int = 1,
     dilation: object = 1,
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose1d`` in numpy.
 
@@ -459,6 +492,9 @@ def conv_transpose1d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose1d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm of the convolution it transposes, as for
+        :func:`~toeplitz_conv.conv_operator`.
 
     Returns
     -------
@@ -484,6 +520,7 @@ def conv_transpose1d(
         weight,
         bias,
         1,
+        method,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
@@ -502,6 +539,7 @@ def conv_transpose2d(
     output_padding: object = 0,
     groups: int = 1,
     dilation: object = 1,
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose2d`` in numpy.
 
@@ -512,6 +550,9 @@ def conv_transpose2d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose2d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm of the convolution it transposes, as for
+        :func:`~toeplitz_conv.conv_operator`.
 
     Returns
     -------
@@ -536,6 +577,7 @@ def conv_transpose2d(
         weight,
         bias,
         2,
+        method,
         stride=stride,
         padding=padding,
         output_padding=output_padding,
@@ -554,6 +596,7 @@ def conv_transpose3d(
     output_padding: object = 0,
     groups: int = 1,
     dilation: object = 1,
+    method: str = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose3d`` in numpy.
 
@@ -564,6 +607,9 @@ def conv_transpose3d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose3d_matrix`.
+    method : {"auto", "direct", "fft", "winograd"}, optional
+        The algorithm of the convolution it transposes, as for
+        :func:`~toeplitz_conv.conv_operator`.
 
     Returns
     -------
@@ -588,6 +634,7 @@ def conv_transpose3d(
         weight,
         bias,
         3,
+        method,
         stride=stride,
         padding=padding,
         output_padding=output_padding,

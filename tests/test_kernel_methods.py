@@ -1,0 +1,263 @@
+"""``method=`` of the operators and forward passes: every algorithm is the same matrix.
+
+Each method ("direct", "fft", "winograd", and "auto"'s choice) is checked against the
+explicit matrix of :func:`toeplitz_conv.conv_matrix` (forward, adjoint, transpose, batches
+of 0, 1 and several columns, complex vectors), against torch, by dot tests, and in float32
+against the float64 matrix; bad and inapplicable methods raise ValueError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import toeplitz_conv as tc
+from checks import assert_operator_matches, dot_test
+from reference import PADDING_MODES
+from strategies import conv_nd_configs
+
+METHODS = ("direct", "fft", "winograd")
+
+
+def _random(rng, shape, complex_=False):
+    a = rng.standard_normal(shape)
+    return a + 1j * rng.standard_normal(shape) if complex_ else a
+
+
+def _close(got, want, rtol):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    err = float(np.abs(got - want).max(initial=0.0))
+    assert err <= rtol * scale, f"max error {err:.3g} (scale {scale:.3g}, rtol {rtol:.1g})"
+
+
+def _applies(method: str, n: int, K, stride, dilation) -> bool:
+    if method == "fft":
+        return n == 1
+    if method == "winograd":
+        return n <= 2 and all(k == 3 for k in K) and set(stride) | set(dilation) == {1}
+    return True
+
+
+def _layer_kw(cfg):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
+
+
+def _check_methods(cfg, complex_: bool) -> None:
+    """Every applicable method's operator is the matrix, every way round (batches 0, 1, 3)."""
+    rng = np.random.default_rng(cfg["seed"])
+    n, K = cfg["n"], cfg["kernel_size"]
+    w = _random(rng, (cfg["c_out"], cfg["c_in"] // cfg["groups"], *K), complex_)
+    kw = _layer_kw(cfg)
+    M = tc.conv_matrix(w, cfg["input_size"], format="dense", **kw)
+    for method in METHODS:
+        if not _applies(method, n, K, cfg["stride"], cfg["dilation"]):
+            continue
+        op = tc.conv_operator(w, cfg["input_size"], method=method, **kw)
+        assert op.method == method
+        assert_operator_matches(op, M, rng, rtol=1e-10, depth=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=conv_nd_configs(n=1, max_kernel=4, max_length=9), complex_=st.booleans())
+def test_1d_methods_equal_the_matrix(cfg, complex_):
+    _check_methods(cfg, complex_)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=conv_nd_configs(n=2, max_kernel=3, max_length=7), complex_=st.booleans())
+def test_2d_methods_equal_the_matrix(cfg, complex_):
+    _check_methods(cfg, complex_)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 2),
+    groups=st.integers(1, 3),
+    c_in_g=st.integers(1, 3),
+    c_out_g=st.integers(1, 3),
+    mode=st.sampled_from(PADDING_MODES),
+    pads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=2),
+    size=st.lists(st.integers(3, 13), min_size=2, max_size=2),
+    complex_=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_winograd_layers_equal_the_matrix(
+    n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed
+):
+    """3-tap / 3x3 stride-1 layers (the only ones Winograd takes): tiles that do not divide
+    the output, every padding mode, groups and channel multipliers."""
+    rng = np.random.default_rng(seed)
+    w = _random(rng, (groups * c_out_g, c_in_g, *(3,) * n), complex_)
+    padding = tuple(pads[:n])  # at most 2 < 3 <= every size: valid for every mode
+    kw = dict(groups=groups, padding=padding, padding_mode=mode)
+    M = tc.conv_matrix(w, tuple(size[:n]), format="dense", **kw)
+    op = tc.conv_operator(w, tuple(size[:n]), method="winograd", **kw)
+    assert op.method == "winograd"
+    assert_operator_matches(op, M, rng, rtol=1e-10, depth=1)
+
+
+@pytest.mark.parametrize("multiplier", [1, 2, 3])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_direct_path_large(multiplier, stride):
+    """Depthwise layers (one input channel per group) spanning several blocks of positions."""
+    rng = np.random.default_rng(multiplier)
+    C = 6
+    w = rng.standard_normal((C * multiplier, 1, 3, 3))
+    size = (70, 90)
+    kw = dict(stride=stride, padding=1, groups=C, padding_mode="reflect")
+    op = tc.conv_operator(w, size, **kw)
+    assert op.method == "direct"
+    M = tc.conv_matrix(w, size, **kw)
+    X = rng.standard_normal((M.shape[1], 2))
+    Y = rng.standard_normal((M.shape[0], 2))
+    _close(op.matmat(X), M @ X, 1e-12)
+    _close(op.rmatmat(Y), M.T @ Y, 1e-12)
+    # 1-D: one channel much longer than a block of positions
+    w1 = rng.standard_normal((2 * multiplier, 1, 5))
+    op1 = tc.conv_operator(w1, 30_000, groups=2, stride=stride, padding=2)
+    M1 = tc.conv_matrix(w1, 30_000, groups=2, stride=stride, padding=2)
+    x1 = rng.standard_normal(M1.shape[1])
+    _close(op1 @ x1, M1 @ x1, 1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("complex_", [False, True])
+def test_dot_tests(method, complex_):
+    rng = np.random.default_rng(3)
+    if method == "fft":
+        w, size = _random(rng, (4, 2, 7), complex_), (50,)
+        kw = dict(stride=2, padding=(3, 1), groups=2, padding_mode="circular")
+    else:
+        w, size = _random(rng, (4, 2, 3, 3), complex_), (11, 9)
+        kw = dict(padding=((2, 1), 1), groups=2, padding_mode="reflect")
+    op = tc.conv_operator(w, size, method=method, **kw)
+    dot_test(op, rng)
+    dot_test(op.H, rng)
+    dot_test(op.T, rng)
+    dot_test(op, rng, complex_model=False, complex_data=False)
+    tr = tc.conv_transpose_operator(w, size, method=method, **{"groups": kw["groups"]})
+    assert tr.method == method
+    dot_test(tr, rng)
+
+
+# winograd's float32 error is ~1e-6 to 1e-5 of the output's scale: allowed 1e-4
+F32_RTOL = {"direct": 1e-5, "fft": 1e-5, "winograd": 1e-4}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", [0, 1, 3])
+def test_float32_against_float64_matrix(method, batch):
+    rng = np.random.default_rng(4)
+    if method == "fft":
+        w, size, kw = rng.standard_normal((8, 8, 3)), (300,), dict(padding=1)
+    else:
+        w, size, kw = rng.standard_normal((16, 8, 3, 3)), (20, 23), dict(padding=1)
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    op = tc.conv_operator(w.astype(np.float32), size, method=method, **kw)
+    X = rng.standard_normal((M.shape[1], batch)).astype(np.float32)
+    Y = rng.standard_normal((M.shape[0], batch)).astype(np.float32)
+    got, got_t = op.matmat(X), op.rmatmat(Y)
+    assert got.dtype == np.float32 and got_t.dtype == np.float32
+    assert got.shape == (M.shape[0], batch) and got_t.shape == (M.shape[1], batch)
+    _close(got, M @ X.astype(np.float64), F32_RTOL[method])
+    _close(got_t, M.T @ Y.astype(np.float64), F32_RTOL[method])
+
+
+@pytest.mark.parametrize("method", ["auto", *METHODS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_passes_against_torch(torch, method, dtype):
+    """tc.conv / tc.conv_transpose with `method` against torch, batches of 0 and 2."""
+    F = torch.nn.functional
+    rng = np.random.default_rng(5)
+    rtol = {np.float32: F32_RTOL.get(method, 1e-5), np.float64: 1e-11}[dtype]
+    n = 1 if method == "fft" else 2
+    w = rng.standard_normal((6, 3, *(3,) * n)).astype(dtype)
+    for batch in (0, 2):
+        x = rng.standard_normal((batch, 6, *(17,) * n)).astype(dtype)
+        conv, conv_t = (F.conv1d, F.conv_transpose1d) if n == 1 else (F.conv2d, F.conv_transpose2d)
+        got = tc.conv(x, w, padding=1, groups=2, method=method)
+        want = conv(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=2).numpy()
+        assert got.dtype == dtype
+        _close(got, want, rtol)
+        y = rng.standard_normal((batch, 6, *(17,) * n)).astype(dtype)
+        got_t = tc.conv_transpose(y, w, padding=1, groups=2, method=method)
+        want_t = conv_t(torch.from_numpy(y), torch.from_numpy(w), padding=1, groups=2).numpy()
+        _close(got_t, want_t, rtol)
+
+
+def test_auto_choice_is_public_and_never_winograd():
+    rng = np.random.default_rng(6)
+    assert tc.conv_operator(rng.standard_normal((4, 4, 3, 3)), 9).method == "direct"
+    assert tc.conv_operator(rng.standard_normal((2, 2, 3)), 90).method == "direct"
+    op = tc.conv1d_operator(rng.standard_normal((2, 2, 100)), 400)
+    assert op.method == "fft"
+    assert op.H.method == op.T.method == op.adjoint().method == "fft"
+    assert tc.conv2d_operator(rng.standard_normal((3, 3)), 8, method="winograd").method == (
+        "winograd"
+    )
+    with pytest.raises(AttributeError):
+        op.method = "direct"
+
+
+@pytest.mark.parametrize("bad", ["Direct", "fast", "", None, 3])
+def test_bad_method_names_the_argument_value_and_choices(bad):
+    w = np.ones((1, 1, 3, 3))
+    for make in (
+        lambda: tc.conv_operator(w, 8, method=bad),
+        lambda: tc.conv_transpose2d_operator(w, 8, method=bad),
+        lambda: tc.conv2d(np.ones((1, 8, 8)), w, method=bad),
+        lambda: tc.conv_transpose(np.ones((1, 8, 8)), w, method=bad),
+    ):
+        with pytest.raises(ValueError, match="`method` must be one of") as info:
+            make()
+        assert repr(bad) in str(info.value)
+        assert "'winograd'" in str(info.value) and "'auto'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "shape, size, kw, why",
+    [
+        ((1, 1, 5, 5), (9, 9), {}, "kernel_size=\\(5, 5\\)"),
+        ((1, 1, 3, 3), (9, 9), {"stride": 2}, "stride=\\(2, 2\\)"),
+        ((1, 1, 3), (9,), {"dilation": 2}, "dilation=\\(2,\\)"),
+        ((1, 1, 3, 3, 3), (5, 5, 5), {}, "kernel_size=\\(3, 3, 3\\)"),
+    ],
+)
+def test_winograd_refuses_other_layers(shape, size, kw, why):
+    with pytest.raises(ValueError, match=rf"method='winograd' computes.*{why}"):
+        tc.conv_operator(np.ones(shape), size, method="winograd", **kw)
+    with pytest.raises(ValueError, match="method='winograd'"):
+        tc.conv(np.ones((1, *size)), np.ones(shape), method="winograd", **kw)
+
+
+def test_fft_refuses_nd_layers():
+    with pytest.raises(ValueError, match=r"method=.fft. is for 1-D layers.*2 spatial axes"):
+        tc.conv_operator(np.ones((1, 1, 3, 3)), 9, method="fft")
+    with pytest.raises(ValueError, match=r"method=.fft. is for 1-D layers.*3 spatial axes"):
+        tc.conv3d(np.ones((1, 4, 4, 4)), np.ones((2, 2, 2)), method="fft")
+
+
+@pytest.mark.parametrize("c, K, n", [(1, 64, 4096), (1, 700, 4096), (4, 100, 2048)])
+def test_auto_error_within_ten_times_direct(c, K, n):
+    """What "auto" picks (FFT on these long kernels) rounds within 10x the direct sum (float32)."""
+    rng = np.random.default_rng(K)
+    w, x = rng.standard_normal((c, c, K)), rng.standard_normal(c * n)
+    exact = tc.conv_operator(w, (n,), method="direct") @ x
+    w32, x32 = w.astype(np.float32), x.astype(np.float32)
+    auto = tc.conv_operator(w32, (n,))
+    assert auto.method == "fft"
+    err = {
+        m: float(np.abs(op @ x32 - exact).max() / np.abs(exact).max())
+        for m, op in (("auto", auto), ("direct", tc.conv_operator(w32, (n,), method="direct")))
+    }
+    assert err["auto"] <= 10 * err["direct"], err

@@ -230,7 +230,7 @@ def test_empty_batch_gives_torch_shape(torch, mode):
         torch.zeros(0, 3, 5, dtype=torch.float64), torch.from_numpy(w), stride=2
     )
     assert z.shape == tuple(want.shape) == (0, 2, 11)
-    u = tc.unfold(np.zeros((0, 2, 5)), 3, padding=1, padding_mode=mode)
+    u = tc.unfold(np.zeros((0, 2, 5)), (3,), padding=1, padding_mode=mode)
     assert u.shape == (0, 6, 5)
 
 
@@ -315,3 +315,31 @@ def test_torch_meta_tensor_is_refused(torch):
 def test_torch_sparse_tensor_is_refused(torch):
     with pytest.raises(TypeError, match=r"`weight` must be a dense \(strided\) tensor; got layout"):
         tc.conv1d_matrix(torch.tensor([1.0, 2.0]).to_sparse(), 5)
+
+
+def test_memory_hints_fit_the_request(monkeypatch):
+    """Issue 14.8: a sparse request that does not fit is not told to use a sparse format."""
+    monkeypatch.setattr("toeplitz_conv._arrays._physical_memory", lambda: 1000)
+    with pytest.raises(ValueError, match=r"nonzeros would take .* rows=\(r0, r1\)") as sparse:
+        tc.conv1d_matrix(np.ones(3), 1000)
+    assert "sparse format" not in str(sparse.value)
+    with pytest.raises(ValueError, match=r"dense \(998, 1000\) matrix .*\(format='csr'\)"):
+        tc.conv1d_matrix(np.ones(3), 1000, format="dense")
+
+
+def test_int_size_with_a_2d_kernel_says_what_to_pass():
+    """Issue 14.8: the message names the readings instead of contradicting itself."""
+    with pytest.raises(ValueError, match=r"2-D kernel alone, \(K_1, K_2\), needs `input_size` as"):
+        tc.conv_matrix(np.ones((3, 3)), 5)
+    assert tc.conv_matrix(np.ones((3, 3)), (5, 5)).shape == (9, 25)
+
+
+def test_unfold_int_kernel_size_reads_as_torch_or_refuses():
+    """Issue 14.8: an int kernel_size means what torch's F.unfold means, or is refused."""
+    img = np.arange(2 * 2 * 5 * 5, dtype=float).reshape(2, 2, 5, 5)
+    assert np.array_equal(tc.unfold(img, 3), tc.unfold(img, (3, 3)))  # (N, C, H, W): 3x3
+    assert np.array_equal(tc.unfold(img[0, 0], 2), tc.unfold(img[0, 0], (2,)))  # (C, L)
+    with pytest.raises(ValueError, match=r"int `kernel_size` with a 3-dimensional `x`.*ambiguous"):
+        tc.unfold(img[0], 3)
+    assert tc.unfold(img[0], (3, 3)).shape == (18, 9)
+    assert tc.unfold(img[0], (3,)).shape == (2, 15, 3)

@@ -227,9 +227,23 @@ def test_errors_transpose():
 
 
 def test_wrong_vector_length():
-    op = tc.conv1d_operator([1.0, 2.0], 5)
-    with pytest.raises(ValueError, match="dimension mismatch"):
-        op.matvec(np.ones(4))
+    """Issue 14.8: a vector of the wrong length is refused by name, not scipy's bare message."""
+    op = tc.conv1d_operator(np.ones((3, 2, 2)), 10)  # 27 x 20: (2, 10) -> (3, 9)
+    forward = r"this 27x20 operator takes a vector \(n,\) or \(n, 1\) with n = 20 = "
+    with pytest.raises(ValueError, match=forward + r".*\(2, 10\) array; got shape \(7,\)"):
+        op.matvec(np.ones(7))
+    with pytest.raises(ValueError, match=forward):
+        op @ np.ones(27)
+    with pytest.raises(ValueError, match=r"adjoint \(rmatvec\) of this 27x20 .* n = 27 .*\(3, 9\)"):
+        op.rmatvec(np.ones(20))
+    with pytest.raises(ValueError, match=r"takes columns \(n, B\) with n = 20"):
+        op.matmat(np.ones((7, 2)))
+    with pytest.raises(ValueError, match=r"this 20x27 operator takes .* n = 27"):
+        op.H @ np.ones(20)
+    # the right lengths still work, as vectors and as columns
+    assert (op @ np.ones(20)).shape == (27,)
+    assert (op @ np.ones((20, 3))).shape == (27, 3)
+    assert op.rmatvec(np.ones((27, 1))).shape == (20, 1)
 
 
 def test_torch_oracle(torch):

@@ -317,7 +317,7 @@ def test_batched(mode, stride, padding, dilation):
     l_out = ref_y.shape[-1]
     assert_close(x.reshape(n, -1) @ m.T + tc.bias_vector(b, l_out), ref_y.reshape(n, -1))
     kw_u = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
-    u = tc.unfold(x, k, **kw_u)
+    u = tc.unfold(x, (k,), **kw_u)
     assert u.shape == (n, c_in * k, l_out)
     assert_close(u, ref_unfold(x, k, **kw_u))
     for i in range(n):

@@ -105,7 +105,7 @@ def check_against_torch(w, b, x, stride, padding, dilation, groups, mode):
     u_t = F.unfold(
         xp[:, :, None, :], kernel_size=(1, k), dilation=(1, dilation), padding=0, stride=(1, stride)
     ).numpy()
-    u = tc.unfold(x, k, padding_mode=mode, **kw)
+    u = tc.unfold(x, (k,), padding_mode=mode, **kw)
     assert_close(u, u_t)
     return y_t
 
@@ -363,7 +363,7 @@ def test_unfold_direct(k, stride, padding, dilation):
         dilation=(1, dilation),
         stride=(1, stride),
     ).numpy()
-    u = tc.unfold(x, k, stride=stride, padding=padding, dilation=dilation)
+    u = tc.unfold(x, (k,), stride=stride, padding=padding, dilation=dilation)
     assert u.shape == u_t.shape
     assert_close(u, u_t)
     assert_close(tc.unfold(x[1], k, stride=stride, padding=padding, dilation=dilation), u_t[1])
@@ -389,7 +389,7 @@ def test_unfold_modes_and_weight_grad(mode, k, stride, padding, dilation):
     y = F.conv1d(xp, wt, T(b), stride=stride, dilation=dilation, groups=groups)
     g = np.random.default_rng(9).standard_normal(tuple(y.shape))
     (y * T(g)).sum().backward()
-    u = tc.unfold(x, k, stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
+    u = tc.unfold(x, (k,), stride=stride, padding=padding, dilation=dilation, padding_mode=mode)
     u_t = F.unfold(xp[:, :, None, :], (1, k), dilation=(1, dilation), stride=(1, stride))
     assert_close(u, u_t.numpy())
     g_in, per = c_in // groups, c_out // groups

@@ -107,6 +107,12 @@ def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tupl
         return 1, True
     elif 3 <= weight_ndim <= 5:
         return weight_ndim - 2, False
+    elif weight_ndim == 2:
+        raise ValueError(
+            "with an int `input_size`, `weight` must be a full (C_out, C_in/groups, K_1, "
+            "..., K_n) weight (or a 1-D kernel (K,)): a 2-D kernel alone, (K_1, K_2), needs "
+            "`input_size` as a tuple, e.g. (H, W), or the conv2d_* functions; got 2 dimensions"
+        )
     raise ValueError(
         f"`weight` must have shape {_weight_shape_text(ndim)}{from_size}; "
         f"got {weight_ndim} dimensions"
@@ -196,9 +202,13 @@ def _physical_memory() -> int:
 def check_memory(
     nbytes: int,
     what: str,
-    hint: str = "use a sparse format, a shorter input or the matrix-free operator",
+    hint: str,
 ) -> None:
-    """Refuse, before allocating, a result larger than this machine's memory."""
+    """Refuse, before allocating, a result larger than this machine's memory.
+
+    `hint` is the remedy that fits the request (every caller says its own: a sparse
+    request must not be told to use a sparse format).
+    """
     limit = _physical_memory()
     if nbytes > limit:
         raise ValueError(

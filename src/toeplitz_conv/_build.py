@@ -64,12 +64,19 @@ def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: st
     """Refuse a matrix that cannot fit: the values and indices of `nnz_bound` entries, plus
     the pointer over the rows it is assembled by (over the columns for CSC)."""
     if fmt == "dense":
-        check_memory(shape[0] * shape[1] * dtype.itemsize, f"the dense {shape} matrix")
+        check_memory(
+            shape[0] * shape[1] * dtype.itemsize,
+            f"the dense {shape} matrix",
+            "use a sparse format (format='csr'), rows=(r0, r1) for a block of rows, "
+            "or the matrix-free operator (conv_operator)",
+        )
     else:
         lines = shape[1] if fmt == "csc" else shape[0]
         check_memory(
             nnz_bound * (dtype.itemsize + 24) + (lines + 1) * 8,
             f"the {shape} matrix's index pointer and {nnz_bound:,} nonzeros",
+            "use rows=(r0, r1) to build a block of rows at a time, a shorter input, "
+            "or the matrix-free operator (conv_operator)",
         )
 
 

@@ -59,6 +59,25 @@ def _as_signal(x: object, name: str, n: int) -> tuple[np.ndarray, int]:
     return a.reshape((1,) * (n + 2 - a.ndim) + a.shape), a.ndim
 
 
+def _int_kernel_axes(x: object) -> int:
+    """The spatial axes an int `kernel_size` of :func:`unfold` means, read from `x` as torch does.
+
+    ``(L,)`` and ``(C, L)`` are 1-D; ``(N, C, H, W)`` is 2-D (torch's
+    ``F.unfold``) and ``(N, C, D, H, W)`` 3-D. A 3-dimensional `x` is refused:
+    torch reads ``(C, H, W)`` with a ``K x K`` kernel, a 1-D reading would be
+    ``(N, C, L)``, and only a tuple says which.
+    """
+    ndim = np.ndim(x)
+    if ndim == 3:
+        raise ValueError(
+            f"an int `kernel_size` with a 3-dimensional `x` (shape {np.shape(x)}) is "
+            "ambiguous: torch.nn.functional.unfold reads it as one (C, H, W) image with a "
+            "K x K kernel, a 1-D reading as (N, C, L) signals. Pass kernel_size=(K, K) "
+            "for the image or kernel_size=(K,) for the signals"
+        )
+    return {4: 2, 5: 3}.get(ndim, 1)
+
+
 def _check_channels(a: np.ndarray, ndim: int, channels: int, name: str) -> None:
     """`a` of shape ``(N, C, *S)`` must have the `channels` the weight expects."""
     if a.shape[1] == channels:
@@ -659,7 +678,11 @@ def unfold(
     x : array_like, shape (C, S_1, ..., S_n) or (N, C, S_1, ..., S_n)
         For ``n = 1`` also ``(L,)``.
     kernel_size : int or tuple of n ints
-        An int means 1-D (``K``); a tuple ``(K_1, ..., K_n)`` means ``n`` spatial axes.
+        A tuple ``(K_1, ..., K_n)`` means ``n`` spatial axes. An int ``K`` is read as
+        torch reads it: ``K`` on every axis of a batched ``(N, C, H, W)`` (2-D) or
+        ``(N, C, D, H, W)`` (3-D) input, 1-D for ``(L,)`` and ``(C, L)``; with a
+        3-dimensional `x` it is ambiguous (torch: a ``(C, H, W)`` image; 1-D:
+        ``(N, C, L)``) and refused.
     stride, padding, dilation, padding_mode : optional
         As in :func:`~toeplitz_conv.conv_matrix` (per axis).
 
@@ -694,7 +717,7 @@ def unfold(
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
-    n = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 1
+    n = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else _int_kernel_axes(x)
     if not 1 <= n <= 3:
         raise ValueError(
             f"`kernel_size` must be an int or a tuple of 1, 2 or 3 ints (one per spatial "
@@ -714,7 +737,11 @@ def unfold(
     S_out = tuple(g.output_length for g in geoms)
     shape = (N, C * math.prod(K), math.prod(S_out))
     returned = shape if ndim == n + 2 else shape[1:]
-    check_memory(math.prod(shape) * a.dtype.itemsize, f"the {returned} patch matrix")
+    check_memory(
+        math.prod(shape) * a.dtype.itemsize,
+        f"the {returned} patch matrix",
+        "use a smaller batch or input, a larger stride, or the matrix-free operator",
+    )
     u = np.empty(shape, dtype=a.dtype)  # a fresh array, never a view of overlapping windows
     if N == 0:
         return u if ndim == n + 2 else u[0]

@@ -166,7 +166,11 @@ def bias_vector(bias: object, output_size: int | tuple[int, ...]) -> np.ndarray:
         n = check_int(output_size, "output_length", minimum=1)
     if b.dtype.kind in "biu":
         b = b.astype(np.float64)
-    check_memory(b.size * n * b.dtype.itemsize, f"the bias vector of {b.size * n:,} values")
+    check_memory(
+        b.size * n * b.dtype.itemsize,
+        f"the bias vector of {b.size * n:,} values",
+        "check `output_size` (it is the conv's output size, not the input's)",
+    )
     return np.repeat(b, n)
 
 

@@ -53,6 +53,42 @@ class _ConvOperatorBase(LinearOperator):
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
         return apply_kernel(self._kernel, self.dtype, X, adjoint)
 
+    def _check_operand(self, x: object, side: int, columns: bool) -> None:
+        """Refuse a vector (or block of columns) of the wrong length by name, before scipy's
+        bare "dimension mismatch": `side` 1 is what the operator takes, 0 what it returns."""
+        shape = np.shape(x)
+        n = self.shape[side]
+        if (shape[:1] == (n,) and len(shape) == 2) if columns else shape in ((n,), (n, 1)):
+            return
+        k = self._kernel
+        forward = isinstance(self, ConvOperator)
+        takes_input = (side == 1) == forward
+        channels, size = (k.c_in, k.input_size) if takes_input else (k.c_out, k.output_size)
+        what = "columns (n, B)" if columns else "a vector (n,) or (n, 1)"
+        who = f"this {self.shape[0]}x{self.shape[1]} operator"
+        who = who if side == 1 else f"the adjoint (rmatvec) of {who}"
+        raise ValueError(
+            f"{who} takes {what} with n = {n:,} = "
+            f"C * prod(size) for (C, size) = ({channels}, {size}), a flattened "
+            f"{(channels, *size)} array; got shape {shape}"
+        )
+
+    def matvec(self, x: object) -> np.ndarray:
+        self._check_operand(x, 1, columns=False)
+        return super().matvec(x)
+
+    def rmatvec(self, x: object) -> np.ndarray:
+        self._check_operand(x, 0, columns=False)
+        return super().rmatvec(x)
+
+    def matmat(self, X: object) -> np.ndarray:
+        self._check_operand(X, 1, columns=True)
+        return super().matmat(X)
+
+    def rmatmat(self, X: object) -> np.ndarray:
+        self._check_operand(X, 0, columns=True)
+        return super().rmatmat(X)
+
 
 class ConvOperator(_ConvOperatorBase):
     r"""The matrix of a convolution (1, 2 or 3 spatial axes) as a matrix-free ``LinearOperator``.

@@ -59,6 +59,7 @@ def _lanczos(op: MPIConvOperator, steps: int, block: int, seed: int, done) -> tu
     check_memory(
         cap * n_local * dtype.itemsize,
         f"the Lanczos basis ({cap} vectors of {n_local} local entries)",
+        "use a smaller `maxiter` or block, or more ranks",
     )
     rng = np.random.default_rng([seed, comm.Get_rank()])
     Q = rng.standard_normal((p, n_local)).astype(dtype)

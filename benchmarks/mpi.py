@@ -337,6 +337,7 @@ def report_sweep(runs: list[dict]) -> str:
         f"single-process operator), w = {w * 1e6:.0f} ns per sample (the distributed wrapper: "
         f"copies, window, vectors), c = {c:.1f} ms per product on more than one rank (halo "
         "exchanges, collective checks, waiting)",
+        "",
         markdown_table(
             ["ranks", "measured (ms)", "model (ms)", "residual, worst (%)"],
             [

@@ -26,10 +26,12 @@ What one run measures (best of N rounds, the slowest rank's time):
 The sweep repeats a run ``--runs`` times per rank count, reports each figure as the
 range over the runs, and fits the cost model
 
-    ``T(R) = a n / min(R, P) + b + c [R > 1]``
+    ``T(R) = (a + w) n / min(R, P) + c [R > 1]``
 
 (``n`` samples, ``P`` cores: ranks beyond the cores time-share them) by least squares
-to every measured product time, ``R = 1`` included, with each point's residual. On a
+to every measured distributed product time, ``R = 1`` included, with each point's
+residual: ``a`` is the single-process operator's time per sample, ``w`` the
+distributed wrapper's, ``c`` the fixed cost of a product on several ranks. On a
 machine with fewer cores than ranks (mpich oversubscribes without any option) ``R > P``
 measures time-sharing, not scaling; the output says so.
 """
@@ -250,16 +252,24 @@ def span(values) -> str:
     return f"{lo:.3g}" if f"{lo:.3g}" == f"{hi:.3g}" else f"{lo:.3g}-{hi:.3g}"
 
 
-def fit(runs: list[dict]) -> tuple[np.ndarray, list[tuple[int, float, float]]]:
-    """Least squares ``T(R) = a n / min(R, P) + b + c [R > 1]`` on every product time."""
+def fit(runs: list[dict]) -> tuple[float, float, float, list[tuple[int, float, float]]]:
+    """The cost model fitted to the runs: ``T(R) = A n / min(R, P) + c [R > 1]``.
+
+    ``A`` and ``c`` by least squares on every distributed product time (``R = 1``
+    included); ``A`` is then split into ``a``, the single-process operator's time per
+    sample (the median of its runs), and ``A - a``, the distributed wrapper's. Returns
+    ``(a, A - a, c, [(R, measured, model), ...])``, times in ms.
+    """
     points = []
     for r in runs:
         points.append((1, r["product_1_rank_ms"], r["samples"], r["cores"]))
         points.append((r["ranks"], r["product_R_ranks_ms"], r["samples"], r["cores"]))
-    A = np.array([[n / min(R, P), 1.0, float(R > 1)] for R, _, n, P in points])
+    M = np.array([[n / min(R, P), float(R > 1)] for R, _, n, P in points])
     t = np.array([T for _, T, _, _ in points])
-    coef = np.linalg.lstsq(A, t, rcond=None)[0]
-    return coef, [(R, T, float(row @ coef)) for (R, T, _, _), row in zip(points, A, strict=True)]
+    A, c = np.linalg.lstsq(M, t, rcond=None)[0]
+    a = float(np.median([r["single_process_operator_ms"] / r["samples"] for r in runs]))
+    model = [(R, T, float(row @ (A, c))) for (R, T, _, _), row in zip(points, M, strict=True)]
+    return a, float(A) - a, float(c), model
 
 
 def report_sweep(runs: list[dict]) -> str:
@@ -319,13 +329,15 @@ def report_sweep(runs: list[dict]) -> str:
         + ", ".join(f"{R} ranks {by[R][0]['halo_bytes']} bytes" for R in ranks)
         + f", against {by[ranks[0]][0]['slab_bytes']} bytes of slab per rank on {ranks[0]}",
     ]
-    coef, pts = fit(runs)
-    a, b, c = coef
+    a, w, c, pts = fit(runs)
     lines += [
         "",
-        f"fitted to all {len(pts)} product times: T(R) = {a * 1e6:.1f} ns x n / min(R, {cores})"
-        f" + {b:.2f} ms + {c:.2f} ms [R > 1]  (n = {runs[0]['samples']} samples; the last "
-        "term is the exchanges and collective checks)",
+        f"fitted to all {len(pts)} distributed product times: T(R) = (a + w) n / min(R, {cores})"
+        f" + c [R > 1], n = {runs[0]['samples']} samples: a = {a * 1e6:.0f} ns per sample (the "
+        f"single-process operator), w = {w * 1e6:.0f} ns per sample (the distributed wrapper: "
+        f"copies, window, vectors), c = {c:.1f} ms per product on more than one rank (halo "
+        "exchanges, collective checks, waiting)",
+        "",
         markdown_table(
             ["ranks", "measured (ms)", "model (ms)", "residual, worst (%)"],
             [
@@ -350,7 +362,13 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    parser.add_argument("--raw", help="--sweep: also write every run's figures to this JSON file")
+    parser.add_argument("--report", help="report the runs saved by --raw (no new runs)")
     args = parser.parse_args()
+    if args.report:
+        with open(args.report) as file:
+            print(report_sweep(json.load(file)["runs"]), flush=True)
+        return
     if args.sweep:
         runs = []
         load = os.getloadavg()[0]
@@ -358,11 +376,12 @@ def main() -> None:
             for R in args.ranks:
                 runs.append(launch(R, args.smoke, args.timeout))
                 print(f"  {R} ranks: {runs[-1]['product_R_ranks_ms']:.1f} ms", file=sys.stderr)
+        loads = f"{load:.1f} before the runs, {os.getloadavg()[0]:.1f} after"
         print(report_sweep(runs), flush=True)
-        print(
-            f"load average (1 min) of the machine: {load:.1f} before the runs, "
-            f"{os.getloadavg()[0]:.1f} after (other jobs share its {os.cpu_count()} cores)"
-        )
+        print(f"load average (1 min) of the machine: {loads}")
+        if args.raw:
+            with open(args.raw, "w") as file:
+                json.dump({"load_average": loads, "runs": runs}, file, indent=1)
         return
     result = one_run(args.smoke)
     if result is not None:

@@ -1,7 +1,9 @@
 """toeplitz_conv.mpi: the distributed operator and matrix, checked under ``mpiexec``.
 
 The MPI checks live in ``tests/mpi_scripts/`` and run in one ``mpiexec -n 2`` and one
-``mpiexec -n 3`` launch (unequal slabs); these tests launch them with a timeout, so a
+``mpiexec -n 3`` launch (unequal slabs), plus one launch each for the cases of issue 14
+(``check_hardening.py``: the transpose of complex weights, the square layout, vec order,
+arguments that differ between ranks); these tests launch them with a timeout, so a
 hang fails instead of blocking, and check what every rank printed. The plan of slabs and
 halos (pure integer bookkeeping) is checked in-process with hypothesis. Skips only when
 mpi4py/pylops-mpi are missing and TOEPLITZ_CONV_NO_SKIPS is unset.

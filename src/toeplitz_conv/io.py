@@ -289,7 +289,7 @@ def _write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:
 # --------------------------------------------------------------------------- MAT v5
 #: Entries of a column block written at a time to a ``.mat`` file (the CSC order of a CSR
 #: matrix is produced block by block, never as a whole copy).
-_MAT_BLOCK = 1 << 22
+_MAT_BLOCK = 1 << 21
 #: MAT v5 sizes are 32-bit: a variable holds less than 4 GiB.
 _MAT_MAX_BYTES = 2**32 - 1
 # MAT v5 data types and the sparse class
@@ -301,38 +301,37 @@ def _padded(nbytes: int) -> int:
     return -(-nbytes // 8) * 8
 
 
+def _column_counts(m: sp.sparray) -> np.ndarray:
+    """Entries in each column of CSR `m`, counted a slice at a time (``np.bincount`` of
+    the whole index array would first copy it to int64)."""
+    counts = np.zeros(m.shape[1], dtype=np.int64)
+    for lo in range(0, m.nnz, _MAT_BLOCK):
+        counts += np.bincount(m.indices[lo : lo + _MAT_BLOCK], minlength=m.shape[1])
+    return counts
+
+
 def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
     """`m`'s row indices (`part` ``'rows'``) or values (``'values'``) in CSC order, a
     block of columns at a time.
 
-    A CSC `m` is sliced. A CSR `m` is scanned once per block of columns holding
-    about ``nnz / 32`` entries (at least `_MAT_BLOCK`): the positions of the block's
-    entries, stable-sorted by column (rows stay ascending within a column), give its
-    values, or its rows by a binary search in ``indptr``. Memory stays near one
-    block; nothing of the size of `m` is allocated.
+    A CSC `m` is sliced. From a CSR `m`, each block of columns holding about
+    ``nnz / 16`` entries (at least `_MAT_BLOCK`) is cut out and converted to CSC by
+    scipy (``m[:, c0:c1].tocsc()``, a scan and a counting sort in C++): memory stays
+    near one block; nothing of the size of `m` is allocated.
     """
     if m.format == "csc":
         source = m.indices if part == "rows" else m.data
         for lo in range(0, m.nnz, _MAT_BLOCK):
             yield source[lo : lo + _MAT_BLOCK]
         return
-    cols_total = m.shape[1]
-    counts = np.bincount(m.indices, minlength=cols_total) if m.nnz else np.zeros(cols_total, int)
-    ends = np.cumsum(counts)
-    size = max(_MAT_BLOCK, -(-m.nnz // 32))
+    ends = np.cumsum(_column_counts(m))
+    size = max(_MAT_BLOCK, -(-m.nnz // 16))
     cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
-    bounds = np.unique(np.concatenate([[0], cuts, [cols_total]]))
+    bounds = np.unique(np.concatenate([[0], cuts, [m.shape[1]]]))
     for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        hits = []
-        for lo in range(0, m.nnz, _MAT_BLOCK):
-            cols = m.indices[lo : lo + _MAT_BLOCK]
-            hits.append(np.flatnonzero((cols >= c0) & (cols < c1)) + lo)
-        where = np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
-        where = where[np.argsort(m.indices[where], kind="stable")]
-        if part == "rows":
-            yield np.searchsorted(m.indptr, where, side="right") - 1
-        else:
-            yield m.data[where]
+        block = m[:, c0:c1].tocsc()
+        block.sort_indices()  # rows ascending in every column, as MATLAB needs
+        yield block.indices if part == "rows" else block.data
 
 
 def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
@@ -367,7 +366,7 @@ def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
         if m.format == "csc":
             jc = m.indptr
         else:
-            jc = np.concatenate([[0], np.cumsum(np.bincount(m.indices, minlength=cols))])
+            jc = np.concatenate([[0], np.cumsum(_column_counts(m))])
         yield tag(_MI_INT32, 4 * (cols + 1)) + jc.astype("<i4").tobytes()
         yield bytes(_padded(4 * (cols + 1)) - 4 * (cols + 1))
         for part in ("real", "imag") if complex_ else ("real",):

@@ -65,6 +65,42 @@ def test_gram_blocks_are_the_gram_matrix_2d(cfg, complex_weights):
                 np.testing.assert_allclose(blocks(h, h2), want, atol=1e-12 * (1 + abs(G).max()))
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
+    complex_weights=st.booleans(),
+)
+def test_output_gram_blocks_are_m_m_h(cfg, complex_weights):
+    """``side='out'``: the blocks are ``M M^H`` in output-pixel-major order."""
+    _, _, M, layer = _setup(cfg, complex_weights)
+    G = M @ M.conj().T
+    c_out = cfg["c_out"]
+    perm = np.arange(G.shape[0]).reshape(c_out, -1).T.ravel()
+    G = G[np.ix_(perm, perm)]
+    groups, c_g = cfg["groups"], c_out // cfg["groups"]
+    H = layer.output_size[0]
+    for g in range(groups):
+        blocks = _blockgram._GramBlocks(layer.weight[g * c_g : (g + 1) * c_g], layer.geoms, "out")
+        n = blocks.n
+        idx = np.arange(G.shape[0]).reshape(-1, c_out)[:, g * c_g : (g + 1) * c_g].ravel()
+        Gg = G[np.ix_(idx, idx)]
+        for h in range(H):
+            for h2 in range(H):
+                want = Gg[h * n : (h + 1) * n, h2 * n : (h2 + 1) * n]
+                np.testing.assert_allclose(blocks(h, h2), want, atol=1e-12 * (1 + abs(G).max()))
+
+
+def test_strided_layer_uses_the_output_gram():
+    """Stride 2: ``M M^H`` has a quarter of the unknowns and a narrower band; still sound."""
+    w = np.random.default_rng(7).standard_normal((6, 3, 3, 3))
+    layer = _sym._layer(w, (12, 10), 2, 1, 1, 1, "zeros")
+    assert _blockgram._plan(layer)[0] == "out"
+    norm = np.linalg.norm(tc.conv_matrix(w, (12, 10), stride=2, padding=1, format="dense"), 2)
+    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6)) is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),

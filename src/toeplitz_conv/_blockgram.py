@@ -19,7 +19,10 @@ where ``S(q, p)`` are the taps by which output ``q`` reads sample ``p`` and
 tap ``k'`` reads ``p'`` on axis ``a`` (the sum over ``q`` is a product of sums
 over the axes). A block Cholesky factorisation of a block-banded matrix with
 ``H`` block rows and block bandwidth ``b`` costs about ``H (b + 1)^2 n^3``
-flops and keeps ``(b + 1)(b + 2) / 2`` blocks in memory.
+flops and keeps ``(b + 1)(b + 2) / 2`` blocks in memory. ``M M^H`` (output
+pixels, ``C_out`` channels, ``P_{kk'} = W_k W_{k'}^H`` and counts of the samples
+two outputs share) has the same norm and is used when it is cheaper: a
+stride-``s`` axis has ``L/s`` output slices coupled ``d(K-1)/s`` apart.
 
 Rounding (Demmel 1989; Rump, BIT 46 (2006) 433): if the floating-point Cholesky
 factorisation of a symmetric ``A`` whose inner products have at most ``m``
@@ -53,83 +56,98 @@ _EPS = np.finfo(np.float64).eps
 __all__ = ["block_gram_certificate", "block_gram_cost"]
 
 
-def _axis_counts(g: ConvGeometry) -> np.ndarray:
-    """``T[p, p', k, k']``: outputs whose tap ``k`` reads sample ``p`` and tap ``k'`` reads ``p'``.
+def _axis_counts(g: ConvGeometry, side: str) -> np.ndarray:
+    """Per-axis pair counts of the Gram matrix on `side` (exact small integers, float64).
 
-    Shape ``(L, L, K, K)``, exact small integers (float64).
+    ``'in'`` (``M^H M``): ``T[p, p', k, k']``, the outputs ``q`` whose tap ``k``
+    reads sample ``p`` and tap ``k'`` reads ``p'``, shape ``(L, L, K, K)``.
+    ``'out'`` (``M M^H``): ``T[q, q', k, k']``, the samples read by tap ``k`` of
+    output ``q`` and tap ``k'`` of output ``q'``, shape ``(L_out, L_out, K, K)``.
     """
-    L, K = g.input_length, g.kernel_size
-    pos = g.positions(np.arange(g.output_length))  # (L_out, K), -1 where zero padding
-    T = np.zeros((L, L, K, K))
-    for k in range(K):
-        for k2 in range(K):
-            ok = (pos[:, k] >= 0) & (pos[:, k2] >= 0)
-            np.add.at(T, (pos[ok, k], pos[ok, k2], k, k2), 1.0)
-    return T
+    L, K, L_out = g.input_length, g.kernel_size, g.output_length
+    pos = g.positions(np.arange(L_out))  # (L_out, K), -1 where zero padding
+    E = np.zeros((L_out, K, L))
+    q, k = np.nonzero(pos >= 0)
+    np.add.at(E, (q, k, pos[q, k]), 1.0)
+    if side == "in":
+        return np.einsum("qkp,qlr->prkl", E, E)
+    return np.einsum("qkp,rlp->qrkl", E, E)
 
 
-def _axis_reach(g: ConvGeometry) -> int:
-    """Largest ``|p - p'|`` of two samples read by one output on this axis (block bandwidth)."""
-    pos = g.positions(np.arange(g.output_length))
-    reach = 0
-    for row in pos:
-        hit = row[row >= 0]
-        if hit.size:
-            reach = max(reach, int(hit.max() - hit.min()))
-    return reach
+def _reach(T: np.ndarray) -> int:
+    """Largest ``|i - i'|`` with ``T[i, i'] != 0``: the block bandwidth along this axis."""
+    i, i2 = np.nonzero(T.any(axis=(2, 3)))
+    return int(np.abs(i - i2).max(initial=0))
 
 
-def _best_axis(layer: Layer) -> int:
-    """The axis to block along: least ``L_a (b_a + 1)^2 (N / L_a)^3``."""
-    sizes = layer.input_size
-    total = math.prod(sizes)
-    costs = [
-        sizes[a] * (_axis_reach(g) + 1) ** 2 * (total / sizes[a]) ** 3
-        for a, g in enumerate(layer.geoms)
-    ]
-    return int(np.argmin(costs))
+def _plan(layer: Layer) -> tuple[str, int, float, float]:
+    """``(side, axis, flops, bytes)`` of the cheapest Gram matrix and block axis.
+
+    ``side`` is ``'in'`` (``M^H M``, ``C_in/groups`` channels on the input grid) or
+    ``'out'`` (``M M^H``, ``C_out/groups`` on the output grid: fewer unknowns and
+    a narrower band for strided layers). Blocking along axis ``a`` of ``H``
+    slices with block bandwidth ``b`` and ``n`` unknowns a block costs about
+    ``H ((b + 1)^2 + 1/3) n^3`` flops (times 4 for complex weights), per group.
+    """
+    c_out, c_in = layer.out_channels // layer.groups, layer.in_channels // layer.groups
+    kind = 4 if layer.weight.dtype.kind == "c" else 1
+    itemsize = 16 if layer.weight.dtype.kind == "c" else 8
+    k_total = math.prod(layer.kernel_size)
+    best = None
+    for side, sizes, chans in (
+        ("in", layer.input_size, c_in),
+        ("out", layer.output_size, c_out),
+    ):
+        total = math.prod(sizes)
+        for a, g in enumerate(layer.geoms):
+            H = sizes[a]
+            b = min(_reach(_axis_counts(g, side)), H - 1)
+            n = total // H * chans
+            flops = layer.groups * kind * H * ((b + 1) ** 2 + 1 / 3) * float(n) ** 3
+            blocks = (b + 1) * (b + 2) // 2 + 2
+            nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2))
+            if best is None or flops < best[2]:
+                best = (side, a, flops, nbytes)
+    return best
 
 
 def block_gram_cost(layer: Layer) -> tuple[float, float]:
-    """``(flops, bytes)`` of :func:`block_gram_certificate` on `layer` (estimates, per group)."""
-    a = _best_axis(layer)
-    g = layer.geoms[a]
-    H = g.input_length
-    b = min(_axis_reach(g), H - 1)
-    n = math.prod(layer.input_size) // H * (layer.in_channels // layer.groups)
-    kind = 4 if layer.weight.dtype.kind == "c" else 1  # complex flops
-    flops = layer.groups * kind * H * ((b + 1) ** 2 + 1 / 3) * float(n) ** 3
-    itemsize = 16 if layer.weight.dtype.kind == "c" else 8
-    k_total = math.prod(layer.kernel_size)
-    blocks = (b + 1) * (b + 2) // 2 + 2
-    nbytes = itemsize * (blocks * n * n + (k_total * layer.in_channels // layer.groups) ** 2)
-    return flops, float(nbytes)
+    """``(flops, bytes)`` of :func:`block_gram_certificate` on `layer` (estimates)."""
+    return _plan(layer)[2:]
 
 
 class _GramBlocks:
     """The blocks ``G[(h, .), (h', .)]`` of one group's Gram matrix, blocked along axis 0.
 
-    `weight` is that group's ``(C_out/groups, C_in/groups, K_1, ..., K_n)``.
+    `weight` is that group's ``(C_out/groups, C_in/groups, K_1, ..., K_n)``;
+    ``side='in'``: ``G = M^H M`` (pixels of the input, channels ``c_in``);
+    ``side='out'``: ``G = M M^H`` (pixels of the output, channels ``c_out``).
     """
 
-    def __init__(self, weight: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
-        c_out, c_in = weight.shape[:2]
+    def __init__(
+        self, weight: np.ndarray, geoms: tuple[ConvGeometry, ...], side: str = "in"
+    ) -> None:
         ks = weight.shape[2:]
         k1, kr = ks[0], math.prod(ks[1:])
-        w2 = np.moveaxis(weight, 1, -1).reshape(c_out, -1)  # columns (k_1, k_rest, c)
-        P = w2.conj().T @ w2
-        self.P = P.reshape(k1, kr, c_in, k1, kr, c_in)
-        self.T1 = _axis_counts(geoms[0])
+        if side == "in":  # P[k, k'] = W_k^H W_k'
+            w2 = np.moveaxis(weight, 1, -1).reshape(weight.shape[0], -1)  # columns (k, c)
+            P = w2.conj().T @ w2
+        else:  # P[k, k'] = W_k W_k'^H
+            w2 = np.moveaxis(weight, 0, -1).reshape(weight.shape[1], -1)  # columns (k, o)
+            P = (w2.conj().T @ w2).conj()
+        chans = w2.shape[1] // (k1 * kr)
+        self.P = P.reshape(k1, kr, chans, k1, kr, chans)
+        self.T1 = _axis_counts(geoms[0], side)
         rest = np.ones((1, 1, 1, 1))
         for g in geoms[1:]:
-            T = _axis_counts(g)
+            T = _axis_counts(g, side)
             a, _, ka, _ = rest.shape
             L, _, K, _ = T.shape
             rest = np.einsum("abxy,cdzt->acbdxzyt", rest, T).reshape(a * L, a * L, ka * K, ka * K)
         self.pixels = rest.shape[0]
         self.Tm = rest.reshape(self.pixels**2, kr * kr)
-        self.c_in, self.kr = c_in, kr
-        self.n = self.pixels * c_in
+        self.c_in, self.kr = chans, kr
+        self.n = self.pixels * chans
 
     def __call__(self, h: int, h2: int) -> np.ndarray:
         """``G[(h, w, c), (h2, w', c')]`` as an ``(n, n)`` array (rows ``(w, c)``)."""
@@ -144,13 +162,19 @@ class _GramBlocks:
         return block.reshape(self.n, self.n)
 
 
-def _abs_gram_rowsum(layer: Layer) -> float:
-    """``max_j (|M|^H |M| 1)_j``: bounds the rounding of every Gram entry (per roundings)."""
+def _abs_gram_rowsum(layer: Layer, side: str) -> float:
+    """``max_j (|M|^H |M| 1)_j`` (``side='in'``) or ``max_i (|M| |M|^H 1)_i`` (``'out'``).
+
+    Bounds the rounding of every Gram entry (per rounding).
+    """
     from .operators import ConvOperator
 
     op = ConvOperator(np.abs(layer.weight).astype(np.float64), layer.geoms, layer.groups)
-    ones = np.ones(op.shape[1])
-    return float(op.rmatvec(op.matvec(ones)).max(initial=0.0)) * (1 + 1e-6)
+    if side == "in":
+        total = op.rmatvec(op.matvec(np.ones(op.shape[1])))
+    else:
+        total = op.matvec(op.rmatvec(np.ones(op.shape[0])))
+    return float(total.max(initial=0.0)) * (1 + 1e-6)
 
 
 def _factorise(
@@ -223,17 +247,18 @@ def block_gram_certificate(layer: Layer, mu: float, deadline: float | None = Non
     """
     if any(g.padding_mode == "circular" for g in layer.geoms) or not mu > 0:
         return None
-    axis = _best_axis(layer)
+    side, axis = _plan(layer)[:2]
     order = [axis, *(a for a in range(layer.ndim) if a != axis)]
     weight = np.moveaxis(layer.weight, [2 + a for a in order], list(range(2, 2 + layer.ndim)))
     geoms = tuple(layer.geoms[a] for a in order)
-    H = geoms[0].input_length
-    b = min(_axis_reach(geoms[0]), H - 1)
+    T1 = _axis_counts(geoms[0], side)
+    H = T1.shape[0]
+    b = min(_reach(T1), H - 1)
     c_out = weight.shape[0] // layer.groups
     mu2 = mu * mu
     trace, n = 0.0, 1
     for grp in range(layer.groups):
-        blocks = _GramBlocks(weight[grp * c_out : (grp + 1) * c_out], geoms)
+        blocks = _GramBlocks(weight[grp * c_out : (grp + 1) * c_out], geoms, side)
         part = _factorise(blocks, H, b, mu2, deadline)
         if part is None:
             return None
@@ -242,6 +267,7 @@ def block_gram_certificate(layer: Layer, mu: float, deadline: float | None = Non
     gamma = m * _EPS / (1 - m * _EPS)
     chol = 2 * gamma / (1 - gamma) * trace
     k_total = math.prod(layer.kernel_size)
-    t = c_out + 2 * k_total * k_total + 4  # roundings of one Gram entry, and of mu^2 - g
-    form = 2 * t * _EPS * (_abs_gram_rowsum(layer) + mu2)
+    inner = c_out if side == "in" else weight.shape[1]  # terms of one W_k^H W_k' entry
+    t = inner + 2 * k_total * k_total + 4  # roundings of one Gram entry, and of mu^2 - g
+    form = 2 * t * _EPS * (_abs_gram_rowsum(layer, side) + mu2)
     return math.sqrt(mu2 + chol + form) * (1 + 8 * _EPS)

@@ -551,7 +551,7 @@ def _bracket(
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
         op = _SplitOperator(layer)  # two halves of each product on the package's pool
     stall = rtol / 16
-    if _certify._nd_gram_affordable(layer):
+    if certify and _certify._nd_gram_affordable(layer):
         stall = 0.0  # the Gram certificate proves lower (1 + rtol/2): converge, do not stop early
     if mode != "zeros":
         mx0 = None

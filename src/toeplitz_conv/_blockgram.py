@@ -56,28 +56,67 @@ _EPS = np.finfo(np.float64).eps
 __all__ = ["block_gram_certificate", "block_gram_cost"]
 
 
-def _axis_counts(g: ConvGeometry, side: str) -> np.ndarray:
-    """Per-axis pair counts of the Gram matrix on `side` (exact small integers, float64).
+def _reach(g: ConvGeometry, side: str) -> int:
+    """Block bandwidth along this axis: the largest ``|i - i'|`` of two coupled slices.
 
-    ``'in'`` (``M^H M``): ``T[p, p', k, k']``, the outputs ``q`` whose tap ``k``
-    reads sample ``p`` and tap ``k'`` reads ``p'``, shape ``(L, L, K, K)``.
-    ``'out'`` (``M M^H``): ``T[q, q', k, k']``, the samples read by tap ``k`` of
-    output ``q`` and tap ``k'`` of output ``q'``, shape ``(L_out, L_out, K, K)``.
+    ``'in'``: two samples read by one output; ``'out'``: two outputs that read one sample.
     """
-    L, K, L_out = g.input_length, g.kernel_size, g.output_length
-    pos = g.positions(np.arange(L_out))  # (L_out, K), -1 where zero padding
-    E = np.zeros((L_out, K, L))
-    q, k = np.nonzero(pos >= 0)
-    np.add.at(E, (q, k, pos[q, k]), 1.0)
+    pos = g.positions(np.arange(g.output_length))
+    valid = pos >= 0
+    if not valid.any():
+        return 0
     if side == "in":
-        return np.einsum("qkp,qlr->prkl", E, E)
-    return np.einsum("qkp,rlp->qrkl", E, E)
+        hi = np.where(valid, pos, -1).max(axis=1)
+        lo = np.where(valid, pos, g.input_length).min(axis=1)
+        return int(np.max(hi - lo, where=valid.any(axis=1), initial=0))
+    rows = np.broadcast_to(np.arange(g.output_length)[:, None], pos.shape)[valid]
+    lo = np.full(g.input_length, g.output_length)
+    hi = np.full(g.input_length, -1)
+    np.minimum.at(lo, pos[valid], rows)
+    np.maximum.at(hi, pos[valid], rows)
+    read = hi >= 0
+    return int((hi[read] - lo[read]).max(initial=0))
 
 
-def _reach(T: np.ndarray) -> int:
-    """Largest ``|i - i'|`` with ``T[i, i'] != 0``: the block bandwidth along this axis."""
-    i, i2 = np.nonzero(T.any(axis=(2, 3)))
-    return int(np.abs(i - i2).max(initial=0))
+def _axis_counts(g: ConvGeometry, side: str) -> tuple[np.ndarray, int]:
+    """Per-axis pair counts of the Gram matrix on `side`, banded: ``(T, r)``.
+
+    ``T[i, i' - i + r, k, k']`` (exact small integers, float64), ``r`` = :func:`_reach`:
+    ``'in'`` (``M^H M``): the outputs whose tap ``k`` reads sample ``i`` and tap
+    ``k'`` reads sample ``i'``, ``i`` in ``[0, L)``; ``'out'`` (``M M^H``): the
+    samples read by tap ``k`` of output ``i`` and tap ``k'`` of output ``i'``,
+    ``i`` in ``[0, L_out)``.
+    """
+    K, L_out = g.kernel_size, g.output_length
+    pos = g.positions(np.arange(L_out))  # (L_out, K), -1 where zero padding
+    valid = pos >= 0
+    r = _reach(g, side)
+    if side == "in":
+        T = np.zeros((g.input_length, 2 * r + 1, K, K))
+        for k in range(K):
+            for k2 in range(K):
+                ok = valid[:, k] & valid[:, k2]
+                p, p2 = pos[ok, k], pos[ok, k2]
+                np.add.at(T, (p, p2 - p + r, k, k2), 1.0)
+        return T, r
+    T = np.zeros((L_out, 2 * r + 1, K, K))
+    for d in range(-r, r + 1):
+        q = np.arange(max(0, -d), min(L_out, L_out - d))
+        for k in range(K):
+            for k2 in range(K):
+                hit = valid[q, k] & (pos[q, k] == pos[q + d, k2])
+                np.add.at(T, (q[hit], d + r, k, k2), 1.0)
+    return T, r
+
+
+def _full_counts(T: np.ndarray, r: int) -> np.ndarray:
+    """The banded counts of :func:`_axis_counts` as a full ``(L, L, K, K)`` array."""
+    L = T.shape[0]
+    full = np.zeros((L, L, *T.shape[2:]))
+    for d in range(-r, r + 1):
+        i = np.arange(max(0, -d), min(L, L - d))
+        full[i, i + d] = T[i, d + r]
+    return full
 
 
 def _plan(layer: Layer) -> tuple[str, int, float, float]:
@@ -101,11 +140,12 @@ def _plan(layer: Layer) -> tuple[str, int, float, float]:
         total = math.prod(sizes)
         for a, g in enumerate(layer.geoms):
             H = sizes[a]
-            b = min(_reach(_axis_counts(g, side)), H - 1)
+            b = min(_reach(g, side), H - 1)
             n = total // H * chans
             flops = layer.groups * kind * H * ((b + 1) ** 2 + 1 / 3) * float(n) ** 3
             blocks = (b + 1) * (b + 2) // 2 + 2
-            nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2))
+            rest = (total // H) ** 2 * (k_total // layer.kernel_size[a]) ** 2  # counts, float64
+            nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2) + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
     return best
@@ -137,10 +177,10 @@ class _GramBlocks:
             P = (w2.conj().T @ w2).conj()
         chans = w2.shape[1] // (k1 * kr)
         self.P = P.reshape(k1, kr, chans, k1, kr, chans)
-        self.T1 = _axis_counts(geoms[0], side)
+        self.T1, self.r = _axis_counts(geoms[0], side)
         rest = np.ones((1, 1, 1, 1))
         for g in geoms[1:]:
-            T = _axis_counts(g, side)
+            T = _full_counts(*_axis_counts(g, side))
             a, _, ka, _ = rest.shape
             L, _, K, _ = T.shape
             rest = np.einsum("abxy,cdzt->acbdxzyt", rest, T).reshape(a * L, a * L, ka * K, ka * K)
@@ -151,7 +191,9 @@ class _GramBlocks:
 
     def __call__(self, h: int, h2: int) -> np.ndarray:
         """``G[(h, w, c), (h2, w', c')]`` as an ``(n, n)`` array (rows ``(w, c)``)."""
-        t = self.T1[h, h2]  # (K_1, K_1)
+        if abs(h2 - h) > self.r:
+            return np.zeros((self.n, self.n), dtype=self.P.dtype)
+        t = self.T1[h, h2 - h + self.r]  # (K_1, K_1)
         ks = np.nonzero(t)
         c, kr, pr = self.c_in, self.kr, self.pixels
         Q = np.zeros((kr, c, kr, c), dtype=self.P.dtype)
@@ -251,9 +293,8 @@ def block_gram_certificate(layer: Layer, mu: float, deadline: float | None = Non
     order = [axis, *(a for a in range(layer.ndim) if a != axis)]
     weight = np.moveaxis(layer.weight, [2 + a for a in order], list(range(2, 2 + layer.ndim)))
     geoms = tuple(layer.geoms[a] for a in order)
-    T1 = _axis_counts(geoms[0], side)
-    H = T1.shape[0]
-    b = min(_reach(T1), H - 1)
+    H = (layer.input_size if side == "in" else layer.output_size)[axis]
+    b = min(_reach(geoms[0], side), H - 1)
     c_out = weight.shape[0] // layer.groups
     mu2 = mu * mu
     trace, n = 0.0, 1

@@ -118,6 +118,18 @@ print(f"[{{lo:.10g}}, {{hi:.10g}}] relative width {{(hi - lo) / hi:.2e}}")
     )
 
 
+CASES["resnet256s2"] = (
+    "spectral_norm_bounds, ResNet-18 256 -> 512, 3x3 stride 2 on 14x14, padding 1, rtol=1e-3"
+    " (He init; the certificate factorises M M^H: 512 channels on 7x7)",
+    """
+import numpy as np, toeplitz_conv as tc
+w = np.random.default_rng(1).standard_normal((512, 256, 3, 3)) * np.sqrt(2 / (9 * 256))
+lo, hi = tc.spectral_norm_bounds(w, (14, 14), stride=2, padding=1, rtol=1e-3)
+print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
+""",
+)
+
+
 def _blas_info(env: dict) -> str:
     """Which BLAS kernels numpy runs in the cases' environment (threadpoolctl, if installed)."""
     code = (

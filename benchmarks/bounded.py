@@ -6,6 +6,8 @@ run. Absolute times on a shared machine are indicative only.
 
     python benchmarks/bounded.py             # every case
     python benchmarks/bounded.py analyze k5  # some of them
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \\
+        python benchmarks/bounded.py nd_ones nd_reflect nd_zeros40 resnet512 --cap 600
 """
 
 from __future__ import annotations
@@ -69,7 +71,75 @@ w = np.random.default_rng(0).standard_normal((2, 2, 3))
 print(tc.condition_number(w, 1030, padding=(2, 0)))
 """,
     ),
+    "nd_ones": (
+        "issue 14.4: spectral_norm_bounds(ones((1, 1, 3, 3)), (64, 64), padding=1, replicate,"
+        " maxiter=500, time_limit=30) (the norm is 9)",
+        """
+import numpy as np, toeplitz_conv as tc
+lo, hi = tc.spectral_norm_bounds(np.ones((1, 1, 3, 3)), (64, 64), padding=1,
+                                 padding_mode="replicate", maxiter=500, time_limit=30)
+print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
+""",
+    ),
+    "nd_reflect": (
+        "issue 14.4: spectral_norm_bounds, 16 -> 16, 3x3 on 32x32, padding 1, reflect and"
+        " replicate, rtol=1e-3 and 1e-6 (random normal weights)",
+        """
+import time, numpy as np, toeplitz_conv as tc
+w = np.random.default_rng(0).standard_normal((16, 16, 3, 3))
+for mode in ("reflect", "replicate"):
+    for rtol in (1e-3, 1e-6):
+        t = time.perf_counter()
+        lo, hi = tc.spectral_norm_bounds(w, (32, 32), padding=1, padding_mode=mode, rtol=rtol)
+        print(f"{mode} rtol={rtol:g}: [{lo:.10g}, {hi:.10g}] relative width "
+              f"{(hi - lo) / hi:.2e}, {time.perf_counter() - t:.1f} s")
+""",
+    ),
+    "nd_zeros40": (
+        "issue 17.3: spectral_norm_bounds, 16 -> 16, 3x3 on 40x40, padding 1, rtol=1e-4 (He init)",
+        """
+import numpy as np, toeplitz_conv as tc
+w = np.random.default_rng(1).standard_normal((16, 16, 3, 3)) * np.sqrt(2 / 144)
+lo, hi = tc.spectral_norm_bounds(w, (40, 40), padding=1, rtol=1e-4)
+print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
+""",
+    ),
 }
+for _c, _n in ((512, 7), (256, 14), (128, 28), (64, 56)):
+    CASES[f"resnet{_c}"] = (
+        f"issue 17.3: spectral_norm_bounds, ResNet-18 {_c} -> {_c}, 3x3 on {_n}x{_n}, padding 1,"
+        " rtol=1e-3 (He init)",
+        f"""
+import numpy as np, toeplitz_conv as tc
+w = np.random.default_rng(1).standard_normal(({_c}, {_c}, 3, 3)) * np.sqrt(2 / (9 * {_c}))
+lo, hi = tc.spectral_norm_bounds(w, ({_n}, {_n}), padding=1, rtol=1e-3)
+print(f"[{{lo:.10g}}, {{hi:.10g}}] relative width {{(hi - lo) / hi:.2e}}")
+""",
+    )
+
+
+CASES["resnet256s2"] = (
+    "spectral_norm_bounds, ResNet-18 256 -> 512, 3x3 stride 2 on 14x14, padding 1, rtol=1e-3"
+    " (He init; the certificate factorises M M^H: 512 channels on 7x7)",
+    """
+import numpy as np, toeplitz_conv as tc
+w = np.random.default_rng(1).standard_normal((512, 256, 3, 3)) * np.sqrt(2 / (9 * 256))
+lo, hi = tc.spectral_norm_bounds(w, (14, 14), stride=2, padding=1, rtol=1e-3)
+print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
+""",
+)
+
+
+def _blas_info(env: dict) -> str:
+    """Which BLAS kernels numpy runs in the cases' environment (threadpoolctl, if installed)."""
+    code = (
+        "import numpy, threadpoolctl\n"
+        "for i in threadpoolctl.threadpool_info():\n"
+        "    print(i.get('internal_api'), i.get('architecture'), i.get('num_threads'), "
+        "i.get('prefix'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return done.stdout.strip() or f"(threadpoolctl not available: {done.stderr.strip()[-80:]})"
 
 
 def main() -> None:
@@ -83,6 +153,7 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     src = os.environ.get("TOEPLITZ_CONV_SRC", os.path.join(here, "..", "src"))
     env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
+    print("BLAS (threadpoolctl):", _blas_info(env).replace("\n", "; "))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases or list(CASES):
             title, code = CASES[name]

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "_symbol": 2,
     "_krylov": 2,
     "_certify": 2,
+    "_blockgram": 2,
     "_formula": 2,
     # 3 public modules
     "matrices": 3,

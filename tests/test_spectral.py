@@ -593,3 +593,64 @@ def test_huge_iterative_requests_are_refused_before_allocating():
         tc.singular_values([1.0, 2.0], 10**12, k=1)
     with pytest.raises(ValueError, match=r"would take .* use a shorter input"):
         tc.condition_number([1.0, 2.0], 10**12)
+
+
+# --------------------------------------------------------------------------- issue 14 (1)
+@pytest.mark.parametrize(
+    ("weight", "size"),
+    [(np.zeros(3), 5000), (np.zeros((1, 1, 2, 2)), (100, 100)), (np.zeros((2, 3, 3)), 3000)],
+)
+def test_zero_weight_is_the_zero_map(weight, size):
+    """Issue 14 (1): was an IndexError (krylov) and an ArpackError (svds)."""
+    for method in ("auto", "krylov", "svds"):
+        values, errors = tc.singular_values(weight, size, k=2, method=method, return_errors=True)
+        np.testing.assert_array_equal(values, np.zeros(2))
+        np.testing.assert_array_equal(errors, np.zeros(2))
+    m, n = tc.conv_matrix(weight, size).shape
+    np.testing.assert_array_equal(tc.singular_values(weight, size), np.zeros(min(m, n)))
+    assert tc.spectral_norm_bounds(weight, size) == (0.0, 0.0)
+    assert tc.spectral_norm(weight, size) == 0.0
+    assert tc.condition_number(weight, size) == np.inf  # singular, as numpy.linalg.cond says
+    assert np.linalg.cond(np.zeros((2, 2))) == np.inf
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+def test_zero_weight_every_padding_mode(mode):
+    w = np.zeros((1, 1, 3, 3))
+    kw = dict(padding=1, padding_mode=mode)
+    np.testing.assert_array_equal(tc.singular_values(w, (64, 64), k=3, **kw), np.zeros(3))
+    assert tc.spectral_norm_bounds(w, (64, 64), **kw) == (0.0, 0.0)
+    assert tc.condition_number(w, (64, 64), **kw) == np.inf
+
+
+def test_krylov_on_a_wide_layer_whose_start_block_is_in_the_null_space():
+    """The cause of issue 14 (1): a wide layer's start block ``M X`` vanished (zero weight).
+
+    Random output-space vectors keep the block nonzero; block Krylov on the zero map's
+    Gram matrix then finds the exact zeros.
+    """
+    layer = _sym._layer(np.zeros((1, 1, 2, 2)), (30, 30), 1, 0, 1, 1, "zeros")
+    assert layer.shape[0] < layer.shape[1]  # wide
+    budget = _krylov.Budget(10, None)
+    values, errors, done, _ = _krylov.top_singular_values(
+        layer, 2, tol=1e-6, budget=budget, rng=np.random.default_rng(0)
+    )
+    assert done
+    np.testing.assert_array_equal(values, np.zeros(2))
+    np.testing.assert_array_equal(errors, np.zeros(2))
+    w = np.zeros((1, 2, 3))
+    w[0, 1] = [1.0, 2.0, 1.0]  # input channel 0 unused
+    ref, _ = _dense_svd(w, 300)
+    np.testing.assert_allclose(tc.singular_values(w, 300, k=2, method="krylov"), ref[:2], rtol=1e-6)
+
+
+def test_svds_that_stops_short_returns_k_values_with_nan():
+    """ARPACK may converge fewer than k values: the rest are nan (with a warning), not dropped."""
+    w = np.zeros((4, 2, 3))
+    w[:2] = np.random.default_rng(0).standard_normal((2, 2, 3))
+    with pytest.warns(RuntimeWarning, match="ran out of its budget"):
+        got = tc.singular_values(w, 200, k=2, method="svds", maxiter=1)
+    assert got.shape == (2,)
+    ref, _ = _dense_svd(w, 200)
+    done = ~np.isnan(got)
+    np.testing.assert_allclose(got[done], ref[:2][done], rtol=1e-6)

@@ -358,6 +358,8 @@ def _block_krylov(
     value's residual is a certified error.
     """
     W = _orthonormal(X0)
+    if W.shape[1] == 0:
+        raise ValueError("the start block of a block Krylov method is zero")
     b = W.shape[1]
     n = W.shape[0]
     max_basis = max(max_basis, 2 * b + b)
@@ -567,6 +569,17 @@ def _start_block(
     return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
 
 
+def _output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``M X`` and two random vectors: a start block in the output space of a wide ``M``.
+
+    The random vectors keep the block nonzero when ``M X`` vanishes (a weight
+    whose symbol peaks lie in the null space, or the zero map).
+    """
+    MX = op.matmat(X)
+    extra = rng.standard_normal((MX.shape[0], 2))
+    return np.concatenate([MX, extra.astype(MX.dtype)], axis=1)
+
+
 def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
     """Most basis vectors (and images) for `block`-wide steps: 256 MiB, at least 3 blocks."""
     check_memory(
@@ -593,7 +606,7 @@ def top_singular_values(
     sym = _symbol(layer)
     X = _start_block(layer, sym, k, rng)
     if wide:
-        X = op.matmat(X)  # the left singular vectors live in the output space
+        X = _output_block(op, X, rng)  # the left singular vectors live in the output space
     max_basis = _basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
     ritz = _block_krylov(_gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
     theta = np.maximum(ritz.values, 0.0)
@@ -627,7 +640,7 @@ def smallest_singular_value(
     sym = _symbol(layer)
     X = _start_block(layer, sym, 2, rng, smallest=True)
     if wide:
-        X = op.matmat(X)
+        X = _output_block(op, X, rng)
     side = min(m, n)
     max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
     gram = _gram_apply(op, wide)

@@ -64,6 +64,11 @@ def _is_real(layer: Layer) -> bool:
     return layer.weight.dtype.kind != "c"
 
 
+def _is_zero(layer: Layer) -> bool:
+    """The zero map: every weight is 0, so every singular value is exactly 0."""
+    return not np.any(layer.weight)
+
+
 def _is_circulant(layer: Layer) -> bool:
     """Block-circulant on every axis (circular padding, one period of output per axis)."""
     return all(g.is_circulant for g in layer.geoms)

@@ -56,7 +56,16 @@ from ._krylov import (
 )
 from ._layer import Layer
 from ._public import renamed_keyword, warn_caller
-from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
+from ._symbol import (
+    _EPS,
+    _circulant_spectrum,
+    _dense,
+    _is_circulant,
+    _is_zero,
+    _layer,
+    _operator,
+    _symbol,
+)
 from ._threads import max_threads
 
 #: Largest matrix (``rows * cols`` entries) whose spectrum is computed from the
@@ -179,7 +188,8 @@ def singular_values(
     Returns
     -------
     values : ndarray of float64, shape (min(m, n),) or (k,)
-        Descending.
+        Descending. An all-zero weight is the zero map: all zeros (errors 0),
+        by every method.
     errors : ndarray of float64, same shape
         Only with ``return_errors=True``: an exact singular value lies within
         ``errors[i]`` of ``values[i]`` (``'krylov'``: from the residual, and
@@ -190,7 +200,8 @@ def singular_values(
     -----
     RuntimeWarning
         When an iterative method ran out of budget before reaching `tol`; the
-        values reached are returned and the warning lists them with their errors.
+        values reached are returned and the warning lists them with their errors
+        (``'svds'``: ``nan`` for those ARPACK had not converged).
 
     Raises
     ------
@@ -276,7 +287,11 @@ def singular_values(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
     circ = _is_circulant(layer)
-    asked = method
+    if k is None and method in ("krylov", "svds"):
+        raise ValueError(
+            f"`method`={method!r} computes the k largest singular values: pass `k` "
+            f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
+        )
     if method == "auto":
         method = "fft" if circ else "dense" if _dense_ok(layer) else "krylov"
     if method == "fft":
@@ -293,6 +308,12 @@ def singular_values(
                 f"output_length={out}, stride={st}, input_length={size}, "
                 f"padding_mode={g[0].padding_mode!r}"
             )
+    if _is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
+        count = full if k is None else k
+        check_memory(8 * count, f"the spectrum's {count:,} singular values", "pass `k`")
+        values = np.zeros(count)
+        return (values, np.zeros(count)) if return_errors else values
+    if method == "fft":
         values = _circulant_spectrum(layer)
     elif method == "dense":
         check_memory(
@@ -303,15 +324,10 @@ def singular_values(
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
         if k is None:
-            if asked == "auto":
-                raise ValueError(
-                    f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
-                    f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
-                    "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
-                )
             raise ValueError(
-                f"`method`={method!r} computes the k largest singular values: pass `k` "
-                f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
+                f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
+                f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
+                "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
             )
         if method == "svds":
             values, errors, done = _svds_top(layer, k, tol=tol, budget=budget, rng=gen)
@@ -362,6 +378,8 @@ def _svds_top(
     except ArpackNoConvergence as exc:
         values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
     values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
+    # ARPACK may stop with fewer than k converged values: the rest are unknown (nan)
+    values = np.concatenate([values, np.full(k - values.size, np.nan)])
     return values, np.full(values.shape, np.nan), done
 
 
@@ -702,7 +720,8 @@ def condition_number(
     -------
     float
         ``inf`` when the matrix is singular, i.e. when
-        ``sigma_min <= max(m, n) * eps * sigma_max`` (numpy's rank tolerance).
+        ``sigma_min <= max(m, n) * eps * sigma_max`` (numpy's rank tolerance),
+        the zero map (an all-zero weight) included, as :func:`numpy.linalg.cond`.
         Beyond the dense limit, ``sigma_max`` is attained by a vector and
         ``sigma_min`` is ``||M v||`` for a unit ``v``: the ratio is at most the
         true condition number (and equal to it within `tol` when converged).

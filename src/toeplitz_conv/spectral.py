@@ -685,6 +685,48 @@ def spectral_norm(
     return float(lower)
 
 
+def _extreme_values(
+    layer: Layer, tol: float, budget: Budget, gen: np.random.Generator
+) -> tuple[float, float]:
+    """``(sigma_max, sigma_min)`` of a layer beyond the dense limit, each attained by a vector.
+
+    ``sigma_max``: the bracket's attained lower end (its upper end proves
+    ``sigma_max <= upper``); if that bracket is wider than `tol`, block Krylov from
+    the symbol's peaks. ``sigma_min``: :func:`smallest_singular_value`. Both share
+    `budget` (its deadline covers the whole call); a part that stops before `tol`
+    warns with what it reached.
+    """
+    rtol = min(max(tol, 1e-12), 0.5)
+    lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.remaining(), certify=False)
+    if upper == 0:
+        return 0.0, 0.0
+    if upper - lower > tol * upper:
+        # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
+        # value by block Krylov, whose residual says how close it is
+        values, errors, done, _ = top_singular_values(layer, 1, tol=tol, budget=budget, rng=gen)
+        lower = max(lower, float(values[0]))
+        error = min(upper - lower, float(errors[0]))
+        if not (done or upper - lower <= tol * upper):
+            warn_caller(
+                f"condition_number: sigma_max by block Krylov did not reach tol={tol:g} "
+                f"within its budget ({budget.describe()}): sigma_max >= {lower:.10g} (attained; "
+                f"<= {upper:.10g} proved; a singular value within {error:.2g}); the condition "
+                "number returned may be too small"
+            )
+    bottom, error, done, how = smallest_singular_value(
+        layer, tol=tol, budget=budget, rng=gen, top=upper
+    )
+    if not done:
+        warn_caller(
+            f"condition_number: sigma_min by {how} ran out of its budget "
+            f"({budget.describe()}) or its rounding floor before reaching tol={tol:g}: "
+            f"sigma_min <= {bottom:.10g} (an exact singular value within {error:.2g}); the "
+            f"condition number returned, {lower / bottom if bottom else math.inf:.10g}, "
+            "may be too small"
+        )
+    return lower, bottom
+
+
 @renamed_keyword("input_length", "input_size")
 def condition_number(
     weight: object,
@@ -707,12 +749,15 @@ def condition_number(
     weight, input_size, stride, padding, dilation, groups, padding_mode
         The layer, as in :func:`~toeplitz_conv.conv_matrix` (1, 2 or 3 spatial axes).
     tol : float, optional
-        Relative accuracy of ``sigma_min`` for layers beyond the dense limit.
+        Relative accuracy of ``sigma_max`` and ``sigma_min`` for layers beyond the
+        dense limit (a warning says when it was not reached).
     maxiter : int, optional
-        Most block Krylov steps for ``sigma_min`` (default 100).
+        Most steps of each iterative part (the Lanczos and block Krylov steps for
+        ``sigma_max``, the block Krylov steps for ``sigma_min``; default 100).
     time_limit : float, optional
-        Seconds after which the search for ``sigma_min`` stops (between steps);
-        ``None``: no limit but `maxiter`.
+        Seconds for the whole call beyond the dense limit, shared by the parts for
+        ``sigma_max`` and ``sigma_min`` (checked between steps; a sparse LU, once
+        started, runs to its end); ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         Seeds the random start vectors; ``None`` means seed 0 (deterministic).
 
@@ -729,8 +774,10 @@ def condition_number(
     Warns
     -----
     RuntimeWarning
-        When the search for ``sigma_min`` ran out of budget; the warning gives
-        the ``sigma_min`` reached and its error, and that value is used.
+        When the search for ``sigma_max`` or ``sigma_min`` stopped before `tol`
+        (its budget, or rounding: ``sigma_min`` is accurate to about
+        ``16 eps kappa`` relative); the warning gives the value reached and its
+        error, and that value is used.
 
     Notes
     -----
@@ -739,16 +786,21 @@ def condition_number(
 
     * block-circulant layers: exact, from every symbol matrix's SVD;
     * at most :data:`DENSE_LIMIT` entries: exact, dense SVD;
-    * larger, every padding mode: ``sigma_max`` from the certified bracket of
-      :func:`spectral_norm_bounds` (its attained lower end, without the proofs);
-      ``sigma_min`` by block Krylov started at the symbol's troughs (see
-      :func:`singular_values`), within a budget:
-    * up to ``4e6`` nonzeros, shift-invert at zero: a sparse LU of ``M`` (or
-      of the smaller Gram matrix when ``M`` is not square), and block Krylov
-      on ``(M^H M)^{-1}``, whose top is ``1 / sigma_min^2``. A factor that is
-      exactly singular, or a solve that overflows, gives ``inf``;
+    * larger, every padding mode: ``sigma_max`` from the bracket of
+      :func:`spectral_norm_bounds` (its attained lower end, without the proofs),
+      and, when that bracket is wider than `tol`, block Krylov from the symbol's
+      peaks (as ``singular_values(..., k=1)``); ``sigma_min`` by block Krylov
+      started at the symbol's troughs, within the same budget:
+    * while ``M`` has at most ``12e6`` nonzeros, shift-invert at zero: a sparse
+      LU of ``M`` (square) or of the augmented matrix ``[[alpha I, B], [B^H, 0]]``
+      (``B`` = ``M`` or ``M^H``, whichever is tall; never the Gram matrix, whose
+      rounding would cost ``eps kappa^2``), and block Krylov on ``(B^H B)^{-1}``,
+      whose top is ``1 / sigma_min^2``, then one step of inverse iteration on its
+      vector. A factor that is exactly singular, or a solve that overflows, gives
+      ``inf``;
     * larger still: block Krylov on ``sigma_max^2 I - M^H M``, which may need
-      more than the budget (then a warning says what was reached).
+      more than the budget and cannot beat ``eps kappa^2`` (then a warning says
+      what was reached).
 
     Examples
     --------
@@ -767,20 +819,7 @@ def condition_number(
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
-        # sigma_max: the attained lower end (the upper end only has to be an upper bound)
-        lower, upper = _bracket(layer, 1e-6, 50, gen, certify=False)
-        if upper == 0:
-            return math.inf
-        bottom, error, done, how = smallest_singular_value(
-            layer, tol=tol, budget=budget, rng=gen, top=upper
-        )
-        if not done:
-            warn_caller(
-                f"condition_number: sigma_min by {how} ran out of its budget "
-                f"({budget.describe()}) before reaching tol={tol:g}: sigma_min <= {bottom:.10g} "
-                f"(an exact singular value within {error:.2g}); the condition number returned, "
-                f"{lower / bottom if bottom else math.inf:.10g}, may be too small"
-            )
+        lower, bottom = _extreme_values(layer, tol, budget, gen)
         values = np.array([lower, bottom])
     top, bottom = float(values.max()), float(values.min())
     if top == 0 or bottom <= max(m, n) * _EPS * top:

@@ -315,3 +315,26 @@ def test_torch_meta_tensor_is_refused(torch):
 def test_torch_sparse_tensor_is_refused(torch):
     with pytest.raises(TypeError, match=r"`weight` must be a dense \(strided\) tensor; got layout"):
         tc.conv1d_matrix(torch.tensor([1.0, 2.0]).to_sparse(), 5)
+
+
+# --------------------------------------------------------------------------- issue 14 (8)
+def test_operator_given_a_vector_of_the_wrong_length_names_the_length():
+    """Issue 14 (8): was scipy's bare 'dimension mismatch'."""
+    op = tc.conv_operator(np.ones((2, 3, 3, 3)), (5, 5), padding=1)  # 50 x 75
+    with pytest.raises(ValueError, match=r"`matvec` .* length 75 .*input of shape \(3, 5, 5\)"):
+        op @ np.ones(7)
+    with pytest.raises(ValueError, match=r"`rmatvec` .* length 50 .*output of shape \(2, 5, 5\)"):
+        op.rmatvec(np.ones(75))
+    with pytest.raises(ValueError, match=r"`matvec` of this 75x50 operator .* length 50"):
+        op.H @ np.ones(75)
+    with pytest.raises(ValueError, match=r"`matmat` .* shape \(75, B\).*got an array of shape"):
+        op.matmat(np.ones((7, 2)))
+    assert (op @ np.ones(75)).shape == (50,) and op.matmat(np.ones((75, 2))).shape == (50, 2)
+
+
+def test_memory_refusal_of_a_sparse_request_does_not_suggest_a_sparse_format(monkeypatch):
+    """Issue 14 (8): 'use a sparse format' was suggested for a request already sparse."""
+    monkeypatch.setattr(_arrays, "_physical_memory", lambda: 2**10)
+    with pytest.raises(ValueError, match=r"format='csr' is already sparse") as info:
+        tc.conv1d_matrix(np.ones(3), 1000, format="csr")
+    assert "use a sparse format" not in str(info.value)

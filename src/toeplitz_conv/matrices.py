@@ -225,9 +225,11 @@ def _check_size(shape: tuple[int, int], nnz_bound: int, dtype: np.dtype, fmt: st
         check_memory(shape[0] * shape[1] * dtype.itemsize, f"the dense {shape} matrix")
     else:
         lines = shape[1] if fmt == "csc" else shape[0]
-        check_memory(
+        check_memory(  # already sparse: the way out is a smaller problem or no matrix at all
             nnz_bound * (dtype.itemsize + 24) + (lines + 1) * 8,
             f"the {shape} matrix's index pointer and {nnz_bound:,} nonzeros",
+            f"format={fmt!r} is already sparse: use a shorter input, or the matrix-free "
+            "operator (conv_operator) instead of a matrix",
         )
 
 

@@ -44,6 +44,43 @@ class _ConvOperatorBase(LinearOperator):
 
     _kernel: Kernel
 
+    def _check_rows(self, X: object, rows: int, what: str, side: str) -> None:
+        """A clear ValueError (scipy says only 'dimension mismatch') for a wrong length."""
+        shape = np.shape(X)
+        if len(shape) in (1, 2) and shape[0] == rows:
+            return
+        raise ValueError(
+            f"`{what}` of this {self.shape[0]}x{self.shape[1]} operator takes a vector of "
+            f"length {rows} (or an array of shape ({rows}, B)): the {side} flattened "
+            f"row-major over (channel, *spatial); got an array of shape {shape}"
+        )
+
+    def _side(self, adjoint: bool) -> str:
+        k = self._kernel
+        if adjoint:
+            return f"output of shape {(k.c_out, *k.output_size)}"
+        return f"input of shape {(k.c_in, *k.input_size)}"
+
+    def matvec(self, x: object) -> np.ndarray:
+        self._check_rows(x, self.shape[1], "matvec", self._side(self._adjoint_side()))
+        return super().matvec(x)
+
+    def rmatvec(self, x: object) -> np.ndarray:
+        self._check_rows(x, self.shape[0], "rmatvec", self._side(not self._adjoint_side()))
+        return super().rmatvec(x)
+
+    def matmat(self, X: object) -> np.ndarray:
+        self._check_rows(X, self.shape[1], "matmat", self._side(self._adjoint_side()))
+        return super().matmat(X)
+
+    def rmatmat(self, X: object) -> np.ndarray:
+        self._check_rows(X, self.shape[0], "rmatmat", self._side(not self._adjoint_side()))
+        return super().rmatmat(X)
+
+    def _adjoint_side(self) -> bool:
+        """Whether ``matvec`` takes the convolution's output (the transposed operator)."""
+        return False
+
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
         k = self._kernel
         size, channels, fn = (
@@ -176,6 +213,9 @@ class ConvTransposeOperator(_ConvOperatorBase):
 
     def __repr__(self) -> str:
         return f"<adjoint of {self.forward!r}>"
+
+    def _adjoint_side(self) -> bool:
+        return True
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         return self._apply(X, adjoint=True)

@@ -338,3 +338,14 @@ def test_memory_refusal_of_a_sparse_request_does_not_suggest_a_sparse_format(mon
     with pytest.raises(ValueError, match=r"format='csr' is already sparse") as info:
         tc.conv1d_matrix(np.ones(3), 1000, format="csr")
     assert "use a sparse format" not in str(info.value)
+
+
+def test_int_size_with_a_2d_kernel_alone_says_what_to_pass():
+    """Issue 14 (8): the message listed (K_1, ..., K_n) as allowed while refusing (3, 3)."""
+    for fn in (tc.conv_matrix, tc.singular_values):
+        with pytest.raises(
+            ValueError, match=r"2-D kernel alone, .* needs a tuple `input_size`"
+        ) as e:
+            fn(np.ones((3, 3)), 10)
+        assert "(10, 10)" in str(e.value) and "or (K_1, ..., K_n)" not in str(e.value)
+    assert tc.conv_matrix(np.ones((3, 3)), (10, 10)).shape == (64, 100)

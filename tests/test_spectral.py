@@ -726,3 +726,23 @@ def test_smallest_singular_value_error_is_within_tol():
     assert done and "augmented" in how
     assert abs(value - exact) <= error <= 1.5e-6 * value
     assert j.size == 54
+
+
+# --------------------------------------------------------------------------- issue 14 (7)
+def test_condition_number_time_limit_covers_sigma_max(monkeypatch):
+    """Issue 14 (7): sigma_max had its own hard-coded budget (50 steps, no time limit)."""
+    w = np.random.default_rng(3).standard_normal((2, 2, 3, 3))
+    assert np.prod(tc.conv_matrix(w, (40, 40), padding=1).shape) > spectral.DENSE_LIMIT
+    with pytest.warns(RuntimeWarning, match=r"sigma_max by block Krylov did not reach .*1e-09 s"):
+        tc.condition_number(w, (40, 40), padding=1, time_limit=1e-9)
+
+
+def test_circular_spectrum_honours_the_time_limit():
+    """Issue 14 (7): the full circular spectrum ran to its end whatever time_limit said."""
+    w = np.random.default_rng(4).standard_normal((8, 8, 3, 3))
+    kw = dict(padding=1, padding_mode="circular")
+    with pytest.raises(TimeoutError, match=r"reached [\d,]+ of its [\d,]+ frequencies"):
+        tc.singular_values(w, (128, 128), time_limit=1e-9, **kw)
+    with pytest.raises(TimeoutError, match=r"time_limit"):
+        tc.condition_number(w, (128, 128), time_limit=1e-9, **kw)
+    assert tc.singular_values(w, (16, 16), **kw).shape == (8 * 256,)

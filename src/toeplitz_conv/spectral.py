@@ -177,8 +177,11 @@ def singular_values(
         one block product with ``M`` and ``M^H``; default 100), most Arnoldi
         restarts of ``'svds'`` (default 100).
     time_limit : float, optional
-        Seconds after which the iterative methods stop (checked between steps);
-        ``None``: no limit but `maxiter`.
+        Seconds after which the iterative methods stop (checked between steps)
+        and return what they reached, with a warning; the FFT spectrum checks it
+        between chunks of frequencies and raises ``TimeoutError`` (a spectrum has
+        no useful part); the dense SVD (at most :data:`DENSE_LIMIT` entries)
+        runs to its end. ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         Seeds the random part of the start vectors; ``None`` means seed 0
         (deterministic).
@@ -314,7 +317,7 @@ def singular_values(
         values = np.zeros(count)
         return (values, np.zeros(count)) if return_errors else values
     if method == "fft":
-        values = _circulant_spectrum(layer)
+        values = _circulant_spectrum(layer, budget.deadline)
     elif method == "dense":
         check_memory(
             8 * m * n * (2 if layer.weight.dtype.kind == "c" else 1),
@@ -757,7 +760,9 @@ def condition_number(
     time_limit : float, optional
         Seconds for the whole call beyond the dense limit, shared by the parts for
         ``sigma_max`` and ``sigma_min`` (checked between steps; a sparse LU, once
-        started, runs to its end); ``None``: no limit but `maxiter`.
+        started, runs to its end); block-circulant layers: as in
+        :func:`singular_values` (``TimeoutError`` from the FFT spectrum); the
+        dense SVD runs to its end. ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         Seeds the random start vectors; ``None`` means seed 0 (deterministic).
 
@@ -815,7 +820,7 @@ def condition_number(
     gen = _rng(rng)
     m, n = layer.shape
     if _is_circulant(layer):
-        values = _circulant_spectrum(layer)
+        values = _circulant_spectrum(layer, budget.deadline)
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:

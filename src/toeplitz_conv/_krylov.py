@@ -279,6 +279,12 @@ class Budget:
     def expired(self, step: int) -> bool:
         return step >= self.maxiter or self.out_of_time()
 
+    def remaining(self) -> float | None:
+        """Seconds left (at least a microsecond), or ``None`` without a time limit."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.monotonic(), 1e-6)
+
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
@@ -340,7 +346,14 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
 
 
 def _block_krylov(
-    apply, X0: np.ndarray, k: int, *, tol: float, budget: Budget, max_basis: int
+    apply,
+    X0: np.ndarray,
+    k: int,
+    *,
+    tol: float,
+    budget: Budget,
+    max_basis: int,
+    aim=None,
 ) -> Ritz:
     r"""The `k` largest eigenpairs of a Hermitian PSD ``A`` from a block Krylov space on `X0`.
 
@@ -352,12 +365,16 @@ def _block_krylov(
     vectors (thick restart). It stops when every one of the `k` residuals is at
     most ``2 tol theta_i`` (so ``sqrt(theta_i)`` is within about ``tol`` of a
     singular value) or at the rounding floor, or when the `budget` runs out.
+    `aim`, if given, maps the Ritz values to the residuals wanted instead of
+    ``2 tol theta_i``.
 
     For a unit ``v``, ``|lambda - theta| <= ||A v - theta v||`` for some eigenvalue
     ``lambda`` (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1): each
     value's residual is a certified error.
     """
     W = _orthonormal(X0)
+    if W.shape[1] == 0:
+        raise ValueError("the start block of a block Krylov method is zero")
     b = W.shape[1]
     n = W.shape[0]
     max_basis = max(max_basis, 2 * b + b)
@@ -383,12 +400,13 @@ def _block_krylov(
         R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
         resid = np.linalg.norm(R, axis=0)
         floor = 1e3 * _EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
-        aim = np.maximum(2 * tol * np.abs(theta[:top]), floor)
-        converged = bool(np.all(resid[:k] <= aim[:k]))
+        wanted = 2 * tol * np.abs(theta[:top]) if aim is None else aim(theta[:top])
+        aim_ = np.maximum(wanted, floor)
+        converged = bool(np.all(resid[:k] <= aim_[:k]))
         if converged or budget.expired(step):
             return Ritz(theta[:k], U[:, :k], resid[:k], converged, step)
         step += 1
-        live = resid > aim  # converged Ritz vectors add nothing
+        live = resid > aim_  # converged Ritz vectors add nothing
         W = _orthonormal(R[:, live], V[:, :used])
         if W.shape[1] == 0:  # the basis is invariant: the Ritz pairs are exact
             return Ritz(theta[:k], U[:, :k], resid[:k], True, step)
@@ -542,6 +560,15 @@ def _position_major(channels: int, length: int) -> np.ndarray:
     return (j % channels) * length + j // channels
 
 
+def _peak_grid(layer: Layer) -> tuple[int, ...]:
+    """Grid points per axis where the symbol's peaks are sought: a few thousand in all."""
+    floor = {1: 64, 2: 32}.get(layer.ndim, 12)
+    return tuple(
+        int(min(max(-(-(g.input_length + g.pad_left + g.pad_right) // g.stride), floor), 2048))
+        for g in layer.geoms
+    )
+
+
 def _start_block(
     layer: Layer, sym: _Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
 ) -> np.ndarray:
@@ -551,12 +578,7 @@ def _start_block(
     next three, two random vectors, and for reflect/replicate/circular padding
     a random vector on the edges (where the padding may lift or lower the spectrum).
     """
-    floor = {1: 64, 2: 32}.get(layer.ndim, 12)  # grid points per axis: a few thousand in all
-    n = tuple(
-        int(min(max(-(-(g.input_length + g.pad_left + g.pad_right) // g.stride), floor), 2048))
-        for g in layer.geoms
-    )
-    peaks = _symbol_peaks(sym, n, 4, smallest=smallest)
+    peaks = _symbol_peaks(sym, _peak_grid(layer), 4, smallest=smallest)
     cols = []
     for i, (_, theta, group, index) in enumerate(peaks):
         cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
@@ -565,6 +587,17 @@ def _start_block(
         cols.append(_edge_vector(layer, rng)[:, None])
     X = np.concatenate(cols, axis=1)
     return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
+
+
+def _output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``M X`` and two random vectors: a start block in the output space of a wide ``M``.
+
+    The random vectors keep the block nonzero when ``M X`` vanishes (a weight
+    whose symbol peaks lie in the null space, or the zero map).
+    """
+    MX = op.matmat(X)
+    extra = rng.standard_normal((MX.shape[0], 2))
+    return np.concatenate([MX, extra.astype(MX.dtype)], axis=1)
 
 
 def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
@@ -593,7 +626,7 @@ def top_singular_values(
     sym = _symbol(layer)
     X = _start_block(layer, sym, k, rng)
     if wide:
-        X = op.matmat(X)  # the left singular vectors live in the output space
+        X = _output_block(op, X, rng)  # the left singular vectors live in the output space
     max_basis = _basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
     ritz = _block_krylov(_gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
     theta = np.maximum(ritz.values, 0.0)
@@ -607,19 +640,37 @@ def smallest_singular_value(
 ) -> tuple[float, float, bool, str]:
     r"""``sigma_min`` (of the ``min(m, n)`` singular values) with an error, within `budget`.
 
-    While ``M`` has at most :data:`_SHIFT_INVERT_MAX_NNZ` nonzeros: a sparse LU of
-    ``M`` (square) or of the smaller Gram matrix, and block Krylov on the inverse
-    Gram matrix ``(M^H M)^{-1}``, whose largest eigenvalue is ``1 / sigma_min^2``
-    (shift-invert at zero). An exactly singular LU, or a solve that overflows,
-    means ``sigma_min = 0``. Larger: block Krylov on ``top^2 I - M^H M``, whose
-    largest eigenvalue is ``top^2 - sigma_min^2`` (slow on clustered spectra: the
-    budget decides). `top` must be at least ``sigma_max``.
+    While ``M`` has at most :data:`_SHIFT_INVERT_MAX_NNZ` nonzeros: shift-invert at
+    zero, block Krylov on ``(B^H B)^{-1}`` (``B = M``, or ``M^H`` when ``M`` is wide),
+    whose largest eigenvalue ``mu`` is ``1 / sigma_min^2``, applied by a sparse LU:
 
-    Returns ``(value, error, converged, how)``: ``value = ||M v||`` for a unit
-    ``v`` (so ``sigma_min <= value``), an exact singular value within ``error``.
+    * square ``M``: an LU of ``M`` (two solves per product);
+    * ``B`` tall (``p x q``): an LU of the augmented matrix
+      ``K = [[alpha I, B], [B^H, 0]]``, whose solution of ``K [r; x] = [0; v]`` is
+      ``x = -alpha (B^H B)^{-1} v``. Unlike an LU of the Gram matrix ``B^H B``, whose
+      rounding moves ``sigma_min`` by ``eps sigma_max^2`` (relative ``eps kappa^2``:
+      ``inf`` for ``kappa ~ 1e6``), its backward error moves it by
+      ``eps sigma_max (1 + sigma_min / alpha + alpha / sigma_min)`` (Bjorck 1996,
+      2.5.3), so `alpha` starts at ``sqrt(eps) sigma_max`` and is moved to the
+      ``sigma_min`` found if that is far below.
+
+    An exactly singular LU, or a solve that overflows, means ``sigma_min = 0``.
+    The Ritz vector gets one more inverse product (a step of inverse iteration:
+    its components along large singular values, which ``||B v||`` would multiply
+    by ``sigma_i / sigma_min``, shrink by ``(sigma_min / sigma_i)^2``), so that
+    ``||B v||`` is as accurate as the Ritz value.
+
+    Larger: block Krylov on ``top^2 I - M^H M``, whose largest eigenvalue is
+    ``top^2 - sigma_min^2`` (slow on clustered spectra, and limited to relative
+    ``eps kappa^2`` by the rounding of ``M^H M``: the budget decides). `top` must
+    be at least ``sigma_max``.
+
+    Returns ``(value, error, converged, how)``: ``value = ||B v||`` for a unit ``v``
+    (so ``sigma_min <= value``), an exact singular value within ``error`` (from
+    the residual, plus a margin for the rounding), and ``converged`` when
+    ``error <= tol * value`` (about; ``tol = 0``: the Krylov residuals reached their
+    rounding floor).
     """
-    from scipy.sparse.linalg import splu
-
     m, n = layer.shape
     wide = m < n
     op = _operator(layer)
@@ -627,58 +678,128 @@ def smallest_singular_value(
     sym = _symbol(layer)
     X = _start_block(layer, sym, 2, rng, smallest=True)
     if wide:
-        X = op.matmat(X)
+        X = _output_block(op, X, rng)
     side = min(m, n)
     max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
-    gram = _gram_apply(op, wide)
-    by_lu = m * layer.group_channels * math.prod(layer.kernel_size) <= _SHIFT_INVERT_MAX_NNZ
-    if by_lu:
-        how = "shift-invert block Krylov on a sparse LU"
-        # position-major order (sample, channel) makes M banded: a cheaper LU (measured
-        # 40% at 16 channels); the Krylov space lives in the permuted coordinates
-        rows = _position_major(layer.out_channels, math.prod(layer.output_size))
-        cols = _position_major(layer.in_channels, math.prod(layer.input_size))
-        M = layer_matrix(layer, fmt="csr")[rows].tocsc()[:, cols]
-        space = cols if not wide else rows
-        if m == n:
-            A = M
-        else:
-            A = (M.conj().T @ M if m > n else M @ M.conj().T).tocsc()
-        try:
-            lu = splu(A, permc_spec="NATURAL" if m == n else "MMD_AT_PLUS_A")
-        except RuntimeError:  # "Factor is exactly singular"
-            return 0.0, 0.0, True, how
-        if m == n:
 
-            def inverse(X: np.ndarray) -> np.ndarray:
-                return lu.solve(lu.solve(X, trans="H"))
+    def forward(v: np.ndarray) -> np.ndarray:  # B v
+        return op.matvec(v) if not wide else op.rmatvec(v)
 
-        else:
-            inverse = lu.solve
-        with np.errstate(all="ignore"):
-            ritz = _block_krylov(inverse, X[space], 1, tol=tol, budget=budget, max_basis=max_basis)
-        mu, r = float(ritz.values[0]), float(ritz.residuals[0])
-        if not (np.isfinite(mu) and np.isfinite(r)) or mu <= 0:
-            return 0.0, 0.0, True, how
-        v = np.empty_like(ritz.vectors[:, 0])
-        v[space] = ritz.vectors[:, 0]
-        value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
-        # an eigenvalue of the inverse within r of mu: sigma in [1/sqrt(mu + r), 1/sqrt(mu - r)]
-        lo = 1 / math.sqrt(mu + r)
-        hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
-        error = max(value - lo, hi - value, 0.0)
-        if m != n and mu * _EPS * max(m, n) * float(abs(A).sum(axis=0).max()) >= 1:
-            value = 0.0  # sigma^2 below the Gram matrix's rounding level: singular
-        return value, error, ritz.converged, how
+    if m * layer.group_channels * math.prod(layer.kernel_size) <= _SHIFT_INVERT_MAX_NNZ:
+        trough = _symbol_peaks(sym, _peak_grid(layer), 1, smallest=True)[0][0]
+        return _shift_invert(layer, forward, X, wide, tol, budget, max_basis, top, trough)
     how = "block Krylov on top^2 I - M^H M (no LU: too many nonzeros)"
+    gram = _gram_apply(op, wide)
     shift = top * top
 
     def flipped(X: np.ndarray) -> np.ndarray:
         return shift * X - gram(X)
 
-    ritz = _block_krylov(flipped, X, 1, tol=tol * 1e-2, budget=budget, max_basis=max_basis)
+    def aim(theta: np.ndarray) -> np.ndarray:  # sigma^2 = shift - theta to relative 2 tol
+        return 2 * tol * np.maximum(shift - theta, 0.0)
+
+    ritz = _block_krylov(flipped, X, 1, tol=tol, budget=budget, max_basis=max_basis, aim=aim)
     v = ritz.vectors[:, 0]
-    value = _norm(op.matvec(v) if not wide else op.rmatvec(v))
+    value = _norm(forward(v))
     r = float(ritz.residuals[0])
-    error = value - math.sqrt(max(value * value - r, 0.0))
-    return value, error, ritz.converged, how
+    # an eigenvalue of M^H M within r (+ the rounding of M^H M) of value^2
+    r += 64 * _EPS * shift
+    error = max(math.sqrt(value * value + r) - value, value - math.sqrt(max(value * value - r, 0)))
+    return value, error, ritz.converged and (tol == 0 or error <= 1.5 * tol * value), how
+
+
+def _shift_invert(
+    layer: Layer,
+    forward,
+    X: np.ndarray,
+    wide: bool,
+    tol: float,
+    budget: Budget,
+    max_basis: int,
+    top: float,
+    trough: float,
+) -> tuple[float, float, bool, str]:
+    """:func:`smallest_singular_value` by a sparse LU (see there); `trough` guesses
+    ``sigma_min`` (the symbol's least singular value)."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    m, n = layer.shape
+    # position-major order (sample, channel) makes M banded: a cheaper LU (measured
+    # 40% at 16 channels); the Krylov space lives in the permuted coordinates
+    rows = _position_major(layer.out_channels, math.prod(layer.output_size))
+    cols = _position_major(layer.in_channels, math.prod(layer.input_size))
+    M = layer_matrix(layer, fmt="csr")[rows].tocsc()[:, cols]
+    space = cols if not wide else rows
+    X = X[space]
+    if m == n:
+        how = "shift-invert block Krylov on a sparse LU"
+        try:
+            lu = splu(M, permc_spec="NATURAL")
+        except RuntimeError:  # "Factor is exactly singular"
+            return 0.0, 0.0, True, how
+
+        def inverse(X: np.ndarray) -> np.ndarray:
+            return lu.solve(lu.solve(X, trans="H"))
+
+        result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
+        if result is None:
+            return 0.0, 0.0, True, how
+        value, error, converged, _ = result
+        rounding = 16 * _EPS * top
+    else:
+        how = "shift-invert block Krylov on a sparse LU of the augmented matrix"
+        B = M if m > n else M.conj().T.tocsc()
+        p, q = B.shape
+        alpha = max(trough, math.sqrt(_EPS) * top)
+        for _ in range(3):
+            K = sp.bmat([[alpha * sp.eye_array(p, format="csc"), B], [B.conj().T, None]])
+            try:
+                lu = splu(K.tocsc(), permc_spec="COLAMD")
+            except RuntimeError:  # "Factor is exactly singular"
+                return 0.0, 0.0, True, how
+
+            def inverse(X: np.ndarray, lu=lu, alpha=alpha) -> np.ndarray:
+                rhs = np.zeros((p + q, X.shape[1]), dtype=np.result_type(X, B.dtype))
+                rhs[p:] = X
+                return lu.solve(rhs)[p:] * (-1 / alpha)
+
+            result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
+            if result is None:
+                return 0.0, 0.0, True, how
+            value, error, converged, v = result
+            # the backward error's effect, Bjorck (1996) 2.5.3: least for alpha ~ sigma_min
+            rounding = 16 * _EPS * top * (1 + value / alpha + alpha / max(value, _EPS * top))
+            if (
+                value <= 0
+                or alpha / 8 <= value <= 8 * alpha
+                or rounding <= tol * value / 4
+                or budget.out_of_time()
+            ):
+                break
+            alpha = value
+            X = np.concatenate([v[space, None], X], axis=1)  # and the vector found first
+    error += rounding
+    return value, error, converged and (tol == 0 or error <= 1.5 * tol * value), how
+
+
+def _inverse_krylov(
+    inverse, X: np.ndarray, space: np.ndarray, forward, tol: float, budget: Budget, max_basis: int
+) -> tuple[float, float, bool, np.ndarray] | None:
+    """Block Krylov on the inverse Gram matrix: ``(||B v||, error, converged, v)``, ``None``
+    if it is numerically unbounded (``sigma_min = 0``)."""
+    with np.errstate(all="ignore"):
+        ritz = _block_krylov(inverse, X, 1, tol=tol, budget=budget, max_basis=max_basis)
+        mu, r = float(ritz.values[0]), float(ritz.residuals[0])
+        if not (np.isfinite(mu) and np.isfinite(r)) or mu <= 0:
+            return None
+        polished = inverse(ritz.vectors[:, :1])[:, 0]  # one step of inverse iteration
+    if not np.isfinite(polished).all() or not np.any(polished):
+        return None
+    v = np.empty_like(polished)
+    v[space] = polished / _norm(polished)
+    value = _norm(forward(v))
+    # an eigenvalue of the inverse within r of mu: sigma in [1/sqrt(mu + r), 1/sqrt(mu - r)]
+    lo = 1 / math.sqrt(mu + r)
+    hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
+    return value, max(value - lo, hi - value, 0.0), ritz.converged, v

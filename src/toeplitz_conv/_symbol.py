@@ -11,6 +11,7 @@ every spectral function starts from.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,6 +63,11 @@ def _layer(
 
 def _is_real(layer: Layer) -> bool:
     return layer.weight.dtype.kind != "c"
+
+
+def _is_zero(layer: Layer) -> bool:
+    """The zero map: every weight is 0, so every singular value is exactly 0."""
+    return not np.any(layer.weight)
 
 
 def _is_circulant(layer: Layer) -> bool:
@@ -279,12 +285,14 @@ def _grid_shape(n: tuple[int, ...], real: bool) -> tuple[int, ...]:
     return (*n[:-1], n[-1] // 2 + 1 if real else n[-1])
 
 
-def _circulant_spectrum(layer: Layer) -> np.ndarray:
+def _circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarray:
     r"""All singular values of a block-circulant layer (unsorted).
 
     The symbol at ``f = (f_1..f_n)``, ``A(f) = sum_k W[:, :, k] e^{-2 pi i sum_a
     f_a (k_a d_a - p_a) / L_a}`` (after the polyphase split), one SVD per
-    frequency of the half grid (the rfft symmetry for real weights).
+    frequency of the half grid (the rfft symmetry for real weights). Past
+    `deadline` (``time.monotonic()``, checked between chunks of frequencies) it
+    raises ``TimeoutError`` saying how far it got: a spectrum has no useful part.
     """
     count = min(layer.shape)
     check_memory(
@@ -302,6 +310,12 @@ def _circulant_spectrum(layer: Layer) -> np.ndarray:
     spacing = 2 * np.pi / np.array(n, dtype=np.float64)
     out = np.empty((total, sym.Q.shape[0] * min(sym.Q.shape[2:])), dtype=np.float64)
     for i in range(0, total, step):
+        if deadline is not None and i and time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the circular spectrum reached {i:,} of its {total:,} frequencies "
+                f"({count:,} singular values in all) within its time_limit; pass a larger "
+                "time_limit or none (spectral_norm needs no spectrum)"
+            )
         f = np.stack(np.unravel_index(np.arange(i, min(i + step, total)), grid), axis=1)
         A = sym(f * spacing)
         out[i : i + A.shape[0]] = _svdvals(A).reshape(A.shape[0], -1)

@@ -56,7 +56,16 @@ from ._krylov import (
 )
 from ._layer import Layer
 from ._public import renamed_keyword, warn_caller
-from ._symbol import _EPS, _circulant_spectrum, _dense, _is_circulant, _layer, _operator, _symbol
+from ._symbol import (
+    _EPS,
+    _circulant_spectrum,
+    _dense,
+    _is_circulant,
+    _is_zero,
+    _layer,
+    _operator,
+    _symbol,
+)
 from ._threads import max_threads
 
 #: Largest matrix (``rows * cols`` entries) whose spectrum is computed from the
@@ -168,8 +177,11 @@ def singular_values(
         one block product with ``M`` and ``M^H``; default 100), most Arnoldi
         restarts of ``'svds'`` (default 100).
     time_limit : float, optional
-        Seconds after which the iterative methods stop (checked between steps);
-        ``None``: no limit but `maxiter`.
+        Seconds after which the iterative methods stop (checked between steps)
+        and return what they reached, with a warning; the FFT spectrum checks it
+        between chunks of frequencies and raises ``TimeoutError`` (a spectrum has
+        no useful part); the dense SVD (at most :data:`DENSE_LIMIT` entries)
+        runs to its end. ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         Seeds the random part of the start vectors; ``None`` means seed 0
         (deterministic).
@@ -179,7 +191,8 @@ def singular_values(
     Returns
     -------
     values : ndarray of float64, shape (min(m, n),) or (k,)
-        Descending.
+        Descending. An all-zero weight is the zero map: all zeros (errors 0),
+        by every method.
     errors : ndarray of float64, same shape
         Only with ``return_errors=True``: an exact singular value lies within
         ``errors[i]`` of ``values[i]`` (``'krylov'``: from the residual, and
@@ -190,7 +203,8 @@ def singular_values(
     -----
     RuntimeWarning
         When an iterative method ran out of budget before reaching `tol`; the
-        values reached are returned and the warning lists them with their errors.
+        values reached are returned and the warning lists them with their errors
+        (``'svds'``: ``nan`` for those ARPACK had not converged).
 
     Raises
     ------
@@ -276,7 +290,11 @@ def singular_values(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
     circ = _is_circulant(layer)
-    asked = method
+    if k is None and method in ("krylov", "svds"):
+        raise ValueError(
+            f"`method`={method!r} computes the k largest singular values: pass `k` "
+            f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
+        )
     if method == "auto":
         method = "fft" if circ else "dense" if _dense_ok(layer) else "krylov"
     if method == "fft":
@@ -293,7 +311,13 @@ def singular_values(
                 f"output_length={out}, stride={st}, input_length={size}, "
                 f"padding_mode={g[0].padding_mode!r}"
             )
-        values = _circulant_spectrum(layer)
+    if _is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
+        count = full if k is None else k
+        check_memory(8 * count, f"the spectrum's {count:,} singular values", "pass `k`")
+        values = np.zeros(count)
+        return (values, np.zeros(count)) if return_errors else values
+    if method == "fft":
+        values = _circulant_spectrum(layer, budget.deadline)
     elif method == "dense":
         check_memory(
             8 * m * n * (2 if layer.weight.dtype.kind == "c" else 1),
@@ -303,15 +327,10 @@ def singular_values(
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
         if k is None:
-            if asked == "auto":
-                raise ValueError(
-                    f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
-                    f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
-                    "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
-                )
             raise ValueError(
-                f"`method`={method!r} computes the k largest singular values: pass `k` "
-                f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
+                f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
+                f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
+                "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
             )
         if method == "svds":
             values, errors, done = _svds_top(layer, k, tol=tol, budget=budget, rng=gen)
@@ -362,6 +381,8 @@ def _svds_top(
     except ArpackNoConvergence as exc:
         values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
     values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
+    # ARPACK may stop with fewer than k converged values: the rest are unknown (nan)
+    values = np.concatenate([values, np.full(k - values.size, np.nan)])
     return values, np.full(values.shape, np.nan), done
 
 
@@ -676,6 +697,48 @@ def spectral_norm(
     return float(lower)
 
 
+def _extreme_values(
+    layer: Layer, tol: float, budget: Budget, gen: np.random.Generator
+) -> tuple[float, float]:
+    """``(sigma_max, sigma_min)`` of a layer beyond the dense limit, each attained by a vector.
+
+    ``sigma_max``: the bracket's attained lower end (its upper end proves
+    ``sigma_max <= upper``); if that bracket is wider than `tol`, block Krylov from
+    the symbol's peaks. ``sigma_min``: :func:`smallest_singular_value`. Both share
+    `budget` (its deadline covers the whole call); a part that stops before `tol`
+    warns with what it reached.
+    """
+    rtol = min(max(tol, 1e-12), 0.5)
+    lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.remaining(), certify=False)
+    if upper == 0:
+        return 0.0, 0.0
+    if upper - lower > tol * upper:
+        # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
+        # value by block Krylov, whose residual says how close it is
+        values, errors, done, _ = top_singular_values(layer, 1, tol=tol, budget=budget, rng=gen)
+        lower = max(lower, float(values[0]))
+        error = min(upper - lower, float(errors[0]))
+        if not (done or upper - lower <= tol * upper):
+            warn_caller(
+                f"condition_number: sigma_max by block Krylov did not reach tol={tol:g} "
+                f"within its budget ({budget.describe()}): sigma_max >= {lower:.10g} (attained; "
+                f"<= {upper:.10g} proved; a singular value within {error:.2g}); the condition "
+                "number returned may be too small"
+            )
+    bottom, error, done, how = smallest_singular_value(
+        layer, tol=tol, budget=budget, rng=gen, top=upper
+    )
+    if not done:
+        warn_caller(
+            f"condition_number: sigma_min by {how} ran out of its budget "
+            f"({budget.describe()}) or its rounding floor before reaching tol={tol:g}: "
+            f"sigma_min <= {bottom:.10g} (an exact singular value within {error:.2g}); the "
+            f"condition number returned, {lower / bottom if bottom else math.inf:.10g}, "
+            "may be too small"
+        )
+    return lower, bottom
+
+
 @renamed_keyword("input_length", "input_size")
 def condition_number(
     weight: object,
@@ -698,12 +761,17 @@ def condition_number(
     weight, input_size, stride, padding, dilation, groups, padding_mode
         The layer, as in :func:`~toeplitz_conv.conv_matrix` (1, 2 or 3 spatial axes).
     tol : float, optional
-        Relative accuracy of ``sigma_min`` for layers beyond the dense limit.
+        Relative accuracy of ``sigma_max`` and ``sigma_min`` for layers beyond the
+        dense limit (a warning says when it was not reached).
     maxiter : int, optional
-        Most block Krylov steps for ``sigma_min`` (default 100).
+        Most steps of each iterative part (the Lanczos and block Krylov steps for
+        ``sigma_max``, the block Krylov steps for ``sigma_min``; default 100).
     time_limit : float, optional
-        Seconds after which the search for ``sigma_min`` stops (between steps);
-        ``None``: no limit but `maxiter`.
+        Seconds for the whole call beyond the dense limit, shared by the parts for
+        ``sigma_max`` and ``sigma_min`` (checked between steps; a sparse LU, once
+        started, runs to its end); block-circulant layers: as in
+        :func:`singular_values` (``TimeoutError`` from the FFT spectrum); the
+        dense SVD runs to its end. ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         Seeds the random start vectors; ``None`` means seed 0 (deterministic).
 
@@ -711,7 +779,8 @@ def condition_number(
     -------
     float
         ``inf`` when the matrix is singular, i.e. when
-        ``sigma_min <= max(m, n) * eps * sigma_max`` (numpy's rank tolerance).
+        ``sigma_min <= max(m, n) * eps * sigma_max`` (numpy's rank tolerance),
+        the zero map (an all-zero weight) included, as :func:`numpy.linalg.cond`.
         Beyond the dense limit, ``sigma_max`` is attained by a vector and
         ``sigma_min`` is ``||M v||`` for a unit ``v``: the ratio is at most the
         true condition number (and equal to it within `tol` when converged).
@@ -719,8 +788,10 @@ def condition_number(
     Warns
     -----
     RuntimeWarning
-        When the search for ``sigma_min`` ran out of budget; the warning gives
-        the ``sigma_min`` reached and its error, and that value is used.
+        When the search for ``sigma_max`` or ``sigma_min`` stopped before `tol`
+        (its budget, or rounding: ``sigma_min`` is accurate to about
+        ``16 eps kappa`` relative); the warning gives the value reached and its
+        error, and that value is used.
 
     Notes
     -----
@@ -729,16 +800,21 @@ def condition_number(
 
     * block-circulant layers: exact, from every symbol matrix's SVD;
     * at most :data:`DENSE_LIMIT` entries: exact, dense SVD;
-    * larger, every padding mode: ``sigma_max`` from the certified bracket of
-      :func:`spectral_norm_bounds` (its attained lower end, without the proofs);
-      ``sigma_min`` by block Krylov started at the symbol's troughs (see
-      :func:`singular_values`), within a budget:
-    * up to ``4e6`` nonzeros, shift-invert at zero: a sparse LU of ``M`` (or
-      of the smaller Gram matrix when ``M`` is not square), and block Krylov
-      on ``(M^H M)^{-1}``, whose top is ``1 / sigma_min^2``. A factor that is
-      exactly singular, or a solve that overflows, gives ``inf``;
+    * larger, every padding mode: ``sigma_max`` from the bracket of
+      :func:`spectral_norm_bounds` (its attained lower end, without the proofs),
+      and, when that bracket is wider than `tol`, block Krylov from the symbol's
+      peaks (as ``singular_values(..., k=1)``); ``sigma_min`` by block Krylov
+      started at the symbol's troughs, within the same budget:
+    * while ``M`` has at most ``12e6`` nonzeros, shift-invert at zero: a sparse
+      LU of ``M`` (square) or of the augmented matrix ``[[alpha I, B], [B^H, 0]]``
+      (``B`` = ``M`` or ``M^H``, whichever is tall; never the Gram matrix, whose
+      rounding would cost ``eps kappa^2``), and block Krylov on ``(B^H B)^{-1}``,
+      whose top is ``1 / sigma_min^2``, then one step of inverse iteration on its
+      vector. A factor that is exactly singular, or a solve that overflows, gives
+      ``inf``;
     * larger still: block Krylov on ``sigma_max^2 I - M^H M``, which may need
-      more than the budget (then a warning says what was reached).
+      more than the budget and cannot beat ``eps kappa^2`` (then a warning says
+      what was reached).
 
     Examples
     --------
@@ -753,24 +829,11 @@ def condition_number(
     gen = _rng(rng)
     m, n = layer.shape
     if _is_circulant(layer):
-        values = _circulant_spectrum(layer)
+        values = _circulant_spectrum(layer, budget.deadline)
     elif _dense_ok(layer):
         values = np.linalg.svd(_dense(layer), compute_uv=False)
     else:
-        # sigma_max: the attained lower end (the upper end only has to be an upper bound)
-        lower, upper = _bracket(layer, 1e-6, 50, gen, certify=False)
-        if upper == 0:
-            return math.inf
-        bottom, error, done, how = smallest_singular_value(
-            layer, tol=tol, budget=budget, rng=gen, top=upper
-        )
-        if not done:
-            warn_caller(
-                f"condition_number: sigma_min by {how} ran out of its budget "
-                f"({budget.describe()}) before reaching tol={tol:g}: sigma_min <= {bottom:.10g} "
-                f"(an exact singular value within {error:.2g}); the condition number returned, "
-                f"{lower / bottom if bottom else math.inf:.10g}, may be too small"
-            )
+        lower, bottom = _extreme_values(layer, tol, budget, gen)
         values = np.array([lower, bottom])
     top, bottom = float(values.max()), float(values.min())
     if top == 0 or bottom <= max(m, n) * _EPS * top:

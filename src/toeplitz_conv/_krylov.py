@@ -319,17 +319,21 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
     Two rounds of projection and Cholesky QR (a ``b x b`` Gram matrix per round,
     all in matrix products); columns whose norm falls below ``1e-10`` of what
     they had, or a Gram matrix that is not positive definite, fall back to a
-    Householder QR that drops them.
+    Householder QR that drops them. The second projection is skipped only when
+    the first kept most of every column *and* its Cholesky factor ``C`` was well
+    conditioned: ``C^{-1}`` multiplies the rounding left along `against` by up to
+    ``||C^{-1}||``, so a nearly dependent block (residuals of a basis that almost
+    fills the space) would come out orthonormal but far from orthogonal to it.
     """
     scale = np.linalg.norm(X, axis=0)
     X = X[:, scale > 0] / scale[scale > 0]
     for round_ in range(2):  # twice is enough (Kahan)
+        once = False  # one projection is enough (Parlett): little removed, little amplified
         if against is not None and against.shape[1]:
             before = np.linalg.norm(X, axis=0)
             X = X - against @ (_h(against) @ X)
             kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
-            if round_ == 0 and kept.min(initial=1.0) > 0.5:
-                against = None  # little was removed: one projection is enough (Parlett)
+            once = round_ == 0 and kept.min(initial=1.0) > 0.5
         if X.shape[1] == 0:
             return X
         G = _h(X) @ X
@@ -338,7 +342,10 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
             if d.min() < 1e-5:
                 raise np.linalg.LinAlgError
             C = np.linalg.cholesky(G)
-            X = X @ _h(np.linalg.inv(C))  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
+            Cinv = np.linalg.inv(C)
+            X = X @ _h(Cinv)  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
+            if once and np.linalg.norm(Cinv, 2) <= 2:
+                against = None
         except np.linalg.LinAlgError:
             Q, R = np.linalg.qr(X)
             X = Q[:, np.abs(np.diag(R)) > 1e-10]
@@ -699,11 +706,11 @@ def smallest_singular_value(
         return 2 * tol * np.maximum(shift - theta, 0.0)
 
     ritz = _block_krylov(flipped, X, 1, tol=tol, budget=budget, max_basis=max_basis, aim=aim)
-    v = ritz.vectors[:, 0]
-    value = _norm(forward(v))
-    r = float(ritz.residuals[0])
-    # an eigenvalue of M^H M within r (+ the rounding of M^H M) of value^2
-    r += 64 * _EPS * shift
+    v = ritz.vectors[:, :1] / _norm(ritz.vectors[:, 0])  # unit, whatever the basis's rounding
+    value = _norm(forward(v[:, 0]))
+    # the residual of v itself (not the Ritz residual, which trusts the basis to be
+    # orthonormal): an eigenvalue of M^H M within r (+ its rounding) of value^2
+    r = _norm(gram(v)[:, 0] - value * value * v[:, 0]) + 64 * _EPS * shift
     error = max(math.sqrt(value * value + r) - value, value - math.sqrt(max(value * value - r, 0)))
     return value, error, ritz.converged and (tol == 0 or error <= 1.5 * tol * value), how
 

@@ -749,3 +749,62 @@ def test_circular_spectrum_honours_the_time_limit():
     with pytest.raises(TimeoutError, match=r"time_limit"):
         tc.condition_number(w, (128, 128), time_limit=1e-9, **kw)
     assert tc.singular_values(w, (16, 16), **kw).shape == (8 * 256,)
+
+
+# ------------------------------------------- sigma_min without a sparse LU (top^2 I - M^H M)
+@settings(max_examples=40, deadline=None)
+@given(
+    ndim=st.sampled_from([1, 2]),
+    c_out=st.integers(1, 3),
+    c_in=st.integers(1, 3),
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    pad=st.integers(0, 2),
+    mode=st.sampled_from(MODES),
+    size=st.integers(4, 20),
+    tol=st.sampled_from([1e-6, 1e-10]),
+    seed=st.integers(0, 2**16),
+)
+def test_condition_number_without_lu_matches_dense_or_warns_a_true_bound(
+    ndim, c_out, c_in, kernel, stride, pad, mode, size, tol, seed
+):
+    """The no-LU path on tiny layers (where Krylov spans the whole space): the
+    condition number within `tol` of the dense SVD's, or a warning whose stated
+    bounds hold (it once stated ``sigma_min <= 11.3`` for a true 0.31: the basis
+    had lost its orthogonality)."""
+    import re
+
+    size = size if ndim == 1 else (size // 3 + 3, size // 4 + 3)
+    sizes = (size,) if ndim == 1 else size
+    pad = min(pad, min(sizes) - 1)  # reflect needs padding < input size
+    w = np.random.default_rng(seed).standard_normal((c_out, c_in) + (kernel,) * ndim)
+    kw = dict(stride=stride, padding=pad, padding_mode=mode)
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    s = np.linalg.svd(M, compute_uv=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(spectral, "DENSE_LIMIT", 100)
+        mp.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = tc.condition_number(w, size, tol=tol, **kw)
+    messages = [str(c.message) for c in caught if issubclass(c.category, RuntimeWarning)]
+    slack = 1e-9 * s[0]  # the warnings print 10 significant digits
+    for msg in messages:
+        low = re.search(r"sigma_min <= ([-+.\deE]+) \(an exact singular value within (\S+)\)", msg)
+        if low:
+            bound, err = float(low[1]), float(low[2])
+            assert s[-1] <= bound + slack, msg
+            assert np.min(np.abs(s - bound)) <= err + slack, msg
+        top = re.search(r"sigma_max >= ([-+.\deE]+) \(attained; <= ([-+.\deE]+) proved", msg)
+        if top:
+            assert float(top[1]) - slack <= s[0] <= float(top[2]) + slack, msg
+        assert low or top, msg
+    singular = s[-1] <= max(M.shape) * np.finfo(float).eps * s[0]  # as condition_number
+    ref = np.inf if singular else s[0] / s[-1]
+    if not messages:
+        if np.isinf(ref):
+            assert np.isinf(got)
+        else:
+            assert got == pytest.approx(ref, rel=3 * tol + 1e-13)
+    else:
+        assert got <= ref * (1 + 1e-9)  # sigma_max attained, sigma_min from above

@@ -409,10 +409,7 @@ def _block_krylov(
         floor = 1e3 * _EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
         wanted = 2 * tol * np.abs(theta[:top]) if aim is None else aim(theta[:top])
         aim_ = np.maximum(wanted, floor)
-        # not on the start block alone: it may hold exact eigenvectors (windows at the
-        # symbol's peaks, of a 1-tap layer) that hide the wanted end from its random
-        # vectors until their residuals have been added once
-        converged = step > 0 and bool(np.all(resid[:k] <= aim_[:k]))
+        converged = bool(np.all(resid[:k] <= aim_[:k]))
         if converged or budget.expired(step):
             return Ritz(theta[:k], U[:, :k], resid[:k], converged, step)
         step += 1
@@ -592,7 +589,15 @@ def _start_block(
     cols = []
     for i, (_, theta, group, index) in enumerate(peaks):
         cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
-    cols.append(rng.standard_normal((sum(layer.shape[1:]), 2)))
+    # a little noise in each window: a window can be an exact eigenvector (a 1-tap
+    # layer), whose zero residual would stop the Krylov method at its value before the
+    # random vectors below reach a larger one (a singular layer found regular)
+    size = sum(layer.shape[1:])
+    cols = [
+        c + 1e-3 * np.linalg.norm(c, axis=0) * rng.standard_normal(c.shape) / math.sqrt(size)
+        for c in cols
+    ]
+    cols.append(rng.standard_normal((size, 2)))
     if layer.geoms[0].padding_mode != "zeros":
         cols.append(_edge_vector(layer, rng)[:, None])
     X = np.concatenate(cols, axis=1)

@@ -12,6 +12,7 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import check_memory
@@ -319,7 +320,9 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
     Two rounds of projection and Cholesky QR (a ``b x b`` Gram matrix per round,
     all in matrix products); columns whose norm falls below ``1e-10`` of what
     they had, or a Gram matrix that is not positive definite, fall back to a
-    Householder QR that drops them. The second projection is skipped only when
+    Householder QR with column pivoting that drops them (without pivoting, a
+    dependent column early on would drop an independent one later: a wide block
+    in a small space lost its random vectors). The second projection is skipped only when
     the first kept most of every column *and* its Cholesky factor ``C`` was well
     conditioned: ``C^{-1}`` multiplies the rounding left along `against` by up to
     ``||C^{-1}||``, so a nearly dependent block (residuals of a basis that almost
@@ -346,9 +349,9 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
             X = X @ _h(Cinv)  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
             if once and np.linalg.norm(Cinv, 2) <= 2:
                 against = None
-        except np.linalg.LinAlgError:
-            Q, R = np.linalg.qr(X)
-            X = Q[:, np.abs(np.diag(R)) > 1e-10]
+        except np.linalg.LinAlgError:  # column pivoting: the kept columns span X's range
+            Q, R, _ = scipy.linalg.qr(X, mode="economic", pivoting=True)
+            X = Q[:, : int(np.count_nonzero(np.abs(np.diag(R)) > 1e-10))]
     return X
 
 

@@ -808,3 +808,20 @@ def test_condition_number_without_lu_matches_dense_or_warns_a_true_bound(
             assert got == pytest.approx(ref, rel=3 * tol + 1e-13)
     else:
         assert got <= ref * (1 + 1e-9)  # sigma_max attained, sigma_min from above
+
+
+def test_operator_products_are_fresh_arrays_when_one_output_row_is_kept():
+    """A strided 2-D layer with one output row returned a view of a pooled buffer: the
+    next product overwrote it, and Lanczos stated a norm lower bound above the norm."""
+    w = np.random.default_rng(1).standard_normal((1, 3, 5, 5))
+    layer = _sym._layer(w, (7, 6), 3, 0, 1, 1, "zeros")
+    op = _krylov._operator(layer)
+    M = tc.conv_matrix(w, (7, 6), stride=3, format="dense")
+    x, y = np.random.default_rng(2).standard_normal((2, M.shape[1]))
+    a = op.matvec(x)
+    b = op.matvec(y)
+    assert not np.shares_memory(a, b)
+    np.testing.assert_allclose(a, M @ x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b, M @ y, rtol=1e-12, atol=1e-12)
+    lower = spectral._bracket(layer, 1e-6, 100, np.random.default_rng(0), None, certify=False)[0]
+    assert lower <= np.linalg.norm(M, 2) * (1 + 1e-12)

@@ -450,9 +450,10 @@ class Kernel:
             self._give(scratch)
         if self.dense_grid:
             return y
-        out = np.ascontiguousarray(
-            y[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))]
-        )
+        out = y[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))]
+        if out.flags.c_contiguous:  # a view of y (one output row): y must not be reused
+            return out
+        out = np.ascontiguousarray(out)
         self._give(y)
         return out
 

@@ -1140,8 +1140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze,
-                "lipschitz": run_lipschitz}
+    commands = {
+        "show": _cmd_show,
+        "export": _cmd_export,
+        "analyze": _cmd_analyze,
+        "lipschitz": run_lipschitz,
+    }
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

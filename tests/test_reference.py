@@ -28,6 +28,7 @@ from reference import (
     assert_close,
     padding_ok,
     ref_conv1d,
+    ref_conv1d_coo,
     ref_conv1d_matrix,
     ref_conv_nd,
     ref_conv_nd_matrix,
@@ -219,6 +220,23 @@ def test_reference_matrix_matches_reference_conv():
             x, w, None, stride=2, padding=(2, 1), dilation=2, groups=2, padding_mode=mode
         )
         assert_close(m @ x.ravel(), y.ravel())
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_reference_coo_is_the_reference_matrix(mode):
+    """``ref_conv1d_coo`` (for long signals) is ``ref_conv1d_matrix``, canonical, any rows."""
+    w, _, _ = make_case(3, 4, 6, 2, 3, 5)
+    kw = dict(stride=2, padding=(2, 1), dilation=2, groups=2, padding_mode=mode)
+    full = ref_conv1d_matrix(w, 5, **kw)
+    coo = ref_conv1d_coo(w, 5, **kw)
+    assert coo.has_canonical_format and coo.dtype == full.dtype
+    key = coo.coords[0] * coo.shape[1] + coo.coords[1]
+    assert np.all(np.diff(key) > 0)
+    np.testing.assert_array_equal(coo.toarray(), full)
+    l_out = full.shape[0] // 6
+    rows = (np.arange(6)[:, None] * l_out + np.arange(l_out - 1)[None, :]).ravel()
+    part = ref_conv1d_coo(w, 5, positions=l_out - 1, **kw)
+    np.testing.assert_array_equal(part.toarray(), full[rows])
 
 
 def test_reference_padded_nd_is_separable():

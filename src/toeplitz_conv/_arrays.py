@@ -110,10 +110,10 @@ def spatial_dims(weight_ndim: int, input_size: object, ndim: int | None) -> tupl
     elif weight_ndim == 2 and not isinstance(input_size, (tuple, list)):
         # a (K_1, K_2) kernel alone: its two axes need a tuple size (an int size means 1-D)
         raise ValueError(
-            f"a 2-dimensional `weight` is a 2-D kernel alone, (K_1, K_2), which needs a tuple "
-            f"`input_size` of 2 ints such as {(input_size, input_size)!r}; an int "
-            f"`input_size`={input_size!r} means 1-D, whose weight is (K,) or "
-            "(C_out, C_in/groups, K); got a weight"
+            f"`weight` must have shape (K,) or (C_out, C_in/groups, K) for an int "
+            f"`input_size`={input_size!r} (1-D); a 2-dimensional weight is a 2-D kernel "
+            f"alone, (K_1, K_2), which needs a tuple `input_size` of 2 ints such as "
+            f"{(input_size, input_size)!r}; got a weight"
         )
     raise ValueError(
         f"`weight` must have shape {_weight_shape_text(ndim)}{from_size}; "

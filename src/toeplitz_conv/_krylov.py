@@ -330,6 +330,10 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
             kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
             if round_ == 0 and kept.min(initial=1.0) > 0.5:
                 against = None  # little was removed: one projection is enough (Parlett)
+            elif round_ == 1:
+                # a second projection that again removed most of a column: it lies in the
+                # span numerically (Daniel, Gragg, Kaufman & Stewart 1976), drop it
+                X = X[:, kept > 0.5]
         if X.shape[1] == 0:
             return X
         G = _h(X) @ X
@@ -700,6 +704,7 @@ def smallest_singular_value(
 
     ritz = _block_krylov(flipped, X, 1, tol=tol, budget=budget, max_basis=max_basis, aim=aim)
     v = ritz.vectors[:, 0]
+    v = v / _norm(v)  # unit, also after many restarts
     value = _norm(forward(v))
     r = float(ritz.residuals[0])
     # an eigenvalue of M^H M within r (+ the rounding of M^H M) of value^2

@@ -75,8 +75,14 @@ def weight_of(conv) -> np.ndarray:
 
 
 def ours_per_layer(conv, side: int, rtol: float) -> float:
-    return tc.spectral_norm_bounds(weight_of(conv), (side, side), stride=conv.stride,
-                                   padding=conv.padding, rtol=rtol, time_limit=3).upper
+    return tc.spectral_norm_bounds(
+        weight_of(conv),
+        (side, side),
+        stride=conv.stride,
+        padding=conv.padding,
+        rtol=rtol,
+        time_limit=3,
+    ).upper
 
 
 def resnet_section(smoke: bool, power_steps: int, time_limit: float) -> None:
@@ -84,17 +90,29 @@ def resnet_section(smoke: bool, power_steps: int, time_limit: float) -> None:
     size = 32 if smoke else 224
     model = ResNet((1, 1), width=8, num_classes=10) if smoke else resnet18()
     model = randomize_batchnorm(model).eval()
-    print(f"\n## ResNet-18{' (smoke: a small ResNet)' if smoke else ''}, 3x{size}x{size}, "
-          "random weights, eval\n")
+    print(
+        f"\n## ResNet-18{' (smoke: a small ResNet)' if smoke else ''}, 3x{size}x{size}, "
+        "random weights, eval\n"
+    )
     t0, c0 = time.perf_counter(), time.process_time()
     res = lipschitz_bound(model, (3, size, size), time_limit=time_limit)
     ours_time, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"lipschitz_bound: {res.lower:.4g} <= L <= {res.upper:.4g} in {ours_time:.1f} s "
-          f"wall, {cpu:.1f} s CPU (time_limit={time_limit:g}; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n")
-    rows = [(r.name, r.kind, "x".join(map(str, r.input_shape)),
-             "" if r.lower is None else f"{r.lower:.4g}",
-             "" if r.upper is None else f"{r.upper:.4g}", r.method) for r in res.layers]
+    print(
+        f"lipschitz_bound: {res.lower:.4g} <= L <= {res.upper:.4g} in {ours_time:.1f} s "
+        f"wall, {cpu:.1f} s CPU (time_limit={time_limit:g}; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n"
+    )
+    rows = [
+        (
+            r.name,
+            r.kind,
+            "x".join(map(str, r.input_shape)),
+            "" if r.lower is None else f"{r.lower:.4g}",
+            "" if r.upper is None else f"{r.upper:.4g}",
+            r.method,
+        )
+        for r in res.layers
+    ]
     print(markdown_table(("block", "kind", "input", "lower", "upper", "method"), rows))
 
     peers = {
@@ -115,20 +133,30 @@ def resnet_section(smoke: bool, power_steps: int, time_limit: float) -> None:
     lower, _ = _network_lower(torch, model, (3, size, size), power_steps, 2, None, 1)
     t_lower = time.perf_counter() - t0
     print("\n### Lower end\n")
-    print(markdown_table(("method", "lower", "time (s)"), [
-        ("lipschitz_bound (within its time limit)", res.lower, ours_time),
-        (f"power iteration on J^T J, {power_steps} steps x 2 random points", lower, t_lower),
-    ]))
+    print(
+        markdown_table(
+            ("method", "lower", "time (s)"),
+            [
+                ("lipschitz_bound (within its time limit)", res.lower, ours_time),
+                (
+                    f"power iteration on J^T J, {power_steps} steps x 2 random points",
+                    lower,
+                    t_lower,
+                ),
+            ],
+        )
+    )
 
 
 def spectral_norm_section(smoke: bool, steps: int) -> None:
     side, batch = (16, 8) if smoke else (32, 32)
-    print(f"\n## Spectral normalisation, Conv2d(64, 64, 3, padding=1), batch {batch} at "
-          f"{side}x{side}\n")
+    print(
+        f"\n## Spectral normalisation, Conv2d(64, 64, 3, padding=1), batch {batch} at "
+        f"{side}x{side}\n"
+    )
     torch.manual_seed(0)
     base = torch.nn.Conv2d(64, 64, 3, padding=1)
-    theirs = torch.nn.utils.parametrizations.spectral_norm(
-        torch.nn.Conv2d(64, 64, 3, padding=1))
+    theirs = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Conv2d(64, 64, 3, padding=1))
     ours = spectral_norm(torch.nn.Conv2d(64, 64, 3, padding=1), side)
     for m in (theirs, ours):
         with torch.no_grad():
@@ -144,10 +172,12 @@ def spectral_norm_section(smoke: bool, steps: int) -> None:
             opts[id(m)].zero_grad()
             loss.backward()
             opts[id(m)].step()
+
         return run
 
-    best = interleaved({"plain": step(base), "torch": step(theirs), "ours": step(ours)},
-                       rounds=steps, number=3)
+    best = interleaved(
+        {"plain": step(base), "torch": step(theirs), "ours": step(ours)}, rounds=steps, number=3
+    )
     rows = [
         ("no normalisation", best["plain"], best["plain"] / best["torch"]),
         ("torch.nn.utils.parametrizations.spectral_norm", best["torch"], 1.0),
@@ -160,8 +190,7 @@ def spectral_norm_section(smoke: bool, steps: int) -> None:
         w = m.weight.detach().double().numpy()
         lo, hi = tc.spectral_norm_bounds(w, (side, side), padding=1, rtol=1e-4)
         norms.append((name, lo, hi))
-    print(f"\nTrue norm of the layer in eval mode after {steps * 3} steps "
-          "(certified bracket):\n")
+    print(f"\nTrue norm of the layer in eval mode after {steps * 3} steps (certified bracket):\n")
     print(markdown_table(("layer", "lower", "upper"), norms))
 
 
@@ -175,12 +204,15 @@ def main() -> None:
     try:
         from threadpoolctl import threadpool_info
 
-        blas = "; ".join(f"{i['internal_api']} {i['num_threads']} threads"
-                         for i in threadpool_info())
+        blas = "; ".join(
+            f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
+        )
     except ImportError:  # pragma: no cover
         blas = "threadpoolctl not installed"
-    print(f"# benchmarks/nn.py\n\n{machine()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); {blas}")
+    print(
+        f"# benchmarks/nn.py\n\n{machine()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); {blas}"
+    )
     if args.only in (None, "resnet"):
         resnet_section(args.smoke, args.power_steps, args.time_limit)
     if args.only in (None, "spectral_norm"):

@@ -22,8 +22,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -45,8 +46,9 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """torchvision's ResNet with BasicBlocks (``blocks=(2, 2, 2, 2)``: ResNet-18)."""
 
-    def __init__(self, blocks=(2, 2, 2, 2), width: int = 64, num_classes: int = 1000,
-                 in_channels: int = 3) -> None:
+    def __init__(
+        self, blocks=(2, 2, 2, 2), width: int = 64, num_classes: int = 1000, in_channels: int = 3
+    ) -> None:
         super().__init__()
         self.inplanes = width
         self.conv1 = nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False)
@@ -100,22 +102,42 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def vgg_small(in_channels: int = 3, classes: int = 10) -> nn.Sequential:
     """A VGG-style stack: (conv-bn-relu) x 2, max pool, twice, then two linear layers."""
-    def stage(cin, cout):
-        return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                nn.MaxPool2d(2)]
 
-    return nn.Sequential(*stage(in_channels, 4), *stage(4, 8), nn.Flatten(),
-                         nn.Linear(8 * 2 * 2, 16), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(16, classes))
+    def stage(cin, cout):
+        return [
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+
+    return nn.Sequential(
+        *stage(in_channels, 4),
+        *stage(4, 8),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 16),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(16, classes),
+    )
 
 
 def audio_convnet(in_channels: int = 1, classes: int = 5) -> nn.Sequential:
     """A 1-D convnet: strided, dilated and reflect-padded convs, GELU, average pooling."""
     return nn.Sequential(
         nn.Conv1d(in_channels, 4, 5, stride=2, padding=2, padding_mode="reflect"),
-        nn.BatchNorm1d(4), nn.GELU(),
-        nn.Conv1d(4, 8, 3, dilation=2, padding=2), nn.BatchNorm1d(8), nn.LeakyReLU(0.1),
-        nn.AvgPool1d(2), nn.Conv1d(8, 8, 3, groups=2, padding=1), nn.SiLU(),
-        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(8, classes),
+        nn.BatchNorm1d(4),
+        nn.GELU(),
+        nn.Conv1d(4, 8, 3, dilation=2, padding=2),
+        nn.BatchNorm1d(8),
+        nn.LeakyReLU(0.1),
+        nn.AvgPool1d(2),
+        nn.Conv1d(8, 8, 3, groups=2, padding=1),
+        nn.SiLU(),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(8, classes),
     )

@@ -17,7 +17,7 @@ N spatial axes (section 2b, the ``*_nd`` functions): weight ``(C_out, C_in/group
 input ``(C_in, L_1..L_n)``; stride, dilation and padding per axis; padding separable per axis
 (``x~[c, j_1..j_n] = x[c, src_1(j_1), ..., src_n(j_n)]``); flattening row-major over
 ``(channel, L_1, ..., L_n)``.  The 1-D functions stay as they were; for n = 1 the N-d ones
-give identical results (checked in ``test_nd_torch_oracle.py``).
+give identical results (checked in ``test_torch_oracle.py``).
 """
 
 from __future__ import annotations
@@ -120,6 +120,53 @@ def ref_conv1d_matrix(
                         continue
                     m[o * l_out + i, (g * g_in + c) * length + s] += w[o, c, k]
     return m
+
+
+def ref_conv1d_coo(
+    weight,
+    length,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+    positions=None,
+):
+    """The matrix of :func:`ref_conv1d_matrix` as a canonical ``scipy.sparse.coo_array``.
+
+    For signals too long for a dense matrix.  Entries are visited in the order of the sum,
+    ``(o, i, c, k)``, and the taps that land on one ``(row, column)`` are added one by one in
+    tap order (the order the library's builders promise, so the values match bit for bit);
+    the result is sorted row-major with no duplicates.  ``positions`` keeps only the first
+    ``positions`` output positions of each channel (``L_out`` when ``None``), the rows a
+    transposed convolution uses when ``q >= s``.  The matrix dtype is the weight's.
+    """
+    import scipy.sparse as sp
+
+    w = _as_weight3(weight)
+    c_out, g_in, k_size = w.shape
+    p_l, _ = resolve_padding(padding, k_size, dilation)
+    l_out = ref_output_length(length, k_size, stride, padding, dilation)
+    l_out = l_out if positions is None else positions
+    out_per_group = c_out // groups
+    entries = {}
+    for o in range(c_out):
+        g = o // out_per_group
+        for i in range(l_out):
+            for c in range(g_in):
+                for k in range(k_size):
+                    s = src(i * stride + k * dilation - p_l, length, padding_mode)
+                    if s is None:
+                        continue
+                    key = (o * l_out + i, (g * g_in + c) * length + s)
+                    entries[key] = entries[key] + w[o, c, k] if key in entries else w[o, c, k]
+    keys = sorted(entries)
+    row = np.array([r for r, _ in keys], dtype=np.int64)
+    col = np.array([c for _, c in keys], dtype=np.int64)
+    data = np.array([entries[key] for key in keys], dtype=w.dtype)
+    coo = sp.coo_array((data, (row, col)), shape=(c_out * l_out, groups * g_in * length))
+    coo.has_canonical_format = True
+    return coo
 
 
 def ref_conv1d(

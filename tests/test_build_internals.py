@@ -1,8 +1,8 @@
 """The fast builders against a straightforward reference assembly, bit for bit.
 
-The reference lists every tap of every row as one COO entry, straight from the
-formula of docs/math.md, sorts them (stably) and sums the duplicates one
-by one in tap order, the order the builders promise. Every format must then
+The reference (``reference.ref_conv1d_coo``) visits every tap of every row straight
+from the formula of docs/math.md and sums the duplicates one by one in tap order, the
+order the builders promise. Every format must then
 match it exactly: the same arrays, the same index dtype, the same canonical
 order. The chunked, threaded and int64 paths are forced on small inputs by
 shrinking their thresholds.
@@ -17,54 +17,15 @@ import pytest
 import scipy.sparse as sp
 
 import toeplitz_conv as tc
+from reference import ref_conv1d_coo
 from toeplitz_conv import _assemble, _pattern, _threads
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _src(j: np.ndarray, length: int, mode: str) -> np.ndarray:
-    """Source sample of padded position `j`, -1 for none (independent of the library)."""
-    inside = (j >= 0) & (j < length)
-    if mode == "zeros":
-        return np.where(inside, j, -1)
-    if mode == "replicate":
-        return np.clip(j, 0, length - 1)
-    if mode == "circular":
-        return j % length
-    if length == 1:
-        return np.zeros_like(j)
-    reflected = np.where(j < 0, -j, 2 * (length - 1) - j)
-    return np.where(inside, j, reflected)
-
-
 def reference_coo(w, length, *, stride, pad, dilation, groups, mode, rows=None):
-    """Canonical COO of ``conv1d``'s matrix: one entry per tap, duplicates summed in tap order."""
-    c_out, G, K = w.shape
-    p_l, p_r = pad
-    l_out = (length + p_l + p_r - dilation * (K - 1) - 1) // stride + 1
-    l_out = l_out if rows is None else rows
-    o = np.arange(c_out)[:, None, None, None]
-    i = np.arange(l_out)[None, :, None, None]
-    c = np.arange(G)[None, None, :, None]
-    k = np.arange(K)[None, None, None, :]  # taps innermost: duplicates add in tap order
-    j = np.broadcast_to(i * stride + k * dilation - p_l, (c_out, l_out, G, K))
-    s = _src(j, length, mode)
-    row = np.broadcast_to(o * l_out + i, s.shape)
-    col = ((o // (c_out // groups)) * G + c) * length + s
-    val = np.broadcast_to(w[:, None, :, :], s.shape)
-    keep = s >= 0
-    shape = (c_out * l_out, groups * G * length)
-    row, col, val = row[keep], col[keep], val[keep]
-    # duplicates add up one by one in tap order, as the builders promise
-    order = np.lexsort((col, row))  # stable: taps stay ascending within an entry
-    row, col, val = row[order], col[order], val[order]
-    first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])][: row.size]
-    entry = np.cumsum(first) - 1
-    data = val[first].copy()
-    np.add.at(data, entry[~first], val[~first])
-    coo = sp.coo_array((data, (row[first], col[first])), shape=shape)
-    coo.has_canonical_format = True
-    return coo
+    """Canonical COO of ``conv1d``'s matrix by the formula (``reference.ref_conv1d_coo``)."""
+    return ref_conv1d_coo(w, length, stride, pad, dilation, groups, mode, positions=rows)
 
 
 def reference_dia(coo: sp.coo_array) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "_geometry": 0,
     "_arrays": 0,
     "_layer": 0,
+    "_files": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,
     "_assemble": 1,
@@ -31,6 +32,8 @@ LAYERS: dict[str, int] = {
     "_kernel": 1,
     "_winograd": 1,
     "_linop": 1,
+    "_mtx": 1,
+    "_mat": 1,
     # 2 analysis: symbols, Krylov, certificates, the formula
     "_symbol": 2,
     "_krylov": 2,

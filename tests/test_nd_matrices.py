@@ -1,10 +1,10 @@
 """The N-d builders (conv_matrix, conv2d/3d_matrix, their transposes, rows=) checked directly.
 
 Against torch (``F.pad`` + ``F.conv2d``/``conv3d`` for the padding modes,
-``F.conv_transpose2d/3d``), against a small dense loop-by-the-formula reference
-(complex weights), and against the full matrix for row blocks. Integer-valued
-weights and inputs keep every comparison exact whatever the summation order.
-The assembler's chunked, threaded and int64 paths are forced on small inputs.
+``F.conv_transpose2d/3d``), against the loop-by-the-formula reference
+(``reference.ref_conv_nd_matrix``, complex weights), and against the full matrix for
+row blocks. Integer-valued weights and inputs keep every comparison exact whatever the
+summation order. The assembler's chunked, threaded and int64 paths are forced on small inputs.
 """
 
 from __future__ import annotations
@@ -20,56 +20,11 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
+from reference import ref_conv_nd_matrix
 from toeplitz_conv import _assemble, _threads
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 FORMATS = ("csr", "csc", "coo", "bsr", "dia", "dense")
-
-
-def _src(j: np.ndarray, length: int, mode: str) -> np.ndarray:
-    """Source of padded position `j` on one axis, -1 for none (independent of the library)."""
-    inside = (j >= 0) & (j < length)
-    if mode == "zeros":
-        return np.where(inside, j, -1)
-    if mode == "replicate":
-        return np.clip(j, 0, length - 1)
-    if mode == "circular":
-        return j % length
-    if length == 1:
-        return np.zeros_like(j)
-    period = 2 * (length - 1)
-    m = j % period
-    return np.where(m < length, m, period - m)
-
-
-def dense_reference(w, size, *, stride, pads, dilation, groups, mode) -> np.ndarray:
-    """The matrix by formula of docs/math.md, one tap at a time (small sizes only)."""
-    c_out, G, *K = w.shape
-    n = len(size)
-    out = [
-        (size[a] + sum(pads[a]) - dilation[a] * (K[a] - 1) - 1) // stride[a] + 1 for a in range(n)
-    ]
-    M = np.zeros((c_out * int(np.prod(out)), G * groups * int(np.prod(size))), dtype=w.dtype)
-    for o, c in itertools.product(range(c_out), range(G)):
-        cin = (o // (c_out // groups)) * G + c
-        for i in itertools.product(*map(range, out)):
-            row = np.ravel_multi_index((o, *i), (c_out, *out))
-            for k in itertools.product(*map(range, K)):
-                src = [
-                    int(
-                        _src(
-                            np.array(i[a] * stride[a] + k[a] * dilation[a] - pads[a][0]),
-                            size[a],
-                            mode,
-                        )
-                    )
-                    for a in range(n)
-                ]
-                if min(src) < 0:
-                    continue
-                col = np.ravel_multi_index((cin, *src), (G * groups, *size))
-                M[row, col] += w[(o, c, *k)]
-    return M
 
 
 @st.composite
@@ -168,14 +123,14 @@ def test_complex_and_single_weights_match_the_formula(layer, dtype):
     w = rng.integers(-3, 4, layer["shape"]).astype(dtype)
     if np.dtype(dtype).kind == "c":
         w = (w + 1j * rng.integers(-3, 4, layer["shape"])).astype(dtype)
-    want = dense_reference(
+    want = ref_conv_nd_matrix(
         w,
         layer["size"],
         stride=layer["stride"],
-        pads=layer["pads"],
+        padding=layer["pads"],
         dilation=layer["dilation"],
         groups=layer["groups"],
-        mode=layer["mode"],
+        padding_mode=layer["mode"],
     )
     for fmt in ("csr", "csc", "coo"):
         m = _build(layer, w, fmt)
@@ -511,14 +466,14 @@ def test_chunked_threaded_nd(monkeypatch):
     # long row blocks split by rows: one channel, a long innermost axis
     w = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
     ref = sp.csr_array(
-        dense_reference(
+        ref_conv_nd_matrix(
             w,
             (3, 40),
             stride=(1, 1),
-            pads=((1, 1), (2, 2)),
+            padding=((1, 1), (2, 2)),
             dilation=(1, 1),
             groups=1,
-            mode="reflect",
+            padding_mode="reflect",
         )
     )
     m = tc.conv2d_matrix(w, (3, 40), padding=(1, 2), padding_mode="reflect")
@@ -532,14 +487,14 @@ def test_int64_index_path_nd(monkeypatch):
             m = tc.conv_matrix(w, size, format=fmt, **kw)
             idx = m.coords if fmt == "coo" else (m.indices, m.indptr)
             assert all(a.dtype == np.int64 for a in idx)
-            ref = dense_reference(
+            ref = ref_conv_nd_matrix(
                 w,
                 size,
                 stride=kw["stride"],
-                pads=kw["padding"],
+                padding=kw["padding"],
                 dilation=(1,) * len(size),
                 groups=kw["groups"],
-                mode=kw["padding_mode"],
+                padding_mode=kw["padding_mode"],
             )
             np.testing.assert_array_equal(m.toarray(), ref)
 

@@ -62,8 +62,10 @@ def seeded(module):
 # --------------------------------------------------------------------------- single ops
 CONVS = [
     (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=2, padding_mode="reflect"), (3, 12)),
-    (lambda: nn.Conv1d(4, 4, 5, dilation=2, padding=3, groups=2, padding_mode="replicate"),
-     (4, 15)),
+    (
+        lambda: nn.Conv1d(4, 4, 5, dilation=2, padding=3, groups=2, padding_mode="replicate"),
+        (4, 15),
+    ),
     (lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), (2, 6, 5)),
     (lambda: nn.Conv2d(2, 4, (3, 2), stride=(2, 1), padding="valid", bias=False), (2, 7, 6)),
     (lambda: nn.Conv3d(2, 2, 3, padding=1), (2, 4, 4, 3)),
@@ -226,10 +228,17 @@ def _max_derivative(fn) -> float:
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        (nn.ReLU(), 1.0), (nn.LeakyReLU(0.2), 1.0), (nn.LeakyReLU(-3.0), 3.0),
-        (nn.ELU(alpha=2.0), 2.0), (nn.Tanh(), 1.0), (nn.Sigmoid(), 0.25),
-        (nn.GELU(), None), (nn.GELU(approximate="tanh"), None), (nn.SiLU(), None),
-        (nn.Softplus(), 1.0), (nn.ReLU6(), 1.0),
+        (nn.ReLU(), 1.0),
+        (nn.LeakyReLU(0.2), 1.0),
+        (nn.LeakyReLU(-3.0), 3.0),
+        (nn.ELU(alpha=2.0), 2.0),
+        (nn.Tanh(), 1.0),
+        (nn.Sigmoid(), 0.25),
+        (nn.GELU(), None),
+        (nn.GELU(approximate="tanh"), None),
+        (nn.SiLU(), None),
+        (nn.Softplus(), 1.0),
+        (nn.ReLU6(), 1.0),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else str(v),
 )
@@ -363,8 +372,10 @@ def test_spectral_norm_fixes_pytorch_issue_99149():
 
 SN_LAYERS = [
     (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=2, padding_mode="reflect"), 13),
-    (lambda: nn.Conv1d(4, 4, 3, dilation=2, groups=2, padding="same",
-                       padding_mode="replicate"), 12),
+    (
+        lambda: nn.Conv1d(4, 4, 3, dilation=2, groups=2, padding="same", padding_mode="replicate"),
+        12,
+    ),
     (lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular"), (6, 5)),
     (lambda: nn.Conv2d(2, 4, 2, stride=2), 6),
     (lambda: nn.Conv3d(2, 3, 3, padding=1, stride=(1, 2, 1)), 4),
@@ -407,8 +418,8 @@ def test_spectral_norm_gradient_is_that_of_the_top_singular_value():
     layer.train()
     layer.weight  # noqa: B018 - converge u, v
     sigma_fn = lambda W: torch.linalg.matrix_norm(  # noqa: E731
-        torch.from_numpy(tc.conv1d_matrix(W.detach().numpy(), 6, padding=1, format="dense")),
-        ord=2)
+        torch.from_numpy(tc.conv1d_matrix(W.detach().numpy(), 6, padding=1, format="dense")), ord=2
+    )
     W0 = w.detach().clone()
     G = torch.randn_like(W0)
     out = (layer.weight * G).sum()

@@ -1,4 +1,9 @@
-"""The matrix-free operators: equal to the matrix, adjoint-consistent, torch-exact."""
+"""The forward passes and the matrix-free operators, 1, 2 and 3 spatial axes.
+
+Equal to the matrix (every way scipy applies a ``LinearOperator``, real and complex weights),
+adjoint-consistent (dot tests), torch-exact (forward, input gradient, ``unfold``,
+``from_torch``), with the public surface (dtypes, names, reprs, errors) on top.
+"""
 
 from __future__ import annotations
 
@@ -9,102 +14,168 @@ from hypothesis import strategies as st
 from scipy.sparse.linalg import LinearOperator, lsqr
 
 import toeplitz_conv as tc
-from checks import assert_operator_matches
+from checks import assert_operator_matches, dot_test
 from strategies import conv_configs
-from toeplitz_conv.operators import Conv1dOperator, ConvTranspose1dOperator
+from toeplitz_conv import _kernel
+from toeplitz_conv.operators import (
+    Conv1dOperator,
+    ConvOperator,
+    ConvTransposeOperator,
+)
 
 MODES = ("zeros", "reflect", "replicate", "circular")
+OPERATOR = {1: tc.conv1d_operator, 2: tc.conv2d_operator, 3: tc.conv3d_operator}
+FORWARD = {1: tc.conv1d, 2: tc.conv2d, 3: tc.conv3d}
+TRANSPOSE_OPERATOR = {
+    1: tc.conv_transpose1d_operator,
+    2: tc.conv_transpose2d_operator,
+    3: tc.conv_transpose3d_operator,
+}
 
-# (C_out, C_in, groups, K, stride, dilation, padding, L)
-LAYERS = [
-    (1, 1, 1, 3, 1, 1, 1, 7),
-    (4, 6, 2, 4, 2, 1, (2, 1), 9),
-    (3, 2, 1, 2, 3, 2, 2, 11),
-    (2, 2, 2, 5, 1, 2, 0, 12),
-    (2, 3, 1, 1, 1, 1, 0, 3),
-    (3, 3, 3, 3, 2, 3, 4, 6),
-    (2, 1, 1, 2, 1, 1, (3, 0), 4),
+# (C_out, C_in, groups, K, stride, dilation, padding, size), per-axis spellings
+LAYERS_1D = [
+    (1, 1, 1, (3,), 1, 1, 1, (7,)),
+    (4, 6, 2, (4,), 2, 1, ((2, 1),), (9,)),
+    (3, 2, 1, (2,), 3, 2, 2, (11,)),
+    (2, 2, 2, (5,), 1, 2, 0, (12,)),
+    (2, 3, 1, (1,), 1, 1, 0, (3,)),
+    (3, 3, 3, (3,), 2, 3, 4, (6,)),
+    (2, 1, 1, (2,), 1, 1, ((3, 0),), (4,)),
 ]
+LAYERS_2D = [
+    (3, 2, 1, (3, 3), 1, 1, 1, (7, 6)),
+    (4, 4, 2, (2, 3), (2, 1), (1, 2), ((2, 1), (0, 2)), (9, 8)),
+    (4, 4, 4, (3, 3), 2, 1, (1, (1, 0)), (8, 7)),  # depthwise, stride 2, mixed padding
+    (2, 3, 1, (1, 4), (1, 3), (1, 1), (0, 3), (5, 11)),
+    (20, 2, 1, (3, 2), (3, 2), (2, 1), "valid", (10, 9)),  # thick, stride > K*d on axis 0
+    (2, 2, 1, (3, 3), 1, (2, 1), "same", (6, 5)),
+]
+LAYERS_3D = [
+    (2, 3, 1, (2, 3, 2), 1, 1, 1, (4, 5, 4)),
+    (4, 2, 2, (3, 2, 2), (2, 1, 2), (1, 2, 1), ((1, 0), 1, (0, 1)), (6, 5, 5)),
+    (3, 3, 3, (3, 3, 3), (1, 2, 1), 1, 1, (4, 6, 3)),  # depthwise
+]
+LAYERS = LAYERS_1D + LAYERS_2D + LAYERS_3D
 
 
 def _layer_kwargs(stride, dilation, padding, groups, mode):
     return dict(stride=stride, dilation=dilation, padding=padding, groups=groups, padding_mode=mode)
 
 
-def _dense_and_op(weight, L, **kw):
-    M = tc.conv1d_matrix(weight, L, format="dense", **kw)
-    return M, tc.conv1d_operator(weight, L, **kw)
+def _torch_pad(padding, ndim, ksize, dilation):
+    """torch's F.pad list (last axis first) for our per-axis padding."""
+    d = (dilation,) * ndim if isinstance(dilation, int) else dilation
+    if padding == "valid":
+        pairs = [(0, 0)] * ndim
+    elif padding == "same":
+        pairs = [(t // 2, t - t // 2) for t in (d[a] * (ksize[a] - 1) for a in range(ndim))]
+    elif isinstance(padding, int):
+        pairs = [(padding, padding)] * ndim
+    else:
+        pairs = [(p, p) if isinstance(p, int) else tuple(p) for p in padding]
+    return [v for pair in reversed(pairs) for v in pair]
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("layer", LAYERS)
-def test_operator_equals_matrix(mode, layer):
-    c_out, c_in, groups, K, s, d, p, L = layer
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal((c_out, c_in // groups, K))
-    kw = _layer_kwargs(s, d, p, groups, mode)
-    try:
-        M, op = _dense_and_op(w, L, **kw)
-    except ValueError:
-        pytest.skip("padding not allowed in this mode")
-    assert isinstance(op, LinearOperator) and op.shape == M.shape and op.dtype == np.float64
-    x, y = rng.standard_normal(M.shape[1]), rng.standard_normal(M.shape[0])
-    X, Y = rng.standard_normal((M.shape[1], 3)), rng.standard_normal((M.shape[0], 4))
-    np.testing.assert_allclose(op.matvec(x), M @ x, atol=1e-12)
-    np.testing.assert_allclose(op.rmatvec(y), M.T @ y, atol=1e-12)
-    np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-12)
-    np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
-    np.testing.assert_allclose(op @ X[:, :1], M @ X[:, :1], atol=1e-12)  # a single column
-    for adj in (op.T, op.H, op.adjoint()):
-        assert isinstance(adj, ConvTranspose1dOperator) and adj.shape == M.shape[::-1]
-        np.testing.assert_allclose(adj @ y, M.T @ y, atol=1e-12)
-        np.testing.assert_allclose(adj.matmat(Y), M.T @ Y, atol=1e-12)
-        np.testing.assert_allclose(adj.rmatvec(x), M @ x, atol=1e-12)
-        assert adj.H is op and adj.T is op
+def _torch_conv(torch, x, w, b, *, stride, padding, dilation, groups, mode):
+    F = torch.nn.functional
+    ndim = w.ndim - 2
+    pad = _torch_pad(padding, ndim, w.shape[2:], dilation)
+    xp = F.pad(x, pad, mode="constant" if mode == "zeros" else mode)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[ndim - 1]
+    return conv(xp, w, b, stride=stride, dilation=dilation, groups=groups)
 
 
-def _dot_test(op, rng, complex_=False):
-    m, n = op.shape
-    x = rng.standard_normal(n)
-    y = rng.standard_normal(m)
+def _layer(layer, rng, complex_=False):
+    c_out, c_in, groups, K, s, d, p, size = layer
+    w = rng.standard_normal((c_out, c_in // groups, *K))
     if complex_:
-        x = x + 1j * rng.standard_normal(n)
-        y = y + 1j * rng.standard_normal(m)
-    lhs = np.vdot(y, op.matvec(x))
-    rhs = np.vdot(op.rmatvec(y), x)
-    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+        w = w + 1j * rng.standard_normal(w.shape)
+    return w, dict(stride=s, dilation=d, padding=p, groups=groups), size, c_in
 
 
-@settings(max_examples=40)
+def _valid(fn):
+    """Run `fn`; None when the geometry refuses the layer (e.g. reflect beyond the signal)."""
+    try:
+        return fn()
+    except ValueError as exc:
+        if "padding_mode" in str(exc):
+            return None
+        raise
+
+
+# --------------------------------------------------------------------------- operator == matrix
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("layer", LAYERS_1D + LAYERS_2D[:4] + LAYERS_3D[:2])
+def test_operator_is_the_matrix(mode, layer, complex_):
+    rng = np.random.default_rng(4)
+    w, kw, size, _ = _layer(layer, rng, complex_)
+    M = _valid(lambda: tc.conv_matrix(w, size, padding_mode=mode, format="dense", **kw))
+    if M is None:
+        with pytest.raises(ValueError, match=r"padding_mode"):
+            tc.conv_operator(w, size, padding_mode=mode, **kw)
+        return  # refused by the geometry, for the matrix and the operator alike
+    op = tc.conv_operator(w, size, padding_mode=mode, **kw)
+    assert isinstance(op, ConvOperator) and isinstance(op, LinearOperator)
+    assert op.shape == M.shape and op.dtype == w.dtype
+    assert op.ndim == len(size) and op.input_size == size
+    assert_operator_matches(op, M, rng, depth=1)
+    for adj in (op.T, op.H, op.adjoint()):
+        assert isinstance(adj, ConvTransposeOperator) and adj.shape == M.shape[::-1]
+    for adj in (op.H, op.adjoint()):
+        assert adj.H is op
+    if complex_:  # the transpose is not the adjoint
+        y = rng.standard_normal(M.shape[0])
+        assert not np.allclose(op.T @ y, op.H @ y)
+    else:
+        assert op.T.H is op and op.T.T is op and op.H.T is op and op.adjoint().T is op
+
+
+@settings(max_examples=80)
 @given(
+    ndim=st.integers(1, 3),
     mode=st.sampled_from(MODES),
     groups=st.integers(1, 2),
-    c_out_g=st.integers(1, 3),
+    c_out_g=st.sampled_from([1, 2, 3, 17]),
     c_in_g=st.integers(1, 3),
-    K=st.integers(1, 5),
-    stride=st.integers(1, 3),
-    dilation=st.integers(1, 3),
-    pad=st.tuples(st.integers(0, 4), st.integers(0, 4)),
-    L=st.integers(1, 20),
-    batch=st.integers(1, 3),
+    complex_=st.booleans(),
+    data=st.data(),
+    batch=st.integers(0, 3),
     seed=st.integers(0, 2**16),
 )
-def test_operator_hypothesis(
-    mode, groups, c_out_g, c_in_g, K, stride, dilation, pad, L, batch, seed
-):
+def test_operator_hypothesis(ndim, mode, groups, c_out_g, c_in_g, complex_, data, batch, seed):
+    """Operator == matrix on random layers: longer kernels and signals in 1-D, small in N-d."""
+    one = ndim == 1
+    axes = lambda hi: st.tuples(*[st.integers(1, hi)] * ndim)  # noqa: E731
+    K, stride, dilation = (
+        data.draw(axes(5 if one else 3)),
+        data.draw(axes(3)),
+        data.draw(axes(3 if one else 2)),
+    )
+    size = data.draw(axes(20 if one else 7))
+    pad = st.integers(0, 4 if one else 2)
+    padding = data.draw(st.tuples(*[st.tuples(pad, pad)] * ndim))
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal((c_out_g * groups, c_in_g, K))
-    kw = _layer_kwargs(stride, dilation, pad, groups, mode)
+    w = rng.standard_normal((c_out_g * groups, c_in_g, *K))
+    if complex_:
+        w = w + 1j * rng.standard_normal(w.shape)
+    kw = _layer_kwargs(stride, dilation, padding, groups, mode)
     try:
-        M, op = _dense_and_op(w, L, **kw)
+        M = tc.conv_matrix(w, size, format="dense", **kw)
     except ValueError:
-        return  # an invalid layer: the geometry refuses it for the matrix and the operator alike
-    X = rng.standard_normal((M.shape[1], batch))
+        with pytest.raises(ValueError):
+            tc.conv_operator(w, size, **kw)
+        return  # refused by the geometry, for the matrix and the operator alike
+    op = tc.conv_operator(w, size, **kw)
+    X = rng.standard_normal((M.shape[1], batch)) + 1j * rng.standard_normal((M.shape[1], batch))
     Y = rng.standard_normal((M.shape[0], batch))
     np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-11)
-    np.testing.assert_allclose(op.H.matmat(Y), M.T @ Y, atol=1e-11)
-    _dot_test(op, rng)
-    _dot_test(op.H, rng)
+    np.testing.assert_allclose(op.matmat(X.real), M @ X.real, atol=1e-11)
+    np.testing.assert_allclose(op.H.matmat(Y), M.conj().T @ Y, atol=1e-11)
+    np.testing.assert_allclose(op.T.matmat(Y), M.T @ Y, atol=1e-11)
+    dot_test(op, rng)
+    dot_test(op.H, rng)
+    dot_test(op.T, rng)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -114,8 +185,8 @@ def test_dot_test_complex(mode, stride):
     w = rng.standard_normal((4, 2, 3)) + 1j * rng.standard_normal((4, 2, 3))
     op = tc.conv1d_operator(w, 10, stride=stride, padding=2, groups=2, padding_mode=mode)
     assert op.dtype == np.complex128
-    _dot_test(op, rng, complex_=True)
-    _dot_test(op.H, rng, complex_=True)
+    dot_test(op, rng)
+    dot_test(op.H, rng)
     M = tc.conv1d_matrix(
         w, 10, stride=stride, padding=2, groups=2, padding_mode=mode, format="dense"
     )
@@ -136,41 +207,215 @@ def test_operator_matches_functional_conv1d():
     np.testing.assert_allclose(got, y, atol=1e-12)
 
 
+@pytest.mark.parametrize("complex_", [False, True])
 @pytest.mark.parametrize(
-    ("stride", "padding", "output_padding", "dilation", "groups"),
-    [(1, 0, 0, 1, 1), (2, 1, 1, 1, 2), (3, (2, 1), 2, 2, 1), (1, 2, 0, 3, 2)],
+    ("ndim", "kw"),
+    [
+        (1, dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)),
+        (1, dict(stride=2, padding=1, output_padding=1, dilation=1, groups=2)),
+        (1, dict(stride=3, padding=(2, 1), output_padding=2, dilation=2, groups=1)),
+        (1, dict(stride=1, padding=2, output_padding=0, dilation=3, groups=2)),
+        (2, dict(stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2))),
+        (3, dict(stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2, 1))),
+    ],
+    ids=str,
 )
-def test_conv_transpose1d_operator(stride, padding, output_padding, dilation, groups):
-    rng = np.random.default_rng(7)
-    w = rng.standard_normal((4, 3, 3))
-    kw = dict(
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        dilation=dilation,
-        groups=groups,
-    )
-    M = tc.conv_transpose1d_matrix(w, 6, format="dense", **kw)
-    op = tc.conv_transpose1d_operator(w, 6, **kw)
+def test_transpose_operator_is_the_matrix(ndim, kw, complex_):
+    """``conv_transpose*d_operator`` is its matrix and ``conv_transpose``; its adjoint a conv."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((4, 3, *(3, 2, 2)[:ndim]))
+    if complex_:
+        w = w + 1j * rng.standard_normal(w.shape)
+    size = (6,) if ndim == 1 else (3, 4, 2)[:ndim]
+    M = tc.conv_transpose_matrix(w, size, format="dense", **kw)
+    op = TRANSPOSE_OPERATOR[ndim](w, size[0] if ndim == 1 else size, **kw)
     assert op.shape == M.shape
-    x = rng.standard_normal((M.shape[1], 2))
-    np.testing.assert_allclose(op.matmat(x), M @ x, atol=1e-12)
-    z = tc.conv_transpose1d(x[:, 0].reshape(4, 6), w, **kw)
-    np.testing.assert_allclose(op @ x[:, 0], z.ravel(), atol=1e-12)
-    assert isinstance(op.H, Conv1dOperator)
-    _dot_test(op, rng)
+    assert_operator_matches(op, M, rng, depth=1)
+    x = rng.standard_normal((4, *size))
+    np.testing.assert_allclose(op @ x.ravel(), tc.conv_transpose(x, w, **kw).ravel(), atol=1e-12)
+    assert isinstance(op.H, ConvOperator)
+    if ndim == 1:
+        assert isinstance(op.H, Conv1dOperator)
+        z = tc.conv_transpose1d(x, w, **kw)
+        np.testing.assert_allclose(op @ x.ravel(), z.ravel(), atol=1e-12)
+    dot_test(op, rng)
 
 
-def test_dtypes():
-    w32 = np.ones((2, 2, 3), dtype=np.float32)
-    op = tc.conv1d_operator(w32, 8)
+BLOCKED_CASES = [
+    # 1-D: thin (broadcast, flipped adjoint) and thick, stride 3 with dilation 2 (taps in
+    # every phase), every padding mode
+    *((1, c_out, stride, mode) for c_out in (1, 8, 20) for stride in (1, 2, 3) for mode in MODES),
+    # 2-D: thin and thick, a stride per axis, zeros and reflect
+    *(
+        (2, c_out, stride, mode)
+        for c_out in (1, 20)
+        for stride in (1, (2, 3))
+        for mode in MODES[:2]
+    ),
+]
+
+
+@pytest.mark.parametrize(("ndim", "c_out", "stride", "mode"), BLOCKED_CASES, ids=str)
+def test_blocked_application(monkeypatch, ndim, c_out, stride, mode):
+    """Many small blocks, with a partial last one, give the same result as one block."""
+    rng = np.random.default_rng(17 if ndim == 1 else 6)
+    if ndim == 1:
+        w, size = rng.standard_normal((c_out, 3, 4)), (50,)
+        kw = dict(stride=stride, padding=3, dilation=2, padding_mode=mode)
+    else:
+        w, size = rng.standard_normal((c_out, 2, 3, 2)), (9, 8)
+        kw = dict(stride=stride, padding=(2, (1, 0)), dilation=(1, 2), padding_mode=mode)
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    op = OPERATOR[ndim](w, size[0] if ndim == 1 else size, **kw)
+    X, Y = rng.standard_normal((M.shape[1], 2)), rng.standard_normal((M.shape[0], 2))
+    monkeypatch.setattr(_kernel, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(_kernel, "_THIN_BLOCK_BYTES", 64)
+    monkeypatch.setattr(_kernel, "_MIN_BLOCK_COLS", 1)
+    positions = int(np.prod(op.output_size))
+    assert _kernel._block_positions(12, 2, 8, positions, True) < positions
+    if ndim == 1:
+        assert positions == op.output_length
+    np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-12)
+    np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
+    np.testing.assert_allclose(op @ X[:, 0], M @ X[:, 0], atol=1e-12)
+    np.testing.assert_allclose(op.H @ Y[:, 0], M.T @ Y[:, 0], atol=1e-12)
+
+
+# --------------------------------------------------------------------------- torch oracle
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("layer", LAYERS)
+def test_conv_matches_torch_and_autograd(torch, mode, layer):
+    rng = np.random.default_rng(0)
+    w, kw, size, c_in = _layer(layer, rng)
+    n = len(size)
+    x = rng.standard_normal((2, c_in, *size))
+    b = rng.standard_normal(w.shape[0])
+    conv = FORWARD[n]
+    y = _valid(lambda: conv(x, w, b, padding_mode=mode, **kw))
+    if y is None:
+        with pytest.raises(ValueError, match=r"padding_mode`='reflect' needs padding"):
+            conv(x, w, b, padding_mode=mode, **kw)
+        return
+    tx = torch.from_numpy(x).requires_grad_(True)
+    ty = _torch_conv(
+        torch,
+        tx,
+        torch.from_numpy(w),
+        torch.from_numpy(b),
+        stride=kw["stride"],
+        padding=kw["padding"],
+        dilation=kw["dilation"],
+        groups=kw["groups"],
+        mode=mode,
+    )
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv(x[1], w, b, padding_mode=mode, **kw), y[1], atol=1e-12)
+    # the adjoint is the input gradient, whatever the padding mode
+    op = tc.conv_operator(w, size, padding_mode=mode, **kw)
+    assert op.shape == (y[0].size, x[0].size)
+    g = rng.standard_normal(ty.shape)
+    ty.backward(torch.from_numpy(g))
+    got = op.rmatmat(g.reshape(2, -1).T).T.reshape(x.shape)
+    np.testing.assert_allclose(got, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        op @ x[0].ravel(), (y[0] - b.reshape(-1, *(1,) * n)).ravel(), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("ndim", "stride", "padding", "output_padding", "dilation", "groups"),
+    [
+        (2, 1, 0, 0, 1, 1),
+        (2, (2, 3), (1, 2), (1, 2), 1, 2),
+        (2, 2, ((1, 0), (2, 1)), (0, 1), (1, 2), 1),
+        (2, (1, 2), 1, (0, 1), (2, 1), 4),  # depthwise
+        (3, 2, 1, 1, 1, 2),
+        (3, (1, 2, 3), (0, 1, 2), (0, 1, 0), (2, 1, 1), 1),
+    ],
+)
+def test_conv_transpose_matches_torch(
+    torch, ndim, stride, padding, output_padding, dilation, groups
+):
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    c_in, c_out_g = 4, 1 if groups == 4 else 3
+    K = (3, 2, 2)[:ndim]
+    w = rng.standard_normal((c_in, c_out_g, *K))
+    b = rng.standard_normal(c_out_g * groups)
+    size = (4, 5, 3)[:ndim]
+    x = rng.standard_normal((2, c_in, *size))
+    kw = dict(stride=stride, output_padding=output_padding, dilation=dilation, groups=groups)
+    z = (tc.conv_transpose2d, tc.conv_transpose3d)[ndim - 2](x, w, b, padding=padding, **kw)
+    if isinstance(padding, tuple) and isinstance(padding[0], tuple):  # asymmetric: crop torch's
+        full = (F.conv_transpose2d, F.conv_transpose3d)[ndim - 2](
+            torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding=0, **kw
+        ).numpy()
+        crop = tuple(slice(lo, full.shape[2 + a] - hi) for a, (lo, hi) in enumerate(padding))
+        want = full[(slice(None), slice(None), *crop)]
+    else:
+        want = (F.conv_transpose2d, F.conv_transpose3d)[ndim - 2](
+            torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding=padding, **kw
+        ).numpy()
+    assert z.shape == want.shape
+    np.testing.assert_allclose(z, want, rtol=1e-12, atol=1e-12)
+    op = tc.conv_transpose_operator(w, size, padding=padding, **kw)
+    bias = np.repeat(b, np.prod(z.shape[2:]))
+    np.testing.assert_allclose(op @ x[0].ravel() + bias, z[0].ravel(), atol=1e-12)
+    np.testing.assert_allclose(tc.conv_transpose(x, w, b, padding=padding, **kw), z, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("K", "stride", "padding", "dilation"),
+    [((3, 3), 1, 0, 1), ((2, 3), (2, 1), (1, 2), (1, 2)), ((3, 1), 3, 2, (2, 1))],
+)
+def test_unfold_is_torch_unfold(torch, K, stride, padding, dilation):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 8, 7))
+    U = tc.unfold(x, K, stride=stride, padding=padding, dilation=dilation)
+    want = torch.nn.functional.unfold(
+        torch.from_numpy(x), K, stride=stride, padding=padding, dilation=dilation
+    ).numpy()
+    np.testing.assert_array_equal(U, want)
+    np.testing.assert_array_equal(
+        tc.unfold(x[0], K, stride=stride, padding=padding, dilation=dilation), want[0]
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("K", [(3,), (2, 3), (2, 1, 3)])
+def test_unfold_gives_the_convolution(mode, K):
+    """``conv(x, W) == W.reshape(C_out, -1) @ U`` with rows (c, k_1..k_n), columns (i_1..i_n)."""
+    rng = np.random.default_rng(3)
+    n = len(K)
+    x = rng.standard_normal((3, *(6, 5, 4)[:n]))
+    w = rng.standard_normal((4, 3, *K))
+    kw = dict(stride=(2, 1, 1)[:n], padding=((1, 2),) + (1,) * (n - 1), dilation=(1, 2, 1)[:n])
+    U = tc.unfold(x, K, padding_mode=mode, **kw)
+    y = tc.conv(x, w, padding_mode=mode, **kw)
+    assert U.shape == (3 * np.prod(K), np.prod(y.shape[1:]))
+    np.testing.assert_allclose(w.reshape(4, -1) @ U, y.reshape(4, -1), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- the public surface
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_dtypes(ndim):
+    """The operator's dtype follows the weight; applying it computes in the common dtype."""
+    w32 = np.ones((2, 2, *(3,) * ndim), dtype=np.float32)
+    op = OPERATOR[ndim](w32, 5, padding=1)
+    m, n = op.shape
     assert op.dtype == np.float32 and op.H.dtype == np.float32
-    assert (op @ np.ones(16, dtype=np.float32)).dtype == np.float32
-    assert (op @ np.ones(16)).dtype == np.float64  # computed in the common dtype
-    assert (op.H @ np.ones(12, dtype=np.float32)).dtype == np.float32
-    assert tc.conv1d_operator([1, 2, 3], 8).dtype == np.float64  # integers become float64
-    assert tc.conv1d_operator(w32, 8, dtype=np.complex128).dtype == np.complex128
-    assert (tc.conv1d_operator([1.0, 2.0], 4) @ np.arange(4)).dtype == np.float64
+    assert (op @ np.ones(n, dtype=np.float32)).dtype == np.float32
+    assert (op @ np.ones(n)).dtype == np.float64  # computed in the common dtype
+    assert (op.H @ np.ones(m, dtype=np.float32)).dtype == np.float32
+    kernel = np.ones((3,) * ndim, dtype=int)
+    assert OPERATOR[ndim](kernel, 5).dtype == np.float64  # integers become float64
+    assert OPERATOR[ndim](w32, 5, dtype=np.complex128).dtype == np.complex128
+    small = OPERATOR[ndim](np.ones((2,) * ndim), 4)
+    assert (small @ np.arange(small.shape[1])).dtype == np.float64
+    x_shape = (2, *(5,) * ndim)
+    assert FORWARD[ndim](np.ones(x_shape, dtype=np.float32), w32).dtype == np.float32
+    assert FORWARD[ndim](np.ones(x_shape, dtype=np.int64), w32).dtype == np.float64
+    assert tc.conv1d_operator([1, 2, 3], 8).dtype == np.float64  # a list of integers
 
 
 def test_repr_and_attributes():
@@ -192,6 +437,115 @@ def test_lsqr_deconvolution():
     np.testing.assert_allclose(got, x, atol=1e-8)
 
 
+def test_generic_names_agree_with_the_fixed_ones():
+    rng = np.random.default_rng(7)
+    w2 = rng.standard_normal((3, 2, 2, 3))
+    x2 = rng.standard_normal((2, 5, 6))
+    np.testing.assert_array_equal(tc.conv(x2, w2, padding=1), tc.conv2d(x2, w2, padding=1))
+    w1 = rng.standard_normal(3)
+    np.testing.assert_array_equal(tc.conv(np.arange(6.0), w1), tc.conv1d(np.arange(6.0), w1))
+    # a kernel-only weight: one channel in and out
+    k = rng.standard_normal((2, 2))
+    np.testing.assert_array_equal(tc.conv2d(x2[:1], k), tc.conv2d(x2[:1], k[None, None]))
+    op = tc.conv2d_operator(k, 4)  # an int input_size applies to both axes
+    assert op.input_size == (4, 4) and op.shape == (9, 16)
+    assert tc.Conv1dOperator is tc.ConvOperator
+    assert tc.ConvTranspose1dOperator is tc.ConvTransposeOperator
+    assert isinstance(tc.conv1d_operator(w1, 5), tc.Conv1dOperator)
+    assert "Conv2dOperator" in repr(op) and "input_size=(4, 4)" in repr(op)
+    assert "Conv3dOperator" in repr(tc.conv3d_operator(np.ones((1, 1, 1)), 2))
+    x3 = rng.standard_normal((2, 3, 4, 5))
+    w3 = rng.standard_normal((2, 1, 2, 2, 2))
+    np.testing.assert_allclose(
+        tc.conv3d_operator(w3, (3, 4, 5), groups=2, stride=(1, 2, 1)) @ x3.ravel(),
+        tc.conv3d(x3, w3, groups=2, stride=(1, 2, 1)).ravel(),
+        atol=1e-12,
+    )
+
+
+def test_empty_batches():
+    w = np.ones((3, 2, 2, 2))
+    y = tc.conv2d(np.ones((0, 2, 4, 4)), w, stride=2)
+    assert y.shape == (0, 3, 2, 2)
+    assert tc.conv_transpose2d(np.ones((0, 3, 2, 2)), w, stride=2).shape == (0, 2, 4, 4)
+    assert tc.unfold(np.ones((0, 2, 4, 4)), (2, 2)).shape == (0, 8, 9)
+    op = tc.conv2d_operator(w, 4, padding=1)
+    assert op.matmat(np.ones((op.shape[1], 0))).shape == (op.shape[0], 0)
+    assert op.rmatmat(np.ones((op.shape[0], 0))).shape == (op.shape[1], 0)
+
+
+def test_from_torch_nd(torch):
+    nn = torch.nn
+    torch.manual_seed(0)
+    modules = [
+        (
+            nn.Conv2d(
+                4,
+                6,
+                (3, 2),
+                stride=(2, 1),
+                padding=(1, 2),
+                dilation=(1, 2),
+                groups=2,
+                padding_mode="reflect",
+            ),
+            (7, 8),
+        ),
+        (nn.Conv2d(3, 3, 3, padding="same", groups=3, bias=False), 6),
+        (
+            nn.Conv3d(
+                2, 4, (2, 3, 2), stride=(1, 2, 1), padding=(1, 0, 1), padding_mode="circular"
+            ),
+            (4, 5, 3),
+        ),
+        (
+            nn.ConvTranspose2d(
+                4, 2, (3, 2), stride=(2, 3), padding=(1, 0), output_padding=(1, 2), groups=2
+            ),
+            (3, 4),
+        ),
+        (nn.ConvTranspose3d(2, 3, 2, stride=2, dilation=(1, 2, 1)), (2, 3, 2)),
+        (nn.Conv1d(2, 3, 3, padding=1, padding_mode="replicate"), 9),
+        (nn.ConvTranspose1d(3, 2, 4, stride=2, padding=1), (5,)),
+    ]
+    for module, size in modules:
+        M, c = tc.from_torch(module, size)
+        n = module.weight.ndim - 2
+        spatial = (size,) * n if isinstance(size, int) else size
+        x = torch.randn(2, module.in_channels, *spatial)
+        with torch.no_grad():
+            want = module(x).reshape(2, -1).numpy()
+        got = x.reshape(2, -1).numpy() @ M.T + c
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=repr(module))
+
+
+def test_float32_operator_matches_torch(torch):
+    """float32 1-D operators against F.pad + F.conv1d; the adjoint is F.conv_transpose1d."""
+    rng = np.random.default_rng(13)
+    F = torch.nn.functional
+    for mode in MODES:
+        w = rng.standard_normal((6, 2, 3)).astype(np.float32)
+        x = rng.standard_normal((4, 19)).astype(np.float32)
+        op = tc.conv1d_operator(w, 19, stride=2, padding=2, groups=2, padding_mode=mode)
+        tw, tx = torch.from_numpy(w), torch.from_numpy(x)[None]
+        if mode == "zeros":
+            ty = F.conv1d(tx, tw, stride=2, padding=2, groups=2)
+        else:
+            ty = F.conv1d(F.pad(tx, (2, 2), mode=mode), tw, stride=2, groups=2)
+        np.testing.assert_allclose(op @ x.ravel(), ty.numpy().ravel(), rtol=1e-4, atol=1e-4)
+    # the adjoint is conv_transpose1d (zero padding), i.e. the input gradient
+    w = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    op = tc.conv1d_operator(w, 20, stride=3, padding=2, dilation=2)
+    g = rng.standard_normal(op.shape[0]).astype(np.float32)
+    tg = torch.from_numpy(g.reshape(1, 4, -1))
+    out = F.conv_transpose1d(
+        tg, torch.from_numpy(w), stride=3, padding=2, dilation=2, output_padding=0
+    )
+    assert out.shape[-1] == 20
+    np.testing.assert_allclose(op.H @ g, out.numpy().ravel(), rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -246,51 +600,28 @@ def test_wrong_vector_length():
     assert op.rmatvec(np.ones((27, 1))).shape == (20, 1)
 
 
-def test_torch_oracle(torch):
-    rng = np.random.default_rng(13)
-    F = torch.nn.functional
-    for mode in MODES:
-        w = rng.standard_normal((6, 2, 3)).astype(np.float32)
-        x = rng.standard_normal((4, 19)).astype(np.float32)
-        op = tc.conv1d_operator(w, 19, stride=2, padding=2, groups=2, padding_mode=mode)
-        tw, tx = torch.from_numpy(w), torch.from_numpy(x)[None]
-        if mode == "zeros":
-            ty = F.conv1d(tx, tw, stride=2, padding=2, groups=2)
-        else:
-            ty = F.conv1d(F.pad(tx, (2, 2), mode=mode), tw, stride=2, groups=2)
-        np.testing.assert_allclose(op @ x.ravel(), ty.numpy().ravel(), rtol=1e-4, atol=1e-4)
-    # the adjoint is conv_transpose1d (zero padding), i.e. the input gradient
-    w = rng.standard_normal((4, 3, 5)).astype(np.float32)
-    op = tc.conv1d_operator(w, 20, stride=3, padding=2, dilation=2)
-    g = rng.standard_normal(op.shape[0]).astype(np.float32)
-    tg = torch.from_numpy(g.reshape(1, 4, -1))
-    out = F.conv_transpose1d(
-        tg, torch.from_numpy(w), stride=3, padding=2, dilation=2, output_padding=0
-    )
-    assert out.shape[-1] == 20
-    np.testing.assert_allclose(op.H @ g, out.numpy().ravel(), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("c_out", [1, 8, 20])  # thin (broadcast, flipped adjoint) and thick
-@pytest.mark.parametrize("stride", [1, 2, 3])  # 3 with dilation 2: taps in every phase
-@pytest.mark.parametrize("mode", MODES)
-def test_blocked_application(monkeypatch, c_out, stride, mode):
-    """Many small blocks, with a partial last one, give the same result as one block."""
-    from toeplitz_conv import _kernel
-
-    rng = np.random.default_rng(17)
-    w = rng.standard_normal((c_out, 3, 4))
-    M, op = _dense_and_op(w, 50, stride=stride, padding=3, dilation=2, padding_mode=mode)
-    X = rng.standard_normal((M.shape[1], 2))
-    Y = rng.standard_normal((M.shape[0], 2))
-    monkeypatch.setattr(_kernel, "_BLOCK_BYTES", 64)
-    monkeypatch.setattr(_kernel, "_THIN_BLOCK_BYTES", 64)
-    monkeypatch.setattr(_kernel, "_MIN_BLOCK_COLS", 1)
-    assert _kernel._block_positions(12, 2, 8, op.output_length, True) < op.output_length
-    np.testing.assert_allclose(op.matmat(X), M @ X, atol=1e-12)
-    np.testing.assert_allclose(op.rmatmat(Y), M.T @ Y, atol=1e-12)
-    np.testing.assert_allclose(op @ X[:, 0], M @ X[:, 0], atol=1e-12)
-    np.testing.assert_allclose(op.H @ Y[:, 0], M.T @ Y[:, 0], atol=1e-12)
+def test_errors_nd():
+    w = np.ones((2, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(C, H, W\) or \(N, C, H, W\)"):
+        tc.conv2d(np.ones((5, 5)), w)
+    with pytest.raises(ValueError, match=r"`x` has 2 channels .*but the weight expects 3"):
+        tc.conv2d(np.ones((2, 5, 5)), w)
+    with pytest.raises(ValueError, match=r"`x` must have at least one sample"):
+        tc.conv2d(np.ones((3, 0, 5)), w)
+    with pytest.raises(ValueError, match=r"`stride\[1\]` must be an integer >= 1, got 0"):
+        tc.conv2d(np.ones((3, 5, 5)), w, stride=(1, 0))
+    with pytest.raises(ValueError, match=r"for a one-channel 2-D or 3-D kernel call conv2d"):
+        tc.conv(np.ones((5, 5)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"`kernel_size` must be an int or a tuple of 1, 2 or 3"):
+        tc.unfold(np.ones((1, 3, 3, 3, 3)), (1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"`kernel_size\[1\]` must be an integer >= 1, got 0"):
+        tc.unfold(np.ones((1, 3, 3)), (1, 0))
+    with pytest.raises(ValueError, match=r"`bias` must have shape \(2,\)"):
+        tc.conv2d(np.ones((3, 5, 5)), w, np.ones(3))
+    with pytest.raises(ValueError, match=r"`input_size`"):
+        tc.conv2d_operator(w, (5, 5, 5))
+    with pytest.raises(ValueError, match=r"'reflect' needs padding < input_length"):
+        tc.conv2d_operator(w, (5, 2), padding=2, padding_mode="reflect")
 
 
 # ------------------------------------------------------------ operator, functional, matrix

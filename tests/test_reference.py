@@ -1,9 +1,13 @@
-"""The library against the loop-by-the-formula reference of docs/math.md.
+"""The library against the loop-by-the-formula reference of docs/math.md, 1, 2 and 3 axes.
 
-Small cases over the whole parameter space: every padding mode and padding spelling, stride
-(also larger than the kernel), dilation, groups (incl. depthwise with a channel multiplier),
-multi-channel, batched and 1-D inputs, taps that land twice on one column, every output
-format and the dtype rules.
+Small cases over the whole parameter space (tests/strategies.py: ``conv_configs`` for 1-D,
+``conv_nd_configs``/``conv_transpose_nd_configs`` for N axes): every padding mode and padding
+spelling (int, pair, per-axis ints and pairs, mixed, "same", "valid"), stride (also larger
+than the kernel), dilation, groups (depthwise with a channel multiplier included),
+multi-channel, batched and unbatched inputs, taps that land twice on one column; every output
+format in canonical form and the dtype rules; transposed convolutions, unfold, output sizes,
+``bias_vector``, row slices (``rows=``), the generic names and the 1-D spellings; dot tests
+(real and complex) for the matrices, the functional pair and the operators.
 """
 
 from __future__ import annotations
@@ -20,24 +24,60 @@ import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, to_dense
 from reference import (
     PADDING_MODES,
+    as_axes,
     assert_close,
     padding_ok,
     ref_conv1d,
+    ref_conv1d_coo,
     ref_conv1d_matrix,
+    ref_conv_nd,
+    ref_conv_nd_matrix,
     ref_conv_transpose1d,
     ref_conv_transpose1d_matrix,
     ref_conv_transpose_length,
+    ref_conv_transpose_nd,
+    ref_conv_transpose_nd_matrix,
+    ref_conv_transpose_size,
     ref_output_length,
+    ref_output_size,
     ref_padded,
+    ref_padded_nd,
     ref_unfold,
-    resolve_padding,
+    ref_unfold_nd,
+    resolve_padding_nd,
 )
-from strategies import conv_configs
+from strategies import PADDING_FORMS, conv_configs, conv_nd_configs, conv_transpose_nd_configs
 
 RTOL = 1e-12
+
+
 ATOL = 1e-12
+
+
 SPARSE_FORMATS = ("csr", "csc", "coo", "bsr")
+
+
 ALL_FORMATS = (*SPARSE_FORMATS, "dense")
+
+
+def matrix_fn(n):
+    return {1: tc.conv1d_matrix, 2: tc.conv2d_matrix, 3: tc.conv3d_matrix}[n]
+
+
+def transpose_matrix_fn(n):
+    return {
+        1: tc.conv_transpose1d_matrix,
+        2: tc.conv_transpose2d_matrix,
+        3: tc.conv_transpose3d_matrix,
+    }[n]
+
+
+def conv_fn(n):
+    return {1: tc.conv1d, 2: tc.conv2d, 3: tc.conv3d}[n]
+
+
+def transpose_fn(n):
+    return {1: tc.conv_transpose1d, 2: tc.conv_transpose2d, 3: tc.conv_transpose3d}[n]
 
 
 def make_case(seed, c_in, c_out, groups, k, length, batch=None, dtype=np.float64):
@@ -92,7 +132,76 @@ def check_all(w, b, x, stride, padding, dilation, groups, mode):
         )
 
 
-# --------------------------------------------------------------------------- reference sanity
+def make(cfg, dtype=np.float64):
+    rng = np.random.default_rng(cfg["seed"])
+    w = rng.standard_normal((cfg["c_out"], cfg["c_in"] // cfg["groups"], *cfg["kernel_size"]))
+    b = rng.standard_normal(cfg["c_out"])
+    x = rng.standard_normal((cfg["batch"], cfg["c_in"], *cfg["input_size"]))
+    return w.astype(dtype), b.astype(dtype), x.astype(dtype)
+
+
+def conv_kw(cfg):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
+
+
+def transpose_kw(cfg):
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        output_padding=cfg["output_padding"],
+        groups=cfg["groups"],
+        dilation=cfg["dilation"],
+    )
+
+
+def check_all_nd(cfg):
+    """Matrix, M @ vec(x) + bias, forward passes, unfold and output_size vs the reference."""
+    n = cfg["n"]
+    w, b, x = make(cfg)
+    kw = conv_kw(cfg)
+    size, ks = cfg["input_size"], cfg["kernel_size"]
+    ref_m = ref_conv_nd_matrix(w, size, **kw)
+    ref_y = ref_conv_nd(x, w, b, **kw)
+    s_out = ref_y.shape[2:]
+    geo = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
+    assert tc.output_size(size, ks, **geo) == s_out == ref_output_size(size, ks, **geo)
+
+    dense = matrix_fn(n)(w, size, format="dense", **kw)
+    assert type(dense) is np.ndarray and dense.dtype == np.float64
+    assert dense.shape == (cfg["c_out"] * np.prod(s_out), cfg["c_in"] * np.prod(size))
+    assert_close(dense, ref_m)
+    m = matrix_fn(n)(w, size, **kw)
+    assert_canonical_sparse(m, "csr")
+    assert_close(m.toarray(), ref_m)
+    generic = tc.conv_matrix(w, size, **kw)
+    assert_canonical_sparse(generic, "csr")
+    np.testing.assert_array_equal(generic.toarray(), m.toarray())
+
+    c = tc.bias_vector(b, s_out)
+    assert_close(c, np.repeat(b, np.prod(s_out)))
+    batch = len(x)
+    assert_close(x.reshape(batch, -1) @ m.T + c, ref_y.reshape(batch, -1))
+
+    assert_close(conv_fn(n)(x, w, b, **kw), ref_y)
+    assert_close(conv_fn(n)(x[0], w, b, **kw), ref_y[0])
+    assert_close(tc.conv(x, w, b, **kw), ref_y)
+    assert_close(conv_fn(n)(x, w, **kw), ref_conv_nd(x, w, None, **kw))
+
+    kw_u = dict(geo, padding_mode=cfg["mode"])
+    u = tc.unfold(x, ks, **kw_u)
+    assert_close(u, ref_unfold_nd(x, ks, **kw_u))
+    assert_close(tc.unfold(x[0], ks, **kw_u), ref_unfold_nd(x[0], ks, **kw_u))
+
+
+# ============================================================= the reference
+
+
 def test_reference_padded_modes():
     x = np.array([1.0, 2.0, 3.0, 4.0])
     np.testing.assert_array_equal(ref_padded(x, 2, 3, "zeros"), [0, 0, 1, 2, 3, 4, 0, 0, 0])
@@ -113,7 +222,75 @@ def test_reference_matrix_matches_reference_conv():
         assert_close(m @ x.ravel(), y.ravel())
 
 
-# --------------------------------------------------------------------------- classic example
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_reference_coo_is_the_reference_matrix(mode):
+    """``ref_conv1d_coo`` (for long signals) is ``ref_conv1d_matrix``, canonical, any rows."""
+    w, _, _ = make_case(3, 4, 6, 2, 3, 5)
+    kw = dict(stride=2, padding=(2, 1), dilation=2, groups=2, padding_mode=mode)
+    full = ref_conv1d_matrix(w, 5, **kw)
+    coo = ref_conv1d_coo(w, 5, **kw)
+    assert coo.has_canonical_format and coo.dtype == full.dtype
+    key = coo.coords[0] * coo.shape[1] + coo.coords[1]
+    assert np.all(np.diff(key) > 0)
+    np.testing.assert_array_equal(coo.toarray(), full)
+    l_out = full.shape[0] // 6
+    rows = (np.arange(6)[:, None] * l_out + np.arange(l_out - 1)[None, :]).ravel()
+    part = ref_conv1d_coo(w, 5, positions=l_out - 1, **kw)
+    np.testing.assert_array_equal(part.toarray(), full[rows])
+
+
+def test_reference_padded_nd_is_separable():
+    x = np.arange(1.0, 7.0).reshape(1, 2, 3)
+    pads = ((1, 0), (2, 1))
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "zeros")[0],
+        [[0, 0, 0, 0, 0, 0], [0, 0, 1, 2, 3, 0], [0, 0, 4, 5, 6, 0]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "circular")[0],
+        [[5, 6, 4, 5, 6, 4], [2, 3, 1, 2, 3, 1], [5, 6, 4, 5, 6, 4]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "reflect")[0],
+        [[6, 5, 4, 5, 6, 5], [3, 2, 1, 2, 3, 2], [6, 5, 4, 5, 6, 5]],
+    )
+    np.testing.assert_array_equal(
+        ref_padded_nd(x, pads, "replicate")[0],
+        [[1, 1, 1, 2, 3, 3], [1, 1, 1, 2, 3, 3], [4, 4, 4, 5, 6, 6]],
+    )
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_reference_is_a_sum_of_kronecker_products(mode):
+    """docs/math.md: block (o, c) = sum_k W[o, c, k] S_1^{k_1} (x) S_2^{k_2} (x) S_3^{k_3}."""
+    rng = np.random.default_rng(7)
+    ks, size = (2, 3, 2), (3, 4, 2)
+    stride, dilation, padding = (2, 1, 1), (1, 2, 1), ((1, 1), (2, 1), (1, 0))
+    w = rng.standard_normal((2, 1, *ks))
+    m = ref_conv_nd_matrix(w, size, stride, padding, dilation, 2, mode)
+    sel = [
+        [
+            ref_conv1d_matrix(
+                np.eye(ks[a])[k], size[a], stride[a], padding[a], dilation[a], 1, mode
+            )
+            for k in range(ks[a])
+        ]
+        for a in range(3)
+    ]
+    n_out = int(np.prod([s[0].shape[0] for s in sel]))
+    n_in = int(np.prod(size))
+    for o in range(2):
+        block = sum(
+            w[(o, 0, *kk)] * np.kron(np.kron(sel[0][kk[0]], sel[1][kk[1]]), sel[2][kk[2]])
+            for kk in itertools.product(*(range(k) for k in ks))
+        )
+        assert_close(m[o * n_out : (o + 1) * n_out, o * n_in : (o + 1) * n_in], block)
+        assert not m[o * n_out : (o + 1) * n_out, (1 - o) * n_in : (2 - o) * n_in].any()
+
+
+# ====================================================== explicit small cases
+
+
 def test_classic_example():
     w = np.array([4.0, 3.0])
     m = tc.conv1d_matrix(w, 5, format="dense")
@@ -141,7 +318,81 @@ def test_classic_example_integer_inputs():
     np.testing.assert_allclose(y, [10, 17, 24, 31], rtol=0, atol=0)
 
 
-# --------------------------------------------------------------------------- grids
+def test_circular_double_tap_explicit():
+    w = np.array([1.0, 10.0, 100.0])
+    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="circular", format="dense")
+    np.testing.assert_array_equal(m, [[10.0, 101.0], [101.0, 10.0]])
+    m = tc.conv1d_matrix(w, 1, padding=1, padding_mode="circular", format="dense")
+    np.testing.assert_array_equal(m, [[111.0]])
+    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="reflect", format="dense")
+    np.testing.assert_array_equal(m, [[10.0, 101.0], [101.0, 10.0]])
+    m = tc.conv1d_matrix(w, 1, padding=2, padding_mode="replicate", format="dense")
+    np.testing.assert_array_equal(m, [[111.0], [111.0], [111.0]])
+    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="replicate", format="csr")
+    assert_canonical_sparse(m, "csr")
+    np.testing.assert_array_equal(m.toarray(), [[11.0, 100.0], [1.0, 110.0]])
+
+
+def test_stride_larger_than_kernel():
+    w = np.array([1.0, 2.0])
+    m = tc.conv1d_matrix(w, 9, stride=4, format="dense")
+    expected = np.zeros((2, 9))
+    expected[0, 0:2] = [1, 2]
+    expected[1, 4:6] = [1, 2]
+    np.testing.assert_array_equal(m, expected)
+    np.testing.assert_array_equal(tc.conv1d(np.arange(9.0), w, stride=4), [2.0, 14.0])
+
+
+def test_same_padding_puts_extra_on_the_right():
+    # K=2, d=1: t=1 -> (0, 1); the last output sees x[L-1] and a zero.
+    w = np.array([1.0, 1.0])
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), [3.0, 5.0, 3.0])
+    # K=4, d=1: t=3 -> (1, 2).
+    w = np.array([1.0, 10.0, 100.0, 1000.0])
+    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), ref_conv1d(x, w, padding=(1, 2)))
+    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), [3210.0, 321.0, 32.0])
+
+
+def test_small_2d_example_by_hand():
+    w = np.array([[1.0, 2.0], [3.0, 4.0]])
+    expected = np.array([[1, 2, 0, 3, 4, 0], [0, 1, 2, 0, 3, 4]], dtype=float)
+    np.testing.assert_array_equal(tc.conv2d_matrix(w, (2, 3), format="dense"), expected)
+    np.testing.assert_array_equal(tc.conv2d_matrix(w[None, None], (2, 3)).toarray(), expected)
+    np.testing.assert_array_equal(tc.conv_matrix(w, (2, 3)).toarray(), expected)
+    x = np.arange(1.0, 7.0).reshape(1, 2, 3)
+    np.testing.assert_array_equal(tc.conv2d(x, w[None, None]), [[[37.0, 47.0]]])
+    assert tc.output_size((2, 3), (2, 2)) == (1, 2)
+
+
+def test_3x3_on_4x4_is_bttb():
+    """Zero padding 1: 4x4 blocks of 4x4 Toeplitz blocks, block (i, j) depends on i - j only."""
+    w = np.arange(1.0, 10.0).reshape(3, 3)
+    m = tc.conv2d_matrix(w, (4, 4), padding=1, format="dense")
+    assert m.shape == (16, 16)
+    assert_close(m, ref_conv_nd_matrix(w, (4, 4), padding=1))
+    blocks = m.reshape(4, 4, 4, 4).transpose(0, 2, 1, 3)  # [row block, col block]
+    for i, j in itertools.product(range(4), repeat=2):
+        expected = w[j - i + 1] if abs(i - j) <= 1 else np.zeros(3)
+        band = np.diag(np.full(3, expected[0]), -1) + np.diag(np.full(4, expected[1]))
+        band += np.diag(np.full(3, expected[2]), 1)
+        assert_close(blocks[i, j], band)
+
+
+def test_circular_same_is_bccb():
+    w = np.random.default_rng(2).standard_normal((3, 3))
+    m = tc.conv2d_matrix(w, (4, 5), padding="same", padding_mode="circular", format="dense")
+    assert_close(m, ref_conv_nd_matrix(w, (4, 5), padding="same", padding_mode="circular"))
+    # shifting the image by one row and one column shifts the output the same way
+    x = np.random.default_rng(3).standard_normal((4, 5))
+    y = (m @ x.ravel()).reshape(4, 5)
+    y_shift = (m @ np.roll(x, (1, 2), axis=(0, 1)).ravel()).reshape(4, 5)
+    assert_close(y_shift, np.roll(y, (1, 2), axis=(0, 1)))
+
+
+# ====================================================== grids and hypothesis
+
+
 GRID_PADDINGS = [0, 1, 2, (0, 2), (3, 1), "same", "valid"]
 
 
@@ -165,6 +416,100 @@ def test_geometry_grid(mode, padding, stride, dilation, k):
         return
     w, b, x = make_case(k * 100 + stride * 10 + dilation, 4, 6, 2, k, length)
     check_all(w, b, x, stride, padding, dilation, 2, mode)
+
+
+def test_grid_sizes_are_sane():
+    # Guard against an accidentally empty grid (every case skipped).
+    n_ok = sum(
+        padding_ok(mode, p, 7, k, d, s)
+        for mode, p, s, d, k in itertools.product(
+            PADDING_MODES, GRID_PADDINGS, [1, 2, 3, 5], [1, 2], [1, 2, 3, 4]
+        )
+    )
+    assert n_ok > 300
+
+
+@pytest.mark.parametrize("form", PADDING_FORMS)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_conv2d_every_form_and_mode(form, mode):
+    @settings(max_examples=4)
+    @given(cfg=conv_nd_configs(n=2, forms=(form,), modes=(mode,)))
+    def run(cfg):
+        check_all_nd(cfg)
+
+    run()
+
+
+@settings(max_examples=250)
+@given(conv_configs(max_stride=4, max_length=9, max_padding=4, max_out_per_group=2))
+def test_hypothesis_conv1d_vs_reference(cfg):
+    w, b, x = make_case(
+        cfg["seed"], cfg["c_in"], cfg["c_out"], cfg["groups"], cfg["k"], cfg["length"]
+    )
+    check_all(w, b, x, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"])
+
+
+@pytest.mark.parametrize(
+    ("n", "examples", "limits"),
+    [(2, 40, {}), (3, 15, dict(max_length=4, max_channels=3))],
+    ids=["2d", "3d"],
+)
+def test_hypothesis_conv_nd(n, examples, limits):
+    """Random 2-D and 3-D layers (every padding form and mode) against the reference."""
+
+    @settings(max_examples=examples)
+    @given(cfg=conv_nd_configs(n=n, **limits))
+    def run(cfg):
+        check_all_nd(cfg)
+
+    run()
+
+
+@settings(max_examples=15)
+@given(cfg=conv_nd_configs(n=1, max_length=8))
+def test_hypothesis_n1_through_the_nd_path(cfg):
+    """n = 1 with the N-d spellings (1-tuples) equals the 1-D functions and the reference."""
+    w, b, x = make(cfg)
+    kw = conv_kw(cfg)
+    size = cfg["input_size"]
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    assert_close(tc.conv_matrix(w, size, format="dense", **kw), ref)
+    kw1 = dict(kw, stride=cfg["stride"][0], dilation=cfg["dilation"][0], padding=cfg["pads"][0])
+    np.testing.assert_array_equal(
+        tc.conv_matrix(w, size[0], **kw1).toarray(), tc.conv1d_matrix(w, size[0], **kw1).toarray()
+    )
+    assert_close(tc.conv_matrix(w, size[0], **kw1).toarray(), ref)
+    assert_close(tc.conv(x, w, b, **kw), ref_conv_nd(x, w, b, **kw))
+
+
+@settings(max_examples=200)
+@given(
+    conv_configs(max_stride=4, max_length=9, max_padding=4, max_out_per_group=2),
+    st.sampled_from(ALL_FORMATS),
+)
+def test_hypothesis_formats(cfg, fmt):
+    w, _, _ = make_case(
+        cfg["seed"], cfg["c_in"], cfg["c_out"], cfg["groups"], cfg["k"], cfg["length"]
+    )
+    m = tc.conv1d_matrix(
+        w,
+        cfg["length"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+        format=fmt,
+    )
+    if fmt != "dense":
+        assert_canonical_sparse(m, fmt)
+    ref = ref_conv1d_matrix(
+        w, cfg["length"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"]
+    )
+    assert_close(to_dense(m), ref)
+
+
+# ====================================== channels, groups, taps landing twice
 
 
 CHANNEL_CASES = [
@@ -192,6 +537,21 @@ def test_channels_and_groups(mode, padding, c_in, c_out, groups):
     check_all(w, b, x, stride, padding, dilation, groups, mode)
     # and a strided variant
     check_all(w, b, x, 2, padding if padding != "same" else 2, 1, groups, mode)
+
+
+CHANNEL_CASES_2D = [(1, 1, 1), (3, 2, 1), (4, 4, 2), (2, 6, 2), (3, 3, 3), (2, 4, 2), (4, 4, 4)]
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "groups"), CHANNEL_CASES_2D)
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_channels_and_groups_2d(c_in, c_out, groups, mode):
+    cfg = dict(
+        n=2, groups=groups, c_in=c_in, c_out=c_out, kernel_size=(3, 2), stride=(2, 1),
+        dilation=(1, 2), input_size=(5, 4), mode=mode, padding=((2, 1), 1), batch=2,
+        seed=c_in * 100 + c_out * 10 + groups,
+    )  # fmt: skip
+    cfg["pads"] = resolve_padding_nd(cfg["padding"], cfg["kernel_size"], cfg["dilation"])
+    check_all_nd(cfg)
 
 
 # Cases where one row gets two or more taps on the same column (the += in section 2).
@@ -239,68 +599,36 @@ def test_taps_landing_twice(mode, length, k, padding, dilation, stride, c_in, c_
         )
 
 
-def test_circular_double_tap_explicit():
-    w = np.array([1.0, 10.0, 100.0])
-    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="circular", format="dense")
-    np.testing.assert_array_equal(m, [[10.0, 101.0], [101.0, 10.0]])
-    m = tc.conv1d_matrix(w, 1, padding=1, padding_mode="circular", format="dense")
-    np.testing.assert_array_equal(m, [[111.0]])
-    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="reflect", format="dense")
-    np.testing.assert_array_equal(m, [[10.0, 101.0], [101.0, 10.0]])
-    m = tc.conv1d_matrix(w, 1, padding=2, padding_mode="replicate", format="dense")
-    np.testing.assert_array_equal(m, [[111.0], [111.0], [111.0]])
-    m = tc.conv1d_matrix(w, 2, padding=1, padding_mode="replicate", format="csr")
-    assert_canonical_sparse(m, "csr")
-    np.testing.assert_array_equal(m.toarray(), [[11.0, 100.0], [1.0, 110.0]])
+# Small axes where reflect/circular/replicate fold two or more taps onto one column (the +=).
+@pytest.mark.parametrize(
+    ("mode", "size", "ks", "padding"),
+    [
+        ("circular", (2, 1), (3, 3), 1),
+        ("circular", (2, 3), (5, 3), (2, (1, 1))),
+        ("reflect", (2, 2), (3, 3), 1),
+        ("reflect", (3, 2), (5, 3), ((2, 2), (1, 0))),
+        ("replicate", (1, 2), (3, 4), (2, 3)),
+        ("zeros", (2, 2), (3, 3), 3),
+    ],
+    ids=str,
+)
+def test_taps_landing_twice_2d(mode, size, ks, padding):
+    cfg = dict(
+        n=2, groups=2, c_in=2, c_out=4, kernel_size=ks, stride=(1, 1), dilation=(1, 1),
+        input_size=size, mode=mode, padding=padding, batch=1, seed=11,
+    )  # fmt: skip
+    cfg["pads"] = resolve_padding_nd(padding, ks, (1, 1))
+    check_all_nd(cfg)
+    w, _, _ = make(cfg)
+    for fmt in SPARSE_FORMATS:
+        m = tc.conv2d_matrix(w, size, format=fmt, **conv_kw(cfg))
+        assert_canonical_sparse(m, fmt)
+        assert_close(m.toarray(), ref_conv_nd_matrix(w, size, **conv_kw(cfg)))
 
 
-def test_stride_larger_than_kernel():
-    w = np.array([1.0, 2.0])
-    m = tc.conv1d_matrix(w, 9, stride=4, format="dense")
-    expected = np.zeros((2, 9))
-    expected[0, 0:2] = [1, 2]
-    expected[1, 4:6] = [1, 2]
-    np.testing.assert_array_equal(m, expected)
-    np.testing.assert_array_equal(tc.conv1d(np.arange(9.0), w, stride=4), [2.0, 14.0])
+# ============================================ batched, 1-D and N-d spellings
 
 
-@pytest.mark.parametrize("padding", [0, 1, 2, 3, (1, 2), (0, 3), (4, 0), "same", "valid"], ids=str)
-@pytest.mark.parametrize("k", [1, 2, 3, 4])
-@pytest.mark.parametrize("dilation", [1, 2, 3])
-@pytest.mark.parametrize("stride", [1, 2, 3])
-def test_output_length(padding, k, dilation, stride):
-    if padding == "same" and stride != 1:
-        return
-    for length in (1, 2, 5, 8):
-        expected = ref_output_length(length, k, stride, padding, dilation)
-        if expected < 1:
-            continue
-        assert (
-            tc.output_length(length, k, stride=stride, padding=padding, dilation=dilation)
-            == expected
-        )
-        if padding == "same":
-            assert expected == length
-
-
-def test_same_padding_puts_extra_on_the_right():
-    # K=2, d=1: t=1 -> (0, 1); the last output sees x[L-1] and a zero.
-    w = np.array([1.0, 1.0])
-    x = np.array([1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), [3.0, 5.0, 3.0])
-    # K=4, d=1: t=3 -> (1, 2).
-    w = np.array([1.0, 10.0, 100.0, 1000.0])
-    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), ref_conv1d(x, w, padding=(1, 2)))
-    np.testing.assert_array_equal(tc.conv1d(x, w, padding="same"), [3210.0, 321.0, 32.0])
-
-
-def test_bias_vector():
-    b = np.array([1.5, -2.0, 3.25])
-    np.testing.assert_array_equal(tc.bias_vector(b, 4), np.repeat(b, 4))
-    np.testing.assert_array_equal(tc.bias_vector(b, 1), b)
-
-
-# --------------------------------------------------------------------------- batched / 1-D
 @pytest.mark.parametrize("mode", PADDING_MODES)
 @pytest.mark.parametrize(
     ("stride", "padding", "dilation"), [(1, 0, 1), (2, 1, 1), (1, "same", 2), (3, (2, 1), 2)]
@@ -369,7 +697,50 @@ def test_one_dimensional_input_and_weight():
     assert_close(out, ref)
 
 
-# --------------------------------------------------------------------------- transpose
+def test_one_d_spellings_unchanged():
+    """conv1d_matrix(w, L) IS conv_matrix(w, L); the 1-tuple forms are accepted for 1-D."""
+    rng = np.random.default_rng(59)
+    w = rng.standard_normal((4, 2, 3))
+    ref = ref_conv1d_matrix(w, 7, 2, (1, 2), 1, 2, "reflect")
+    kw = dict(padding=(1, 2), groups=2, padding_mode="reflect")
+    for m in (
+        tc.conv1d_matrix(w, 7, stride=2, **kw),
+        tc.conv_matrix(w, 7, stride=2, **kw),
+        tc.conv_matrix(w, (7,), stride=(2,), **kw),
+        tc.conv1d_matrix(w, (7,), stride=(2,), dilation=(1,), **kw),
+        tc.conv_matrix(w, 7, stride=2, padding=((1, 2),), groups=2, padding_mode="reflect"),
+    ):
+        assert_canonical_sparse(m, "csr")
+        assert_close(m.toarray(), ref)
+    kernel = np.array([4.0, 3.0])
+    np.testing.assert_array_equal(
+        tc.conv_matrix(kernel, 5, format="dense"), tc.conv1d_matrix(kernel, 5, format="dense")
+    )
+    assert tc.conv_matrix(kernel, 5).shape == (4, 5)
+    x = rng.standard_normal((4, 7))
+    assert_close(tc.conv(x[None], w, stride=2, **kw), tc.conv1d(x[None], w, stride=2, **kw))
+    assert_close(tc.conv(x, w, stride=2, **kw).ravel(), ref @ x.ravel())
+    assert tc.output_size((7,), (3,)) == (5,)
+
+
+def test_int_input_size_broadcasts_and_bare_kernels():
+    rng = np.random.default_rng(53)
+    w2, w3 = rng.standard_normal((3, 2)), rng.standard_normal((2, 2, 2))
+    np.testing.assert_array_equal(
+        tc.conv2d_matrix(w2, 4).toarray(), tc.conv2d_matrix(w2, (4, 4)).toarray()
+    )
+    np.testing.assert_array_equal(
+        tc.conv3d_matrix(w3, 3).toarray(), tc.conv3d_matrix(w3[None, None], (3, 3, 3)).toarray()
+    )
+    assert_close(
+        tc.conv_matrix(w2, (4, 5), padding=1).toarray(), ref_conv_nd_matrix(w2, (4, 5), padding=1)
+    )
+    assert_close(tc.conv_matrix(w3, (3, 2, 4)).toarray(), ref_conv_nd_matrix(w3, (3, 2, 4)))
+
+
+# ================================================================ transposes
+
+
 TRANSPOSE_CASES = [
     # (c_in_t, c_out_t, groups, k, length_z, stride, padding, output_padding, dilation)
     (1, 1, 1, 2, 4, 1, 0, 0, 1),
@@ -444,261 +815,6 @@ def test_conv_transpose_formats(case, fmt):
     assert_close(mf.toarray(), ref_conv_transpose1d_matrix(w, length_z, **kw))
 
 
-# --------------------------------------------------------------------------- dot tests
-@pytest.mark.parametrize("mode", PADDING_MODES)
-@pytest.mark.parametrize(
-    ("stride", "padding", "dilation", "groups"),
-    [(1, 0, 1, 1), (2, 1, 2, 2), (3, (2, 1), 1, 1), (1, "same", 3, 2)],
-    ids=str,
-)
-def test_dot_matrix(mode, stride, padding, dilation, groups):
-    rng = np.random.default_rng(17)
-    c_in, c_out, k, length = 4, 6, 3, 9
-    w = rng.standard_normal((c_out, c_in // groups, k))
-    for fmt in ALL_FORMATS:
-        m = tc.conv1d_matrix(
-            w,
-            length,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=mode,
-            format=fmt,
-        )
-        x = rng.standard_normal(m.shape[1])
-        y = rng.standard_normal(m.shape[0])
-        lhs = np.dot(m @ x, y)
-        rhs = np.dot(x, m.T @ y)
-        assert abs(lhs - rhs) <= 1e-12 * (np.abs(m @ x).sum() * np.abs(y).max() + 1)
-
-
-@pytest.mark.parametrize(
-    ("stride", "padding", "dilation", "groups", "length"),
-    [
-        (1, 0, 1, 1, 8),
-        (2, 1, 1, 2, 9),
-        (2, 1, 1, 2, 10),
-        (3, (2, 0), 2, 1, 11),
-        (4, 3, 1, 2, 7),
-        (1, (0, 3), 3, 2, 6),
-    ],
-    ids=str,
-)
-def test_dot_conv_and_transpose(stride, padding, dilation, groups, length):
-    """<conv1d(x), z> == <x, conv_transpose1d(z)> with output_padding picked so L' == L."""
-    rng = np.random.default_rng(23)
-    c_in, c_out, k = 4, 6, 3
-    w = rng.standard_normal((c_out, c_in // groups, k))
-    p_l, p_r = resolve_padding(padding, k, dilation)
-    q = (length + p_l + p_r - dilation * (k - 1) - 1) % stride
-    x = rng.standard_normal((c_in, length))
-    y = tc.conv1d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
-    z = rng.standard_normal(y.shape)
-    xt = tc.conv_transpose1d(
-        z, w, stride=stride, padding=padding, output_padding=q, groups=groups, dilation=dilation
-    )
-    assert xt.shape == x.shape
-    lhs = np.vdot(y, z)
-    rhs = np.vdot(x, xt)
-    assert abs(lhs - rhs) <= 1e-12 * (np.abs(y).sum() + np.abs(x).sum()) * 10
-
-
-# --------------------------------------------------------------------------- formats, dtypes
-FORMAT_CASES = [
-    # (c_in, c_out, groups, k, length, stride, padding, mode, dilation)
-    (1, 1, 1, 3, 7, 1, 1, "zeros", 1),
-    (1, 1, 1, 3, 7, 1, 1, "circular", 1),
-    (2, 3, 1, 2, 6, 2, 1, "reflect", 1),
-    (4, 4, 2, 3, 5, 1, "same", "replicate", 2),
-    (3, 6, 3, 4, 8, 3, (2, 1), "circular", 1),
-    (2, 2, 1, 3, 2, 1, 1, "circular", 1),
-    # wrap-around taps put a far block before near ones in a block row (BSR sorting)
-    (3, 3, 3, 6, 16, 1, "same", "circular", 1),
-    (4, 4, 4, 6, 10, 1, "same", "zeros", 1),
-    (2, 4, 2, 5, 7, 2, (1, 0), "circular", 1),
-]
-
-
-@pytest.mark.parametrize("case", FORMAT_CASES, ids=str)
-def test_every_format_same_values(case):
-    c_in, c_out, groups, k, length, stride, padding, mode, dilation = case
-    rng = np.random.default_rng(29)
-    w = rng.standard_normal((c_out, c_in // groups, k))
-    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
-    ref = ref_conv1d_matrix(w, length, stride, padding, dilation, groups, mode)
-    dense = tc.conv1d_matrix(w, length, format="dense", **kw)
-    assert type(dense) is np.ndarray
-    assert_close(dense, ref)
-    default = tc.conv1d_matrix(w, length, **kw)
-    assert_canonical_sparse(default, "csr")
-    for fmt in SPARSE_FORMATS:
-        m = tc.conv1d_matrix(w, length, format=fmt, **kw)
-        assert_canonical_sparse(m, fmt)
-        assert m.shape == ref.shape
-        assert m.dtype == np.float64
-        np.testing.assert_array_equal(m.toarray(), dense)
-        # Same stored entries as the default CSR (BSR may pad blocks with explicit zeros).
-        if fmt != "bsr":
-            assert sp.csr_array(m).nnz == default.nnz
-
-
-@pytest.mark.parametrize(
-    ("k", "length", "padding", "dilation", "mode"),
-    [
-        (3, 7, 0, 1, "zeros"),
-        (3, 7, 1, 1, "zeros"),
-        (4, 9, "same", 2, "zeros"),
-        (2, 5, (0, 1), 1, "zeros"),
-        (3, 6, 1, 1, "circular"),
-        (1, 4, 0, 1, "zeros"),
-    ],
-    ids=str,
-)
-def test_dia_format_single_channel_stride_one(k, length, padding, dilation, mode):
-    rng = np.random.default_rng(31)
-    w = rng.standard_normal(k)
-    m = tc.conv1d_matrix(
-        w, length, padding=padding, dilation=dilation, padding_mode=mode, format="dia"
-    )
-    assert_canonical_sparse(m, "dia")
-    ref = ref_conv1d_matrix(w, length, 1, padding, dilation, 1, mode)
-    assert_close(m.toarray(), ref)
-    # Compact: no more diagonals than there are distinct offsets in the matrix.
-    r, c = np.nonzero(ref)
-    assert len(m.offsets) <= len(np.unique(c - r))
-
-
-def _weights_of(dtype, shape, rng):
-    if np.issubdtype(dtype, np.complexfloating):
-        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-    if np.issubdtype(dtype, np.integer):
-        return rng.integers(-5, 6, size=shape).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
-@pytest.mark.parametrize(
-    ("wdtype", "expected"),
-    [
-        (np.float32, np.float32),
-        (np.float64, np.float64),
-        (np.complex128, np.complex128),
-        (np.complex64, np.complex64),
-        (np.int64, np.float64),
-        (np.int32, np.float64),
-        (np.int8, np.float64),
-    ],
-)
-@pytest.mark.parametrize("fmt", ALL_FORMATS)
-def test_dtype_follows_weight(wdtype, expected, fmt):
-    rng = np.random.default_rng(37)
-    w = _weights_of(np.dtype(wdtype), (4, 2, 3), rng)
-    kw = dict(stride=2, padding=1, groups=1, padding_mode="reflect")
-    m = tc.conv1d_matrix(w, 6, format=fmt, **kw)
-    assert m.dtype == expected
-    ref = ref_conv1d_matrix(
-        w.astype(np.complex128 if np.iscomplexobj(w) else np.float64), 6, 2, 1, 1, 1, "reflect"
-    )
-    tol = 1e-6 if np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64)) else RTOL
-    assert_close(to_dense(m), ref, rtol=tol, atol=tol)
-    if fmt != "dense":
-        assert_canonical_sparse(m, fmt)
-    mt = tc.conv_transpose1d_matrix(w, 3, stride=2, padding=1, format=fmt)
-    assert mt.dtype == expected
-
-
-@pytest.mark.parametrize(
-    ("wdtype", "dtype"),
-    [
-        (np.float64, np.float32),
-        (np.float32, np.float64),
-        (np.float64, np.complex128),
-        (np.int64, np.float32),
-        (np.complex128, np.complex128),
-    ],
-)
-@pytest.mark.parametrize("fmt", ALL_FORMATS)
-def test_dtype_override(wdtype, dtype, fmt):
-    rng = np.random.default_rng(41)
-    w = _weights_of(np.dtype(wdtype), (3, 1, 2), rng)
-    m = tc.conv1d_matrix(
-        w, 5, groups=3, padding=1, padding_mode="circular", format=fmt, dtype=dtype
-    )
-    assert m.dtype == np.dtype(dtype)
-    ref = ref_conv1d_matrix(
-        w.astype(np.complex128 if np.iscomplexobj(w) else np.float64), 5, 1, 1, 1, 3, "circular"
-    )
-    tol = 1e-6 if np.dtype(dtype) == np.float32 else RTOL
-    assert_close(to_dense(m), ref, rtol=tol, atol=tol)
-    mt = tc.conv_transpose1d_matrix(w, 5, groups=3, padding=1, format=fmt, dtype=dtype)
-    assert mt.dtype == np.dtype(dtype)
-
-
-def test_complex_weights_values():
-    rng = np.random.default_rng(43)
-    w = rng.standard_normal((2, 2, 3)) + 1j * rng.standard_normal((2, 2, 3))
-    x = rng.standard_normal((2, 7)) + 1j * rng.standard_normal((2, 7))
-    for mode in PADDING_MODES:
-        m = tc.conv1d_matrix(w, 7, padding=2, padding_mode=mode, stride=2)
-        assert m.dtype == np.complex128
-        ref_m = ref_conv1d_matrix(w, 7, 2, 2, 1, 1, mode)
-        assert_close(m.toarray(), ref_m)
-        assert_close(m @ x.ravel(), ref_conv1d(x, w, None, 2, 2, 1, 1, mode).ravel())
-        assert_close(
-            tc.conv1d(x, w, padding=2, padding_mode=mode, stride=2),
-            ref_conv1d(x, w, None, 2, 2, 1, 1, mode),
-        )
-
-
-def test_list_weight_accepted():
-    m = tc.conv1d_matrix([[[1.0, 2.0]], [[3.0, 4.0]]], 3, format="dense")
-    assert_close(m, ref_conv1d_matrix(np.array([[[1.0, 2.0]], [[3.0, 4.0]]]), 3))
-
-
-def test_index_dtype_int32_larger():
-    w = np.random.default_rng(47).standard_normal((8, 8, 5))
-    m = tc.conv1d_matrix(w, 200, padding="same")
-    assert_canonical_sparse(m, "csr")
-    assert m.nnz == np.count_nonzero(ref_conv1d_matrix(w[:1, :1], 200, padding="same")) * 64
-
-
-# --------------------------------------------------------------------------- hypothesis
-@settings(max_examples=250)
-@given(conv_configs(max_stride=4, max_length=9, max_padding=4, max_out_per_group=2))
-def test_hypothesis_conv1d_vs_reference(cfg):
-    w, b, x = make_case(
-        cfg["seed"], cfg["c_in"], cfg["c_out"], cfg["groups"], cfg["k"], cfg["length"]
-    )
-    check_all(w, b, x, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"])
-
-
-@settings(max_examples=200)
-@given(
-    conv_configs(max_stride=4, max_length=9, max_padding=4, max_out_per_group=2),
-    st.sampled_from(ALL_FORMATS),
-)
-def test_hypothesis_formats(cfg, fmt):
-    w, _, _ = make_case(
-        cfg["seed"], cfg["c_in"], cfg["c_out"], cfg["groups"], cfg["k"], cfg["length"]
-    )
-    m = tc.conv1d_matrix(
-        w,
-        cfg["length"],
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-        format=fmt,
-    )
-    if fmt != "dense":
-        assert_canonical_sparse(m, fmt)
-    ref = ref_conv1d_matrix(
-        w, cfg["length"], cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"]
-    )
-    assert_close(to_dense(m), ref)
-
-
 @st.composite
 def transpose_configs(draw):
     groups = draw(st.integers(1, 3))
@@ -768,12 +884,541 @@ def test_hypothesis_conv_transpose_vs_reference(cfg, fmt):
     assert_close(mt.toarray(), m[rows].T)
 
 
-def test_grid_sizes_are_sane():
-    # Guard against an accidentally empty grid (every case skipped).
-    n_ok = sum(
-        padding_ok(mode, p, 7, k, d, s)
-        for mode, p, s, d, k in itertools.product(
-            PADDING_MODES, GRID_PADDINGS, [1, 2, 3, 5], [1, 2], [1, 2, 3, 4]
+def check_transpose_nd(cfg, fmt="csr"):
+    n = cfg["n"]
+    rng = np.random.default_rng(cfg["seed"])
+    w = rng.standard_normal((cfg["c_in_t"], cfg["c_out_t"] // cfg["groups"], *cfg["kernel_size"]))
+    b = rng.standard_normal(cfg["c_out_t"])
+    z = rng.standard_normal((cfg["batch"], cfg["c_in_t"], *cfg["input_size"]))
+    kw = transpose_kw(cfg)
+    size_z, size = cfg["input_size"], cfg["size"]
+    ref_out = ref_conv_transpose_nd(z, w, b, **kw)
+    assert ref_out.shape[2:] == size
+    assert_close(transpose_fn(n)(z, w, b, **kw), ref_out)
+    assert_close(transpose_fn(n)(z[0], w, b, **kw), ref_out[0])
+    assert_close(tc.conv_transpose(z, w, b, **kw), ref_out)
+
+    ref_mt = ref_conv_transpose_nd_matrix(w, size_z, **kw)
+    mt = transpose_matrix_fn(n)(w, size_z, format=fmt, **kw)
+    if fmt != "dense":
+        assert_canonical_sparse(mt, fmt)
+    assert (
+        mt.shape
+        == ref_mt.shape
+        == (cfg["c_out_t"] * np.prod(size), cfg["c_in_t"] * np.prod(size_z))
+    )
+    assert_close(to_dense(mt), ref_mt)
+    generic = tc.conv_transpose_matrix(w, size_z, format=fmt, **kw)
+    np.testing.assert_array_equal(to_dense(generic), to_dense(mt))
+    c = tc.bias_vector(b, size)
+    batch = len(z)
+    assert_close(z.reshape(batch, -1) @ to_dense(mt).T + c, ref_out.reshape(batch, -1))
+
+    # conv_matrix(W, L').T, on the output positions i_a < L_z,a of conv(L') (more exist when
+    # q_a >= s_a, which torch allows when d_a > s_a).
+    conv_kw_ = dict(
+        stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"]
+    )
+    m = matrix_fn(n)(w, size, format="dense", **conv_kw_)
+    s_out = ref_output_size(
+        size, cfg["kernel_size"], cfg["stride"], cfg["padding"], cfg["dilation"]
+    )
+    keep = np.zeros((cfg["c_in_t"], *s_out), dtype=bool)
+    keep[(slice(None), *(slice(0, v) for v in size_z))] = True
+    assert_close(to_dense(mt), m[keep.ravel()].T)
+    assert_close(ref_mt, ref_conv_nd_matrix(w, size, **conv_kw_)[keep.ravel()].T)
+
+
+@pytest.mark.parametrize(
+    ("n", "examples", "limits", "formats"),
+    [
+        (2, 30, {}, ALL_FORMATS),
+        (3, 12, dict(max_length=3, max_channels=3), ("csr",)),
+    ],
+    ids=["2d", "3d"],
+)
+def test_hypothesis_conv_transpose_nd(n, examples, limits, formats):
+    """Random 2-D and 3-D transposed convolutions against the reference, in every format."""
+
+    @settings(max_examples=examples)
+    @given(cfg=conv_transpose_nd_configs(n=n, **limits), fmt=st.sampled_from(formats))
+    def run(cfg, fmt):
+        check_transpose_nd(cfg, fmt)
+
+    run()
+
+
+def test_conv_transpose_output_size():
+    for size_z, ks, s, p, q, d in [
+        ((3, 4), (3, 2), (2, 1), (1, 0), (1, 0), (1, 1)),
+        ((2, 2), (2, 3), (1, 2), ((0, 1), (2, 0)), (1, 1), (2, 1)),
+        ((2, 3, 1), (1, 2, 3), (3, 1, 1), 0, (2, 0, 0), 1),
+    ]:
+        expected = ref_conv_transpose_size(size_z, ks, s, p, q, d)
+        w = np.ones((1, 1, *ks))
+        kw = dict(stride=s, padding=p, output_padding=q, dilation=d)
+        mt = tc.conv_transpose_matrix(w, size_z, **kw)
+        assert mt.shape == (int(np.prod(expected)), int(np.prod(size_z)))
+        z = np.ones((1, *size_z))
+        assert tc.conv_transpose(z, w, **kw).shape == (1, *expected)
+
+
+# ================================================================= dot tests
+
+
+DOT_MATRIX_CASES = [
+    # (n, weight shape, input size, geometry)
+    (1, (6, 4, 3), 9, dict(stride=1, padding=0, dilation=1, groups=1)),
+    (1, (6, 2, 3), 9, dict(stride=2, padding=1, dilation=2, groups=2)),
+    (1, (6, 4, 3), 9, dict(stride=3, padding=(2, 1), dilation=1, groups=1)),
+    (1, (6, 2, 3), 9, dict(stride=1, padding="same", dilation=3, groups=2)),
+    (2, (4, 1, 3, 2), (5, 4), dict(stride=(2, 1), padding=1, groups=2)),
+    (3, (4, 1, 2, 3, 2), (3, 4, 3), dict(stride=(2, 1, 1), padding=1, groups=2)),
+]
+
+
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize("mode", PADDING_MODES)
+@pytest.mark.parametrize("case", DOT_MATRIX_CASES, ids=str)
+def test_dot_matrix(case, mode, complex_weight):
+    """``<M x, y> == <x, M^H y>`` for every format, 1, 2 and 3 axes."""
+    n, shape, size, kw = case
+    rng = np.random.default_rng(17)
+    w = rng.standard_normal(shape)
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    for fmt in ALL_FORMATS:
+        m = matrix_fn(n)(w, size, format=fmt, padding_mode=mode, **kw)
+        x = rng.standard_normal(m.shape[1]) + 1j * rng.standard_normal(m.shape[1])
+        y = rng.standard_normal(m.shape[0]) + 1j * rng.standard_normal(m.shape[0])
+        # <M x, y> == <x, M^H y>  (the adjoint is the conjugate transpose, not .T)
+        lhs = np.vdot(m @ x, y)
+        rhs = np.vdot(x, m.conj().T @ y)
+        assert abs(lhs - rhs) <= 1e-12 * (np.abs(m @ x).sum() * np.abs(y).max() + 1)
+        xr, yr = x.real, y.real
+        lhs_r, rhs_r = np.dot(m @ xr, yr), np.dot(xr, m.T @ yr)
+        assert abs(lhs_r - rhs_r) <= 1e-12 * (np.abs(m @ xr).sum() * np.abs(yr).max() + 1)
+        if complex_weight:
+            assert abs(np.vdot(x, m.T @ y) - lhs) > 1e-6  # the transpose is not the adjoint
+
+
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize(
+    ("size", "ks", "stride", "padding", "dilation", "groups", "c_out"),
+    [
+        ((8,), (3,), 1, 0, 1, 1, 6),
+        ((9,), (3,), 2, 1, 1, 2, 6),
+        ((10,), (3,), 2, 1, 1, 2, 6),
+        ((11,), (3,), 3, (2, 0), 2, 1, 6),
+        ((7,), (3,), 4, 3, 1, 2, 6),
+        ((6,), (3,), 1, (0, 3), 3, 2, 6),
+        ((6, 5), (3, 2), (2, 1), 1, (1, 2), 2, 4),
+        ((7, 4), (2, 3), (3, 2), ((2, 0), (1, 1)), 1, 1, 4),
+        ((4, 3, 5), (2, 2, 3), (2, 1, 2), (1, 0, 1), (1, 1, 1), 2, 4),
+    ],
+    ids=str,
+)
+def test_dot_conv_and_transpose(size, ks, stride, padding, dilation, groups, c_out, complex_weight):
+    """<conv(x), z> == <x, conv_transpose(z)> (bilinear; q picked so that L' == L per axis)."""
+    rng = np.random.default_rng(23)
+    n = len(size)
+    w = rng.standard_normal((c_out, 4 // groups, *ks))
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    pads = resolve_padding_nd(padding, ks, dilation)
+    q = tuple(
+        (length + p_l + p_r - d * (k - 1) - 1) % s
+        for length, (p_l, p_r), d, k, s in zip(
+            size, pads, as_axes(dilation, n), ks, as_axes(stride, n), strict=True
         )
     )
-    assert n_ok > 300
+    q = q[0] if n == 1 else q  # the 1-D spelling: an int
+    x = rng.standard_normal((4, *size))
+    y = conv_fn(n)(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    z = rng.standard_normal(y.shape)
+    xt = transpose_fn(n)(
+        z, w, stride=stride, padding=padding, output_padding=q, groups=groups, dilation=dilation
+    )
+    assert xt.shape == x.shape
+    lhs, rhs = np.sum(y * z), np.sum(x * xt)
+    assert abs(lhs - rhs) <= 1e-12 * (np.abs(y).sum() + np.abs(x).sum()) * 10
+
+
+@pytest.mark.parametrize("complex_weight", [False, True])
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_operators_equal_the_matrix(mode, complex_weight):
+    rng = np.random.default_rng(43)
+    w = rng.standard_normal((4, 2, 3, 2))
+    if complex_weight:
+        w = w + 1j * rng.standard_normal(w.shape)
+    kw = dict(stride=(1, 2), padding=((1, 2), 1), dilation=(2, 1), groups=1, padding_mode=mode)
+    m = tc.conv2d_matrix(w, (4, 5), format="dense", **kw)
+    for op in (tc.conv2d_operator(w, (4, 5), **kw), tc.conv_operator(w, (4, 5), **kw)):
+        assert op.shape == m.shape
+        x = rng.standard_normal(m.shape[1]) + 1j * rng.standard_normal(m.shape[1])
+        y = rng.standard_normal(m.shape[0]) + 1j * rng.standard_normal(m.shape[0])
+        assert_close(op @ x, m @ x)
+        assert_close(op.matmat(np.stack([x, 2 * x], 1)), m @ np.stack([x, 2 * x], 1))
+        assert_close(op.T @ y, m.T @ y)
+        assert_close(op.H @ y, m.conj().T @ y)
+        assert_close(op.adjoint() @ y, m.conj().T @ y)
+        assert_close(op.rmatvec(y), m.conj().T @ y)
+        assert abs(np.vdot(op @ x, y) - np.vdot(x, op.H @ y)) <= 1e-10 * np.abs(m).sum()
+    xr = rng.standard_normal((2, 4, 5))
+    assert_close(tc.conv2d_operator(w, (4, 5), **kw) @ xr.ravel(), tc.conv2d(xr, w, **kw).ravel())
+    tkw = dict(stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 2))
+    mt = tc.conv_transpose2d_matrix(w, (3, 2), format="dense", **tkw)
+    for op in (
+        tc.conv_transpose2d_operator(w, (3, 2), **tkw),
+        tc.conv_transpose_operator(w, (3, 2), **tkw),
+    ):
+        z = rng.standard_normal(mt.shape[1]) + 1j * rng.standard_normal(mt.shape[1])
+        v = rng.standard_normal(mt.shape[0]) + 1j * rng.standard_normal(mt.shape[0])
+        assert_close(op @ z, mt @ z)
+        assert_close(op.H @ v, mt.conj().T @ v)
+        assert_close(op.T @ v, mt.T @ v)
+
+
+# ======================================================== formats and dtypes
+
+
+FORMAT_CASES_1D = [
+    # (c_in, c_out, groups, k, length, stride, padding, mode, dilation)
+    (1, 1, 1, 3, 7, 1, 1, "zeros", 1),
+    (1, 1, 1, 3, 7, 1, 1, "circular", 1),
+    (2, 3, 1, 2, 6, 2, 1, "reflect", 1),
+    (4, 4, 2, 3, 5, 1, "same", "replicate", 2),
+    (3, 6, 3, 4, 8, 3, (2, 1), "circular", 1),
+    (2, 2, 1, 3, 2, 1, 1, "circular", 1),
+    # wrap-around taps put a far block before near ones in a block row (BSR sorting)
+    (3, 3, 3, 6, 16, 1, "same", "circular", 1),
+    (4, 4, 4, 6, 10, 1, "same", "zeros", 1),
+    (2, 4, 2, 5, 7, 2, (1, 0), "circular", 1),
+]
+
+
+FORMAT_CASES_ND = [
+    # (n, c_in, c_out, groups, ks, size, stride, padding, dilation, mode)
+    (2, 1, 1, 1, (3, 3), (4, 4), 1, 1, 1, "zeros"),
+    (2, 2, 3, 1, (2, 3), (5, 4), (2, 1), ((1, 0), 2), (1, 2), "reflect"),
+    (2, 3, 3, 3, (3, 3), (4, 5), 1, "same", (2, 1), "circular"),
+    (2, 2, 4, 2, (3, 1), (3, 6), (1, 3), (1, 0), 1, "replicate"),
+    (3, 2, 2, 1, (2, 2, 3), (3, 4, 3), (1, 2, 1), 1, 1, "circular"),
+    (3, 2, 4, 2, (3, 1, 2), (3, 3, 4), 1, "valid", (1, 1, 2), "zeros"),
+]
+
+
+FORMAT_CASES = [
+    *(
+        (1, c_in, c_out, g, (k,), length, s, p, d, mode)
+        for c_in, c_out, g, k, length, s, p, mode, d in FORMAT_CASES_1D
+    ),
+    *FORMAT_CASES_ND,
+]  # (n, c_in, c_out, groups, ks, size, stride, padding, dilation, mode)
+
+
+@pytest.mark.parametrize("case", FORMAT_CASES, ids=str)
+def test_every_format_same_values(case):
+    n, c_in, c_out, groups, ks, size, stride, padding, dilation, mode = case
+    w = np.random.default_rng(29).standard_normal((c_out, c_in // groups, *ks))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode)
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    dense = matrix_fn(n)(w, size, format="dense", **kw)
+    assert type(dense) is np.ndarray
+    assert_close(dense, ref)
+    default = matrix_fn(n)(w, size, **kw)
+    assert_canonical_sparse(default, "csr")
+    for fmt in SPARSE_FORMATS:
+        m = matrix_fn(n)(w, size, format=fmt, **kw)
+        assert_canonical_sparse(m, fmt)
+        assert m.shape == ref.shape and m.dtype == np.float64
+        np.testing.assert_array_equal(m.toarray(), dense)
+        if fmt != "bsr":  # BSR may store explicit zeros inside its blocks
+            assert sp.csr_array(m).nnz == default.nnz == np.count_nonzero(ref)
+
+
+@pytest.mark.parametrize(
+    ("ks", "size", "padding", "dilation", "mode"),
+    [
+        ((3,), 7, 0, 1, "zeros"),
+        ((3,), 7, 1, 1, "zeros"),
+        ((4,), 9, "same", 2, "zeros"),
+        ((2,), 5, (0, 1), 1, "zeros"),
+        ((3,), 6, 1, 1, "circular"),
+        ((1,), 4, 0, 1, "zeros"),
+        ((3, 3), (4, 5), "same", 1, "zeros"),
+        ((2, 3), (5, 4), "same", (2, 1), "zeros"),
+        ((3, 3), (4, 4), 1, 1, "circular"),
+        ((3, 2, 2), (3, 3, 4), "same", 1, "zeros"),
+    ],
+    ids=str,
+)
+def test_dia_where_compact(ks, size, padding, dilation, mode):
+    """One channel, stride 1: the DIA matrix has no more diagonals than distinct offsets."""
+    w = np.random.default_rng(31).standard_normal(ks)
+    kw = dict(padding=padding, dilation=dilation, padding_mode=mode)
+    build = tc.conv1d_matrix if len(ks) == 1 else tc.conv_matrix
+    m = build(w, size, format="dia", **kw)
+    assert_canonical_sparse(m, "dia")
+    ref = ref_conv_nd_matrix(w, size, **kw)
+    assert_close(m.toarray(), ref)
+    r, c = np.nonzero(ref)
+    assert len(m.offsets) <= len(np.unique(c - r))
+
+
+def _weights_of(dtype, shape, rng):
+    if np.issubdtype(dtype, np.complexfloating):
+        return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(-5, 6, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+# n -> (weight shape, input size, geometry, transposed input size); the transposes take
+# stride 2, padding 1
+DTYPE_LAYERS = {
+    1: ((4, 2, 3), 6, dict(stride=2, padding=1, groups=1, padding_mode="reflect"), 3),
+    2: ((4, 2, 2, 3), (4, 5), dict(stride=(2, 1), padding=(1, (0, 2)), padding_mode="reflect"),
+        (3, 2)),
+}  # fmt: skip
+# n -> (weight shape, input size, geometry, transposed input size, transposed geometry)
+OVERRIDE_LAYERS = {
+    1: ((3, 1, 2), 5, dict(groups=3, padding=1, padding_mode="circular"), 5,
+        dict(groups=3, padding=1)),
+    3: ((2, 1, 2, 2, 2), (3, 3, 2), dict(padding=(1, 0, 1)), (2, 2, 2), {}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wdtype", "expected"),
+    [
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.complex128, np.complex128),
+        (np.complex64, np.complex64),
+        (np.int64, np.float64),
+        (np.int32, np.float64),
+        (np.int8, np.float64),
+    ],
+)
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("n", [1, 2])
+def test_dtype_follows_weight(n, wdtype, expected, fmt):
+    rng = np.random.default_rng(37)
+    shape, size, kw, size_t = DTYPE_LAYERS[n]
+    w = _weights_of(np.dtype(wdtype), shape, rng)
+    m = matrix_fn(n)(w, size, format=fmt, **kw)
+    assert m.dtype == expected
+    if fmt != "dense":
+        assert_canonical_sparse(m, fmt)
+    w_ref = w.astype(np.complex128 if np.iscomplexobj(w) else np.float64)
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-6 if low else RTOL
+    assert_close(to_dense(m), ref_conv_nd_matrix(w_ref, size, **kw), rtol=tol, atol=tol)
+    mt = transpose_matrix_fn(n)(w, size_t, stride=2, padding=1, format=fmt)
+    assert mt.dtype == expected
+
+
+@pytest.mark.parametrize(
+    ("wdtype", "dtype"),
+    [
+        (np.float64, np.float32),
+        (np.float32, np.float64),
+        (np.float64, np.complex128),
+        (np.int64, np.float32),
+        (np.complex128, np.complex128),
+    ],
+)
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("n", [1, 3])
+def test_dtype_override(n, wdtype, dtype, fmt):
+    """``dtype=`` overrides the weight's dtype, for the matrix and its transpose."""
+    shape, size, kw, size_t, kw_t = OVERRIDE_LAYERS[n]
+    w = _weights_of(np.dtype(wdtype), shape, np.random.default_rng(41))
+    m = matrix_fn(n)(w, size, format=fmt, dtype=dtype, **kw)
+    assert m.dtype == np.dtype(dtype)
+    tol = 1e-6 if np.dtype(dtype) == np.float32 else RTOL
+    w_ref = w.astype(np.complex128 if np.iscomplexobj(w) else np.float64)
+    assert_close(to_dense(m), ref_conv_nd_matrix(w_ref, size, **kw), rtol=tol, atol=tol)
+    mt = transpose_matrix_fn(n)(w, size_t, format=fmt, dtype=dtype, **kw_t)
+    assert mt.dtype == np.dtype(dtype)
+
+
+def test_complex_weights_values():
+    rng = np.random.default_rng(43)
+    w = rng.standard_normal((2, 2, 3)) + 1j * rng.standard_normal((2, 2, 3))
+    x = rng.standard_normal((2, 7)) + 1j * rng.standard_normal((2, 7))
+    for mode in PADDING_MODES:
+        m = tc.conv1d_matrix(w, 7, padding=2, padding_mode=mode, stride=2)
+        assert m.dtype == np.complex128
+        ref_m = ref_conv1d_matrix(w, 7, 2, 2, 1, 1, mode)
+        assert_close(m.toarray(), ref_m)
+        assert_close(m @ x.ravel(), ref_conv1d(x, w, None, 2, 2, 1, 1, mode).ravel())
+        assert_close(
+            tc.conv1d(x, w, padding=2, padding_mode=mode, stride=2),
+            ref_conv1d(x, w, None, 2, 2, 1, 1, mode),
+        )
+
+
+def test_list_weight_accepted():
+    m = tc.conv1d_matrix([[[1.0, 2.0]], [[3.0, 4.0]]], 3, format="dense")
+    assert_close(m, ref_conv1d_matrix(np.array([[[1.0, 2.0]], [[3.0, 4.0]]]), 3))
+
+
+def test_index_dtype_int32_larger():
+    w = np.random.default_rng(47).standard_normal((8, 8, 5))
+    m = tc.conv1d_matrix(w, 200, padding="same")
+    assert_canonical_sparse(m, "csr")
+    assert m.nnz == np.count_nonzero(ref_conv1d_matrix(w[:1, :1], 200, padding="same")) * 64
+
+
+# ======================================================== rows=, bias, sizes
+
+
+@pytest.mark.parametrize(
+    ("n", "mode", "padding", "stride"),
+    [(2, "zeros", 1, (2, 1)), (2, "circular", "same", 1), (2, "reflect", ((2, 1), 0), 1),
+     (3, "replicate", (1, 0, 1), (1, 2, 1)), (3, "zeros", "valid", 1)],
+    ids=str,
+)  # fmt: skip
+def test_rows_slices_equal_the_full_matrix(n, mode, padding, stride):
+    rng = np.random.default_rng(47)
+    ks, size = ((3, 2), (4, 5)) if n == 2 else ((2, 2, 3), (3, 3, 4))
+    w = rng.standard_normal((4, 1, *ks))
+    kw = dict(stride=stride, padding=padding, groups=2, padding_mode=mode)
+    full = matrix_fn(n)(w, size, **kw).toarray()
+    n_rows = full.shape[0]
+    cuts = sorted({0, 1, 3, n_rows // 3, n_rows // 2, n_rows - 2, n_rows - 1, n_rows})
+    spans = list(itertools.combinations(cuts, 2))
+    for r0, r1 in spans:
+        part = matrix_fn(n)(w, size, rows=(r0, r1), **kw)
+        assert_canonical_sparse(part, "csr")
+        assert part.shape == (r1 - r0, full.shape[1])
+        np.testing.assert_array_equal(part.toarray(), full[r0:r1])
+        part_d = matrix_fn(n)(w, size, rows=(r0, r1), format="dense", **kw)
+        np.testing.assert_array_equal(part_d, full[r0:r1])
+        np.testing.assert_array_equal(
+            tc.conv_matrix(w, size, rows=(r0, r1), **kw).toarray(), full[r0:r1]
+        )
+
+
+def test_rows_empty_range_and_other_formats():
+    rng = np.random.default_rng(49)
+    w = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    kw = dict(padding=(1, 0), stride=(1, 2), padding_mode="circular")
+    full = tc.conv2d_matrix(w, (3, 5), **kw).toarray()
+    empty = tc.conv2d_matrix(w, (3, 5), rows=(4, 4), **kw)
+    assert empty.shape == (0, full.shape[1]) and empty.dtype == np.float32 and empty.nnz == 0
+    for fmt in ("coo", "dense"):
+        part = tc.conv2d_matrix(w, (3, 5), rows=(3, 11), format=fmt, **kw)
+        assert part.dtype == np.float32
+        if fmt != "dense":
+            assert_canonical_sparse(part, fmt)
+        np.testing.assert_array_equal(to_dense(part), full[3:11])
+
+
+def test_bias_vector():
+    b = np.array([1.5, -2.0, 3.25])
+    np.testing.assert_array_equal(tc.bias_vector(b, 4), np.repeat(b, 4))
+    np.testing.assert_array_equal(tc.bias_vector(b, 1), b)
+    np.testing.assert_array_equal(tc.bias_vector(b, (2, 3)), np.repeat(b, 6))
+    np.testing.assert_array_equal(tc.bias_vector(b, (2, 1, 2)), np.repeat(b, 4))
+    np.testing.assert_array_equal(tc.bias_vector(b, (1, 1)), b)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, 3, (1, 2), (0, 3), (4, 0), "same", "valid"], ids=str)
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_output_length(padding, k, dilation, stride):
+    if padding == "same" and stride != 1:
+        return
+    for length in (1, 2, 5, 8):
+        expected = ref_output_length(length, k, stride, padding, dilation)
+        if expected < 1:
+            continue
+        assert (
+            tc.output_length(length, k, stride=stride, padding=padding, dilation=dilation)
+            == expected
+        )
+        if padding == "same":
+            assert expected == length
+
+
+OUTPUT_SIZE_CASES = [
+    (padding, stride, dilation)
+    for padding in [0, 2, (1, 0), ((0, 2), (1, 1)), (3, (0, 1)), "same", "valid"]
+    for stride in [1, (2, 1), (1, 3)]
+    for dilation in [1, (2, 1)]
+    if not (padding == "same" and stride != 1)  # "same" needs stride 1 (tests/test_nd_errors.py)
+]
+
+
+@pytest.mark.parametrize(("padding", "stride", "dilation"), OUTPUT_SIZE_CASES, ids=str)
+def test_output_size(padding, stride, dilation):
+    ks = (3, 2)
+    for size in [(4, 5), (7, 3), (6, 6)]:
+        expected = ref_output_size(size, ks, stride, padding, dilation)
+        if min(expected) < 1:  # empty on some axis: refused (tests/test_nd_errors.py)
+            with pytest.raises(ValueError):
+                tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
+            continue
+        got = tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
+        assert isinstance(got, tuple) and got == expected
+        if padding == "same":
+            assert got == size
+    assert tc.output_size((5, 5, 5), (3, 3, 3), padding=1) == (5, 5, 5)
+    assert tc.output_size((5,), (2,)) == (4,)
+
+
+# =================================================== forward dtypes, layouts
+
+
+@pytest.mark.parametrize(
+    ("xdtype", "wdtype", "expected"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float64, np.float32, np.float64),
+        (np.float32, np.complex64, np.complex64),
+        (np.complex128, np.float64, np.complex128),
+        (np.int64, np.int32, np.float64),
+    ],
+)
+def test_forward_dtypes(xdtype, wdtype, expected):
+    rng = np.random.default_rng(71)
+    w = _weights_of(np.dtype(wdtype), (4, 1, 2, 3), rng)
+    x = _weights_of(np.dtype(xdtype), (2, 2, 4, 5), rng)
+    b = _weights_of(np.dtype(wdtype), (4,), rng)
+    kw = dict(stride=(1, 2), padding=(1, (2, 0)), groups=2, padding_mode="circular")
+    y = tc.conv2d(x, w, b, **kw)
+    assert y.dtype == expected
+    low = np.dtype(expected) in (np.dtype(np.float32), np.dtype(np.complex64))
+    tol = 1e-5 if low else 1e-12
+    ref = ref_conv_nd(x.astype(np.complex128), w.astype(np.complex128), b, **kw)
+    assert_close(y, ref if np.dtype(expected).kind == "c" else ref.real, rtol=tol, atol=tol)
+    z = _weights_of(np.dtype(xdtype), (2, 4, 3, 2), rng)
+    tkw = dict(stride=2, padding=(1, 0), output_padding=(1, 0), groups=2)
+    bt = b[:2]  # C_out_t = 1 * groups
+    out = tc.conv_transpose2d(z, w, bt, **tkw)
+    assert out.dtype == expected
+    ref_t = ref_conv_transpose_nd(z.astype(np.complex128), w.astype(np.complex128), bt, **tkw)
+    assert_close(out, ref_t if np.dtype(expected).kind == "c" else ref_t.real, rtol=tol, atol=tol)
+
+
+def test_forward_non_contiguous_inputs():
+    """Strided, transposed and Fortran-ordered views give the same result as a copy."""
+    rng = np.random.default_rng(73)
+    w = rng.standard_normal((3, 2, 2, 2, 3))
+    base = rng.standard_normal((2, 4, 6, 8, 5))
+    x = base[:, ::2, ::2, ::2, :]  # (2, 2, 3, 4, 5), strided
+    kw = dict(stride=(1, 2, 1), padding=(1, 0, (1, 2)), padding_mode="reflect")
+    ref = ref_conv_nd(np.ascontiguousarray(x), w, None, **kw)
+    assert_close(tc.conv3d(x, w, **kw), ref)
+    assert_close(tc.conv3d(np.asfortranarray(x), np.asfortranarray(w), **kw), ref)
+    x2 = rng.standard_normal((5, 4, 2)).transpose(2, 1, 0)  # (2, 4, 5)
+    w2 = rng.standard_normal((3, 3, 2)).transpose(2, 0, 1)[:, None]  # (2, 1, 3, 3)
+    kw2 = dict(padding=1, padding_mode="replicate", groups=2)
+    ref2 = ref_conv_nd(np.ascontiguousarray(x2), np.ascontiguousarray(w2), None, **kw2)
+    assert_close(tc.conv2d(x2, w2, **kw2), ref2)
+    assert_close(tc.conv2d_matrix(w2, (4, 5), **kw2) @ x2.ravel(), ref2.ravel())
+    assert_close(tc.unfold(x2, (3, 3), padding=1), ref_unfold_nd(x2, (3, 3), padding=1))

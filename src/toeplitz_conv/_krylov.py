@@ -337,6 +337,10 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
             X = X - against @ (_h(against) @ X)
             kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
             once = round_ == 0 and kept.min(initial=1.0) > 0.5
+            if round_ == 1:
+                # a second projection that again removed most of a column: it lies in the
+                # span numerically (Daniel, Gragg, Kaufman & Stewart 1976), drop it
+                X = X[:, kept > 0.5]
         if X.shape[1] == 0:
             return X
         G = _h(X) @ X

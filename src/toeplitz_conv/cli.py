@@ -46,10 +46,11 @@ import scipy.sparse as sp
 
 from ._arrays import matrix_dtype
 from ._build import layer_matrix
+from ._files import check_writable
 from ._formula import formula
 from ._geometry import PADDING_MODES, ConvGeometry
 from ._layer import Layer, conv_layer, transpose_layer
-from .io import _check_writable, save_matrix
+from .io import save_matrix
 from .matrices import conv1d_matrix, conv_matrix, conv_transpose1d_matrix, conv_transpose_matrix
 from .nn._cli import add_lipschitz, run_lipschitz
 
@@ -856,9 +857,9 @@ def _cmd_show(args: argparse.Namespace, out: IO[str], progress: _Progress) -> in
 # --------------------------------------------------------------------------- export
 def _cmd_export(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
     layer = _layer(args)
-    from .io import _extension
+    from ._files import extension
 
-    _extension(args.out)  # an unknown extension fails before any work
+    extension(args.out)  # an unknown extension fails before any work
     with progress.step("building the matrix"):
         M = layer.matrix("csr")
     with progress.step(f"writing {args.out}"):
@@ -907,7 +908,7 @@ def _check_plot(path: str) -> None:
     if not path.lower().endswith(".png"):
         raise UsageError(f"--plot: the picture is a PNG, the name must end in .png; got {path!r}")
     _import_pyplot()  # fail before the work when matplotlib is missing
-    _check_writable(path)  # ... or when the picture could not be written
+    check_writable(path)  # ... or when the picture could not be written
 
 
 def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) -> int:
@@ -1077,7 +1078,7 @@ def _plot(
     M: sp.csr_array, sv: np.ndarray | None, layer: _Layer, path: str, *, complete: bool
 ) -> None:
     """Sparsity pattern and singular values side by side, written atomically to `path`."""
-    from .io import _atomic_write
+    from ._files import atomic_write
 
     plt = _import_pyplot()
     fig, (ax_spy, ax_sv) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
@@ -1114,7 +1115,7 @@ def _plot(
                 ax_sv.set_yscale("log")
             ax_sv.grid(True, alpha=0.3)
         fig.suptitle(_plot_title(layer), fontsize=10)
-        _atomic_write(path, ".png", lambda f: fig.savefig(f, format="png", dpi=110))
+        atomic_write(path, ".png", lambda f: fig.savefig(f, format="png", dpi=110))
     finally:
         plt.close(fig)
 
@@ -1140,8 +1141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (already printed)
         return exc.code if isinstance(exc.code, int) else 1
-    commands = {"show": _cmd_show, "export": _cmd_export, "analyze": _cmd_analyze,
-                "lipschitz": run_lipschitz}
+    commands = {
+        "show": _cmd_show,
+        "export": _cmd_export,
+        "analyze": _cmd_analyze,
+        "lipschitz": run_lipschitz,
+    }
     try:
         return commands[args.command](args, out, _Progress(err))
     except (UsageError, ValueError, TypeError) as exc:

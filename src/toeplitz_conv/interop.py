@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._files import as_matrix
 from ._geometry import check_choice
 from ._public import renamed_keyword
-from .io import _as_matrix
 from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +76,7 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
     if not isinstance(layout, str) and type(layout).__module__.startswith("torch"):
         layout = str(layout).removeprefix("torch.sparse_")
     check_choice(layout, "layout", _LAYOUTS)
-    m = _as_matrix(matrix)
+    m = as_matrix(matrix)
     size = m.shape
     if layout == "coo":
         coo = sp.coo_array(m)

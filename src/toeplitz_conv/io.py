@@ -15,10 +15,8 @@ import io
 import json
 import math
 import os
-import secrets
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import IO, NoReturn
 
 import numpy as np
@@ -26,392 +24,15 @@ import scipy.io
 import scipy.sparse as sp
 
 from ._arrays import as_array, check_memory
+from ._files import EXTENSIONS, HEADER, as_matrix, atomic_write, extension, header_line
 from ._geometry import check_choice
+from ._mat import write_mat
+from ._mtx import write_mtx
 
 __all__ = ["EXTENSIONS", "load_matrix", "save_matrix"]
 
-#: The file extensions :func:`save_matrix` and :func:`load_matrix` understand.
-EXTENSIONS: tuple[str, ...] = (".npz", ".mtx", ".mat")
 _LOAD_FORMATS: tuple[str, ...] = ("csr", "csc", "coo")
-_HEADER = "toeplitz_conv"  # the key of our line in .mtx comments and .mat files
 _INT32_MAX = np.iinfo(np.int32).max
-
-
-def _extension(path: str | os.PathLike[str]) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"`path` must be a str or os.PathLike; got {type(path).__name__}")
-    name = os.fspath(path)
-    if not isinstance(name, str):
-        raise TypeError(f"`path` must be a text path (str), not {type(name).__name__}")
-    ext = os.path.splitext(name)[1].lower()
-    if ext not in EXTENSIONS:
-        allowed = ", ".join(repr(e) for e in EXTENSIONS)
-        raise ValueError(
-            f"`path` must end in one of {allowed} (the extension picks the format); got {name!r}"
-        )
-    return ext
-
-
-def _as_matrix(matrix: object) -> sp.sparray:
-    """`matrix` as a 2-D scipy sparse array (dense inputs become CSR)."""
-    if sp.issparse(matrix):
-        if matrix.ndim != 2:
-            raise ValueError(f"`matrix` must be 2-D; got a sparse array with shape {matrix.shape}")
-        return matrix if isinstance(matrix, sp.sparray) else sp.csr_array(matrix)
-    try:
-        dense = as_array(matrix, "matrix")
-    except TypeError:
-        raise TypeError(
-            "`matrix` must be a scipy sparse array or matrix, or a 2-D numeric array; "
-            f"got {type(matrix).__name__}"
-        ) from None
-    if dense.ndim != 2:
-        raise ValueError(f"`matrix` must be 2-D (a matrix); got an array with shape {dense.shape}")
-    return sp.csr_array(dense)
-
-
-def _header_line(
-    dtype: np.dtype, params: Mapping[str, object] | None, variable: str | None = None
-) -> str:
-    """One line of JSON: our version, the matrix dtype, the conv parameters (and, in a
-    ``.mat`` file, the variable it describes)."""
-    from ._version import __version__
-
-    if params is not None and not isinstance(params, Mapping):
-        raise TypeError(f"`params` must be a mapping (a dict) or None; got {type(params).__name__}")
-
-    def plain(value: object) -> object:
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        raise TypeError(
-            f"`params` values must be numbers, strings, lists or dicts; "
-            f"got {value!r} of type {type(value).__name__}"
-        )
-
-    record = {"version": __version__, "dtype": str(dtype), "params": dict(params or {})}
-    if variable is not None:
-        record["variable"] = variable
-    return json.dumps(record, default=plain)
-
-
-def _check_writable(target: str) -> str:
-    """Refuse, before any work, a `target` that cannot be written; returns its directory.
-
-    Raises ``IsADirectoryError``, ``FileNotFoundError`` (no such directory) or
-    ``PermissionError`` (the directory, or an existing `target`, is not writable).
-    """
-    directory = os.path.dirname(os.path.abspath(target))
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"cannot write {target!r}: it is a directory")
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"cannot write {target!r}: the directory {directory!r} does not exist"
-        )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"cannot write {target!r}: no permission to create files in {directory!r}"
-        )
-    return directory
-
-
-def _atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
-
-    On any error the temporary file is removed and an existing `target` is untouched.
-    The temporary name ends in `ext`, as some writers insist on their extension.
-    """
-    directory = _check_writable(target)
-    base = os.path.basename(target)
-    while True:
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp{ext}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            break
-        except FileExistsError:  # pragma: no cover - a 32-bit random name collided
-            continue
-        except PermissionError:
-            raise PermissionError(
-                f"cannot write {target!r}: no permission to create files in {directory!r}"
-            ) from None
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write {target!r}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:  # pragma: no cover - already gone
-            pass
-        raise
-
-
-#: Stored entries formatted at a time when writing Matrix Market text: the text of a
-#: chunk (about 50 bytes an entry) and its working arrays stay near 20 MB.
-_MTX_CHUNK = 1 << 18
-
-
-def _mtx_field(dtype: np.dtype) -> str:
-    """The Matrix Market field of `dtype`: ``real``, ``complex`` or ``integer``."""
-    return {"c": "complex", "f": "real"}.get(dtype.kind, "integer")
-
-
-def _chunks(
-    m: sp.sparray, size: int | None = None
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(rows, cols, values)`` of `m`'s stored entries, about `size` at a time
-    (default `_MTX_CHUNK`).
-
-    CSR is read by rows and CSC by columns straight from their arrays; COO in
-    slices; other formats through CSR. Nothing of the size of `m` is allocated.
-    """
-    size = _MTX_CHUNK if size is None else size
-    if m.format == "coo":
-        row, col = m.coords
-        for i in range(0, m.nnz, size):
-            yield row[i : i + size], col[i : i + size], m.data[i : i + size]
-        return
-    if m.format not in ("csr", "csc"):
-        m = sp.csr_array(m)
-    indptr = m.indptr
-    lines = len(indptr) - 1
-    # line boundaries at about every size entries (a longer line is a chunk of its own)
-    marks = np.arange(0, m.nnz, size, dtype=np.int64)
-    cuts = np.unique(np.concatenate([np.searchsorted(indptr, marks, side="right") - 1, [lines]]))
-    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
-        lo, hi = int(indptr[a]), int(indptr[b])
-        major = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(indptr[a : b + 1]))
-        minor = m.indices[lo:hi]
-        if m.format == "csr":
-            yield major, minor, m.data[lo:hi]
-        else:
-            yield minor, major, m.data[lo:hi]
-
-
-def _digits(a: np.ndarray) -> np.ndarray:
-    """The decimal digits of the non-negative ints `a`, shape ``(len(a), width)`` uint8,
-    right-aligned, with 0 bytes (not ``'0'``) before the first digit."""
-    a = np.asarray(a, dtype=np.int64)
-    width = len(str(int(a.max()))) if a.size else 1
-    out = np.zeros((a.size, width), dtype=np.uint8)
-    rest = a
-    for j in range(width - 1, -1, -1):
-        quotient = rest // 10  # numpy divides by a constant fast; `%` it does not
-        digit = (rest - quotient * 10).astype(np.uint8) + ord("0")
-        out[:, j] = digit if j == width - 1 else np.where(a >= 10 ** (width - 1 - j), digit, 0)
-        rest = quotient
-    return out
-
-
-def _texts(values: np.ndarray) -> np.ndarray:
-    """Each value as its shortest round-trip text, shape ``(len(values), width)`` uint8,
-    left-aligned and padded with 0 bytes. Each distinct value is formatted once."""
-    unique, which = np.unique(values, return_inverse=True)
-    if values.dtype.kind in "biu":
-        text = [str(int(v)) for v in unique.tolist()]
-    elif unique.dtype == np.float64:
-        text = list(map(repr, unique.tolist()))
-    else:  # numpy's shortest text at the value's own precision (float32: "0.1")
-        text = [str(v) for v in unique]
-    table = np.array(text, dtype="S")
-    table = table.view(np.uint8).reshape(table.size, table.dtype.itemsize)
-    return np.take(table, which.reshape(-1), axis=0)
-
-
-def _index_digits(index: np.ndarray, table: np.ndarray | None, offset: int = 0) -> np.ndarray:
-    """`_digits` of ``offset + index + 1`` (Matrix Market counts from 1), from `table`
-    (the digits of ``offset + 1, offset + 2, ...``) if given."""
-    if table is not None:
-        return np.take(table, index, axis=0)
-    return _digits(np.asarray(index, dtype=np.int64) + (offset + 1))
-
-
-def _mtx_lines(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    values: np.ndarray,
-    tables: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
-    row_offset: int = 0,
-) -> bytes:
-    """Matrix Market coordinate lines ``row col value(s)`` (1-based) for a chunk.
-
-    Every line is laid out in a fixed-width byte grid whose unused cells are 0, then
-    the 0 bytes are dropped: numpy formats a chunk without a Python loop per entry.
-    `tables` optionally holds the digits of every row and column number; rows are
-    numbered from `row_offset` (a row block of a larger matrix).
-    """
-    n = rows.size
-    space = np.full((n, 1), ord(" "), dtype=np.uint8)
-    fields = [_index_digits(rows, tables[0], row_offset), space]
-    fields += [_index_digits(cols, tables[1]), space]
-    if values.dtype.kind == "c":
-        fields += [_texts(values.real), space, _texts(values.imag)]
-    else:
-        fields.append(_texts(values.astype(np.int64) if values.dtype.kind == "b" else values))
-    fields.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
-    grid = np.concatenate(fields, axis=1).reshape(-1)
-    return np.compress(grid != 0, grid).tobytes()
-
-
-#: The most bytes spent on a table of the digits of every row (or column) number.
-_DIGIT_TABLE_BYTES = 1 << 25
-
-
-def _digit_table(n: int, offset: int = 0) -> np.ndarray | None:
-    """The digits of ``offset + 1, ..., offset + n`` (see `_digits`), or None when that
-    table would be too large."""
-    if n * len(str(offset + n)) > _DIGIT_TABLE_BYTES:
-        return None
-    return _digits(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
-
-
-def _write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> None:
-    """The entry lines of `m` (rows shifted by `row_offset`: a row block of a larger
-    matrix), written chunk by chunk: memory stays near `_MTX_CHUNK` entries' text."""
-    tables = (_digit_table(m.shape[0], row_offset), _digit_table(m.shape[1]))
-    for chunk in _chunks(m):
-        file.write(_mtx_lines(*chunk, tables, row_offset))
-
-
-def _write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:
-    """`m` as a Matrix Market coordinate ``general`` file: the header, then its entries."""
-    rows, cols = m.shape
-    head = f"%%MatrixMarket matrix coordinate {_mtx_field(m.dtype)} general\n%{comment}\n"
-    file.write(f"{head}{rows} {cols} {m.nnz}\n".encode())
-    _write_mtx_entries(file, m)
-
-
-# --------------------------------------------------------------------------- MAT v5
-#: Entries of a column block written at a time to a ``.mat`` file (the CSC order of a CSR
-#: matrix is produced block by block, never as a whole copy).
-_MAT_BLOCK = 1 << 21
-#: MAT v5 sizes are 32-bit: a variable holds less than 4 GiB.
-_MAT_MAX_BYTES = 2**32 - 1
-# MAT v5 data types and the sparse class
-_MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
-_MX_SPARSE = 5
-
-
-def _padded(nbytes: int) -> int:
-    return -(-nbytes // 8) * 8
-
-
-def _column_counts(m: sp.sparray) -> np.ndarray:
-    """Entries in each column of CSR `m`, counted a slice at a time (``np.bincount`` of
-    the whole index array would first copy it to int64)."""
-    counts = np.zeros(m.shape[1], dtype=np.int64)
-    for lo in range(0, m.nnz, _MAT_BLOCK):
-        counts += np.bincount(m.indices[lo : lo + _MAT_BLOCK], minlength=m.shape[1])
-    return counts
-
-
-def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
-    """`m`'s row indices (`part` ``'rows'``) or values (``'values'``) in CSC order, a
-    block of columns at a time.
-
-    A CSC `m` is sliced. From a CSR `m`, each block of columns holding about
-    ``nnz / 16`` entries (at least `_MAT_BLOCK`) is cut out and converted to CSC by
-    scipy (``m[:, c0:c1].tocsc()``, a scan and a counting sort in C++): memory stays
-    near one block; nothing of the size of `m` is allocated.
-    """
-    if m.format == "csc":
-        source = m.indices if part == "rows" else m.data
-        for lo in range(0, m.nnz, _MAT_BLOCK):
-            yield source[lo : lo + _MAT_BLOCK]
-        return
-    ends = np.cumsum(_column_counts(m))
-    size = max(_MAT_BLOCK, -(-m.nnz // 16))
-    cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
-    bounds = np.unique(np.concatenate([[0], cuts, [m.shape[1]]]))
-    for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        block = m[:, c0:c1].tocsc()
-        block.sort_indices()  # rows ascending in every column, as MATLAB needs
-        yield block.indices if part == "rows" else block.data
-
-
-def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
-    """The MAT v5 ``miMATRIX`` element of sparse `m` (double or complex double, as
-    MATLAB's sparse matrices are), in pieces; its size is checked before any."""
-    rows, cols = m.shape
-    nnz, complex_ = m.nnz, m.dtype.kind == "c"
-    key = name.encode("ascii")
-    parts = [16, 16, 8 + _padded(len(key)), 8 + _padded(4 * nnz), 8 + _padded(4 * (cols + 1))]
-    parts += [8 + 8 * nnz] * (2 if complex_ else 1)
-    body = sum(parts)
-    if max(rows, cols, nnz) > np.iinfo(np.int32).max or 8 + body > _MAT_MAX_BYTES:
-        raise ValueError(
-            f"a {rows:,} x {cols:,} matrix with {nnz:,} nonzeros is too large for a MATLAB "
-            f"(v5) .mat file, whose variables hold less than 4 GiB ({8 + body:,} bytes "
-            "needed); write .npz or .mtx instead"
-        )
-
-    def tag(kind: int, nbytes: int) -> bytes:
-        return np.array([kind, nbytes], dtype="<u4").tobytes()
-
-    def pieces() -> Iterator[bytes]:
-        flags = _MX_SPARSE | (0x800 if complex_ else 0)
-        yield tag(_MI_MATRIX, body)
-        yield tag(_MI_UINT32, 8) + np.array([flags, max(nnz, 1)], dtype="<u4").tobytes()
-        yield tag(_MI_INT32, 8) + np.array([rows, cols], dtype="<i4").tobytes()
-        yield tag(_MI_INT8, len(key)) + key.ljust(_padded(len(key)), b"\0")
-        yield tag(_MI_INT32, 4 * nnz)
-        for r in _csc_blocks(m, "rows"):
-            yield r.astype("<i4").tobytes()
-        yield bytes(_padded(4 * nnz) - 4 * nnz)
-        if m.format == "csc":
-            jc = m.indptr
-        else:
-            jc = np.concatenate([[0], np.cumsum(_column_counts(m))])
-        yield tag(_MI_INT32, 4 * (cols + 1)) + jc.astype("<i4").tobytes()
-        yield bytes(_padded(4 * (cols + 1)) - 4 * (cols + 1))
-        for part in ("real", "imag") if complex_ else ("real",):
-            yield tag(_MI_DOUBLE, 8 * nnz)
-            for v in _csc_blocks(m, "values"):
-                yield getattr(v, part).astype("<f8").tobytes()
-
-    return pieces()
-
-
-def _write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: bool) -> None:
-    """A MAT v5 file: our record (written by scipy), then the sparse `name`, streamed.
-
-    scipy's ``savemat`` converts the whole matrix to CSC double and, to compress,
-    holds the whole variable in memory twice more; here the matrix goes out a block
-    of columns at a time (through ``zlib`` when `compress`).
-    """
-    if not (m.format in ("csr", "csc") and m.has_canonical_format):
-        m = m.tocsr(copy=True)
-        m.sum_duplicates()  # MATLAB needs sorted rows, once each, in every column
-    small = io.BytesIO()
-    scipy.io.savemat(small, {_HEADER: header}, do_compression=compress)
-    file.write(small.getvalue())
-    pieces = _mat_sparse(m, name)
-    if not compress:
-        for piece in pieces:
-            file.write(piece)
-        return
-    start = file.tell()
-    file.write(bytes(8))  # the miCOMPRESSED tag, its size filled in below
-    packer = zlib.compressobj()
-    written = 0
-    for piece in pieces:
-        out = packer.compress(piece)
-        written += len(out)
-        file.write(out)
-    out = packer.flush()
-    written += len(out)
-    file.write(out)
-    if written > _MAT_MAX_BYTES:  # pragma: no cover - compressed beyond the uncompressed limit
-        raise ValueError("the compressed matrix is too large for a MATLAB (v5) .mat file")
-    end = file.tell()
-    file.seek(start)
-    file.write(np.array([_MI_COMPRESSED, written], dtype="<u4").tobytes())
-    file.seek(end)
 
 
 def save_matrix(
@@ -501,16 +122,16 @@ def save_matrix(
            [0., 0., 4., 3., 0.],
            [0., 0., 0., 4., 3.]])
     """
-    ext = _extension(path)
+    ext = extension(path)
     target = os.fspath(path)
-    m = _as_matrix(matrix)
+    m = as_matrix(matrix)
     if ext == ".mat":
-        if not isinstance(name, str) or not name.isidentifier() or name == _HEADER:
+        if not isinstance(name, str) or not name.isidentifier() or name == HEADER:
             raise ValueError(
-                f"`name` must be a valid MATLAB variable name other than {_HEADER!r}; got {name!r}"
+                f"`name` must be a valid MATLAB variable name other than {HEADER!r}; got {name!r}"
             )
     # validates `params` for every format
-    header = _header_line(m.dtype, params, name if ext == ".mat" else None)
+    header = header_line(m.dtype, params, name if ext == ".mat" else None)
 
     if ext == ".npz":
 
@@ -520,14 +141,14 @@ def save_matrix(
     elif ext == ".mtx":
 
         def write(file: IO[bytes]) -> None:
-            _write_mtx(file, m, f"{_HEADER} {header}")
+            write_mtx(file, m, f"{HEADER} {header}")
 
     else:
 
         def write(file: IO[bytes]) -> None:
-            _write_mat(file, m, name, header, compress)
+            write_mat(file, m, name, header, compress)
 
-    _atomic_write(target, ext, write)
+    atomic_write(target, ext, write)
 
 
 def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) -> sp.sparray:
@@ -569,7 +190,7 @@ def _record_dtype(text: str, source: str) -> np.dtype | None:
         record = None
     if not isinstance(record, dict):
         raise _Refused(
-            f"cannot read {source!r}: its {_HEADER} record is not a JSON object: {text[:80]!r}"
+            f"cannot read {source!r}: its {HEADER} record is not a JSON object: {text[:80]!r}"
         )
     if "dtype" not in record:
         return None
@@ -579,7 +200,7 @@ def _record_dtype(text: str, source: str) -> np.dtype | None:
         dtype = None
     if dtype is None or dtype.kind not in "biufc":
         raise _Refused(
-            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' is "
+            f"cannot read {source!r}: its {HEADER} record's field 'dtype' is "
             f"{record['dtype']!r}, which is not a numeric dtype"
         )
     return dtype
@@ -610,7 +231,7 @@ def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
 
     def refuse(i: int, what: str) -> NoReturn:
         raise ValueError(
-            f"cannot read {source!r}: its {_HEADER} record's field 'dtype' says {dtype}, but "
+            f"cannot read {source!r}: its {HEADER} record's field 'dtype' says {dtype}, but "
             f"the entry at {_entry(m, i)} is {values[i].item()!r}, {what}; the record must "
             "describe the data (fix the record, or the data, or remove the record)"
         )
@@ -661,7 +282,7 @@ def _mtx_header(path: str) -> np.dtype | None:
     is a line of at least two bytes per number), and the result in memory. A
     header this cannot parse is left to scipy's reader, which explains it.
     """
-    prefix = f"%{_HEADER} "
+    prefix = f"%{HEADER} "
     dtype = None
     with open(path, "rb") as file:
         banner = file.readline(1 << 16).decode("utf-8", "replace").split()
@@ -726,12 +347,12 @@ def _pick_mat_variable(path: str, name: str | None) -> tuple[str, np.dtype | Non
     found = {var: (shape, cls) for var, shape, cls in scipy.io.whosmat(path)}
     record: dict[str, object] = {}
     dtype = None
-    if found.get(_HEADER, ((), ""))[1] == "char":
-        text = scipy.io.loadmat(path, variable_names=[_HEADER])[_HEADER]
+    if found.get(HEADER, ((), ""))[1] == "char":
+        text = scipy.io.loadmat(path, variable_names=[HEADER])[HEADER]
         text = "".join(str(t) for t in np.asarray(text).ravel())
         dtype = _record_dtype(text, path)
         record = json.loads(text)
-    found.pop(_HEADER, None)
+    found.pop(HEADER, None)
     listing = ", ".join(f"{v} ({'x'.join(map(str, s))} {c})" for v, (s, c) in sorted(found.items()))
     if name is None and isinstance(record.get("variable"), str) and record["variable"] in found:
         name = record["variable"]
@@ -879,7 +500,7 @@ def load_matrix(
         check_choice(format, "format", _LOAD_FORMATS)
         _check_no_name(name, os.fspath(path), "a matrix-parts manifest")
         return _load_parts(os.fspath(path), format)
-    ext = _extension(path)
+    ext = extension(path)
     check_choice(format, "format", _LOAD_FORMATS)
     source = os.fspath(path)
     if not os.path.isfile(source):

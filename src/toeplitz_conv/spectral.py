@@ -716,7 +716,8 @@ def _extreme_values(
         # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
         # value by block Krylov, whose residual says how close it is
         values, errors, done, _ = top_singular_values(layer, 1, tol=tol, budget=budget, rng=gen)
-        lower = max(lower, float(values[0]))
+        if values[0] <= upper:  # a Ritz value is attained, so at most the proved upper end
+            lower = max(lower, float(values[0]))
         error = min(upper - lower, float(errors[0]))
         if not (done or upper - lower <= tol * upper):
             warn_caller(

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
+from .. import _files
 from .. import io as _io
 from .._geometry import check_int
 from ._comm import collective, same_on_every_rank
@@ -307,7 +308,7 @@ def save_matrix_parts(
             "parts": [{"file": f, "rows": [a, b], "nnz": n} for f, a, b, n in info],
         }
         text = json.dumps(record, indent=1).encode()
-        _io._atomic_write(target, ".json", lambda file: file.write(text))
+        _files.atomic_write(target, ".json", lambda file: file.write(text))
 
     collective(comm, manifest)
 
@@ -376,7 +377,7 @@ def save_matrix_market(
                 return
             with open(tmp, "w" if rank == 0 else "a", encoding="ascii") as file:
                 if rank == 0:
-                    header = _io._header_line(csr.dtype, params)
+                    header = _files.header_line(csr.dtype, params)
                     file.write(f"%%MatrixMarket matrix coordinate {kind} general\n")
                     file.write(f"%toeplitz_conv {header}\n{m} {csr.shape[1]} {nnz}\n")
                 coo = csr.tocoo()

@@ -30,15 +30,33 @@ def add_lipschitz(sub: Any) -> None:
         "is put in eval mode.",
     )
     p.add_argument("model", metavar="MODULE:FUNCTION", help="e.g. mypackage.models:resnet18")
-    p.add_argument("--size", required=True, metavar="CxHxW",
-                   help="one sample's shape, e.g. 3x32x32 (2-D), 1x16000 (1-D)")
-    p.add_argument("--rtol", type=float, default=1e-3, metavar="R",
-                   help="relative width asked of each layer's bracket (default: 1e-3)")
-    p.add_argument("--time-limit", type=float, default=120.0, metavar="S",
-                   help="seconds for the whole analysis (default: 120)")
-    p.add_argument("--power-iterations", type=int, default=30, metavar="N",
-                   help="power iteration steps per random point for the lower end "
-                   "(default: 30)")
+    p.add_argument(
+        "--size",
+        required=True,
+        metavar="CxHxW",
+        help="one sample's shape, e.g. 3x32x32 (2-D), 1x16000 (1-D)",
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-3,
+        metavar="R",
+        help="relative width asked of each layer's bracket (default: 1e-3)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds for the whole analysis (default: 120)",
+    )
+    p.add_argument(
+        "--power-iterations",
+        type=int,
+        default=30,
+        metavar="N",
+        help="power iteration steps per random point for the lower end (default: 30)",
+    )
 
 
 def _load(spec: str) -> Any:
@@ -69,8 +87,9 @@ def _size(text: str) -> tuple[int, ...]:
     except ValueError:
         size = ()
     if not size or min(size) < 1:
-        raise ValueError(f"--size must be positive integers joined by x, like 3x32x32; "
-                         f"got {text!r}")
+        raise ValueError(
+            f"--size must be positive integers joined by x, like 3x32x32; got {text!r}"
+        )
     return size
 
 
@@ -84,10 +103,16 @@ def run_lipschitz(args: argparse.Namespace, out: IO[str], progress: Any = None) 
     obj = _load(args.model)
     model = obj if isinstance(obj, torch.nn.Module) else obj() if callable(obj) else obj
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"{args.model} must be (or return) a torch.nn.Module; got "
-                        f"{type(model).__name__}")
+        raise TypeError(
+            f"{args.model} must be (or return) a torch.nn.Module; got {type(model).__name__}"
+        )
     model.eval()
-    res = lipschitz_bound(model, size, rtol=args.rtol, time_limit=args.time_limit,
-                          power_iterations=args.power_iterations)
+    res = lipschitz_bound(
+        model,
+        size,
+        rtol=args.rtol,
+        time_limit=args.time_limit,
+        power_iterations=args.power_iterations,
+    )
     out.write(f"{res}\n")
     return 0

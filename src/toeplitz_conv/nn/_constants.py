@@ -71,8 +71,9 @@ def silu_constant() -> float:
 def _maximise(f, a: float, b: float) -> float:
     from scipy.optimize import minimize_scalar
 
-    res = minimize_scalar(lambda x: -f(x), bounds=(a, b), method="bounded",
-                          options={"xatol": 1e-13})
+    res = minimize_scalar(
+        lambda x: -f(x), bounds=(a, b), method="bounded", options={"xatol": 1e-13}
+    )
     # a dense grid guards against a local maximum (f is smooth and unimodal here)
     grid = max(f(x) for x in np.linspace(a, b, 2001))
     return max(-float(res.fun), grid)

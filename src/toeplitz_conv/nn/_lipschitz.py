@@ -100,17 +100,23 @@ class LipschitzBound:
         """The per-block rows as a plain-text table."""
         head = ("name", "kind", "input", "lower", "upper", "method")
         rows = [head] + [
-            (r.name, r.kind, "x".join(map(str, r.input_shape)),
-             "" if r.lower is None else f"{r.lower:.6g}",
-             "" if r.upper is None else f"{r.upper:.6g}", r.method)
+            (
+                r.name,
+                r.kind,
+                "x".join(map(str, r.input_shape)),
+                "" if r.lower is None else f"{r.lower:.6g}",
+                "" if r.upper is None else f"{r.upper:.6g}",
+                r.method,
+            )
             for r in self.layers
         ]
         cut = [min(max(len(r[i]) for r in rows), 48) for i in range(5)]
         lines = []
         for r in rows:
             cells = [c if len(c) <= w else c[: w - 3] + "..." for c, w in zip(r, cut, strict=False)]
-            lines.append("  ".join(c.ljust(w) for c, w in zip(cells, cut, strict=False))
-                         + "  " + r[5])
+            lines.append(
+                "  ".join(c.ljust(w) for c, w in zip(cells, cut, strict=False)) + "  " + r[5]
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -118,8 +124,7 @@ class LipschitzBound:
         return (
             f"Lipschitz constant at input {size}: {self.lower:.6g} <= L <= {self.upper:.6g} "
             f"(ratio {self.upper / self.lower:.3g}; {self.seconds:.1f} s)\n"
-            f"upper: composed certified block norms; lower: {self.lower_method}\n\n"
-            + self.table()
+            f"upper: composed certified block norms; lower: {self.lower_method}\n\n" + self.table()
         )
 
 
@@ -226,8 +231,7 @@ def lipschitz_bound(
     size = _check_size(input_size)
     rtol = _check_rtol(rtol)
     if time_limit is not None and not (
-        isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
-        and time_limit > 0
+        isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool) and time_limit > 0
     ):
         raise ValueError(f"`time_limit` must be None or seconds > 0; got {time_limit!r}")
     for name, mod in model.named_modules():
@@ -237,15 +241,23 @@ def lipschitz_bound(
                 "mode; call model.eval() first (BatchNorm and Dropout must be fixed maps)"
             )
     gm = _trace(torch, model)
-    ctx = Context(rtol=rtol, maxiter=maxiter,
-                  deadline=None if time_limit is None else start + 0.75 * time_limit)
+    ctx = Context(
+        rtol=rtol,
+        maxiter=maxiter,
+        deadline=None if time_limit is None else start + 0.75 * time_limit,
+    )
     walker = _Walker(torch, gm, size, ctx)
     upper = walker.run()
     deadline = None if time_limit is None else start + time_limit
     lower, how = _network_lower(torch, model, size, power_iterations, starts, deadline, seed)
-    return LipschitzBound(lower=min(lower, upper), upper=upper, layers=walker.rows,
-                          input_size=size, lower_method=how,
-                          seconds=time.monotonic() - start)
+    return LipschitzBound(
+        lower=min(lower, upper),
+        upper=upper,
+        layers=walker.rows,
+        input_size=size,
+        lower_method=how,
+        seconds=time.monotonic() - start,
+    )
 
 
 def _check_size(input_size: object) -> tuple[int, ...]:
@@ -253,8 +265,7 @@ def _check_size(input_size: object) -> tuple[int, ...]:
     if (
         not isinstance(size, (tuple, list))
         or not size
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
-               for s in size)
+        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size)
     ):
         raise ValueError(
             "`input_size` must be one sample's shape, a tuple of positive ints such as "
@@ -282,20 +293,56 @@ def _trace(torch: Any, model: Any) -> Any:
 
 # --------------------------------------------------------------------------- the walk
 _ACT_MODULES = {
-    "ReLU": "relu", "ReLU6": "relu6", "Hardtanh": "hardtanh", "LeakyReLU": "leaky_relu",
-    "ELU": "elu", "GELU": "gelu", "SiLU": "silu", "Tanh": "tanh", "Sigmoid": "sigmoid",
+    "ReLU": "relu",
+    "ReLU6": "relu6",
+    "Hardtanh": "hardtanh",
+    "LeakyReLU": "leaky_relu",
+    "ELU": "elu",
+    "GELU": "gelu",
+    "SiLU": "silu",
+    "Tanh": "tanh",
+    "Sigmoid": "sigmoid",
     "Softplus": "softplus",
 }
 _ACT_NAMES = {  # functions and methods
-    "relu": "relu", "relu_": "relu", "relu6": "relu6", "hardtanh": "hardtanh",
-    "hardtanh_": "hardtanh", "leaky_relu": "leaky_relu", "leaky_relu_": "leaky_relu",
-    "elu": "elu", "elu_": "elu", "gelu": "gelu", "silu": "silu", "tanh": "tanh",
-    "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "softplus": "softplus",
+    "relu": "relu",
+    "relu_": "relu",
+    "relu6": "relu6",
+    "hardtanh": "hardtanh",
+    "hardtanh_": "hardtanh",
+    "leaky_relu": "leaky_relu",
+    "leaky_relu_": "leaky_relu",
+    "elu": "elu",
+    "elu_": "elu",
+    "gelu": "gelu",
+    "silu": "silu",
+    "tanh": "tanh",
+    "tanh_": "tanh",
+    "sigmoid": "sigmoid",
+    "sigmoid_": "sigmoid",
+    "softplus": "softplus",
 }
-_RESHAPES = {"flatten", "view", "reshape", "unflatten", "squeeze", "unsqueeze", "contiguous",
-             "view_as", "reshape_as"}
-_IDENTITIES = {"Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-               "Flatten", "Unflatten"}
+_RESHAPES = {
+    "flatten",
+    "view",
+    "reshape",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "contiguous",
+    "view_as",
+    "reshape_as",
+}
+_IDENTITIES = {
+    "Identity",
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "Flatten",
+    "Unflatten",
+}
 
 
 def _name_of(target: Any) -> str:
@@ -366,8 +413,11 @@ class _Walker:
             real = [p for p in val.expr.pieces() if not p.trivial]
             if real:
                 kinds = "+".join(p.kind for p in real)
-                self.rows.append(LayerRow(val.expr.label(), kinds, val.expr.in_shape,
-                                          br.lower, br.upper, br.method))
+                self.rows.append(
+                    LayerRow(
+                        val.expr.label(), kinds, val.expr.in_shape, br.lower, br.upper, br.method
+                    )
+                )
         return self.lips[val.src] * self.closed[key].upper
 
     def source(self, node: Any, lip: float) -> None:
@@ -382,8 +432,16 @@ class _Walker:
     def nonlinear(self, node: Any, x: Any, kind: str, consts: tuple[float, float, str]) -> None:
         lo, hi, how = consts
         upstream = self.lip(x)
-        self.rows.append(LayerRow(node.name if node.op != "call_module" else node.target,
-                                  kind, self.shape(x), lo, hi, how))
+        self.rows.append(
+            LayerRow(
+                node.name if node.op != "call_module" else node.target,
+                kind,
+                self.shape(x),
+                lo,
+                hi,
+                how,
+            )
+        )
         self.source(node, hi * upstream)
 
     # ---- the walk
@@ -408,8 +466,11 @@ class _Walker:
             if not deps:
                 continue  # a constant (sizes, buffers)
             if "tensor_meta" not in node.meta or not hasattr(node.meta["tensor_meta"], "shape"):
-                self.fail(node, "its result is not one tensor (a tuple, or a value read off "
-                          "a tensor) and depends on the input")
+                self.fail(
+                    node,
+                    "its result is not one tensor (a tuple, or a value read off "
+                    "a tensor) and depends on the input",
+                )
             if node.meta["tensor_meta"].shape[0] != _BATCH:
                 self.fail(node, "it mixes the samples of a batch (the batch axis is not kept)")
             try:
@@ -444,9 +505,11 @@ class _Walker:
         ins, outs = self.shape(x), self.shape(node)
         if tname in _ACT_MODULES:
             kind = _ACT_MODULES[tname]
-            params = {"negative_slope": getattr(mod, "negative_slope", 0.0),
-                      "alpha": getattr(mod, "alpha", 1.0),
-                      "approximate": getattr(mod, "approximate", "none")}
+            params = {
+                "negative_slope": getattr(mod, "negative_slope", 0.0),
+                "alpha": getattr(mod, "alpha", 1.0),
+                "approximate": getattr(mod, "approximate", "none"),
+            }
             if kind == "hardtanh" and getattr(mod, "min_val", -1) >= getattr(mod, "max_val", 1):
                 self.fail(node, "an empty Hardtanh range")
             self.nonlinear(node, x, kind, activation_constant(kind, **params))
@@ -460,8 +523,16 @@ class _Walker:
             w = mod.weight.detach().double().numpy()
             self.linear(node, x, MatrixPiece(name, "linear", ins, outs, weight=w))
         elif isinstance(mod, (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)):
-            self.avgpool(node, x, mod.kernel_size, mod.stride, mod.padding, mod.ceil_mode,
-                         mod.count_include_pad, getattr(mod, "divisor_override", None))
+            self.avgpool(
+                node,
+                x,
+                mod.kernel_size,
+                mod.stride,
+                mod.padding,
+                mod.ceil_mode,
+                mod.count_include_pad,
+                getattr(mod, "divisor_override", None),
+            )
         elif isinstance(mod, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
             self.adaptive_avg(node, x)
         elif isinstance(mod, (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)):
@@ -479,16 +550,28 @@ class _Walker:
 
     def conv(self, node: Any, x: Any, mod: Any) -> None:
         nn = self.torch.nn
-        known = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                 nn.ConvTranspose3d)
+        known = (
+            nn.Conv1d,
+            nn.Conv2d,
+            nn.Conv3d,
+            nn.ConvTranspose1d,
+            nn.ConvTranspose2d,
+            nn.ConvTranspose3d,
+        )
         if not isinstance(mod, known):
             self.fail(node, "an unknown conv class")
         if len(node.args) > 1 or node.kwargs:
             self.fail(node, "the transposed conv is called with an output_size")
         params, transposed, kind = conv_params(mod)
-        piece = ConvPiece(node.target, kind, self.shape(x), self.shape(node),
-                          weight=mod.weight.detach().double().numpy(), params=params,
-                          transposed=transposed)
+        piece = ConvPiece(
+            node.target,
+            kind,
+            self.shape(x),
+            self.shape(node),
+            weight=mod.weight.detach().double().numpy(),
+            params=params,
+            transposed=transposed,
+        )
         self.check_conv(node, piece)
         self.linear(node, x, piece)
 
@@ -501,8 +584,9 @@ class _Walker:
         if mod.running_var is None:
             self.fail(node, "a BatchNorm without running statistics normalises by the batch")
         var = mod.running_var.detach().double().numpy()
-        gamma = (mod.weight.detach().double().numpy() if mod.weight is not None
-                 else np.ones_like(var))
+        gamma = (
+            mod.weight.detach().double().numpy() if mod.weight is not None else np.ones_like(var)
+        )
         scale = gamma / np.sqrt(var + mod.eps)
         ins = self.shape(x)
         diag = np.broadcast_to(scale.reshape(-1, *([1] * (len(ins) - 1))), ins).copy()
@@ -522,20 +606,38 @@ class _Walker:
         conv_out = tuple((ins[1 + a] + 2 * p[a] - k[a]) // s[a] + 1 for a in range(n))
         if as_conv and conv_out == outs[1:]:
             w = np.full((ins[0], 1, *k), 1.0 / (divisor or math.prod(k)))
-            params = {"stride": s, "padding": p, "dilation": (1,) * n, "groups": ins[0],
-                      "padding_mode": "zeros", "output_padding": (0,) * n}
-            piece = ConvPiece(str(node.target if node.op == "call_module" else node.name),
-                              f"avgpool{n}d", ins, outs, weight=w, params=params,
-                              depthwise_copies=True)
+            params = {
+                "stride": s,
+                "padding": p,
+                "dilation": (1,) * n,
+                "groups": ins[0],
+                "padding_mode": "zeros",
+                "output_padding": (0,) * n,
+            }
+            piece = ConvPiece(
+                str(node.target if node.op == "call_module" else node.name),
+                f"avgpool{n}d",
+                ins,
+                outs,
+                weight=w,
+                params=params,
+                depthwise_copies=True,
+            )
             self.linear(node, x, piece)
             return
         fn = getattr(F, fn_name)
-        kw = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil_mode,
-              "count_include_pad": include_pad}
+        kw = {
+            "kernel_size": k,
+            "stride": s,
+            "padding": p,
+            "ceil_mode": ceil_mode,
+            "count_include_pad": include_pad,
+        }
         if n > 1:
             kw["divisor_override"] = divisor
-        self.linear(node, x, TorchPiece(str(node.name), f"avgpool{n}d", ins, outs,
-                                        fn=lambda t: fn(t, **kw)))
+        self.linear(
+            node, x, TorchPiece(str(node.name), f"avgpool{n}d", ins, outs, fn=lambda t: fn(t, **kw))
+        )
 
     def adaptive_avg(self, node: Any, x: Any) -> None:
         ins, outs = self.shape(x), self.shape(node)
@@ -546,8 +648,13 @@ class _Walker:
             return
         fn = getattr(self.F, f"adaptive_avg_pool{n}d")
         size = outs[1:]
-        self.linear(node, x, TorchPiece(str(node.name), f"adaptive_avgpool{n}d", ins, outs,
-                                        fn=lambda t: fn(t, size)))
+        self.linear(
+            node,
+            x,
+            TorchPiece(
+                str(node.name), f"adaptive_avgpool{n}d", ins, outs, fn=lambda t: fn(t, size)
+            ),
+        )
 
     def maxpool(self, node, x, kernel, stride, padding, dilation) -> None:
         ins, outs = self.shape(x), self.shape(node)
@@ -567,20 +674,35 @@ class _Walker:
         t = node.target
         name = t if isinstance(t, str) else _name_of(t)
         args, kw = node.args, node.kwargs
-        if t in (operator.add, operator.iadd, operator.sub, operator.isub, torch.add,
-                 torch.sub) or name in ("add", "sub", "add_", "sub_"):
+        if t in (
+            operator.add,
+            operator.iadd,
+            operator.sub,
+            operator.isub,
+            torch.add,
+            torch.sub,
+        ) or name in ("add", "sub", "add_", "sub_"):
             self.add(node, deps, negative=name.startswith(("sub", "isub")))
-        elif t in (operator.mul, operator.imul, torch.mul, operator.truediv, torch.div,
-                   operator.neg, torch.neg) or name in ("mul", "div", "mul_", "div_", "neg"):
+        elif t in (
+            operator.mul,
+            operator.imul,
+            torch.mul,
+            operator.truediv,
+            torch.div,
+            operator.neg,
+            torch.neg,
+        ) or name in ("mul", "div", "mul_", "div_", "neg"):
             self.scale(node, deps, name)
         elif t is torch.cat or name == "cat":
             self.cat(node, deps)
         elif name in _ACT_NAMES and (isinstance(t, str) or t in _act_functions(torch)):
             x = self.one(node, deps)
             kind = _ACT_NAMES[name]
-            params = {"negative_slope": _arg(args, kw, 1, "negative_slope", 0.01),
-                      "alpha": _arg(args, kw, 1, "alpha", 1.0),
-                      "approximate": kw.get("approximate", "none")}
+            params = {
+                "negative_slope": _arg(args, kw, 1, "negative_slope", 0.01),
+                "alpha": _arg(args, kw, 1, "alpha", 1.0),
+                "approximate": kw.get("approximate", "none"),
+            }
             self.nonlinear(node, x, kind, activation_constant(kind, **params))
         elif name in _RESHAPES or t is torch.flatten:
             x = self.one(node, deps)
@@ -592,15 +714,22 @@ class _Walker:
             x = self.one(node, deps)
             if _arg(args, kw, 2, "training", True):
                 self.fail(node, "dropout with training=True (pass training=self.training)")
-            self.linear(node, x, ReshapePiece(node.name, "dropout", self.shape(x),
-                                              self.shape(node)))
+            self.linear(
+                node, x, ReshapePiece(node.name, "dropout", self.shape(x), self.shape(node))
+            )
         elif name in ("avg_pool1d", "avg_pool2d", "avg_pool3d"):
             x = self.one(node, deps)
             k = _arg(args, kw, 1, "kernel_size", None)
-            self.avgpool(node, x, k, _arg(args, kw, 2, "stride", None),
-                         _arg(args, kw, 3, "padding", 0), _arg(args, kw, 4, "ceil_mode", False),
-                         _arg(args, kw, 5, "count_include_pad", True),
-                         _arg(args, kw, 6, "divisor_override", None))
+            self.avgpool(
+                node,
+                x,
+                k,
+                _arg(args, kw, 2, "stride", None),
+                _arg(args, kw, 3, "padding", 0),
+                _arg(args, kw, 4, "ceil_mode", False),
+                _arg(args, kw, 5, "count_include_pad", True),
+                _arg(args, kw, 6, "divisor_override", None),
+            )
         elif name.startswith("adaptive_avg_pool"):
             self.adaptive_avg(node, self.one(node, deps))
         elif name.startswith("adaptive_max_pool"):
@@ -610,8 +739,14 @@ class _Walker:
             k = _arg(args, kw, 1, "kernel_size", None)
             if _arg(args, kw, 6, "return_indices", False):
                 self.fail(node, "max pooling with return_indices")
-            self.maxpool(node, x, k, _arg(args, kw, 2, "stride", None),
-                         _arg(args, kw, 3, "padding", 0), _arg(args, kw, 4, "dilation", 1))
+            self.maxpool(
+                node,
+                x,
+                k,
+                _arg(args, kw, 2, "stride", None),
+                _arg(args, kw, 3, "padding", 0),
+                _arg(args, kw, 4, "dilation", 1),
+            )
         elif (name == "mean" and node.op == "call_method") or t is torch.mean:
             x = self.one(node, deps)
             dim = _arg(args, kw, 1, "dim", None)
@@ -621,13 +756,31 @@ class _Walker:
             dims = (dim,) if isinstance(dim, int) else tuple(dim)
             if any(d % (len(self.shape(x)) + 1) == 0 for d in dims):
                 self.fail(node, "a mean over the batch axis")
-            self.linear(node, x, TorchPiece(node.name, "mean", self.shape(x), self.shape(node),
-                                            fn=lambda v: v.mean(dim=dims, keepdim=keep)))
-        elif name in ("matmul", "bmm", "mm", "einsum", "scaled_dot_product_attention",
-                      "softmax", "baddbmm"):
-            why = ("attention multiplies activations together: not globally Lipschitz"
-                   if len(deps) > 1 or name in ("softmax", "scaled_dot_product_attention")
-                   else "a matrix product with a tensor: no rule for it")
+            self.linear(
+                node,
+                x,
+                TorchPiece(
+                    node.name,
+                    "mean",
+                    self.shape(x),
+                    self.shape(node),
+                    fn=lambda v: v.mean(dim=dims, keepdim=keep),
+                ),
+            )
+        elif name in (
+            "matmul",
+            "bmm",
+            "mm",
+            "einsum",
+            "scaled_dot_product_attention",
+            "softmax",
+            "baddbmm",
+        ):
+            why = (
+                "attention multiplies activations together: not globally Lipschitz"
+                if len(deps) > 1 or name in ("softmax", "scaled_dot_product_attention")
+                else "a matrix product with a tensor: no rule for it"
+            )
             self.fail(node, why)
         else:
             self.fail(node, "an unknown operation: no Lipschitz rule for it")
@@ -637,15 +790,22 @@ class _Walker:
         alpha = node.kwargs.get("alpha", 1)
         if len(deps) == 1:
             if len(args) >= 2 and args[1] is deps[0] and negative:  # c - x
-                self.linear(node, deps[0], DiagPiece(
-                    node.name, "neg", self.shape(deps[0]), self.shape(node),
-                    diag=-np.ones(self.shape(node))))
+                self.linear(
+                    node,
+                    deps[0],
+                    DiagPiece(
+                        node.name,
+                        "neg",
+                        self.shape(deps[0]),
+                        self.shape(node),
+                        diag=-np.ones(self.shape(node)),
+                    ),
+                )
                 return
             x = deps[0]
             if self.shape(x) != self.shape(node):
                 self.fail(node, "a constant that broadcasts the activation to a larger shape")
-            self.linear(node, x, ReshapePiece(node.name, "shift", self.shape(x),
-                                              self.shape(node)))
+            self.linear(node, x, ReshapePiece(node.name, "shift", self.shape(x), self.shape(node)))
             return
         if len(deps) != 2 or self.shape(deps[0]) != self.shape(deps[1]):
             self.fail(node, "a sum of activations of different shapes (broadcast)")
@@ -656,8 +816,16 @@ class _Walker:
             self.vals[node] = _Val(Sum((va.expr, vb.expr), (1.0, sign)), va.src)
             return
         la, lb = self.lip(a), abs(sign) * self.lip(b)
-        self.rows.append(LayerRow(node.name, "add", self.shape(node), None, la + lb,
-                                  f"L(f) + L(g) = {la:.4g} + {lb:.4g}"))
+        self.rows.append(
+            LayerRow(
+                node.name,
+                "add",
+                self.shape(node),
+                None,
+                la + lb,
+                f"L(f) + L(g) = {la:.4g} + {lb:.4g}",
+            )
+        )
         self.source(node, la + lb)
 
     def scale(self, node: Any, deps: list[Any], name: str) -> None:
@@ -716,9 +884,16 @@ class _Walker:
             return
         lips = [self.lip(i) for i in items]
         total = math.sqrt(sum(v * v for v in lips))
-        self.rows.append(LayerRow(node.name, "cat", self.shape(node), None, total,
-                                  "sqrt(sum L_i^2) = sqrt(" + " + ".join(
-                                      f"{v:.4g}^2" for v in lips) + ")"))
+        self.rows.append(
+            LayerRow(
+                node.name,
+                "cat",
+                self.shape(node),
+                None,
+                total,
+                "sqrt(sum L_i^2) = sqrt(" + " + ".join(f"{v:.4g}^2" for v in lips) + ")",
+            )
+        )
         self.source(node, total)
 
 
@@ -730,8 +905,22 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
 
 def _act_functions(torch: Any) -> set:
     F = torch.nn.functional
-    names = ("relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
-             "elu", "elu_", "gelu", "silu", "tanh", "sigmoid", "softplus")
+    names = (
+        "relu",
+        "relu_",
+        "relu6",
+        "hardtanh",
+        "hardtanh_",
+        "leaky_relu",
+        "leaky_relu_",
+        "elu",
+        "elu_",
+        "gelu",
+        "silu",
+        "tanh",
+        "sigmoid",
+        "softplus",
+    )
     out = set()
     for mod in (F, torch):
         for n in names:
@@ -743,8 +932,13 @@ def _act_functions(torch: Any) -> set:
 
 # --------------------------------------------------------------------------- lower end
 def _network_lower(
-    torch: Any, model: Any, size: tuple[int, ...], steps: int, starts: int,
-    deadline: float | None, seed: int,
+    torch: Any,
+    model: Any,
+    size: tuple[int, ...],
+    steps: int,
+    starts: int,
+    deadline: float | None,
+    seed: int,
 ) -> tuple[float, str]:
     """The best attained ratio ``||f(x + t v) - f(x)|| / ||t v||`` (see module docstring)."""
     m = copy.deepcopy(model).double().eval()
@@ -778,6 +972,8 @@ def _network_lower(
         with torch.no_grad():
             ratio = float((m(x + t * v) - m(x)).norm()) / (t * float(v.norm()))
         best = max(best, ratio)
-    how = (f"||f(x + t v) - f(x)|| / ||t v|| attained at {points} random point(s), v "
-           f"from power iteration on J^T J ({taken} steps, autograd, float64)")
+    how = (
+        f"||f(x + t v) - f(x)|| / ||t v|| attained at {points} random point(s), v "
+        f"from power iteration on J^T J ({taken} steps, autograd, float64)"
+    )
     return best, how

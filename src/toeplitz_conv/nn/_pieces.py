@@ -93,8 +93,14 @@ class Context:
 
 
 def _identity_op(n: int) -> LinearOperator:
-    return LinearOperator((n, n), matvec=lambda x: x, rmatvec=lambda x: x,
-                          matmat=lambda X: X, rmatmat=lambda X: X, dtype=np.float64)
+    return LinearOperator(
+        (n, n),
+        matvec=lambda x: x,
+        rmatvec=lambda x: x,
+        matmat=lambda X: X,
+        rmatmat=lambda X: X,
+        dtype=np.float64,
+    )
 
 
 # --------------------------------------------------------------------------- pieces
@@ -143,18 +149,33 @@ class ConvPiece(Piece):
         size = self.in_shape[1:]
         groups = p["groups"] if weight.shape[0] == self.weight.shape[0] else 1
         if self.transposed:
-            return transpose_layer(weight, size, stride=p["stride"], padding=p["padding"],
-                                   output_padding=p["output_padding"], groups=groups,
-                                   dilation=p["dilation"], ndim=n)
-        return conv_layer(weight, size, stride=p["stride"], padding=p["padding"],
-                          dilation=p["dilation"], groups=groups,
-                          padding_mode=p["padding_mode"], ndim=n)
+            return transpose_layer(
+                weight,
+                size,
+                stride=p["stride"],
+                padding=p["padding"],
+                output_padding=p["output_padding"],
+                groups=groups,
+                dilation=p["dilation"],
+                ndim=n,
+            )
+        return conv_layer(
+            weight,
+            size,
+            stride=p["stride"],
+            padding=p["padding"],
+            dilation=p["dilation"],
+            groups=groups,
+            padding_mode=p["padding_mode"],
+            ndim=n,
+        )
 
     @cached_property
     def op(self) -> LinearOperator:
         lay = self.layer
-        conv = ConvOperator(np.ascontiguousarray(lay.weight, dtype=np.float64), lay.geoms,
-                            lay.groups)
+        conv = ConvOperator(
+            np.ascontiguousarray(lay.weight, dtype=np.float64), lay.geoms, lay.groups
+        )
         return ConvTransposeOperator(conv) if self.transposed else conv
 
     def folded(self, scale: np.ndarray, name: str, kind: str) -> ConvPiece:
@@ -168,9 +189,15 @@ class ConvPiece(Piece):
             w *= scale[idx].reshape(c_in, per_out, *([1] * n))
         else:
             w *= scale.reshape(-1, 1, *([1] * n))
-        return ConvPiece(f"{self.name}+{name}", f"{self.kind}+{kind}", self.in_shape,
-                         self.out_shape, weight=w, params=self.params,
-                         transposed=self.transposed)
+        return ConvPiece(
+            f"{self.name}+{name}",
+            f"{self.kind}+{kind}",
+            self.in_shape,
+            self.out_shape,
+            weight=w,
+            params=self.params,
+            transposed=self.transposed,
+        )
 
     def _compute(self, ctx: Context) -> Bracket:
         layer = self._layer(self.weight[:1]) if self.depthwise_copies else self.layer
@@ -180,8 +207,7 @@ class ConvPiece(Piece):
             # a 1x1 conv without padding applies W at each kept position: ||W|| per group
             blocks = w.reshape(layer.groups, -1, *w.shape[1:2])
             top = max(float(np.linalg.norm(b, ord=2)) for b in blocks)
-            return Bracket(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS),
-                           "1x1: ||W||_2, exact")
+            return Bracket(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS), "1x1: ||W||_2, exact")
         m, n = layer.shape
         if _is_circulant(layer):
             how = "exact (FFT of the block-circulant symbol)"
@@ -221,13 +247,23 @@ class MatrixPiece(Piece):
             X = Y.T.reshape(B, -1, W.shape[0]) @ W
             return X.reshape(B, cols).T
 
-        return LinearOperator((rows, cols), matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-                              rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-                              matmat=mat, rmatmat=rmat, dtype=np.float64)
+        return LinearOperator(
+            (rows, cols),
+            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
+            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
+            matmat=mat,
+            rmatmat=rmat,
+            dtype=np.float64,
+        )
 
     def folded(self, scale: np.ndarray, name: str, kind: str) -> MatrixPiece:
-        return MatrixPiece(f"{self.name}+{name}", f"{self.kind}+{kind}", self.in_shape,
-                           self.out_shape, weight=self.weight * scale[:, None])
+        return MatrixPiece(
+            f"{self.name}+{name}",
+            f"{self.kind}+{kind}",
+            self.in_shape,
+            self.out_shape,
+            weight=self.weight * scale[:, None],
+        )
 
     def _compute(self, ctx: Context) -> Bracket:
         W = self.weight
@@ -247,10 +283,14 @@ class DiagPiece(Piece):
     @cached_property
     def op(self) -> LinearOperator:
         d = self.diag.reshape(-1)
-        return LinearOperator((d.size, d.size), matvec=lambda x: d * x.ravel(),
-                              rmatvec=lambda y: d * y.ravel(),
-                              matmat=lambda X: d[:, None] * X, rmatmat=lambda Y: d[:, None] * Y,
-                              dtype=np.float64)
+        return LinearOperator(
+            (d.size, d.size),
+            matvec=lambda x: d * x.ravel(),
+            rmatvec=lambda y: d * y.ravel(),
+            matmat=lambda X: d[:, None] * X,
+            rmatmat=lambda Y: d[:, None] * Y,
+            dtype=np.float64,
+        )
 
     def _compute(self, ctx: Context) -> Bracket:
         top = float(np.max(np.abs(self.diag))) if self.diag.size else 0.0
@@ -299,9 +339,14 @@ class TorchPiece(Piece):
                 (g,) = torch.autograd.grad(fn(x), x, y)
             return g.reshape(B, cols).numpy().T
 
-        return LinearOperator((rows, cols), matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-                              rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-                              matmat=mat, rmatmat=rmat, dtype=np.float64)
+        return LinearOperator(
+            (rows, cols),
+            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
+            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
+            matmat=mat,
+            rmatmat=rmat,
+            dtype=np.float64,
+        )
 
     def _compute(self, ctx: Context) -> Bracket:
         op = self.op
@@ -312,17 +357,22 @@ class TorchPiece(Piece):
         upper = math.sqrt(float(rows.max(initial=0.0)) * float(cols.max(initial=0.0)))
         upper *= 1 + 1e-12
         lower = _lower(op, upper, ctx)
-        return Bracket(min(lower, upper), upper,
-                       "Schur test sqrt(max row sum * max column sum); Lanczos below")
+        return Bracket(
+            min(lower, upper), upper, "Schur test sqrt(max row sum * max column sum); Lanczos below"
+        )
 
 
 def conv_params(module: Any) -> tuple[dict[str, Any], bool, str]:
     """``(params, transposed, kind)`` of a torch conv module, as :class:`ConvPiece` takes them."""
     padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
-    params = {"stride": tuple(module.stride), "padding": padding,
-              "dilation": tuple(module.dilation), "groups": module.groups,
-              "padding_mode": module.padding_mode,
-              "output_padding": tuple(module.output_padding)}
+    params = {
+        "stride": tuple(module.stride),
+        "padding": padding,
+        "dilation": tuple(module.dilation),
+        "groups": module.groups,
+        "padding_mode": module.padding_mode,
+        "output_padding": tuple(module.output_padding),
+    }
     n = module.weight.ndim - 2
     transposed = bool(module.transposed)
     return params, transposed, f"conv_transpose{n}d" if transposed else f"conv{n}d"
@@ -384,8 +434,11 @@ class Chain(Expr):
         return value
 
     def label(self) -> str:
-        names = [p.name if isinstance(p, Piece) else p.label()
-                 for p in self.parts if not (isinstance(p, Piece) and p.trivial)]
+        names = [
+            p.name if isinstance(p, Piece) else p.label()
+            for p in self.parts
+            if not (isinstance(p, Piece) and p.trivial)
+        ]
         return " -> ".join(names) if names else "identity"
 
     def then(self, piece: Piece) -> Chain:
@@ -475,9 +528,14 @@ class Cat(Expr):
                 out += o.rmatmat(np.ascontiguousarray(p.reshape(B, -1).T))
             return out
 
-        return LinearOperator((rows, cols), matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-                              rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-                              matmat=mat, rmatmat=rmat, dtype=np.float64)
+        return LinearOperator(
+            (rows, cols),
+            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
+            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
+            matmat=mat,
+            rmatmat=rmat,
+            dtype=np.float64,
+        )
 
     def naive(self, ctx: Context) -> float:
         return math.sqrt(sum(t.naive(ctx) ** 2 for t in self.terms))
@@ -492,8 +550,14 @@ def _lower(op: LinearOperator, target: float, ctx: Context) -> float:
     x0 = np.random.default_rng(0).standard_normal(op.shape[1])
     x0 += 1.0  # poolings and averaging maps peak near the constant vector
     deadline = ctx.deadline_in(ctx.layer_time())
-    lower, _ = _lanczos_lower(op, x0, steps=ctx.maxiter, target=target / (1 + ctx.rtol),
-                              stall=ctx.rtol / 16, deadline=deadline)
+    lower, _ = _lanczos_lower(
+        op,
+        x0,
+        steps=ctx.maxiter,
+        target=target / (1 + ctx.rtol),
+        stall=ctx.rtol / 16,
+        deadline=deadline,
+    )
     return float(lower)
 
 
@@ -531,8 +595,10 @@ def close(expr: Expr, ctx: Context) -> Bracket:
     if min(op.shape) <= GRAM_SIDE:
         top = _gram_norm(op)
         upper = min(naive, top * (1 + _GRAM_MARGIN))
-        return Bracket(top * (1 - _GRAM_MARGIN), upper,
-                       f"{how}: dense Gram {min(op.shape)}^2, exact; product {naive:.4g}")
+        return Bracket(
+            top * (1 - _GRAM_MARGIN),
+            upper,
+            f"{how}: dense Gram {min(op.shape)}^2, exact; product {naive:.4g}",
+        )
     lower = _lower(op, naive, ctx)
-    return Bracket(lower, naive,
-                   f"{how}: upper = composed layer bounds; Lanczos below")
+    return Bracket(lower, naive, f"{how}: upper = composed layer bounds; Lanczos below")

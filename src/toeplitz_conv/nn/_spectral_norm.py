@@ -101,15 +101,23 @@ def spectral_norm(
     """
     torch = _import_torch("spectral_norm")
     nn = torch.nn
-    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-             nn.ConvTranspose3d)
+    convs = (
+        nn.Conv1d,
+        nn.Conv2d,
+        nn.Conv3d,
+        nn.ConvTranspose1d,
+        nn.ConvTranspose2d,
+        nn.ConvTranspose3d,
+    )
     if not isinstance(module, convs):
         raise TypeError(
             "`module` must be a torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d; got "
             f"{type(module).__name__}"
         )
-    if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int) or (
-        n_power_iterations < 0
+    if (
+        isinstance(n_power_iterations, bool)
+        or not isinstance(n_power_iterations, int)
+        or (n_power_iterations < 0)
     ):
         raise ValueError(f"`n_power_iterations` must be an int >= 0; got {n_power_iterations!r}")
     if not (isinstance(eps, (int, float)) and eps > 0):
@@ -140,8 +148,15 @@ def _parametrization(torch: Any) -> type:
             self.in_shape = (in_channels, *size)
             w = weight.detach()
             # validate the size (a clear error for an empty output) before any torch call
-            _ = ConvPiece("", self.kind, self.in_shape, (), weight=np.zeros(tuple(w.shape)),
-                          params=self.params, transposed=self.transposed).layer
+            _ = ConvPiece(
+                "",
+                self.kind,
+                self.in_shape,
+                (),
+                weight=np.zeros(tuple(w.shape)),
+                params=self.params,
+                transposed=self.transposed,
+            ).layer
             gen = torch.Generator().manual_seed(seed)
             v = torch.randn(1, *self.in_shape, generator=gen, dtype=w.dtype)
             with torch.no_grad():
@@ -159,8 +174,16 @@ def _parametrization(torch: Any) -> type:
             n = self.ndim
             if self.transposed:
                 fn = getattr(F, f"conv_transpose{n}d")
-                return fn(x, weight, None, p["stride"], p["padding"], p["output_padding"],
-                          p["groups"], p["dilation"])
+                return fn(
+                    x,
+                    weight,
+                    None,
+                    p["stride"],
+                    p["padding"],
+                    p["output_padding"],
+                    p["groups"],
+                    p["dilation"],
+                )
             fn = getattr(F, f"conv{n}d")
             if p["padding_mode"] != "zeros":
                 x = F.pad(x, self.pad, mode=p["padding_mode"])
@@ -181,8 +204,15 @@ def _parametrization(torch: Any) -> type:
             key = (weight.data_ptr(), weight._version, tuple(weight.shape))
             if key != self._key:
                 w = weight.detach().double().cpu().numpy()
-                piece = ConvPiece("", self.kind, self.in_shape, (), weight=w,
-                                  params=self.params, transposed=self.transposed)
+                piece = ConvPiece(
+                    "",
+                    self.kind,
+                    self.in_shape,
+                    (),
+                    weight=w,
+                    params=self.params,
+                    transposed=self.transposed,
+                )
                 ctx = Context(rtol=self.rtol, maxiter=100, deadline=None)
                 self._upper = piece.bracket(ctx).upper
                 self._key = key

@@ -554,8 +554,12 @@ def _bracket(
     sym = _symbol(layer)
     mode = layer.geoms[0].padding_mode
     n0 = _embedding_lengths(layer, np.nan, 1)[0]
-    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
-    theta = _refine_peak(sym, f_best, n0)
+    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
+    if budget.out_of_time():  # the grid point itself: a parabola costs 2 n evaluations
+        theta = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
+        theta = float(theta) if theta.ndim == 0 else theta
+    else:
+        theta = _refine_peak(sym, f_best, n0)
     if mode == "zeros":
         factor, extra = 1.0, 0.0
     else:
@@ -600,7 +604,9 @@ def _bracket(
     for n in lengths[1:]:
         if not open_(upper):
             break
-        u, _, _ = _grid_max(sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2))
+        u, _, _ = _grid_max(
+            sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2), deadline=budget.deadline
+        )
         upper = min(upper, upper_of(u))
         circulant = min(circulant, u)
     if open_(upper):

@@ -694,11 +694,13 @@ def spectral_norm(
         return float(np.linalg.norm(_dense(layer), ord=2))
     lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
     if upper - lower > rtol * upper:
+        late = budget.out_of_time()
         warn_caller(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "
             f"(relative width {(upper - lower) / upper:.2e}) did not close to rtol={rtol:g} "
-            f"for padding_mode={layer.geoms[0].padding_mode!r}; returning the lower end, "
-            "which a vector attains"
+            f"for padding_mode={layer.geoms[0].padding_mode!r}"
+            + (f" within time_limit={budget.time_limit:g} s" if late else "")
+            + "; returning the lower end, which a vector attains"
         )
     return float(lower)
 

@@ -413,8 +413,11 @@ def spectral_norm_bounds(
         Most Lanczos steps (each one ``M`` and one ``M^H`` product) for the lower end.
     time_limit : float, optional
         Seconds after which the bracket stops improving (checked between
-        Lanczos steps and before each further proof) and is returned as it
-        is; ``None``: no limit but `maxiter` (every other step is bounded work).
+        Lanczos steps, between the levels of the symbol's branch and bound,
+        whose open boxes then keep their bound, and before each further proof)
+        and is returned as it is; the symbol's block norms and coarse grid run
+        first regardless (a few seconds for 512 channels). ``None``: no limit
+        but `maxiter` (every other step is bounded work).
     rng : None, int or numpy.random.Generator, optional
         Seeds the random boundary part of the Lanczos start for reflect,
         replicate and circular padding; ``None`` means seed 0 (deterministic).
@@ -650,9 +653,9 @@ def spectral_norm(
     maxiter : int, optional
         Most Lanczos steps for the lower end of the bracket.
     time_limit : float, optional
-        Seconds after which the bracket stops improving (checked between
-        Lanczos steps and before each further proof); ``None``: no limit but
-        `maxiter` (every other step is bounded work).
+        Seconds after which the bracket stops improving, as in
+        :func:`spectral_norm_bounds` (a warning names it when it cut the
+        bracket short); ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         As in :func:`spectral_norm_bounds`; ``None`` means seed 0 (deterministic).
 

@@ -165,7 +165,8 @@ def lipschitz_bound(
     time_limit : float or None, optional
         Seconds for the whole analysis (default 120): about 70% is shared among the
         layer brackets (each returns what it reached), the rest is the lower end's
-        search. ``None``: only the iteration budgets.
+        search, which stops after the step it is in (``lower_method`` says so).
+        ``None``: only the iteration budgets.
     maxiter : int, optional
         Lanczos steps per bracket.
     power_iterations, starts : int, optional

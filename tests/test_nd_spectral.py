@@ -329,3 +329,32 @@ def test_small_layers_exact_by_dense_svd(torch, mode, case):
     cond = tc.condition_number(w, size, padding_mode=mode, **kw)
     small = expected[-1] <= max(M.shape) * np.finfo(float).eps * expected[0]
     assert cond == (np.inf if small else pytest.approx(expected[0] / expected[-1], rel=1e-8))
+
+
+def test_resnet_layer_tiny_time_limit_returns_a_valid_bracket():
+    """A ResNet-shaped layer (256 channels, 14x14) under a tiny time_limit: the grid maximum's
+    branch and bound stops at the deadline, and the bracket is still certified."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((256, 256, 3, 3)) * np.sqrt(2 / (256 * 9))
+    lo, hi = tc.spectral_norm_bounds(w, (14, 14), padding=1, time_limit=0.01)
+    assert 0 < lo <= hi
+    layer = _sym._layer(w, (14, 14), 1, 1, 1, 1, "zeros")
+    x = rng.standard_normal(layer.shape[1])
+    op = _sym._operator(layer)
+    for _ in range(3):  # a few power steps: an attained ratio, below every valid upper end
+        x = op.rmatvec(op.matvec(x))
+        x /= np.linalg.norm(x)
+    assert np.linalg.norm(op.matvec(x)) <= hi * (1 + 1e-12)
+    with pytest.warns(RuntimeWarning, match="time_limit=0.01"):
+        norm = tc.spectral_norm(w, (14, 14), padding=1, rtol=1e-9, time_limit=0.01)
+    assert lo * (1 - 1e-9) <= norm <= hi
+
+
+def test_grid_max_deadline_keeps_a_valid_bound():
+    """Past the deadline the open boxes keep their bound: the result still covers the grid."""
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
+    layer = _sym._layer(w, (40, 40), 1, 1, 1, 1, "circular")
+    sym = _sym._symbol(layer)
+    exact, _, _ = _certify._grid_max(sym, (40, 40), rtol=0.0)
+    upper, best, _ = _certify._grid_max(_sym._symbol(layer), (40, 40), rtol=1e-9, deadline=0.0)
+    assert best <= exact * (1 + 1e-12) and upper >= exact * (1 - 1e-12)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -108,7 +109,12 @@ def _one_blas_thread() -> Iterator[None]:
 
 # --------------------------------------------------------------------------- grid maximum
 def _grid_max(
-    sym: _Symbol, n: int | tuple[int, ...], *, rtol: float, threshold: float = 0.0
+    sym: _Symbol,
+    n: int | tuple[int, ...],
+    *,
+    rtol: float,
+    threshold: float = 0.0,
+    deadline: float | None = None,
 ) -> tuple[float, float, int | tuple[int, ...]]:
     r"""Certified maximum of ``sigma_max(A(2 pi f / n))`` over the grid ``f`` (n axes).
 
@@ -131,14 +137,22 @@ def _grid_max(
     (tighter). A box is dropped once that is ``<= max(threshold, best * (1 +
     rtol))``, else it is halved along the axis contributing most.
 
+    Past `deadline` (``time.monotonic()``, checked once per level after the
+    coarse grid) the boxes still open contribute their bound as it stands, so
+    ``upper`` stays a valid, if looser, bound.
+
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
     point ``f_best`` (an int for an int `n`) attains ``best``.
     """
     with _one_blas_thread():
         if isinstance(n, (int, np.integer)):
-            upper, best, f = _grid_max_search(sym, (int(n),), rtol=rtol, threshold=threshold)
+            upper, best, f = _grid_max_search(
+                sym, (int(n),), rtol=rtol, threshold=threshold, deadline=deadline
+            )
             return upper, best, f[0]
-        return _grid_max_search(sym, tuple(int(v) for v in n), rtol=rtol, threshold=threshold)
+        return _grid_max_search(
+            sym, tuple(int(v) for v in n), rtol=rtol, threshold=threshold, deadline=deadline
+        )
 
 
 def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float) -> np.ndarray:
@@ -188,7 +202,12 @@ _COARSE_ND = {1: _COARSE, 2: 9, 3: 5}  # coarse points per axis
 
 
 def _grid_max_search(
-    sym: _Symbol, n: tuple[int, ...], *, rtol: float, threshold: float
+    sym: _Symbol,
+    n: tuple[int, ...],
+    *,
+    rtol: float,
+    threshold: float,
+    deadline: float | None = None,
 ) -> tuple[float, float, tuple[int, ...]]:
     nax = len(n)
     last = np.array([*(v - 1 for v in n[:-1]), n[-1] // 2 if sym.real else n[-1] - 1])
@@ -244,6 +263,9 @@ def _grid_max_search(
         keep = ~drop
         lo_b, hi_b, cv, width, h = lo_b[keep], hi_b[keep], cv[keep], width[keep], h[keep]
         if not lo_b.shape[0]:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            upper_dropped = max(upper_dropped, float(bound[keep].max()))  # open boxes as they are
             break
         aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * _EPS)
         # small boxes are finished at once (all their points); larger ones are halved

@@ -326,7 +326,7 @@ def _circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarr
 def _top_vector(sym: _Symbol, theta: object) -> np.ndarray:
     """Right singular vector (shape ``(groups, G*R)``) of ``A(theta)``'s top value."""
     A = sym(sym.angles(theta)[:1])[0]  # (groups, m, n)
-    _, svals, vh = np.linalg.svd(A)
+    _, svals, vh = np.linalg.svd(A, full_matrices=False)
     g = int(np.argmax(svals[:, 0]))
     u = np.zeros(A.shape[0::2], dtype=np.complex128)
     u[g] = vh[g, 0].conj()

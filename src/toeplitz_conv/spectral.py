@@ -413,8 +413,11 @@ def spectral_norm_bounds(
         Most Lanczos steps (each one ``M`` and one ``M^H`` product) for the lower end.
     time_limit : float, optional
         Seconds after which the bracket stops improving (checked between
-        Lanczos steps and before each further proof) and is returned as it
-        is; ``None``: no limit but `maxiter` (every other step is bounded work).
+        Lanczos steps, between the levels of the symbol's branch and bound,
+        whose open boxes then keep their bound, and before each further proof)
+        and is returned as it is; the symbol's block norms and coarse grid run
+        first regardless (a few seconds for 512 channels). ``None``: no limit
+        but `maxiter` (every other step is bounded work).
     rng : None, int or numpy.random.Generator, optional
         Seeds the random boundary part of the Lanczos start for reflect,
         replicate and circular padding; ``None`` means seed 0 (deterministic).
@@ -554,8 +557,12 @@ def _bracket(
     sym = _symbol(layer)
     mode = layer.geoms[0].padding_mode
     n0 = _embedding_lengths(layer, np.nan, 1)[0]
-    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8)
-    theta = _refine_peak(sym, f_best, n0)
+    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
+    if budget.out_of_time():  # the grid point itself: a parabola costs 2 n evaluations
+        theta = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
+        theta = float(theta) if theta.ndim == 0 else theta
+    else:
+        theta = _refine_peak(sym, f_best, n0)
     if mode == "zeros":
         factor, extra = 1.0, 0.0
     else:
@@ -600,7 +607,9 @@ def _bracket(
     for n in lengths[1:]:
         if not open_(upper):
             break
-        u, _, _ = _grid_max(sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2))
+        u, _, _ = _grid_max(
+            sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2), deadline=budget.deadline
+        )
         upper = min(upper, upper_of(u))
         circulant = min(circulant, u)
     if open_(upper):
@@ -644,9 +653,9 @@ def spectral_norm(
     maxiter : int, optional
         Most Lanczos steps for the lower end of the bracket.
     time_limit : float, optional
-        Seconds after which the bracket stops improving (checked between
-        Lanczos steps and before each further proof); ``None``: no limit but
-        `maxiter` (every other step is bounded work).
+        Seconds after which the bracket stops improving, as in
+        :func:`spectral_norm_bounds` (a warning names it when it cut the
+        bracket short); ``None``: no limit but `maxiter`.
     rng : None, int or numpy.random.Generator, optional
         As in :func:`spectral_norm_bounds`; ``None`` means seed 0 (deterministic).
 
@@ -688,11 +697,13 @@ def spectral_norm(
         return float(np.linalg.norm(_dense(layer), ord=2))
     lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
     if upper - lower > rtol * upper:
+        late = budget.out_of_time()
         warn_caller(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "
             f"(relative width {(upper - lower) / upper:.2e}) did not close to rtol={rtol:g} "
-            f"for padding_mode={layer.geoms[0].padding_mode!r}; returning the lower end, "
-            "which a vector attains"
+            f"for padding_mode={layer.geoms[0].padding_mode!r}"
+            + (f" within time_limit={budget.time_limit:g} s" if late else "")
+            + "; returning the lower end, which a vector attains"
         )
     return float(lower)
 

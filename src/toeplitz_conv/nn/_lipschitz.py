@@ -165,7 +165,8 @@ def lipschitz_bound(
     time_limit : float or None, optional
         Seconds for the whole analysis (default 120): about 70% is shared among the
         layer brackets (each returns what it reached), the rest is the lower end's
-        search. ``None``: only the iteration budgets.
+        search, which stops after the step it is in (``lower_method`` says so).
+        ``None``: only the iteration budgets.
     maxiter : int, optional
         Lanczos steps per bracket.
     power_iterations, starts : int, optional
@@ -946,8 +947,15 @@ def _network_lower(
     best = 0.0
     taken = 0
     points = 0
+    late = False  # the deadline cut the search short
+
+    def out_of_time() -> bool:
+        nonlocal late
+        late = late or (deadline is not None and time.monotonic() > deadline)
+        return late
+
     for _ in range(max(starts, 1)):
-        if points and deadline is not None and time.monotonic() > deadline:
+        if points and out_of_time():
             break  # out of time: keep the points already searched
         points += 1
         x = torch.randn(1, *size, generator=gen, dtype=torch.float64)
@@ -958,8 +966,8 @@ def _network_lower(
             y = m(xg)
             u = torch.zeros_like(y, requires_grad=True)
             (g,) = torch.autograd.grad(y, xg, u, create_graph=True)  # J^T u, linear in u
-            for it in range(max(steps, 1)):
-                if it > 1 and deadline is not None and time.monotonic() > deadline:
+            for _ in range(max(steps, 1)):
+                if out_of_time():  # v need not converge: any v gives an attained ratio
                     break
                 (jv,) = torch.autograd.grad(g, u, v, retain_graph=True)  # J v
                 (w,) = torch.autograd.grad(y, xg, jv, retain_graph=True)  # J^T J v
@@ -975,5 +983,6 @@ def _network_lower(
     how = (
         f"||f(x + t v) - f(x)|| / ||t v|| attained at {points} random point(s), v "
         f"from power iteration on J^T J ({taken} steps, autograd, float64)"
+        + ("; stopped at the time limit" if late else "")
     )
     return best, how

@@ -471,6 +471,8 @@ def load_matrix(
         names a dtype that cannot hold its data (see Notes); for sizes that the file's
         bytes cannot hold or that do not fit in this machine's memory (checked before
         anything of that size is allocated).
+    OSError
+        When the file cannot be read.
 
     Notes
     -----
@@ -483,8 +485,6 @@ def load_matrix(
     reading it). A Matrix Market size line must fit the bytes that follow it, and
     every result must fit in memory (a CSR result needs one pointer per row
     whatever its nonzeros).
-    OSError
-        When the file cannot be read.
 
     Examples
     --------

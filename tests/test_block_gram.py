@@ -29,7 +29,7 @@ def _setup(cfg, complex_weights=False):
         padding_mode=cfg["mode"],
     )
     M = tc.conv_matrix(w, cfg["input_size"], format="dense", **kw)
-    layer = _sym._layer(
+    layer = _sym.analysis_layer(
         w, cfg["input_size"], kw["stride"], kw["padding"], kw["dilation"], kw["groups"], cfg["mode"]
     )
     return w, kw, M, layer
@@ -93,7 +93,7 @@ def test_output_gram_blocks_are_m_m_h(cfg, complex_weights):
 def test_strided_layer_uses_the_output_gram():
     """Stride 2: ``M M^H`` has a quarter of the unknowns and a narrower band; still sound."""
     w = np.random.default_rng(7).standard_normal((6, 3, 3, 3))
-    layer = _sym._layer(w, (12, 10), 2, 1, 1, 1, "zeros")
+    layer = _sym.analysis_layer(w, (12, 10), 2, 1, 1, 1, "zeros")
     assert _blockgram._plan(layer)[0] == "out"
     norm = np.linalg.norm(tc.conv_matrix(w, (12, 10), stride=2, padding=1, format="dense"), 2)
     up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
@@ -149,7 +149,7 @@ def test_bracket_closes_in_2d(monkeypatch, mode):
     M = tc.conv_matrix(w, size, format="dense", padding_mode=mode, **kw)
     norm = np.linalg.norm(M, 2)
     monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
-    layer = _sym._layer(w, size, (1, 2), 1, 1, 1, mode)
+    layer = _sym.analysis_layer(w, size, (1, 2), 1, 1, 1, mode)
     lower, upper = spectral._bracket(layer, 1e-5, 200, np.random.default_rng(0))
     assert lower <= norm * (1 + 1e-12) and upper >= norm
     assert upper - lower <= 1e-5 * upper
@@ -161,7 +161,7 @@ def test_bracket_closes_for_reflect_3d(monkeypatch):
     M = tc.conv_matrix(w, size, padding=1, padding_mode="reflect", format="dense")
     norm = np.linalg.norm(M, 2)
     monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
-    layer = _sym._layer(w, size, 1, 1, 1, 1, "reflect")
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "reflect")
     lower, upper = spectral._bracket(layer, 1e-4, 200, np.random.default_rng(0))
     assert lower <= norm * (1 + 1e-12) and upper >= norm
     assert upper - lower <= 1e-4 * upper
@@ -173,17 +173,17 @@ def test_gram_bound_escalates_when_the_lower_end_is_short():
     size = (9, 8)
     M = tc.conv_matrix(w, size, padding=1, padding_mode="replicate", format="dense")
     norm = np.linalg.norm(M, 2)
-    layer = _sym._layer(w, size, 1, 1, 1, 1, "replicate")
-    up = _certify._gram_bound(layer, norm * 0.99, norm * 10, 1e-6)
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "replicate")
+    up = _certify.gram_bound(layer, norm * 0.99, norm * 10, 1e-6)
     assert up is not None and norm <= up <= norm * 0.99 * 1.1 * (1 + 1e-6)
-    assert _certify._gram_bound(layer, norm * 0.99, norm * 1.05, 1e-6) is None  # all above upper
+    assert _certify.gram_bound(layer, norm * 0.99, norm * 1.05, 1e-6) is None  # all above upper
 
 
 def test_certificate_stops_at_the_deadline_and_refuses_circular():
     w = np.random.default_rng(6).standard_normal((2, 2, 3, 3))
-    layer = _sym._layer(w, (8, 8), 1, 1, 1, 1, "zeros")
+    layer = _sym.analysis_layer(w, (8, 8), 1, 1, 1, 1, "zeros")
     assert _blockgram.block_gram_certificate(layer, 100.0, deadline=time.monotonic() - 1) is None
     assert _blockgram.block_gram_certificate(layer, 100.0) is not None
-    circ = _sym._layer(w, (8, 8), 1, (1, (1, 0)), 1, 1, "circular")
+    circ = _sym.analysis_layer(w, (8, 8), 1, (1, (1, 0)), 1, 1, "circular")
     assert _blockgram.block_gram_certificate(circ, 100.0) is None
     assert _blockgram.block_gram_certificate(layer, 0.0) is None

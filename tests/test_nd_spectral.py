@@ -109,8 +109,8 @@ def test_strided_circular_spectrum_matches_dense(
     if complex_weights:
         w = w + 1j * rng.standard_normal(shape)
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
-    layer = _sym._layer(w, size, stride, padding, dilation, groups, "circular")
-    assert _sym._is_circulant(layer)
+    layer = _sym.analysis_layer(w, size, stride, padding, dilation, groups, "circular")
+    assert _sym.is_circulant(layer)
     got = tc.singular_values(w, size, padding_mode="circular", method="fft", **kw)
     M = torch_matrix(torch, w, size, mode="circular", **kw)
     expected = np.linalg.svd(M, compute_uv=False)
@@ -141,8 +141,8 @@ def test_symbol_is_the_fft_of_the_kernel():
     """``A(theta)`` at the grid angles is the phase-shifted ``fftn`` of each channel pair."""
     w = np.random.default_rng(4).standard_normal((3, 2, 3, 4))
     size = (7, 9)
-    layer = _sym._layer(w, size, 1, (1, 2), 1, 1, "circular")
-    sym = _sym._symbol(layer)
+    layer = _sym.analysis_layer(w, size, 1, (1, 2), 1, 1, "circular")
+    sym = _sym.layer_symbol(layer)
     f = np.array(list(itertools.product(range(7), range(9))))
     A = sym(2 * np.pi * f / np.array(size))[:, 0]  # (T, 3, 2)
     # A(theta) = sum_k W[k] e^{i theta.(k - p - c)} = conj(fft)(f) up to one phase per f
@@ -170,9 +170,9 @@ def test_box_branch_and_bound_is_certified(n_axes, c_out, c_in, K, complex_weigh
     if complex_weights:
         w = w + 1j * rng.standard_normal(shape)
     size = tuple(int(v) for v in rng.integers(3, 25 if n_axes == 2 else 9, n_axes))
-    layer = _sym._layer(w, size, 1, K // 2, 1, 1, "zeros")
-    sym = _sym._symbol(layer)
-    upper, best, f = _certify._grid_max(sym, size, rtol=rtol)
+    layer = _sym.analysis_layer(w, size, 1, K // 2, 1, 1, "zeros")
+    sym = _sym.layer_symbol(layer)
+    upper, best, f = _certify.grid_max(sym, size, rtol=rtol)
     grid = np.array(list(itertools.product(*(range(v) for v in size))))
     values = np.linalg.svd(sym(2 * np.pi * grid / np.array(size)), compute_uv=False)[..., 0]
     values = values.max(axis=-1).reshape(size)
@@ -185,7 +185,7 @@ def test_box_branch_and_bound_is_certified(n_axes, c_out, c_in, K, complex_weigh
 def test_prove_below_is_sound_in_2d():
     rng = np.random.default_rng(9)
     w = rng.standard_normal((3, 4, 3, 2)) + 1j * rng.standard_normal((3, 4, 3, 2))
-    sym = _sym._symbol(_sym._layer(w, (10, 12), (2, 1), 1, 1, 1, "zeros"))
+    sym = _sym.layer_symbol(_sym.analysis_layer(w, (10, 12), (2, 1), 1, 1, 1, "zeros"))
     theta = rng.uniform(-np.pi, np.pi, (15, 2))
     top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
     assert not _certify._prove_below(sym, theta, top * (1 - 1e-9)).any()
@@ -211,7 +211,7 @@ def test_bracket_contains_the_dense_norm(torch, monkeypatch, mode, case):
     w = np.random.default_rng(sum(shape)).standard_normal(shape)
     if shape[1] * groups < shape[0]:
         w = w[: shape[0]]
-    layer = _sym._layer(
+    layer = _sym.analysis_layer(
         w, size, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1), groups, mode
     )
     M = torch_matrix(torch, w, size, mode=mode, **kw)
@@ -222,7 +222,7 @@ def test_bracket_contains_the_dense_norm(torch, monkeypatch, mode, case):
     assert upper >= norm * (1 - 1e-12)
     if mode == "zeros":  # the circulant embedding alone: within the boundary effect
         assert upper <= norm * 1.5
-    if _sym._is_circulant(layer):  # the public path: exact by FFT
+    if _sym.is_circulant(layer):  # the public path: exact by FFT
         lo, hi = tc.spectral_norm_bounds(w, size, padding_mode=mode, **kw)
         assert lo <= norm * (1 + 1e-13) and hi >= norm * (1 - 1e-13)
         assert hi - lo <= 1e-12 * hi
@@ -238,7 +238,7 @@ def test_bracket_2d_complex_and_real(torch, monkeypatch, complex_weights):
     M = torch_matrix(torch, w, size, padding=1)
     norm = np.linalg.norm(M, 2)
     monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
-    layer = _sym._layer(w, size, 1, 1, 1, 1, "zeros")
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "zeros")
     lower, upper = spectral._bracket(layer, 1e-4, 80, None)
     assert lower <= norm * (1 + 1e-12) <= upper * (1 + 2e-12)
     assert (norm - lower) <= 1e-4 * norm  # Lanczos from the windowed exponential converges
@@ -248,14 +248,14 @@ def test_bracket_2d_complex_and_real(torch, monkeypatch, complex_weights):
 def test_start_vector_nd_is_near_the_top():
     """The separable windowed exponential at the peak: a unit vector with a high quotient."""
     w = np.random.default_rng(2).standard_normal((4, 3, 3, 3))
-    layer = _sym._layer(w, (40, 36), 1, 1, 1, 1, "zeros")
-    sym = _sym._symbol(layer)
-    upper, _, f = _certify._grid_max(sym, layer.input_size, rtol=1e-6)
-    theta = _certify._refine_peak(sym, f, layer.input_size)
-    x, mx = _krylov._start_vector(layer, sym, theta)
+    layer = _sym.analysis_layer(w, (40, 36), 1, 1, 1, 1, "zeros")
+    sym = _sym.layer_symbol(layer)
+    upper, _, f = _certify.grid_max(sym, layer.input_size, rtol=1e-6)
+    theta = _certify.refine_peak(sym, f, layer.input_size)
+    x, mx = _krylov.start_vector(layer, sym, theta)
     assert mx is None and x.dtype == np.float64
     assert np.linalg.norm(x) == pytest.approx(1.0)
-    quotient = np.linalg.norm(_sym._operator(layer).matvec(x))
+    quotient = np.linalg.norm(_sym.layer_operator(layer).matvec(x))
     assert 0.97 * upper <= quotient <= upper
 
 
@@ -265,7 +265,7 @@ def test_operator_matches_torch_2d(torch):
     w = rng.standard_normal((3, 2, 3, 2)) + 1j * rng.standard_normal((3, 2, 3, 2))
     kw = dict(padding=(1, (1, 0)), stride=(2, 1))
     M = torch_matrix(torch, w, (7, 6), mode="reflect", **kw)
-    op = _sym._operator(_sym._layer(w, (7, 6), (2, 1), kw["padding"], 1, 1, "reflect"))
+    op = _sym.layer_operator(_sym.analysis_layer(w, (7, 6), (2, 1), kw["padding"], 1, 1, "reflect"))
     x = rng.standard_normal(M.shape[1]) + 1j * rng.standard_normal(M.shape[1])
     y = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
     np.testing.assert_allclose(op.matvec(x), M @ x, atol=1e-12)
@@ -303,8 +303,8 @@ def test_deterministic_nd():
     w = np.random.default_rng(6).standard_normal((3, 3, 3, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = spectral._bracket(_sym._layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
-        b = spectral._bracket(_sym._layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
+        a = spectral._bracket(_sym.analysis_layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
+        b = spectral._bracket(_sym.analysis_layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
     assert a == b
 
 
@@ -338,9 +338,9 @@ def test_resnet_layer_tiny_time_limit_returns_a_valid_bracket():
     w = rng.standard_normal((256, 256, 3, 3)) * np.sqrt(2 / (256 * 9))
     lo, hi = tc.spectral_norm_bounds(w, (14, 14), padding=1, time_limit=0.01)
     assert 0 < lo <= hi
-    layer = _sym._layer(w, (14, 14), 1, 1, 1, 1, "zeros")
+    layer = _sym.analysis_layer(w, (14, 14), 1, 1, 1, 1, "zeros")
     x = rng.standard_normal(layer.shape[1])
-    op = _sym._operator(layer)
+    op = _sym.layer_operator(layer)
     for _ in range(3):  # a few power steps: an attained ratio, below every valid upper end
         x = op.rmatvec(op.matvec(x))
         x /= np.linalg.norm(x)
@@ -353,8 +353,8 @@ def test_resnet_layer_tiny_time_limit_returns_a_valid_bracket():
 def test_grid_max_deadline_keeps_a_valid_bound():
     """Past the deadline the open boxes keep their bound: the result still covers the grid."""
     w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
-    layer = _sym._layer(w, (40, 40), 1, 1, 1, 1, "circular")
-    sym = _sym._symbol(layer)
-    exact, _, _ = _certify._grid_max(sym, (40, 40), rtol=0.0)
-    upper, best, _ = _certify._grid_max(_sym._symbol(layer), (40, 40), rtol=1e-9, deadline=0.0)
+    layer = _sym.analysis_layer(w, (40, 40), 1, 1, 1, 1, "circular")
+    sym = _sym.layer_symbol(layer)
+    exact, _, _ = _certify.grid_max(sym, (40, 40), rtol=0.0)
+    upper, best, _ = _certify.grid_max(_sym.layer_symbol(layer), (40, 40), rtol=1e-9, deadline=0.0)
     assert best <= exact * (1 + 1e-12) and upper >= exact * (1 - 1e-12)

@@ -116,7 +116,7 @@ def test_bracket_is_certified(mode, groups, c_out_g, c_in_g, K, stride, dilation
         ref, _ = _dense_svd(w, L, **kw)
     except ValueError:
         return
-    layer = _sym._layer(w, L, stride, pad, dilation, groups, mode)
+    layer = _sym.analysis_layer(w, L, stride, pad, dilation, groups, mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lo, hi = spectral._bracket(layer, 1e-6, 20)
@@ -133,7 +133,7 @@ def test_bracket_closes(mode):
     w = np.random.default_rng(5).standard_normal((3, 3, 5))
     L = 400
     ref, _ = _dense_svd(w, L, padding=2, padding_mode=mode)
-    layer = _sym._layer(w, L, 1, 2, 1, 1, mode)
+    layer = _sym.analysis_layer(w, L, 1, 2, 1, 1, mode)
     lo, hi = spectral._bracket(layer, 1e-6, 50)
     assert lo <= ref[0] <= hi
     assert hi - lo <= 1e-6 * hi
@@ -149,9 +149,9 @@ def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
     assert hi - lo <= 2e-6 * hi  # the O(1/L^2) gap of the circulant bound
     # and it agrees with the Gram-Cholesky certificate of the same layer
     monkeypatch.undo()
-    layer = _sym._layer(w, 3000, 1, 2, 1, 1, "zeros")
-    assert _certify._gram_certificate(layer, lo * (1 - 1e-7)) is None  # below the norm: fails
-    assert _certify._gram_certificate(layer, hi) is not None
+    layer = _sym.analysis_layer(w, 3000, 1, 2, 1, 1, "zeros")
+    assert _certify.gram_certificate(layer, lo * (1 - 1e-7)) is None  # below the norm: fails
+    assert _certify.gram_certificate(layer, hi) is not None
 
 
 def test_bracket_warns_when_it_cannot_close(monkeypatch):
@@ -307,23 +307,23 @@ def test_threaded_and_serial_paths_agree(monkeypatch):
 def test_start_vector_product_is_exact(mode, groups):
     """The separable shortcut for ``M x`` of the start vector equals the operator's product."""
     w = np.random.default_rng(14).standard_normal((4, 6 // groups, 5))
-    layer = _sym._layer(w, 40, 1, (2, 3), 2, groups, mode)
-    sym = _sym._symbol(layer)
+    layer = _sym.analysis_layer(w, 40, 1, (2, 3), 2, groups, mode)
+    sym = _sym.layer_symbol(layer)
     for theta in (0.0, 0.7, np.pi):
-        x, mx = _krylov._start_vector(layer, sym, theta)
+        x, mx = _krylov.start_vector(layer, sym, theta)
         assert mx is not None and np.linalg.norm(x) == pytest.approx(1.0)
-        np.testing.assert_allclose(mx, _sym._operator(layer) @ x, atol=1e-12)
+        np.testing.assert_allclose(mx, _sym.layer_operator(layer) @ x, atol=1e-12)
     # strided and complex layers take the operator
-    strided = _sym._layer(w, 40, 2, 2, 1, groups, mode)
-    assert _krylov._start_vector(strided, _sym._symbol(strided), 0.5)[1] is None
+    strided = _sym.analysis_layer(w, 40, 2, 2, 1, groups, mode)
+    assert _krylov.start_vector(strided, _sym.layer_symbol(strided), 0.5)[1] is None
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_split_operator_equals_operator(mode):
     """The two-halves products used by the bracket's Lanczos equal the whole operator's."""
     w = np.random.default_rng(16).standard_normal((5, 3, 4))
-    layer = _sym._layer(w, 30, 1, (2, 1), 2, 1, mode)
-    op, split = _sym._operator(layer), _krylov._SplitOperator(layer)
+    layer = _sym.analysis_layer(w, 30, 1, (2, 1), 2, 1, mode)
+    op, split = _sym.layer_operator(layer), _krylov.SplitOperator(layer)
     x = np.random.default_rng(17).standard_normal(op.shape[1])
     y = np.random.default_rng(18).standard_normal(op.shape[0])
     np.testing.assert_allclose(split.matvec(x), op.matvec(x), atol=1e-12)
@@ -349,8 +349,8 @@ def test_cholesky_proof_is_sound(
     w = rng.standard_normal((groups * c_out_g, c_in_g, K))
     if complex_weights:
         w = w + 1j * rng.standard_normal(w.shape)
-    layer = _sym._layer(w, 40, stride, K // 2, dilation, groups, "zeros")
-    sym = _sym._symbol(layer)
+    layer = _sym.analysis_layer(w, 40, stride, K // 2, dilation, groups, "zeros")
+    sym = _sym.layer_symbol(layer)
     theta = rng.uniform(-np.pi, np.pi, 12)
     top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
     assert not _certify._prove_below(sym, theta, top).any()
@@ -363,7 +363,7 @@ def test_cholesky_proof_fails_below_the_norm_of_a_rank_one_symbol():
     """A symbol with one nonzero singular value: mu a hair below it is never proved."""
     u, v = np.arange(1.0, 5.0), np.arange(1.0, 4.0)
     w = np.outer(u, v)[:, :, None] * np.array([1.0, -2.0, 0.5])  # (4, 3, 3)
-    sym = _sym._symbol(_sym._layer(w, 30, 1, 1, 1, 1, "zeros"))
+    sym = _sym.layer_symbol(_sym.analysis_layer(w, 30, 1, 1, 1, 1, "zeros"))
     theta = np.linspace(0, np.pi, 7)
     top = np.linalg.svd(sym(theta), compute_uv=False)[..., 0].max(axis=-1)
     assert not _certify._prove_below(sym, theta, top * (1 - 1e-12)).any()
@@ -374,8 +374,8 @@ def test_grid_max_with_proofs_bounds_every_grid_point():
     """The branch and bound's upper end covers every grid value, evaluated or only proved."""
     w = np.random.default_rng(5).standard_normal((8, 6, 5))
     for n, rtol in ((257, 1e-6), (300, 0.0), (128, 1e-3)):
-        sym = _sym._symbol(_sym._layer(w, 50, 1, 2, 1, 1, "zeros"))
-        upper, best, f = _certify._grid_max(sym, n, rtol=rtol)
+        sym = _sym.layer_symbol(_sym.analysis_layer(w, 50, 1, 2, 1, 1, "zeros"))
+        upper, best, f = _certify.grid_max(sym, n, rtol=rtol)
         values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
         assert values.max() <= upper <= values.max() * (1 + rtol + 1e-12)
         exact = values.max(axis=-1)[f]  # best: a lower bound of the value at f, exact if rtol=0
@@ -401,8 +401,8 @@ def test_grid_max_is_certified(groups, c_out_g, c_in_g, K, stride, complex_weigh
     w = rng.standard_normal((groups * c_out_g, c_in_g, K))
     if complex_weights:
         w = w + 1j * rng.standard_normal(w.shape)
-    sym = _sym._symbol(_sym._layer(w, 30, stride, K // 2, 1, groups, "zeros"))
-    upper, best, f = _certify._grid_max(sym, n, rtol=rtol)
+    sym = _sym.layer_symbol(_sym.analysis_layer(w, 30, stride, K // 2, 1, groups, "zeros"))
+    upper, best, f = _certify.grid_max(sym, n, rtol=rtol)
     values = np.linalg.svd(sym(2 * np.pi * np.arange(n) / n), compute_uv=False)[..., 0]
     top = values.max()
     assert top * (1 - 1e-13) <= upper <= top * (1 + rtol) + 1e-9 * top
@@ -553,20 +553,20 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     It was ``min(sqrt(copies) ||C||, ||C|| + ||boundary||)``: 22% wide at 16 channels, L=8192.
     """
     calls = []
-    real = _certify._localized_bound
+    real = _certify.localized_bound
 
     def spy(*args):
         calls.append(real(*args))
         return calls[-1]
 
-    monkeypatch.setattr(spectral, "_localized_bound", spy)
+    monkeypatch.setattr(spectral, "localized_bound", spy)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)  # no whole-Gram certificate
     monkeypatch.setattr(_certify, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
     monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
     w = np.random.default_rng(41).standard_normal(shape)
     L = 600
     ref, _ = _dense_svd(w, L, padding_mode=mode, **kw)
-    layer = _sym._layer(
+    layer = _sym.analysis_layer(
         w, L, kw.get("stride", 1), kw["padding"], kw.get("dilation", 1), kw.get("groups", 1), mode
     )
     with warnings.catch_warnings():
@@ -632,7 +632,7 @@ def test_krylov_on_a_wide_layer_whose_start_block_is_in_the_null_space():
     Random output-space vectors keep the block nonzero; block Krylov on the zero map's
     Gram matrix then finds the exact zeros.
     """
-    layer = _sym._layer(np.zeros((1, 1, 2, 2)), (30, 30), 1, 0, 1, 1, "zeros")
+    layer = _sym.analysis_layer(np.zeros((1, 1, 2, 2)), (30, 30), 1, 0, 1, 1, "zeros")
     assert layer.shape[0] < layer.shape[1]  # wide
     budget = _krylov.Budget(10, None)
     values, errors, done, _ = _krylov.top_singular_values(
@@ -720,7 +720,7 @@ def test_condition_number_beyond_dense_matches_dense_svd(shape, size, kw, comple
 def test_smallest_singular_value_error_is_within_tol():
     """The value returned for sigma_min is as accurate as the error it states (tol 1e-6)."""
     k = np.outer([1.0, 2, 1], [1.0, 2, 1])
-    layer = _sym._layer(np.stack([k, k])[:, None], (54, 54), 1, 1, 1, 1, "zeros")
+    layer = _sym.analysis_layer(np.stack([k, k])[:, None], (54, 54), 1, 1, 1, 1, "zeros")
     j = np.arange(1, 55)
     exact = np.sqrt(2) * (2 + 2 * np.cos(54 * np.pi / 55)) ** 2
     value, error, done, how = _krylov.smallest_singular_value(
@@ -814,8 +814,8 @@ def test_operator_products_are_fresh_arrays_when_one_output_row_is_kept():
     """A strided 2-D layer with one output row returned a view of a pooled buffer: the
     next product overwrote it, and Lanczos stated a norm lower bound above the norm."""
     w = np.random.default_rng(1).standard_normal((1, 3, 5, 5))
-    layer = _sym._layer(w, (7, 6), 3, 0, 1, 1, "zeros")
-    op = _krylov._operator(layer)
+    layer = _sym.analysis_layer(w, (7, 6), 3, 0, 1, 1, "zeros")
+    op = _krylov.layer_operator(layer)
     M = tc.conv_matrix(w, (7, 6), stride=3, format="dense")
     x, y = np.random.default_rng(2).standard_normal((2, M.shape[1]))
     a = op.matvec(x)

@@ -20,21 +20,33 @@ import numpy as np
 from ._blockgram import block_gram_certificate, block_gram_cost
 from ._layer import Layer
 from ._linop import LayerOperator
-from ._symbol import _EPS, _gram_terms, _svdvals, _Symbol, _top_bounds
+from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
+
+__all__ = [
+    "boundary_norm",
+    "copies",
+    "embedding_lengths",
+    "gram_bound",
+    "gram_certificate",
+    "grid_max",
+    "localized_bound",
+    "peak_drop",
+    "refine_peak",
+]
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _GRAM_FLOPS_ND = 4e12  # most (estimated) flops of an N-d block-Cholesky certificate
 _GRAM_BYTES_ND = 2**31  # most memory of its blocks
-_LOCAL_ENTRIES = 1e7  # most nonzeros of one edge window's Gram matrix (_localized_bound)
+_LOCAL_ENTRIES = 1e7  # most nonzeros of one edge window's Gram matrix (localized_bound)
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
 
 
-def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
+def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     r"""Which ``sigma_max(A(theta_i)) < mu_i`` a Cholesky factorisation proves (bool per angle).
 
-    ``mu^2 I - B^H B`` (the smaller Gram matrix, :func:`_gram_terms`) is
+    ``mu^2 I - B^H B`` (the smaller Gram matrix, :func:`gram_terms`) is
     positive definite iff ``sigma_max(A) < mu``. It is shifted down by ``delta``
     (the rounding of the computed Gram matrix) plus ``8 (n + 2) eps tr(mu^2 I)``
     (more than Rump's bound, BIT 46 (2006) 433, for the rounding of a Cholesky
@@ -44,7 +56,7 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """
     from scipy.linalg.lapack import get_lapack_funcs
 
-    d, S, delta = _gram_terms(sym)
+    d, S, delta = gram_terms(sym)
     groups, _, k, _ = S.shape
     theta = sym.angles(theta)
     mu = np.asarray(mu, dtype=np.float64)
@@ -56,7 +68,7 @@ def _prove_below(sym: _Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     cos, sin = np.cos(phase), np.sin(phase)
     flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
     mu2 = mu[live] ** 2
-    shift = mu2[:, None] * (1 - 8 * (k + 2) * k * _EPS) - delta[None, :]  # (live, groups)
+    shift = mu2[:, None] * (1 - 8 * (k + 2) * k * EPS) - delta[None, :]  # (live, groups)
     (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))
     chunk = 8  # one small buffer, reused: a fresh multi-megabyte array costs page faults
     buf = np.empty((min(chunk, live.size), flat.shape[1]), dtype=np.complex128)
@@ -108,8 +120,8 @@ def _one_blas_thread() -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- grid maximum
-def _grid_max(
-    sym: _Symbol,
+def grid_max(
+    sym: Symbol,
     n: int | tuple[int, ...],
     *,
     rtol: float,
@@ -174,20 +186,20 @@ def _range_bound(va: np.ndarray, vb: np.ndarray, h: np.ndarray, curvature: float
     """
     top = np.maximum(va, vb)
     if curvature <= 0:
-        return top * (1 + 256 * _EPS)
+        return top * (1 + 256 * EPS)
     diff = np.abs(vb - va)
     ch2 = curvature * h * h
     inner = 0.5 * (va + vb) + 0.5 * ch2 + diff * diff / (8 * np.where(ch2 > 0, ch2, 1))
     bound = np.where(diff < 2 * ch2, np.maximum(inner, top), top)
-    return bound * (1 + 256 * _EPS)
+    return bound * (1 + 256 * EPS)
 
 
 def _box_bound(cv: np.ndarray, h: np.ndarray, curvature: np.ndarray) -> np.ndarray:
-    """The bound of :func:`_grid_max` on boxes with corner values `cv` ``(B, 2^n)``, half-widths
+    """The bound of :func:`grid_max` on boxes with corner values `cv` ``(B, 2^n)``, half-widths
     `h` ``(B, n)`` (zero on axes without an inner grid point)."""
     if h.shape[1] == 1:
         return _range_bound(cv[:, 0], cv[:, 1], h[:, 0], float(curvature[0]))
-    return (cv.max(axis=1) + 0.5 * (h * h) @ curvature) * (1 + 256 * _EPS)
+    return (cv.max(axis=1) + 0.5 * (h * h) @ curvature) * (1 + 256 * EPS)
 
 
 def _corner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -202,7 +214,7 @@ _COARSE_ND = {1: _COARSE, 2: 9, 3: 5}  # coarse points per axis
 
 
 def _grid_max_search(
-    sym: _Symbol,
+    sym: Symbol,
     n: tuple[int, ...],
     *,
     rtol: float,
@@ -218,9 +230,9 @@ def _grid_max_search(
     def evaluate(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds ``lo <= value <= hi`` at grid points `f` ``(T, n)`` (SVDs when rtol is 0)."""
         if rtol > 0 or threshold > 0:
-            lo, hi = _top_bounds(sym, f * spacing)
+            lo, hi = top_bounds(sym, f * spacing)
         else:
-            lo = hi = _svdvals(sym(f * spacing))[..., 0].max(axis=-1)
+            lo = hi = svdvals(sym(f * spacing))[..., 0].max(axis=-1)
         sym.seen.update(zip(((n, tuple(map(int, g))) for g in f), lo.tolist(), strict=True))
         return lo, hi
 
@@ -267,7 +279,7 @@ def _grid_max_search(
         if deadline is not None and time.monotonic() >= deadline:
             upper_dropped = max(upper_dropped, float(bound[keep].max()))  # open boxes as they are
             break
-        aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * _EPS)
+        aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * EPS)
         # small boxes are finished at once (all their points); larger ones are halved
         short = np.prod(width + 1, axis=1) <= _SHORT_RANGE + 1
         rest = [
@@ -327,7 +339,7 @@ def _grid_max_search(
         lo_b = np.concatenate([L_lo, lo_high])
         hi_b = np.concatenate([hi_low, L_hi])
         cv = np.concatenate([cv_low, cv_high])
-    return max(top * (1 + 256 * _EPS), upper_dropped, upper_proved), best, f_best
+    return max(top * (1 + 256 * EPS), upper_dropped, upper_proved), best, f_best
 
 
 def _inner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -338,7 +350,7 @@ def _inner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return pts[~corner]
 
 
-def _gram_bound(
+def gram_bound(
     layer: Layer, lower: float, upper: float, rtol: float, deadline: float | None = None
 ) -> float | None:
     """The least upper bound the Gram certificates prove above `lower`, or ``None``.
@@ -347,7 +359,7 @@ def _gram_bound(
     relative width `rtol`); if both fail (the lower end is not that close yet),
     ``lower (1 + t)`` for ``t`` in 1e-4, 1e-3, 1e-2, 0.1 while below `upper`, so
     that the bracket still narrows. Each try is one factorisation
-    (:func:`_gram_certificate`); the `deadline` (``time.monotonic()``) is checked
+    (:func:`gram_certificate`); the `deadline` (``time.monotonic()``) is checked
     between and inside them.
     """
     import time
@@ -357,7 +369,7 @@ def _gram_bound(
         mu = lower * (1 + slack)
         if mu >= upper or (deadline is not None and time.monotonic() >= deadline):
             return None
-        cert = _gram_certificate(layer, mu, deadline)
+        cert = gram_certificate(layer, mu, deadline)
         if cert is not None:
             return cert
     return None
@@ -371,7 +383,7 @@ def _nd_gram_affordable(layer: Layer) -> bool:
     return flops <= _GRAM_FLOPS_ND and nbytes <= _GRAM_BYTES_ND
 
 
-def _gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
+def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
     """Prove ``||M|| <= ~mu`` by a banded Cholesky of ``mu^2 I - M^H M``, if affordable.
 
     In position-major column order ``(l, c)`` the Gram matrix ``M^H M`` is banded
@@ -424,7 +436,7 @@ def _band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
         cholesky_banded(ab, lower=True, overwrite_ab=True, check_finite=False)
     except LinAlgError:
         return None
-    slack = 8 * (b + 2 + terms) * _EPS * size
+    slack = 8 * (b + 2 + terms) * EPS * size
     return math.sqrt(mu * mu + slack)
 
 
@@ -479,7 +491,7 @@ def _touched_columns(layer: Layer) -> tuple[int, int]:
     return (int(left.max()) + 1 if left.size else 0), (L - int(right.min()) if right.size else 0)
 
 
-def _localized_bound(
+def localized_bound(
     layer: Layer, circulant: float, lower: float, rtol: float, max_entries: float
 ) -> float | None:
     r"""An upper bound on ``||M||`` for reflect/replicate padding from the edges only.
@@ -569,17 +581,15 @@ def _localized_bound(
         ones = np.ones_like(lpos)
         a0, a1, a2 = gram_abs(ones), gram_abs(lpos), gram_abs(lpos * lpos)
         weighted = lpos * lpos * a0 - 2 * lpos * a1 + a2
-        rounding = 16 * _EPS * (lpos * lpos * a0 + 2 * np.abs(lpos) * gram_abs(np.abs(lpos)) + a2)
+        rounding = 16 * EPS * (lpos * lpos * a0 + 2 * np.abs(lpos) * gram_abs(np.abs(lpos)) + a2)
         near = np.abs(lpos) <= ell / 2 + span + 1
         worst = max(worst, float((weighted + rounding)[near].max()))
     error = 0.5 * (np.pi / (2 * (ell + 1))) ** 2 * worst
     top = max(edge[0], edge[1], circulant)
-    return math.sqrt(top * top + error) * (1 + 256 * _EPS)
+    return math.sqrt(top * top + error) * (1 + 256 * EPS)
 
 
-def _embedding_lengths(
-    layer: Layer, theta: np.ndarray | float, count: int
-) -> list[tuple[int, ...]]:
+def embedding_lengths(layer: Layer, theta: np.ndarray | float, count: int) -> list[tuple[int, ...]]:
     """Polyphase sizes ``n_a = N_a / s_a`` of circulants that embed the layer, best first.
 
     Any ``N_a >= L_a + p_a,l + p_a,r`` with ``s_a | N_a`` embeds it on axis ``a``;
@@ -601,7 +611,7 @@ def _embedding_lengths(
     return [tuple(n0), *(tuple(int(b[i]) for b in best) for i in range(count - 1))]
 
 
-def _refine_peak(sym: _Symbol, f: object, n: object) -> np.ndarray | float:
+def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
     """The angles of the symbol's peak near grid point `f`, by a parabola per axis.
 
     For real weights the symbol's singular values are even about 0 and pi, so on
@@ -624,7 +634,7 @@ def _refine_peak(sym: _Symbol, f: object, n: object) -> np.ndarray | float:
         missing = [g for g in around if (nn, g) not in sym.seen]
         if missing:
             pts = np.array(missing, dtype=np.float64)
-            values, _ = _top_bounds(sym, pts * spacing)  # to ~1e-12: plenty for a parabola
+            values, _ = top_bounds(sym, pts * spacing)  # to ~1e-12: plenty for a parabola
             sym.seen.update(zip(((nn, g) for g in missing), values.tolist(), strict=True))
         for a in range(len(nn)):
             lo_, hi_ = list(ff), list(ff)
@@ -638,10 +648,10 @@ def _refine_peak(sym: _Symbol, f: object, n: object) -> np.ndarray | float:
     return float(angles[0]) if one else angles
 
 
-def _peak_drop(sym: _Symbol, f: object, n: object) -> float:
+def peak_drop(sym: Symbol, f: object, n: object) -> float:
     """How much a grid shifted half a step off the peak at `f` may lower the maximum (a guess).
 
-    ``sum_a max(0, -second difference_a) / 8`` from the values :func:`_refine_peak`
+    ``sum_a max(0, -second difference_a) / 8`` from the values :func:`refine_peak`
     left in ``sym.seen``; used only to skip embedding lengths that cannot help.
     """
     one = isinstance(n, (int, np.integer))
@@ -659,7 +669,7 @@ def _peak_drop(sym: _Symbol, f: object, n: object) -> float:
     return drop
 
 
-def _copies(layer: Layer) -> int:
+def copies(layer: Layer) -> int:
     """Most padded positions that read one sample (``||P||^2``, a product over the axes)."""
     total = 1
     for g in layer.geoms:
@@ -668,7 +678,7 @@ def _copies(layer: Layer) -> int:
     return total
 
 
-def _boundary_norm(layer: Layer) -> float:
+def boundary_norm(layer: Layer) -> float:
     """``||M - M_zeros||_2``, exact: nonzero only on rows whose taps read padding.
 
     1-D only; ``inf`` (no bound) for ``n >= 2``.

@@ -18,14 +18,25 @@ from scipy.sparse.linalg import LinearOperator
 from ._arrays import check_memory
 from ._build import layer_matrix
 from ._layer import Layer
-from ._symbol import _EPS, _is_real, _operator, _svdvals, _Symbol, _symbol, _top_vector
+from ._symbol import EPS, Symbol, is_real, layer_operator, layer_symbol, svdvals, top_vector
 from ._threads import run
+
+__all__ = [
+    "Budget",
+    "SplitOperator",
+    "as_generator",
+    "edge_vector",
+    "lanczos_lower",
+    "smallest_singular_value",
+    "start_vector",
+    "top_singular_values",
+]
 
 # sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
 _SHIFT_INVERT_MAX_NNZ = 12_000_000
 
 
-def _rng(rng: object) -> np.random.Generator:
+def as_generator(rng: object) -> np.random.Generator:
     try:
         return np.random.default_rng(0 if rng is None else rng)
     except (TypeError, ValueError):
@@ -55,9 +66,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> complex | float:
     return float(np.einsum("i,i->", a, b))
 
 
-def _start_vector(
-    layer: Layer, sym: _Symbol, theta: object
-) -> tuple[np.ndarray, np.ndarray | None]:
+def start_vector(layer: Layer, sym: Symbol, theta: object) -> tuple[np.ndarray, np.ndarray | None]:
     """The circulant's top singular vector restricted to the signal, sine-windowed per axis.
 
     ``x[c, l] = u[c, r(l)] prod_a e^{i theta_a m_a} sin(pi (l_a + 1) / (L_a + 1))``
@@ -72,11 +81,11 @@ def _start_vector(
     """
     theta = np.atleast_1d(np.asarray(theta, dtype=np.float64))
     R = math.prod(g.stride for g in layer.geoms)
-    u = _top_vector(sym, theta).reshape(layer.in_channels, R)
-    if layer.ndim == 1 and R == 1 and _is_real(layer):
+    u = top_vector(sym, theta).reshape(layer.in_channels, R)
+    if layer.ndim == 1 and R == 1 and is_real(layer):
         return _start_vector_1d(layer, u, float(theta[0]))
     x = _windowed_exponential(layer, u, theta, (1,) * layer.ndim)
-    if _is_real(layer):
+    if is_real(layer):
         re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
         x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
     x = np.ascontiguousarray(x).ravel()
@@ -110,7 +119,7 @@ def _windowed_exponential(
 def _start_vector_1d(
     layer: Layer, u: np.ndarray, theta: float
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`_start_vector` for a real 1-D stride-1 layer, with ``M x`` from its separable form."""
+    """:func:`start_vector` for a real 1-D stride-1 layer, with ``M x`` from its separable form."""
     L = layer.geom.input_length
     pos = np.arange(L)
     phase = theta * (pos - pos.mean())
@@ -151,7 +160,7 @@ def _separable_product(
     return (np.concatenate([a_r, -a_i], axis=1) @ np.concatenate([C, S], axis=1).T).ravel()
 
 
-class _SplitOperator:
+class SplitOperator:
     """``M`` and ``M^H`` of a one-group layer as two halves on the thread pool.
 
     ``matvec`` computes the first and second half of the output channels at
@@ -167,11 +176,11 @@ class _SplitOperator:
         w, g = layer.weight, layer.geoms
         c_out, c_in = w.shape[:2]
         self.rows = [
-            _operator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
+            layer_operator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
             for a, b in ((0, c_out // 2), (c_out // 2, c_out))
         ]
         self.cols = [
-            _operator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
+            layer_operator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
             for a, b in ((0, c_in // 2), (c_in // 2, c_in))
         ]
 
@@ -192,7 +201,7 @@ class _SplitOperator:
         return np.concatenate(parts)
 
 
-def _lanczos_lower(
+def lanczos_lower(
     op: object,
     x0: np.ndarray,
     *,
@@ -241,10 +250,10 @@ def _lanczos_lower(
         # ||M V y||^2 / ||V y||^2 from the Gram matrices: the quotient of v = V y
         quotient = (y.conj() @ H @ y).real / (y.conj() @ GV @ y).real
         history.append(max(history[-1], math.sqrt(max(quotient, 0.0))))
-    return history[-1] * (1 - 64 * _EPS), j
+    return history[-1] * (1 - 64 * EPS), j
 
 
-def _edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
+def edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
     """A random unit vector on the samples near the ends of the signal on every axis."""
     gen = rng if rng is not None else np.random.default_rng(0)
     near = np.zeros(layer.input_size, dtype=bool)
@@ -413,7 +422,7 @@ def _block_krylov(
         U = V[:, :used] @ Y[:, :top]
         R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
         resid = np.linalg.norm(R, axis=0)
-        floor = 1e3 * _EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
+        floor = 1e3 * EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
         wanted = 2 * tol * np.abs(theta[:top]) if aim is None else aim(theta[:top])
         aim_ = np.maximum(wanted, floor)
         converged = bool(np.all(resid[:k] <= aim_[:k]))
@@ -434,7 +443,7 @@ def _block_krylov(
 
 
 def _symbol_peaks(
-    sym: _Symbol, n: int | tuple[int, ...], count: int, *, smallest: bool = False
+    sym: Symbol, n: int | tuple[int, ...], count: int, *, smallest: bool = False
 ) -> list:
     """The `count` highest local maxima (lowest minima) of the symbol's singular values.
 
@@ -447,7 +456,7 @@ def _symbol_peaks(
     nax = len(n)
     f = np.stack(np.meshgrid(*(np.arange(v) for v in n), indexing="ij"), axis=-1)
     f = f.reshape(-1, nax)
-    vals = _svdvals(sym(2 * np.pi * f / np.array(n)))  # (prod n, groups, r)
+    vals = svdvals(sym(2 * np.pi * f / np.array(n)))  # (prod n, groups, r)
     vals = vals.reshape(*n, *vals.shape[1:])
     if smallest:
         vals = -vals
@@ -478,7 +487,7 @@ def _symbol_peaks(
     return out
 
 
-def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, windows: int):
+def _modes(layer: Layer, sym: Symbol, theta: float, group: int, index: int, windows: int):
     r"""Windowed exponentials at `theta`, ``j = 1 .. windows`` of them.
 
     The model ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi j (l + 1) / (L + 1))``
@@ -521,7 +530,7 @@ def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, win
         plus = np.exp(1j * np.pi * j * (pos + 1) / (L + 1))
         x = (u[j][:, r] * plus - u[windows + j][:, r] * plus.conj()) * (wave / 2j)
         x = x.ravel()
-        if _is_real(layer):
+        if is_real(layer):
             cols += [x.real, x.imag]
         else:
             cols.append(x)
@@ -529,7 +538,7 @@ def _modes(layer: Layer, sym: _Symbol, theta: float, group: int, index: int, win
 
 
 def _modes_nd(
-    layer: Layer, sym: _Symbol, theta: object, group: int, index: int, windows: int
+    layer: Layer, sym: Symbol, theta: object, group: int, index: int, windows: int
 ) -> np.ndarray:
     """Windowed exponentials at `theta` (see :func:`_windowed_exponential`), shape ``(n, count)``.
 
@@ -554,7 +563,7 @@ def _modes_nd(
     cols = []
     for j in js:
         x = _windowed_exponential(layer, u, theta, tuple(int(v) for v in j)).ravel()
-        if _is_real(layer):
+        if is_real(layer):
             cols += [x.real, x.imag]
         else:
             cols.append(x)
@@ -584,7 +593,7 @@ def _peak_grid(layer: Layer) -> tuple[int, ...]:
 
 
 def _start_block(
-    layer: Layer, sym: _Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
+    layer: Layer, sym: Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
 ) -> np.ndarray:
     """Start vectors for the `k` largest (or smallest) singular values, shape ``(C_in L, b)``.
 
@@ -606,9 +615,9 @@ def _start_block(
     ]
     cols.append(rng.standard_normal((size, 2)))
     if layer.geoms[0].padding_mode != "zeros":
-        cols.append(_edge_vector(layer, rng)[:, None])
+        cols.append(edge_vector(layer, rng)[:, None])
     X = np.concatenate(cols, axis=1)
-    return X.real.copy() if _is_real(layer) else X.astype(np.complex128)
+    return X.real.copy() if is_real(layer) else X.astype(np.complex128)
 
 
 def _output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -641,11 +650,11 @@ def top_singular_values(
     (it is ``||M v_i||`` for a unit ``v_i``, and Ritz values interlace) and an exact
     singular value lies within ``errors[i]`` of it.
     """
-    op = _operator(layer)
+    op = layer_operator(layer)
     m, n = layer.shape
     wide = m < n
     _basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
-    sym = _symbol(layer)
+    sym = layer_symbol(layer)
     X = _start_block(layer, sym, k, rng)
     if wide:
         X = _output_block(op, X, rng)  # the left singular vectors live in the output space
@@ -695,9 +704,9 @@ def smallest_singular_value(
     """
     m, n = layer.shape
     wide = m < n
-    op = _operator(layer)
+    op = layer_operator(layer)
     _basis_size(max(m, n), 16, op.dtype.itemsize, "condition_number")  # before allocating
-    sym = _symbol(layer)
+    sym = layer_symbol(layer)
     X = _start_block(layer, sym, 2, rng, smallest=True)
     if wide:
         X = _output_block(op, X, rng)
@@ -725,7 +734,7 @@ def smallest_singular_value(
     value = _norm(forward(v[:, 0]))
     # the residual of v itself (not the Ritz residual, which trusts the basis to be
     # orthonormal): an eigenvalue of M^H M within r (+ its rounding) of value^2
-    r = _norm(gram(v)[:, 0] - value * value * v[:, 0]) + 64 * _EPS * shift
+    r = _norm(gram(v)[:, 0] - value * value * v[:, 0]) + 64 * EPS * shift
     error = max(math.sqrt(value * value + r) - value, value - math.sqrt(max(value * value - r, 0)))
     return value, error, ritz.converged and (tol == 0 or error <= 1.5 * tol * value), how
 
@@ -768,12 +777,12 @@ def _shift_invert(
         if result is None:
             return 0.0, 0.0, True, how
         value, error, converged, _ = result
-        rounding = 16 * _EPS * top
+        rounding = 16 * EPS * top
     else:
         how = "shift-invert block Krylov on a sparse LU of the augmented matrix"
         B = M if m > n else M.conj().T.tocsc()
         p, q = B.shape
-        alpha = max(trough, math.sqrt(_EPS) * top)
+        alpha = max(trough, math.sqrt(EPS) * top)
         for _ in range(3):
             K = sp.bmat([[alpha * sp.eye_array(p, format="csc"), B], [B.conj().T, None]])
             try:
@@ -791,7 +800,7 @@ def _shift_invert(
                 return 0.0, 0.0, True, how
             value, error, converged, v = result
             # the backward error's effect, Bjorck (1996) 2.5.3: least for alpha ~ sigma_min
-            rounding = 16 * _EPS * top * (1 + value / alpha + alpha / max(value, _EPS * top))
+            rounding = 16 * EPS * top * (1 + value / alpha + alpha / max(value, EPS * top))
             if (
                 value <= 0
                 or alpha / 8 <= value <= 8 * alpha

@@ -23,12 +23,29 @@ from ._layer import Layer, conv_layer
 from ._linop import LayerOperator
 from ._threads import run_slices
 
-_EPS = np.finfo(np.float64).eps
+__all__ = [
+    "EPS",
+    "Symbol",
+    "analysis_layer",
+    "circulant_spectrum",
+    "dense_matrix",
+    "gram_terms",
+    "is_circulant",
+    "is_real",
+    "is_zero",
+    "layer_operator",
+    "layer_symbol",
+    "svdvals",
+    "top_bounds",
+    "top_vector",
+]
+
+EPS = np.finfo(np.float64).eps
 _SVD_BATCH = 64  # symbol matrices per batched SVD call
 
 
 # --------------------------------------------------------------------------- the layer
-def _layer(
+def analysis_layer(
     weight: object,
     input_size: object,
     stride: object,
@@ -61,31 +78,31 @@ def _layer(
     return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geoms, layer.groups)
 
 
-def _is_real(layer: Layer) -> bool:
+def is_real(layer: Layer) -> bool:
     return layer.weight.dtype.kind != "c"
 
 
-def _is_zero(layer: Layer) -> bool:
+def is_zero(layer: Layer) -> bool:
     """The zero map: every weight is 0, so every singular value is exactly 0."""
     return not np.any(layer.weight)
 
 
-def _is_circulant(layer: Layer) -> bool:
+def is_circulant(layer: Layer) -> bool:
     """Block-circulant on every axis (circular padding, one period of output per axis)."""
     return layer.is_circulant
 
 
-def _operator(layer: Layer) -> LayerOperator:
+def layer_operator(layer: Layer) -> LayerOperator:
     return LayerOperator(layer)
 
 
-def _dense(layer: Layer) -> np.ndarray:
+def dense_matrix(layer: Layer) -> np.ndarray:
     return layer_matrix(layer, fmt="dense")
 
 
 # --------------------------------------------------------------------------- the symbol
 @dataclass(frozen=True)
-class _Symbol:
+class Symbol:
     r"""``A(theta) = sum_j Q[:, j] e^{i theta . q_j}``, per group, after the polyphase split.
 
     ``Q`` has shape ``(groups, nq, C_out/groups, G*R)`` with ``R = prod(s_a)``
@@ -144,7 +161,7 @@ def _polyphase(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     return q, np.ravel_multi_index(r.T, tuple(s)) if r.size else np.zeros(0, dtype=np.int64)
 
 
-def _symbol(layer: Layer) -> _Symbol:
+def layer_symbol(layer: Layer) -> Symbol:
     c_out, G = layer.weight.shape[:2]
     groups = layer.groups
     strides = tuple(g.stride for g in layer.geoms)
@@ -175,10 +192,10 @@ def _symbol(layer: Layer) -> _Symbol:
             total = norms.sum(axis=1, keepdims=True)
             mean = (norms @ q[:, a].astype(np.float64))[:, None] / np.where(total > 0, total, 1)
             curv[a] = float(np.max((norms * (q[None, :, a] - mean) ** 2).sum(axis=1)))
-    return _Symbol(Q, q, strides, lip, curv, _is_real(layer))
+    return Symbol(Q, q, strides, lip, curv, is_real(layer))
 
 
-def _svdvals(A: np.ndarray) -> np.ndarray:
+def svdvals(A: np.ndarray) -> np.ndarray:
     """Singular values of a batch ``(..., m, n)``, in batches that fit in cache."""
     lead = A.shape[:-2]
     flat = A.reshape(-1, *A.shape[-2:])
@@ -191,7 +208,7 @@ def _svdvals(A: np.ndarray) -> np.ndarray:
     return out.reshape(*lead, -1)
 
 
-def _gram_terms(sym: _Symbol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gram_terms(sym: Symbol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""The Gram matrix of the symbol as a trigonometric polynomial, and its rounding bound.
 
     With ``B(t) = A(t)`` if it is taller than wide, else ``A(t)^H`` (the smaller
@@ -223,21 +240,21 @@ def _gram_terms(sym: _Symbol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         S[:, u] += XX[:, i // nq, :, i % nq, :]  # P_j^H P_k
     chain = P.shape[2] + diffs.shape[0] + 2 * d.shape[0] + 8
     fro = np.linalg.norm(P, axis=(2, 3)).sum(axis=1)
-    delta = 4 * chain * _EPS * fro * fro
+    delta = 4 * chain * EPS * fro * fro
     sym.seen["gram"] = (d.astype(np.float64), S, delta)
     return sym.seen["gram"]
 
 
-def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def top_bounds(sym: Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""``lo <= sigma_max(A(theta_i)) <= hi`` from the eigenvalues of the Gram matrix.
 
     Cheaper than the SVD of ``A``: the Gram matrix comes from
-    :func:`_gram_terms` (off by at most ``delta``), and ``eigvalsh`` is backward
+    :func:`gram_terms` (off by at most ``delta``), and ``eigvalsh`` is backward
     stable (its values are exact for a matrix off by at most
     ``16 k eps ||G||_F``, more than LAPACK's bound), so by Weyl the largest
     eigenvalue is within the sum of both of ``sigma_max^2``.
     """
-    d, S, delta = _gram_terms(sym)
+    d, S, delta = gram_terms(sym)
     groups, _, k, _ = S.shape
     theta = sym.angles(theta)
     phase = theta @ d.T
@@ -257,7 +274,7 @@ def _top_bounds(sym: _Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray
     run_slices(work, G.shape[0], _SVD_BATCH)
     size = np.sqrt(np.einsum("ijk,ijk->i", G.view(np.float64), G.view(np.float64)))
     T = theta.shape[0]
-    margin = (delta[None, :] + 16 * k * _EPS * size.reshape(T, groups)).ravel()
+    margin = (delta[None, :] + 16 * k * EPS * size.reshape(T, groups)).ravel()
     lo = np.sqrt(np.maximum(top - margin, 0)).reshape(T, groups).max(axis=1)
     hi = np.sqrt(np.maximum(top + margin, 0)).reshape(T, groups).max(axis=1)
     return lo, hi
@@ -285,7 +302,7 @@ def _grid_shape(n: tuple[int, ...], real: bool) -> tuple[int, ...]:
     return (*n[:-1], n[-1] // 2 + 1 if real else n[-1])
 
 
-def _circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarray:
+def circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarray:
     r"""All singular values of a block-circulant layer (unsorted).
 
     The symbol at ``f = (f_1..f_n)``, ``A(f) = sum_k W[:, :, k] e^{-2 pi i sum_a
@@ -300,7 +317,7 @@ def _circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarr
         f"the spectrum's {count:,} singular values",
         "use a shorter input (`spectral_norm` needs no spectrum)",
     )
-    sym = _symbol(layer)
+    sym = layer_symbol(layer)
     n = layer.output_size  # = L_a / s_a
     grid = _grid_shape(n, sym.real)
     _, mult_last = _frequencies(n[-1], sym.real)
@@ -318,12 +335,12 @@ def _circulant_spectrum(layer: Layer, deadline: float | None = None) -> np.ndarr
             )
         f = np.stack(np.unravel_index(np.arange(i, min(i + step, total)), grid), axis=1)
         A = sym(f * spacing)
-        out[i : i + A.shape[0]] = _svdvals(A).reshape(A.shape[0], -1)
+        out[i : i + A.shape[0]] = svdvals(A).reshape(A.shape[0], -1)
     mult = np.broadcast_to(mult_last, grid).ravel()
     return np.repeat(out, mult, axis=0).ravel()
 
 
-def _top_vector(sym: _Symbol, theta: object) -> np.ndarray:
+def top_vector(sym: Symbol, theta: object) -> np.ndarray:
     """Right singular vector (shape ``(groups, G*R)``) of ``A(theta)``'s top value."""
     A = sym(sym.angles(theta)[:1])[0]  # (groups, m, n)
     _, svals, vh = np.linalg.svd(A, full_matrices=False)

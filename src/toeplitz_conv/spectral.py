@@ -34,37 +34,37 @@ import numpy as np
 from . import _certify
 from ._arrays import check_memory
 from ._certify import (
-    _boundary_norm,
-    _copies,
-    _embedding_lengths,
-    _gram_bound,
-    _grid_max,
-    _localized_bound,
-    _peak_drop,
-    _refine_peak,
+    boundary_norm,
+    copies,
+    embedding_lengths,
+    gram_bound,
+    grid_max,
+    localized_bound,
+    peak_drop,
+    refine_peak,
 )
 from ._geometry import PaddingND, check_choice, check_int
 from ._krylov import (
     Budget,
-    _edge_vector,
-    _lanczos_lower,
-    _rng,
-    _SplitOperator,
-    _start_vector,
+    SplitOperator,
+    as_generator,
+    edge_vector,
+    lanczos_lower,
     smallest_singular_value,
+    start_vector,
     top_singular_values,
 )
 from ._layer import Layer
 from ._public import renamed_keyword, warn_caller
 from ._symbol import (
-    _EPS,
-    _circulant_spectrum,
-    _dense,
-    _is_circulant,
-    _is_zero,
-    _layer,
-    _operator,
-    _symbol,
+    EPS,
+    analysis_layer,
+    circulant_spectrum,
+    dense_matrix,
+    is_circulant,
+    is_zero,
+    layer_operator,
+    layer_symbol,
 )
 from ._threads import max_threads
 
@@ -276,11 +276,11 @@ def singular_values(
     >>> singular_values(w2, (3, 3), padding=((0, 1), (0, 1)), padding_mode="circular")[:3].round(4)
     array([10.    ,  6.0828,  6.0828])
     """
-    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     check_choice(method, "method", _METHODS)
     tol = _check_tol(tol)
     budget = _budget(maxiter, time_limit)
-    gen = _rng(rng)
+    gen = as_generator(rng)
     m, n = layer.shape
     full = min(m, n)
     if k is not None:
@@ -289,7 +289,7 @@ def singular_values(
             raise ValueError(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
-    circ = _is_circulant(layer)
+    circ = is_circulant(layer)
     if k is None and method in ("krylov", "svds"):
         raise ValueError(
             f"`method`={method!r} computes the k largest singular values: pass `k` "
@@ -311,20 +311,20 @@ def singular_values(
                 f"output_length={out}, stride={st}, input_length={size}, "
                 f"padding_mode={g[0].padding_mode!r}"
             )
-    if _is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
+    if is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
         count = full if k is None else k
         check_memory(8 * count, f"the spectrum's {count:,} singular values", "pass `k`")
         values = np.zeros(count)
         return (values, np.zeros(count)) if return_errors else values
     if method == "fft":
-        values = _circulant_spectrum(layer, budget.deadline)
+        values = circulant_spectrum(layer, budget.deadline)
     elif method == "dense":
         check_memory(
             8 * m * n * (2 if layer.weight.dtype.kind == "c" else 1),
             f"the dense {m}x{n} matrix for its SVD",
             "pass `k` for the k largest by method='krylov'",
         )
-        values = np.linalg.svd(_dense(layer), compute_uv=False)
+        values = np.linalg.svd(dense_matrix(layer), compute_uv=False)
     else:
         if k is None:
             raise ValueError(
@@ -348,7 +348,7 @@ def singular_values(
     if k is not None:
         values = values[:k]
     if return_errors:
-        return values, 64 * full * _EPS * np.full(values.shape, values[0] if values.size else 0.0)
+        return values, 64 * full * EPS * np.full(values.shape, values[0] if values.size else 0.0)
     return values
 
 
@@ -364,7 +364,7 @@ def _svds_top(
             f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
             "(use method='dense')"
         )
-    op = _operator(layer)
+    op = layer_operator(layer)
     v0 = rng.standard_normal(min(m, n))
     try:
         values = svds(
@@ -443,7 +443,7 @@ def spectral_norm_bounds(
 
     the maximum over the symbol matrices of :func:`singular_values`. It is
     computed by branch and bound over the frequencies (exact SVDs at range
-    ends, an interpolation bound inside, see ``_grid_max``); if needed a few
+    ends, an interpolation bound inside, see ``grid_max``); if needed a few
     ``N`` are tried that put the peak between two grid points, and the least
     bound is kept. The lower end starts from ``C_N``'s top singular vector
     restricted to the signal (a sine-windowed complex exponential at the
@@ -512,10 +512,10 @@ def spectral_norm_bounds(
     >>> bool(abs(hi - spectral_norm(w, 300, padding=2)) < 1e-2)
     True
     """
-    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
     budget = _budget(maxiter, time_limit)
-    return _bounds(layer, rtol, budget.maxiter, _rng(rng), budget.time_limit)
+    return _bounds(layer, rtol, budget.maxiter, as_generator(rng), budget.time_limit)
 
 
 def _bounds(
@@ -525,18 +525,18 @@ def _bounds(
     rng: np.random.Generator | None = None,
     time_limit: float | None = None,
 ) -> NormBounds:
-    if _is_circulant(layer):
-        sym = _symbol(layer)
-        upper, best, _ = _grid_max(sym, layer.output_size, rtol=0.0)
-        return NormBounds(best * (1 - 64 * _EPS), upper * (1 + 256 * _EPS))
+    if is_circulant(layer):
+        sym = layer_symbol(layer)
+        upper, best, _ = grid_max(sym, layer.output_size, rtol=0.0)
+        return NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
     if min(layer.shape) <= _DENSE_NORM_SIDE:
         return _dense_bounds(layer)
     return _bracket(layer, rtol, maxiter, rng, time_limit)
 
 
 def _dense_bounds(layer: Layer) -> NormBounds:
-    top = float(np.linalg.norm(_dense(layer), ord=2))
-    return NormBounds(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS))
+    top = float(np.linalg.norm(dense_matrix(layer), ord=2))
+    return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
 
 
 def _bracket(
@@ -554,30 +554,30 @@ def _bracket(
         f"the iterative bracket's vectors for a {layer.shape} matrix",
         "use a shorter input",
     )
-    sym = _symbol(layer)
+    sym = layer_symbol(layer)
     mode = layer.geoms[0].padding_mode
-    n0 = _embedding_lengths(layer, np.nan, 1)[0]
-    upper_c, _, f_best = _grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
+    n0 = embedding_lengths(layer, np.nan, 1)[0]
+    upper_c, _, f_best = grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
     if budget.out_of_time():  # the grid point itself: a parabola costs 2 n evaluations
         theta = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
         theta = float(theta) if theta.ndim == 0 else theta
     else:
-        theta = _refine_peak(sym, f_best, n0)
+        theta = refine_peak(sym, f_best, n0)
     if mode == "zeros":
         factor, extra = 1.0, 0.0
     else:
-        factor = math.sqrt(_copies(layer))
-        extra = _boundary_norm(layer)
+        factor = math.sqrt(copies(layer))
+        extra = boundary_norm(layer)
 
     def upper_of(u: float) -> float:
-        return min(factor * u, u + extra) * (1 + 256 * _EPS)
+        return min(factor * u, u + extra) * (1 + 256 * EPS)
 
     upper = upper_of(upper_c)
     circulant = upper_c  # the least circulant bound: ||T|| for the zero-padded part
-    op = _operator(layer)
-    x0, mx0 = _start_vector(layer, sym, theta)
+    op = layer_operator(layer)
+    x0, mx0 = start_vector(layer, sym, theta)
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
-        op = _SplitOperator(layer)  # two halves of each product on the package's pool
+        op = SplitOperator(layer)  # two halves of each product on the package's pool
     stall = rtol / 16
     if certify and _certify._nd_gram_affordable(layer):
         stall = 0.0  # the Gram certificate proves lower (1 + rtol/2): converge, do not stop early
@@ -585,9 +585,9 @@ def _bracket(
         mx0 = None
         # the padding can lift the norm near the ends: give Krylov a start there too, and
         # do not stop early, since it may take many steps to find the edge
-        x0 = x0 + _edge_vector(layer, rng)
+        x0 = x0 + edge_vector(layer, rng)
         stall = 0.0
-    lower, _ = _lanczos_lower(
+    lower, _ = lanczos_lower(
         op,
         x0,
         steps=maxiter,
@@ -601,25 +601,25 @@ def _bracket(
         return certify and upper - lower > rtol * upper and not budget.out_of_time()
 
     # a few more embedding lengths: the grid that misses the peak most gives the least bound
-    lengths = _embedding_lengths(layer, theta, 4) if open_(upper) else []
-    if upper_of(upper_c - 2 * _peak_drop(sym, f_best, n0)) > lower * (1 + rtol):
+    lengths = embedding_lengths(layer, theta, 4) if open_(upper) else []
+    if upper_of(upper_c - 2 * peak_drop(sym, f_best, n0)) > lower * (1 + rtol):
         lengths = []  # moving the grid off the peak cannot lower the bound that far
     for n in lengths[1:]:
         if not open_(upper):
             break
-        u, _, _ = _grid_max(
+        u, _, _ = grid_max(
             sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2), deadline=budget.deadline
         )
         upper = min(upper, upper_of(u))
         circulant = min(circulant, u)
     if open_(upper):
         # the circulant cannot certify this close (short input, or reflect/replicate)
-        cert = _gram_bound(layer, lower, upper, rtol, budget.deadline)
+        cert = gram_bound(layer, lower, upper, rtol, budget.deadline)
         if cert is not None:
             upper = min(upper, cert)
     if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
-        local = _localized_bound(layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES)
+        local = localized_bound(layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES)
         if local is not None:
             upper = min(upper, local)
     if open_(upper) and _dense_ok(layer):
@@ -685,16 +685,16 @@ def spectral_norm(
     >>> spectral_norm([1.0, 2.0, 3.0], 8, padding=1, padding_mode="circular")
     6.0
     """
-    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     rtol = _check_rtol(rtol)
     budget = _budget(maxiter, time_limit)
-    gen = _rng(rng)
-    if _is_circulant(layer):
-        sym = _symbol(layer)
-        _, best, _ = _grid_max(sym, layer.output_size, rtol=0.0)
+    gen = as_generator(rng)
+    if is_circulant(layer):
+        sym = layer_symbol(layer)
+        _, best, _ = grid_max(sym, layer.output_size, rtol=0.0)
         return float(best)
     if min(layer.shape) <= _DENSE_NORM_SIDE:
-        return float(np.linalg.norm(_dense(layer), ord=2))
+        return float(np.linalg.norm(dense_matrix(layer), ord=2))
     lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
     if upper - lower > rtol * upper:
         late = budget.out_of_time()
@@ -835,19 +835,19 @@ def condition_number(
     >>> condition_number([1.0, -1.0], 4, padding=1, padding_mode="circular", stride=1)
     inf
     """
-    layer = _layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
     tol = _check_tol(tol)
     budget = _budget(maxiter, time_limit)
-    gen = _rng(rng)
+    gen = as_generator(rng)
     m, n = layer.shape
-    if _is_circulant(layer):
-        values = _circulant_spectrum(layer, budget.deadline)
+    if is_circulant(layer):
+        values = circulant_spectrum(layer, budget.deadline)
     elif _dense_ok(layer):
-        values = np.linalg.svd(_dense(layer), compute_uv=False)
+        values = np.linalg.svd(dense_matrix(layer), compute_uv=False)
     else:
         lower, bottom = _extreme_values(layer, tol, budget, gen)
         values = np.array([lower, bottom])
     top, bottom = float(values.max()), float(values.min())
-    if top == 0 or bottom <= max(m, n) * _EPS * top:
+    if top == 0 or bottom <= max(m, n) * EPS * top:
         return math.inf
     return top / bottom

@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .._krylov import _lanczos_lower
+from .._krylov import lanczos_lower
 from .._layer import Layer, conv_layer, transpose_layer
-from .._symbol import _dense, _is_circulant
+from .._symbol import dense_matrix, is_circulant
 from ..operators import ConvOperator, ConvTransposeOperator
 from ..spectral import _DENSE_NORM_SIDE, _bounds
 
@@ -209,13 +209,13 @@ class ConvPiece(Piece):
             top = max(float(np.linalg.norm(b, ord=2)) for b in blocks)
             return Bracket(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS), "1x1: ||W||_2, exact")
         m, n = layer.shape
-        if _is_circulant(layer):
+        if is_circulant(layer):
             how = "exact (FFT of the block-circulant symbol)"
         elif min(m, n) <= _DENSE_NORM_SIDE:
             how = "exact (dense SVD)"
         elif m * n <= _DENSE_GRAM_LIMIT:
             # a small matrix: exact, where the circulant bound is loose (short inputs)
-            top = _gram_norm(_dense(layer))
+            top = _gram_norm(dense_matrix(layer))
             margin = 64 * min(m, n) * _EPS
             return Bracket(top * (1 - margin), top * (1 + margin), "exact (dense Gram)")
         else:
@@ -550,7 +550,7 @@ def _lower(op: LinearOperator, target: float, ctx: Context) -> float:
     x0 = np.random.default_rng(0).standard_normal(op.shape[1])
     x0 += 1.0  # poolings and averaging maps peak near the constant vector
     deadline = ctx.deadline_in(ctx.layer_time())
-    lower, _ = _lanczos_lower(
+    lower, _ = lanczos_lower(
         op,
         x0,
         steps=ctx.maxiter,

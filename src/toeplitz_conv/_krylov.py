@@ -18,7 +18,8 @@ from scipy.sparse.linalg import LinearOperator
 from ._arrays import check_memory
 from ._build import layer_matrix
 from ._layer import Layer
-from ._symbol import EPS, Symbol, is_real, layer_operator, layer_symbol, svdvals, top_vector
+from ._linop import LayerOperator
+from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
 from ._threads import run
 
 __all__ = [
@@ -176,11 +177,11 @@ class SplitOperator:
         w, g = layer.weight, layer.geoms
         c_out, c_in = w.shape[:2]
         self.rows = [
-            layer_operator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
+            LayerOperator(Layer(np.ascontiguousarray(w[a:b]), g, 1))
             for a, b in ((0, c_out // 2), (c_out // 2, c_out))
         ]
         self.cols = [
-            layer_operator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
+            LayerOperator(Layer(np.ascontiguousarray(w[:, a:b]), g, 1))
             for a, b in ((0, c_in // 2), (c_in // 2, c_in))
         ]
 
@@ -650,7 +651,7 @@ def top_singular_values(
     (it is ``||M v_i||`` for a unit ``v_i``, and Ritz values interlace) and an exact
     singular value lies within ``errors[i]`` of it.
     """
-    op = layer_operator(layer)
+    op = LayerOperator(layer)
     m, n = layer.shape
     wide = m < n
     _basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
@@ -704,7 +705,7 @@ def smallest_singular_value(
     """
     m, n = layer.shape
     wide = m < n
-    op = layer_operator(layer)
+    op = LayerOperator(layer)
     _basis_size(max(m, n), 16, op.dtype.itemsize, "condition_number")  # before allocating
     sym = layer_symbol(layer)
     X = _start_block(layer, sym, 2, rng, smallest=True)

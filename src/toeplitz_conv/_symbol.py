@@ -20,7 +20,6 @@ from ._arrays import check_memory
 from ._build import layer_matrix
 from ._geometry import PaddingND
 from ._layer import Layer, conv_layer
-from ._linop import LayerOperator
 from ._threads import run_slices
 
 __all__ = [
@@ -33,7 +32,6 @@ __all__ = [
     "is_circulant",
     "is_real",
     "is_zero",
-    "layer_operator",
     "layer_symbol",
     "svdvals",
     "top_bounds",
@@ -90,10 +88,6 @@ def is_zero(layer: Layer) -> bool:
 def is_circulant(layer: Layer) -> bool:
     """Block-circulant on every axis (circular padding, one period of output per axis)."""
     return layer.is_circulant
-
-
-def layer_operator(layer: Layer) -> LayerOperator:
-    return LayerOperator(layer)
 
 
 def dense_matrix(layer: Layer) -> np.ndarray:

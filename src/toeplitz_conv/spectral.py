@@ -55,6 +55,7 @@ from ._krylov import (
     top_singular_values,
 )
 from ._layer import Layer
+from ._linop import LayerOperator
 from ._public import renamed_keyword, warn_caller
 from ._symbol import (
     EPS,
@@ -63,7 +64,6 @@ from ._symbol import (
     dense_matrix,
     is_circulant,
     is_zero,
-    layer_operator,
     layer_symbol,
 )
 from ._threads import max_threads
@@ -364,7 +364,7 @@ def _svds_top(
             f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
             "(use method='dense')"
         )
-    op = layer_operator(layer)
+    op = LayerOperator(layer)
     v0 = rng.standard_normal(min(m, n))
     try:
         values = svds(
@@ -574,7 +574,7 @@ def _bracket(
 
     upper = upper_of(upper_c)
     circulant = upper_c  # the least circulant bound: ||T|| for the zero-padded part
-    op = layer_operator(layer)
+    op = LayerOperator(layer)
     x0, mx0 = start_vector(layer, sym, theta)
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
         op = SplitOperator(layer)  # two halves of each product on the package's pool

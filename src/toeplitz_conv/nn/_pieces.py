@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -90,6 +91,23 @@ class Context:
 
     def deadline_in(self, seconds: float | None) -> float | None:
         return None if seconds is None else time.monotonic() + seconds
+
+
+def _columns_operator(
+    shape: tuple[int, int],
+    mat: Callable[[np.ndarray], np.ndarray],
+    rmat: Callable[[np.ndarray], np.ndarray],
+) -> LinearOperator:
+    """A float64 ``LinearOperator`` from its products with columns ``(n, B)``; vectors are
+    the case ``B = 1``."""
+    return LinearOperator(
+        shape,
+        matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
+        rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
+        matmat=mat,
+        rmatmat=rmat,
+        dtype=np.float64,
+    )
 
 
 def _identity_op(n: int) -> LinearOperator:
@@ -247,14 +265,7 @@ class MatrixPiece(Piece):
             X = Y.T.reshape(B, -1, W.shape[0]) @ W
             return X.reshape(B, cols).T
 
-        return LinearOperator(
-            (rows, cols),
-            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-            matmat=mat,
-            rmatmat=rmat,
-            dtype=np.float64,
-        )
+        return _columns_operator((rows, cols), mat, rmat)
 
     def folded(self, scale: np.ndarray, name: str, kind: str) -> MatrixPiece:
         return MatrixPiece(
@@ -339,14 +350,7 @@ class TorchPiece(Piece):
                 (g,) = torch.autograd.grad(fn(x), x, y)
             return g.reshape(B, cols).numpy().T
 
-        return LinearOperator(
-            (rows, cols),
-            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-            matmat=mat,
-            rmatmat=rmat,
-            dtype=np.float64,
-        )
+        return _columns_operator((rows, cols), mat, rmat)
 
     def _compute(self, ctx: Context) -> Bracket:
         op = self.op
@@ -528,14 +532,7 @@ class Cat(Expr):
                 out += o.rmatmat(np.ascontiguousarray(p.reshape(B, -1).T))
             return out
 
-        return LinearOperator(
-            (rows, cols),
-            matvec=lambda x: mat(x.reshape(-1, 1)).ravel(),
-            rmatvec=lambda y: rmat(y.reshape(-1, 1)).ravel(),
-            matmat=mat,
-            rmatmat=rmat,
-            dtype=np.float64,
-        )
+        return _columns_operator((rows, cols), mat, rmat)
 
     def naive(self, ctx: Context) -> float:
         return math.sqrt(sum(t.naive(ctx) ** 2 for t in self.terms))

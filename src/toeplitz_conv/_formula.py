@@ -591,6 +591,7 @@ def formula(
     if not isinstance(transpose, bool):
         raise TypeError(f"`transpose` must be True or False; got {transpose!r}")
     S = _Style(style == "latex")
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if transpose:
         if padding_mode != "zeros":
             raise ValueError(
@@ -598,14 +599,7 @@ def formula(
                 f"got {padding_mode!r}"
             )
         layer = transpose_layer(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            dilation=dilation,
-            ndim=None,
+            weight, input_size, output_padding=output_padding, ndim=None, **geometry
         )
         lines = _transpose_lines(layer, S)
     else:
@@ -614,15 +608,6 @@ def formula(
                 f"`output_padding` is for transposed convolutions only; got {output_padding!r} "
                 "with transpose=False"
             )
-        layer = conv_layer(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=padding_mode,
-            ndim=None,
-        )
+        layer = conv_layer(weight, input_size, padding_mode=padding_mode, ndim=None, **geometry)
         lines = _conv_lines(layer, S)
     return _render(lines, S)

@@ -8,6 +8,7 @@ messages live in one place. A 1-D layer is the case ``n = 1``: one geometry.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +114,19 @@ def input_size_tuple(input_size: object, n: int) -> tuple[int, ...]:
     return per_axis(input_size, "input_size", n, minimum=1)
 
 
-def _check_entries(layer: Layer) -> Layer:
+def _validate(
+    weight: object,
+    input_size: object,
+    ndim: int | None,
+    groups: object,
+    geometries: Callable[..., tuple[ConvGeometry, ...]],
+    geometry: dict,
+) -> Layer:
+    """The checked weight and groups, one geometry per axis, and a size int64 can index."""
+    w = as_weight(weight, input_size, ndim)
+    groups, _ = check_groups(w.shape, groups)
+    size = input_size_tuple(input_size, w.ndim - 2)
+    layer = Layer(w, geometries(size, w.shape[2:], **geometry), groups)
     rows, cols = layer.shape
     if max(rows, cols) > _MAX_ENTRIES:
         raise ValueError(
@@ -140,18 +153,8 @@ def conv_layer(
     it from a tuple `input_size`, else from the weight (see
     :func:`~._arrays.spatial_dims`). An int `input_size` applies to every axis.
     """
-    w = as_weight(weight, input_size, ndim)
-    groups, _ = check_groups(w.shape, groups)
-    n = w.ndim - 2
-    geoms = conv_geometries(
-        input_size_tuple(input_size, n),
-        w.shape[2:],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        padding_mode=padding_mode,
-    )
-    return _check_entries(Layer(w, geoms, groups))
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _validate(weight, input_size, ndim, groups, conv_geometries, geometry)
 
 
 def transpose_layer(
@@ -166,15 +169,7 @@ def transpose_layer(
     ndim: int | None = 1,
 ) -> Layer:
     """Validate a transposed conv layer; returns the conv layer it transposes."""
-    w = as_weight(weight, input_size, ndim)
-    groups, _ = check_groups(w.shape, groups)
-    n = w.ndim - 2
-    geoms = transpose_geometries(
-        input_size_tuple(input_size, n),
-        w.shape[2:],
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _check_entries(Layer(w, geoms, groups))
+    return _validate(weight, input_size, ndim, groups, transpose_geometries, geometry)

@@ -185,7 +185,13 @@ def from_torch(
             f"`input_size` must be an int or a tuple of {n} ints for a "
             f"{type(module).__name__} ({n} spatial axes); got {tuple(input_size)!r}"
         )
-    stride, dilation, groups = tuple(module.stride), tuple(module.dilation), module.groups
+    common = dict(
+        stride=tuple(module.stride),
+        dilation=tuple(module.dilation),
+        groups=module.groups,
+        format=format,
+        dtype=dtype,
+    )
     with torch.no_grad():
         weight = module.weight.detach()
         bias = None if module.bias is None else module.bias.detach()
@@ -198,26 +204,14 @@ def from_torch(
         matrix = conv_transpose_matrix(
             weight,
             input_size,
-            stride=stride,
             padding=tuple(module.padding),
             output_padding=tuple(module.output_padding),
-            groups=groups,
-            dilation=dilation,
-            format=format,
-            dtype=dtype,
+            **common,
         )
     else:
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
         matrix = conv_matrix(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=module.padding_mode,
-            format=format,
-            dtype=dtype,
+            weight, input_size, padding=padding, padding_mode=module.padding_mode, **common
         )
     rows = matrix.shape[0] // module.out_channels
     if bias is None:

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "_arrays": 0,
     "_layer": 0,
     "_files": 0,
+    "_torch": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,
     "_assemble": 1,

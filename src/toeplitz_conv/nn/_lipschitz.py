@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..interop import _import_torch
+from .._torch import conv_classes, import_torch
 from ..spectral import _check_rtol
 from ._constants import activation_constant, maxpool_constant, maxpool_counts
 from ._pieces import (
@@ -225,7 +225,7 @@ def lipschitz_bound(
     >>> [r.kind for r in res.layers]
     ['conv1d', 'relu', 'conv1d']
     """
-    torch = _import_torch("lipschitz_bound")
+    torch = import_torch("lipschitz_bound")
     start = time.monotonic()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
@@ -550,16 +550,8 @@ class _Walker:
             self.fail(node, why)
 
     def conv(self, node: Any, x: Any, mod: Any) -> None:
-        nn = self.torch.nn
-        known = (
-            nn.Conv1d,
-            nn.Conv2d,
-            nn.Conv3d,
-            nn.ConvTranspose1d,
-            nn.ConvTranspose2d,
-            nn.ConvTranspose3d,
-        )
-        if not isinstance(mod, known):
+        convs, transposes = conv_classes(self.torch)
+        if not isinstance(mod, convs + transposes):
             self.fail(node, "an unknown conv class")
         if len(node.args) > 1 or node.kwargs:
             self.fail(node, "the transposed conv is called with an output_size")

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from strategies import conv_nd_configs
-from toeplitz_conv import _blockgram, _certify, spectral
-from toeplitz_conv import _symbol as _sym
+from toeplitz_conv import spectral
+from toeplitz_conv.spectral import _blockgram, _certify
+from toeplitz_conv.spectral import _symbol as _sym
 
 
 def _setup(cfg, complex_weights=False):

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from toeplitz_conv import _certify, _krylov, spectral
-from toeplitz_conv import _symbol as _sym
+from toeplitz_conv import spectral
 from toeplitz_conv._linop import LayerOperator
+from toeplitz_conv.spectral import _certify, _krylov
+from toeplitz_conv.spectral import _symbol as _sym
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 

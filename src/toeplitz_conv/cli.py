@@ -918,7 +918,8 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     layer = _layer(args)
     if args.plot is not None:
         _check_plot(args.plot)
-    from . import _krylov, spectral
+    from . import spectral
+    from .spectral import _krylov
 
     size, kwargs = _spectral_args(layer)
     w = layer.weight

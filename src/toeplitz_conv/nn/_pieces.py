@@ -37,11 +37,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .._krylov import lanczos_lower
 from .._layer import Layer, conv_layer, transpose_layer
-from .._symbol import dense_matrix, is_circulant
 from ..operators import ConvOperator, ConvTransposeOperator
 from ..spectral import _DENSE_NORM_SIDE, _bounds
+from ..spectral._krylov import lanczos_lower
+from ..spectral._symbol import dense_matrix, is_circulant
 
 __all__ = [
     "GRAM_SIDE",

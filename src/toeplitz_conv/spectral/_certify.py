@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._layer import Layer
+from .._linop import LayerOperator
 from ._blockgram import block_gram_certificate, block_gram_cost
-from ._layer import Layer
-from ._linop import LayerOperator
 from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
 
 __all__ = [
@@ -526,7 +526,7 @@ def localized_bound(
     (nonzeros of the windows' Gram matrices) allows. ``None`` if the windows do
     not fit or a window's Cholesky fails up to ``circulant``.
     """
-    from ._layer import conv_layer
+    from .._layer import conv_layer
 
     if layer.ndim != 1:  # the edge windows are 1-D
         return None

@@ -15,12 +15,12 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
-from ._arrays import check_memory
-from ._build import layer_matrix
-from ._layer import Layer
-from ._linop import LayerOperator
+from .._arrays import check_memory
+from .._build import layer_matrix
+from .._layer import Layer
+from .._linop import LayerOperator
+from .._threads import run
 from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
-from ._threads import run
 
 __all__ = [
     "Budget",

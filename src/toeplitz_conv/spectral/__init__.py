@@ -31,8 +31,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._arrays import check_memory
+from .._geometry import PaddingND, check_choice, check_int
+from .._layer import Layer
+from .._linop import LayerOperator
+from .._public import renamed_keyword, warn_caller
+from .._threads import max_threads
 from . import _certify
-from ._arrays import check_memory
 from ._certify import (
     boundary_norm,
     copies,
@@ -43,7 +48,6 @@ from ._certify import (
     peak_drop,
     refine_peak,
 )
-from ._geometry import PaddingND, check_choice, check_int
 from ._krylov import (
     Budget,
     SplitOperator,
@@ -54,9 +58,6 @@ from ._krylov import (
     start_vector,
     top_singular_values,
 )
-from ._layer import Layer
-from ._linop import LayerOperator
-from ._public import renamed_keyword, warn_caller
 from ._symbol import (
     EPS,
     analysis_layer,
@@ -66,7 +67,6 @@ from ._symbol import (
     is_zero,
     layer_symbol,
 )
-from ._threads import max_threads
 
 #: Largest matrix (``rows * cols`` entries) whose spectrum is computed from the
 #: dense matrix: 2**22 entries is 32 MiB in float64, e.g. 2048 x 2048, whose full

@@ -42,6 +42,9 @@ LAYERS: dict[str, int] = {
     "spectral._krylov": 2,
     "spectral._certify": 2,
     "spectral._blockgram": 2,
+    "spectral._method": 2,
+    "spectral._bracket": 2,
+    "spectral._smallest": 2,
     "_formula": 2,
     # 3 public modules
     "matrices": 3,

@@ -762,9 +762,9 @@ def test_readme_show_examples_are_what_the_command_prints(capsys):
 
 def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkeypatch, tmp_path):
     """Issue 8 (2): every iterative step has a time limit; running out is a warning, not a hang."""
-    from toeplitz_conv import spectral
+    from toeplitz_conv.spectral import _method
 
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(40).standard_normal((2, 2, 3))
     np.save(tmp_path / "w.npy", w)
     argv = ["analyze", "--weight", str(tmp_path / "w.npy"), "--length", "150", "--padding", "1"]

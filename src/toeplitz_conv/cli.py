@@ -918,14 +918,14 @@ def _cmd_analyze(args: argparse.Namespace, out: IO[str], progress: _Progress) ->
     layer = _layer(args)
     if args.plot is not None:
         _check_plot(args.plot)
-    from . import _krylov, spectral
+    from . import spectral
+    from .spectral._method import choose_method, shift_invert_affordable
 
     size, kwargs = _spectral_args(layer)
     w = layer.weight
     m, n = layer.shape
-    full = layer.conv.is_circulant or m * n <= spectral.DENSE_LIMIT
-    # sigma_min by a sparse LU while M's nonzeros fit its budget
-    by_lu = m * math.prod(w.shape[1:]) <= _krylov._SHIFT_INVERT_MAX_NNZ
+    full = choose_method(layer.conv) != "krylov"  # the whole spectrum: by FFT or dense SVD
+    by_lu = shift_invert_affordable(layer.conv)  # sigma_min by a sparse LU
     # each iterative step answers within _TIME_LIMIT (plus one step); values are printed to
     # 6 digits, and Ritz values converge twice as fast as the residual bound tol works on
     budget = {"time_limit": _TIME_LIMIT, "tol": _TOL}

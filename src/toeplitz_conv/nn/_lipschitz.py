@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._torch import conv_classes, import_torch
-from ..spectral import _check_rtol
+from ..spectral._method import check_rtol
 from ._constants import activation_constant, maxpool_constant, maxpool_counts
 from ._pieces import (
     Bracket,
@@ -230,7 +230,7 @@ def lipschitz_bound(
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}")
     size = _check_size(input_size)
-    rtol = _check_rtol(rtol)
+    rtol = check_rtol(rtol)
     if time_limit is not None and not (
         isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool) and time_limit > 0
     ):

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._layer import input_size_tuple
 from .._torch import conv_classes, import_torch
-from ..spectral import _check_rtol
+from ..spectral._method import check_rtol
 from ._pieces import Context, ConvPiece, conv_params
 
 __all__ = ["spectral_norm"]
@@ -114,7 +114,7 @@ def spectral_norm(
         raise ValueError(f"`n_power_iterations` must be an int >= 0; got {n_power_iterations!r}")
     if not (isinstance(eps, (int, float)) and eps > 0):
         raise ValueError(f"`eps` must be a float > 0; got {eps!r}")
-    rtol = _check_rtol(rtol)
+    rtol = check_rtol(rtol)
     weight = getattr(module, name, None)
     if not isinstance(weight, torch.Tensor) or weight.ndim != module.weight.ndim:
         raise ValueError(f"`name`={name!r} is not the module's weight")

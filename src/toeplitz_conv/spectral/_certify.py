@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._layer import Layer
+from .._linop import LayerOperator
 from ._blockgram import block_gram_certificate, block_gram_cost
-from ._layer import Layer
-from ._linop import LayerOperator
 from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "gram_certificate",
     "grid_max",
     "localized_bound",
+    "nd_gram_affordable",
     "peak_drop",
     "refine_peak",
 ]
@@ -375,7 +376,7 @@ def gram_bound(
     return None
 
 
-def _nd_gram_affordable(layer: Layer) -> bool:
+def nd_gram_affordable(layer: Layer) -> bool:
     """Whether the N-d block-Cholesky certificate fits its budgets (never for 1-D or circular)."""
     if layer.ndim == 1 or any(g.padding_mode == "circular" for g in layer.geoms):
         return False
@@ -401,7 +402,7 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     """
 
     if layer.ndim != 1:
-        return block_gram_certificate(layer, mu, deadline) if _nd_gram_affordable(layer) else None
+        return block_gram_certificate(layer, mu, deadline) if nd_gram_affordable(layer) else None
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
     n = c_in * L
@@ -492,7 +493,7 @@ def _touched_columns(layer: Layer) -> tuple[int, int]:
 
 
 def localized_bound(
-    layer: Layer, circulant: float, lower: float, rtol: float, max_entries: float
+    layer: Layer, circulant: float, lower: float, rtol: float, max_entries: float | None = None
 ) -> float | None:
     r"""An upper bound on ``||M||`` for reflect/replicate padding from the edges only.
 
@@ -523,10 +524,10 @@ def localized_bound(
     bounds ``|M|`` entrywise) as ``l^2 |A| 1 - 2 l |A| l + |A| l^2``. The gap
     closes like ``1 / ell^2``; the windows cost what the Gram certificate of a
     ``2 (a + ell)``-sample layer costs, so ``ell`` is as long as `max_entries`
-    (nonzeros of the windows' Gram matrices) allows. ``None`` if the windows do
+    (nonzeros of the windows' Gram matrices; default ``1e7``) allows. ``None`` if the windows do
     not fit or a window's Cholesky fails up to ``circulant``.
     """
-    from ._layer import conv_layer
+    from .._layer import conv_layer
 
     if layer.ndim != 1:  # the edge windows are 1-D
         return None
@@ -537,6 +538,8 @@ def localized_bound(
     span = g.dilation * (g.kernel_size - 1)
     band = c_in * (span + 1)
     a, b = _touched_columns(layer)
+    if max_entries is None:
+        max_entries = _LOCAL_ENTRIES
     width = int(max_entries // (c_in * (2 * band + 1)))  # most samples in one window
     ell = min(width - max(a, b), (L - a - b) // 2 - 2 * span - 2)
     if ell < 8 * span + 8:

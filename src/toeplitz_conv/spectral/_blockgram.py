@@ -48,9 +48,9 @@ import time
 
 import numpy as np
 
-from ._geometry import ConvGeometry
-from ._layer import Layer
-from ._linop import LayerOperator
+from .._geometry import ConvGeometry
+from .._layer import Layer
+from .._linop import LayerOperator
 
 _EPS = np.finfo(np.float64).eps
 

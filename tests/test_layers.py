@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "_layer": 0,
     "_files": 0,
     "_torch": 0,
+    "_tunables": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,
     "_assemble": 1,

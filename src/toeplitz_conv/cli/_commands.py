@@ -148,11 +148,10 @@ class _Spectrum(NamedTuple):
 def _spectrum(layer: Layer, k: int, plotted: bool, progress: Progress) -> _Spectrum:
     """The norm, its bracket, the condition number and singular values, by the library.
 
-    Block-circulant layers and matrices within ``DENSE_LIMIT`` get the whole spectrum
-    (:func:`~toeplitz_conv.spectral._method.choose_method`);
-    larger ones the top of it, each iterative step within :data:`TIME_LIMIT`. Values
-    are printed to 6 digits, and Ritz values converge twice as fast as the residual
-    bound :data:`TOL` works on.
+    Block-circulant layers and matrices within ``DENSE_LIMIT`` get the whole spectrum,
+    larger ones the top of it (the library's ``choose_method``), each iterative step
+    within :data:`TIME_LIMIT`. Values are printed to 6 digits, and Ritz values converge
+    twice as fast as the residual bound :data:`TOL` works on.
     """
     from .. import spectral
     from ..spectral._method import choose_method, shift_invert_affordable

@@ -58,7 +58,7 @@ LAYERS: dict[str, int] = {
     # 4 applications: the package namespace, the command line, MPI, networks
     "__init__": 4,
     "__main__": 4,
-    "cli": 4,
+    "cli": 4,  # a package: cli._options, cli._parse, cli._commands, ... take its layer
     "mpi": 4,
     "nn": 4,
 }

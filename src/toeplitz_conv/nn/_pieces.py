@@ -167,27 +167,12 @@ class ConvPiece(Piece):
         n = weight.ndim - 2
         size = self.in_shape[1:]
         groups = p["groups"] if weight.shape[0] == self.weight.shape[0] else 1
+        axes = {key: p[key] for key in ("stride", "padding", "dilation")}
         if self.transposed:
-            return transpose_layer(
-                weight,
-                size,
-                stride=p["stride"],
-                padding=p["padding"],
-                output_padding=p["output_padding"],
-                groups=groups,
-                dilation=p["dilation"],
-                ndim=n,
-            )
-        return conv_layer(
-            weight,
-            size,
-            stride=p["stride"],
-            padding=p["padding"],
-            dilation=p["dilation"],
-            groups=groups,
-            padding_mode=p["padding_mode"],
-            ndim=n,
-        )
+            q = p["output_padding"]
+            return transpose_layer(weight, size, output_padding=q, groups=groups, ndim=n, **axes)
+        mode = p["padding_mode"]
+        return conv_layer(weight, size, padding_mode=mode, groups=groups, ndim=n, **axes)
 
     @cached_property
     def op(self) -> LinearOperator:

@@ -36,6 +36,7 @@ __all__ = [
     "peak_grid",
     "start_block",
     "start_vector",
+    "svds_top",
     "symbol_peaks",
     "top_singular_values",
     "vector_norm",
@@ -655,3 +656,37 @@ def top_singular_values(
     values = np.sqrt(theta)
     errors = values - np.sqrt(np.maximum(theta - ritz.residuals, 0.0))
     return values, errors, ritz.converged, ritz.steps
+
+
+def svds_top(
+    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """ARPACK's `k` largest, with `budget`: on no convergence, the values it had (and a flag)."""
+    from scipy.sparse.linalg import ArpackNoConvergence, svds
+
+    m, n = layer.shape
+    if k >= min(m, n):
+        raise ValueError(
+            f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
+            "(use method='dense')"
+        )
+    op = LayerOperator(layer)
+    v0 = rng.standard_normal(min(m, n))
+    try:
+        values = svds(
+            op,
+            k=k,
+            tol=tol,
+            which="LM",
+            return_singular_vectors=False,
+            v0=v0,
+            maxiter=max(budget.maxiter, 1),
+            random_state=rng,
+        )
+        done = True
+    except ArpackNoConvergence as exc:
+        values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
+    values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
+    # ARPACK may stop with fewer than k converged values: the rest are unknown (nan)
+    values = np.concatenate([values, np.full(k - values.size, np.nan)])
+    return values, np.full(values.shape, np.nan), done

@@ -614,7 +614,6 @@ class Analysis:
     methods: dict[str, str]
 
 
-@renamed_keyword("input_length", "input_size")
 def analyze(
     weight: object,
     input_size: int | tuple[int, ...],

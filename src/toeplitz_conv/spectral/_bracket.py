@@ -35,9 +35,6 @@ from ._symbol import EPS, dense_matrix, layer_symbol
 __all__ = [
     "NormBounds",
     "bracket",
-    "circulant_norm",
-    "dense_bounds",
-    "dense_norm",
     "exact_bounds",
     "measure_norm",
     "norm_bounds",
@@ -56,7 +53,7 @@ class NormBounds(NamedTuple):
     upper: float
 
 
-def circulant_norm(layer: Layer) -> tuple[float, float]:
+def _circulant_norm(layer: Layer) -> tuple[float, float]:
     """``(upper, exact)`` for a block-circulant layer: the symbol's maximum over its grid.
 
     ``exact`` is the largest symbol singular value at the grid frequencies (the
@@ -66,7 +63,7 @@ def circulant_norm(layer: Layer) -> tuple[float, float]:
     return float(upper), float(best)
 
 
-def dense_norm(layer: Layer) -> float:
+def _dense_norm(layer: Layer) -> float:
     """``||M||_2`` by the dense matrix's SVD."""
     return float(np.linalg.norm(dense_matrix(layer), ord=2))
 
@@ -74,10 +71,6 @@ def dense_norm(layer: Layer) -> float:
 def exact_bounds(top: float) -> NormBounds:
     """The bracket around a norm computed exactly by an SVD: a margin of 256 ulps."""
     return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
-
-
-def dense_bounds(layer: Layer) -> NormBounds:
-    return exact_bounds(dense_norm(layer))
 
 
 def measure_norm(
@@ -91,10 +84,10 @@ def measure_norm(
     """
     method = choose_method(layer, "norm")
     if method == "fft":
-        upper, best = circulant_norm(layer)
+        upper, best = _circulant_norm(layer)
         return method, best, NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
     if method == "dense":
-        top = dense_norm(layer)
+        top = _dense_norm(layer)
         return method, top, exact_bounds(top)
     bounds = bracket(layer, rtol, budget, rng)
     return method, bounds.lower, bounds
@@ -198,5 +191,5 @@ def bracket(
         if local is not None:
             upper = min(upper, local)
     if open_(upper) and choose_method(layer) == "dense":
-        return dense_bounds(layer)
+        return exact_bounds(_dense_norm(layer))
     return NormBounds(float(lower), float(upper))

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "_layer": 0,
     "_files": 0,
     "_torch": 0,
+    "_tunables": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,
     "_assemble": 1,
@@ -58,7 +59,7 @@ LAYERS: dict[str, int] = {
     # 4 applications: the package namespace, the command line, MPI, networks
     "__init__": 4,
     "__main__": 4,
-    "cli": 4,
+    "cli": 4,  # a package: cli._options, cli._parse, cli._commands, ... take its layer
     "mpi": 4,
     "nn": 4,
 }

@@ -207,8 +207,8 @@ def test_row_blocks_are_slices_of_the_matrix(mode, channels, stride):
     """Rows [r0, r1) built alone equal those rows of conv1d_matrix, canonical, any range
     (within a channel, across channels and groups); the ranges balance the nonzeros."""
     import toeplitz_conv as tc
-    from toeplitz_conv.mpi import row_ranges
     from toeplitz_conv._layer import conv_layer
+    from toeplitz_conv.mpi import row_ranges
     from toeplitz_conv.mpi._spec import conv_spec
 
     c_out, g, groups = channels

@@ -40,6 +40,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from . import _threads
+from . import _tunables as tunables
 from ._pattern import Band, RowClass, row_classes, row_counts, sliced
 
 __all__ = [
@@ -51,18 +52,10 @@ __all__ = [
     "dia_offsets",
 ]
 
-# Entries per repeated super-unit; at most and at least per task (aiming at
-# about eight tasks); and the size from which a build uses the thread pool.
-# Tests shrink them to force the chunked and threaded paths on small inputs.
-_UNIT_ENTRIES = 8192
-_CHUNK_ENTRIES = 1 << 22
-_MIN_CHUNK_ENTRIES = 1 << 18
-_PARALLEL_MIN_ENTRIES = 1 << 20
-
 
 def _chunk_entries(nnz: int) -> int:
     """Entries per task for a result of `nnz` entries."""
-    return min(_CHUNK_ENTRIES, max(_MIN_CHUNK_ENTRIES, nnz // 8))
+    return min(tunables.CHUNK_ENTRIES, max(tunables.MIN_CHUNK_ENTRIES, nnz // 8))
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -237,7 +230,7 @@ class _Layout:
         cols, taps, _ = _expand(
             band.unit_counts, band.unit_cols, band.unit_taps, offsets, self.C, n_taps
         )
-        per_unit = _ceil_div(_UNIT_ENTRIES, max(cols.size, 1))
+        per_unit = _ceil_div(tunables.UNIT_ENTRIES, max(cols.size, 1))
         self.periods = max(1, min(per_unit, _ceil_div(self.n_int, band.period)))
         self.unit_rows = self.periods * band.period
         self.unit_entries = self.periods * cols.size
@@ -364,7 +357,11 @@ def _classes(grid: Grid, index_dtype: np.dtype) -> list[_Class]:
             for a, rc in enumerate(combo)
         ]
         lay = _cached_layout(
-            inner, offsets.astype(np.int64).tobytes(), K, np.dtype(index_dtype).str, _UNIT_ENTRIES
+            inner,
+            offsets.astype(np.int64).tobytes(),
+            K,
+            np.dtype(index_dtype).str,
+            tunables.UNIT_ENTRIES,
         )
         out.append(
             _Class(
@@ -592,7 +589,7 @@ def _fill(grids: list[Grid], idx: np.dtype, nnz: int, steps: Callable) -> None:
         tasks += _tasks(grid, idx, edges, interior, **offsets)
         e_off += grid.nnz
         r_off += grid.shape[0]
-    _threads.run(tasks, parallel=nnz >= _PARALLEL_MIN_ENTRIES)
+    _threads.run(tasks, parallel=nnz >= tunables.PARALLEL_MIN_ENTRIES)
 
 
 def compressed_arrays(
@@ -727,7 +724,7 @@ def dia_arrays(grid: Grid, offsets: np.ndarray) -> np.ndarray:
                     window[s] = v[:, None]
 
                 tasks.append(fill)
-    _threads.run(tasks, parallel=grid.nnz >= _PARALLEL_MIN_ENTRIES)
+    _threads.run(tasks, parallel=grid.nnz >= tunables.PARALLEL_MIN_ENTRIES)
 
     if band.edge_cols.size:
         diag = np.searchsorted(offsets, block_offset[:, :, None] + edge_diag)

@@ -450,8 +450,8 @@ def conv_geometries(
 def _numeric_padding(padding: object) -> None:
     if isinstance(padding, str):
         raise TypeError(
-            f"`padding` of a transposed convolution must be an int or a (left, right) "
-            f"pair (torch has no string padding there); got {padding!r}"
+            "`padding` of a transposed convolution must be an int, a (left, right) pair or "
+            f"one of those per axis (torch has no string padding there); got {padding!r}"
         )
 
 

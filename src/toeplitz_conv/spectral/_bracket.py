@@ -38,6 +38,8 @@ __all__ = [
     "circulant_norm",
     "dense_bounds",
     "dense_norm",
+    "exact_bounds",
+    "measure_norm",
     "norm_bounds",
 ]
 
@@ -69,26 +71,40 @@ def dense_norm(layer: Layer) -> float:
     return float(np.linalg.norm(dense_matrix(layer), ord=2))
 
 
-def dense_bounds(layer: Layer) -> NormBounds:
-    top = dense_norm(layer)
+def exact_bounds(top: float) -> NormBounds:
+    """The bracket around a norm computed exactly by an SVD: a margin of 256 ulps."""
     return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
+
+
+def dense_bounds(layer: Layer) -> NormBounds:
+    return exact_bounds(dense_norm(layer))
+
+
+def measure_norm(
+    layer: Layer, rtol: float, budget: Budget, rng: np.random.Generator | None = None
+) -> tuple[str, float, NormBounds]:
+    """``(method, value, bracket)`` for ``||M||_2`` of a validated layer, within `budget`.
+
+    By :func:`choose_method`'s method for the norm: ``'fft'`` and ``'dense'`` give
+    the exact value and a bracket a rounding margin wide; ``'bracket'`` gives
+    :func:`bracket` (to relative width `rtol` if it can) and its attained lower end.
+    """
+    method = choose_method(layer, "norm")
+    if method == "fft":
+        upper, best = circulant_norm(layer)
+        return method, best, NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
+    if method == "dense":
+        top = dense_norm(layer)
+        return method, top, exact_bounds(top)
+    bounds = bracket(layer, rtol, budget, rng)
+    return method, bounds.lower, bounds
 
 
 def norm_bounds(
     layer: Layer, rtol: float, budget: Budget, rng: np.random.Generator | None = None
 ) -> NormBounds:
-    """The certified bracket on ``||M||_2`` of a validated layer, within `budget`.
-
-    By :func:`choose_method`'s method for the norm: ``'fft'`` and ``'dense'`` are
-    exact up to a rounding margin; else :func:`bracket` to relative width `rtol`.
-    """
-    method = choose_method(layer, "norm")
-    if method == "fft":
-        upper, best = circulant_norm(layer)
-        return NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
-    if method == "dense":
-        return dense_bounds(layer)
-    return bracket(layer, rtol, budget, rng)
+    """The certified bracket of :func:`measure_norm`."""
+    return measure_norm(layer, rtol, budget, rng)[2]
 
 
 def bracket(

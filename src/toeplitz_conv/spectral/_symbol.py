@@ -29,6 +29,7 @@ __all__ = [
     "circulant_spectrum",
     "dense_matrix",
     "gram_terms",
+    "in_float64",
     "is_circulant",
     "is_real",
     "is_zero",
@@ -56,16 +57,12 @@ def analysis_layer(
 
     `input_size` is an int (1-D, or every axis of an N-d weight) or a tuple of ``n`` ints.
     """
-    layer = conv_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        ndim=None,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return in_float64(conv_layer(weight, input_size, groups=groups, ndim=None, **geometry))
+
+
+def in_float64(layer: Layer) -> Layer:
+    """`layer` with its weight in float64 (complex128 if complex); NaN or inf refused."""
     dtype = np.complex128 if layer.weight.dtype.kind == "c" else np.float64
     if not np.isfinite(layer.weight).all():
         bad = int(np.size(layer.weight) - np.count_nonzero(np.isfinite(layer.weight)))

@@ -28,7 +28,7 @@ from ._assemble import (
 from ._geometry import check_choice, check_int
 from ._layer import Layer
 from ._pattern import band, transposed_band
-from ._typing import NDArray, SparseArray
+from ._typing import DTypeLike, NDArray, SparseArray
 
 __all__ = ["FORMATS", "layer_matrix"]
 
@@ -186,9 +186,9 @@ def layer_matrix(
     layer: Layer,
     *,
     fmt: str = "csr",
-    dtype: object = None,
+    dtype: DTypeLike | None = None,
     transpose: bool = False,
-    rows: object = None,
+    rows: tuple[int, int] | None = None,
 ) -> SparseArray | NDArray[Any]:
     """``M`` of a validated `layer` (or ``M.T`` with `transpose`) in format `fmt`.
 

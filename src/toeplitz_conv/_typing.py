@@ -17,9 +17,11 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = [
+    "AnySparse",
     "ArrayLike",
     "DTypeLike",
     "Float64Array",
+    "KernelMethod",
     "MatrixFormat",
     "NDArray",
     "PaddingMode",
@@ -27,6 +29,7 @@ __all__ = [
     "SparseArray",
     "SparseFormat",
     "SpectrumMethod",
+    "TransposePadding",
 ]
 
 #: How a convolution extends its input (torch's ``padding_mode``).
@@ -41,6 +44,9 @@ MatrixFormat = Literal["csr", "csc", "coo", "bsr", "dia", "dense"]
 #: The canonical scipy sparse arrays a builder returns (the one ``format`` names).
 SparseArray = sp.csr_array | sp.csc_array | sp.coo_array | sp.bsr_array | sp.dia_array
 
+#: Any 2-D scipy sparse array (what the writers of :mod:`toeplitz_conv.io` accept).
+AnySparse = SparseArray | sp.lil_array | sp.dok_array
+
 #: A float64 ndarray (norms, bounds, singular values).
 Float64Array = NDArray[np.float64]
 
@@ -49,3 +55,9 @@ SpectrumMethod = Literal["auto", "fft", "dense", "krylov", "svds"]
 
 #: A seed or generator for the randomised starts (:func:`numpy.random.default_rng` takes it).
 SeedLike = int | np.random.SeedSequence | np.random.BitGenerator | np.random.Generator | None
+
+#: The algorithm of a matrix-free operator's passes (see ``conv_operator``'s ``method``).
+KernelMethod = Literal["auto", "direct", "fft", "winograd"]
+
+#: A transposed convolution's padding: one int, or per axis an int or a ``(left, right)`` pair.
+TransposePadding = int | tuple[int | tuple[int, int], ...]

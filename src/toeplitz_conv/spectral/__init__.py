@@ -64,7 +64,6 @@ __all__ = [
 ]
 
 
-@renamed_keyword("input_length", "input_size")
 @overload
 def singular_values(
     weight: ArrayLike,
@@ -119,6 +118,7 @@ def singular_values(
     rng: SeedLike = ...,
     return_errors: bool = ...,
 ) -> Float64Array | tuple[Float64Array, Float64Array]: ...
+@renamed_keyword("input_length", "input_size")
 def singular_values(
     weight: ArrayLike,
     input_size: int | tuple[int, ...],

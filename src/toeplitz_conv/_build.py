@@ -11,7 +11,7 @@ allocated.
 from __future__ import annotations
 
 import math
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -182,6 +182,42 @@ def _check_rows(rows: object, n_rows: int, fmt: str) -> tuple[int, int]:
     return r0, r1
 
 
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["csr"] = ...,
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> sp.csr_array: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["coo"],
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> sp.coo_array: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: str,
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray | NDArray[Any]: ...
 def layer_matrix(
     layer: Layer,
     *,

@@ -116,7 +116,7 @@ def check_writable(target: str) -> str:
     return directory
 
 
-def atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], object]) -> None:
     """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
 
     On any error the temporary file is removed and an existing `target` is untouched.

@@ -617,6 +617,17 @@ class Kernel:
     plan : Plan
     """
 
+    # set once by __init__ (through object.__setattr__: the instance is frozen)
+    weight: np.ndarray
+    geoms: tuple[ConvGeometry, ...]
+    groups: int
+    c_out: int
+    c_in: int
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    plan: Plan
+    _pass: _Direct | _FFT | _Winograd
+
     def __init__(
         self,
         weight: np.ndarray,

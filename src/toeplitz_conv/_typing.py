@@ -10,11 +10,24 @@ These are plain aliases: importing them costs nothing and changes no behaviour.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+if TYPE_CHECKING:  # torch is optional: its types are for the type checker only
+    import torch
+
+    #: The torch modules whose matrix this package builds (``from_torch``, ``nn``).
+    TorchConv = (
+        torch.nn.Conv1d
+        | torch.nn.Conv2d
+        | torch.nn.Conv3d
+        | torch.nn.ConvTranspose1d
+        | torch.nn.ConvTranspose2d
+        | torch.nn.ConvTranspose3d
+    )
 
 __all__ = [
     "AnySparse",

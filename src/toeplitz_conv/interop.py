@@ -29,15 +29,7 @@ from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    # the modules from_torch reads
-    TorchConv = (
-        torch.nn.Conv1d
-        | torch.nn.Conv2d
-        | torch.nn.Conv3d
-        | torch.nn.ConvTranspose1d
-        | torch.nn.ConvTranspose2d
-        | torch.nn.ConvTranspose3d
-    )
+    from ._typing import TorchConv
 
 __all__ = ["from_torch", "to_torch_sparse"]
 

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 import toeplitz_conv as tc
@@ -42,3 +43,26 @@ if TYPE_CHECKING and sys.version_info >= (3, 11):
     assert_type(tc.condition_number(w1, 8), float)
     assert_type(tc.analyze(w1, 8), tc.Analysis)
     assert_type(tc.output_size(5, 3, padding=1), tuple[int, ...])
+
+    assert_type(tc.conv1d(np.ones((2, 8)), np.ones((3, 2, 3))), np.ndarray)
+    assert_type(tc.conv2d(np.ones((1, 6, 6)), w[:, :1], padding_mode="reflect"), np.ndarray)
+    assert_type(tc.conv1d_operator(w1, 8, method="fft"), tc.ConvOperator)
+    assert_type(tc.conv_transpose_operator(w, (4, 4)), tc.ConvTransposeOperator)
+    assert_type(tc.conv1d_operator(w1, 8).matvec(np.ones(8)), NDArray[Any])
+    assert_type(tc.formula(w1, 8, style="latex"), str)
+
+    assert_type(tc.load_matrix("m.npz"), sp.csr_array)
+    assert_type(tc.load_matrix("m.mtx", format="coo"), sp.coo_array)
+    assert_type(tc.save_matrix(tc.conv1d_matrix(w1, 8), "m.mat"), None)
+
+    import torch
+
+    from toeplitz_conv import mpi, nn
+
+    conv = torch.nn.Conv2d(2, 3, 3)
+    assert_type(tc.from_torch(conv, 8), tuple[SparseArray, NDArray[Any]])
+    assert_type(tc.from_torch(conv, 8, format="dense"), tuple[NDArray[Any], NDArray[Any]])
+    assert_type(tc.to_torch_sparse(tc.conv1d_matrix(w1, 8), layout="csr"), torch.Tensor)
+    assert_type(nn.spectral_norm(conv, (8, 8)), torch.nn.Conv2d)
+    assert_type(nn.lipschitz_bound(torch.nn.Sequential(conv), (2, 8, 8)), nn.LipschitzBound)
+    assert_type(mpi.mpi_conv_operator(w1, 8), mpi.MPIConvOperator)

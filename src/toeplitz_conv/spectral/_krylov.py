@@ -27,6 +27,7 @@ from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
 __all__ = [
     "EUCLIDEAN",
     "Euclidean",
+    "Ritz",
     "SplitOperator",
     "basis_size",
     "block_krylov",
@@ -205,7 +206,7 @@ class SplitOperator:
 
 
 def lanczos_lower(
-    op: LayerOperator | SplitOperator,
+    op: LinearOperator | SplitOperator,
     x0: np.ndarray,
     *,
     steps: int,

@@ -619,7 +619,9 @@ def _bracket(
             upper = min(upper, cert)
     if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
-        local = localized_bound(layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES)
+        local = localized_bound(
+            layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES, deadline=budget.deadline
+        )
         if local is not None:
             upper = min(upper, local)
     if open_(upper) and _dense_ok(layer):

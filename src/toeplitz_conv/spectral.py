@@ -620,7 +620,7 @@ def _bracket(
     if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
         local = localized_bound(
-            layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES, deadline=budget.deadline
+            layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES, budget.deadline
         )
         if local is not None:
             upper = min(upper, local)

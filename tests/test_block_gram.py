@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from strategies import conv_nd_configs
-from toeplitz_conv import _blockgram, _certify, spectral
-from toeplitz_conv import _symbol as _sym
+from toeplitz_conv.spectral import _blockgram, _bracket, _certify, _method
+from toeplitz_conv.spectral import _symbol as _sym
 
 
 def _setup(cfg, complex_weights=False):
@@ -148,9 +148,11 @@ def test_bracket_closes_in_2d(monkeypatch, mode):
     size, kw = (13, 11), dict(padding=1, stride=(1, 2))
     M = tc.conv_matrix(w, size, format="dense", padding_mode=mode, **kw)
     norm = np.linalg.norm(M, 2)
-    monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     layer = _sym.analysis_layer(w, size, (1, 2), 1, 1, 1, mode)
-    lower, upper = spectral._bracket(layer, 1e-5, 200, np.random.default_rng(0))
+    lower, upper = _bracket.bracket(
+        layer, 1e-5, _method.Budget(200, None), np.random.default_rng(0)
+    )
     assert lower <= norm * (1 + 1e-12) and upper >= norm
     assert upper - lower <= 1e-5 * upper
 
@@ -160,9 +162,11 @@ def test_bracket_closes_for_reflect_3d(monkeypatch):
     size = (6, 5, 7)
     M = tc.conv_matrix(w, size, padding=1, padding_mode="reflect", format="dense")
     norm = np.linalg.norm(M, 2)
-    monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "reflect")
-    lower, upper = spectral._bracket(layer, 1e-4, 200, np.random.default_rng(0))
+    lower, upper = _bracket.bracket(
+        layer, 1e-4, _method.Budget(200, None), np.random.default_rng(0)
+    )
     assert lower <= norm * (1 + 1e-12) and upper >= norm
     assert upper - lower <= 1e-4 * upper
 

@@ -18,7 +18,8 @@ import scipy.sparse as sp
 
 import toeplitz_conv as tc
 from reference import ref_conv1d_coo
-from toeplitz_conv import _assemble, _pattern, _threads
+from toeplitz_conv import _pattern, _threads
+from toeplitz_conv import _tunables as tunables
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -143,9 +144,9 @@ def test_large_padding_and_dilation(mode, fmt):
 
 def test_chunked_threaded_path(monkeypatch):
     """Tiny chunks and super-units, on two threads: many tasks, every remainder path."""
-    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 5)
-    monkeypatch.setattr(_assemble, "_PARALLEL_MIN_ENTRIES", 0)
-    monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 3)
+    monkeypatch.setattr(tunables, "CHUNK_ENTRIES", 5)
+    monkeypatch.setattr(tunables, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(tunables, "UNIT_ENTRIES", 3)
     monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
     calls = []
     original = _threads.run
@@ -160,9 +161,9 @@ def test_chunked_threaded_path(monkeypatch):
 
 
 def test_one_long_channel_split_into_row_chunks(monkeypatch):
-    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 1000)
-    monkeypatch.setattr(_assemble, "_PARALLEL_MIN_ENTRIES", 0)
-    monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 64)
+    monkeypatch.setattr(tunables, "CHUNK_ENTRIES", 1000)
+    monkeypatch.setattr(tunables, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(tunables, "UNIT_ENTRIES", 64)
     monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
     w = np.random.default_rng(4).standard_normal(9)[None, None]
     for mode in MODES:
@@ -175,7 +176,7 @@ def test_one_long_channel_split_into_row_chunks(monkeypatch):
 def test_int64_index_path(monkeypatch):
     """Indices that do not fit int32 are int64: forced by lowering the limit."""
     monkeypatch.setattr("toeplitz_conv._build._INT32_MAX", 0)
-    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 16)
+    monkeypatch.setattr(tunables, "CHUNK_ENTRIES", 16)
     cases = random_cases(25, 11)
     for w, length, kw in cases:
         ref = reference_coo(w, length, **kw)

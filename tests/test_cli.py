@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 import toeplitz_conv as tc
 from strategies import conv_nd_configs, conv_transpose_nd_configs
 from toeplitz_conv import cli
+from toeplitz_conv._build import layer_matrix
 from toeplitz_conv._layer import conv_layer, transpose_layer
+from toeplitz_conv.cli import _commands, _errors, _options, _parse, _progress, _render, _summary
 
 SEED_MATRIX = """\
 M (8 nonzeros, '.' = 0):
@@ -303,10 +305,10 @@ class _FakeTTY(io.StringIO):
 
 
 def test_progress_only_on_a_terminal_after_the_delay(monkeypatch):
-    monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.01)
+    monkeypatch.setattr(_progress, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(_progress, "PROGRESS_INTERVAL", 0.01)
     tty = _FakeTTY()
-    with cli._Progress(tty).step("working"):
+    with _progress.Progress(tty).step("working"):
         import time
 
         time.sleep(0.05)
@@ -314,13 +316,13 @@ def test_progress_only_on_a_terminal_after_the_delay(monkeypatch):
     assert tty.getvalue().endswith(" s\n") and "done in" in tty.getvalue()
 
     pipe = io.StringIO()  # not a terminal: silent
-    with cli._Progress(pipe).step("working"):
+    with _progress.Progress(pipe).step("working"):
         time.sleep(0.05)
     assert pipe.getvalue() == ""
 
-    monkeypatch.setattr(cli, "PROGRESS_DELAY", 10.0)  # quick work: silent on a terminal too
+    monkeypatch.setattr(_progress, "PROGRESS_DELAY", 10.0)  # quick work: silent on a terminal too
     quick = _FakeTTY()
-    with cli._Progress(quick).step("working"):
+    with _progress.Progress(quick).step("working"):
         pass
     assert quick.getvalue() == ""
 
@@ -640,7 +642,7 @@ def test_bad_nd_input_one_line(capsys, extra, message):
 
 def test_one_line_names_axes():
     exc = ValueError("`stride[1]` must be an integer >= 1, got 0; `kernel_size[0]` and `other`")
-    assert cli._one_line(exc) == (
+    assert _errors.one_line(exc) == (
         "--stride (axis 1) must be an integer >= 1, got 0; `kernel_size[0]` and `other`"
     )
 
@@ -762,9 +764,9 @@ def test_readme_show_examples_are_what_the_command_prints(capsys):
 
 def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkeypatch, tmp_path):
     """Issue 8 (2): every iterative step has a time limit; running out is a warning, not a hang."""
-    from toeplitz_conv import spectral
+    from toeplitz_conv.spectral import _method
 
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(40).standard_normal((2, 2, 3))
     np.save(tmp_path / "w.npy", w)
     argv = ["analyze", "--weight", str(tmp_path / "w.npy"), "--length", "150", "--padding", "1"]
@@ -780,7 +782,7 @@ def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkey
     assert cond == pytest.approx(sv[0] / sv[-1], rel=1e-5)
     assert "warning" not in captured.err
     # a budget too small to converge: the values reached, and a warning that says so
-    monkeypatch.setattr(cli, "_TIME_LIMIT", 1e-9)
+    monkeypatch.setattr(_commands, "TIME_LIMIT", 1e-9)
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "largest  3 singular values: " in captured.out
@@ -791,7 +793,7 @@ def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkey
 def _spy_reference(M):
     """The picture the summary draws, from the assembled matrix."""
     m, n = M.shape
-    rb, cb = -(-m // cli._SPY_ROWS), -(-n // cli._SPY_COLS)
+    rb, cb = -(-m // _summary.SPY_ROWS), -(-n // _summary.SPY_COLS)
     grid = np.zeros((-(-m // rb), -(-n // cb)), dtype=bool)
     coo = M.tocoo()
     grid[coo.row // rb, coo.col // cb] = True
@@ -830,8 +832,8 @@ def test_summary_from_the_pattern_matches_the_matrix(capsys, tmp_path, case):
     argv = [str(tmp_path / f"{a}.npy") if a in files else a for a in argv]
     assert cli.main(["show", *argv, "--max-size", "0"]) == 0
     out = capsys.readouterr().out
-    args = cli._parser().parse_args(["show", *argv])
-    M = cli._layer(args).matrix("csr")
+    args = _options.build_parser().parse_args(["show", *argv])
+    M = layer_matrix(_parse.layer_of(args), transpose=args.transpose)
     per_row = np.diff(M.indptr)
     m, n = M.shape
     assert (
@@ -839,7 +841,10 @@ def test_summary_from_the_pattern_matches_the_matrix(capsys, tmp_path, case):
         f"per row: min {per_row.min()}, max {per_row.max()}"
     ) in out
     stored = M.data.nbytes + M.indices.nbytes + M.indptr.nbytes
-    assert f"storage: CSR {cli._bytes(stored)} ({M.dtype} values, {M.indices.dtype} indices)" in out
+    assert (
+        f"storage: CSR {_summary.byte_size(stored)} ({M.dtype} values, {M.indices.dtype} indices)"
+        in out
+    )
     assert out.rstrip("\n").splitlines()[-len(_spy_reference(M)) :] == _spy_reference(M)
 
 
@@ -849,7 +854,7 @@ def test_show_summary_does_not_assemble(capsys, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the summary assembled the matrix")
 
-    monkeypatch.setattr(cli._Layer, "matrix", refuse)
+    monkeypatch.setattr(_commands, "layer_matrix", refuse)
     w = np.ones((64, 64, 3, 3))
     with contextlib.ExitStack() as stack:
         path = stack.enter_context(_tmp_npy(w))
@@ -900,11 +905,10 @@ def test_show_refuses_to_print_a_huge_matrix(capsys):
 def test_structure_is_the_librarys_circulant(capsys, argv, structure):
     assert cli.main(["show", *argv]) == 0
     assert f"structure: {structure}\n" in capsys.readouterr().out
-    layer = cli._layer(cli._parser().parse_args(["show", *argv]))
-    assert layer.conv.is_circulant == ("Toeplitz" not in structure)
-    kwargs = dict(layer.kwargs)
-    size = layer.conv.input_size[0] if layer.ndim == 1 else layer.conv.input_size
-    if layer.conv.is_circulant:  # the exact FFT spectrum takes exactly these layers
+    layer = _parse.layer_of(_options.build_parser().parse_args(["show", *argv]))
+    assert layer.is_circulant == ("Toeplitz" not in structure)
+    size, kwargs = layer.arguments()
+    if layer.is_circulant:  # the exact FFT spectrum takes exactly these layers
         tc.singular_values(layer.weight, size, method="fft", **kwargs)
     else:
         with pytest.raises(ValueError, match="needs a block-circulant layer"):
@@ -947,7 +951,7 @@ def test_certified_digits(lo, hi, digits):
     ],
 )
 def test_directed_bounds_stay_bounds(bound, direction, want):
-    text = cli._directed(bound, direction)
+    text = _render.directed(bound, direction)
     assert text == want
     assert float(text) <= bound if direction == "down" else float(text) >= bound
 
@@ -1064,10 +1068,8 @@ def test_pattern_is_the_matrix_pattern(data, n, transpose):
         kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
                       groups=cfg["groups"], padding_mode=cfg["mode"])  # fmt: skip
         conv = conv_layer(w, cfg["input_size"], ndim=n, **kwargs)
-    kwargs["groups"] = conv.groups
-    layer = cli._Layer(conv, transpose, kwargs, "w.npy")
-    M = layer.matrix("csr")
-    pattern = cli._Pattern.of(layer)
+    M = layer_matrix(conv, transpose=transpose)
+    pattern = _summary.Pattern.of(conv, transpose)
     assert pattern.shape == M.shape and pattern.nnz == M.nnz
     per_row = np.diff(M.indptr)
     assert pattern.row_counts() == (per_row.min(), per_row.max())
@@ -1077,4 +1079,6 @@ def test_pattern_is_the_matrix_pattern(data, n, transpose):
     want[coo.row // rb, coo.col // cb] = True
     np.testing.assert_array_equal(grid, want)
     if not transpose:  # the structure's word is the library's rule
-        assert ("circulant" in cli._structure(layer).split(";")[0]) == conv.is_circulant
+        assert (
+            "circulant" in _summary.structure(conv, transpose).split(";")[0]
+        ) == conv.is_circulant

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 
 import toeplitz_conv as tc
 from conftest import assert_canonical_sparse
-from toeplitz_conv import _mat, _mtx
+from toeplitz_conv import _mtx
+from toeplitz_conv import _tunables as tunables
 from toeplitz_conv import io as tcio
 from toeplitz_conv.io import load_matrix, save_matrix
 
@@ -633,7 +634,7 @@ def _random_sparse(rng, shape, nnz, dtype):
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr"])
 def test_mtx_written_in_chunks_reads_back_exactly(tmp_path, monkeypatch, dtype, fmt):
     """The chunked writer (numpy-formatted text) against scipy's reader, chunk edges included."""
-    monkeypatch.setattr(_mtx, "_MTX_CHUNK", 7)
+    monkeypatch.setattr(tunables, "MTX_CHUNK", 7)
     rng = np.random.default_rng(7)
     M = _random_sparse(rng, (40, 31), 300, dtype).asformat(fmt)
     M = M.astype(dtype)  # bool: random values -> True/False
@@ -683,7 +684,7 @@ def test_failure_in_a_later_chunk_leaves_old_file(tmp_path, monkeypatch):
     path = tmp_path / "m.mtx"
     save_matrix(MATRICES["seed"], path)
     before = path.read_bytes()
-    monkeypatch.setattr(_mtx, "_MTX_CHUNK", 2)
+    monkeypatch.setattr(tunables, "MTX_CHUNK", 2)
     calls = []
     real = _mtx._mtx_lines
 
@@ -719,8 +720,8 @@ def test_mtx_entries_of_a_row_block(tmp_path, monkeypatch, table_bytes):
     """A row block written with its rows numbered from an offset (for writers by blocks)."""
     import io as _io
 
-    monkeypatch.setattr(_mtx, "_DIGIT_TABLE_BYTES", table_bytes)
-    monkeypatch.setattr(_mtx, "_MTX_CHUNK", 5)
+    monkeypatch.setattr(tunables, "DIGIT_TABLE_BYTES", table_bytes)
+    monkeypatch.setattr(tunables, "MTX_CHUNK", 5)
     M = MATRICES["reflect-stride-groups"]
     buffers = []
     for r0, r1 in [(0, 7), (7, 8), (8, M.shape[0])]:
@@ -737,8 +738,8 @@ def test_mtx_entries_of_a_row_block(tmp_path, monkeypatch, table_bytes):
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_mat_streamed_by_column_blocks(tmp_path, monkeypatch, dtype, fmt, compress):
     """The .mat writer (CSC order block by block) against scipy's reader."""
-    monkeypatch.setattr(_mat, "_MAT_BLOCK", 13)
-    monkeypatch.setattr(_mtx, "_MTX_CHUNK", 17)
+    monkeypatch.setattr(tunables, "MAT_BLOCK", 13)
+    monkeypatch.setattr(tunables, "MTX_CHUNK", 17)
     rng = np.random.default_rng(11)
     M = _random_sparse(rng, (23, 41), 200, dtype).asformat(fmt)
     path = tmp_path / "m.mat"
@@ -769,7 +770,7 @@ def test_mat_of_empty_and_non_canonical(tmp_path):
 
 
 def test_mat_too_large_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(_mat, "_MAT_MAX_BYTES", 1000)
+    monkeypatch.setattr(tunables, "MAT_MAX_BYTES", 1000)
     with pytest.raises(
         ValueError,
         match=r"too large for a MATLAB \(v5\) \.mat file, whose "

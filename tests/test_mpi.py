@@ -207,6 +207,7 @@ def test_row_blocks_are_slices_of_the_matrix(mode, channels, stride):
     """Rows [r0, r1) built alone equal those rows of conv1d_matrix, canonical, any range
     (within a channel, across channels and groups); the ranges balance the nonzeros."""
     import toeplitz_conv as tc
+    from toeplitz_conv._layer import conv_layer
     from toeplitz_conv.mpi import row_ranges
     from toeplitz_conv.mpi._spec import conv_spec
 
@@ -214,7 +215,7 @@ def test_row_blocks_are_slices_of_the_matrix(mode, channels, stride):
     w = np.random.default_rng(1).standard_normal((c_out, g, 3))
     kw = dict(stride=stride, padding=(2, 1), dilation=2, groups=groups, padding_mode=mode)
     full = tc.conv1d_matrix(w, 17, **kw)
-    spec = conv_spec(w, 17, dtype=None, **kw)
+    spec = conv_spec(conv_layer(w, 17, **kw), None)
     m = full.shape[0]
     for r0, r1 in [(0, m), (1, m - 2), (3, 4), (m // 3, 2 * m // 3), (0, 1)]:
         block = spec.rows(r0, r1)

@@ -22,6 +22,7 @@ import toeplitz_conv as tc
 from conftest import assert_canonical_sparse, require_torch
 from reference import ref_conv_nd_matrix
 from toeplitz_conv import _assemble, _threads
+from toeplitz_conv import _tunables as tunables
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 FORMATS = ("csr", "csc", "coo", "bsr", "dia", "dense")
@@ -443,9 +444,9 @@ def test_chunked_threaded_nd(monkeypatch):
         for w, size, kw in cases
         for fmt in ("csr", "csc", "coo")
     ]
-    monkeypatch.setattr(_assemble, "_CHUNK_ENTRIES", 7)
-    monkeypatch.setattr(_assemble, "_PARALLEL_MIN_ENTRIES", 0)
-    monkeypatch.setattr(_assemble, "_UNIT_ENTRIES", 3)
+    monkeypatch.setattr(tunables, "CHUNK_ENTRIES", 7)
+    monkeypatch.setattr(tunables, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(tunables, "UNIT_ENTRIES", 3)
     monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
     _assemble._cached_layout.cache_clear()
     calls = []

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from toeplitz_conv import _certify, _krylov, spectral
-from toeplitz_conv import _symbol as _sym
 from toeplitz_conv._linop import LayerOperator
+from toeplitz_conv.spectral import _bracket, _certify, _krylov, _method
+from toeplitz_conv.spectral import _symbol as _sym
 
 MODES = ["zeros", "reflect", "replicate", "circular"]
 
@@ -217,8 +217,8 @@ def test_bracket_contains_the_dense_norm(torch, monkeypatch, mode, case):
     )
     M = torch_matrix(torch, w, size, mode=mode, **kw)
     norm = np.linalg.norm(M, 2)
-    monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
-    lower, upper = spectral._bracket(layer, 1e-6, 60, np.random.default_rng(0))
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    lower, upper = _bracket.bracket(layer, 1e-6, _method.Budget(60, None), np.random.default_rng(0))
     assert lower <= norm * (1 + 1e-12)
     assert upper >= norm * (1 - 1e-12)
     if mode == "zeros":  # the circulant embedding alone: within the boundary effect
@@ -238,9 +238,9 @@ def test_bracket_2d_complex_and_real(torch, monkeypatch, complex_weights):
     size = (14, 12)
     M = torch_matrix(torch, w, size, padding=1)
     norm = np.linalg.norm(M, 2)
-    monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "zeros")
-    lower, upper = spectral._bracket(layer, 1e-4, 80, None)
+    lower, upper = _bracket.bracket(layer, 1e-4, _method.Budget(80, None))
     assert lower <= norm * (1 + 1e-12) <= upper * (1 + 2e-12)
     assert (norm - lower) <= 1e-4 * norm  # Lanczos from the windowed exponential converges
     assert upper <= norm * 1.05
@@ -280,8 +280,8 @@ def test_exhausted_budget_warns_with_the_certified_bracket(torch, monkeypatch):
     size = (12, 10)
     M = torch_matrix(torch, w, size, padding=1, mode="replicate")
     norm = np.linalg.norm(M, 2)
-    monkeypatch.setattr(spectral, "_dense_ok", lambda layer: False)
-    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_method, "DENSE_NORM_SIDE", 0)
     with pytest.warns(RuntimeWarning, match=r"certified bracket \[") as record:
         value = tc.spectral_norm(w, size, padding=1, padding_mode="replicate", maxiter=0)
     assert value <= norm * (1 + 1e-12)
@@ -304,8 +304,9 @@ def test_deterministic_nd():
     w = np.random.default_rng(6).standard_normal((3, 3, 3, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        a = spectral._bracket(_sym.analysis_layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
-        b = spectral._bracket(_sym.analysis_layer(w, (30, 31), 1, 1, 1, 1, "zeros"), 1e-3, 30, None)
+        layer = _sym.analysis_layer(w, (30, 31), 1, 1, 1, 1, "zeros")
+        a = _bracket.bracket(layer, 1e-3, _method.Budget(30, None))
+        b = _bracket.bracket(layer, 1e-3, _method.Budget(30, None))
     assert a == b
 
 

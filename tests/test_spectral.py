@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from toeplitz_conv import _certify, _krylov, spectral
-from toeplitz_conv import _symbol as _sym
+from toeplitz_conv import spectral
 from toeplitz_conv._linop import LayerOperator
+from toeplitz_conv.spectral import _bracket, _certify, _krylov, _method, _smallest
+from toeplitz_conv.spectral import _symbol as _sym
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -120,7 +121,7 @@ def test_bracket_is_certified(mode, groups, c_out_g, c_in_g, K, stride, dilation
     layer = _sym.analysis_layer(w, L, stride, pad, dilation, groups, mode)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lo, hi = spectral._bracket(layer, 1e-6, 20)
+        lo, hi = _bracket.bracket(layer, 1e-6, _method.Budget(20, None))
     assert lo <= ref[0] * (1 + 1e-13)
     assert hi >= ref[0] * (1 - 1e-13)
     # and the public function, which may take the dense path, too
@@ -135,7 +136,7 @@ def test_bracket_closes(mode):
     L = 400
     ref, _ = _dense_svd(w, L, padding=2, padding_mode=mode)
     layer = _sym.analysis_layer(w, L, 1, 2, 1, 1, mode)
-    lo, hi = spectral._bracket(layer, 1e-6, 50)
+    lo, hi = _bracket.bracket(layer, 1e-6, _method.Budget(50, None))
     assert lo <= ref[0] <= hi
     assert hi - lo <= 1e-6 * hi
 
@@ -143,7 +144,7 @@ def test_bracket_closes(mode):
 def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
     """Long zero-padded layers close by the circulant bound, with no Cholesky and no dense."""
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     w = np.random.default_rng(6).standard_normal((4, 4, 5))
     lo, hi = tc.spectral_norm_bounds(w, 3000, padding=2, rtol=1e-5)
     assert hi - lo <= 1e-5 * hi
@@ -157,8 +158,8 @@ def test_zero_padded_bracket_from_the_circulant_alone(monkeypatch):
 
 def test_bracket_warns_when_it_cannot_close(monkeypatch):
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
-    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_method, "DENSE_NORM_SIDE", 0)
     w = np.random.default_rng(7).standard_normal((2, 2, 5))
     ref, _ = _dense_svd(w, 300, padding=2, padding_mode="reflect")
     with pytest.warns(RuntimeWarning, match=r"certified bracket \[.*\] .* did not close"):
@@ -169,7 +170,7 @@ def test_bracket_warns_when_it_cannot_close(monkeypatch):
 
 
 def test_svds_path_and_complete_spectrum_refused(monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(8).standard_normal((2, 2, 3))
     ref, _ = _dense_svd(w, 30, padding=1)
     np.testing.assert_allclose(tc.singular_values(w, 30, padding=1, k=3), ref[:3], rtol=1e-8)
@@ -181,7 +182,7 @@ def test_svds_path_and_complete_spectrum_refused(monkeypatch):
     )
     # beyond the sparse-LU limit too: the Lanczos estimate of the condition number (on a
     # layer whose sigma_min is far above the rounding floor of top^2 I - M^H M)
-    monkeypatch.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
+    monkeypatch.setattr(_method, "SHIFT_INVERT_MAX_NNZ", 0)
     w = np.random.default_rng(10).standard_normal((2, 2, 3))
     ref, _ = _dense_svd(w, 30, padding=1)
     cond = tc.condition_number(w, 30, padding=1, tol=1e-12)
@@ -200,7 +201,7 @@ def test_svds_path_and_complete_spectrum_refused(monkeypatch):
 )
 def test_condition_number_beyond_dense_by_sparse_lu(monkeypatch, shape, kw):
     """Above DENSE_LIMIT sigma_min comes from shift-invert Lanczos on a sparse LU: exact."""
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(21).standard_normal(shape)
     if shape == (1, 1, 3):
         w = np.array([[[1.0, -2.0, 1.0]]])
@@ -209,7 +210,7 @@ def test_condition_number_beyond_dense_by_sparse_lu(monkeypatch, shape, kw):
 
 
 def test_condition_number_singular_beyond_dense(monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     # a circular difference filter with L_out != L (not circulant): constants are still lost
     assert tc.condition_number([1.0, -1.0], 300, padding=(1, 1), padding_mode="circular") == (
         np.inf
@@ -467,7 +468,7 @@ def test_top_values_with_a_small_budget_warn_with_what_they_reached():
 
 
 def test_auto_beyond_the_dense_limit_is_block_krylov(monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(33).standard_normal((2, 3, 3))
     ref, _ = _dense_svd(w, 90, padding=1, padding_mode="replicate")
     values, errors = tc.singular_values(
@@ -480,7 +481,7 @@ def test_auto_beyond_the_dense_limit_is_block_krylov(monkeypatch):
 @pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
 def test_condition_number_beyond_dense_every_mode(monkeypatch, mode):
     """sigma_min by shift-invert block Krylov for every padding mode (was unbounded ARPACK)."""
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(0).standard_normal(3)  # the shape of the issue's replicate case
     kw = dict(padding=(2, 0), padding_mode=mode)
     M = tc.conv1d_matrix(w, 300, format="dense", **kw)
@@ -488,14 +489,14 @@ def test_condition_number_beyond_dense_every_mode(monkeypatch, mode):
 
 
 def test_condition_number_with_a_small_budget_warns(monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
     w = np.random.default_rng(34).standard_normal((3, 3, 3))
     M = tc.conv1d_matrix(w, 150, padding=1, padding_mode="reflect", format="dense")
     with pytest.warns(RuntimeWarning, match=r"sigma_min by .* ran out of its budget .*maxiter=0"):
         cond = tc.condition_number(w, 150, padding=1, padding_mode="reflect", maxiter=0)
     assert cond <= np.linalg.cond(M) * (1 + 1e-9)  # sigma_min's attained upper end: a lower bound
     # without a sparse LU (too many nonzeros): block Krylov on the flipped Gram matrix
-    monkeypatch.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
+    monkeypatch.setattr(_method, "SHIFT_INVERT_MAX_NNZ", 0)
     with pytest.warns(RuntimeWarning, match=r"no LU"):
         cond = tc.condition_number(w, 150, padding=1, padding_mode="reflect", maxiter=2)
     assert cond <= np.linalg.cond(M) * (1 + 1e-9)
@@ -560,10 +561,10 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
         calls.append(real(*args))
         return calls[-1]
 
-    monkeypatch.setattr(spectral, "localized_bound", spy)
+    monkeypatch.setattr(_bracket, "localized_bound", spy)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)  # no whole-Gram certificate
     monkeypatch.setattr(_certify, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     w = np.random.default_rng(41).standard_normal(shape)
     L = 600
     ref, _ = _dense_svd(w, L, padding_mode=mode, **kw)
@@ -572,15 +573,15 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lo, hi = spectral._bracket(layer, 1e-6, 50)
+        lo, hi = _bracket.bracket(layer, 1e-6, _method.Budget(50, None))
     assert calls and calls[0] is not None  # the localised bound ran and proved something
     assert lo <= ref[0] * (1 + 1e-13) and hi >= ref[0] * (1 - 1e-13)
     assert hi - lo <= 2e-3 * hi
 
 
 def test_norm_bracket_with_a_time_limit_returns_what_it_reached(monkeypatch):
-    monkeypatch.setattr(spectral, "DENSE_LIMIT", 0)
-    monkeypatch.setattr(spectral, "_DENSE_NORM_SIDE", 0)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_method, "DENSE_NORM_SIDE", 0)
     w = np.random.default_rng(42).standard_normal((2, 2, 5))
     ref, _ = _dense_svd(w, 300, padding=2, padding_mode="reflect")
     lo, hi = tc.spectral_norm_bounds(w, 300, padding=2, padding_mode="reflect", time_limit=1e-9)
@@ -635,7 +636,7 @@ def test_krylov_on_a_wide_layer_whose_start_block_is_in_the_null_space():
     """
     layer = _sym.analysis_layer(np.zeros((1, 1, 2, 2)), (30, 30), 1, 0, 1, 1, "zeros")
     assert layer.shape[0] < layer.shape[1]  # wide
-    budget = _krylov.Budget(10, None)
+    budget = _method.Budget(10, None)
     values, errors, done, _ = _krylov.top_singular_values(
         layer, 2, tol=1e-6, budget=budget, rng=np.random.default_rng(0)
     )
@@ -724,8 +725,8 @@ def test_smallest_singular_value_error_is_within_tol():
     layer = _sym.analysis_layer(np.stack([k, k])[:, None], (54, 54), 1, 1, 1, 1, "zeros")
     j = np.arange(1, 55)
     exact = np.sqrt(2) * (2 + 2 * np.cos(54 * np.pi / 55)) ** 2
-    value, error, done, how = _krylov.smallest_singular_value(
-        layer, tol=1e-6, budget=_krylov.Budget(100, None), rng=np.random.default_rng(0), top=64
+    value, error, done, how = _smallest.smallest_singular_value(
+        layer, tol=1e-6, budget=_method.Budget(100, None), rng=np.random.default_rng(0), top=64
     )
     assert done and "augmented" in how
     assert abs(value - exact) <= error <= 1.5e-6 * value
@@ -783,8 +784,8 @@ def test_condition_number_without_lu_matches_dense_or_warns_a_true_bound(
     M = tc.conv_matrix(w, size, format="dense", **kw)
     s = np.linalg.svd(M, compute_uv=False)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(spectral, "DENSE_LIMIT", 100)
-        mp.setattr(_krylov, "_SHIFT_INVERT_MAX_NNZ", 0)
+        mp.setattr(_method, "DENSE_LIMIT", 100)
+        mp.setattr(_method, "SHIFT_INVERT_MAX_NNZ", 0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             got = tc.condition_number(w, size, tol=tol, **kw)
@@ -824,5 +825,7 @@ def test_operator_products_are_fresh_arrays_when_one_output_row_is_kept():
     assert not np.shares_memory(a, b)
     np.testing.assert_allclose(a, M @ x, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(b, M @ y, rtol=1e-12, atol=1e-12)
-    lower = spectral._bracket(layer, 1e-6, 100, np.random.default_rng(0), None, certify=False)[0]
+    lower = _bracket.bracket(
+        layer, 1e-6, _method.Budget(100, None), np.random.default_rng(0), certify=False
+    )[0]
     assert lower <= np.linalg.norm(M, 2) * (1 + 1e-12)

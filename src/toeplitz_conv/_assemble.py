@@ -40,6 +40,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from . import _threads
+from . import _tunables as tunables
 from ._pattern import Band, RowClass, row_classes, row_counts, sliced
 
 __all__ = [
@@ -51,18 +52,10 @@ __all__ = [
     "dia_offsets",
 ]
 
-# Entries per repeated super-unit; at most and at least per task (aiming at
-# about eight tasks); and the size from which a build uses the thread pool.
-# Tests shrink them to force the chunked and threaded paths on small inputs.
-_UNIT_ENTRIES = 8192
-_CHUNK_ENTRIES = 1 << 22
-_MIN_CHUNK_ENTRIES = 1 << 18
-_PARALLEL_MIN_ENTRIES = 1 << 20
-
 
 def _chunk_entries(nnz: int) -> int:
     """Entries per task for a result of `nnz` entries."""
-    return min(_CHUNK_ENTRIES, max(_MIN_CHUNK_ENTRIES, nnz // 8))
+    return min(tunables.CHUNK_ENTRIES, max(tunables.MIN_CHUNK_ENTRIES, nnz // 8))
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -237,7 +230,7 @@ class _Layout:
         cols, taps, _ = _expand(
             band.unit_counts, band.unit_cols, band.unit_taps, offsets, self.C, n_taps
         )
-        per_unit = _ceil_div(_UNIT_ENTRIES, max(cols.size, 1))
+        per_unit = _ceil_div(tunables.UNIT_ENTRIES, max(cols.size, 1))
         self.periods = max(1, min(per_unit, _ceil_div(self.n_int, band.period)))
         self.unit_rows = self.periods * band.period
         self.unit_entries = self.periods * cols.size
@@ -364,7 +357,11 @@ def _classes(grid: Grid, index_dtype: np.dtype) -> list[_Class]:
             for a, rc in enumerate(combo)
         ]
         lay = _cached_layout(
-            inner, offsets.astype(np.int64).tobytes(), K, np.dtype(index_dtype).str, _UNIT_ENTRIES
+            inner,
+            offsets.astype(np.int64).tobytes(),
+            K,
+            np.dtype(index_dtype).str,
+            tunables.UNIT_ENTRIES,
         )
         out.append(
             _Class(
@@ -567,8 +564,32 @@ def _tasks(
     return tasks
 
 
-def _index_dtype_ok(nnz: int, shape: tuple[int, int], index_dtype: np.dtype) -> None:
-    assert np.iinfo(index_dtype).max >= max(nnz, *shape)
+def _outputs(
+    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple | None, dtype: np.dtype | None
+) -> tuple[list[Grid], int, int, np.dtype, np.dtype]:
+    """The grids as a list, their nonzeros and rows, the index and data dtypes."""
+    grids = [grids] if isinstance(grids, Grid) else grids
+    nnz = sum(g.nnz for g in grids)
+    n_rows = sum(g.shape[0] for g in grids)
+    idx = np.dtype(index_dtype)
+    assert np.iinfo(idx).max >= max(nnz, *(shape or (n_rows, 0)))
+    return grids, nnz, n_rows, idx, dtype if dtype is not None else grids[0].weights.dtype
+
+
+def _fill(grids: list[Grid], idx: np.dtype, nnz: int, steps: Callable) -> None:
+    """Fill the output arrays grid by grid, all grids' pieces in one parallel run.
+
+    ``steps(grid, e_off, r_off)`` gives one grid's ``(edges, interior)`` fills and the
+    offsets :func:`_tasks` applies (its first entry and first row in the outputs).
+    """
+    tasks: list[Callable[[], None]] = []
+    e_off = r_off = 0
+    for grid in grids:
+        edges, interior, offsets = steps(grid, e_off, r_off)
+        tasks += _tasks(grid, idx, edges, interior, **offsets)
+        e_off += grid.nnz
+        r_off += grid.shape[0]
+    _threads.run(tasks, parallel=nnz >= tunables.PARALLEL_MIN_ENTRIES)
 
 
 def compressed_arrays(
@@ -578,34 +599,27 @@ def compressed_arrays(
     dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, data)`` in canonical CSR of `grids` stacked row-wise."""
-    grids = [grids] if isinstance(grids, Grid) else grids
-    nnz = sum(g.nnz for g in grids)
-    n_rows = sum(g.shape[0] for g in grids)
-    idx = np.dtype(index_dtype)
-    _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
+    grids, nnz, n_rows, idx, data_dtype = _outputs(grids, index_dtype, shape, dtype)
     indptr = np.empty(n_rows + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
+    data = np.empty(nnz, dtype=data_dtype)
 
-    tasks: list[Callable[[], None]] = []
-    e_off = r_off = 0
-    for grid in grids:
+    def steps(grid: Grid, e_off: int, r_off: int) -> tuple:
         ind, dat = indices[e_off : e_off + grid.nnz], data[e_off : e_off + grid.nnz]
         ptr = indptr[r_off : r_off + grid.shape[0]]
 
-        def edges(b: _Box, ind=ind, dat=dat, ptr=ptr) -> None:
+        def edges(b: _Box) -> None:
             if b.lay.block:
                 b.fill_edges(ind, dat)
             b.fill_edge_ptr(ptr)
 
-        def interior(b: _Box, m0: int, m1: int, ind=ind, dat=dat, ptr=ptr) -> None:
+        def interior(b: _Box, m0: int, m1: int) -> None:
             b.fill_interior(ind, dat, m0, m1)
             b.fill_interior_ptr(ptr, m0, m1)
 
-        tasks += _tasks(grid, idx, edges, interior, entry_offset=e_off)
-        e_off += grid.nnz
-        r_off += grid.shape[0]
-    _threads.run(tasks, parallel=nnz >= _PARALLEL_MIN_ENTRIES)
+        return edges, interior, {"entry_offset": e_off}
+
+    _fill(grids, idx, nnz, steps)
     indptr[-1] = nnz
     return indptr, indices, data
 
@@ -617,33 +631,26 @@ def coordinate_arrays(
     dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(row, col, data)`` in canonical (row-major sorted) COO of `grids` stacked row-wise."""
-    grids = [grids] if isinstance(grids, Grid) else grids
-    nnz = sum(g.nnz for g in grids)
-    n_rows = sum(g.shape[0] for g in grids)
-    idx = np.dtype(index_dtype)
-    _index_dtype_ok(nnz, shape or (n_rows, 0), idx)
+    grids, nnz, _, idx, data_dtype = _outputs(grids, index_dtype, shape, dtype)
     row = np.empty(nnz, dtype=idx)
     col = np.empty(nnz, dtype=idx)
-    data = np.empty(nnz, dtype=dtype if dtype is not None else grids[0].weights.dtype)
+    data = np.empty(nnz, dtype=data_dtype)
 
-    tasks: list[Callable[[], None]] = []
-    e_off = r_off = 0
-    for grid in grids:
+    def steps(grid: Grid, e_off: int, r_off: int) -> tuple:
         rw, cl, dat = (a[e_off : e_off + grid.nnz] for a in (row, col, data))
 
-        def edges(b: _Box, rw=rw, cl=cl, dat=dat) -> None:
+        def edges(b: _Box) -> None:
             if b.lay.block:
                 b.fill_edges(cl, dat)
                 b.fill_edge_rows(rw)
 
-        def interior(b: _Box, m0: int, m1: int, rw=rw, cl=cl, dat=dat) -> None:
+        def interior(b: _Box, m0: int, m1: int) -> None:
             b.fill_interior(cl, dat, m0, m1)
             b.fill_interior_rows(rw, m0, m1)
 
-        tasks += _tasks(grid, idx, edges, interior, row_offset=r_off)
-        e_off += grid.nnz
-        r_off += grid.shape[0]
-    _threads.run(tasks, parallel=nnz >= _PARALLEL_MIN_ENTRIES)
+        return edges, interior, {"row_offset": r_off}
+
+    _fill(grids, idx, nnz, steps)
     return row, col, data
 
 
@@ -717,7 +724,7 @@ def dia_arrays(grid: Grid, offsets: np.ndarray) -> np.ndarray:
                     window[s] = v[:, None]
 
                 tasks.append(fill)
-    _threads.run(tasks, parallel=grid.nnz >= _PARALLEL_MIN_ENTRIES)
+    _threads.run(tasks, parallel=grid.nnz >= tunables.PARALLEL_MIN_ENTRIES)
 
     if band.edge_cols.size:
         diag = np.searchsorted(offsets, block_offset[:, :, None] + edge_diag)

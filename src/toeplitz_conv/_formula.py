@@ -17,7 +17,7 @@ from ._geometry import ConvGeometry, PaddingND, check_choice
 from ._layer import Layer, conv_layer, transpose_layer
 from ._public import renamed_keyword
 
-__all__ = ["formula"]
+__all__ = ["formula", "layer_formula"]
 
 _STYLES: tuple[str, ...] = ("text", "latex")
 _EXPAND_MAX_TAPS = 8  # write the sum out term by term up to this many taps (1-D)
@@ -590,7 +590,7 @@ def formula(
     check_choice(style, "style", _STYLES)
     if not isinstance(transpose, bool):
         raise TypeError(f"`transpose` must be True or False; got {transpose!r}")
-    S = _Style(style == "latex")
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     if transpose:
         if padding_mode != "zeros":
             raise ValueError(
@@ -598,31 +598,19 @@ def formula(
                 f"got {padding_mode!r}"
             )
         layer = transpose_layer(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            dilation=dilation,
-            ndim=None,
+            weight, input_size, output_padding=output_padding, ndim=None, **geometry
         )
-        lines = _transpose_lines(layer, S)
     else:
         if output_padding != 0:
             raise ValueError(
                 f"`output_padding` is for transposed convolutions only; got {output_padding!r} "
                 "with transpose=False"
             )
-        layer = conv_layer(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=padding_mode,
-            ndim=None,
-        )
-        lines = _conv_lines(layer, S)
-    return _render(lines, S)
+        layer = conv_layer(weight, input_size, padding_mode=padding_mode, ndim=None, **geometry)
+    return layer_formula(layer, transpose=transpose, style=style)
+
+
+def layer_formula(layer: Layer, *, transpose: bool = False, style: str = "text") -> str:
+    """:func:`formula` of a validated `layer` (with `transpose`, of its transposed convolution)."""
+    S = _Style(style == "latex")
+    return _render(_transpose_lines(layer, S) if transpose else _conv_lines(layer, S), S)

@@ -331,6 +331,16 @@ def conv_geometry(
     return ConvGeometry(L, K, s, d, p_l, p_r, mode, L_out)
 
 
+def _axes(n: int, stride: object, padding: object, dilation: object) -> list[tuple]:
+    """``(axis, stride, padding, dilation)`` per axis, checked; `axis` is ``None`` in 1-D
+    (error messages then name the plain argument)."""
+    strides = per_axis(stride, "stride", n, minimum=1)
+    dilations = per_axis(dilation, "dilation", n, minimum=1)
+    paddings = per_axis_padding(padding, n)
+    names = range(n) if n > 1 else [None]
+    return list(zip(names, strides, paddings, dilations, strict=True))
+
+
 def conv_geometries(
     input_size: tuple[int, ...],
     kernel_size: tuple[int, ...],
@@ -346,22 +356,19 @@ def conv_geometries(
     `stride`, `dilation` are an int or an n-tuple; `padding` as in
     :func:`per_axis_padding`. Errors name the axis when ``n > 1``.
     """
-    n = len(input_size)
-    strides = per_axis(stride, "stride", n, minimum=1)
-    dilations = per_axis(dilation, "dilation", n, minimum=1)
-    paddings = per_axis_padding(padding, n)
+    axes = _axes(len(input_size), stride, padding, dilation)
     return tuple(
-        conv_geometry(
-            input_size[a],
-            kernel_size[a],
-            stride=strides[a],
-            padding=paddings[a],
-            dilation=dilations[a],
-            padding_mode=padding_mode,
-            axis=a if n > 1 else None,
-        )
-        for a in range(n)
+        conv_geometry(L, K, stride=s, padding=p, dilation=d, padding_mode=padding_mode, axis=a)
+        for L, K, (a, s, p, d) in zip(input_size, kernel_size, axes, strict=True)
     )
+
+
+def _numeric_padding(padding: object) -> None:
+    if isinstance(padding, str):
+        raise TypeError(
+            f"`padding` of a transposed convolution must be an int or a (left, right) "
+            f"pair (torch has no string padding there); got {padding!r}"
+        )
 
 
 def transpose_geometry(
@@ -387,11 +394,7 @@ def transpose_geometry(
     K = check_int(kernel_size, axis_name("kernel_size", axis), minimum=1)
     s = check_int(stride, axis_name("stride", axis), minimum=1)
     d = check_int(dilation, axis_name("dilation", axis), minimum=1)
-    if isinstance(padding, str):
-        raise TypeError(
-            f"`padding` of a transposed convolution must be an int or a (left, right) "
-            f"pair (torch has no string padding there); got {padding!r}"
-        )
+    _numeric_padding(padding)
     p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d, axis=axis)
     q = check_int(output_padding, axis_name("output_padding", axis), minimum=0)
     if q >= max(s, d):
@@ -422,24 +425,12 @@ def transpose_geometries(
 ) -> tuple[ConvGeometry, ...]:
     """One :func:`transpose_geometry` per spatial axis, from torch-style parameters."""
     n = len(input_size)
-    if isinstance(padding, str):
-        raise TypeError(
-            f"`padding` of a transposed convolution must be an int or a (left, right) "
-            f"pair (torch has no string padding there); got {padding!r}"
-        )
-    strides = per_axis(stride, "stride", n, minimum=1)
-    dilations = per_axis(dilation, "dilation", n, minimum=1)
+    _numeric_padding(padding)
     output_paddings = per_axis(output_padding, "output_padding", n, minimum=0)
-    paddings = per_axis_padding(padding, n)
+    axes = _axes(n, stride, padding, dilation)
     return tuple(
-        transpose_geometry(
-            input_size[a],
-            kernel_size[a],
-            stride=strides[a],
-            padding=paddings[a],  # type: ignore[arg-type]
-            output_padding=output_paddings[a],
-            dilation=dilations[a],
-            axis=a if n > 1 else None,
+        transpose_geometry(L, K, stride=s, padding=p, output_padding=q, dilation=d, axis=a)
+        for L, K, q, (a, s, p, d) in zip(
+            input_size, kernel_size, output_paddings, axes, strict=True
         )
-        for a in range(n)
     )

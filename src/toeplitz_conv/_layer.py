@@ -8,6 +8,7 @@ messages live in one place. A 1-D layer is the case ``n = 1``: one geometry.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +106,58 @@ class Layer:
             self.in_channels * math.prod(self.input_size),
         )
 
+    @property
+    def output_padding(self) -> tuple[int, ...]:
+        """``output_padding`` per axis of the transposed convolution of this layer.
+
+        What ``L`` has beyond the least input with ``L_out`` outputs,
+        ``q = L - ((L_out - 1) s - p_l - p_r + d (K - 1) + 1)``: for a layer from
+        :func:`transpose_layer`, the `output_padding` it was given.
+        """
+        return tuple(
+            g.input_length
+            - ((g.output_length - 1) * g.stride - g.pad_left - g.pad_right
+               + g.dilation * (g.kernel_size - 1) + 1)
+            for g in self.geoms
+        )  # fmt: skip
+
+    def arguments(self, *, transpose: bool = False) -> tuple[object, dict[str, object]]:
+        """``(input_size, parameters)`` as torch's functions take them, for display or to rebuild.
+
+        Each per-axis value is written as a user writes it: a scalar in 1-D, a tuple
+        with one item per axis in N-d (``padding`` a ``(left, right)`` pair per axis).
+        ``conv_layer(weight, size, **parameters, ndim=n)`` rebuilds the layer; with
+        `transpose`, the arguments of its transposed convolution (input size
+        ``output_size``, ``output_padding`` instead of ``padding_mode``), which
+        :func:`transpose_layer` takes.
+
+        Examples
+        --------
+        >>> layer = conv_layer([[1.0, 2.0], [3.0, 4.0]], (5, 6), stride=(2, 1), ndim=2)
+        >>> size, params = layer.arguments()
+        >>> size, params["stride"], params["padding"], params["padding_mode"]
+        ((5, 6), (2, 1), ((0, 0), (0, 0)), 'zeros')
+        >>> transpose_layer([4.0, 3.0], 5, stride=2, output_padding=1).arguments(transpose=True)
+        (5, {'stride': 2, 'padding': (0, 0), 'output_padding': 1, 'dilation': 1, 'groups': 1})
+        """
+
+        def written(values: tuple) -> object:
+            return values[0] if len(values) == 1 else values
+
+        geoms = self.geoms
+        params: dict[str, object] = {
+            "stride": written(tuple(g.stride for g in geoms)),
+            "padding": written(tuple((g.pad_left, g.pad_right) for g in geoms)),
+        }
+        if transpose:
+            params["output_padding"] = written(self.output_padding)
+        params["dilation"] = written(tuple(g.dilation for g in geoms))
+        params["groups"] = self.groups
+        if transpose:
+            return written(self.output_size), params
+        params["padding_mode"] = geoms[0].padding_mode
+        return written(self.input_size), params
+
 
 def input_size_tuple(input_size: object, n: int) -> tuple[int, ...]:
     """`input_size` as ``n`` ints: an int applies to every axis (named ``input_length`` in 1-D)."""
@@ -113,7 +166,19 @@ def input_size_tuple(input_size: object, n: int) -> tuple[int, ...]:
     return per_axis(input_size, "input_size", n, minimum=1)
 
 
-def _check_entries(layer: Layer) -> Layer:
+def _validate(
+    weight: object,
+    input_size: object,
+    ndim: int | None,
+    groups: object,
+    geometries: Callable[..., tuple[ConvGeometry, ...]],
+    geometry: dict,
+) -> Layer:
+    """The checked weight and groups, one geometry per axis, and a size int64 can index."""
+    w = as_weight(weight, input_size, ndim)
+    groups, _ = check_groups(w.shape, groups)
+    size = input_size_tuple(input_size, w.ndim - 2)
+    layer = Layer(w, geometries(size, w.shape[2:], **geometry), groups)
     rows, cols = layer.shape
     if max(rows, cols) > _MAX_ENTRIES:
         raise ValueError(
@@ -140,18 +205,8 @@ def conv_layer(
     it from a tuple `input_size`, else from the weight (see
     :func:`~._arrays.spatial_dims`). An int `input_size` applies to every axis.
     """
-    w = as_weight(weight, input_size, ndim)
-    groups, _ = check_groups(w.shape, groups)
-    n = w.ndim - 2
-    geoms = conv_geometries(
-        input_size_tuple(input_size, n),
-        w.shape[2:],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        padding_mode=padding_mode,
-    )
-    return _check_entries(Layer(w, geoms, groups))
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _validate(weight, input_size, ndim, groups, conv_geometries, geometry)
 
 
 def transpose_layer(
@@ -166,15 +221,7 @@ def transpose_layer(
     ndim: int | None = 1,
 ) -> Layer:
     """Validate a transposed conv layer; returns the conv layer it transposes."""
-    w = as_weight(weight, input_size, ndim)
-    groups, _ = check_groups(w.shape, groups)
-    n = w.ndim - 2
-    geoms = transpose_geometries(
-        input_size_tuple(input_size, n),
-        w.shape[2:],
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _check_entries(Layer(w, geoms, groups))
+    return _validate(weight, input_size, ndim, groups, transpose_geometries, geometry)

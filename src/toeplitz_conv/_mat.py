@@ -16,15 +16,11 @@ import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+from . import _tunables as tunables
 from ._files import HEADER
 
 __all__ = ["write_mat"]
 
-#: Entries of a column block written at a time to a ``.mat`` file (the CSC order of a CSR
-#: matrix is produced block by block, never as a whole copy).
-_MAT_BLOCK = 1 << 21
-#: MAT v5 sizes are 32-bit: a variable holds less than 4 GiB.
-_MAT_MAX_BYTES = 2**32 - 1
 # MAT v5 data types and the sparse class
 _MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
 _MX_SPARSE = 5
@@ -38,8 +34,8 @@ def _column_counts(m: sp.sparray) -> np.ndarray:
     """Entries in each column of CSR `m`, counted a slice at a time (``np.bincount`` of
     the whole index array would first copy it to int64)."""
     counts = np.zeros(m.shape[1], dtype=np.int64)
-    for lo in range(0, m.nnz, _MAT_BLOCK):
-        counts += np.bincount(m.indices[lo : lo + _MAT_BLOCK], minlength=m.shape[1])
+    for lo in range(0, m.nnz, tunables.MAT_BLOCK):
+        counts += np.bincount(m.indices[lo : lo + tunables.MAT_BLOCK], minlength=m.shape[1])
     return counts
 
 
@@ -48,17 +44,17 @@ def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
     block of columns at a time.
 
     A CSC `m` is sliced. From a CSR `m`, each block of columns holding about
-    ``nnz / 16`` entries (at least `_MAT_BLOCK`) is cut out and converted to CSC by
+    ``nnz / 16`` entries (at least `tunables.MAT_BLOCK`) is cut out and converted to CSC by
     scipy (``m[:, c0:c1].tocsc()``, a scan and a counting sort in C++): memory stays
     near one block; nothing of the size of `m` is allocated.
     """
     if m.format == "csc":
         source = m.indices if part == "rows" else m.data
-        for lo in range(0, m.nnz, _MAT_BLOCK):
-            yield source[lo : lo + _MAT_BLOCK]
+        for lo in range(0, m.nnz, tunables.MAT_BLOCK):
+            yield source[lo : lo + tunables.MAT_BLOCK]
         return
     ends = np.cumsum(_column_counts(m))
-    size = max(_MAT_BLOCK, -(-m.nnz // 16))
+    size = max(tunables.MAT_BLOCK, -(-m.nnz // 16))
     cuts = np.searchsorted(ends, np.arange(size, m.nnz, size), side="left") + 1
     bounds = np.unique(np.concatenate([[0], cuts, [m.shape[1]]]))
     for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
@@ -76,7 +72,7 @@ def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
     parts = [16, 16, 8 + _padded(len(key)), 8 + _padded(4 * nnz), 8 + _padded(4 * (cols + 1))]
     parts += [8 + 8 * nnz] * (2 if complex_ else 1)
     body = sum(parts)
-    if max(rows, cols, nnz) > np.iinfo(np.int32).max or 8 + body > _MAT_MAX_BYTES:
+    if max(rows, cols, nnz) > np.iinfo(np.int32).max or 8 + body > tunables.MAT_MAX_BYTES:
         raise ValueError(
             f"a {rows:,} x {cols:,} matrix with {nnz:,} nonzeros is too large for a MATLAB "
             f"(v5) .mat file, whose variables hold less than 4 GiB ({8 + body:,} bytes "
@@ -139,7 +135,9 @@ def write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: 
     out = packer.flush()
     written += len(out)
     file.write(out)
-    if written > _MAT_MAX_BYTES:  # pragma: no cover - compressed beyond the uncompressed limit
+    if (
+        written > tunables.MAT_MAX_BYTES
+    ):  # pragma: no cover - compressed beyond the uncompressed limit
         raise ValueError("the compressed matrix is too large for a MATLAB (v5) .mat file")
     end = file.tell()
     file.seek(start)

@@ -12,11 +12,9 @@ from typing import IO
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["mtx_field", "write_mtx", "write_mtx_entries"]
+from . import _tunables as tunables
 
-#: Stored entries formatted at a time when writing Matrix Market text: the text of a
-#: chunk (about 50 bytes an entry) and its working arrays stay near 20 MB.
-_MTX_CHUNK = 1 << 18
+__all__ = ["mtx_field", "write_mtx", "write_mtx_entries"]
 
 
 def mtx_field(dtype: np.dtype) -> str:
@@ -28,12 +26,12 @@ def _chunks(
     m: sp.sparray, size: int | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(rows, cols, values)`` of `m`'s stored entries, about `size` at a time
-    (default `_MTX_CHUNK`).
+    (default `tunables.MTX_CHUNK`).
 
     CSR is read by rows and CSC by columns straight from their arrays; COO in
     slices; other formats through CSR. Nothing of the size of `m` is allocated.
     """
-    size = _MTX_CHUNK if size is None else size
+    size = tunables.MTX_CHUNK if size is None else size
     if m.format == "coo":
         row, col = m.coords
         for i in range(0, m.nnz, size):
@@ -121,21 +119,17 @@ def _mtx_lines(
     return np.compress(grid != 0, grid).tobytes()
 
 
-#: The most bytes spent on a table of the digits of every row (or column) number.
-_DIGIT_TABLE_BYTES = 1 << 25
-
-
 def _digit_table(n: int, offset: int = 0) -> np.ndarray | None:
     """The digits of ``offset + 1, ..., offset + n`` (see `_digits`), or None when that
     table would be too large."""
-    if n * len(str(offset + n)) > _DIGIT_TABLE_BYTES:
+    if n * len(str(offset + n)) > tunables.DIGIT_TABLE_BYTES:
         return None
     return _digits(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
 
 
 def write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> None:
     """The entry lines of `m` (rows shifted by `row_offset`: a row block of a larger
-    matrix), written chunk by chunk: memory stays near `_MTX_CHUNK` entries' text."""
+    matrix), written chunk by chunk: memory stays near `tunables.MTX_CHUNK` entries' text."""
     tables = (_digit_table(m.shape[0], row_offset), _digit_table(m.shape[1]))
     for chunk in _chunks(m):
         file.write(_mtx_lines(*chunk, tables, row_offset))

@@ -164,18 +164,18 @@ def _run(
     return _restore(_add_bias(np.moveaxis(y, -1, 0), bias), ndim)
 
 
-def _conv(x, weight, bias, n, method, **kw) -> np.ndarray:
-    a, ndim = _as_signal(x, "x", n)
-    layer = conv_layer(weight, a.shape[2:], ndim=n, **kw)
-    _check_channels(a, ndim, layer.in_channels, "x")
-    return _run(a, ndim, layer, bias, transpose=False, method=method)
+def _conv(x, weight, bias, *, ndim: int | None, method: str, **params) -> np.ndarray:
+    a, x_ndim = _as_signal(x, "x", ndim)
+    layer = conv_layer(weight, a.shape[2:], ndim=ndim, **params)
+    _check_channels(a, x_ndim, layer.in_channels, "x")
+    return _run(a, x_ndim, layer, bias, transpose=False, method=method)
 
 
-def _conv_transpose(x, weight, bias, n, method, **kw) -> np.ndarray:
-    a, ndim = _as_signal(x, "x", n)
-    layer = transpose_layer(weight, a.shape[2:], ndim=n, **kw)
-    _check_channels(a, ndim, layer.out_channels, "x")
-    return _run(a, ndim, layer, bias, transpose=True, method=method)
+def _conv_transpose(x, weight, bias, *, ndim: int | None, method: str, **params) -> np.ndarray:
+    a, x_ndim = _as_signal(x, "x", ndim)
+    layer = transpose_layer(weight, a.shape[2:], ndim=ndim, **params)
+    _check_channels(a, x_ndim, layer.out_channels, "x")
+    return _run(a, x_ndim, layer, bias, transpose=True, method=method)
 
 
 def conv(
@@ -236,18 +236,8 @@ def conv(
            [22., 20., 24.]])
     """
     w, n = _weight_ndim(weight)
-    return _conv(
-        x,
-        w,
-        bias,
-        n,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _conv(x, w, bias, ndim=n, method=method, groups=groups, **geometry)
 
 
 def conv1d(
@@ -292,18 +282,8 @@ def conv1d(
     >>> conv1d([1.0, 2, 3, 4, 5], [4.0, 3.0])
     array([10., 17., 24., 31.])
     """
-    return _conv(
-        x,
-        weight,
-        bias,
-        1,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _conv(x, weight, bias, ndim=1, method=method, groups=groups, **geometry)
 
 
 def conv2d(
@@ -350,18 +330,8 @@ def conv2d(
     array([[[10., 18.],
             [42., 50.]]])
     """
-    return _conv(
-        x,
-        weight,
-        bias,
-        2,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _conv(x, weight, bias, ndim=2, method=method, groups=groups, **geometry)
 
 
 def conv3d(
@@ -407,18 +377,8 @@ def conv3d(
     >>> conv3d(np.ones((1, 3, 3, 3)), np.ones((2, 2, 2)), padding=((0, 0), 0, 0)).shape
     (1, 2, 2, 2)
     """
-    return _conv(
-        x,
-        weight,
-        bias,
-        3,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return _conv(x, weight, bias, ndim=3, method=method, groups=groups, **geometry)
 
 
 def conv_transpose(
@@ -475,18 +435,10 @@ def conv_transpose(
             [1., 1., 1., 1.]]])
     """
     w, n = _weight_ndim(weight)
-    return _conv_transpose(
-        x,
-        w,
-        bias,
-        n,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    return _conv_transpose(x, w, bias, ndim=n, method=method, groups=groups, **geometry)
 
 
 def conv_transpose1d(
@@ -534,18 +486,10 @@ def conv_transpose1d(
     >>> conv_transpose1d([1.0, 2.0], [4.0, 3.0], stride=2)
     array([4., 3., 8., 6.])
     """
-    return _conv_transpose(
-        x,
-        weight,
-        bias,
-        1,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    return _conv_transpose(x, weight, bias, ndim=1, method=method, groups=groups, **geometry)
 
 
 def conv_transpose2d(
@@ -591,18 +535,10 @@ def conv_transpose2d(
     >>> conv_transpose2d(np.ones((1, 1, 2)), np.ones((1, 1, 1, 2)), stride=(1, 2))
     array([[[1., 1., 1., 1.]]])
     """
-    return _conv_transpose(
-        x,
-        weight,
-        bias,
-        2,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    return _conv_transpose(x, weight, bias, ndim=2, method=method, groups=groups, **geometry)
 
 
 def conv_transpose3d(
@@ -648,18 +584,10 @@ def conv_transpose3d(
     >>> conv_transpose3d(np.ones((1, 1, 1, 1)), np.ones((2, 2, 2))).shape
     (1, 2, 2, 2)
     """
-    return _conv_transpose(
-        x,
-        weight,
-        bias,
-        3,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    return _conv_transpose(x, weight, bias, ndim=3, method=method, groups=groups, **geometry)
 
 
 def unfold(

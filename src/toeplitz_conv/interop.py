@@ -6,7 +6,7 @@ gives an :class:`ImportError` that says how to install it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from ._files import as_matrix
 from ._geometry import check_choice
 from ._public import renamed_keyword
+from ._torch import conv_classes, import_torch
 from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,19 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["from_torch", "to_torch_sparse"]
 
 _LAYOUTS: tuple[str, ...] = ("coo", "csr", "csc")
-
-
-def _import_torch(what: str) -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise ModuleNotFoundError(
-            f"{what} needs PyTorch, which is not installed ({exc}); "
-            "install it with `pip install toeplitz_conv[torch]` (or see pytorch.org for "
-            "a CPU-only build)",
-            name="torch",
-        ) from None
-    return torch
 
 
 def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
@@ -72,7 +60,7 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
             [0., 0., 4., 3., 0.],
             [0., 0., 0., 4., 3.]], dtype=torch.float64)
     """
-    torch = _import_torch("to_torch_sparse")
+    torch = import_torch("to_torch_sparse")
     if not isinstance(layout, str) and type(layout).__module__.startswith("torch"):
         layout = str(layout).removeprefix("torch.sparse_")
     check_choice(layout, "layout", _LAYOUTS)
@@ -165,10 +153,9 @@ def from_torch(
     >>> torch.allclose(torch.from_numpy(y), conv(x).detach().ravel(), atol=1e-5)
     True
     """
-    torch = _import_torch("from_torch")
+    torch = import_torch("from_torch")
     nn = torch.nn
-    convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    transposes = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+    convs, transposes = conv_classes(torch)
     if not isinstance(module, convs + transposes):
         raise TypeError(
             "`module` must be a torch.nn.Conv1d, Conv2d, Conv3d, ConvTranspose1d, "
@@ -185,7 +172,13 @@ def from_torch(
             f"`input_size` must be an int or a tuple of {n} ints for a "
             f"{type(module).__name__} ({n} spatial axes); got {tuple(input_size)!r}"
         )
-    stride, dilation, groups = tuple(module.stride), tuple(module.dilation), module.groups
+    common = dict(
+        stride=tuple(module.stride),
+        dilation=tuple(module.dilation),
+        groups=module.groups,
+        format=format,
+        dtype=dtype,
+    )
     with torch.no_grad():
         weight = module.weight.detach()
         bias = None if module.bias is None else module.bias.detach()
@@ -198,26 +191,14 @@ def from_torch(
         matrix = conv_transpose_matrix(
             weight,
             input_size,
-            stride=stride,
             padding=tuple(module.padding),
             output_padding=tuple(module.output_padding),
-            groups=groups,
-            dilation=dilation,
-            format=format,
-            dtype=dtype,
+            **common,
         )
     else:
         padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
         matrix = conv_matrix(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=module.padding_mode,
-            format=format,
-            dtype=dtype,
+            weight, input_size, padding=padding, padding_mode=module.padding_mode, **common
         )
     rows = matrix.shape[0] // module.out_channels
     if bias is None:

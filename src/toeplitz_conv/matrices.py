@@ -183,18 +183,6 @@ def _check_axes(size: tuple | list, name: str) -> None:
         )
 
 
-def _conv_matrix(ndim, weight, input_size, *, format, dtype, rows, **params):
-    """Validate once (``ndim`` spatial axes, ``None`` to infer them), then build."""
-    layer = conv_layer(weight, input_size, ndim=ndim, **params)
-    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
-
-
-def _transpose_matrix(ndim, weight, input_size, *, format, dtype, **params):
-    """Validate the transposed layer once, then build ``M.T`` of the conv it transposes."""
-    layer = transpose_layer(weight, input_size, ndim=ndim, **params)
-    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
-
-
 _PARAMETERS_DOC = """
     stride, dilation : int or tuple of n ints, optional
         Per axis; an int applies to every axis.
@@ -278,19 +266,9 @@ def conv_matrix(
     >>> conv_matrix([4.0, 3.0], 5).toarray()[0]
     array([4., 3., 0., 0., 0.])
     """
-    return _conv_matrix(
-        None,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        format=format,
-        dtype=dtype,
-        rows=rows,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
 def conv2d_matrix(
@@ -357,19 +335,9 @@ def conv2d_matrix(
     array([[303., 348.],
            [483., 528.]])
     """
-    return _conv_matrix(
-        2,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        format=format,
-        dtype=dtype,
-        rows=rows,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=2, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
 def conv3d_matrix(
@@ -417,19 +385,9 @@ def conv3d_matrix(
     >>> M.shape, M.nnz
     ((64, 27), 512)
     """
-    return _conv_matrix(
-        3,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        format=format,
-        dtype=dtype,
-        rows=rows,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=3, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
 _TRANSPOSE_PARAMETERS_DOC = """
@@ -497,18 +455,11 @@ def conv_transpose_matrix(
            [0, 0, 1, 1],
            [0, 0, 0, 1]])
     """
-    return _transpose_matrix(
-        None,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        format=format,
-        dtype=dtype,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
 def conv_transpose2d_matrix(
@@ -545,18 +496,11 @@ def conv_transpose2d_matrix(
     >>> M.shape
     (36, 4)
     """
-    return _transpose_matrix(
-        2,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        format=format,
-        dtype=dtype,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=2, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
 def conv_transpose3d_matrix(
@@ -592,18 +536,11 @@ def conv_transpose3d_matrix(
     >>> conv_transpose3d_matrix(np.ones((2, 2, 2)), 2).shape
     (27, 8)
     """
-    return _transpose_matrix(
-        3,
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        format=format,
-        dtype=dtype,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=3, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
 for _f in (conv_matrix, conv2d_matrix, conv3d_matrix):
@@ -695,19 +632,9 @@ def conv1d_matrix(
            [0., 1., 2., 3.],
            [3., 0., 1., 2.]])
     """
-    return _conv_matrix(
-        1,
-        weight,
-        input_length,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        format=format,
-        dtype=dtype,
-        rows=rows,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_length, groups=groups, ndim=1, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
 def conv_transpose1d_matrix(
@@ -758,15 +685,8 @@ def conv_transpose1d_matrix(
            [0., 0., 3., 4.],
            [0., 0., 0., 3.]])
     """
-    return _transpose_matrix(
-        1,
-        weight,
-        input_length,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        format=format,
-        dtype=dtype,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_length, groups=groups, ndim=1, **geometry)
+    return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)

@@ -240,17 +240,15 @@ Conv1dOperator = ConvOperator
 ConvTranspose1dOperator = ConvTransposeOperator
 
 
-def _conv_op(weight, input_size, dtype, ndim, method, **kw) -> ConvOperator:
-    layer = conv_layer(weight, input_size, ndim=ndim, **kw)
+def _conv_op(layer: Layer, *, dtype: object, method: str) -> ConvOperator:
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
     return ConvOperator(w, layer.geoms, layer.groups, method)
 
 
-def _transpose_op(weight, input_size, dtype, ndim, method, **kw) -> ConvTransposeOperator:
-    layer = transpose_layer(weight, input_size, ndim=ndim, **kw)
-    w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
-    # the adjoint of conv(conj(W)) is conv_transpose(W): the transpose, not the adjoint, of M
-    return ConvTransposeOperator(ConvOperator(w.conj(), layer.geoms, layer.groups, method))
+def _transpose_op(layer: Layer, *, dtype: object, method: str) -> ConvTransposeOperator:
+    """The transpose of the conv `layer`: ``conv(conj(W))``'s adjoint is ``conv_transpose(W)``."""
+    conj = Layer(layer.weight.conj(), layer.geoms, layer.groups)
+    return ConvTransposeOperator(_conv_op(conj, dtype=dtype, method=method))
 
 
 def conv1d_operator(
@@ -325,18 +323,9 @@ def conv1d_operator(
     >>> np.allclose(op @ x, [10, 17, 24, 31])
     True
     """
-    return _conv_op(
-        weight,
-        input_length,
-        dtype,
-        1,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_length, groups=groups, ndim=1, **geometry)
+    return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose1d_operator(
@@ -392,18 +381,11 @@ def conv_transpose1d_operator(
     >>> op @ np.array([1.0, 2.0])
     array([4., 3., 8., 6.])
     """
-    return _transpose_op(
-        weight,
-        input_length,
-        dtype,
-        1,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_length, groups=groups, ndim=1, **geometry)
+    return _transpose_op(layer, dtype=dtype, method=method)
 
 
 def conv_operator(
@@ -481,18 +463,9 @@ def conv_operator(
     >>> op.H @ np.array([1.0, 0, 0, 0])
     array([1., 1., 0., 1., 1., 0., 0., 0., 0.])
     """
-    return _conv_op(
-        weight,
-        input_size,
-        dtype,
-        None,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+    return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv2d_operator(
@@ -538,18 +511,9 @@ def conv2d_operator(
     >>> op @ np.arange(16.0)
     array([10., 18., 42., 50.])
     """
-    return _conv_op(
-        weight,
-        input_size,
-        dtype,
-        2,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=2, **geometry)
+    return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv3d_operator(
@@ -595,18 +559,9 @@ def conv3d_operator(
     >>> float((op @ np.ones(27)).max())
     8.0
     """
-    return _conv_op(
-        weight,
-        input_size,
-        dtype,
-        3,
-        method,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=3, **geometry)
+    return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose_operator(
@@ -658,18 +613,11 @@ def conv_transpose_operator(
     >>> op @ np.array([1.0, 2.0])
     array([1., 1., 2., 2., 1., 1., 2., 2.])
     """
-    return _transpose_op(
-        weight,
-        input_size,
-        dtype,
-        None,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+    return _transpose_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose2d_operator(
@@ -716,18 +664,11 @@ def conv_transpose2d_operator(
            [2., 2., 3., 3.],
            [2., 2., 3., 3.]])
     """
-    return _transpose_op(
-        weight,
-        input_size,
-        dtype,
-        2,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=2, **geometry)
+    return _transpose_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose3d_operator(
@@ -771,15 +712,8 @@ def conv_transpose3d_operator(
     >>> op @ np.array([2.0])
     array([2., 2., 2., 2., 2., 2., 2., 2.])
     """
-    return _transpose_op(
-        weight,
-        input_size,
-        dtype,
-        3,
-        method,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
+    layer = transpose_layer(weight, input_size, groups=groups, ndim=3, **geometry)
+    return _transpose_op(layer, dtype=dtype, method=method)

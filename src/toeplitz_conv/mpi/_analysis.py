@@ -14,6 +14,7 @@ from .. import spectral as _spectral
 from .._arrays import check_memory
 from .._geometry import check_int
 from .._public import warn_caller
+from ..spectral._method import check_rtol
 from ._comm import collective, same_on_every_rank
 from ._operator import MPIConvOperator, MPIConvTransposeOperator
 
@@ -135,7 +136,7 @@ def spectral_norm_bounds(
 
     def check() -> tuple[MPIConvOperator, float, int]:
         conv = _check_operator(op)
-        r = _spectral._check_rtol(rtol)
+        r = check_rtol(rtol)
         return conv, r, check_int(maxiter, "maxiter", minimum=1)
 
     comm = getattr(op, "comm", None) or _world()

@@ -16,9 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 
-from .. import _files
 from .. import io as _io
+from .._files import atomic_write, header_line
 from .._geometry import check_int
+from .._layer import conv_layer
 from ._comm import collective, same_on_every_rank
 from ._spec import ConvSpec, conv_spec, same_layer_everywhere
 
@@ -78,19 +79,6 @@ def _ranges(spec: ConvSpec, parts: int) -> list[tuple[int, int]]:
     return [(int(cuts[p]), int(cuts[p + 1])) for p in range(parts)]
 
 
-def _layer_spec(weight, input_size, stride, padding, dilation, groups, padding_mode, dtype):
-    return conv_spec(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        dtype=dtype,
-    )
-
-
 def row_ranges(
     weight: object,
     input_size: object,
@@ -132,7 +120,9 @@ def row_ranges(
     >>> row_ranges([1.0, 2.0, 3.0], 10, padding=2, parts=2)
     [(0, 6), (6, 12)]
     """
-    spec = _layer_spec(weight, input_size, stride, padding, dilation, groups, padding_mode, None)
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+    spec = conv_spec(layer, None)
     return _ranges(spec, check_int(parts, "parts", minimum=1))
 
 
@@ -173,12 +163,13 @@ def local_matrix(
     ((0, 4), (4, 5), 8)
     """
     comm = MPI.COMM_WORLD if comm is None else comm
-    spec = collective(
-        comm,
-        lambda: _layer_spec(
-            weight, input_size, stride, padding, dilation, groups, padding_mode, dtype
-        ),
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+
+    def validate() -> ConvSpec:
+        layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
+        return conv_spec(layer, dtype)
+
+    spec = collective(comm, validate)
     same_layer_everywhere(comm, spec)
     r0, r1 = _ranges(spec, comm.Get_size())[comm.Get_rank()]
     return collective(comm, lambda: spec.rows(r0, r1)), (r0, r1)
@@ -308,7 +299,7 @@ def save_matrix_parts(
             "parts": [{"file": f, "rows": [a, b], "nnz": n} for f, a, b, n in info],
         }
         text = json.dumps(record, indent=1).encode()
-        _files.atomic_write(target, ".json", lambda file: file.write(text))
+        atomic_write(target, ".json", lambda file: file.write(text))
 
     collective(comm, manifest)
 
@@ -377,7 +368,7 @@ def save_matrix_market(
                 return
             with open(tmp, "w" if rank == 0 else "a", encoding="ascii") as file:
                 if rank == 0:
-                    header = _files.header_line(csr.dtype, params)
+                    header = header_line(csr.dtype, params)
                     file.write(f"%%MatrixMarket matrix coordinate {kind} general\n")
                     file.write(f"%toeplitz_conv {header}\n{m} {csr.shape[1]} {nnz}\n")
                 coo = csr.tocoo()

@@ -21,16 +21,18 @@ added there.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 from pylops_mpi import DistributedArray, MPILinearOperator, Partition
 
+from .._layer import Layer, conv_layer, transpose_layer
 from ._comm import collective, same_on_every_rank
 from ._layout import contiguous_pieces, redistribute, slab_pieces
 from ._plan import RankSlab, plan_slabs, split_sizes
-from ._spec import ConvSpec, conv_spec, same_layer_everywhere, transpose_spec
+from ._spec import ConvSpec, conv_spec, same_layer_everywhere
 
 __all__ = [
     "MPIConvOperator",
@@ -570,9 +572,17 @@ def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
     return every
 
 
-def _build(spec_fn, comm: object, local_size: object, conjugate: bool = False) -> MPIConvOperator:
+def _build(
+    validate: Callable[[], Layer],
+    dtype: object,
+    comm: object,
+    local_size: object,
+    conjugate: bool = False,
+) -> MPIConvOperator:
+    """The operator of the layer `validate` returns (called collectively: every rank
+    raises the same error)."""
     comm = MPI.COMM_WORLD if comm is None else comm
-    spec = collective(comm, spec_fn)
+    spec = collective(comm, lambda: conv_spec(validate(), dtype))
     if conjugate and spec.weight.dtype.kind == "c":
         spec = ConvSpec(spec.weight.conj(), spec.geoms, spec.groups)
     same_layer_everywhere(comm, spec)
@@ -657,17 +667,10 @@ def mpi_conv_operator(
     >>> (op @ x).local_array
     array([10., 17., 24., 31.])
     """
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
     return _build(
-        lambda: conv_spec(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            dilation=dilation,
-            groups=groups,
-            padding_mode=padding_mode,
-            dtype=dtype,
-        ),
+        lambda: conv_layer(weight, input_size, groups=groups, ndim=None, **geometry),
+        dtype,
         comm,
         local_size,
     )
@@ -709,17 +712,12 @@ def mpi_conv_transpose_operator(
     >>> (op @ op.scatter(np.array([[1.0, 2.0]]))).local_array
     array([4., 3., 8., 6.])
     """
+    geometry = dict(
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+    )
     conv = _build(
-        lambda: transpose_spec(
-            weight,
-            input_size,
-            stride=stride,
-            padding=padding,
-            output_padding=output_padding,
-            groups=groups,
-            dilation=dilation,
-            dtype=dtype,
-        ),
+        lambda: transpose_layer(weight, input_size, groups=groups, ndim=None, **geometry),
+        dtype,
         comm,
         local_size,
         conjugate=True,

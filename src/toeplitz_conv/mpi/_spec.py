@@ -1,9 +1,9 @@
 """The bridge to the single-process library: a validated layer, its local operators and rows.
 
-Everything the distributed code computes locally goes through the library's public
-functions (``conv_operator`` on a rank's window, ``conv_matrix(..., rows=(r0, r1))`` for
-its rows), so the distributed results agree with the single-process ones by construction,
-in 1-D, 2-D and 3-D.
+Everything the distributed code computes locally goes through the library's validated
+:class:`~toeplitz_conv._layer.Layer` (the operator on a rank's window, ``layer_matrix(...,
+rows=(r0, r1))`` for its rows), so the distributed results agree with the single-process
+ones by construction, in 1-D, 2-D and 3-D.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .. import matrices as _matrices
-from .. import operators as _operators
 from .._arrays import matrix_dtype
-from .._layer import Layer, conv_layer, transpose_layer
+from .._build import layer_matrix
+from .._geometry import conv_geometry
+from .._layer import Layer
+from ..operators import ConvOperator
 
-__all__ = ["ConvSpec", "conv_spec", "same_layer_everywhere", "transpose_spec"]
+__all__ = ["ConvSpec", "conv_spec", "same_layer_everywhere"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,20 +42,6 @@ class ConvSpec(Layer):
     @property
     def mode(self) -> str:
         return self.geoms[0].padding_mode
-
-    def params(self) -> dict:
-        """The layer's parameters as plain JSON-able values (for file headers)."""
-        g = self.geoms
-        one = self.ndim == 1
-        return {
-            "input_size": g[0].input_length if one else [x.input_length for x in g],
-            "kernel_size": list(self.weight.shape[2:]),
-            "stride": g[0].stride if one else [x.stride for x in g],
-            "padding": [[x.pad_left, x.pad_right] for x in g],
-            "dilation": g[0].dilation if one else [x.dilation for x in g],
-            "groups": self.groups,
-            "padding_mode": self.mode,
-        }
 
     def axis_kwargs(self, split_padding: tuple[int, int] | None = None) -> dict:
         """stride, padding, dilation per axis, in the form the core's N-d functions take.
@@ -78,88 +65,31 @@ class ConvSpec(Layer):
             size[0] = split_length
         return size[0] if self.ndim == 1 else tuple(size)
 
-    def local_operator(self, ext_length: int) -> object:
+    def local_operator(self, ext_length: int) -> ConvOperator:
         """The single-process operator on an extended slab of `ext_length` samples.
 
         No padding on the split axis (the halo and the padding mode's samples are already
         in the slab), the layer's padding on the other axes.
         """
-        return _operators.conv_operator(
-            self.weight,
-            self.size(ext_length),
-            groups=self.groups,
-            padding_mode=self.mode,
-            **self.axis_kwargs(split_padding=(0, 0)),
+        g = self.geoms[0]
+        split = conv_geometry(
+            ext_length,
+            g.kernel_size,
+            stride=g.stride,
+            dilation=g.dilation,
+            padding_mode=g.padding_mode,
         )
+        return ConvOperator(self.weight, (split, *self.geoms[1:]), self.groups)
 
     def rows(self, r0: int, r1: int) -> sp.csr_array:
         """Rows ``[r0, r1)`` of the layer's matrix as canonical CSR, built for that block only."""
-        return _matrices.conv_matrix(
-            self.weight,
-            self.size(),
-            groups=self.groups,
-            padding_mode=self.mode,
-            dtype=self.weight.dtype,
-            format="csr",
-            rows=(r0, r1),
-            **self.axis_kwargs(),
-        )
+        return layer_matrix(self, fmt="csr", dtype=self.weight.dtype, rows=(r0, r1))
 
 
-def conv_spec(
-    weight: object,
-    input_size: object,
-    *,
-    stride: object,
-    padding: object,
-    dilation: object,
-    groups: object,
-    padding_mode: str,
-    dtype: object,
-) -> ConvSpec:
-    """Validate a conv layer with the library's own checks (and its messages)."""
-    layer = conv_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        ndim=None,
-    )
-    return _spec(layer, dtype)
-
-
-def transpose_spec(
-    weight: object,
-    input_size: object,
-    *,
-    stride: object,
-    padding: object,
-    output_padding: object,
-    groups: object,
-    dilation: object,
-    dtype: object,
-) -> ConvSpec:
-    """The conv layer a ``conv_transpose`` transposes, validated by the library."""
-    layer = transpose_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        output_padding=output_padding,
-        groups=groups,
-        dilation=dilation,
-        ndim=None,
-    )
-    return _spec(layer, dtype)
-
-
-def _spec(layer: object, dtype: object) -> ConvSpec:
-    geoms = tuple(layer.geoms)
+def conv_spec(layer: Layer, dtype: object) -> ConvSpec:
+    """The validated `layer` for distribution, its weight in the operator dtype."""
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
-    return ConvSpec(w, geoms, layer.groups)
+    return ConvSpec(w, layer.geoms, layer.groups)
 
 
 def same_layer_everywhere(comm: object, spec: ConvSpec) -> None:

@@ -95,10 +95,10 @@ def _size(text: str) -> tuple[int, ...]:
 
 def run_lipschitz(args: argparse.Namespace, out: IO[str], progress: Any = None) -> int:
     """Run the subcommand; the CLI's main handles the errors."""
-    from ..interop import _import_torch
+    from .._torch import import_torch
     from ._lipschitz import lipschitz_bound
 
-    torch = _import_torch("toeplitz-conv lipschitz")
+    torch = import_torch("toeplitz-conv lipschitz")
     size = _size(args.size)
     obj = _load(args.model)
     model = obj if isinstance(obj, torch.nn.Module) else obj() if callable(obj) else obj

@@ -37,11 +37,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
-from .._krylov import lanczos_lower
 from .._layer import Layer, conv_layer, transpose_layer
-from .._symbol import dense_matrix, is_circulant
 from ..operators import ConvOperator, ConvTransposeOperator
-from ..spectral import _DENSE_NORM_SIDE, _bounds
+from ..spectral._bracket import norm_bounds
+from ..spectral._krylov import lanczos_lower
+from ..spectral._method import Budget, choose_method
+from ..spectral._symbol import dense_matrix
 
 __all__ = [
     "GRAM_SIDE",
@@ -166,27 +167,12 @@ class ConvPiece(Piece):
         n = weight.ndim - 2
         size = self.in_shape[1:]
         groups = p["groups"] if weight.shape[0] == self.weight.shape[0] else 1
+        axes = {key: p[key] for key in ("stride", "padding", "dilation")}
         if self.transposed:
-            return transpose_layer(
-                weight,
-                size,
-                stride=p["stride"],
-                padding=p["padding"],
-                output_padding=p["output_padding"],
-                groups=groups,
-                dilation=p["dilation"],
-                ndim=n,
-            )
-        return conv_layer(
-            weight,
-            size,
-            stride=p["stride"],
-            padding=p["padding"],
-            dilation=p["dilation"],
-            groups=groups,
-            padding_mode=p["padding_mode"],
-            ndim=n,
-        )
+            q = p["output_padding"]
+            return transpose_layer(weight, size, output_padding=q, groups=groups, ndim=n, **axes)
+        mode = p["padding_mode"]
+        return conv_layer(weight, size, padding_mode=mode, groups=groups, ndim=n, **axes)
 
     @cached_property
     def op(self) -> LinearOperator:
@@ -227,9 +213,10 @@ class ConvPiece(Piece):
             top = max(float(np.linalg.norm(b, ord=2)) for b in blocks)
             return Bracket(top * (1 - 256 * _EPS), top * (1 + 256 * _EPS), "1x1: ||W||_2, exact")
         m, n = layer.shape
-        if is_circulant(layer):
+        method = choose_method(layer, "norm")
+        if method == "fft":
             how = "exact (FFT of the block-circulant symbol)"
-        elif min(m, n) <= _DENSE_NORM_SIDE:
+        elif method == "dense":
             how = "exact (dense SVD)"
         elif m * n <= _DENSE_GRAM_LIMIT:
             # a small matrix: exact, where the circulant bound is loose (short inputs)
@@ -239,7 +226,7 @@ class ConvPiece(Piece):
         else:
             how = "certified (circulant symbol bound / Gram certificate; Lanczos below)"
         ctx.pending = max(ctx.pending - 1, 1)
-        lo, hi = _bounds(layer, ctx.rtol, ctx.maxiter, None, ctx.layer_time())
+        lo, hi = norm_bounds(layer, ctx.rtol, Budget(ctx.maxiter, ctx.layer_time()))
         return Bracket(float(lo), float(hi), how)
 
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from .._layer import input_size_tuple
-from ..interop import _import_torch
-from ..spectral import _check_rtol
+from .._torch import conv_classes, import_torch
+from ..spectral._method import check_rtol
 from ._pieces import Context, ConvPiece, conv_params
 
 __all__ = ["spectral_norm"]
@@ -99,17 +99,9 @@ def spectral_norm(
     >>> print(f"{np.linalg.norm(M, 2):.3f}")    # the layer's true norm, at most 1
     1.000
     """
-    torch = _import_torch("spectral_norm")
-    nn = torch.nn
-    convs = (
-        nn.Conv1d,
-        nn.Conv2d,
-        nn.Conv3d,
-        nn.ConvTranspose1d,
-        nn.ConvTranspose2d,
-        nn.ConvTranspose3d,
-    )
-    if not isinstance(module, convs):
+    torch = import_torch("spectral_norm")
+    convs, transposes = conv_classes(torch)
+    if not isinstance(module, convs + transposes):
         raise TypeError(
             "`module` must be a torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d; got "
             f"{type(module).__name__}"
@@ -122,7 +114,7 @@ def spectral_norm(
         raise ValueError(f"`n_power_iterations` must be an int >= 0; got {n_power_iterations!r}")
     if not (isinstance(eps, (int, float)) and eps > 0):
         raise ValueError(f"`eps` must be a float > 0; got {eps!r}")
-    rtol = _check_rtol(rtol)
+    rtol = check_rtol(rtol)
     weight = getattr(module, name, None)
     if not isinstance(weight, torch.Tensor) or weight.ndim != module.weight.ndim:
         raise ValueError(f"`name`={name!r} is not the module's weight")

@@ -27,108 +27,38 @@ per-axis parameters are ints or n-tuples). Computations run in float64
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
-from . import _certify
-from ._arrays import check_memory
-from ._certify import (
-    boundary_norm,
-    copies,
-    embedding_lengths,
-    gram_bound,
-    grid_max,
-    localized_bound,
-    peak_drop,
-    refine_peak,
-)
-from ._geometry import PaddingND, check_choice, check_int
-from ._krylov import (
+from .._arrays import check_memory
+from .._geometry import PaddingND, check_choice, check_int
+from .._layer import Layer
+from .._linop import LayerOperator
+from .._public import renamed_keyword, warn_caller
+from ._bracket import NormBounds, bracket, circulant_norm, dense_norm, norm_bounds
+from ._krylov import top_singular_values
+from ._method import (
+    DENSE_LIMIT,
+    METHODS,
     Budget,
-    SplitOperator,
     as_generator,
-    edge_vector,
-    lanczos_lower,
-    smallest_singular_value,
-    start_vector,
-    top_singular_values,
+    check_rtol,
+    check_tol,
+    choose_method,
+    complete_spectrum_error,
+    spectrum_method,
 )
-from ._layer import Layer
-from ._linop import LayerOperator
-from ._public import renamed_keyword, warn_caller
-from ._symbol import (
-    EPS,
-    analysis_layer,
-    circulant_spectrum,
-    dense_matrix,
-    is_circulant,
-    is_zero,
-    layer_symbol,
-)
-from ._threads import max_threads
+from ._smallest import smallest_singular_value
+from ._symbol import EPS, analysis_layer, circulant_spectrum, dense_matrix, is_zero
 
-#: Largest matrix (``rows * cols`` entries) whose spectrum is computed from the
-#: dense matrix: 2**22 entries is 32 MiB in float64, e.g. 2048 x 2048, whose full
-#: SVD takes about a second on one core.
-DENSE_LIMIT: int = 2**22
-_DENSE_NORM_SIDE = 256  # spectral norm by dense SVD when min(rows, cols) <= this
-_METHODS = ("auto", "fft", "dense", "krylov", "svds")
-_MAXITER = 100  # default budget of block Krylov steps (singular_values, condition_number)
-
-
-class NormBounds(NamedTuple):
-    """A certified bracket ``lower <= ||M||_2 <= upper``.
-
-    ``lower`` is attained: it is ``||M v|| / ||v||`` for a vector ``v`` found by
-    the method. ``upper`` is proved (up to floating-point rounding, for which a
-    margin of a few hundred ulps is added).
-    """
-
-    lower: float
-    upper: float
-
-
-# --------------------------------------------------------------------------- public API
-def _check_rtol(rtol: object) -> float:
-    if isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating)):
-        raise TypeError(f"`rtol` must be a float in (0, 1); got {rtol!r}")
-    rtol = float(rtol)
-    if not 0 < rtol < 1:
-        raise ValueError(f"`rtol` must be a float in (0, 1); got {rtol}")
-    return rtol
-
-
-def _check_tol(tol: object) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
-        raise TypeError(f"`tol` must be a float >= 0; got {tol!r} of type {type(tol).__name__}")
-    value = float(tol)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"`tol` must be a finite float >= 0; got {tol!r}")
-    return value
-
-
-def _budget(maxiter: object, time_limit: object) -> Budget:
-    """The validated budget: `maxiter` steps (``None``: the default), `time_limit` seconds."""
-    steps = _MAXITER if maxiter is None else check_int(maxiter, "maxiter", minimum=0)
-    if time_limit is not None:
-        if isinstance(time_limit, bool) or not isinstance(
-            time_limit, (int, float, np.floating, np.integer)
-        ):
-            raise TypeError(
-                f"`time_limit` must be None or a number of seconds > 0; got {time_limit!r}"
-            )
-        if not float(time_limit) > 0:
-            raise ValueError(
-                f"`time_limit` must be None or a number of seconds > 0; got {time_limit!r}"
-            )
-        time_limit = float(time_limit)
-    return Budget(steps, time_limit)
-
-
-def _dense_ok(layer: Layer) -> bool:
-    m, n = layer.shape
-    return m * n <= DENSE_LIMIT
+__all__ = [
+    "DENSE_LIMIT",
+    "NormBounds",
+    "condition_number",
+    "singular_values",
+    "spectral_norm",
+    "spectral_norm_bounds",
+]
 
 
 @renamed_keyword("input_length", "input_size")
@@ -277,9 +207,9 @@ def singular_values(
     array([10.    ,  6.0828,  6.0828])
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    check_choice(method, "method", _METHODS)
-    tol = _check_tol(tol)
-    budget = _budget(maxiter, time_limit)
+    check_choice(method, "method", METHODS)
+    tol = check_tol(tol)
+    budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
     m, n = layer.shape
     full = min(m, n)
@@ -289,28 +219,7 @@ def singular_values(
             raise ValueError(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
-    circ = is_circulant(layer)
-    if k is None and method in ("krylov", "svds"):
-        raise ValueError(
-            f"`method`={method!r} computes the k largest singular values: pass `k` "
-            f"(1 <= k <= {full}), or method='dense' for all {full} of this {m}x{n} matrix"
-        )
-    if method == "auto":
-        method = "fft" if circ else "dense" if _dense_ok(layer) else "krylov"
-    if method == "fft":
-        if not circ:
-            g = layer.geoms
-            out, st, size = (
-                tuple(getattr(x, a) for x in g) for a in ("output_length", "stride", "input_length")
-            )
-            if layer.ndim == 1:
-                out, st, size = out[0], st[0], size[0]
-            raise ValueError(
-                "`method`='fft' needs a block-circulant layer: padding_mode='circular' "
-                f"with output_length * stride == input_length on every axis; got "
-                f"output_length={out}, stride={st}, input_length={size}, "
-                f"padding_mode={g[0].padding_mode!r}"
-            )
+    method = spectrum_method(layer, method, k)
     if is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
         count = full if k is None else k
         check_memory(8 * count, f"the spectrum's {count:,} singular values", "pass `k`")
@@ -327,11 +236,7 @@ def singular_values(
         values = np.linalg.svd(dense_matrix(layer), compute_uv=False)
     else:
         if k is None:
-            raise ValueError(
-                f"the complete spectrum of this {m}x{n} matrix needs the dense matrix, "
-                f"which has {m * n:,} entries, more than DENSE_LIMIT = {DENSE_LIMIT:,}; "
-                "pass `k` for the k largest (by block Krylov), or method='dense' to insist"
-            )
+            raise complete_spectrum_error(layer)
         if method == "svds":
             values, errors, done = _svds_top(layer, k, tol=tol, budget=budget, rng=gen)
         else:
@@ -513,120 +418,9 @@ def spectral_norm_bounds(
     True
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    rtol = _check_rtol(rtol)
-    budget = _budget(maxiter, time_limit)
-    return _bounds(layer, rtol, budget.maxiter, as_generator(rng), budget.time_limit)
-
-
-def _bounds(
-    layer: Layer,
-    rtol: float,
-    maxiter: int,
-    rng: np.random.Generator | None = None,
-    time_limit: float | None = None,
-) -> NormBounds:
-    if is_circulant(layer):
-        sym = layer_symbol(layer)
-        upper, best, _ = grid_max(sym, layer.output_size, rtol=0.0)
-        return NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
-    if min(layer.shape) <= _DENSE_NORM_SIDE:
-        return _dense_bounds(layer)
-    return _bracket(layer, rtol, maxiter, rng, time_limit)
-
-
-def _dense_bounds(layer: Layer) -> NormBounds:
-    top = float(np.linalg.norm(dense_matrix(layer), ord=2))
-    return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
-
-
-def _bracket(
-    layer: Layer,
-    rtol: float,
-    maxiter: int,
-    rng: np.random.Generator | None = None,
-    time_limit: float | None = None,
-    certify: bool = True,
-) -> NormBounds:
-    """The bracket; with ``certify=False`` only the circulant's upper bound (no proofs)."""
+    rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
-    check_memory(  # the start vector, its image and a few Krylov vectors
-        4 * layer.weight.itemsize * sum(layer.shape),
-        f"the iterative bracket's vectors for a {layer.shape} matrix",
-        "use a shorter input",
-    )
-    sym = layer_symbol(layer)
-    mode = layer.geoms[0].padding_mode
-    n0 = embedding_lengths(layer, np.nan, 1)[0]
-    upper_c, _, f_best = grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
-    if budget.out_of_time():  # the grid point itself: a parabola costs 2 n evaluations
-        theta = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
-        theta = float(theta) if theta.ndim == 0 else theta
-    else:
-        theta = refine_peak(sym, f_best, n0)
-    if mode == "zeros":
-        factor, extra = 1.0, 0.0
-    else:
-        factor = math.sqrt(copies(layer))
-        extra = boundary_norm(layer)
-
-    def upper_of(u: float) -> float:
-        return min(factor * u, u + extra) * (1 + 256 * EPS)
-
-    upper = upper_of(upper_c)
-    circulant = upper_c  # the least circulant bound: ||T|| for the zero-padded part
-    op = LayerOperator(layer)
-    x0, mx0 = start_vector(layer, sym, theta)
-    if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
-        op = SplitOperator(layer)  # two halves of each product on the package's pool
-    stall = rtol / 16
-    if certify and _certify._nd_gram_affordable(layer):
-        stall = 0.0  # the Gram certificate proves lower (1 + rtol/2): converge, do not stop early
-    if mode != "zeros":
-        mx0 = None
-        # the padding can lift the norm near the ends: give Krylov a start there too, and
-        # do not stop early, since it may take many steps to find the edge
-        x0 = x0 + edge_vector(layer, rng)
-        stall = 0.0
-    lower, _ = lanczos_lower(
-        op,
-        x0,
-        steps=maxiter,
-        target=upper / (1 + rtol),
-        stall=stall,
-        mx0=mx0,
-        deadline=budget.deadline,
-    )
-
-    def open_(upper: float) -> bool:  # not closed, and time left for the next proof
-        return certify and upper - lower > rtol * upper and not budget.out_of_time()
-
-    # a few more embedding lengths: the grid that misses the peak most gives the least bound
-    lengths = embedding_lengths(layer, theta, 4) if open_(upper) else []
-    if upper_of(upper_c - 2 * peak_drop(sym, f_best, n0)) > lower * (1 + rtol):
-        lengths = []  # moving the grid off the peak cannot lower the bound that far
-    for n in lengths[1:]:
-        if not open_(upper):
-            break
-        u, _, _ = grid_max(
-            sym, n, rtol=rtol / 8, threshold=lower * (1 + rtol / 2), deadline=budget.deadline
-        )
-        upper = min(upper, upper_of(u))
-        circulant = min(circulant, u)
-    if open_(upper):
-        # the circulant cannot certify this close (short input, or reflect/replicate)
-        cert = gram_bound(layer, lower, upper, rtol, budget.deadline)
-        if cert is not None:
-            upper = min(upper, cert)
-    if open_(upper) and mode in ("reflect", "replicate"):
-        # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
-        local = localized_bound(
-            layer, circulant, lower, rtol, _certify._LOCAL_ENTRIES, budget.deadline
-        )
-        if local is not None:
-            upper = min(upper, local)
-    if open_(upper) and _dense_ok(layer):
-        return _dense_bounds(layer)
-    return NormBounds(float(lower), float(upper))
+    return norm_bounds(layer, rtol, budget, as_generator(rng))
 
 
 @renamed_keyword("input_length", "input_size")
@@ -688,16 +482,15 @@ def spectral_norm(
     6.0
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    rtol = _check_rtol(rtol)
-    budget = _budget(maxiter, time_limit)
+    rtol = check_rtol(rtol)
+    budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
-    if is_circulant(layer):
-        sym = layer_symbol(layer)
-        _, best, _ = grid_max(sym, layer.output_size, rtol=0.0)
-        return float(best)
-    if min(layer.shape) <= _DENSE_NORM_SIDE:
-        return float(np.linalg.norm(dense_matrix(layer), ord=2))
-    lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.time_limit)
+    method = choose_method(layer, "norm")
+    if method == "fft":
+        return circulant_norm(layer)[1]
+    if method == "dense":
+        return dense_norm(layer)
+    lower, upper = bracket(layer, rtol, budget, gen)
     if upper - lower > rtol * upper:
         late = budget.out_of_time()
         warn_caller(
@@ -722,7 +515,7 @@ def _extreme_values(
     warns with what it reached.
     """
     rtol = min(max(tol, 1e-12), 0.5)
-    lower, upper = _bracket(layer, rtol, budget.maxiter, gen, budget.remaining(), certify=False)
+    lower, upper = bracket(layer, rtol, budget, gen, certify=False)
     if upper == 0:
         return 0.0, 0.0
     if upper - lower > tol * upper:
@@ -838,13 +631,14 @@ def condition_number(
     inf
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    tol = _check_tol(tol)
-    budget = _budget(maxiter, time_limit)
+    tol = check_tol(tol)
+    budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
     m, n = layer.shape
-    if is_circulant(layer):
+    method = choose_method(layer)
+    if method == "fft":
         values = circulant_spectrum(layer, budget.deadline)
-    elif _dense_ok(layer):
+    elif method == "dense":
         values = np.linalg.svd(dense_matrix(layer), compute_uv=False)
     else:
         lower, bottom = _extreme_values(layer, tol, budget, gen)

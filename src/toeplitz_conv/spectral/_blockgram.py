@@ -49,9 +49,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._geometry import ConvGeometry
-from ._layer import Layer
-from ._linop import LayerOperator
+from .._geometry import ConvGeometry
+from .._layer import Layer
+from .._linop import LayerOperator
 
 _EPS = np.finfo(np.float64).eps
 

@@ -1,8 +1,9 @@
-r"""Krylov methods: attained lower bounds on the norm, start vectors, and ``sigma_min``.
+r"""Krylov methods: attained lower bounds on the norm, start vectors, the top singular values.
 
 Every value these return is attained by a vector (a Rayleigh quotient), so it is
-a certified lower bound on the largest singular value (or upper bound on the
-smallest).
+a certified lower bound on the largest singular value. The block Krylov engine
+(:func:`block_krylov`) and the start blocks at the symbol's peaks also serve
+``sigma_min`` (:mod:`._smallest`).
 """
 
 from __future__ import annotations
@@ -15,38 +16,31 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator
 
-from ._arrays import check_memory
-from ._build import layer_matrix
-from ._layer import Layer
-from ._linop import LayerOperator
+from .._arrays import check_memory
+from .._layer import Layer
+from .._linop import LayerOperator
+from .._threads import run
+from ._method import Budget
 from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
-from ._threads import run
 
 __all__ = [
-    "Budget",
     "SplitOperator",
-    "as_generator",
+    "basis_size",
+    "block_krylov",
     "edge_vector",
+    "gram_apply",
     "lanczos_lower",
-    "smallest_singular_value",
+    "output_block",
+    "peak_grid",
+    "start_block",
     "start_vector",
+    "symbol_peaks",
     "top_singular_values",
+    "vector_norm",
 ]
 
-# sigma_min by a sparse LU (shift-invert) while M has at most this many nonzeros
-_SHIFT_INVERT_MAX_NNZ = 12_000_000
 
-
-def as_generator(rng: object) -> np.random.Generator:
-    try:
-        return np.random.default_rng(0 if rng is None else rng)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`rng` must be None, an int seed or a numpy.random.Generator; got {rng!r}"
-        ) from None
-
-
-def _norm(x: np.ndarray) -> float:
+def vector_norm(x: np.ndarray) -> float:
     """``||x||_2`` without BLAS (level-1 BLAS threads stall on a busy machine)."""
     x = np.ascontiguousarray(x)
     if x.dtype.kind == "c":
@@ -88,9 +82,9 @@ def start_vector(layer: Layer, sym: Symbol, theta: object) -> tuple[np.ndarray, 
     x = _windowed_exponential(layer, u, theta, (1,) * layer.ndim)
     if is_real(layer):
         re, im = x.real, x.imag  # the real or the imaginary part, whichever is larger
-        x = re if _norm(re.ravel()) >= _norm(im.ravel()) else im
+        x = re if vector_norm(re.ravel()) >= vector_norm(im.ravel()) else im
     x = np.ascontiguousarray(x).ravel()
-    return x / _norm(x), None
+    return x / vector_norm(x), None
 
 
 def _windowed_exponential(
@@ -135,7 +129,7 @@ def _start_vector_1d(
         ur, ui = ui, -ur  # Im(u e^{ip}) = Re(-i u e^{ip})
     # x = ur cw^T - ui sw^T as one (C, 2) @ (2, L) product
     x = np.stack([ur, -ui], axis=1) @ np.stack([cw, sw])
-    scale = _norm(x.ravel())
+    scale = vector_norm(x.ravel())
     return x.ravel() / scale, _separable_product(layer, ur, ui, cw, sw) / scale
 
 
@@ -222,7 +216,7 @@ def lanczos_lower(
     from the vectors, a true quotient up to rounding (for which it is lowered by
     a few ulps).
     """
-    scale = _norm(x0)
+    scale = vector_norm(x0)
     V = [x0 / scale]
     MV = [op.matvec(V[0]) if mx0 is None else mx0 / scale]
     H = np.array([[_dot(MV[0], MV[0])]])  # Gram matrix of M V
@@ -238,7 +232,7 @@ def lanczos_lower(
         for _ in range(2):  # full reorthogonalisation, twice is enough
             for v in V:
                 w -= _dot(v, w) * v
-        norm = _norm(w)
+        norm = vector_norm(w)
         if norm == 0 or not np.isfinite(norm):
             break
         j += 1
@@ -271,39 +265,10 @@ def edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
     where = np.flatnonzero(near.ravel())
     x[:, where] = gen.standard_normal((layer.in_channels, where.size))
     x = x.ravel()
-    return x / _norm(x)
+    return x / vector_norm(x)
 
 
 # --------------------------------------------------------------------------- block Krylov
-class Budget:
-    """Most steps and (optionally) seconds an iterative method may take.
-
-    ``expired(step)`` is true once `step` reaches ``maxiter`` or the wall clock
-    passes ``time_limit`` seconds after the budget was made.
-    """
-
-    def __init__(self, maxiter: int, time_limit: float | None) -> None:
-        self.maxiter = maxiter
-        self.time_limit = time_limit
-        self.deadline = None if time_limit is None else time.monotonic() + time_limit
-
-    def expired(self, step: int) -> bool:
-        return step >= self.maxiter or self.out_of_time()
-
-    def remaining(self) -> float | None:
-        """Seconds left (at least a microsecond), or ``None`` without a time limit."""
-        if self.deadline is None:
-            return None
-        return max(self.deadline - time.monotonic(), 1e-6)
-
-    def out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
-
-    def describe(self) -> str:
-        seconds = "" if self.time_limit is None else f" or time_limit={self.time_limit:g} s"
-        return f"maxiter={self.maxiter}{seconds}"
-
-
 class Ritz(NamedTuple):
     """Ritz pairs of a Hermitian positive semi-definite operator, largest first.
 
@@ -369,7 +334,7 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
     return X
 
 
-def _block_krylov(
+def block_krylov(
     apply,
     X0: np.ndarray,
     k: int,
@@ -443,7 +408,7 @@ def _block_krylov(
             W = _orthonormal(W, V[:, :used])
 
 
-def _symbol_peaks(
+def symbol_peaks(
     sym: Symbol, n: int | tuple[int, ...], count: int, *, smallest: bool = False
 ) -> list:
     """The `count` highest local maxima (lowest minima) of the symbol's singular values.
@@ -571,20 +536,14 @@ def _modes_nd(
     return np.stack(cols, axis=1)
 
 
-def _gram_apply(op: LinearOperator, wide: bool):
+def gram_apply(op: LinearOperator, wide: bool):
     """``X -> M^H M X`` (or ``M M^H X`` for a wide ``M``), on blocks."""
     if wide:
         return lambda X: op.matmat(op.rmatmat(X))
     return lambda X: op.rmatmat(op.matmat(X))
 
 
-def _position_major(channels: int, length: int) -> np.ndarray:
-    """The permutation ``new j <- old perm[j]`` from channel-major to position-major order."""
-    j = np.arange(channels * length)
-    return (j % channels) * length + j // channels
-
-
-def _peak_grid(layer: Layer) -> tuple[int, ...]:
+def peak_grid(layer: Layer) -> tuple[int, ...]:
     """Grid points per axis where the symbol's peaks are sought: a few thousand in all."""
     floor = {1: 64, 2: 32}.get(layer.ndim, 12)
     return tuple(
@@ -593,7 +552,7 @@ def _peak_grid(layer: Layer) -> tuple[int, ...]:
     )
 
 
-def _start_block(
+def start_block(
     layer: Layer, sym: Symbol, k: int, rng: np.random.Generator, *, smallest: bool = False
 ) -> np.ndarray:
     """Start vectors for the `k` largest (or smallest) singular values, shape ``(C_in L, b)``.
@@ -602,7 +561,7 @@ def _start_block(
     next three, two random vectors, and for reflect/replicate/circular padding
     a random vector on the edges (where the padding may lift or lower the spectrum).
     """
-    peaks = _symbol_peaks(sym, _peak_grid(layer), 4, smallest=smallest)
+    peaks = symbol_peaks(sym, peak_grid(layer), 4, smallest=smallest)
     cols = []
     for i, (_, theta, group, index) in enumerate(peaks):
         cols.append(_modes(layer, sym, theta, group, index, k if i == 0 else 1))
@@ -621,7 +580,7 @@ def _start_block(
     return X.real.copy() if is_real(layer) else X.astype(np.complex128)
 
 
-def _output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``M X`` and two random vectors: a start block in the output space of a wide ``M``.
 
     The random vectors keep the block nonzero when ``M X`` vanishes (a weight
@@ -632,7 +591,7 @@ def _output_block(op: LinearOperator, X: np.ndarray, rng: np.random.Generator) -
     return np.concatenate([MX, extra.astype(MX.dtype)], axis=1)
 
 
-def _basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
+def basis_size(rows: int, block: int, itemsize: int, what: str) -> int:
     """Most basis vectors (and images) for `block`-wide steps: 256 MiB, at least 3 blocks."""
     check_memory(
         2 * 3 * block * rows * itemsize,
@@ -654,184 +613,14 @@ def top_singular_values(
     op = LayerOperator(layer)
     m, n = layer.shape
     wide = m < n
-    _basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
+    basis_size(max(m, n), 2 * k + 9, op.dtype.itemsize, "singular_values")  # before allocating
     sym = layer_symbol(layer)
-    X = _start_block(layer, sym, k, rng)
+    X = start_block(layer, sym, k, rng)
     if wide:
-        X = _output_block(op, X, rng)  # the left singular vectors live in the output space
-    max_basis = _basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
-    ritz = _block_krylov(_gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
+        X = output_block(op, X, rng)  # the left singular vectors live in the output space
+    max_basis = basis_size(min(m, n), X.shape[1], op.dtype.itemsize, "singular_values")
+    ritz = block_krylov(gram_apply(op, wide), X, k, tol=tol, budget=budget, max_basis=max_basis)
     theta = np.maximum(ritz.values, 0.0)
     values = np.sqrt(theta)
     errors = values - np.sqrt(np.maximum(theta - ritz.residuals, 0.0))
     return values, errors, ritz.converged, ritz.steps
-
-
-def smallest_singular_value(
-    layer: Layer, *, tol: float, budget: Budget, rng: np.random.Generator, top: float
-) -> tuple[float, float, bool, str]:
-    r"""``sigma_min`` (of the ``min(m, n)`` singular values) with an error, within `budget`.
-
-    While ``M`` has at most :data:`_SHIFT_INVERT_MAX_NNZ` nonzeros: shift-invert at
-    zero, block Krylov on ``(B^H B)^{-1}`` (``B = M``, or ``M^H`` when ``M`` is wide),
-    whose largest eigenvalue ``mu`` is ``1 / sigma_min^2``, applied by a sparse LU:
-
-    * square ``M``: an LU of ``M`` (two solves per product);
-    * ``B`` tall (``p x q``): an LU of the augmented matrix
-      ``K = [[alpha I, B], [B^H, 0]]``, whose solution of ``K [r; x] = [0; v]`` is
-      ``x = -alpha (B^H B)^{-1} v``. Unlike an LU of the Gram matrix ``B^H B``, whose
-      rounding moves ``sigma_min`` by ``eps sigma_max^2`` (relative ``eps kappa^2``:
-      ``inf`` for ``kappa ~ 1e6``), its backward error moves it by
-      ``eps sigma_max (1 + sigma_min / alpha + alpha / sigma_min)`` (Bjorck 1996,
-      2.5.3), so `alpha` starts at ``sqrt(eps) sigma_max`` and is moved to the
-      ``sigma_min`` found if that is far below.
-
-    An exactly singular LU, or a solve that overflows, means ``sigma_min = 0``.
-    The Ritz vector gets one more inverse product (a step of inverse iteration:
-    its components along large singular values, which ``||B v||`` would multiply
-    by ``sigma_i / sigma_min``, shrink by ``(sigma_min / sigma_i)^2``), so that
-    ``||B v||`` is as accurate as the Ritz value.
-
-    Larger: block Krylov on ``top^2 I - M^H M``, whose largest eigenvalue is
-    ``top^2 - sigma_min^2`` (slow on clustered spectra, and limited to relative
-    ``eps kappa^2`` by the rounding of ``M^H M``: the budget decides). `top` must
-    be at least ``sigma_max``.
-
-    Returns ``(value, error, converged, how)``: ``value = ||B v||`` for a unit ``v``
-    (so ``sigma_min <= value``), an exact singular value within ``error`` (from
-    the residual, plus a margin for the rounding), and ``converged`` when
-    ``error <= tol * value`` (about; ``tol = 0``: the Krylov residuals reached their
-    rounding floor).
-    """
-    m, n = layer.shape
-    wide = m < n
-    op = LayerOperator(layer)
-    _basis_size(max(m, n), 16, op.dtype.itemsize, "condition_number")  # before allocating
-    sym = layer_symbol(layer)
-    X = _start_block(layer, sym, 2, rng, smallest=True)
-    if wide:
-        X = _output_block(op, X, rng)
-    side = min(m, n)
-    max_basis = _basis_size(side, X.shape[1], op.dtype.itemsize, "condition_number")
-
-    def forward(v: np.ndarray) -> np.ndarray:  # B v
-        return op.matvec(v) if not wide else op.rmatvec(v)
-
-    if m * layer.group_channels * math.prod(layer.kernel_size) <= _SHIFT_INVERT_MAX_NNZ:
-        trough = _symbol_peaks(sym, _peak_grid(layer), 1, smallest=True)[0][0]
-        return _shift_invert(layer, forward, X, wide, tol, budget, max_basis, top, trough)
-    how = "block Krylov on top^2 I - M^H M (no LU: too many nonzeros)"
-    gram = _gram_apply(op, wide)
-    shift = top * top
-
-    def flipped(X: np.ndarray) -> np.ndarray:
-        return shift * X - gram(X)
-
-    def aim(theta: np.ndarray) -> np.ndarray:  # sigma^2 = shift - theta to relative 2 tol
-        return 2 * tol * np.maximum(shift - theta, 0.0)
-
-    ritz = _block_krylov(flipped, X, 1, tol=tol, budget=budget, max_basis=max_basis, aim=aim)
-    v = ritz.vectors[:, :1] / _norm(ritz.vectors[:, 0])  # unit, whatever the basis's rounding
-    value = _norm(forward(v[:, 0]))
-    # the residual of v itself (not the Ritz residual, which trusts the basis to be
-    # orthonormal): an eigenvalue of M^H M within r (+ its rounding) of value^2
-    r = _norm(gram(v)[:, 0] - value * value * v[:, 0]) + 64 * EPS * shift
-    error = max(math.sqrt(value * value + r) - value, value - math.sqrt(max(value * value - r, 0)))
-    return value, error, ritz.converged and (tol == 0 or error <= 1.5 * tol * value), how
-
-
-def _shift_invert(
-    layer: Layer,
-    forward,
-    X: np.ndarray,
-    wide: bool,
-    tol: float,
-    budget: Budget,
-    max_basis: int,
-    top: float,
-    trough: float,
-) -> tuple[float, float, bool, str]:
-    """:func:`smallest_singular_value` by a sparse LU (see there); `trough` guesses
-    ``sigma_min`` (the symbol's least singular value)."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import splu
-
-    m, n = layer.shape
-    # position-major order (sample, channel) makes M banded: a cheaper LU (measured
-    # 40% at 16 channels); the Krylov space lives in the permuted coordinates
-    rows = _position_major(layer.out_channels, math.prod(layer.output_size))
-    cols = _position_major(layer.in_channels, math.prod(layer.input_size))
-    M = layer_matrix(layer, fmt="csr")[rows].tocsc()[:, cols]
-    space = cols if not wide else rows
-    X = X[space]
-    if m == n:
-        how = "shift-invert block Krylov on a sparse LU"
-        try:
-            lu = splu(M, permc_spec="NATURAL")
-        except RuntimeError:  # "Factor is exactly singular"
-            return 0.0, 0.0, True, how
-
-        def inverse(X: np.ndarray) -> np.ndarray:
-            return lu.solve(lu.solve(X, trans="H"))
-
-        result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
-        if result is None:
-            return 0.0, 0.0, True, how
-        value, error, converged, _ = result
-        rounding = 16 * EPS * top
-    else:
-        how = "shift-invert block Krylov on a sparse LU of the augmented matrix"
-        B = M if m > n else M.conj().T.tocsc()
-        p, q = B.shape
-        alpha = max(trough, math.sqrt(EPS) * top)
-        for _ in range(3):
-            K = sp.bmat([[alpha * sp.eye_array(p, format="csc"), B], [B.conj().T, None]])
-            try:
-                lu = splu(K.tocsc(), permc_spec="COLAMD")
-            except RuntimeError:  # "Factor is exactly singular"
-                return 0.0, 0.0, True, how
-
-            def inverse(X: np.ndarray, lu=lu, alpha=alpha) -> np.ndarray:
-                rhs = np.zeros((p + q, X.shape[1]), dtype=np.result_type(X, B.dtype))
-                rhs[p:] = X
-                return lu.solve(rhs)[p:] * (-1 / alpha)
-
-            result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
-            if result is None:
-                return 0.0, 0.0, True, how
-            value, error, converged, v = result
-            # the backward error's effect, Bjorck (1996) 2.5.3: least for alpha ~ sigma_min
-            rounding = 16 * EPS * top * (1 + value / alpha + alpha / max(value, EPS * top))
-            if (
-                value <= 0
-                or alpha / 8 <= value <= 8 * alpha
-                or rounding <= tol * value / 4
-                or budget.out_of_time()
-            ):
-                break
-            alpha = value
-            X = np.concatenate([v[space, None], X], axis=1)  # and the vector found first
-    error += rounding
-    return value, error, converged and (tol == 0 or error <= 1.5 * tol * value), how
-
-
-def _inverse_krylov(
-    inverse, X: np.ndarray, space: np.ndarray, forward, tol: float, budget: Budget, max_basis: int
-) -> tuple[float, float, bool, np.ndarray] | None:
-    """Block Krylov on the inverse Gram matrix: ``(||B v||, error, converged, v)``, ``None``
-    if it is numerically unbounded (``sigma_min = 0``)."""
-    with np.errstate(all="ignore"):
-        ritz = _block_krylov(inverse, X, 1, tol=tol, budget=budget, max_basis=max_basis)
-        mu, r = float(ritz.values[0]), float(ritz.residuals[0])
-        if not (np.isfinite(mu) and np.isfinite(r)) or mu <= 0:
-            return None
-        polished = inverse(ritz.vectors[:, :1])[:, 0]  # one step of inverse iteration
-    if not np.isfinite(polished).all() or not np.any(polished):
-        return None
-    v = np.empty_like(polished)
-    v[space] = polished / _norm(polished)
-    value = _norm(forward(v))
-    # an eigenvalue of the inverse within r of mu: sigma in [1/sqrt(mu + r), 1/sqrt(mu - r)]
-    lo = 1 / math.sqrt(mu + r)
-    hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
-    return value, max(value - lo, hi - value, 0.0), ritz.converged, v

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._arrays import check_memory
-from ._build import layer_matrix
-from ._geometry import PaddingND
-from ._layer import Layer, conv_layer
-from ._threads import run_slices
+from .._arrays import check_memory
+from .._build import layer_matrix
+from .._geometry import PaddingND
+from .._layer import Layer, conv_layer
+from .._threads import run_slices
 
 __all__ = [
     "EPS",

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._layer import Layer
+from .._linop import LayerOperator
 from ._blockgram import block_gram_certificate, block_gram_cost, localized_nd, touched_columns
-from ._layer import Layer
-from ._linop import LayerOperator
 from ._symbol import EPS, Symbol, gram_terms, layer_symbol, svdvals, top_bounds
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "gram_certificate",
     "grid_max",
     "localized_bound",
+    "nd_gram_affordable",
     "peak_drop",
     "refine_peak",
 ]
@@ -251,17 +252,7 @@ def _grid_max_search(
         i = int(np.argmax(low))
         best, f_best = float(low[i]), tuple(int(v) for v in points[~proved][i])
         top = float(values[~proved].max())
-    # the cells of the coarse grid, their corners' values
-    cells = [np.arange(max(1, ax.size - 1)) for ax in axes]
-    idx = np.stack(np.meshgrid(*cells, indexing="ij"), axis=-1).reshape(-1, nax)
-    ends = np.array([ax.size - 1 for ax in axes])
-    nxt = np.minimum(idx + 1, ends)
-    lo_b = np.stack([axes[a][idx[:, a]] for a in range(nax)], axis=1)
-    hi_b = np.stack([axes[a][nxt[:, a]] for a in range(nax)], axis=1)
-    shape = tuple(ax.size for ax in axes)
-    table = values.reshape(shape)
-    corner_idx = np.where(bits[None].astype(bool), nxt[:, None, :], idx[:, None, :])
-    cv = table[tuple(corner_idx[..., a] for a in range(nax))]  # (B, 2^n)
+    lo_b, hi_b, cv = _coarse_cells(axes, values, bits)
     upper_dropped = 0.0
     while lo_b.shape[0]:
         width = hi_b - lo_b
@@ -289,23 +280,8 @@ def _grid_max_search(
             for p in _inner_points(a_, b_)
         ]
         rest = np.array(rest, dtype=np.int64).reshape(-1, nax)
-        # long boxes: split the axis whose curvature term is largest, at its middle
         L_lo, L_hi, L_cv, L_h = lo_b[~short], hi_b[~short], cv[~short], h[~short]
-        axis = np.argmax(
-            np.where(L_hi - L_lo > 1, L_h * L_h * curvature + 1e-300 * (L_hi - L_lo), -1.0), axis=1
-        )
-        rows = np.arange(L_lo.shape[0])
-        mid = (L_lo[rows, axis] + L_hi[rows, axis]) // 2
-        half_child = (
-            0.5 * spacing[axis] * np.maximum(mid - L_lo[rows, axis], L_hi[rows, axis] - mid)
-        )
-        h_child = L_h.copy()
-        h_child[rows, axis] = np.where(
-            np.maximum(mid - L_lo[rows, axis], L_hi[rows, axis] - mid) > 1, half_child, 0.0
-        )
-        # the face at mid: the corners with `axis` replaced by mid, 2^n of them (pairs equal)
-        face = _corner_points(L_lo, L_hi)
-        face[rows, :, axis] = mid[:, None]
+        axis, mid, h_child, face = _halve(L_lo, L_hi, L_h, spacing, curvature)
         lev_face = aim - 0.5 * (h_child * h_child) @ curvature
         new = np.concatenate([face.reshape(-1, nax), rest])
         level = np.concatenate([np.repeat(lev_face, 2**nax), np.full(rest.shape[0], aim)])
@@ -329,18 +305,74 @@ def _grid_max_search(
             if low[i] > best:
                 best, f_best = float(low[i]), tuple(int(v) for v in u_pts[~proved][i])
         vals = u_val[inverse[: face.shape[0] * 2**nax]].reshape(-1, 2**nax)
-        # children: the low half takes the face where `axis` is set, the high half where not
-        on = bits[:, axis].T.astype(bool)  # (B, 2^n): corner c is on the hi side of `axis`
-        cv_low = np.where(on, vals, L_cv)
-        cv_high = np.where(on, L_cv, vals)
-        hi_low = L_hi.copy()
-        hi_low[rows, axis] = mid
-        lo_high = L_lo.copy()
-        lo_high[rows, axis] = mid
-        lo_b = np.concatenate([L_lo, lo_high])
-        hi_b = np.concatenate([hi_low, L_hi])
-        cv = np.concatenate([cv_low, cv_high])
+        lo_b, hi_b, cv = _children(L_lo, L_hi, L_cv, vals, axis, mid, bits)
     return max(top * (1 + 256 * EPS), upper_dropped, upper_proved), best, f_best
+
+
+def _coarse_cells(
+    axes: list[np.ndarray], values: np.ndarray, bits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells of the coarse grid (points `axes` per axis, `values` at them, flat):
+    ``(lo, hi, corner values)``, shapes ``(B, n)``, ``(B, n)``, ``(B, 2^n)``."""
+    nax = len(axes)
+    cells = [np.arange(max(1, ax.size - 1)) for ax in axes]
+    idx = np.stack(np.meshgrid(*cells, indexing="ij"), axis=-1).reshape(-1, nax)
+    ends = np.array([ax.size - 1 for ax in axes])
+    nxt = np.minimum(idx + 1, ends)
+    lo_b = np.stack([axes[a][idx[:, a]] for a in range(nax)], axis=1)
+    hi_b = np.stack([axes[a][nxt[:, a]] for a in range(nax)], axis=1)
+    shape = tuple(ax.size for ax in axes)
+    table = values.reshape(shape)
+    corner_idx = np.where(bits[None].astype(bool), nxt[:, None, :], idx[:, None, :])
+    return lo_b, hi_b, table[tuple(corner_idx[..., a] for a in range(nax))]
+
+
+def _halve(
+    lo: np.ndarray, hi: np.ndarray, h: np.ndarray, spacing: np.ndarray, curvature: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split each box ``[lo, hi]`` (half-widths `h`) on the axis whose curvature term is
+    largest, at its middle: ``(axis, mid, the children's half-widths, the face at mid)``.
+
+    The face is the ``2^n`` corners with `axis` replaced by ``mid`` (pairs equal),
+    ``(B, 2^n, n)``.
+    """
+    axis = np.argmax(np.where(hi - lo > 1, h * h * curvature + 1e-300 * (hi - lo), -1.0), axis=1)
+    rows = np.arange(lo.shape[0])
+    mid = (lo[rows, axis] + hi[rows, axis]) // 2
+    half_child = 0.5 * spacing[axis] * np.maximum(mid - lo[rows, axis], hi[rows, axis] - mid)
+    h_child = h.copy()
+    h_child[rows, axis] = np.where(
+        np.maximum(mid - lo[rows, axis], hi[rows, axis] - mid) > 1, half_child, 0.0
+    )
+    face = _corner_points(lo, hi)
+    face[rows, :, axis] = mid[:, None]
+    return axis, mid, h_child, face
+
+
+def _children(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    cv: np.ndarray,
+    vals: np.ndarray,
+    axis: np.ndarray,
+    mid: np.ndarray,
+    bits: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two halves of each box split by :func:`_halve`, with their corner values: the low
+    half takes the face's values `vals` where `axis` is set, the high half where not."""
+    rows = np.arange(lo.shape[0])
+    on = bits[:, axis].T.astype(bool)  # (B, 2^n): corner c is on the hi side of `axis`
+    cv_low = np.where(on, vals, cv)
+    cv_high = np.where(on, cv, vals)
+    hi_low = hi.copy()
+    hi_low[rows, axis] = mid
+    lo_high = lo.copy()
+    lo_high[rows, axis] = mid
+    return (
+        np.concatenate([lo, lo_high]),
+        np.concatenate([hi_low, hi]),
+        np.concatenate([cv_low, cv_high]),
+    )
 
 
 def _inner_points(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -376,7 +408,7 @@ def gram_bound(
     return None
 
 
-def _nd_gram_affordable(layer: Layer) -> bool:
+def nd_gram_affordable(layer: Layer) -> bool:
     """Whether the N-d block-Cholesky certificate fits its budgets (never for 1-D or circular)."""
     if layer.ndim == 1 or any(g.padding_mode == "circular" for g in layer.geoms):
         return False
@@ -402,7 +434,7 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     """
 
     if layer.ndim != 1:
-        return block_gram_certificate(layer, mu, deadline) if _nd_gram_affordable(layer) else None
+        return block_gram_certificate(layer, mu, deadline) if nd_gram_affordable(layer) else None
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
     n = c_in * L
@@ -520,7 +552,7 @@ def localized_bound(
     circulant: float,
     lower: float,
     rtol: float,
-    max_entries: float,
+    max_entries: float | None = None,
     deadline: float | None = None,
     ell: int | None = None,
 ) -> float | None:
@@ -553,7 +585,7 @@ def localized_bound(
     bounds ``|M|`` entrywise) as ``l^2 |A| 1 - 2 l |A| l + |A| l^2``. The gap
     closes like ``1 / ell^2``; the windows cost what the Gram certificate of a
     ``2 (a + ell)``-sample layer costs, so ``ell`` is as long as `max_entries`
-    (nonzeros of the windows' Gram matrices) allows. ``None`` if the windows do
+    (nonzeros of the windows' Gram matrices; default ``1e7``) allows. ``None`` if the windows do
     not fit or a window's Cholesky fails up to ``circulant``.
 
     ``n >= 2`` axes: the same from the edge strips of every axis
@@ -561,7 +593,7 @@ def localized_bound(
     at most ``_LOCAL_FLOPS_ND`` flops, ramps of `ell` samples if given, and the
     `deadline`).
     """
-    from ._layer import conv_layer
+    from .._layer import conv_layer
 
     if layer.ndim != 1:  # blocks of a few hundred unknowns: threaded BLAS only contends
         with _one_blas_thread():
@@ -583,6 +615,8 @@ def localized_bound(
     span = g.dilation * (g.kernel_size - 1)
     band = c_in * (span + 1)
     a, b = _touched_columns(layer)
+    if max_entries is None:
+        max_entries = _LOCAL_ENTRIES
     width = int(max_entries // (c_in * (2 * band + 1)))  # most samples in one window
     ell = min(width - max(a, b), (L - a - b) // 2 - 2 * span - 2)
     if ell < 8 * span + 8:

@@ -523,7 +523,8 @@ def localized_nd(
 
     References
     ----------
-    .. [1] B. Simon, "Semiclassical analysis of low lying eigenvalues. I",
+    .. [1] B. Simon, "Semiclassical analysis of low lying eigenvalues. I. Non-degenerate
+       minima: asymptotic expansions",
        Ann. Inst. H. Poincare A 38 (1983) 295-308 (the IMS localisation formula).
     .. [2] S. M. Rump, "Verification of positive definiteness", BIT 46 (2006) 433-452.
     """

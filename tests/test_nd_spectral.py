@@ -461,6 +461,20 @@ def test_localized_bound_refuses_what_it_cannot_do():
     assert late is None
 
 
+def test_localized_bound_with_a_deadline_tries_shorter_ramps_first():
+    """A far deadline: half-length ramps, then the full ones; the least bound, still sound."""
+    w = np.random.default_rng(10).standard_normal((2, 2, 3, 3))
+    size = (20, 18)
+    M = tc.conv_matrix(w, size, padding=1, padding_mode="replicate", format="dense")
+    norm = np.linalg.norm(M, 2)
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "replicate")
+    circ = _circulant_bound(layer)
+    plain = _certify.localized_bound(layer, circ, norm, 1e-9)
+    timed = _certify.localized_bound(layer, circ, norm, 1e-9, deadline=time.monotonic() + 600)
+    assert plain is not None and timed is not None
+    assert norm * (1 - 1e-12) <= timed <= plain
+
+
 def test_localization_narrows_the_bracket_past_the_whole_gram_cap(monkeypatch):
     """Past the block-Cholesky certificate's cap (set to 0 here) the edge strips and the
     circulant narrow the reflect bracket, which still holds the dense norm."""

@@ -517,9 +517,11 @@ def localized_nd(
     ``nu = O(ell^{-2})``. `ell` (common to the axes, shortened on a short one)
     is the least that brings ``nu / 2`` under ``rtol lower / 4``, or else the
     most the strips' certificates afford (`max_flops` together, `max_bytes`
-    each); a given `ell` is used as it is. ``None`` when no ``ell >= 1`` fits,
-    a strip's certificate fails up to ``lower * 1.1``, or the `deadline`
-    (``time.monotonic()``) passes.
+    each); a given `ell` is used as it is. With a `deadline`
+    (``time.monotonic()``) ramps half that long go first, and the least bound
+    proved before it passes is returned. ``None``
+    when no ``ell >= 1`` fits, or a strip's certificate fails up to
+    ``lower * 1.1`` or is stopped by the `deadline` before any bound.
 
     References
     ----------
@@ -580,16 +582,36 @@ def localized_nd(
         aim = 0.25 * rtol * lower
         while ell > 1 and 0.5 * nu(ell - 1) <= aim:  # nu falls like ell^-2: a few steps
             ell -= 1
-    ell = int(ell)
-    if ell < 1:
+        # with a deadline, ramps half as long first (about an eighth of the work): a bound
+        # in hand if the longest does not finish
+        steps = [ell] if deadline is None else sorted({max(1, ell // 2), ell})
+    else:
+        steps = [int(ell)]
+    if steps[0] < 1:
         return None
-    spread = nu(ell)
-    # the strips: each mu at least the bound so far (their maximum is what counts)
-    first = max(rtol / 4, spread / (16 * lower))  # the strips add ~ lower * first
-    tries = [first * 4**j for j in range(12) if first * 4**j <= 0.1] or [0.1]
-    tries = sorted({max(circulant, lower * (1 + t)) for t in tries})
+    best = None
+    for e in steps:
+        spread = nu(e)
+        first = max(rtol / 4, spread / (16 * lower))  # the strips add ~ lower * first
+        tries = [first * 4**j for j in range(12) if first * 4**j <= 0.1] or [0.1]
+        tries = sorted({max(circulant, lower * (1 + t)) for t in tries})
+        m = _prove_strips(layer, windows(e), tries, deadline)
+        if m is None:
+            break
+        m = max(m, circulant)
+        bound = 0.5 * (spread + math.sqrt(spread * spread + 4 * m * m)) * (1 + 64 * _EPS)
+        best = bound if best is None else min(best, bound)
+    return best
+
+
+def _prove_strips(
+    layer: Layer, windows: list[tuple[int, int, int]], tries: list[float], deadline: float | None
+) -> float | None:
+    """The largest of the strips' norm bounds, each proved at the least of `tries` (ascending)
+    that is not below the one the strip before needed (their maximum is what counts);
+    ``None`` when a strip fails them all or the `deadline` passes."""
     level, best = 0, 0.0
-    for wnd in windows(ell):
+    for wnd in windows:
         proved = None
         for j in range(level, len(tries)):
             if deadline is not None and time.monotonic() >= deadline:
@@ -601,5 +623,4 @@ def localized_nd(
         if proved is None:
             return None
         best = max(best, proved)
-    m = max(best, circulant)
-    return 0.5 * (spread + math.sqrt(spread * spread + 4 * m * m)) * (1 + 64 * _EPS)
+    return best

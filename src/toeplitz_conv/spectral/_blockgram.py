@@ -1,5 +1,10 @@
 r"""A Cholesky certificate for the norm of an N-d conv layer, block row by block row.
 
+Also the same for the columns of a strip of samples on one axis (a principal
+submatrix of the Gram matrix), and from those strips an upper bound for
+reflect/replicate padding past the whole certificate's budget
+(:func:`localized_nd`: edge strips, the circulant inside, IMS localisation).
+
 ``||M|| < mu`` iff ``mu^2 I - M^H M`` is positive definite. Ordered pixel-major
 (first axis, then the other axes, then the channel) the Gram matrix
 ``G = M^H M`` is block banded: with blocks of ``n = L_2 ... L_n C_in`` unknowns

@@ -591,7 +591,7 @@ def localized_bound(
     ``n >= 2`` axes: the same from the edge strips of every axis
     (:func:`._blockgram.localized_nd`: block-Cholesky certificates of the strips,
     at most ``_LOCAL_FLOPS_ND`` flops, ramps of `ell` samples if given, and the
-    `deadline`).
+    `deadline`). In 1-D `ell` and `deadline` are not used (its windows are cheap).
     """
     from .._layer import conv_layer
 

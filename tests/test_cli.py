@@ -648,25 +648,22 @@ def test_one_line_names_axes():
 
 
 def _dense_spectral(monkeypatch, calls):
-    """Stand-ins for the spectral functions: the dense SVD of the matrix they are asked about.
+    """A stand-in for ``spectral.analyze``: the dense SVD of the matrix it is asked about.
 
-    They check the arguments the command passes (input size, per-axis parameters), whatever
+    It records the arguments the command passes (input size, per-axis parameters), whatever
     the library's own N-d spectral support.
     """
     from toeplitz_conv import spectral
 
-    def sv(weight, input_size, k=None, **kw):
+    def analyze(weight, input_size, *, k=6, tol=None, time_limit=None, **kw):
         calls.append((np.shape(weight), input_size, kw))
-        s = np.linalg.svd(
-            tc.conv_matrix(weight, input_size, format="dense", **kw), compute_uv=False
-        )
-        return s if k is None else s[:k]
+        M = tc.conv_matrix(weight, input_size, format="dense", **kw)
+        s = np.linalg.svd(M, compute_uv=False)
+        bounds = spectral.NormBounds(s[0], s[0])
+        methods = dict.fromkeys(("norm", "condition_number", "singular_values"), "dense")
+        return spectral.Analysis(M.shape, s[0], bounds, s[0] / s[-1], s[:k], 0 * s[:k], methods)
 
-    monkeypatch.setattr(spectral, "singular_values", sv)
-    monkeypatch.setattr(spectral, "spectral_norm", lambda *a, **kw: float(sv(*a, **kw)[0]))
-    monkeypatch.setattr(
-        spectral, "spectral_norm_bounds", lambda *a, **kw: (sv(*a, **kw)[0], sv(*a, **kw)[0])
-    )
+    monkeypatch.setattr(spectral, "analyze", analyze)
 
 
 def test_analyze_2d_passes_the_layer(capsys, monkeypatch):
@@ -786,7 +783,9 @@ def test_analyze_beyond_the_dense_limit_answers_within_its_budget(capsys, monkey
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "largest  3 singular values: " in captured.out
-    assert "warning: singular_values: method='krylov' ran out of its budget" in captured.err
+    assert "warning: analyze: the top singular values by block Krylov ran out of its budget" in (
+        captured.err
+    )
 
 
 # --------------------------------------------------------------------------- summary, structure
@@ -960,14 +959,24 @@ def test_analyze_prints_only_certified_digits(capsys, monkeypatch):
     """A 44%-wide bracket printed the norm to 10 digits."""
     from toeplitz_conv import spectral
 
-    monkeypatch.setattr(spectral, "spectral_norm", lambda *a, **kw: 3.1415926535)
-    monkeypatch.setattr(spectral, "spectral_norm_bounds", lambda *a, **kw: (2.5, 3.6))
+    def analysis(lower, upper):
+        def analyze(*args, **kwargs):
+            values = np.array([3.1415926535, 1.0])
+            bounds = spectral.NormBounds(lower, upper)
+            methods = dict.fromkeys(("norm", "condition_number", "singular_values"), "dense")
+            return spectral.Analysis(
+                (30, 30), 3.1415926535, bounds, 4.0, values, 0 * values, methods
+            )
+
+        return analyze
+
+    monkeypatch.setattr(spectral, "analyze", analysis(2.5, 3.6))
     argv = ["analyze", "--weight", "1,2;3,4", "--size", "5x6", "-k", "2"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "spectral norm  ||M||_2 = 3 (to the 1 significant digit its bounds certify)\n" in out
     assert "bounds         2.5 <= ||M||_2 <= 3.6\n" in out
-    monkeypatch.setattr(spectral, "spectral_norm_bounds", lambda *a, **kw: (3.14159, 3.14160))
+    monkeypatch.setattr(spectral, "analyze", analysis(3.14159, 3.14160))
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "||M||_2 = 3.1416 (to the 5 significant digits its bounds certify)\n" in out
@@ -1015,7 +1024,7 @@ def test_library_errors_are_one_line(capsys, monkeypatch, error, status, prefix)
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(spectral, "spectral_norm", fail)
+    monkeypatch.setattr(spectral, "analyze", fail)
     assert cli.main(["analyze", "--weight", "0,0;0,0", "--size", "8x8"]) == status
     assert one_error_line_any(capsys.readouterr().err).startswith(prefix)
     monkeypatch.setenv(cli.TRACEBACK_VARIABLE, "1")

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 import toeplitz_conv as tc
 from checks import assert_operator_matches, dot_test
 from reference import PADDING_MODES, padding_ok
-from toeplitz_conv import _kernel
 from toeplitz_conv._fft import Correlator, dilate
+from toeplitz_conv._kernel import FFT_MIN_TAPS
 
 
 def _op(w, L, fft: bool, **kw):
@@ -119,7 +119,7 @@ def test_correlator_many_segments(K, dilation):
 
 def test_automatic_choice():
     rng = np.random.default_rng(0)
-    t = _kernel._FFT_MIN_TAPS
+    t = FFT_MIN_TAPS
 
     def uses_fft(shape, size, **kw):
         return tc.conv_operator(rng.standard_normal(shape), size, **kw).method == "fft"

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "_build": 1,
     "_fft": 1,
     "_kernel": 1,
+    "_padding": 1,
     "_winograd": 1,
     "_linop": 1,
     "_mtx": 1,

@@ -1350,7 +1350,7 @@ OUTPUT_SIZE_CASES = [
     for padding in [0, 2, (1, 0), ((0, 2), (1, 1)), (3, (0, 1)), "same", "valid"]
     for stride in [1, (2, 1), (1, 3)]
     for dilation in [1, (2, 1)]
-    if not (padding == "same" and stride != 1)  # "same" needs stride 1 (tests/test_nd_errors.py)
+    if not (padding == "same" and stride != 1)  # "same" needs stride 1 (tests/test_errors.py)
 ]
 
 
@@ -1359,7 +1359,7 @@ def test_output_size(padding, stride, dilation):
     ks = (3, 2)
     for size in [(4, 5), (7, 3), (6, 6)]:
         expected = ref_output_size(size, ks, stride, padding, dilation)
-        if min(expected) < 1:  # empty on some axis: refused (tests/test_nd_errors.py)
+        if min(expected) < 1:  # empty on some axis: refused (tests/test_errors.py)
             with pytest.raises(ValueError):
                 tc.output_size(size, ks, stride=stride, padding=padding, dilation=dilation)
             continue

@@ -829,3 +829,66 @@ def test_operator_products_are_fresh_arrays_when_one_output_row_is_kept():
         layer, 1e-6, _method.Budget(100, None), np.random.default_rng(0), certify=False
     )[0]
     assert lower <= np.linalg.norm(M, 2) * (1 + 1e-12)
+
+
+def _check_analysis(a, ref, k, methods):
+    """`a` (an Analysis) against the dense singular values `ref`, descending."""
+    assert a.methods == methods
+    assert a.shape[0] * a.shape[1] > 0 and min(a.shape) == ref.size
+    lo, hi = a.bounds
+    assert lo <= ref[0] * (1 + 1e-13) and hi >= ref[0] * (1 - 1e-13)
+    assert lo <= a.norm <= hi
+    assert a.singular_values.shape == a.errors.shape == (min(k, ref.size),)
+    for v, e, exact in zip(a.singular_values, a.errors, ref, strict=False):
+        assert abs(v - exact) <= e + 1e-12 * ref[0]  # within its certified error
+    np.testing.assert_allclose(a.singular_values, ref[:k], rtol=1e-5)
+    kappa = np.linalg.cond(np.diag(ref)) if ref[-1] > ref.size * 2.3e-16 * ref[0] else np.inf
+    if np.isfinite(kappa):
+        assert a.condition_number == pytest.approx(kappa, rel=1e-5)
+    else:
+        assert a.condition_number == np.inf
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_analyze_matches_the_dense_svd(mode):
+    w = np.random.default_rng(60).standard_normal((3, 2, 3))
+    ref, _ = _dense_svd(w, 12, padding=1, padding_mode=mode)
+    a = tc.analyze(w, 12, padding=1, padding_mode=mode, k=4)
+    how = "fft" if mode == "circular" else "dense"
+    _check_analysis(a, ref, 4, dict.fromkeys(("norm", "condition_number", "singular_values"), how))
+    assert a.norm == pytest.approx(tc.spectral_norm(w, 12, padding=1, padding_mode=mode), rel=1e-14)
+    assert a.condition_number == pytest.approx(
+        tc.condition_number(w, 12, padding=1, padding_mode=mode), rel=1e-12
+    )
+
+
+def test_analyze_2d_and_a_k_past_the_size():
+    w = np.random.default_rng(61).standard_normal((2, 2, 3, 3))
+    M = tc.conv_matrix(w, (5, 4), padding=1, format="dense")
+    ref = np.linalg.svd(M, compute_uv=False)
+    a = tc.analyze(w, (5, 4), padding=1, k=1000)  # at most min(m, n) values
+    _check_analysis(a, ref, ref.size, dict.fromkeys(a.methods, "dense"))
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_analyze_beyond_the_dense_limit_is_iterative(monkeypatch, mode):
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 100)
+    monkeypatch.setattr(_method, "DENSE_NORM_SIDE", 0)
+    w = np.random.default_rng(62).standard_normal((2, 2, 3))
+    ref, _ = _dense_svd(w, 60, padding=1, padding_mode=mode)
+    a = tc.analyze(w, 60, padding=1, padding_mode=mode, k=3, tol=1e-9)
+    methods = {"norm": "bracket", "condition_number": "krylov", "singular_values": "krylov"}
+    _check_analysis(a, ref, 3, methods)
+    assert a.norm == pytest.approx(ref[0], rel=1e-6)
+
+
+def test_analyze_the_zero_map_and_bad_arguments():
+    a = tc.analyze(np.zeros((2, 2, 3)), 10, k=2)
+    assert a.norm == 0 and tuple(a.bounds) == (0, 0) and a.condition_number == np.inf
+    assert set(a.methods.values()) == {"zero"} and not a.singular_values.any()
+    with pytest.raises(ValueError, match="`k` must be an integer >= 1"):
+        tc.analyze([1.0, 2.0], 8, k=0)
+    with pytest.raises(ValueError, match="`rtol` must be a float in"):
+        tc.analyze([1.0, 2.0], 8, rtol=2.0)
+    with pytest.raises(TypeError, match="`time_limit` must be None or a number"):
+        tc.analyze([1.0, 2.0], 8, time_limit="1")

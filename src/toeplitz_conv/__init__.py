@@ -56,7 +56,9 @@ from .operators import (
 )
 from .spectral import (
     DENSE_LIMIT,
+    Analysis,
     NormBounds,
+    analyze,
     condition_number,
     singular_values,
     spectral_norm,
@@ -66,11 +68,13 @@ from .spectral import (
 __all__ = [
     "DENSE_LIMIT",
     "FORMATS",
+    "Analysis",
     "Conv1dOperator",
     "ConvOperator",
     "ConvTranspose1dOperator",
     "ConvTransposeOperator",
     "NormBounds",
+    "analyze",
     "bias_vector",
     "condition_number",
     "conv",

@@ -402,17 +402,7 @@ def _transpose_lines(layer: Layer, S: _Style) -> list[tuple[str, list[str]]]:
     outs, taps, _ = _names(n)
     L_in, Lp = layer.output_size, layer.input_size
     # output_padding per axis: what L' has beyond the natural length
-    qs = [
-        g.input_length
-        - (
-            (g.output_length - 1) * g.stride
-            - g.pad_left
-            - g.pad_right
-            + g.dilation * (g.kernel_size - 1)
-            + 1
-        )
-        for g in geoms
-    ]
+    qs = [g.output_padding for g in geoms]
     lines: list[tuple[str, list[str]]] = []
     if n == 1:
         g, q = geoms[0], qs[0]

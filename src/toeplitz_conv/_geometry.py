@@ -41,9 +41,11 @@ __all__ = [
     "conv_geometry",
     "per_axis",
     "per_axis_padding",
+    "polyphase_taps",
     "resolve_padding",
     "transpose_geometries",
     "transpose_geometry",
+    "transposed_length",
 ]
 
 
@@ -179,6 +181,26 @@ def resolve_padding(
     return p, p
 
 
+def transposed_length(
+    L_z: int, K: int, s: int, d: int, p_l: int = 0, p_r: int = 0, q: int = 0
+) -> int:
+    """The length a transposed convolution returns (may be < 1; the caller refuses that).
+
+    .. math:: L' = (L_z - 1) s - p_l - p_r + d (K - 1) + q + 1,
+
+    ``L_z`` the length fed to it, ``K``, ``s``, ``d``, ``(p_l, p_r)`` its kernel
+    size, stride, dilation and padding, ``q`` its ``output_padding``. It is also
+    the least input with ``L_z`` outputs of the forward convolution; without
+    padding, the padded positions a forward pass with ``L_z`` outputs reads.
+
+    Examples
+    --------
+    >>> transposed_length(5, 3, 2, 1, 1, 1, 1)
+    10
+    """
+    return (L_z - 1) * s - p_l - p_r + d * (K - 1) + q + 1
+
+
 @dataclass(frozen=True)
 class ConvGeometry:
     """Validated 1-D convolution geometry along one spatial axis.
@@ -251,6 +273,22 @@ class ConvGeometry:
         return self.src(np.asarray(rows)[:, None] * self.stride + taps[None, :])
 
     @property
+    def output_padding(self) -> int:
+        """``q``: what ``L`` has beyond the least input with ``L_out`` outputs.
+
+        ``L - transposed_length(L_out, K, s, d, p_l, p_r)`` (:func:`transposed_length`);
+        for a :func:`transpose_geometry`, the `output_padding` it was given.
+        """
+        return self.input_length - transposed_length(
+            self.output_length,
+            self.kernel_size,
+            self.stride,
+            self.dilation,
+            self.pad_left,
+            self.pad_right,
+        )
+
+    @property
     def is_circulant(self) -> bool:
         """True when the matrix is exactly (strided block-)circulant: one period of output.
 
@@ -268,6 +306,52 @@ class ConvGeometry:
         """The rows outside :attr:`interior`, ascending."""
         lo, hi = self.interior
         return np.concatenate([np.arange(lo), np.arange(hi, self.output_length)])
+
+
+def polyphase_taps(
+    geoms: tuple[ConvGeometry, ...], *, padded: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The polyphase split of the strided axes, tap by tap.
+
+    With stride ``s_a`` the positions an axis reads split into ``s_a`` phases
+    ``r_a = j_a mod s_a``; tap ``k`` (row-major over ``(K_1, ..., K_n)``) reads
+    phase ``r_a`` at offset ``q_a`` on every axis,
+
+    .. math:: k_a d_a - o_a = q_a s_a + r_a, \qquad 0 \le r_a < s_a,
+
+    with ``o_a = 0`` for positions in the padded signal (`padded`) and
+    ``o_a = p_{l,a}`` for positions in the signal itself.
+
+    Parameters
+    ----------
+    geoms : tuple of ConvGeometry
+        One per spatial axis.
+    padded : bool
+        Whether positions count from the start of the padded signal.
+
+    Returns
+    -------
+    q : ndarray of int64, shape (prod(K), n)
+        The offsets ``q_a`` of every tap.
+    phase : ndarray of int, shape (prod(K),)
+        The flat phase ``(r_1, ..., r_n)`` row-major over ``(s_1, ..., s_n)``.
+
+    Examples
+    --------
+    >>> g = conv_geometry(9, 3, stride=2, padding=1)
+    >>> q, phase = polyphase_taps((g,), padded=True)
+    >>> q[:, 0].tolist(), phase.tolist()
+    ([0, 0, 1], [0, 1, 0])
+    """
+    kernel_size = tuple(g.kernel_size for g in geoms)
+    taps = np.indices(kernel_size).reshape(len(geoms), -1).T  # (prod K, n), row-major
+    dil = np.array([g.dilation for g in geoms])
+    left = np.array([0 if padded else g.pad_left for g in geoms])
+    s = np.array([g.stride for g in geoms])
+    q, r = np.divmod(taps * dil - left, s)
+    if not r.size:
+        return q, np.zeros(0, dtype=np.int64)
+    return q, np.ravel_multi_index(tuple(r.T), tuple(int(v) for v in s))
 
 
 def _on_axis(axis: int | None) -> str:
@@ -366,8 +450,8 @@ def conv_geometries(
 def _numeric_padding(padding: object) -> None:
     if isinstance(padding, str):
         raise TypeError(
-            f"`padding` of a transposed convolution must be an int or a (left, right) "
-            f"pair (torch has no string padding there); got {padding!r}"
+            "`padding` of a transposed convolution must be an int, a (left, right) pair or "
+            f"one of those per axis (torch has no string padding there); got {padding!r}"
         )
 
 
@@ -403,7 +487,7 @@ def transpose_geometry(
             f"= {max(s, d)} (torch's rule); got output_padding={q} with stride={s}, "
             f"dilation={d}{_on_axis(axis)}"
         )
-    L = (L_z - 1) * s - p_l - p_r + d * (K - 1) + q + 1
+    L = transposed_length(L_z, K, s, d, p_l, p_r, q)
     if L < 1:
         raise ValueError(
             f"the transposed convolution's output would be empty{_on_axis(axis)}: "

@@ -30,7 +30,7 @@ The plan, the same for every ``n``:
   strides it is instead the forward pass of the flipped, conjugated kernel
   (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
 
-- **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see ``_FFT_MIN_TAPS``) skip
+- **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see :data:`FFT_MIN_TAPS`) skip
   all of the above: the padded signal is correlated at every shift by
   overlap-save FFT (:mod:`toeplitz_conv._fft`) and one shift in ``s`` is kept;
   the adjoint correlates the output spread ``s`` apart with the flipped,
@@ -64,47 +64,87 @@ the copies, so depthwise layers keep the patch path.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
 from ._cache import L2_BYTES as _L2_BYTES
 from ._fft import Correlator, dilate
-from ._geometry import ConvGeometry, check_choice
+from ._geometry import ConvGeometry, check_choice, polyphase_taps
+from ._padding import fold_signal, pad_signal, padded_extent, read_end
 from ._winograd import winograd_correlate, winograd_weight
 
-__all__ = ["METHODS", "Kernel", "choose_method"]
+__all__ = [
+    "BLOCKING",
+    "FFT_MIN_TAPS",
+    "METHODS",
+    "Blocking",
+    "Kernel",
+    "Plan",
+    "choose_method",
+]
 
-
-# Patch blocks of at most this many bytes: twice a core's L2 (2 MB on 1 MB of L2), so that a
-# block's patches and output stay near the core while BLAS works on them. Measured on the
-# benchmark layers: 16 MB blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower.
-_BLOCK_BYTES = min(1 << 24, max(1 << 20, 2 * _L2_BYTES))
-_THIN_BLOCK_BYTES = 1 << 20  # a thin product (a few channels) streams, fastest in cache
 _THIN_GEMM = 16  # output channels per group below which the product is thin
-_MIN_BLOCK_COLS = 512
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
 # (float32, n = 2^18): FFT 2-5x faster at K = 64 for 1 and 4 channels, strides 1 to 4; the
 # crossover is K ~ 32 for one channel (lower with more). The FFT computes every shift and
-# keeps one in s, so strides above 4 raise the bar by s/4. Tests set it to force either path.
-_FFT_MIN_TAPS = 64
+# keeps one in s, so strides above 4 raise the bar by s/4.
+FFT_MIN_TAPS = 64
 
 METHODS = ("auto", "direct", "fft", "winograd")
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """How many output positions one patch block holds: its bytes stay near the core.
+
+    Attributes
+    ----------
+    block_bytes : int
+        The budget of a block's patches: twice a core's L2 (2 MB on 1 MB of L2),
+        so that a block's patches and output stay near the core while BLAS works
+        on them. Measured on the benchmark layers: 16 MB blocks (a whole small
+        image) ran the 1-D pass 1.05-1.3x slower.
+    thin_bytes : int
+        The budget of a thin product (a few output channels), which streams and
+        is fastest in cache.
+    min_cols : int
+        Columns (positions times batch) a block has at least.
+    """
+
+    block_bytes: int
+    thin_bytes: int
+    min_cols: int
+
+    def positions(self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool) -> int:
+        """Output positions per block, so that a ``rows x (block * batch)`` patch fits the budget.
+
+        At most `n_out`, at least one, and at least ``min_cols / batch``.
+        """
+        per_position = max(1, rows * batch * itemsize)
+        budget = self.thin_bytes if thin else self.block_bytes
+        block = max(self.min_cols // max(1, batch), budget // per_position, 1)
+        return min(n_out, block)
+
+
+#: The blocking every :class:`Plan` takes when it is made (tests shrink it).
+BLOCKING = Blocking(min(1 << 24, max(1 << 20, 2 * _L2_BYTES)), 1 << 20, 512)
 
 
 def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
     """The path a layer runs: `method` checked against the layer, ``"auto"`` resolved.
 
-    ``"auto"`` is ``"fft"`` for long 1-D kernels (at least ``_FFT_MIN_TAPS`` taps,
-    more for strides above 4), else ``"direct"``; never ``"winograd"``, whose
-    error is ~10-100x the direct sum's.
+    ``"auto"`` is ``"fft"`` for long 1-D kernels (at least :data:`FFT_MIN_TAPS`
+    taps, more for strides above 4), else ``"direct"``; never ``"winograd"``,
+    whose error is ~10-100x the direct sum's.
     """
     method = check_choice(method, "method", METHODS)
     n = len(geoms)
     K = tuple(g.kernel_size for g in geoms)
     if method == "auto":
         g0 = geoms[0]
-        long = n == 1 and g0.kernel_size >= _FFT_MIN_TAPS * max(1, g0.stride / 4)
+        long = n == 1 and g0.kernel_size >= FFT_MIN_TAPS * max(1, g0.stride / 4)
         return "fft" if long else "direct"
     if method == "fft" and n != 1:
         raise ValueError(
@@ -123,239 +163,126 @@ def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
     return method
 
 
-def _block_positions(
-    rows: int, cols_per_position: int, itemsize: int, L_out: int, thin: bool
-) -> int:
-    """Output positions per block so that a ``rows x (block*B)`` patch fits the budget."""
-    per_position = max(1, rows * cols_per_position * itemsize)
-    budget = _THIN_BLOCK_BYTES if thin else _BLOCK_BYTES
-    block = max(_MIN_BLOCK_COLS // max(1, cols_per_position), budget // per_position, 1)
-    return min(L_out, block)
+# --------------------------------------------------------------------------- scratch
+class _Pool:
+    """Scratch buffers kept between calls: fresh large arrays cost page faults each time."""
 
-
-def _needed_end(geom: ConvGeometry) -> int:
-    """One past the last padded position any tap reads: ``(L_out-1)s + d(K-1) + 1``."""
-    return (geom.output_length - 1) * geom.stride + geom.dilation * (geom.kernel_size - 1) + 1
-
-
-def _extent(geom: ConvGeometry) -> int:
-    """Padded positions kept on one axis: every position read, and the whole signal."""
-    return max(_needed_end(geom), geom.pad_left + geom.input_length)
-
-
-def _axis3(a: np.ndarray, axis: int) -> np.ndarray:
-    """A contiguous ``a`` viewed as ``(before, a.shape[axis], after)``."""
-    return a.reshape(math.prod(a.shape[:axis]), a.shape[axis], -1)
-
-
-def _edges(geom: ConvGeometry, extent: int) -> np.ndarray:
-    """Padded positions of ``[0, extent)`` outside the signal ``[p_l, p_l + L)``."""
-    p_l, L = geom.pad_left, geom.input_length
-    lo = min(p_l, extent)
-    return np.r_[0:lo, max(lo, min(extent, p_l + L)) : extent]
-
-
-def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
-    """Fill the padding of ``out`` (``(C, E_1..E_n, B)``, signal inside) axis by axis.
-
-    Axis ``a`` is filled over the full extent of the other axes from its own
-    signal positions, so after the last axis every corner holds
-    ``x[src_1(j_1), ..., src_n(j_n)]``: the separable padding of ``F.pad``.
-    """
-    for axis, geom in enumerate(geoms, start=1):
-        edge = _edges(geom, out.shape[axis])
-        if not edge.size:
-            continue
-        o3 = _axis3(out, axis)
-        if geom.padding_mode == "zeros":
-            p_l, L = geom.pad_left, geom.input_length
-            o3[:, :p_l] = 0
-            o3[:, p_l + L :] = 0
-        else:
-            o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
-
-
-def pad_signal(x: np.ndarray, geoms: tuple[ConvGeometry, ...], take=None) -> np.ndarray:
-    """The padded signal: ``x`` ``(C, *S, B)`` -> ``(C, *E, B)``, ``E_a`` from :func:`_extent`.
-
-    ``out[c, j_1, ..., j_n, b] = x[c, src_1(j_1 - p_1), ..., src_n(j_n - p_n), b]``
-    (zero where an axis reads nothing); `take` allocates the result.
-    """
-    shape = (x.shape[0], *(_extent(g) for g in geoms), x.shape[-1])
-    out = take(shape, x.dtype) if take is not None else np.empty(shape, dtype=x.dtype)
-    inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
-    out[(slice(None), *inside)] = x
-    _fill_edges(out, geoms)
-    return out
-
-
-def _fold_axis(gp: np.ndarray, axis: int, geom: ConvGeometry) -> np.ndarray:
-    """The adjoint of padding one axis: add the padded gradient back onto the signal.
-
-    ``gp`` is contiguous with ``X`` padded positions on `axis`; returns the same
-    with ``L`` positions (``gp`` itself when there is nothing to fold).
-    """
-    L, p_l, X = geom.input_length, geom.pad_left, gp.shape[axis]
-    lo = min(p_l, X)
-    hi = max(lo, min(X, p_l + L))
-    if lo == 0 and hi == L and X == L:
-        return gp
-    g = np.empty((*gp.shape[:axis], L, *gp.shape[axis + 1 :]), dtype=gp.dtype)
-    g3, gp3 = _axis3(g, axis), _axis3(gp, axis)
-    g3[:, : hi - lo] = gp3[:, lo:hi]
-    g3[:, hi - lo :] = 0
-    if geom.padding_mode != "zeros":
-        edge = _edges(geom, X)
-        if edge.size:
-            np.add.at(g3, (slice(None), geom.src(edge - p_l)), gp3[:, edge])
-    return g
-
-
-def _small_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out = a @ b`` for stacks; a contraction of a few terms is done by broadcasting.
-
-    BLAS is slow for outer products (an inner dimension of 1 or 2, as for a
-    one-channel layer's adjoint), where multiply-adds stream at memory speed.
-    """
-    inner = a.shape[-1]
-    if inner > 4:
-        np.matmul(a, b, out=out)
-        return
-    np.multiply(a[..., :, :1], b[..., :1, :], out=out)
-    for j in range(1, inner):
-        out += a[..., :, j : j + 1] * b[..., j : j + 1, :]
-
-
-class Kernel:
-    """The weight and geometry of one conv, and its forward and adjoint passes.
-
-    Parameters
-    ----------
-    weight : ndarray, shape (C_out, G, K_1, ..., K_n)
-        In the compute dtype.
-    geoms : tuple of ConvGeometry, one per spatial axis (or one ConvGeometry for 1-D)
-    groups : int
-    method : {"auto", "direct", "fft", "winograd"}
-        The algorithm (see :func:`choose_method`); the one chosen is the
-        attribute ``method``.
-    """
-
-    def __init__(
-        self,
-        weight: np.ndarray,
-        geoms: tuple[ConvGeometry, ...] | ConvGeometry,
-        groups: int,
-        method: str = "auto",
-    ) -> None:
-        if isinstance(geoms, ConvGeometry):
-            geoms = (geoms,)
-        self.geoms = tuple(geoms)
-        self.weight = weight
-        self.groups = groups
-        c_out, G = weight.shape[:2]
-        self.kernel_size = tuple(weight.shape[2:])
-        self.taps = math.prod(self.kernel_size)
-        self.c_out, self.G, self.c_in = c_out, G, G * groups
-        self.thin = c_out // groups < _THIN_GEMM
-        self.input_size = tuple(g.input_length for g in self.geoms)
-        self.output_size = tuple(g.output_length for g in self.geoms)
-        # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
-        self.w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * self.taps))
-        self.w_gh = np.ascontiguousarray(self.w_g.conj().transpose(0, 2, 1))
-        self._plan()
-        self.method = choose_method(method, self.geoms)
-        self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
-        self._winograd: dict[np.dtype, np.ndarray] = {}  # transformed weights, per dtype
-        # scratch buffers kept between calls: fresh large arrays cost page faults each time
+    def __init__(self) -> None:
         self._spare: dict[tuple, list[np.ndarray]] = {}
 
-    def _plan(self) -> None:
-        """The integer plan: extents, phases, flat tap offsets (independent of the batch)."""
-        geoms = self.geoms
-        self.extent = tuple(_extent(g) for g in geoms)  # E_a
-        self.strides = tuple(g.stride for g in geoms)
-        self.no_pad = all(
-            g.pad_left == 0 and e == g.input_length for g, e in zip(geoms, self.extent, strict=True)
-        )
-        self.grid = tuple(-(-e // s) for e, s in zip(self.extent, self.strides, strict=True))  # Q_a
-        self.n_phases = math.prod(self.strides)
-        # flat strides of the phase grid, in positions
-        flat = np.cumprod((1, *self.grid[:0:-1]))[::-1]
-        self.flat = tuple(int(f) for f in flat)
-        taps = np.indices(self.kernel_size).reshape(len(geoms), -1).T  # (prod K, n), row-major
-        dil = np.array([g.dilation for g in geoms])
-        s = np.array(self.strides)
-        q, r = np.divmod(taps * dil, s)
-        self.tap_phase = np.ravel_multi_index(r.T, self.strides)
-        self.tap_offset = q @ flat  # flat position of each tap's window start in its phase
-        # phases are stored one after the other: where each tap's window starts in that row
-        self.tap_start = [int(v) for v in self.tap_phase * math.prod(self.grid) + self.tap_offset]
-        # outputs are computed on the phase grid: N flat positions cover them all
-        self.n_flat = int(np.dot(np.array(self.output_size) - 1, flat)) + 1
-        # the output grid is exactly the output (no dropped columns) on one axis or full rows
-        self.dense_grid = all(
-            lo == q_ for lo, q_ in zip(self.output_size[1:], self.grid[1:], strict=True)
-        )
-
-    def _take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         try:  # list.pop is atomic: concurrent calls just allocate their own
             return self._spare.get((shape, np.dtype(dtype)), []).pop()
         except IndexError:
             return np.empty(shape, dtype=dtype)
 
-    def _give(self, a: np.ndarray) -> None:
+    def give(self, a: np.ndarray) -> None:
         if len(self._spare) > 8:  # many batch sizes: start over rather than hoard
             self._spare = {}
         spare = self._spare.setdefault((a.shape, a.dtype), [])
         if len(spare) < 2:
             spare.append(a)
 
-    def weights_as(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-        if dtype == self.w_g.dtype:
-            return self.w_g, self.w_gh
-        if dtype not in self._cast:
-            self._cast[dtype] = (self.w_g.astype(dtype), self.w_gh.astype(dtype))
-        return self._cast[dtype]
 
-    # ------------------------------------------------------------------ padding
-    def _pad(self, x: np.ndarray) -> np.ndarray:
-        """``x`` ``(C, *S, B)`` contiguous -> the padded signal ``(C, *E, B)``.
+# --------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Plan:
+    """The integer plan of a layer's passes, independent of the weight values and the batch.
 
-        ``x`` itself when no axis is padded.
+    Parameters
+    ----------
+    geoms : tuple of ConvGeometry
+        One per spatial axis.
+    patch_rows : int
+        Rows of a patch matrix, ``G prod(K)`` (``G`` input channels per group).
+    thin : bool
+        Whether the product is thin (few output channels per group).
+    blocking : Blocking
+        The block budgets (:data:`BLOCKING` when the plan is made).
+
+    Attributes
+    ----------
+    extent : tuple of int
+        ``E_a``, padded positions kept per axis (:func:`~toeplitz_conv._padding.padded_extent`).
+    grid : tuple of int
+        ``Q_a = ceil(E_a / s_a)``, the length of every phase per axis.
+    n_phases : int
+        ``R = prod(s_a)``; the phases are stored one after another per channel.
+    flat : tuple of int
+        The row-major strides of the phase grid, in positions.
+    tap_phase, tap_offset : ndarray, shape (prod(K),)
+        The phase each tap reads and the flat offset of its window in that
+        phase (:func:`~toeplitz_conv._geometry.polyphase_taps`).
+    tap_start : list of int
+        Where tap ``k``'s window starts in a channel's row of phases.
+    first_tap : dict of int to int
+        The first tap of each phase that any tap reads.
+    n_flat : int
+        Flat positions of the phase grid that cover every output.
+    dense_grid : bool
+        Whether the output grid is exactly the output (no dropped columns).
+    """
+
+    geoms: tuple[ConvGeometry, ...]
+    patch_rows: int
+    thin: bool
+    blocking: Blocking = field(default_factory=lambda: BLOCKING)
+
+    def __post_init__(self) -> None:
+        geoms = self.geoms
+        extent = tuple(padded_extent(g) for g in geoms)
+        strides = tuple(g.stride for g in geoms)
+        grid = tuple(-(-e // s) for e, s in zip(extent, strides, strict=True))
+        flat = tuple(int(f) for f in np.cumprod((1, *grid[:0:-1]))[::-1])
+        q, tap_phase = polyphase_taps(geoms, padded=True)
+        tap_offset = q @ np.array(flat)  # flat position of each tap's window start in its phase
+        output_size = tuple(g.output_length for g in geoms)
+        first: dict[int, int] = {}
+        for k, ph in enumerate(tap_phase):
+            first.setdefault(int(ph), k)
+        values = dict(
+            input_size=tuple(g.input_length for g in geoms),
+            output_size=output_size,
+            taps=math.prod(g.kernel_size for g in geoms),
+            extent=extent,
+            strides=strides,
+            no_pad=all(
+                g.pad_left == 0 and e == g.input_length for g, e in zip(geoms, extent, strict=True)
+            ),
+            grid=grid,
+            phase_size=math.prod(grid),
+            n_phases=math.prod(strides),
+            flat=flat,
+            tap_phase=tap_phase,
+            tap_offset=tap_offset,
+            tap_start=[int(v) for v in tap_phase * math.prod(grid) + tap_offset],
+            first_tap=first,
+            # outputs are computed on the phase grid: n_flat flat positions cover them all
+            n_flat=int(np.dot(np.array(output_size) - 1, flat)) + 1,
+            dense_grid=all(lo == q_ for lo, q_ in zip(output_size[1:], grid[1:], strict=True)),
+        )
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def block(self, batch: int, itemsize: int) -> int:
+        """Output positions per patch block for `batch` columns of `itemsize` bytes."""
+        return self.blocking.positions(self.patch_rows, batch, itemsize, self.n_flat, self.thin)
+
+    def pad(self, x: np.ndarray, pool: _Pool) -> np.ndarray:
+        """``x`` ``(C, *S, B)`` -> the padded signal ``(C, *E, B)`` (``x`` if unpadded).
+
+        Scratch comes from `pool`.
         """
         if self.no_pad:
             return x
-        return pad_signal(x, self.geoms, self._take)
+        return pad_signal(x, self.geoms, pool.take)
 
-    def _fold(self, gp: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`_pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``.
-
-        When ``gp`` holds the whole signal on every axis (``X_a >= p_l + L_a``),
-        the padding cells are added onto the cells they copied, in place and
-        in the reverse axis order of :func:`_fill_edges`, and the signal is then
-        cut out in one copy; otherwise axis by axis.
-        """
-        geoms = self.geoms
-        if any(x < g.pad_left + g.input_length for x, g in zip(gp.shape[1:-1], geoms, strict=True)):
-            for axis in range(len(geoms), 0, -1):
-                gp = _fold_axis(gp, axis, geoms[axis - 1])
-            return gp
-        if all(
-            g.pad_left == 0 and x == g.input_length
-            for x, g in zip(gp.shape[1:-1], geoms, strict=True)
-        ):
-            return gp
-        for axis in range(len(geoms), 0, -1):
-            g = geoms[axis - 1]
-            edge = _edges(g, gp.shape[axis])
-            if g.padding_mode != "zeros" and edge.size:
-                g3 = _axis3(gp, axis)
-                np.add.at(g3, (slice(None), g.pad_left + g.src(edge - g.pad_left)), g3[:, edge])
-        inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
-        return np.ascontiguousarray(gp[(slice(None), *inside)])
+    def fold(self, gp: np.ndarray) -> np.ndarray:
+        """The adjoint of :meth:`pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
+        return fold_signal(gp, self.geoms)
 
     @cached_property
-    def _cells(self) -> tuple[np.ndarray, ...]:
+    def cells(self) -> tuple[np.ndarray, ...]:
         """For strides > 1: where every phase cell comes from, as flat sample indices.
 
         The phases of the padded signal are stored one after the other per
@@ -396,7 +323,7 @@ class Kernel:
             source[edge].astype(index),
         )
 
-    def _split(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def split(self, x: np.ndarray, pool: _Pool) -> tuple[np.ndarray, np.ndarray | None]:
         """The padded signal as rows ``(C, R * prod(Q) * B)``: its ``R`` phases one after another.
 
         One phase (unit strides) is the padded signal itself; with strides, one
@@ -406,76 +333,220 @@ class Kernel:
         """
         B, C = x.shape[-1], x.shape[0]
         if self.n_phases == 1:
-            xp = self._pad(x)
+            xp = self.pad(x, pool)
             return xp.reshape(C, -1), (None if xp is x else xp)
-        source, zero, *_ = self._cells
-        buf = self._take((C, source.size, B), x.dtype)
+        source, zero, *_ = self.cells
+        buf = pool.take((C, source.size, B), x.dtype)
         np.take(x.reshape(C, -1, B), source, axis=1, out=buf, mode="clip")
         if zero.size:
             buf[:, zero] = 0
         return buf.reshape(C, -1), buf
 
-    def _merge(self, buf: np.ndarray, B: int) -> np.ndarray:
-        """The adjoint of :meth:`_split`: rows ``(C, R * prod(Q) * B)`` -> ``(C, *S, B)``."""
+    def merge(self, buf: np.ndarray, B: int) -> np.ndarray:
+        """The adjoint of :meth:`split`: rows ``(C, R * prod(Q) * B)`` -> ``(C, *S, B)``."""
         C = buf.shape[0]
         if self.n_phases == 1:
-            return self._fold(buf.reshape(C, *self.grid, B))
-        _, _, sample_cell, edge, edge_samples = self._cells
+            return self.fold(buf.reshape(C, *self.grid, B))
+        _, _, sample_cell, edge, edge_samples = self.cells
         b3 = buf.reshape(C, -1, B)
         g = np.take(b3, sample_cell, axis=1, mode="clip")
         if edge.size:
             np.add.at(g, (slice(None), edge_samples), b3[:, edge])
         return g.reshape(C, *self.input_size, B)
 
-    # ------------------------------------------------------------------ passes
+    def zero_uncovered(self, rows: np.ndarray, B: int) -> None:
+        """Zero what the first tap of each phase does not cover in `rows` (others: all)."""
+        total = self.phase_size * B
+        for ph in range(self.n_phases):
+            base = ph * total
+            if ph in self.first_tap:
+                off = base + int(self.tap_offset[self.first_tap[ph]]) * B
+                rows[:, base:off] = 0
+                rows[:, off + self.n_flat * B : base + total] = 0
+            else:
+                rows[:, base : base + total] = 0
+
+
+# --------------------------------------------------------------------------- the passes
+def _small_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out = a @ b`` for stacks; a contraction of a few terms is done by broadcasting.
+
+    BLAS is slow for outer products (an inner dimension of 1 or 2, as for a
+    one-channel layer's adjoint), where multiply-adds stream at memory speed.
+    """
+    inner = a.shape[-1]
+    if inner > 4:
+        np.matmul(a, b, out=out)
+        return
+    np.multiply(a[..., :, :1], b[..., :1, :], out=out)
+    for j in range(1, inner):
+        out += a[..., :, j : j + 1] * b[..., j : j + 1, :]
+
+
+class _Direct:
+    """Patches and GEMMs: ``prod(K)`` slice copies of the phases and one GEMM per block.
+
+    The adjoint multiplies first and adds the tap rows back onto the phases;
+    for thin layers with one phase it is the flipped kernel's forward pass
+    (:attr:`flipped_adjoint`).
+    """
+
+    method = "direct"
+
+    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+        c_out, G = weight.shape[:2]
+        self.plan, self.pool, self.groups = plan, pool, groups
+        self.c_out, self.G, self.c_in = c_out, G, G * groups
+        self.flipped_adjoint = plan.n_phases == 1 and plan.thin  # measured: faster thin only
+        # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
+        w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
+        self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
+        self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+
+    def weights_as(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """The patch weight and its conjugate transpose in `dtype`."""
+        if dtype == self.w_g.dtype:
+            return self.w_g, self.w_gh
+        if dtype not in self._cast:
+            self._cast[dtype] = (self.w_g.astype(dtype), self.w_gh.astype(dtype))
+        return self._cast[dtype]
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """``(C_in, *S, B) -> (C_out, *S_out, B)``."""
+        """``(C_in, *S, B) -> (C_out, *S_out, B)``, ``x`` contiguous, ``B > 0``."""
+        plan, pool = self.plan, self.pool
         B, dtype = x.shape[-1], x.dtype
-        if B == 0:
-            return np.zeros((self.c_out, *self.output_size, 0), dtype=dtype)
-        x = np.ascontiguousarray(x)
-        if self.method == "fft":
-            return self._fft_forward(x)
-        if self.method == "winograd":
-            return self._winograd_forward(x)
         w_g, _ = self.weights_as(dtype)
-        rows, scratch = self._split(x)
-        if self.dense_grid:
-            y = np.empty((self.c_out, *self.output_size, B), dtype=dtype)
+        rows, scratch = plan.split(x, pool)
+        if plan.dense_grid:
+            y = np.empty((self.c_out, *plan.output_size, B), dtype=dtype)
         else:
-            y = self._take((self.c_out, self.output_size[0], *self.grid[1:], B), dtype)
-        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
-        self._product_im2col(rows, y_g, w_g, B)
+            y = pool.take((self.c_out, plan.output_size[0], *plan.grid[1:], B), dtype)
+        self._patch_product(rows, y.reshape(self.groups, self.c_out // self.groups, -1), w_g, B)
         if scratch is not None:
-            self._give(scratch)
-        if self.dense_grid:
+            pool.give(scratch)
+        if plan.dense_grid:
             return y
-        out = y[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))]
+        out = y[(slice(None), slice(None), *(slice(0, lo) for lo in plan.output_size[1:]))]
         if out.flags.c_contiguous:  # a view of y (one output row): y must not be reused
             return out
         out = np.ascontiguousarray(out)
-        self._give(y)
+        pool.give(y)
         return out
 
-    # ------------------------------------------------------------------ FFT (1-D, long kernels)
-    @cached_property
-    def _correlators(self) -> tuple[Correlator, Correlator]:
-        """The forward taps ``W`` and the adjoint's ``conj(W)`` flipped, in+out swapped."""
-        groups, cog, G, d = self.groups, self.c_out // self.groups, self.G, self.geoms[0].dilation
-        h = dilate(self.weight, d).reshape(groups, cog, G, -1)
-        h_adj = np.ascontiguousarray(h.conj()[..., ::-1].transpose(0, 2, 1, 3))
-        return Correlator(h), Correlator(h_adj)
+    def _patch_product(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
+        """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
+        plan, G, groups = self.plan, self.G, self.groups
+        taps, N, dtype = plan.taps, plan.n_flat, y_g.dtype
+        block = plan.block(B, dtype.itemsize)
+        cols = self.pool.take((self.c_in, taps, block * B), dtype)
+        for i0 in range(0, N, block):
+            n = min(block, N - i0)
+            c = cols[:, :, : n * B] if n < block else cols
+            for k in range(taps):
+                start = (i0 + plan.tap_start[k]) * B
+                c[:, k] = rows[:, start : start + n * B]
+            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
+        self.pool.give(cols)
 
-    def _fft_forward(self, x: np.ndarray) -> np.ndarray:
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``(C_out, *S_out, B) -> (C_in, *S, B)``, ``B > 0``: products, then scattered adds."""
+        plan, pool = self.plan, self.pool
+        B, dtype = y.shape[-1], y.dtype
+        _, w_gh = self.weights_as(dtype)
+        if plan.dense_grid:
+            y = np.ascontiguousarray(y)
+        else:  # on the phase grid, zeros in the dropped columns
+            grid = np.zeros((self.c_out, plan.output_size[0], *plan.grid[1:], B), dtype=dtype)
+            grid[(slice(None), slice(None), *(slice(0, lo) for lo in plan.output_size[1:]))] = y
+            y = grid
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        block = plan.block(B, dtype.itemsize)
+        R, total = plan.n_phases, plan.phase_size * B
+        # one phase is the result itself: a fresh array, not a kept scratch buffer
+        if R > 1:
+            rows = pool.take((self.c_in, R * total), dtype)
+        else:
+            rows = np.empty((self.c_in, total), dtype=dtype)
+        single = block >= plan.n_flat
+        if single or R == 1:
+            plan.zero_uncovered(rows, B)
+        else:
+            rows[...] = 0
+        self._scatter(rows, y_g, w_gh, block, B, single)
+        g = plan.merge(rows, B)
+        if R > 1:
+            pool.give(rows)
+        return g
+
+    def _scatter(
+        self,
+        rows: np.ndarray,
+        y_g: np.ndarray,
+        w_gh: np.ndarray,
+        block: int,
+        B: int,
+        single: bool,
+    ) -> None:
+        """``rows += scatter(w_gh @ y_g)``: per block one product, then one add per tap.
+
+        A phase's first tap covers ``[off, off + N)``: when one block covers the
+        output it is assigned (:meth:`Plan.zero_uncovered` zeroed the rest),
+        otherwise everything is added onto zeros. With one phase, blocks run
+        last-first and every block assigns its tap 0, which starts at offset 0:
+        later blocks only add at or after the next block's start.
+        """
+        plan, G, groups = self.plan, self.G, self.groups
+        taps, N, R = plan.taps, plan.n_flat, plan.n_phases
+        z = self.pool.take((self.c_in, taps, block * B), y_g.dtype)
+        assigned = np.zeros(R, dtype=bool)
+        starts = range(0, N, block)
+        for i0 in reversed(starts) if R == 1 else starts:
+            n = min(block, N - i0)
+            zz = z[:, :, : n * B] if n < block else z
+            _small_matmul(
+                w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * taps, n * B)
+            )
+            for k in range(taps):
+                ph = int(plan.tap_phase[k])
+                start = (i0 + plan.tap_start[k]) * B
+                if (R == 1 and k == 0) or (single and not assigned[ph] and plan.first_tap[ph] == k):
+                    rows[:, start : start + n * B] = zz[:, k]
+                    assigned[ph] = True
+                else:
+                    rows[:, start : start + n * B] += zz[:, k]
+        self.pool.give(z)
+
+
+class _FFT:
+    """Long 1-D kernels by overlap-save (:mod:`toeplitz_conv._fft`).
+
+    The forward pass pads, correlates at every shift and keeps one in ``s``;
+    the adjoint correlates ``y`` spread ``s`` apart with the flipped, conjugated
+    taps and folds the padding back.
+    """
+
+    method = "fft"
+    flipped_adjoint = False
+
+    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+        self.plan, self.pool = plan, pool
+        c_out, G = weight.shape[:2]
+        g = plan.geoms[0]
+        h = dilate(weight, g.dilation).reshape(groups, c_out // groups, G, -1)
+        h_adj = np.ascontiguousarray(h.conj()[..., ::-1].transpose(0, 2, 1, 3))
+        # the forward taps W and the adjoint's conj(W) flipped, in and out swapped
+        self.correlate, self.correlate_adjoint = Correlator(h), Correlator(h_adj)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
         """The forward pass by FFT: pad, correlate at every shift, keep one in ``s``."""
-        g = self.geoms[0]
-        xp = self._pad(x)
-        z = self._correlators[0](xp, (g.output_length - 1) * g.stride + 1)
+        g = self.plan.geoms[0]
+        xp = self.plan.pad(x, self.pool)
+        z = self.correlate(xp, (g.output_length - 1) * g.stride + 1)
         if xp is not x:
-            self._give(xp)
+            self.pool.give(xp)
         return z if g.stride == 1 else np.ascontiguousarray(z[:, :: g.stride])
 
-    def _fft_adjoint(self, y: np.ndarray) -> np.ndarray:
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
         r"""The adjoint by FFT: correlate ``y`` spread ``s`` apart (``D - 1`` zeros in front)
         with the flipped conjugate taps, then fold the padding back.
 
@@ -483,36 +554,116 @@ class Kernel:
 
         ``u[o, i s] = y[o, i]``, zero elsewhere, ``j < (L_out - 1) s + D``.
         """
-        g = self.geoms[0]
+        g = self.plan.geoms[0]
         D = g.dilation * (g.kernel_size - 1) + 1
-        gp = self._correlators[1](y, _needed_end(g), lead=D - 1, spread=g.stride)
-        return self._fold(gp)
+        gp = self.correlate_adjoint(y, read_end(g), lead=D - 1, spread=g.stride)
+        return self.plan.fold(gp)
 
-    # ------------------------------------------------------------------ Winograd (3 / 3x3)
-    def _winograd_forward(self, x: np.ndarray) -> np.ndarray:
-        """Pad, then F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`)."""
+
+class _Winograd:
+    """3-tap and 3x3 kernels, stride and dilation 1, by F(4, 3) / F(4x4, 3x3) tiles.
+
+    :mod:`toeplitz_conv._winograd`; the adjoint is the flipped kernel's forward
+    pass, by Winograd too.
+    """
+
+    method = "winograd"
+    flipped_adjoint = True
+
+    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+        self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
+        self.c_out = weight.shape[0]
+        self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Pad, then F(4, 3) / F(4x4, 3x3) tiles."""
         dtype = x.dtype
-        if dtype not in self._winograd:
-            self._winograd[dtype] = winograd_weight(self.weight, self.groups, dtype)
-        xp = self._pad(x)
-        y = winograd_correlate(xp, self._winograd[dtype], self.output_size, self.c_out)
+        if dtype not in self._weights:
+            self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype)
+        xp = self.plan.pad(x, self.pool)
+        y = winograd_correlate(xp, self._weights[dtype], self.plan.output_size, self.c_out)
         if xp is not x:
-            self._give(xp)
+            self.pool.give(xp)
         return y
 
-    def _product_im2col(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
-        """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
-        G, groups, taps, N, dtype = self.G, self.groups, self.taps, self.n_flat, y_g.dtype
-        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
-        cols = self._take((self.c_in, taps, block * B), dtype)
-        for i0 in range(0, N, block):
-            n = min(block, N - i0)
-            c = cols[:, :, : n * B] if n < block else cols
-            for k in range(taps):
-                start = (i0 + self.tap_start[k]) * B
-                c[:, k] = rows[:, start : start + n * B]
-            np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
-        self._give(cols)
+
+_PASSES = {"direct": _Direct, "fft": _FFT, "winograd": _Winograd}
+
+
+# --------------------------------------------------------------------------- the kernel
+class Kernel:
+    """The weight and geometry of one conv, and its planned forward and adjoint passes.
+
+    Frozen: the integer :class:`Plan`, a pool of scratch buffers and the pass
+    of one method are made once, here; attributes cannot be set afterwards.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (C_out, G, K_1, ..., K_n)
+        In the compute dtype.
+    geoms : tuple of ConvGeometry, one per spatial axis (or one ConvGeometry for 1-D)
+    groups : int
+    method : {"auto", "direct", "fft", "winograd"}
+        The algorithm (see :func:`choose_method`); the one chosen is :attr:`method`.
+
+    Attributes
+    ----------
+    weight, geoms, groups
+        As given (`geoms` a tuple).
+    c_out, c_in : int
+        Output and input channels.
+    input_size, output_size : tuple of int
+        ``S`` and ``S_out``.
+    plan : Plan
+    """
+
+    def __init__(
+        self,
+        weight: np.ndarray,
+        geoms: tuple[ConvGeometry, ...] | ConvGeometry,
+        groups: int,
+        method: str = "auto",
+    ) -> None:
+        geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
+        chosen = choose_method(method, geoms)
+        c_out, G = weight.shape[:2]
+        plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
+        pool = _Pool()
+        values = dict(
+            weight=weight,
+            geoms=geoms,
+            groups=groups,
+            c_out=c_out,
+            c_in=G * groups,
+            input_size=plan.input_size,
+            output_size=plan.output_size,
+            plan=plan,
+            _pass=_PASSES[chosen](plan, pool, weight, groups),
+        )
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Kernel is frozen: {name!r} cannot be set")
+
+    @property
+    def method(self) -> str:
+        """The algorithm both passes run: ``"direct"``, ``"fft"`` or ``"winograd"``."""
+        return self._pass.method
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``(C_in, *S, B) -> (C_out, *S_out, B)``."""
+        if x.shape[-1] == 0:
+            return np.zeros((self.c_out, *self.output_size, 0), dtype=x.dtype)
+        return self._pass.forward(np.ascontiguousarray(x))
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
+        if y.shape[-1] == 0:
+            return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
+        if self._pass.flipped_adjoint:
+            return self.plan.fold(self.flipped.forward(y))
+        return self._pass.adjoint(y)
 
     @cached_property
     def flipped(self) -> Kernel:
@@ -527,96 +678,26 @@ class Kernel:
         zeros on both sides of every axis: one patch copy and one GEMM per
         block, instead of a GEMM and ``prod(K)`` scattered adds.
         """
-        n, groups, G = len(self.geoms), self.groups, self.G
-        cog = self.c_out // groups
-        w = self.weight.conj().reshape(groups, cog, G, *self.kernel_size)
+        n, groups, (c_out, G) = len(self.geoms), self.groups, self.weight.shape[:2]
+        kernel_size = self.weight.shape[2:]
+        cog = c_out // groups
+        w = self.weight.conj().reshape(groups, cog, G, *kernel_size)
         w = w[(Ellipsis, *([slice(None, None, -1)] * n))]
         w = np.ascontiguousarray(
-            w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *self.kernel_size)
+            w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *kernel_size)
         )
-        geoms = []
-        for g in self.geoms:
-            span = g.dilation * (g.kernel_size - 1)
-            geoms.append(
-                ConvGeometry(
-                    g.output_length,
-                    g.kernel_size,
-                    1,
-                    g.dilation,
-                    span,
-                    span,
-                    "zeros",
-                    _needed_end(g),
-                )
+        geoms = tuple(
+            ConvGeometry(
+                g.output_length,
+                g.kernel_size,
+                1,
+                g.dilation,
+                g.dilation * (g.kernel_size - 1),
+                g.dilation * (g.kernel_size - 1),
+                "zeros",
+                read_end(g),
             )
+            for g in self.geoms
+        )
         # the same path both ways (also when the FFT threshold has changed since)
-        return Kernel(w, tuple(geoms), groups, method=self.method)
-
-    def adjoint(self, y: np.ndarray) -> np.ndarray:
-        """``(C_out, *S_out, B) -> (C_in, *S, B)``: the transposed convolution."""
-        if y.shape[-1] == 0:
-            return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
-        if self.method == "fft":
-            return self._fft_adjoint(y)
-        if self.method == "winograd" or (self.n_phases == 1 and self.thin):
-            # measured: faster thin, slower thick; Winograd's adjoint is its flipped forward
-            return self._fold(self.flipped.forward(y))
-        B, dtype = y.shape[-1], y.dtype
-        G, groups, taps, N = self.G, self.groups, self.taps, self.n_flat
-        _, w_gh = self.weights_as(dtype)
-        if self.dense_grid:
-            y = np.ascontiguousarray(y)
-        else:  # on the phase grid, zeros in the dropped columns
-            grid = np.zeros((self.c_out, self.output_size[0], *self.grid[1:], B), dtype=dtype)
-            grid[(slice(None), slice(None), *(slice(0, lo) for lo in self.output_size[1:]))] = y
-            y = grid
-        y_g = y.reshape(groups, self.c_out // groups, -1)
-        block = _block_positions(G * taps, B, dtype.itemsize, N, self.thin)
-        z = self._take((self.c_in, taps, block * B), dtype)
-        R, total = self.n_phases, math.prod(self.grid) * B
-        # one phase is the result itself: a fresh array, not a kept scratch buffer
-        rows = (
-            self._take((self.c_in, R * total), dtype)
-            if R > 1
-            else np.empty((self.c_in, total), dtype=dtype)
-        )
-        single = block >= N
-        # A phase's first tap covers [off, off + N): when one block covers the output it is
-        # assigned (what it does not cover is zeroed), otherwise everything is added onto zeros.
-        # With one phase, blocks run last-first and every block assigns its tap 0, which
-        # starts at offset 0: later blocks only add at or after the next block's start.
-        assigned = np.zeros(R, dtype=bool)
-        first = {}
-        for k in range(taps):
-            first.setdefault(int(self.tap_phase[k]), k)
-        if single or R == 1:
-            for ph in range(R):
-                base = ph * total
-                if ph in first:
-                    off = base + int(self.tap_offset[first[ph]]) * B
-                    rows[:, base:off] = 0
-                    rows[:, off + N * B : base + total] = 0
-                else:
-                    rows[:, base : base + total] = 0
-        else:
-            rows[...] = 0
-        starts = range(0, N, block)
-        for i0 in reversed(starts) if R == 1 else starts:
-            n = min(block, N - i0)
-            zz = z[:, :, : n * B] if n < block else z
-            _small_matmul(
-                w_gh, y_g[:, :, i0 * B : (i0 + n) * B], zz.reshape(groups, G * taps, n * B)
-            )
-            for k in range(taps):
-                ph = int(self.tap_phase[k])
-                start = (i0 + self.tap_start[k]) * B
-                if (R == 1 and k == 0) or (single and not assigned[ph] and first[ph] == k):
-                    rows[:, start : start + n * B] = zz[:, k]
-                    assigned[ph] = True
-                else:
-                    rows[:, start : start + n * B] += zz[:, k]
-        self._give(z)
-        g = self._merge(rows, B)
-        if R > 1:
-            self._give(rows)
-        return g
+        return Kernel(w, geoms, groups, method=self.method)

@@ -110,16 +110,11 @@ class Layer:
     def output_padding(self) -> tuple[int, ...]:
         """``output_padding`` per axis of the transposed convolution of this layer.
 
-        What ``L`` has beyond the least input with ``L_out`` outputs,
-        ``q = L - ((L_out - 1) s - p_l - p_r + d (K - 1) + 1)``: for a layer from
+        Each axis' :attr:`~toeplitz_conv._geometry.ConvGeometry.output_padding`:
+        what ``L`` has beyond the least input with ``L_out`` outputs; for a layer from
         :func:`transpose_layer`, the `output_padding` it was given.
         """
-        return tuple(
-            g.input_length
-            - ((g.output_length - 1) * g.stride - g.pad_left - g.pad_right
-               + g.dilation * (g.kernel_size - 1) + 1)
-            for g in self.geoms
-        )  # fmt: skip
+        return tuple(g.output_padding for g in self.geoms)
 
     def arguments(self, *, transpose: bool = False) -> tuple[object, dict[str, object]]:
         """``(input_size, parameters)`` as torch's functions take them, for display or to rebuild.

@@ -354,7 +354,19 @@ def row_classes(b: Band) -> tuple[RowClass, ...]:
 
 
 def row_counts(b: Band) -> np.ndarray:
-    """Entries of every row of `b`, shape ``(n_rows,)`` (for the outer axes: short)."""
+    """The nonzeros of every row of `b`, shape ``(n_rows,)``.
+
+    Of :func:`band`'s ``b``, the distinct samples each output row reads along
+    one axis: ``K`` in the interior, fewer at the edges where taps read zero
+    padding or fold onto one sample (reflect, replicate, circular). A row of an
+    N-d block has the product of its axes' counts.
+
+    Examples
+    --------
+    >>> from toeplitz_conv._geometry import conv_geometry
+    >>> row_counts(band(conv_geometry(5, 3, padding=1))).tolist()
+    [2, 3, 3, 3, 2]
+    """
     counts = np.empty(b.shape[0], dtype=np.int64)
     counts[: b.lo] = b.edge_counts[: b.lo]
     counts[b.hi :] = b.edge_counts[b.lo :]

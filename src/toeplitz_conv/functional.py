@@ -20,8 +20,9 @@ import numpy as np
 
 from ._arrays import as_array, check_memory, compute_dtype, spatial_dims
 from ._geometry import Padding, conv_geometries, per_axis
-from ._kernel import Kernel, pad_signal
+from ._kernel import Kernel
 from ._layer import conv_layer, transpose_layer
+from ._padding import pad_signal
 
 __all__ = [
     "conv",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import IO, Any, NamedTuple
+from typing import IO, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +31,7 @@ __all__ = ["MAX_PRINT_CELLS", "TIME_LIMIT", "TOL", "analyze", "export", "show"]
 
 #: The most entries (rows x columns) a printed matrix may have, whatever ``--max-size`` says.
 MAX_PRINT_CELLS = 250_000
-#: Seconds each iterative analysis step (the norm's bracket, sigma_min, the top singular values)
+#: Seconds the iterative analysis (the norm's bracket, the top singular values, sigma_min)
 #: may take before it answers with what it reached (plus the step under way).
 TIME_LIMIT = 20.0
 #: Relative accuracy asked of the iterative steps (their residual bounds).
@@ -133,48 +133,41 @@ def _check_transposable(layer: Layer) -> None:
         )
 
 
-class _Spectrum(NamedTuple):
-    """What ``analyze`` asks of the library."""
+def _spectrum(layer: Layer, k: int, plotted: bool, progress: Progress) -> tuple[Any, bool]:
+    """The library's :func:`~toeplitz_conv.analyze` of the layer, and whether its singular
+    values are the whole spectrum.
 
-    norm: float
-    lo: float  # the certified bracket on the norm
-    hi: float
-    cond: float
-    sv: np.ndarray  # descending: all of them when `full`, else the largest
-    full: bool
-    how: str  # how sigma_min was found, when not with the whole spectrum
-
-
-def _spectrum(layer: Layer, k: int, plotted: bool, progress: Progress) -> _Spectrum:
-    """The norm, its bracket, the condition number and singular values, by the library.
-
-    Block-circulant layers and matrices within ``DENSE_LIMIT`` get the whole spectrum,
-    larger ones the top of it (the library's ``choose_method``), each iterative step
-    within :data:`TIME_LIMIT`. Values are printed to 6 digits, and Ritz values converge
-    twice as fast as the residual bound :data:`TOL` works on.
+    Block-circulant layers and matrices within ``DENSE_LIMIT`` get the whole spectrum
+    (the library's ``choose_method``), larger ones the top of it (enough to list and to
+    draw) within :data:`TIME_LIMIT`. Values are printed to 6 digits, and Ritz values
+    converge twice as fast as the residual bound :data:`TOL` works on.
     """
     from .. import spectral
-    from ..spectral._method import choose_method, shift_invert_affordable
+    from ..spectral._method import choose_method
 
     size, kwargs = layer.arguments()
-    w = layer.weight
     m, n = layer.shape
     full = choose_method(layer) != "krylov"  # the whole spectrum: by FFT or dense SVD
-    budget = {"time_limit": TIME_LIMIT, "tol": TOL}
-    limit = {} if full else {"time_limit": TIME_LIMIT}
-    with progress.step("spectral norm"):
-        norm = spectral.spectral_norm(w, size, **kwargs, **limit)
-    with progress.step("spectral norm bounds"):
-        bounds = spectral.spectral_norm_bounds(w, size, **kwargs, **limit)
-    with progress.step("condition number"):
-        cond = spectral.condition_number(w, size, **kwargs, **({} if full else budget))
-    with progress.step("singular values"):
-        if full:
-            sv = spectral.singular_values(w, size, **kwargs)
-        else:  # the top of the spectrum only: enough to list and to draw
-            top = min(max(k, 20 if plotted else k), min(m, n) - 1)
-            sv = spectral.singular_values(w, size, k=top, **kwargs, **budget)
-    lo, hi = (float(b) for b in bounds)
+    if full:
+        top, limit = min(m, n), {}
+    else:
+        top, limit = min(max(k, 20 if plotted else k), min(m, n) - 1), {"time_limit": TIME_LIMIT}
+    with progress.step("spectral analysis"):
+        found = spectral.analyze(layer.weight, size, **kwargs, k=top, tol=TOL, **limit)
+    return found, full
+
+
+def _analysis_lines(layer: Layer, transpose: bool, k: int, found: Any, full: bool) -> list[str]:
+    """The header and the :class:`~toeplitz_conv.spectral.Analysis` `found`, a value a line."""
+    from ..spectral._method import shift_invert_affordable
+
+    lo, hi = (float(b) for b in found.bounds)
+    cond, sv = found.condition_number, np.asarray(found.singular_values, dtype=float)
+    m, n = layer.shape[::-1] if transpose else layer.shape
+    value, digits = certified(found.norm, lo, hi)
+    if digits < MAX_DIGITS:
+        value += f" (to the {digits} significant digit{'s' * (digits > 1)} its bounds certify)"
+    over = "" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values"
     how = (
         ""
         if full
@@ -182,24 +175,13 @@ def _spectrum(layer: Layer, k: int, plotted: bool, progress: Progress) -> _Spect
         if shift_invert_affordable(layer)
         else " (sigma_min by block Krylov on the Gram matrix)"
     )
-    return _Spectrum(norm, lo, hi, cond, np.asarray(sv, dtype=float), full, how)
-
-
-def _analysis_lines(layer: Layer, transpose: bool, k: int, found: _Spectrum) -> list[str]:
-    """The header and the analysis `found` by :func:`_spectrum`, one value a line."""
-    lo, hi, full, cond, sv = found.lo, found.hi, found.full, found.cond, found.sv
-    m, n = layer.shape[::-1] if transpose else layer.shape
-    value, digits = certified(found.norm, lo, hi)
-    if digits < MAX_DIGITS:
-        value += f" (to the {digits} significant digit{'s' * (digits > 1)} its bounds certify)"
-    over = "" if m == n else f", over the min({m}, {n}) = {min(m, n)} singular values"
     k = min(k, sv.size)
     lines = [
         *header_lines(layer, transpose),
         "",
         f"spectral norm  ||M||_2 = {value}",
         f"bounds         {directed(lo, 'down')} <= ||M||_2 <= {directed(hi, 'up')}",
-        f"condition      sigma_max / sigma_min = {cond:.6g}{found.how}{over}",
+        f"condition      sigma_max / sigma_min = {cond:.6g}{how}{over}",
         f"largest  {k} singular values: " + ", ".join(f"{v:.6g}" for v in sv[:k]),
     ]
     if full:
@@ -225,14 +207,14 @@ def analyze(args: argparse.Namespace, out: IO[str], progress: Progress) -> int:
         _check_transposable(layer)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        found = _spectrum(layer, args.k, args.plot is not None, progress)
-    out.write("\n".join(_analysis_lines(layer, transpose, args.k, found)) + "\n")
+        found, full = _spectrum(layer, args.k, args.plot is not None, progress)
+    out.write("\n".join(_analysis_lines(layer, transpose, args.k, found, full)) + "\n")
     out.flush()
     for warning in caught:
         sys.stderr.write(f"{PROG}: warning: {one_line(warning.message)}\n")
     if args.plot is not None:
         with progress.step(f"drawing {args.plot}"):
             M = _matrix(layer, transpose)
-            plot(M, found.sv, layer, transpose, args.plot, complete=found.full)
+            plot(M, found.singular_values, layer, transpose, args.plot, complete=full)
         out.write(f"wrote {args.plot}\n")
     return 0

@@ -1,9 +1,10 @@
-r"""Spectral analysis of the distributed operator: Lanczos with ``allreduce``\ d inner products.
+r"""Spectral analysis of the distributed operator: the library's block Krylov iteration
+(:func:`toeplitz_conv.spectral._krylov.block_krylov`) on slabs of its vectors.
 
-Every rank keeps its slab of the Lanczos vectors; an inner product is a local dot product
-followed by one ``allreduce``. The upper end of the norm bracket needs only the weight
-(the library's single-process certificate on the layer), so no rank ever forms a global
-vector for it.
+Every rank keeps its slab (rows) of the Krylov vectors; an inner product is a local
+product followed by one ``Allreduce`` (:class:`_Slabs`). The upper end of the norm
+bracket needs only the weight (the library's single-process certificate on the layer),
+so no rank ever forms a global vector for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from .. import spectral as _spectral
 from .._arrays import check_memory
 from .._geometry import check_int
 from .._public import warn_caller
-from ..spectral._method import check_rtol
+from ..spectral._bracket import norm_bounds
+from ..spectral._krylov import Euclidean, block_krylov
+from ..spectral._method import Budget, check_rtol
+from ..spectral._symbol import in_float64
 from ._comm import collective, same_on_every_rank
 from ._operator import MPIConvOperator, MPIConvTransposeOperator
 
@@ -34,69 +38,67 @@ def _check_operator(op: object) -> MPIConvOperator:
     return op
 
 
-def _gram(comm: object, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``A^H B`` over the ranks: rows of `A` and `B` are local slabs of vectors."""
-    local = np.ascontiguousarray(A.conj() @ B.T)
-    out = np.empty_like(local)
-    comm.Allreduce(local, out)
-    return out
+class _Slabs(Euclidean):
+    """Inner products of vectors whose rows are split into the ranks' slabs: a local
+    product, then one ``Allreduce`` (the same result on every rank)."""
+
+    def __init__(self, comm: object) -> None:
+        self.comm = comm
+
+    def _sum(self, local: np.ndarray) -> np.ndarray:
+        local = np.ascontiguousarray(local)
+        out = np.empty_like(local)
+        self.comm.Allreduce(local, out)
+        return out
+
+    def gram(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return self._sum(A.conj().T @ B)
+
+    def norms(self, X: np.ndarray) -> np.ndarray:
+        return np.sqrt(self._sum(np.einsum("ij,ij->j", X.conj(), X).real))
+
+    def span(self, X: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """An orthonormal basis of the numerical range from the Gram matrix alone
+        (directions below ``1e-6`` of the largest are dropped as dependent)."""
+        s, U = np.linalg.eigh(0.5 * (G + G.conj().T))
+        keep = s > 1e-12 * max(s.max(initial=0.0), 1e-300)
+        return X @ (U[:, keep] / np.sqrt(s[keep]))
 
 
-def _lanczos(op: MPIConvOperator, steps: int, block: int, seed: int, done) -> tuple:
-    """Block Lanczos on ``M^H M`` with full reorthogonalisation, distributed by slabs.
-
-    Each step applies ``M`` then ``M^H`` to a block of `block` vectors (one halo
-    exchange per product carries the whole block); inner products are local products
-    followed by one ``Allreduce``. ``done(theta, residuals)`` (Ritz values descending
-    and their residual norms ``||M^H M v - theta v||``) stops it early. Returns
-    ``(theta, residuals, V, Y, products)``: ``V`` the local slabs of the orthonormal
-    basis (rows), ``Y`` the Ritz vectors' coordinates (columns, descending).
-    """
-    comm = op.comm
-    n_local = int(np.prod(op.input_shape))
+def _top_eigenpairs(op: MPIConvOperator, k: int, steps: int, seed: int, aim) -> tuple:
+    """Block Krylov on ``M^H M`` over the ranks: the top `k` Ritz pairs (local slabs of
+    the vectors). `steps` bounds the block steps and, with restarts, the basis size."""
+    shape = op.input_shape
+    n_local = int(np.prod(shape))
     dtype = np.result_type(op.dtype, np.float64)
-    p = max(1, min(block, op.shape[1]))
-    cap = max(p, min(steps, op.shape[1]))
+    block = max(1, min(k, 4, op.shape[1]))
+    max_basis = max(3 * (k + 3), min(steps, op.shape[1]))
     check_memory(
-        cap * n_local * dtype.itemsize,
-        f"the Lanczos basis ({cap} vectors of {n_local} local entries)",
-        "use a smaller `maxiter` or block, or more ranks",
+        2 * max_basis * n_local * dtype.itemsize,
+        f"the Krylov basis ({max_basis} vectors of {n_local} local entries, and their images)",
+        "use a smaller `maxiter` or k, or more ranks",
     )
-    rng = np.random.default_rng([seed, comm.Get_rank()])
-    Q = rng.standard_normal((p, n_local)).astype(dtype)
+    rng = np.random.default_rng([seed, op.comm.Get_rank()])
+    X0 = rng.standard_normal((n_local, block)).astype(dtype)
     if dtype.kind == "c":
-        Q += 1j * rng.standard_normal((p, n_local))
-    V = np.empty((cap, n_local), dtype=dtype)
-    H = np.zeros((cap, cap), dtype=dtype)
-    for _ in range(2):  # orthonormalise the start block (Cholesky QR, twice)
-        Q = np.linalg.solve(np.linalg.cholesky(_gram(comm, Q, Q).T), Q)
-    theta = res = Y = None
-    m = 0
-    while True:
-        b = Q.shape[0]
-        V[m : m + b] = Q
-        m += b
-        W = op._apply_adjoint(op._apply(Q.reshape(b, *op.input_shape))).reshape(b, -1)
-        for _ in range(2):  # full reorthogonalisation; twice is enough
-            coef = _gram(comm, V[:m], W)  # (m, b)
-            W = W - coef.T @ V[:m]
-            H[:m, m - b : m] += coef
-        T = (H[:m, :m] + H[:m, :m].conj().T) / 2
-        theta, Y = np.linalg.eigh(T)
-        theta, Y = theta[::-1], Y[:, ::-1]
-        G = _gram(comm, W, W)  # G[i, k] = <w_i, w_k>
-        y = Y[m - b : m]  # ||M^H M v - theta v||^2 = y^H G y over the last block
-        res = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", y.conj(), G, y).real, 0.0))
-        if done(theta, res) or m >= cap:
-            break
-        s, U = np.linalg.eigh((G + G.conj().T) / 2)
-        keep = s > (1e-12 * max(abs(theta[0]), 1e-300)) ** 2
-        if not keep.any():  # an invariant subspace: these Ritz values are exact
-            break
-        C = (U[:, keep] / np.sqrt(s[keep]))[:, ::-1][:, : cap - m]  # q_a = sum_i C[i, a] w_i
-        Q = C.T @ W
-        H[m : m + C.shape[1], m - b : m] = C.conj().T @ G
-    return theta, res, V[:m], Y, m
+        X0 += 1j * rng.standard_normal((n_local, block))
+
+    def gram_apply(X: np.ndarray) -> np.ndarray:
+        b = X.shape[1]
+        batch = np.ascontiguousarray(X.T).reshape(b, *shape)
+        return op.adjoint_local(op.forward_local(batch)).reshape(b, -1).T
+
+    budget = Budget(steps, None)
+    return block_krylov(
+        gram_apply,
+        X0,
+        k,
+        tol=0.0,
+        budget=budget,
+        max_basis=max_basis,
+        aim=aim,
+        inner=_Slabs(op.comm),
+    )
 
 
 def spectral_norm_bounds(
@@ -108,10 +110,11 @@ def spectral_norm_bounds(
     ----------
     op : MPIConvOperator or MPIConvTransposeOperator
     rtol : float, optional
-        Stop the Lanczos iteration once ``upper - lower <= rtol * upper``.
+        Stop the Krylov iteration once ``upper - lower <= rtol * upper``.
     maxiter : int, optional
-        Most Lanczos steps (each one distributed ``M`` and one ``M^H`` product); each
-        rank stores that many vectors of its slab. Warns when the budget ends first.
+        Most block Krylov steps (each one distributed ``M`` and one ``M^H`` product of a
+        block); each rank stores at most that many vectors of its slab (and their
+        images). Warns when the budget ends first.
     seed : int, optional
         Seeds the start vector (per rank, so the start depends on the number of ranks).
 
@@ -121,7 +124,7 @@ def spectral_norm_bounds(
         ``upper`` from the weight alone: :func:`toeplitz_conv.spectral_norm_bounds` on
         the layer (circulant embedding, exact for block-circulant layers), computed on
         rank 0 and broadcast. ``lower = ||M v|| / ||v||`` for the top Ritz vector ``v`` of
-        a distributed Lanczos on ``M^H M`` (inner products by ``allreduce``), or the
+        a distributed block Krylov on ``M^H M`` (inner products by ``allreduce``), or the
         single-process lower end when that is higher.
 
     Examples
@@ -148,33 +151,27 @@ def spectral_norm_bounds(
     def certificate() -> tuple[float, float] | None:
         if comm.Get_rank() != 0:
             return None
-        b = _spectral.spectral_norm_bounds(
-            spec.weight,
-            spec.size(),
-            maxiter=0,
-            rtol=tol,
-            groups=spec.groups,
-            padding_mode=spec.mode,
-            **spec.axis_kwargs(),
-        )
+        b = norm_bounds(in_float64(spec), tol, Budget(0, None))
         return float(b.lower), float(b.upper)
 
     lo0, upper = comm.bcast(collective(comm, certificate), root=0)
     if upper - lo0 <= tol * upper:
         return _spectral.NormBounds(lo0, upper)
 
-    def done(theta: np.ndarray, res: np.ndarray) -> bool:
-        return upper - np.sqrt(max(theta[0], 0.0)) <= tol * upper
+    def aim(theta: np.ndarray) -> np.ndarray:  # done once the bracket is narrow enough
+        narrow = upper - np.sqrt(max(theta[0], 0.0)) <= tol * upper
+        return np.full(theta.shape, np.inf if narrow else 0.0)
 
-    _, _, V, Y, m = _lanczos(op, steps, 1, seed, done)
-    v = (Y[:, 0] @ V).reshape(1, *op.input_shape)
-    mv = op._apply(v)
+    ritz = _top_eigenpairs(op, 1, steps, seed, aim)
+    m = ritz.steps
+    v = ritz.vectors[:, :1].T.reshape(1, *op.input_shape)
+    mv = op.forward_local(v)
     num = comm.allreduce(float(np.vdot(mv, mv).real))
     den = comm.allreduce(float(np.vdot(v, v).real))
     lower = max(lo0, float(np.sqrt(num / den)) * (1 - 1e-14))
     if upper - lower > tol * upper:
         warn_caller(
-            f"spectral_norm_bounds: after {m} Lanczos steps (maxiter={steps}) the bracket "
+            f"spectral_norm_bounds: after {m} block Krylov steps (maxiter={steps}) the bracket "
             f"[{lower:.10g}, {upper:.10g}] is {(upper - lower) / upper:.2e} wide relative, "
             f"wider than rtol={tol:g}; raise maxiter for a tighter lower end"
         )
@@ -189,11 +186,12 @@ def singular_values(
     maxiter: int | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    """The `k` largest singular values of a distributed operator, by distributed Lanczos.
+    """The `k` largest singular values of a distributed operator, by distributed block Krylov.
 
-    Collective. Lanczos on ``M^H M`` with full reorthogonalisation; a Ritz value
-    ``theta_j`` has converged when its residual bound ``beta_m |y_{m,j}|`` is at most
-    ``tol * theta_1``.
+    Collective. The library's block Krylov iteration on ``M^H M`` (explicitly
+    orthonormal basis, thick restarts), inner products by ``Allreduce``; a Ritz value
+    ``theta_j`` has converged when its residual ``||M^H M v_j - theta_j v_j||`` is at
+    most ``tol * theta_1``.
 
     Parameters
     ----------
@@ -203,8 +201,9 @@ def singular_values(
     tol : float, optional
         Relative residual for convergence.
     maxiter : int, optional
-        Most Lanczos steps; default ``max(4 k + 40, 100)``. Each rank stores that many
-        vectors of its slab. Warns (with the residual reached) when the budget ends first.
+        Most block Krylov steps; default ``max(4 k + 40, 100)``. Each rank stores at most
+        that many vectors of its slab (and their images). Warns (with the residual
+        reached) when the budget ends first.
     seed : int, optional
         Seeds the start vector.
 
@@ -244,17 +243,18 @@ def singular_values(
     op, kk, steps, t = collective(comm, check)
     same_on_every_rank(comm, k=kk, tol=t, maxiter=steps, seed=seed)
 
-    def done(theta: np.ndarray, res: np.ndarray) -> bool:
-        return theta.size >= kk and bool(np.all(res[:kk] <= t * max(theta[0], 1e-300)))
+    def aim(theta: np.ndarray) -> np.ndarray:
+        return np.full(theta.shape, t * max(theta[0], 1e-300))
 
-    theta, res, _, _, m = _lanczos(op, steps, min(kk, 4), seed, done)
+    ritz = _top_eigenpairs(op, kk, steps, seed, aim)
+    theta, res, m = ritz.values, ritz.residuals, ritz.steps
     if theta.size < kk:
         raise ValueError(f"`k`={kk} exceeds the Krylov space's dimension {theta.size}")
     worst = float(np.max(res[:kk]) / max(theta[0], 1e-300))
     if worst > t:
         warn_caller(
-            f"singular_values: after {m} Lanczos products (maxiter={steps}) the top {kk} Ritz "
-            f"values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter"
+            f"singular_values: after {m} block Krylov steps (maxiter={steps}) the top {kk} "
+            f"Ritz values have relative residuals up to {worst:.2e} > tol={t:g}; raise maxiter"
         )
     return np.sqrt(np.maximum(theta[:kk], 0.0))
 

@@ -20,6 +20,7 @@ from .. import io as _io
 from .._files import atomic_write, header_line
 from .._geometry import check_int
 from .._layer import conv_layer
+from .._pattern import band, row_counts
 from ._comm import collective, same_on_every_rank
 from ._spec import ConvSpec, conv_spec, same_layer_everywhere
 
@@ -34,21 +35,9 @@ __all__ = [
 _MANIFEST = "toeplitz_conv matrix parts"
 
 
-def _row_nnz(geom: object) -> np.ndarray:
-    """Distinct source samples each output row reads along one axis (structural nonzeros)."""
-    counts = np.full(geom.output_length, geom.kernel_size, dtype=np.int64)
-    edge = geom.boundary_rows()
-    if edge.size:
-        pos = np.sort(geom.positions(edge), axis=1)
-        new = np.ones(pos.shape, dtype=bool)
-        new[:, 1:] = pos[:, 1:] != pos[:, :-1]
-        counts[edge] = ((pos >= 0) & new).sum(axis=1)
-    return counts
-
-
 def _ranges(spec: ConvSpec, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous row ranges with (nearly) equal structural nonzeros."""
-    counts = [_row_nnz(g) for g in spec.geoms]
+    counts = [row_counts(band(g)) for g in spec.geoms]
     sums = [int(c.sum()) for c in counts]
     G = spec.weight.shape[1]
     per_channel = G * math.prod(sums)

@@ -39,32 +39,6 @@ class ConvSpec(Layer):
     def inner_out(self) -> int:
         return math.prod(self.output_size[1:])
 
-    @property
-    def mode(self) -> str:
-        return self.geoms[0].padding_mode
-
-    def axis_kwargs(self, split_padding: tuple[int, int] | None = None) -> dict:
-        """stride, padding, dilation per axis, in the form the core's N-d functions take.
-
-        `split_padding` replaces the padding of the split axis (the operator's window is
-        unpadded there).
-        """
-        pads = [(g.pad_left, g.pad_right) for g in self.geoms]
-        if split_padding is not None:
-            pads[0] = split_padding
-        one = self.ndim == 1
-        return {
-            "stride": self.geoms[0].stride if one else tuple(g.stride for g in self.geoms),
-            "padding": pads[0] if one else tuple(pads),
-            "dilation": self.geoms[0].dilation if one else tuple(g.dilation for g in self.geoms),
-        }
-
-    def size(self, split_length: int | None = None) -> int | tuple[int, ...]:
-        size = list(self.input_size)
-        if split_length is not None:
-            size[0] = split_length
-        return size[0] if self.ndim == 1 else tuple(size)
-
     def local_operator(self, ext_length: int) -> ConvOperator:
         """The single-process operator on an extended slab of `ext_length` samples.
 

@@ -27,16 +27,15 @@ per-axis parameters are ints or n-tuples). Computations run in float64
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._arrays import check_memory
 from .._geometry import PaddingND, check_choice, check_int
-from .._layer import Layer
-from .._linop import LayerOperator
 from .._public import renamed_keyword, warn_caller
-from ._bracket import NormBounds, bracket, circulant_norm, dense_norm, norm_bounds
-from ._krylov import top_singular_values
+from ._bracket import NormBounds, exact_bounds, measure_norm, norm_bounds
+from ._krylov import svds_top, top_singular_values
 from ._method import (
     DENSE_LIMIT,
     METHODS,
@@ -48,12 +47,14 @@ from ._method import (
     complete_spectrum_error,
     spectrum_method,
 )
-from ._smallest import smallest_singular_value
+from ._smallest import extreme_values
 from ._symbol import EPS, analysis_layer, circulant_spectrum, dense_matrix, is_zero
 
 __all__ = [
     "DENSE_LIMIT",
+    "Analysis",
     "NormBounds",
+    "analyze",
     "condition_number",
     "singular_values",
     "spectral_norm",
@@ -238,16 +239,11 @@ def singular_values(
         if k is None:
             raise complete_spectrum_error(layer)
         if method == "svds":
-            values, errors, done = _svds_top(layer, k, tol=tol, budget=budget, rng=gen)
+            values, errors, done = svds_top(layer, k, tol=tol, budget=budget, rng=gen)
         else:
             values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
         if not done:
-            listed = ", ".join(f"{v:.10g} +- {e:.2g}" for v, e in zip(values, errors, strict=True))
-            warn_caller(
-                f"singular_values: method={method!r} ran out of its budget "
-                f"({budget.describe()}) before reaching tol={tol:g}; returning the values "
-                f"reached: {listed}"
-            )
+            _warn_unfinished(f"singular_values: method={method!r}", budget, tol, values, errors)
         return (values, errors) if return_errors else values
     values = np.sort(values)[::-1]
     if k is not None:
@@ -257,38 +253,22 @@ def singular_values(
     return values
 
 
-def _svds_top(
-    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """ARPACK's `k` largest, with `budget`: on no convergence, the values it had (and a flag)."""
-    from scipy.sparse.linalg import ArpackNoConvergence, svds
+def _warn_unfinished(
+    who: str, budget: Budget, tol: float, values: np.ndarray, errors: np.ndarray
+) -> None:
+    """Warn that an iterative method stopped before `tol`, listing the values it reached."""
+    listed = ", ".join(f"{v:.10g} +- {e:.2g}" for v, e in zip(values, errors, strict=True))
+    warn_caller(
+        f"{who} ran out of its budget ({budget.describe()}) before reaching tol={tol:g}; "
+        f"returning the values reached: {listed}"
+    )
 
-    m, n = layer.shape
-    if k >= min(m, n):
-        raise ValueError(
-            f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
-            "(use method='dense')"
-        )
-    op = LayerOperator(layer)
-    v0 = rng.standard_normal(min(m, n))
-    try:
-        values = svds(
-            op,
-            k=k,
-            tol=tol,
-            which="LM",
-            return_singular_vectors=False,
-            v0=v0,
-            maxiter=max(budget.maxiter, 1),
-            random_state=rng,
-        )
-        done = True
-    except ArpackNoConvergence as exc:
-        values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
-    values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
-    # ARPACK may stop with fewer than k converged values: the rest are unknown (nan)
-    values = np.concatenate([values, np.full(k - values.size, np.nan)])
-    return values, np.full(values.shape, np.nan), done
+
+def _ratio(top: float, bottom: float, shape: tuple[int, int]) -> float:
+    """``top / bottom``, or ``inf`` when ``bottom <= max(m, n) eps top`` (numpy's rank test)."""
+    if top == 0 or bottom <= max(shape) * EPS * top:
+        return math.inf
+    return top / bottom
 
 
 @renamed_keyword("input_length", "input_size")
@@ -485,13 +465,8 @@ def spectral_norm(
     rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
-    method = choose_method(layer, "norm")
-    if method == "fft":
-        return circulant_norm(layer)[1]
-    if method == "dense":
-        return dense_norm(layer)
-    lower, upper = bracket(layer, rtol, budget, gen)
-    if upper - lower > rtol * upper:
+    method, value, (lower, upper) = measure_norm(layer, rtol, budget, gen)
+    if method == "bracket" and upper - lower > rtol * upper:
         late = budget.out_of_time()
         warn_caller(
             f"spectral_norm: the certified bracket [{lower:.10g}, {upper:.10g}] "
@@ -500,50 +475,7 @@ def spectral_norm(
             + (f" within time_limit={budget.time_limit:g} s" if late else "")
             + "; returning the lower end, which a vector attains"
         )
-    return float(lower)
-
-
-def _extreme_values(
-    layer: Layer, tol: float, budget: Budget, gen: np.random.Generator
-) -> tuple[float, float]:
-    """``(sigma_max, sigma_min)`` of a layer beyond the dense limit, each attained by a vector.
-
-    ``sigma_max``: the bracket's attained lower end (its upper end proves
-    ``sigma_max <= upper``); if that bracket is wider than `tol`, block Krylov from
-    the symbol's peaks. ``sigma_min``: :func:`smallest_singular_value`. Both share
-    `budget` (its deadline covers the whole call); a part that stops before `tol`
-    warns with what it reached.
-    """
-    rtol = min(max(tol, 1e-12), 0.5)
-    lower, upper = bracket(layer, rtol, budget, gen, certify=False)
-    if upper == 0:
-        return 0.0, 0.0
-    if upper - lower > tol * upper:
-        # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
-        # value by block Krylov, whose residual says how close it is
-        values, errors, done, _ = top_singular_values(layer, 1, tol=tol, budget=budget, rng=gen)
-        if values[0] <= upper:  # a Ritz value is attained, so at most the proved upper end
-            lower = max(lower, float(values[0]))
-        error = min(upper - lower, float(errors[0]))
-        if not (done or upper - lower <= tol * upper):
-            warn_caller(
-                f"condition_number: sigma_max by block Krylov did not reach tol={tol:g} "
-                f"within its budget ({budget.describe()}): sigma_max >= {lower:.10g} (attained; "
-                f"<= {upper:.10g} proved; a singular value within {error:.2g}); the condition "
-                "number returned may be too small"
-            )
-    bottom, error, done, how = smallest_singular_value(
-        layer, tol=tol, budget=budget, rng=gen, top=upper
-    )
-    if not done:
-        warn_caller(
-            f"condition_number: sigma_min by {how} ran out of its budget "
-            f"({budget.describe()}) or its rounding floor before reaching tol={tol:g}: "
-            f"sigma_min <= {bottom:.10g} (an exact singular value within {error:.2g}); the "
-            f"condition number returned, {lower / bottom if bottom else math.inf:.10g}, "
-            "may be too small"
-        )
-    return lower, bottom
+    return float(value)
 
 
 @renamed_keyword("input_length", "input_size")
@@ -634,16 +566,171 @@ def condition_number(
     tol = check_tol(tol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
-    m, n = layer.shape
     method = choose_method(layer)
     if method == "fft":
         values = circulant_spectrum(layer, budget.deadline)
     elif method == "dense":
         values = np.linalg.svd(dense_matrix(layer), compute_uv=False)
     else:
-        lower, bottom = _extreme_values(layer, tol, budget, gen)
+        lower, bottom = extreme_values(layer, tol, budget, gen)
         values = np.array([lower, bottom])
-    top, bottom = float(values.max()), float(values.min())
-    if top == 0 or bottom <= max(m, n) * EPS * top:
-        return math.inf
-    return top / bottom
+    return _ratio(float(values.max()), float(values.min()), layer.shape)
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """What :func:`analyze` found about a layer's matrix ``M`` (``m x n``).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(m, n)``.
+    norm : float
+        ``||M||_2``: exact (FFT or dense SVD), or the attained lower end of `bounds`,
+        as :func:`spectral_norm` returns it (past the dense limit ``singular_values[0]``,
+        a Ritz value of another search, may lie a little above it, within `bounds`).
+    bounds : NormBounds
+        A certified bracket ``lower <= ||M||_2 <= upper``.
+    condition_number : float
+        ``sigma_max / sigma_min`` over the ``min(m, n)`` singular values, ``inf`` when
+        ``M`` is singular, as :func:`condition_number` returns it.
+    singular_values : ndarray of float64, shape (k,)
+        The `k` largest singular values, descending.
+    errors : ndarray of float64, shape (k,)
+        An exact singular value lies within ``errors[i]`` of ``singular_values[i]``.
+    methods : dict of str to str
+        The method behind ``'norm'`` (and `bounds`), ``'condition_number'`` and
+        ``'singular_values'``: ``'fft'``, ``'dense'``, ``'bracket'`` (the certified
+        bracket of :func:`spectral_norm_bounds`), ``'krylov'`` (block Krylov), or
+        ``'zero'`` (an all-zero weight, whose singular values are exactly 0).
+    """
+
+    shape: tuple[int, int]
+    norm: float
+    bounds: NormBounds
+    condition_number: float
+    singular_values: np.ndarray
+    errors: np.ndarray
+    methods: dict[str, str]
+
+
+def analyze(
+    weight: object,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    k: int = 6,
+    rtol: float = 1e-6,
+    tol: float = 1e-6,
+    maxiter: int | None = None,
+    time_limit: float | None = None,
+    rng: object = None,
+) -> Analysis:
+    r"""The norm with its certified bracket, the condition number and the top singular values.
+
+    One call for what :func:`spectral_norm`, :func:`spectral_norm_bounds`,
+    :func:`condition_number` and ``singular_values(..., k=k)`` compute, each by the
+    method those would pick (recorded in :attr:`Analysis.methods`), sharing work: a
+    block-circulant layer's or a small matrix's whole spectrum is computed once.
+
+    Parameters
+    ----------
+    weight, input_size, stride, padding, dilation, groups, padding_mode
+        The layer, as in :func:`~toeplitz_conv.conv_matrix` (1, 2 or 3 spatial axes).
+    k : int, optional
+        How many of the largest singular values (at most ``min(m, n)``; fewer if the
+        matrix has fewer).
+    rtol : float, optional
+        Relative width to certify for the norm's bracket, as in :func:`spectral_norm_bounds`.
+    tol : float, optional
+        Relative accuracy of the iterative parts (the top singular values, ``sigma_max``
+        and ``sigma_min``), as in :func:`singular_values` and :func:`condition_number`.
+    maxiter : int, optional
+        Most steps of each iterative part (Lanczos for the bracket, block Krylov for
+        the values); default 100.
+    time_limit : float, optional
+        Seconds for the whole call, shared by its iterative parts (as in
+        :func:`condition_number`); ``None``: no limit but `maxiter`.
+    rng : None, int or numpy.random.Generator, optional
+        Seeds the random start vectors; ``None`` means seed 0 (deterministic).
+
+    Returns
+    -------
+    Analysis
+        ``norm``, ``bounds``, ``condition_number``, ``singular_values``, ``errors``
+        and ``methods``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When an iterative part stopped before `tol` (as :func:`singular_values` and
+        :func:`condition_number` warn); the values reached are returned.
+
+    Notes
+    -----
+    * block-circulant layers: the spectrum by FFT (every value, exact), the
+      bracket from the symbol's maximum (as :func:`spectral_norm_bounds`);
+    * at most :data:`DENSE_LIMIT` entries: one dense SVD gives everything;
+    * larger: the certified bracket (or a dense norm while a side is at most 256),
+      the top `k` by block Krylov from the symbol's peaks, ``sigma_min`` as
+      :func:`condition_number` finds it, and ``sigma_max`` the best of the
+      bracket's attained lower end and the top Ritz value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = analyze([1.0, 2.0, 3.0], 4, padding=1, padding_mode="circular", k=2)
+    >>> a.norm, a.condition_number, a.methods["norm"]
+    (6.0, 3.0, 'fft')
+    >>> a.singular_values.round(4)
+    array([6.    , 2.8284])
+    >>> b = analyze(np.ones((2, 2, 3, 3)), (8, 8), padding=1, k=3)
+    >>> b.methods
+    {'norm': 'dense', 'condition_number': 'dense', 'singular_values': 'dense'}
+    >>> bool(b.bounds.lower <= b.norm <= b.bounds.upper)
+    True
+    """
+    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    k = check_int(k, "k", minimum=1)
+    rtol = check_rtol(rtol)
+    tol = check_tol(tol)
+    budget = Budget(maxiter, time_limit)
+    gen = as_generator(rng)
+    full = min(layer.shape)
+    k = min(k, full)
+    spectrum = choose_method(layer)
+    if is_zero(layer):
+        zeros = np.zeros(k)
+        methods = dict.fromkeys(("norm", "condition_number", "singular_values"), "zero")
+        return Analysis(layer.shape, 0.0, NormBounds(0.0, 0.0), math.inf, zeros, zeros, methods)
+    if spectrum == "krylov":
+        method, norm, bounds = measure_norm(layer, rtol, budget, gen)
+        values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
+        if not done:
+            _warn_unfinished(
+                "analyze: the top singular values by block Krylov", budget, tol, values, errors
+            )
+        top = bounds.lower
+        if values[0] <= bounds.upper:  # a Ritz value is attained: at most the proved upper end
+            top = max(top, float(values[0]))
+        top, bottom = extreme_values(
+            layer, tol, budget, gen, bounds=(top, bounds.upper), caller="analyze"
+        )
+        cond = _ratio(top, bottom, layer.shape)
+        methods = {"norm": method, "condition_number": "krylov", "singular_values": "krylov"}
+        return Analysis(layer.shape, norm, bounds, cond, values, errors, methods)
+    if spectrum == "fft":
+        spec = circulant_spectrum(layer, budget.deadline)
+        method, norm, bounds = measure_norm(layer, rtol, budget, gen)
+    else:
+        spec = np.linalg.svd(dense_matrix(layer), compute_uv=False)
+        method, norm, bounds = "dense", float(spec[0]), exact_bounds(float(spec[0]))
+    spec = np.sort(spec)[::-1]
+    cond = _ratio(float(spec[0]), float(spec[-1]), layer.shape)
+    errors = np.full(k, 64 * full * EPS * spec[0])
+    methods = {"norm": method, "condition_number": spectrum, "singular_values": spectrum}
+    return Analysis(layer.shape, norm, bounds, cond, spec[:k].copy(), errors, methods)

@@ -35,9 +35,8 @@ from ._symbol import EPS, dense_matrix, layer_symbol
 __all__ = [
     "NormBounds",
     "bracket",
-    "circulant_norm",
-    "dense_bounds",
-    "dense_norm",
+    "exact_bounds",
+    "measure_norm",
     "norm_bounds",
 ]
 
@@ -54,7 +53,7 @@ class NormBounds(NamedTuple):
     upper: float
 
 
-def circulant_norm(layer: Layer) -> tuple[float, float]:
+def _circulant_norm(layer: Layer) -> tuple[float, float]:
     """``(upper, exact)`` for a block-circulant layer: the symbol's maximum over its grid.
 
     ``exact`` is the largest symbol singular value at the grid frequencies (the
@@ -64,31 +63,41 @@ def circulant_norm(layer: Layer) -> tuple[float, float]:
     return float(upper), float(best)
 
 
-def dense_norm(layer: Layer) -> float:
+def _dense_norm(layer: Layer) -> float:
     """``||M||_2`` by the dense matrix's SVD."""
     return float(np.linalg.norm(dense_matrix(layer), ord=2))
 
 
-def dense_bounds(layer: Layer) -> NormBounds:
-    top = dense_norm(layer)
+def exact_bounds(top: float) -> NormBounds:
+    """The bracket around a norm computed exactly by an SVD: a margin of 256 ulps."""
     return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
+
+
+def measure_norm(
+    layer: Layer, rtol: float, budget: Budget, rng: np.random.Generator | None = None
+) -> tuple[str, float, NormBounds]:
+    """``(method, value, bracket)`` for ``||M||_2`` of a validated layer, within `budget`.
+
+    By :func:`choose_method`'s method for the norm: ``'fft'`` and ``'dense'`` give
+    the exact value and a bracket a rounding margin wide; ``'bracket'`` gives
+    :func:`bracket` (to relative width `rtol` if it can) and its attained lower end.
+    """
+    method = choose_method(layer, "norm")
+    if method == "fft":
+        upper, best = _circulant_norm(layer)
+        return method, best, NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
+    if method == "dense":
+        top = _dense_norm(layer)
+        return method, top, exact_bounds(top)
+    bounds = bracket(layer, rtol, budget, rng)
+    return method, bounds.lower, bounds
 
 
 def norm_bounds(
     layer: Layer, rtol: float, budget: Budget, rng: np.random.Generator | None = None
 ) -> NormBounds:
-    """The certified bracket on ``||M||_2`` of a validated layer, within `budget`.
-
-    By :func:`choose_method`'s method for the norm: ``'fft'`` and ``'dense'`` are
-    exact up to a rounding margin; else :func:`bracket` to relative width `rtol`.
-    """
-    method = choose_method(layer, "norm")
-    if method == "fft":
-        upper, best = circulant_norm(layer)
-        return NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
-    if method == "dense":
-        return dense_bounds(layer)
-    return bracket(layer, rtol, budget, rng)
+    """The certified bracket of :func:`measure_norm`."""
+    return measure_norm(layer, rtol, budget, rng)[2]
 
 
 def bracket(
@@ -182,5 +191,5 @@ def bracket(
         if local is not None:
             upper = min(upper, local)
     if open_(upper) and choose_method(layer) == "dense":
-        return dense_bounds(layer)
+        return exact_bounds(_dense_norm(layer))
     return NormBounds(float(lower), float(upper))

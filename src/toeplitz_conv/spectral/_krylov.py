@@ -24,6 +24,8 @@ from ._method import Budget
 from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
 
 __all__ = [
+    "EUCLIDEAN",
+    "Euclidean",
     "SplitOperator",
     "basis_size",
     "block_krylov",
@@ -34,6 +36,7 @@ __all__ = [
     "peak_grid",
     "start_block",
     "start_vector",
+    "svds_top",
     "symbol_peaks",
     "top_singular_values",
     "vector_norm",
@@ -289,28 +292,56 @@ def _h(X: np.ndarray) -> np.ndarray:
     return X.T if X.dtype.kind != "c" else X.conj().T
 
 
-def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray:
+class Euclidean:
+    """Inner products of blocks of column vectors held whole by this process.
+
+    :func:`block_krylov` reaches its vectors only through these three methods, so a
+    distributed space (each process holding a slab of rows, the products summed over
+    the processes) runs the same iteration: see :mod:`toeplitz_conv.mpi`.
+    """
+
+    def gram(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """``A^H B``."""
+        return _h(A) @ B
+
+    def norms(self, X: np.ndarray) -> np.ndarray:
+        """The columns' 2-norms."""
+        return np.linalg.norm(X, axis=0)
+
+    def span(self, X: np.ndarray, G: np.ndarray) -> np.ndarray:
+        """An orthonormal basis of the numerical range of `X` (Gram matrix `G`): a
+        Householder QR with column pivoting, which drops the dependent columns (without
+        pivoting, a dependent column early on would drop an independent one later)."""
+        Q, R, _ = scipy.linalg.qr(X, mode="economic", pivoting=True)
+        return Q[:, : int(np.count_nonzero(np.abs(np.diag(R)) > 1e-10))]
+
+
+EUCLIDEAN = Euclidean()
+
+
+def _orthonormal(
+    X: np.ndarray, against: np.ndarray | None = None, inner: Euclidean = EUCLIDEAN
+) -> np.ndarray:
     """An orthonormal basis of the columns of `X` minus the span of `against` (orthonormal).
 
     Two rounds of projection and Cholesky QR (a ``b x b`` Gram matrix per round,
     all in matrix products); columns whose norm falls below ``1e-10`` of what
-    they had, or a Gram matrix that is not positive definite, fall back to a
-    Householder QR with column pivoting that drops them (without pivoting, a
-    dependent column early on would drop an independent one later: a wide block
-    in a small space lost its random vectors). The second projection is skipped only when
-    the first kept most of every column *and* its Cholesky factor ``C`` was well
-    conditioned: ``C^{-1}`` multiplies the rounding left along `against` by up to
-    ``||C^{-1}||``, so a nearly dependent block (residuals of a basis that almost
-    fills the space) would come out orthonormal but far from orthogonal to it.
+    they had, or a Gram matrix that is not positive definite, fall back to
+    ``inner.span`` (a pivoted QR), which drops them. The second projection is
+    skipped only when the first kept most of every column *and* its Cholesky factor
+    ``C`` was well conditioned: ``C^{-1}`` multiplies the rounding left along
+    `against` by up to ``||C^{-1}||``, so a nearly dependent block (residuals of a
+    basis that almost fills the space) would come out orthonormal but far from
+    orthogonal to it.
     """
-    scale = np.linalg.norm(X, axis=0)
+    scale = inner.norms(X)
     X = X[:, scale > 0] / scale[scale > 0]
     for round_ in range(2):  # twice is enough (Kahan)
         once = False  # one projection is enough (Parlett): little removed, little amplified
         if against is not None and against.shape[1]:
-            before = np.linalg.norm(X, axis=0)
-            X = X - against @ (_h(against) @ X)
-            kept = np.linalg.norm(X, axis=0) / np.where(before > 0, before, 1)
+            before = inner.norms(X)
+            X = X - against @ inner.gram(against, X)
+            kept = inner.norms(X) / np.where(before > 0, before, 1)
             once = round_ == 0 and kept.min(initial=1.0) > 0.5
             if round_ == 1:
                 # a second projection that again removed most of a column: it lies in the
@@ -318,7 +349,7 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
                 X = X[:, kept > 0.5]
         if X.shape[1] == 0:
             return X
-        G = _h(X) @ X
+        G = inner.gram(X, X)
         d = np.sqrt(np.maximum(np.diag(G).real, 0.0))
         try:
             if d.min() < 1e-5:
@@ -328,9 +359,8 @@ def _orthonormal(X: np.ndarray, against: np.ndarray | None = None) -> np.ndarray
             X = X @ _h(Cinv)  # X C^{-H}: (X C^{-H})^H (X C^{-H}) = I
             if once and np.linalg.norm(Cinv, 2) <= 2:
                 against = None
-        except np.linalg.LinAlgError:  # column pivoting: the kept columns span X's range
-            Q, R, _ = scipy.linalg.qr(X, mode="economic", pivoting=True)
-            X = Q[:, : int(np.count_nonzero(np.abs(np.diag(R)) > 1e-10))]
+        except np.linalg.LinAlgError:
+            X = inner.span(X, G)
     return X
 
 
@@ -343,6 +373,7 @@ def block_krylov(
     budget: Budget,
     max_basis: int,
     aim=None,
+    inner: Euclidean = EUCLIDEAN,
 ) -> Ritz:
     r"""The `k` largest eigenpairs of a Hermitian PSD ``A`` from a block Krylov space on `X0`.
 
@@ -355,13 +386,14 @@ def block_krylov(
     most ``2 tol theta_i`` (so ``sqrt(theta_i)`` is within about ``tol`` of a
     singular value) or at the rounding floor, or when the `budget` runs out.
     `aim`, if given, maps the Ritz values to the residuals wanted instead of
-    ``2 tol theta_i``.
+    ``2 tol theta_i``. `inner` computes the inner products (a distributed one
+    lets every process hold a slab of rows of the vectors).
 
     For a unit ``v``, ``|lambda - theta| <= ||A v - theta v||`` for some eigenvalue
     ``lambda`` (Parlett, *The Symmetric Eigenvalue Problem*, Thm 4.5.1): each
     value's residual is a certified error.
     """
-    W = _orthonormal(X0)
+    W = _orthonormal(X0, inner=inner)
     if W.shape[1] == 0:
         raise ValueError("the start block of a block Krylov method is zero")
     b = W.shape[1]
@@ -377,8 +409,8 @@ def block_krylov(
         AW = apply(W)
         if not np.isfinite(AW).all():  # overflow: A (an inverse) is numerically unbounded
             return Ritz(np.full(k, np.inf), W[:, :k], np.zeros(k), True, step)
-        cross = _h(V[:, :used]) @ AW
-        H = np.block([[H, cross], [_h(cross), _h(W) @ AW]])
+        cross = inner.gram(V[:, :used], AW)
+        H = np.block([[H, cross], [_h(cross), inner.gram(W, AW)]])
         V[:, used : used + W.shape[1]] = W
         AV[:, used : used + W.shape[1]] = AW
         used += W.shape[1]
@@ -387,7 +419,7 @@ def block_krylov(
         top = min(k + 3, theta.size)  # the wanted values and three guards
         U = V[:, :used] @ Y[:, :top]
         R = AV[:, :used] @ Y[:, :top] - U * theta[:top]
-        resid = np.linalg.norm(R, axis=0)
+        resid = inner.norms(R)
         floor = 1e3 * EPS * max(abs(theta[0]), 0.0) * math.sqrt(top)
         wanted = 2 * tol * np.abs(theta[:top]) if aim is None else aim(theta[:top])
         aim_ = np.maximum(wanted, floor)
@@ -396,7 +428,7 @@ def block_krylov(
             return Ritz(theta[:k], U[:, :k], resid[:k], converged, step)
         step += 1
         live = resid > aim_  # converged Ritz vectors add nothing
-        W = _orthonormal(R[:, live], V[:, :used])
+        W = _orthonormal(R[:, live], V[:, :used], inner)
         if W.shape[1] == 0:  # the basis is invariant: the Ritz pairs are exact
             return Ritz(theta[:k], U[:, :k], resid[:k], True, step)
         if used + W.shape[1] > max_basis:  # thick restart on the best Ritz vectors
@@ -405,7 +437,7 @@ def block_krylov(
             AV[:, :keep] = AV[:, :used] @ Y[:, :keep]
             used = keep
             H = np.diag(theta[:keep]).astype(dtype)
-            W = _orthonormal(W, V[:, :used])
+            W = _orthonormal(W, V[:, :used], inner)
 
 
 def symbol_peaks(
@@ -624,3 +656,37 @@ def top_singular_values(
     values = np.sqrt(theta)
     errors = values - np.sqrt(np.maximum(theta - ritz.residuals, 0.0))
     return values, errors, ritz.converged, ritz.steps
+
+
+def svds_top(
+    layer: Layer, k: int, *, tol: float, budget: Budget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """ARPACK's `k` largest, with `budget`: on no convergence, the values it had (and a flag)."""
+    from scipy.sparse.linalg import ArpackNoConvergence, svds
+
+    m, n = layer.shape
+    if k >= min(m, n):
+        raise ValueError(
+            f"`k` must be smaller than min(rows, cols) = {min(m, n)} for svds; got {k} "
+            "(use method='dense')"
+        )
+    op = LayerOperator(layer)
+    v0 = rng.standard_normal(min(m, n))
+    try:
+        values = svds(
+            op,
+            k=k,
+            tol=tol,
+            which="LM",
+            return_singular_vectors=False,
+            v0=v0,
+            maxiter=max(budget.maxiter, 1),
+            random_state=rng,
+        )
+        done = True
+    except ArpackNoConvergence as exc:
+        values, done = np.sqrt(np.abs(np.asarray(exc.eigenvalues, dtype=float))), False
+    values = np.sort(np.asarray(values, dtype=float))[::-1][:k]
+    # ARPACK may stop with fewer than k converged values: the rest are unknown (nan)
+    values = np.concatenate([values, np.full(k - values.size, np.nan)])
+    return values, np.full(values.shape, np.nan), done

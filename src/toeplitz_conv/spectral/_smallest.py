@@ -14,6 +14,8 @@ import numpy as np
 from .._build import layer_matrix
 from .._layer import Layer
 from .._linop import LayerOperator
+from .._public import warn_caller
+from ._bracket import bracket
 from ._krylov import (
     basis_size,
     block_krylov,
@@ -22,12 +24,13 @@ from ._krylov import (
     peak_grid,
     start_block,
     symbol_peaks,
+    top_singular_values,
     vector_norm,
 )
 from ._method import Budget, shift_invert_affordable
 from ._symbol import EPS, layer_symbol
 
-__all__ = ["smallest_singular_value"]
+__all__ = ["extreme_values", "smallest_singular_value"]
 
 
 def _position_major(channels: int, length: int) -> np.ndarray:
@@ -205,3 +208,55 @@ def _inverse_krylov(
     lo = 1 / math.sqrt(mu + r)
     hi = 1 / math.sqrt(mu - r) if mu > r else math.inf
     return value, max(value - lo, hi - value, 0.0), ritz.converged, v
+
+
+def extreme_values(
+    layer: Layer,
+    tol: float,
+    budget: Budget,
+    gen: np.random.Generator,
+    *,
+    bounds: tuple[float, float] | None = None,
+    caller: str = "condition_number",
+) -> tuple[float, float]:
+    """``(sigma_max, sigma_min)`` of a layer beyond the dense limit, each attained by a vector.
+
+    ``sigma_max``: the bracket's attained lower end (its upper end proves
+    ``sigma_max <= upper``); if that bracket is wider than `tol`, block Krylov from
+    the symbol's peaks. ``sigma_min``: :func:`smallest_singular_value`. Both share
+    `budget` (its deadline covers the whole call); a part that stops before `tol`
+    warns (naming `caller`) with what it reached. `bounds`: a bracket on ``sigma_max``
+    already found, instead of the bracket's upper bound without its proofs.
+    """
+    if bounds is None:
+        rtol = min(max(tol, 1e-12), 0.5)
+        bounds = bracket(layer, rtol, budget, gen, certify=False)
+    lower, upper = bounds
+    if upper == 0:
+        return 0.0, 0.0
+    if upper - lower > tol * upper:
+        # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
+        # value by block Krylov, whose residual says how close it is
+        values, errors, done, _ = top_singular_values(layer, 1, tol=tol, budget=budget, rng=gen)
+        if values[0] <= upper:  # a Ritz value is attained, so at most the proved upper end
+            lower = max(lower, float(values[0]))
+        error = min(upper - lower, float(errors[0]))
+        if not (done or upper - lower <= tol * upper):
+            warn_caller(
+                f"{caller}: sigma_max by block Krylov did not reach tol={tol:g} "
+                f"within its budget ({budget.describe()}): sigma_max >= {lower:.10g} (attained; "
+                f"<= {upper:.10g} proved; a singular value within {error:.2g}); the condition "
+                "number returned may be too small"
+            )
+    bottom, error, done, how = smallest_singular_value(
+        layer, tol=tol, budget=budget, rng=gen, top=upper
+    )
+    if not done:
+        warn_caller(
+            f"{caller}: sigma_min by {how} ran out of its budget "
+            f"({budget.describe()}) or its rounding floor before reaching tol={tol:g}: "
+            f"sigma_min <= {bottom:.10g} (an exact singular value within {error:.2g}); the "
+            f"condition number returned, {lower / bottom if bottom else math.inf:.10g}, "
+            "may be too small"
+        )
+    return lower, bottom

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._arrays import check_memory
 from .._build import layer_matrix
-from .._geometry import PaddingND
+from .._geometry import PaddingND, polyphase_taps
 from .._layer import Layer, conv_layer
 from .._threads import run_slices
 
@@ -29,6 +29,7 @@ __all__ = [
     "circulant_spectrum",
     "dense_matrix",
     "gram_terms",
+    "in_float64",
     "is_circulant",
     "is_real",
     "is_zero",
@@ -56,16 +57,12 @@ def analysis_layer(
 
     `input_size` is an int (1-D, or every axis of an N-d weight) or a tuple of ``n`` ints.
     """
-    layer = conv_layer(
-        weight,
-        input_size,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        groups=groups,
-        padding_mode=padding_mode,
-        ndim=None,
-    )
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    return in_float64(conv_layer(weight, input_size, groups=groups, ndim=None, **geometry))
+
+
+def in_float64(layer: Layer) -> Layer:
+    """`layer` with its weight in float64 (complex128 if complex); NaN or inf refused."""
     dtype = np.complex128 if layer.weight.dtype.kind == "c" else np.float64
     if not np.isfinite(layer.weight).all():
         bad = int(np.size(layer.weight) - np.count_nonzero(np.isfinite(layer.weight)))
@@ -144,23 +141,12 @@ class Symbol:
         return out.reshape(theta.shape[0], *self.Q.shape[:1], *self.Q.shape[2:])
 
 
-def _polyphase(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-    """Per tap (row-major over the kernel axes): offsets ``q`` ``(prod K, n)`` and flat phase."""
-    geoms = layer.geoms
-    taps = np.indices(layer.kernel_size).reshape(len(geoms), -1).T
-    dil = np.array([g.dilation for g in geoms])
-    left = np.array([g.pad_left for g in geoms])
-    s = np.array([g.stride for g in geoms])
-    q, r = np.divmod(taps * dil - left, s)
-    return q, np.ravel_multi_index(r.T, tuple(s)) if r.size else np.zeros(0, dtype=np.int64)
-
-
 def layer_symbol(layer: Layer) -> Symbol:
     c_out, G = layer.weight.shape[:2]
     groups = layer.groups
     strides = tuple(g.stride for g in layer.geoms)
     R = math.prod(strides)
-    q_taps, phase = _polyphase(layer)
+    q_taps, phase = polyphase_taps(layer.geoms, padded=False)
     q_unique, which = np.unique(q_taps, axis=0, return_inverse=True)
     which = np.asarray(which).reshape(-1)
     taps = q_taps.shape[0]

@@ -108,6 +108,7 @@ print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
 for _name, (_c, _n, _seed, _scale, _init) in {
     "nd_reflect64": (16, 64, 0, "1.0", "random normal weights; the whole-Gram certificate"),
     "nd_reflect56": (64, 56, 1, "np.sqrt(2 / (9 * 64))", "He init; past its cap: edge strips"),
+    "nd_reflect128": (16, 128, 0, "1.0", "random normal weights; past its cap: edge strips"),
 }.items():
     CASES[_name] = (
         f"issue 14.4: spectral_norm_bounds, {_c} -> {_c}, 3x3 on {_n}x{_n}, padding 1, reflect"

@@ -105,6 +105,24 @@ print(f"[{lo:.10g}, {hi:.10g}] relative width {(hi - lo) / hi:.2e}")
 """,
     ),
 }
+for _name, (_c, _n, _seed, _scale, _init) in {
+    "nd_reflect64": (16, 64, 0, "1.0", "random normal weights; the whole-Gram certificate"),
+    "nd_reflect56": (64, 56, 1, "np.sqrt(2 / (9 * 64))", "He init; past its cap: edge strips"),
+    "nd_reflect128": (16, 128, 0, "1.0", "random normal weights; past its cap: edge strips"),
+}.items():
+    CASES[_name] = (
+        f"issue 14.4: spectral_norm_bounds, {_c} -> {_c}, 3x3 on {_n}x{_n}, padding 1, reflect"
+        f" and replicate, rtol=1e-3 ({_init})",
+        f"""
+import time, numpy as np, toeplitz_conv as tc
+w = np.random.default_rng({_seed}).standard_normal(({_c}, {_c}, 3, 3)) * {_scale}
+for mode in ("reflect", "replicate"):
+    t = time.perf_counter()
+    lo, hi = tc.spectral_norm_bounds(w, ({_n}, {_n}), padding=1, padding_mode=mode, rtol=1e-3)
+    print(f"{{mode}}: [{{lo:.10g}}, {{hi:.10g}}] relative width "
+          f"{{(hi - lo) / hi:.2e}}, {{time.perf_counter() - t:.1f}} s")
+""",
+    )
 for _c, _n in ((512, 7), (256, 14), (128, 28), (64, 56)):
     CASES[f"resnet{_c}"] = (
         f"issue 17.3: spectral_norm_bounds, ResNet-18 {_c} -> {_c}, 3x3 on {_n}x{_n}, padding 1,"

@@ -191,3 +191,65 @@ def test_certificate_stops_at_the_deadline_and_refuses_circular():
     circ = _sym.analysis_layer(w, (8, 8), 1, (1, (1, 0)), 1, 1, "circular")
     assert _blockgram.block_gram_certificate(circ, 100.0) is None
     assert _blockgram.block_gram_certificate(layer, 0.0) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=8),
+    complex_weights=st.booleans(),
+    data=st.data(),
+)
+def test_windowed_certificate_is_the_strip_norm(cfg, complex_weights, data):
+    """A `window` certifies ``||M[:, S]||`` for the strip ``S`` of samples on one axis: just
+    above that norm, and not below it."""
+    _, _, M, layer = _setup(cfg, complex_weights)
+    axis = data.draw(st.integers(0, 1))
+    L = cfg["input_size"][axis]
+    start = data.draw(st.integers(0, L - 1))
+    stop = data.draw(st.integers(start + 1, L))
+    cols = np.arange(M.shape[1]).reshape(cfg["c_in"], *cfg["input_size"])
+    cols = np.take(cols, np.arange(start, stop), axis=1 + axis).ravel()
+    norm = np.linalg.norm(M[:, cols], 2)
+    if not norm > 1e-8:
+        return
+    window = (axis, start, stop)
+    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8), window=window)
+    assert up is not None and norm <= up <= norm * (1 + 1e-7)
+    assert _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6), window=window) is None
+
+
+def test_windowed_certificate_in_3d_and_the_cost_of_a_window():
+    w = np.random.default_rng(7).standard_normal((2, 3, 3, 2, 3))
+    size = (6, 5, 7)
+    M = tc.conv_matrix(w, size, padding=1, padding_mode="replicate", format="dense")
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "replicate")
+    cols = np.arange(M.shape[1]).reshape(3, *size)[:, :, :, 4:].ravel()
+    norm = np.linalg.norm(M[:, cols], 2)
+    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-9), window=(2, 4, 7))
+    assert up is not None and norm <= up <= norm * (1 + 1e-8)
+    assert _blockgram.block_gram_cost(layer, (2, 4, 7))[0] < _blockgram.block_gram_cost(layer)[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "pad", "kernel", "dilation", "stride", "want"),
+    [
+        ("reflect", 1, 3, 1, 1, (2, 2)),  # reads sample 1: the outputs that fold see 0 and 1
+        ("replicate", 1, 3, 1, 1, (2, 2)),  # touches sample 0; the fold's output reads 0 and 1
+        ("reflect", 2, 3, 2, 1, (4, 4)),
+        ("replicate", (0, 2), 3, 1, 1, (0, 2)),
+        ("zeros", 1, 3, 1, 1, (0, 0)),
+    ],
+)
+def test_flat_edges_cover_every_output_that_reads_padding(
+    mode, pad, kernel, dilation, stride, want
+):
+    layer = _sym.analysis_layer(np.ones((1, 1, kernel)), 20, stride, pad, dilation, 1, mode)
+    g = layer.geoms[0]
+    assert _blockgram._flat_edges(g) == want
+    a, b = want
+    lo, hi = _blockgram.touched_columns(g)
+    assert lo <= a and hi <= b
+    weights = _blockgram._commutator_weights(g, a, b, 4)
+    assert weights.shape == (kernel,) and np.all(weights >= 0)
+    if a or b:  # an off-centre tap crosses the ramp: about (pi / 10)^2, never more
+        assert 0 < weights.max() <= (np.pi / 10) ** 2 * ((kernel - 1) * dilation / 2) ** 2 * 1.01

@@ -9,6 +9,7 @@ matrix built by pushing the identity through torch's ``conv2d``/``conv3d`` after
 from __future__ import annotations
 
 import itertools
+import time
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
+from strategies import conv_nd_configs
 from toeplitz_conv._linop import LayerOperator
 from toeplitz_conv.spectral import _bracket, _certify, _krylov, _method
 from toeplitz_conv.spectral import _symbol as _sym
@@ -360,3 +362,137 @@ def test_grid_max_deadline_keeps_a_valid_bound():
     exact, _, _ = _certify.grid_max(sym, (40, 40), rtol=0.0)
     upper, best, _ = _certify.grid_max(_sym.layer_symbol(layer), (40, 40), rtol=1e-9, deadline=0.0)
     assert best <= exact * (1 + 1e-12) and upper >= exact * (1 - 1e-12)
+
+
+# --------------------------------------------------------------------------- edge localisation
+def _circulant_bound(layer):
+    """``||T||`` for the zero-padded part: the symbol's certified maximum on the embedding."""
+    sym = _sym.layer_symbol(layer)
+    return _certify.grid_max(sym, _certify.embedding_lengths(layer, np.nan, 1)[0], rtol=1e-3)[0]
+
+
+def _localized_case(cfg, complex_weights):
+    rng = np.random.default_rng(cfg["seed"])
+    shape = (cfg["c_out"], cfg["c_in"] // cfg["groups"], *cfg["kernel_size"])
+    w = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_weights else 0)
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
+    M = tc.conv_matrix(
+        w, cfg["input_size"], groups=cfg["groups"], padding_mode=cfg["mode"], format="dense", **kw
+    )
+    layer = _sym.analysis_layer(
+        w,
+        cfg["input_size"],
+        cfg["stride"],
+        cfg["padding"],
+        cfg["dilation"],
+        cfg["groups"],
+        cfg["mode"],
+    )
+    return M, layer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cfg=st.one_of(
+        conv_nd_configs(n=2, modes=("reflect", "replicate"), max_length=20),
+        conv_nd_configs(n=3, modes=("reflect", "replicate"), max_length=10, max_channels=1),
+    ),
+    complex_weights=st.booleans(),
+    ell=st.integers(1, 4),
+)
+def test_localized_bound_holds_the_dense_norm(cfg, complex_weights, ell):
+    """The N-d edge localisation (forced on small images, any ramp length) bounds the norm
+    from above: strides, dilations, groups, complex weights, ``C_in != C_out``."""
+    M, layer = _localized_case(cfg, complex_weights)
+    norm = np.linalg.norm(M, 2)
+    if not norm > 0:
+        return
+    up = _certify.localized_bound(layer, _circulant_bound(layer), norm, 1e-3, ell=ell)
+    assert up is None or up >= norm * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+@pytest.mark.parametrize(
+    ("shape", "size", "kw"),
+    [
+        ((3, 2, 3, 3), (16, 14), dict(padding=1)),
+        ((2, 4, 3, 2), (15, 16), dict(padding=(1, (0, 1)), stride=(2, 1), groups=2)),
+        ((2, 2, 3, 3), (17, 16), dict(padding=2, dilation=(2, 1))),
+        ((2, 1, 3, 2, 3), (8, 7, 9), dict(padding=1)),
+    ],
+)
+def test_localized_bound_proves_something_above_the_norm(mode, shape, size, kw):
+    """Deterministic cases where the localisation runs (not ``None``) and holds the norm; it
+    narrows as the ramps lengthen."""
+    w = np.random.default_rng(sum(shape)).standard_normal(shape) * (1 + 0.5j)
+    M = tc.conv_matrix(w, size, padding_mode=mode, format="dense", **kw)
+    norm = np.linalg.norm(M, 2)
+    layer = _sym.analysis_layer(
+        w,
+        size,
+        kw.get("stride", 1),
+        kw["padding"],
+        kw.get("dilation", 1),
+        kw.get("groups", 1),
+        mode,
+    )
+    circ = _circulant_bound(layer)
+    ups = [_certify.localized_bound(layer, circ, norm, 1e-3, ell=ell) for ell in (1, 2)]
+    assert all(u is not None and u >= norm * (1 - 1e-12) for u in ups)
+    assert ups[1] < ups[0]
+
+
+def test_localized_bound_of_the_ones_kernel_is_near_nine():
+    """``ones(3, 3)`` with replicate padding has norm 9 (constants are kept); the localised
+    bound (the whole-Gram certificate aside) certifies it within 0.5% on 64 x 64."""
+    layer = _sym.analysis_layer(np.ones((1, 1, 3, 3)), (64, 64), 1, 1, 1, 1, "replicate")
+    up = _certify.localized_bound(layer, _circulant_bound(layer), 9.0, 1e-6)
+    assert up is not None and 9 <= up <= 9 * 1.005
+
+
+def test_localized_bound_refuses_what_it_cannot_do():
+    w = np.random.default_rng(8).standard_normal((2, 2, 3, 3))
+    zeros = _sym.analysis_layer(w, (12, 12), 1, 1, 1, 1, "zeros")
+    assert _certify.localized_bound(zeros, 10.0, 5.0, 1e-3) is None  # nothing touched
+    small = _sym.analysis_layer(w, (5, 12), 1, 1, 1, 1, "reflect")
+    assert _certify.localized_bound(small, 10.0, 5.0, 1e-3) is None  # no room for a ramp
+    layer = _sym.analysis_layer(w, (12, 12), 1, 1, 1, 1, "reflect")
+    late = _certify.localized_bound(layer, 10.0, 5.0, 1e-3, deadline=time.monotonic() - 1)
+    assert late is None
+
+
+def test_localized_bound_with_a_deadline_tries_shorter_ramps_first():
+    """A far deadline: half-length ramps, then the full ones; the least bound, still sound."""
+    w = np.random.default_rng(10).standard_normal((2, 2, 3, 3))
+    size = (20, 18)
+    M = tc.conv_matrix(w, size, padding=1, padding_mode="replicate", format="dense")
+    norm = np.linalg.norm(M, 2)
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "replicate")
+    circ = _circulant_bound(layer)
+    plain = _certify.localized_bound(layer, circ, norm, 1e-9)
+    timed = _certify.localized_bound(layer, circ, norm, 1e-9, deadline=time.monotonic() + 600)
+    assert plain is not None and timed is not None
+    assert norm * (1 - 1e-12) <= timed <= plain
+
+
+def test_localization_narrows_the_bracket_past_the_whole_gram_cap(monkeypatch):
+    """Past the block-Cholesky certificate's cap (set to 0 here) the edge strips and the
+    circulant narrow the reflect bracket, which still holds the dense norm."""
+    w = np.random.default_rng(9).standard_normal((3, 3, 3, 3))
+    size = (20, 20)
+    M = tc.conv_matrix(w, size, padding=1, padding_mode="reflect", format="dense")
+    norm = np.linalg.norm(M, 2)
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "reflect")
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", 0)
+    brackets = []
+    for flops in (0, _certify._LOCAL_FLOPS_ND):
+        monkeypatch.setattr(_certify, "_LOCAL_FLOPS_ND", flops)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lo, hi = _bracket.bracket(
+                layer, 1e-4, _method.Budget(300, None), np.random.default_rng(0)
+            )
+        assert lo <= norm * (1 + 1e-12) and hi >= norm * (1 - 1e-12)
+        brackets.append((hi - lo) / hi)
+    assert brackets[1] < brackets[0] / 4

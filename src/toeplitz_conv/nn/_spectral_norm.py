@@ -175,7 +175,7 @@ def _parametrization(torch: Any) -> type:
                 for _ in range(15):
                     self._power_step(w)
 
-        def _apply(self, weight, x):
+        def _apply(self, weight: Any, x: Any) -> Any:
             p = self.params
             n = self.ndim
             if self.transposed:
@@ -224,7 +224,7 @@ def _parametrization(torch: Any) -> type:
                 self._key = key
             return self._upper
 
-        def forward(self, weight):
+        def forward(self, weight: Any) -> Any:
             if not self.training:
                 return weight / self.certified_upper(weight)
             with torch.no_grad():

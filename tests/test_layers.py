@@ -49,6 +49,7 @@ LAYERS: dict[str, int] = {
     "spectral._method": 2,
     "spectral._bracket": 2,
     "spectral._smallest": 2,
+    "spectral._localize": 2,
     "_formula": 2,
     # 3 public modules
     "matrices": 3,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import toeplitz_conv as tc
 from toeplitz_conv import spectral
 from toeplitz_conv._linop import LayerOperator
-from toeplitz_conv.spectral import _bracket, _certify, _krylov, _method, _smallest
+from toeplitz_conv.spectral import _bracket, _certify, _krylov, _localize, _method, _smallest
 from toeplitz_conv.spectral import _symbol as _sym
 
 MODES = ("zeros", "reflect", "replicate", "circular")
@@ -555,7 +555,7 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     It was ``min(sqrt(copies) ||C||, ||C|| + ||boundary||)``: 22% wide at 16 channels, L=8192.
     """
     calls = []
-    real = _certify.localized_bound
+    real = _localize.localized_bound
 
     def spy(*args):
         calls.append(real(*args))
@@ -563,7 +563,7 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
 
     monkeypatch.setattr(_bracket, "localized_bound", spy)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)  # no whole-Gram certificate
-    monkeypatch.setattr(_certify, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
+    monkeypatch.setattr(_localize, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
     monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     w = np.random.default_rng(41).standard_normal(shape)
     L = 600

@@ -23,12 +23,12 @@ from ._certify import (
     embedding_lengths,
     gram_bound,
     grid_max,
-    localized_bound,
     nd_gram_affordable,
     peak_drop,
     refine_peak,
 )
 from ._krylov import SplitOperator, edge_vector, lanczos_lower, start_vector
+from ._localize import localized_bound
 from ._method import Budget, choose_method
 from ._symbol import EPS, dense_matrix, layer_symbol
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import cast
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def _plan(
             nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2) + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
-    return best
+    return cast("tuple[str, int, float, float]", best)  # every layer has an axis
 
 
 def block_gram_cost(
@@ -257,7 +258,7 @@ def _factorise(
     from scipy.linalg.lapack import get_lapack_funcs
 
     probe = np.zeros(1, dtype=blocks.P.dtype)
-    (potrf,) = get_lapack_funcs(("potrf",), (probe,))
+    (potrf,) = get_lapack_funcs(("potrf",), (probe,))  # type: ignore[misc]  # stubs: one name
     trsm, gemm = get_blas_funcs(("trsm", "gemm"), (probe,))
     herk = get_blas_funcs("herk" if probe.dtype.kind == "c" else "syrk", (probe,))
     eye = np.arange(blocks.n)

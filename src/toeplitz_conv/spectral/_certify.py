@@ -13,7 +13,8 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,13 @@ from .._layer import Layer
 from .._linop import LayerOperator
 from ._blockgram import block_gram_certificate, block_gram_cost
 from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
+
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import LinearOperator
+    from threadpoolctl import ThreadpoolController
+
+    # a point of the embedding grid: an int per axis (one int in 1-D)
+    _GridPoint = int | np.integer | Sequence[int] | np.ndarray
 
 __all__ = [
     "GRAM_BYTES_ND",
@@ -72,7 +80,8 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
     mu2 = mu[live] ** 2
     shift = mu2[:, None] * (1 - 8 * (k + 2) * k * EPS) - delta[None, :]  # (live, groups)
-    (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))
+    # a tuple of names gives a tuple of functions (the stubs type the one-name form only)
+    (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))  # type: ignore[misc]
     chunk = 8  # one small buffer, reused: a fresh multi-megabyte array costs page faults
     buf = np.empty((min(chunk, live.size), flat.shape[1]), dtype=np.complex128)
     diag = np.arange(k) * (k + 1)
@@ -85,7 +94,7 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
         else:
             np.matmul(cos[sl] + 1j * sin[sl], flat, out=G)
         np.negative(G, out=G)
-        blocks = G.reshape(G.shape[0], groups, k * k)
+        blocks: np.ndarray = G.reshape(G.shape[0], groups, k * k)
         blocks[:, :, diag] += shift[sl, :, None]
         blocks = blocks.reshape(G.shape[0], groups, k, k)
         for i in range(G.shape[0]):
@@ -96,7 +105,7 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _blas_controller() -> object | None:
+def _blas_controller() -> ThreadpoolController | None:
     """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
     try:
         from threadpoolctl import ThreadpoolController
@@ -275,12 +284,12 @@ def _grid_max_search(
         aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * EPS)
         # small boxes are finished at once (all their points); larger ones are halved
         short = np.prod(width + 1, axis=1) <= _SHORT_RANGE + 1
-        rest = [
+        inside = [
             p
             for a_, b_ in zip(lo_b[short], hi_b[short], strict=True)
             for p in _inner_points(a_, b_)
         ]
-        rest = np.array(rest, dtype=np.int64).reshape(-1, nax)
+        rest = np.array(inside, dtype=np.int64).reshape(-1, nax)
         L_lo, L_hi, L_cv, L_h = lo_b[~short], hi_b[~short], cv[~short], h[~short]
         axis, mid, h_child, face = _halve(L_lo, L_hi, L_h, spacing, curvature)
         lev_face = aim - 0.5 * (h_child * h_child) @ curvature
@@ -477,7 +486,9 @@ def band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
     return math.sqrt(mu * mu + slack)
 
 
-def probed_window_gram(op, c_in: int, samples: int, window: np.ndarray, span: int) -> np.ndarray:
+def probed_window_gram(
+    op: LinearOperator, c_in: int, samples: int, window: np.ndarray, span: int
+) -> np.ndarray:
     """The Gram matrix ``(M^H M)[S, S]`` of the columns ``S`` = samples `window` x channels.
 
     In position-major order ``J = i c_in + c`` (``i`` the index in `window`), as
@@ -534,7 +545,7 @@ def embedding_lengths(layer: Layer, theta: np.ndarray | float, count: int) -> li
     return [tuple(n0), *(tuple(int(b[i]) for b in best) for i in range(count - 1))]
 
 
-def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
+def refine_peak(sym: Symbol, f: _GridPoint, n: _GridPoint) -> np.ndarray | float:
     """The angles of the symbol's peak near grid point `f`, by a parabola per axis.
 
     For real weights the symbol's singular values are even about 0 and pi, so on
@@ -542,8 +553,8 @@ def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
     Returns a float for an int `n` (1-D), else an array of ``n`` angles.
     """
     one = isinstance(n, (int, np.integer))
-    nn = (int(n),) if one else tuple(int(v) for v in n)
-    ff = (int(f),) if one else tuple(int(v) for v in f)
+    nn = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    ff = (int(f),) if isinstance(f, (int, np.integer)) else tuple(int(v) for v in f)
     spacing = 2 * np.pi / np.array(nn, dtype=np.float64)
     out = np.array(ff, dtype=np.float64)
     symmetric = sym.real and all((2 * fa) % na == 0 for fa, na in zip(ff, nn, strict=True))
@@ -571,15 +582,14 @@ def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
     return float(angles[0]) if one else angles
 
 
-def peak_drop(sym: Symbol, f: object, n: object) -> float:
+def peak_drop(sym: Symbol, f: _GridPoint, n: _GridPoint) -> float:
     """How much a grid shifted half a step off the peak at `f` may lower the maximum (a guess).
 
     ``sum_a max(0, -second difference_a) / 8`` from the values :func:`refine_peak`
     left in ``sym.seen``; used only to skip embedding lengths that cannot help.
     """
-    one = isinstance(n, (int, np.integer))
-    nn = (int(n),) if one else tuple(int(v) for v in n)
-    ff = (int(f),) if one else tuple(int(v) for v in f)
+    nn = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    ff = (int(f),) if isinstance(f, (int, np.integer)) else tuple(int(v) for v in f)
     drop = 0.0
     for a in range(len(nn)):
         lo_, hi_ = list(ff), list(ff)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import scipy.io
@@ -20,7 +20,7 @@ from . import _tunables as tunables
 from ._typing import AnySparse
 
 if TYPE_CHECKING:
-    _Compressed = sp.csr_array | sp.csc_array
+    _Compressed: TypeAlias = sp.csr_array | sp.csc_array
 from ._files import HEADER
 
 __all__ = ["write_mat"]

@@ -370,8 +370,9 @@ def _pick_mat_variable(path: str, name: str | None) -> tuple[str, np.dtype | Non
         record = json.loads(text)
     found.pop(HEADER, None)
     listing = ", ".join(f"{v} ({'x'.join(map(str, s))} {c})" for v, (s, c) in sorted(found.items()))
-    if name is None and isinstance(record.get("variable"), str) and record["variable"] in found:
-        name = record["variable"]
+    variable = record.get("variable")
+    if name is None and isinstance(variable, str) and variable in found:
+        name = variable
     if name is not None:
         if name not in found:
             raise _Refused(

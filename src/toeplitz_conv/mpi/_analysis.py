@@ -114,7 +114,11 @@ def _top_eigenpairs(
 
 
 def spectral_norm_bounds(
-    op: MPIConvOperator, *, rtol: float = 1e-6, maxiter: int = 50, seed: int = 0
+    op: MPIConvOperator | MPIConvTransposeOperator,
+    *,
+    rtol: float = 1e-6,
+    maxiter: int = 50,
+    seed: int = 0,
 ) -> _spectral.NormBounds:
     r"""A certified bracket on ``||M||_2`` of a distributed operator (collective).
 
@@ -191,7 +195,7 @@ def spectral_norm_bounds(
 
 
 def singular_values(
-    op: MPIConvOperator,
+    op: MPIConvOperator | MPIConvTransposeOperator,
     k: int = 6,
     *,
     tol: float = 1e-8,

@@ -204,7 +204,11 @@ def _check_block(block: object, rows: object, comm: MPI.Comm) -> tuple[sp.csr_ar
 
 
 def gather_matrix(
-    block: object, rows: tuple[int, int], *, root: int | None = None, comm: MPI.Comm | None = None
+    block: AnySparse | sp.spmatrix,
+    rows: tuple[int, int],
+    *,
+    root: int | None = None,
+    comm: MPI.Comm | None = None,
 ) -> sp.csr_array | None:
     """The whole matrix from the ranks' row blocks (collective).
 
@@ -238,7 +242,7 @@ def _part_name(manifest: str, rank: int, size: int) -> str:
 
 
 def save_matrix_parts(
-    block: object,
+    block: AnySparse | sp.spmatrix,
     rows: tuple[int, int],
     path: str | os.PathLike[str],
     *,
@@ -306,7 +310,7 @@ def _jsonable(params: dict) -> dict:
 
 
 def save_matrix_market(
-    block: object,
+    block: AnySparse | sp.spmatrix,
     rows: tuple[int, int],
     path: str | os.PathLike[str],
     *,

@@ -107,7 +107,7 @@ class _SlabVectors:
         )
 
     # ------------------------------------------------------------------ vectors
-    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
+    def make_array(self, local: ArrayLike, *, side: str = "input") -> DistributedArray:
         """A ``DistributedArray`` from this rank's slab (collective).
 
         The global vector is the ranks' slabs one after the other, each flattened
@@ -128,7 +128,7 @@ class _SlabVectors:
 
         return self._vector(collective(self.comm, check), sizes)
 
-    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
+    def scatter(self, x: ArrayLike, *, side: str = "input") -> DistributedArray:
         """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
         _, _, start, stop, want = self._agreed_side(side)
 
@@ -370,7 +370,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             buf[where] += tmp
 
     # ------------------------------------------------------------------ local products
-    def _as_batch(self, a: object, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
+    def _as_batch(self, a: ArrayLike, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
         a = np.asarray(a)
         if a.shape == shape:
             return a[None], False
@@ -382,7 +382,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         )
 
     def _agreed_batch(
-        self, a: object, shape: tuple[int, ...], name: str
+        self, a: ArrayLike, shape: tuple[int, ...], name: str
     ) -> tuple[np.ndarray, bool]:
         """`a` as a batch, once every rank has the same batch size and dtype (collective).
 
@@ -398,7 +398,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             },
         )
 
-    def forward_local(self, x: object) -> np.ndarray:
+    def forward_local(self, x: ArrayLike) -> np.ndarray:
         """``M`` on local slabs: this rank's slab of ``x`` in, its output rows out.
 
         Collective: every rank of the communicator must call it.
@@ -417,7 +417,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         y = self._apply(xb)
         return y if batched else y[0]
 
-    def adjoint_local(self, y: object) -> np.ndarray:
+    def adjoint_local(self, y: ArrayLike) -> np.ndarray:
         """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
         yb, batched = self._agreed_batch(y, self.output_shape, "y")
         x = self._apply_adjoint(yb)
@@ -527,11 +527,11 @@ class MPIConvTransposeOperator(_SlabVectors, MPILinearOperator):
             f"transpose of {self.conv!r}>"
         )
 
-    def forward_local(self, x: object) -> np.ndarray:
+    def forward_local(self, x: ArrayLike) -> np.ndarray:
         """``M^T`` on local slabs (collective): ``input_shape`` in, ``output_shape`` out."""
         return self.conv.adjoint_local(x)
 
-    def adjoint_local(self, y: object) -> np.ndarray:
+    def adjoint_local(self, y: ArrayLike) -> np.ndarray:
         """``conj(M)`` on local slabs (collective), the adjoint of :meth:`forward_local`."""
         return self.conv.forward_local(y)
 

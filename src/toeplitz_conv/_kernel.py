@@ -177,7 +177,7 @@ class _Pool:
             return np.empty(shape, dtype=dtype)
 
     def give(self, a: np.ndarray) -> None:
-        if len(self._spare) > 8:  # many batch sizes: start over rather than hoard
+        if len(self._spare) > 16:  # many batch sizes: start over rather than hoard
             self._spare = {}
         spare = self._spare.setdefault((a.shape, a.dtype), [])
         if len(spare) < 2:
@@ -581,7 +581,14 @@ class _Winograd:
         if dtype not in self._weights:
             self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype)
         xp = self.plan.pad(x, self.pool)
-        y = winograd_correlate(xp, self._weights[dtype], self.plan.output_size, self.c_out)
+        y = winograd_correlate(
+            xp,
+            self._weights[dtype],
+            self.plan.output_size,
+            self.c_out,
+            self.pool,
+            self.plan.blocking.block_bytes // 4,
+        )
         if xp is not x:
             self.pool.give(xp)
         return y
@@ -662,8 +669,22 @@ class Kernel:
         if y.shape[-1] == 0:
             return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
         if self._pass.flipped_adjoint:
-            return self.plan.fold(self.flipped.forward(y))
+            g = self.flipped.forward(y)
+            return g if self.flipped_cuts else self.plan.fold(g)
         return self._pass.adjoint(y)
+
+    @cached_property
+    def flipped_cuts(self) -> bool:
+        """Whether :attr:`flipped` gives the adjoint itself, not the padded gradient.
+
+        So when no axis adds padding cells back onto the signal (zero padding,
+        or none) and every axis' left padding is at most ``d(K-1)``.
+        """
+        return all(
+            (g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0)
+            and g.pad_left <= g.dilation * (g.kernel_size - 1)
+            for g in self.geoms
+        )
 
     @cached_property
     def flipped(self) -> Kernel:
@@ -676,7 +697,10 @@ class Kernel:
 
         (``k``, ``K``, ``d``, ``j`` per axis) with ``y`` padded by ``d_a(K_a-1)``
         zeros on both sides of every axis: one patch copy and one GEMM per
-        block, instead of a GEMM and ``prod(K)`` scattered adds.
+        block, instead of a GEMM and ``prod(K)`` scattered adds. When
+        :attr:`flipped_cuts`, only the ``L_a`` positions of the signal are
+        computed (``y`` padded by ``d_a(K_a-1) - p_a`` zeros in front), so that
+        the result is the adjoint itself.
         """
         n, groups, (c_out, G) = len(self.geoms), self.groups, self.weight.shape[:2]
         kernel_size = self.weight.shape[2:]
@@ -686,18 +710,33 @@ class Kernel:
         w = np.ascontiguousarray(
             w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *kernel_size)
         )
-        geoms = tuple(
-            ConvGeometry(
-                g.output_length,
-                g.kernel_size,
-                1,
-                g.dilation,
-                g.dilation * (g.kernel_size - 1),
-                g.dilation * (g.kernel_size - 1),
-                "zeros",
-                read_end(g),
+        if self.flipped_cuts:  # g~ on [p_l, p_l + L) only
+            geoms = tuple(
+                ConvGeometry(
+                    g.output_length,
+                    g.kernel_size,
+                    1,
+                    g.dilation,
+                    g.dilation * (g.kernel_size - 1) - g.pad_left,
+                    max(0, g.input_length + g.pad_left - g.output_length),
+                    "zeros",
+                    g.input_length,
+                )
+                for g in self.geoms
             )
-            for g in self.geoms
-        )
+        else:
+            geoms = tuple(
+                ConvGeometry(
+                    g.output_length,
+                    g.kernel_size,
+                    1,
+                    g.dilation,
+                    g.dilation * (g.kernel_size - 1),
+                    g.dilation * (g.kernel_size - 1),
+                    "zeros",
+                    read_end(g),
+                )
+                for g in self.geoms
+            )
         # the same path both ways (also when the FFT threshold has changed since)
         return Kernel(w, geoms, groups, method=self.method)

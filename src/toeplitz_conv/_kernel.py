@@ -594,6 +594,10 @@ class _Winograd:
         self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
         self.c_out = weight.shape[0]
         self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
+        # transformed tiles per block: measured best at a quarter of the patch budget in
+        # 2-D (0.77-0.84x torch against 0.86-0.97x with the whole budget) and an eighth
+        # in 1-D (1.09-1.17x against 1.5-1.6x)
+        self.block_bytes = plan.blocking.block_bytes // (4 if len(plan.geoms) == 2 else 8)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pad, then F(4, 3) / F(4x4, 3x3) tiles."""
@@ -607,7 +611,7 @@ class _Winograd:
             self.plan.output_size,
             self.c_out,
             self.pool,
-            self.plan.blocking.block_bytes // 4,
+            self.block_bytes,
         )
         if xp is not x:
             self.pool.give(xp)

@@ -10,9 +10,14 @@ samples, 4 apart; on one tile ``d`` the 4 outputs are
     y = A^T \left[ (G g) \odot (B^T d) \right]
 
 (2-D: ``Y = A^T [(G g G^T) \odot (B^T d B)] A``), with the interpolation
-points ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_. The products of all
-tiles are one batched GEMM per transform point (``6`` in 1-D, ``36`` in
-2-D): ``(C_out/groups x G) @ (G x tiles)`` per group.
+points ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_. Every step is one
+copy or one BLAS call over a block of tile rows (sized to stay in cache): the
+tiles copied out of the padded signal at once; ``B^T`` along each axis as a
+``6 x 6`` GEMM over all tiles and channels; one GEMM per transform point
+(``6`` in 1-D, ``36`` in 2-D), ``(C_out/groups x G) @ (G x tiles)`` per
+group; ``A^T`` along each axis, the last one with its 4 outputs innermost so
+that the tiles go back into place in runs of contiguous outputs. In numpy,
+elementwise transforms cost more than the GEMMs they save: these are GEMMs.
 
 Measured error (float32, vs a float64 reference, relative to the largest
 output; see ``benchmarks/operators.py``): ~1e-6 to 1e-5 where the direct sum
@@ -180,12 +185,13 @@ def winograd_correlate(
         t1 = min(tiles[0], t0 + step)
         part = (t1 - t0, *tiles[1:])
         u = _tile_products(xp[:, TILE * t0 : TILE * t1 + 2], m, part, pool)
-        # (4_1, .., 4_n, C_out, T.., B) -> (C_out, T_1, 4_1, .., T_n, 4_n, B)
-        order = [n]
+        # (4_1, .., 4_{n-1}, C_out, T.., B, 4_n) -> (C_out, T_1, 4_1, .., T_n, 4_n, B)
+        order = [n - 1]
         for a in range(n):
-            order += [n + 1 + a, a]
-        order.append(2 * n + 1)
-        np.copyto(placed[:, t0:t1], u.reshape(*(TILE,) * n, c_out, *part, B).transpose(order))
+            order += [n + a, a if a < n - 1 else 2 * n + 1]
+        order.append(2 * n)
+        u6 = u.reshape(*(TILE,) * (n - 1), c_out, *part, B, TILE)
+        np.copyto(placed[:, t0:t1], u6.transpose(order))
         pool.give(u)
     if exact:
         return full
@@ -194,10 +200,12 @@ def winograd_correlate(
     return y
 
 
-def _tile_products(xp: np.ndarray, m: np.ndarray, tiles: tuple[int, ...], pool: Scratch):
+def _tile_products(
+    xp: np.ndarray, m: np.ndarray, tiles: tuple[int, ...], pool: Scratch
+) -> np.ndarray:
     """Steps 1-4 of :func:`winograd_correlate` on `tiles` tiles from the padded `xp`.
 
-    Returns a flat scratch buffer holding ``(4_1, .., 4_n, C_out, *tiles, B)``.
+    Returns a flat scratch buffer holding ``(4_1, .., 4_{n-1}, C_out, *tiles, B, 4_n)``.
     """
     n = len(tiles)
     C, B = xp.shape[0], xp.shape[-1]
@@ -220,4 +228,16 @@ def _tile_products(xp: np.ndarray, m: np.ndarray, tiles: tuple[int, ...], pool: 
     else:
         np.matmul(m, v4, out=u4)
     pool.give(v)
-    return _each_axis(_AT.astype(xp.dtype), u, n, pool)
+    at = _AT.astype(xp.dtype)
+    rest = u.size // points
+    for a in range(n - 1):  # A^T along 6_1, .., 6_{n-1}: (4^a, 6, ..) -> (4^a, 4, ..)
+        out = pool.take((TILE ** (a + 1) * SPAN ** (n - 1 - a) * rest,), xp.dtype)
+        np.matmul(at, u.reshape(TILE**a, SPAN, -1), out=out.reshape(TILE**a, TILE, -1))
+        pool.give(u)
+        u = out
+    # A^T along 6_n with the 4 outputs innermost (placed in runs of contiguous outputs)
+    lead = TILE ** (n - 1)
+    y = pool.take((lead * rest * TILE,), xp.dtype)
+    np.matmul(u.reshape(lead, SPAN, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, TILE))
+    pool.give(u)
+    return y

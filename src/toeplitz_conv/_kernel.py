@@ -29,7 +29,7 @@ The plan, the same for every ``n``:
   for the reflect/replicate/circular modes). With unit strides it is instead
   the forward pass of the flipped, conjugated kernel (one patch copy and one
   GEMM instead of a GEMM and ``prod(K)`` scattered adds) for thin layers, and
-  for all layers whose padding needs no folding (:func:`flip_cuts`: it then
+  for N-d layers whose padding needs no folding (:func:`flip_cuts`: it then
   computes just the signal's positions).
 
 - **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see :data:`FFT_MIN_TAPS`) skip
@@ -414,10 +414,13 @@ class _Direct:
         c_out, G = weight.shape[:2]
         self.plan, self.pool, self.groups = plan, pool, groups
         self.c_out, self.G, self.c_in = c_out, G, G * groups
-        # measured: the flipped forward pass is faster for thin layers, and for thick ones
-        # when it computes just the signal (1.2-1.35x torch on 64 -> 64, 3x3, against
-        # 1.5-1.7x for the products and scattered adds)
-        self.flipped_adjoint = plan.n_phases == 1 and (plan.thin or flip_cuts(plan.geoms))
+        # measured: the flipped forward pass is faster for thin layers, and for thick N-d
+        # ones when it computes just the signal (64 -> 64, 3x3 on 56x56: 1.30-1.36x torch
+        # against 1.52-1.58x for the products and scattered adds); not in 1-D (64 -> 64,
+        # K=3: 1.04-1.10x against 0.94-1.05x)
+        self.flipped_adjoint = plan.n_phases == 1 and (
+            plan.thin or (len(plan.geoms) > 1 and flip_cuts(plan.geoms))
+        )
         # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))

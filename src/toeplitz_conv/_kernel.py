@@ -72,6 +72,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -248,6 +249,23 @@ class Plan:
     patch_rows: int
     thin: bool
     blocking: Blocking = field(default_factory=lambda: BLOCKING)
+    if TYPE_CHECKING:  # derived, set once by __post_init__ (see Attributes)
+        input_size: tuple[int, ...] = field(init=False)
+        output_size: tuple[int, ...] = field(init=False)
+        taps: int = field(init=False)
+        extent: tuple[int, ...] = field(init=False)
+        strides: tuple[int, ...] = field(init=False)
+        no_pad: bool = field(init=False)
+        grid: tuple[int, ...] = field(init=False)
+        phase_size: int = field(init=False)
+        n_phases: int = field(init=False)
+        flat: tuple[int, ...] = field(init=False)
+        tap_phase: np.ndarray = field(init=False)
+        tap_offset: np.ndarray = field(init=False)
+        tap_start: list[int] = field(init=False)
+        first_tap: dict[int, int] = field(init=False)
+        n_flat: int = field(init=False)
+        dense_grid: bool = field(init=False)
 
     def __post_init__(self) -> None:
         geoms = self.geoms
@@ -372,7 +390,7 @@ class Plan:
         b3 = buf.reshape(C, -1, B)
         g = np.take(b3, sample_cell, axis=1, mode="clip")
         if edge.size:
-            np.add.at(g, (slice(None), edge_samples), b3[:, edge])
+            np.add.at(g, (slice(None), edge_samples), b3[:, edge])  # type: ignore[arg-type]  # tuple index
         return g.reshape(C, *self.input_size, B)
 
     def zero_uncovered(self, rows: np.ndarray, B: int) -> None:
@@ -713,7 +731,7 @@ class Kernel:
         if self._pass.flipped_adjoint:
             g = self.flipped.forward(y)
             return g if self.flipped_cuts else self.plan.fold(g)
-        return self._pass.adjoint(y)
+        return self._pass.adjoint(y)  # type: ignore[union-attr]  # Winograd's is always flipped
 
     @cached_property
     def flipped_cuts(self) -> bool:
@@ -740,7 +758,8 @@ class Kernel:
         kernel_size = self.weight.shape[2:]
         cog = c_out // groups
         w = self.weight.conj().reshape(groups, cog, G, *kernel_size)
-        w = w[(Ellipsis, *([slice(None, None, -1)] * n))]
+        flip: tuple[Any, ...] = (Ellipsis, *([slice(None, None, -1)] * n))
+        w = w[flip]
         w = np.ascontiguousarray(
             w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *kernel_size)
         )

@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "_files": 0,
     "_torch": 0,
     "_tunables": 0,
+    "_sizes": 0,
     "_typing": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,

@@ -12,7 +12,7 @@ import importlib.util
 
 # The MPI scripts run under mpiexec, launched by tests/test_mpi.py; never import them here.
 # docs/conf.py and the gallery scripts are run by Sphinx, not collected as modules.
-collect_ignore_glob: list[str] = ["tests/mpi_scripts/*", "docs/conf.py", "docs/figures/*"]
+collect_ignore_glob: list[str] = ["tests/mpi_scripts/*", "tests/typing/*", "docs/conf.py", "docs/figures/*"]
 if importlib.util.find_spec("mpi4py") is None or importlib.util.find_spec("pylops_mpi") is None:
     collect_ignore_glob.append("src/toeplitz_conv/mpi/*")
 # docs/networks.md's examples are torch models: without the torch extra they cannot run

@@ -18,6 +18,11 @@ conjugated kernel), and with our own direct path (forced, timed once).
     python benchmarks/operators.py --smoke    # tiny sizes, for CI (seconds)
     python benchmarks/operators.py --threads 1 --methods auto,direct,winograd
 
+The table in ``docs/operators.md``::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/operators.py --threads 1 --cpu-time --no-long
+
 Like ``analysis.py``, the full run re-executes itself once without
 ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` so that numpy's OpenBLAS runs the
 processor's own kernel, as torch's does (``--keep-env`` skips that).

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from strategies import conv_nd_configs
-from toeplitz_conv.spectral import _blockgram, _bracket, _certify, _method
+from toeplitz_conv.spectral import _blockgram, _bracket, _certify, _localize, _method
 from toeplitz_conv.spectral import _symbol as _sym
 
 
@@ -245,11 +245,11 @@ def test_flat_edges_cover_every_output_that_reads_padding(
 ):
     layer = _sym.analysis_layer(np.ones((1, 1, kernel)), 20, stride, pad, dilation, 1, mode)
     g = layer.geoms[0]
-    assert _blockgram._flat_edges(g) == want
+    assert _localize._flat_edges(g) == want
     a, b = want
-    lo, hi = _blockgram.touched_columns(g)
+    lo, hi = _localize.touched_columns(g)
     assert lo <= a and hi <= b
-    weights = _blockgram._commutator_weights(g, a, b, 4)
+    weights = _localize._commutator_weights(g, a, b, 4)
     assert weights.shape == (kernel,) and np.all(weights >= 0)
     if a or b:  # an off-centre tap crosses the ramp: about (pi / 10)^2, never more
         assert 0 < weights.max() <= (np.pi / 10) ** 2 * ((kernel - 1) * dilation / 2) ** 2 * 1.01

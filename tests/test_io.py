@@ -135,6 +135,15 @@ def test_inputs_dense_and_spmatrix(tmp_path):
         np.testing.assert_array_equal(back.toarray(), dense)
 
 
+@pytest.mark.parametrize("ext", [".npz", ".mtx", ".mat"])
+@pytest.mark.parametrize("kind", [sp.lil_array, sp.dok_array])
+def test_every_sparse_array_format_saves(tmp_path, kind, ext):
+    """LIL and DOK arrays save to every format (scipy's save_npz stores neither)."""
+    dense = MATRICES["seed"].toarray()
+    save_matrix(kind(dense), tmp_path / f"m{ext}")
+    np.testing.assert_array_equal(load_matrix(tmp_path / f"m{ext}").toarray(), dense)
+
+
 def test_reads_files_written_by_other_tools(tmp_path):
     # a symmetric Matrix Market file, a non-canonical COO in .npz, a dense MATLAB matrix
     sym = sp.csr_array(np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 1.0], [0.0, 1.0, 2.0]]))

@@ -261,3 +261,59 @@ def test_auto_error_within_ten_times_direct(c, K, n):
         for m, op in (("auto", auto), ("direct", tc.conv_operator(w32, (n,), method="direct")))
     }
     assert err["auto"] <= 10 * err["direct"], err
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_winograd_in_many_blocks(monkeypatch, n, dtype):
+    """Tiles taken a few rows at a time (tiny blocks, a partial last one), batches of 3."""
+    import toeplitz_conv._kernel as kernel_module
+
+    tiny = kernel_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
+    monkeypatch.setattr(kernel_module, "BLOCKING", tiny)
+    rng = np.random.default_rng(n)
+    w = _random(rng, (5, 4, *(3,) * n), dtype == np.complex128)
+    size = (23,) if n == 1 else (19, 10)
+    kw = dict(padding=1, padding_mode="zeros")
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    op = tc.conv_operator(w, size, method="winograd", **kw)
+    assert op.method == "winograd"
+    X = _random(rng, (M.shape[1], 3), dtype == np.complex128)
+    Y = _random(rng, (M.shape[0], 3), dtype == np.complex128)
+    _close(op.matmat(X), M @ X, 1e-10)
+    _close(op.rmatmat(Y), M.conj().T @ Y, 1e-10)
+    dot_test(op, rng)
+
+
+@pytest.mark.parametrize(
+    ("padding", "dilation", "mode"),
+    [
+        (1, 1, "zeros"),  # the flipped pass computes just the signal
+        (((2, 0), (0, 1)), 1, "zeros"),
+        ((3, 2), 1, "zeros"),  # left padding above d(K-1): padded gradient, folded
+        (2, 2, "zeros"),
+        (0, 1, "reflect"),  # nothing to fold
+        (1, 1, "reflect"),  # folded: products and scattered adds
+        (1, 1, "circular"),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("method", ["direct", "winograd"])
+def test_thick_adjoint_paths(padding, dilation, mode, method):
+    """Thick layers (16+ output channels): the adjoint by the flipped kernel's forward pass
+    where no padding is folded, otherwise as before; float32 against the float64 matrix."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((16, 3, 3, 3))
+    size = (9, 11)
+    kw = dict(padding=padding, dilation=dilation, padding_mode=mode)
+    if method == "winograd" and dilation != 1:  # refused by name, not computed
+        with pytest.raises(ValueError, match=r"method='winograd'.*dilation=\(2, 2\)"):
+            tc.conv_operator(w, size, method=method, **kw)
+        return
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    op = tc.conv_operator(w, size, method=method, **kw)
+    Y = rng.standard_normal((M.shape[0], 2))
+    _close(op.rmatmat(Y), M.T @ Y, 1e-10)
+    dot_test(op, rng)
+    op32 = tc.conv_operator(w.astype(np.float32), size, method=method, **kw)
+    _close(op32.rmatmat(Y.astype(np.float32)), M.T @ Y, 1e-4)

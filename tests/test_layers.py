@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "_files": 0,
     "_torch": 0,
     "_tunables": 0,
+    "_typing": 0,
     # 1 build and apply: bands, assembled arrays, the planned passes
     "_pattern": 1,
     "_assemble": 1,
@@ -48,6 +49,7 @@ LAYERS: dict[str, int] = {
     "spectral._method": 2,
     "spectral._bracket": 2,
     "spectral._smallest": 2,
+    "spectral._localize": 2,
     "_formula": 2,
     # 3 public modules
     "matrices": 3,

@@ -10,7 +10,11 @@ summation order. The assembler's chunked, threaded and int64 paths are forced on
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -521,3 +525,18 @@ def test_size_refused_before_allocating():
         tc.conv2d_matrix(w, 4096, padding=1, format="dense")
     with pytest.raises(ValueError, match="nonzeros would take"):
         tc.conv3d_matrix(np.ones((64, 64, 3, 3, 3)), 2048, padding=1)
+
+
+def test_the_package_imports_without_docstrings():
+    """Under ``python -OO`` docstrings are None: filling the shared parameter text skips them."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    code = "import toeplitz_conv as tc; print(tc.conv_matrix([1.0, 2.0], 3).shape)"
+    result = subprocess.run(
+        [sys.executable, "-OO", "-c", code],
+        env={**os.environ, "PYTHONPATH": src},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 3)"

@@ -29,7 +29,7 @@ import toeplitz_conv as tc
 from strategies import conv_nd_configs
 from toeplitz_conv import spectral
 from toeplitz_conv._linop import LayerOperator
-from toeplitz_conv.spectral import _bracket, _certify, _krylov, _method, _smallest
+from toeplitz_conv.spectral import _bracket, _certify, _krylov, _localize, _method, _smallest
 from toeplitz_conv.spectral import _symbol as _sym
 
 MODES = ("zeros", "reflect", "replicate", "circular")
@@ -1022,7 +1022,7 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     It was ``min(sqrt(copies) ||C||, ||C|| + ||boundary||)``: 22% wide at 16 channels, L=8192.
     """
     calls = []
-    real = _certify.localized_bound
+    real = _localize.localized_bound
 
     def spy(*args):
         calls.append(real(*args))
@@ -1030,7 +1030,7 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
 
     monkeypatch.setattr(_bracket, "localized_bound", spy)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS", 0)  # no whole-Gram certificate
-    monkeypatch.setattr(_certify, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
+    monkeypatch.setattr(_localize, "_LOCAL_ENTRIES", 2e5)  # short windows: a quick test
     monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     w = np.random.default_rng(41).standard_normal(shape)
     L = 600
@@ -1055,8 +1055,8 @@ def test_localization_narrows_the_bracket_past_the_whole_gram_cap(monkeypatch):
     monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", 0)
     brackets = []
-    for flops in (0, _certify._LOCAL_FLOPS_ND):
-        monkeypatch.setattr(_certify, "_LOCAL_FLOPS_ND", flops)
+    for flops in (0, _localize._LOCAL_FLOPS_ND):
+        monkeypatch.setattr(_localize, "_LOCAL_FLOPS_ND", flops)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             lo, hi = _bracket.bracket(
@@ -1094,7 +1094,7 @@ def test_localized_bound_holds_the_dense_norm(cfg, complex_weights, ell):
     norm = np.linalg.norm(M, 2)
     if not norm > 0:
         return
-    up = _certify.localized_bound(layer, _circulant_bound(layer), norm, 1e-3, ell=ell)
+    up = _localize.localized_bound(layer, _circulant_bound(layer), norm, 1e-3, ell=ell)
     assert up is None or up >= norm * (1 - 1e-12)
 
 
@@ -1116,7 +1116,7 @@ def test_localized_bound_proves_something_above_the_norm(mode, shape, size, kw):
     norm = np.linalg.norm(M, 2)
     layer = layer_of(w, size, mode, kw)
     circ = _circulant_bound(layer)
-    ups = [_certify.localized_bound(layer, circ, norm, 1e-3, ell=ell) for ell in (1, 2)]
+    ups = [_localize.localized_bound(layer, circ, norm, 1e-3, ell=ell) for ell in (1, 2)]
     assert all(u is not None and u >= norm * (1 - 1e-12) for u in ups)
     assert ups[1] < ups[0]
 
@@ -1125,18 +1125,18 @@ def test_localized_bound_of_the_ones_kernel_is_near_nine():
     """``ones(3, 3)`` with replicate padding has norm 9 (constants are kept); the localised
     bound (the whole-Gram certificate aside) certifies it within 0.5% on 64 x 64."""
     layer = _sym.analysis_layer(np.ones((1, 1, 3, 3)), (64, 64), 1, 1, 1, 1, "replicate")
-    up = _certify.localized_bound(layer, _circulant_bound(layer), 9.0, 1e-6)
+    up = _localize.localized_bound(layer, _circulant_bound(layer), 9.0, 1e-6)
     assert up is not None and 9 <= up <= 9 * 1.005
 
 
 def test_localized_bound_refuses_what_it_cannot_do():
     w = np.random.default_rng(8).standard_normal((2, 2, 3, 3))
     zeros = _sym.analysis_layer(w, (12, 12), 1, 1, 1, 1, "zeros")
-    assert _certify.localized_bound(zeros, 10.0, 5.0, 1e-3) is None  # nothing touched
+    assert _localize.localized_bound(zeros, 10.0, 5.0, 1e-3) is None  # nothing touched
     small = _sym.analysis_layer(w, (5, 12), 1, 1, 1, 1, "reflect")
-    assert _certify.localized_bound(small, 10.0, 5.0, 1e-3) is None  # no room for a ramp
+    assert _localize.localized_bound(small, 10.0, 5.0, 1e-3) is None  # no room for a ramp
     layer = _sym.analysis_layer(w, (12, 12), 1, 1, 1, 1, "reflect")
-    late = _certify.localized_bound(layer, 10.0, 5.0, 1e-3, deadline=time.monotonic() - 1)
+    late = _localize.localized_bound(layer, 10.0, 5.0, 1e-3, deadline=time.monotonic() - 1)
     assert late is None
 
 
@@ -1148,8 +1148,8 @@ def test_localized_bound_with_a_deadline_tries_shorter_ramps_first():
     norm = np.linalg.norm(M, 2)
     layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "replicate")
     circ = _circulant_bound(layer)
-    plain = _certify.localized_bound(layer, circ, norm, 1e-9)
-    timed = _certify.localized_bound(layer, circ, norm, 1e-9, deadline=time.monotonic() + 600)
+    plain = _localize.localized_bound(layer, circ, norm, 1e-9)
+    timed = _localize.localized_bound(layer, circ, norm, 1e-9, deadline=time.monotonic() + 600)
     assert plain is not None and timed is not None
     assert norm * (1 - 1e-12) <= timed <= plain
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from ._geometry import check_int
+from ._typing import DTypeLike
 
 __all__ = [
     "as_array",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-def _tensor_to_numpy(tensor, name: str) -> np.ndarray:
+def _tensor_to_numpy(tensor: Any, name: str) -> np.ndarray:
     """A torch tensor's values as an ndarray (detached, on the CPU, conj/neg bits resolved).
 
     dtypes numpy lacks are widened exactly: bfloat16 and the float8 types to
@@ -155,7 +157,7 @@ def check_groups(weight_shape: tuple[int, ...], groups: object) -> tuple[int, in
 _MATRIX_DTYPES = tuple(map(np.dtype, (np.float32, np.float64, np.complex64, np.complex128)))
 
 
-def matrix_dtype(weight_dtype: np.dtype, dtype: object = None) -> np.dtype:
+def matrix_dtype(weight_dtype: np.dtype, dtype: DTypeLike | None = None) -> np.dtype:
     """The dtype of the matrix: `dtype` if given, else the weight's.
 
     float32/float64/complex64/complex128 are kept; integers and booleans become

@@ -35,13 +35,14 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 
 import numpy as np
 
 from . import _threads
 from . import _tunables as tunables
 from ._pattern import Band, RowClass, row_classes, row_counts, sliced
+from ._typing import DTypeLike
 
 __all__ = [
     "Grid",
@@ -124,7 +125,7 @@ def box_grids(grid: Grid, r0: int, r1: int) -> list[Grid]:
     dims = (grid.weights.shape[0], *(b.shape[0] for b in (*grid.outer, grid.inner)))
     boxes: list[tuple[tuple[int, int], ...]] = []
 
-    def split(prefix: tuple[tuple[int, int], ...], lo: int, hi: int, dims: tuple[int, ...]):
+    def split(prefix: tuple[tuple[int, int], ...], lo: int, hi: int, dims: tuple[int, ...]) -> None:
         if lo >= hi:
             return
         inner = math.prod(dims[1:])
@@ -550,22 +551,22 @@ def _tasks(
             step = max(1, chunk // max(lay.unit_entries, 1)) * lay.unit_rows
             for index in np.ndindex(*cl.shape):
                 b = _Box(cl, tuple((i, i + 1) for i in index), entry_offset, row_offset)
-                tasks.append(lambda b=b: fill_edges(b))
+                tasks.append(partial(fill_edges, b))
                 for m0 in range(0, lay.n_int, step):
                     m1 = min(m0 + step, lay.n_int)
-                    tasks.append(lambda b=b, m0=m0, m1=m1: fill_interior(b, m0, m1))
+                    tasks.append(partial(fill_interior, b, m0, m1))
         else:  # short row blocks: several per piece
             per = max(1, chunk // max(lay.block, 1))
             for box in _boxes(cl.shape, per):
                 b = _Box(cl, box, entry_offset, row_offset)
-                tasks.append(lambda b=b: fill_edges(b))
+                tasks.append(partial(fill_edges, b))
                 if lay.n_int and lay.block:
-                    tasks.append(lambda b=b: fill_interior(b, 0, b.lay.n_int))
+                    tasks.append(partial(fill_interior, b, 0, b.lay.n_int))
     return tasks
 
 
 def _outputs(
-    grids: Grid | list[Grid], index_dtype: np.dtype, shape: tuple | None, dtype: np.dtype | None
+    grids: Grid | list[Grid], index_dtype: DTypeLike, shape: tuple | None, dtype: np.dtype | None
 ) -> tuple[list[Grid], int, int, np.dtype, np.dtype]:
     """The grids as a list, their nonzeros and rows, the index and data dtypes."""
     grids = [grids] if isinstance(grids, Grid) else grids
@@ -594,7 +595,7 @@ def _fill(grids: list[Grid], idx: np.dtype, nnz: int, steps: Callable) -> None:
 
 def compressed_arrays(
     grids: Grid | list[Grid],
-    index_dtype: np.dtype,
+    index_dtype: DTypeLike,
     shape: tuple[int, int] | None = None,
     dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -626,7 +627,7 @@ def compressed_arrays(
 
 def coordinate_arrays(
     grids: Grid | list[Grid],
-    index_dtype: np.dtype,
+    index_dtype: DTypeLike,
     shape: tuple[int, int] | None = None,
     dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -720,7 +721,11 @@ def dia_arrays(grid: Grid, offsets: np.ndarray) -> np.ndarray:
             per = max(1, _chunk_entries(grid.nnz) // length)
             for b in range(0, s_e.size, per):
 
-                def fill(window=window, s=s_e[b : b + per], v=v_e[b : b + per]) -> None:
+                def fill(
+                    window: np.ndarray = window,
+                    s: np.ndarray = s_e[b : b + per],
+                    v: np.ndarray = v_e[b : b + per],
+                ) -> None:
                     window[s] = v[:, None]
 
                 tasks.append(fill)

@@ -11,6 +11,7 @@ allocated.
 from __future__ import annotations
 
 import math
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +28,7 @@ from ._assemble import (
 from ._geometry import check_choice, check_int
 from ._layer import Layer
 from ._pattern import band, transposed_band
+from ._typing import DTypeLike, NDArray, SparseArray
 
 __all__ = ["FORMATS", "layer_matrix"]
 
@@ -35,6 +37,9 @@ _INT32_MAX = np.iinfo(np.int32).max
 # DIA stores every diagonal at full width; beyond this many stored values per
 # nonzero (plus one row of slack) it is not a sensible format for the matrix.
 _DIA_MAX_FILL = 3
+
+
+_Sparse = TypeVar("_Sparse", sp.csr_array, sp.csc_array, sp.coo_array, sp.bsr_array)
 
 
 def _grid(layer: Layer, dtype: np.dtype, *, by_columns: bool) -> Grid:
@@ -100,25 +105,27 @@ def _dia_from_coo(coo: sp.coo_array) -> sp.dia_array:
     return sp.dia_array((data, offsets), shape=coo.shape)
 
 
-def _canonical(matrix: sp.sparray) -> sp.sparray:
+def _canonical(matrix: _Sparse) -> _Sparse:
     if matrix.format in ("csr", "csc", "bsr"):
         matrix.has_sorted_indices = True
     matrix.has_canonical_format = True
     return matrix
 
 
-def _coo_array(row: np.ndarray, col: np.ndarray, data: np.ndarray, shape) -> sp.coo_array:
+def _coo_array(
+    row: np.ndarray, col: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+) -> sp.coo_array:
     """COO from arrays built canonical and in range, without scipy's O(nnz) range checks."""
     out = sp.coo_array(shape, dtype=data.dtype)
     out.coords, out.data = (row, col), data
     return _canonical(out)
 
 
-def _index_dtype(nnz: int, shape: tuple[int, int]) -> type:
+def _index_dtype(nnz: int, shape: tuple[int, int]) -> type[np.int32 | np.int64]:
     return np.int32 if max(nnz, *shape) <= _INT32_MAX else np.int64
 
 
-def _build(grid: Grid, fmt: str) -> sp.sparray | np.ndarray:
+def _build(grid: Grid, fmt: str) -> SparseArray | NDArray[Any]:
     """The matrix whose rows `grid` describes; for ``'csc'``, whose columns it describes.
 
     CSR and COO are written directly from the rows, CSC directly as the CSR of
@@ -141,7 +148,9 @@ def _build(grid: Grid, fmt: str) -> sp.sparray | np.ndarray:
     return _from_csr(compressed_arrays(grid, index_dtype, shape), shape, fmt)
 
 
-def _from_csr(arrays: tuple[np.ndarray, ...], shape: tuple[int, int], fmt: str):
+def _from_csr(
+    arrays: tuple[np.ndarray, ...], shape: tuple[int, int], fmt: str
+) -> sp.csr_array | sp.bsr_array | NDArray[Any]:
     indptr, indices, data = arrays
     csr = _canonical(sp.csr_array((data, indices, indptr), shape=shape, copy=False))
     if fmt == "dense":
@@ -173,14 +182,50 @@ def _check_rows(rows: object, n_rows: int, fmt: str) -> tuple[int, int]:
     return r0, r1
 
 
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["csr"] = ...,
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> sp.csr_array: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["coo"],
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> sp.coo_array: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+@overload
+def layer_matrix(
+    layer: Layer,
+    *,
+    fmt: str,
+    dtype: DTypeLike | None = ...,
+    transpose: bool = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray | NDArray[Any]: ...
 def layer_matrix(
     layer: Layer,
     *,
     fmt: str = "csr",
-    dtype: object = None,
+    dtype: DTypeLike | None = None,
     transpose: bool = False,
-    rows: object = None,
-) -> sp.sparray | np.ndarray:
+    rows: tuple[int, int] | None = None,
+) -> SparseArray | NDArray[Any]:
     """``M`` of a validated `layer` (or ``M.T`` with `transpose`) in format `fmt`.
 
     With ``rows=(r0, r1)`` (not with `transpose`): rows ``[r0, r1)`` of ``M`` only,

@@ -11,12 +11,13 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._arrays import as_array
+from ._typing import AnySparse
 
 __all__ = [
     "EXTENSIONS",
@@ -50,12 +51,13 @@ def extension(path: str | os.PathLike[str]) -> str:
     return ext
 
 
-def as_matrix(matrix: object) -> sp.sparray:
+def as_matrix(matrix: object) -> AnySparse:
     """`matrix` as a 2-D scipy sparse array (dense inputs become CSR)."""
     if sp.issparse(matrix):
-        if matrix.ndim != 2:
-            raise ValueError(f"`matrix` must be 2-D; got a sparse array with shape {matrix.shape}")
-        return matrix if isinstance(matrix, sp.sparray) else sp.csr_array(matrix)
+        sparse = cast("AnySparse", matrix)  # or an spmatrix: the same attributes
+        if sparse.ndim != 2:
+            raise ValueError(f"`matrix` must be 2-D; got a sparse array with shape {sparse.shape}")
+        return sparse if isinstance(sparse, sp.sparray) else sp.csr_array(sparse)
     try:
         dense = as_array(matrix, "matrix")
     except TypeError:
@@ -114,7 +116,7 @@ def check_writable(target: str) -> str:
     return directory
 
 
-def atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(target: str, ext: str, write: Callable[[IO[bytes]], object]) -> None:
     """Run ``write(file)`` on a temporary file beside `target`, then rename it over `target`.
 
     On any error the temporary file is removed and an existing `target` is untouched.

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 
 from ._geometry import ConvGeometry, PaddingND, check_choice
 from ._layer import Layer, conv_layer, transpose_layer
 from ._public import renamed_keyword
+from ._typing import ArrayLike, PaddingMode
 
 __all__ = ["formula", "layer_formula"]
 
@@ -340,14 +342,14 @@ def _conv_lines(layer: Layer, style: _Style) -> list[tuple[str, list[str]]]:
         else:  # the ranges on a line of their own, after the expanded sum
             rhs = [f"= {body}"]
         if w.size <= (_EXPAND_MAX_TAPS if n == 1 else _EXPAND_MAX_TAPS_ND):
-            reads = [
+            tap_reads = [
                 tuple(
                     _affine([(g.stride, outs[a])], k[a] * g.dilation - g.pad_left, S)
                     for a, g in enumerate(geoms)
                 )
                 for k in np.ndindex(*w.shape[2:])
             ]
-            rhs.append("= " + _expanded(w[0, 0].ravel(), reads, xs, S))
+            rhs.append("= " + _expanded(w[0, 0].ravel(), tap_reads, xs, S))
         if n > 1:
             ranges = ", ".join(out_ranges)
             rhs.append(rf"\quad \text{{for }} {ranges}" if S.latex else f"for {ranges}")
@@ -483,17 +485,17 @@ def _render(lines: list[tuple[str, list[str]]], style: _Style) -> str:
 
 @renamed_keyword("input_length", "input_size")
 def formula(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | Sequence[int],
     *,
     stride: int | Sequence[int] = 1,
     padding: PaddingND = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     transpose: bool = False,
     output_padding: int | Sequence[int] = 0,
-    style: str = "text",
+    style: Literal["text", "latex"] = "text",
 ) -> str:
     r"""The matrix formula of a convolution (or transposed convolution) with your numbers in it.
 
@@ -580,7 +582,9 @@ def formula(
     check_choice(style, "style", _STYLES)
     if not isinstance(transpose, bool):
         raise TypeError(f"`transpose` must be True or False; got {transpose!r}")
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
     if transpose:
         if padding_mode != "zeros":
             raise ValueError(

@@ -26,9 +26,11 @@ The plan, the same for every ``n``:
 - The **adjoint** multiplies first and adds the ``prod(K)`` tap rows back onto
   contiguous slices of the phases, then merges the phases and folds the
   padding back onto the signal (one gather, plus the adds of the padding cells
-  for the reflect/replicate/circular modes). For thin layers with unit
-  strides it is instead the forward pass of the flipped, conjugated kernel
-  (one patch copy and one GEMM instead of a GEMM and ``prod(K)`` scattered adds).
+  for the reflect/replicate/circular modes). With unit strides it is instead
+  the forward pass of the flipped, conjugated kernel (one patch copy and one
+  GEMM instead of a GEMM and ``prod(K)`` scattered adds) for thin layers, and
+  for N-d layers whose padding needs no folding (:func:`flip_cuts`: it then
+  computes just the signal's positions).
 
 - **Long 1-D kernels** (``K >= 64`` taps, strides up to 4; see :data:`FFT_MIN_TAPS`) skip
   all of the above: the padded signal is correlated at every shift by
@@ -42,12 +44,13 @@ The plan, the same for every ``n``:
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 ``"direct"`` (patches and GEMMs), ``"fft"``
-or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 10-100x
-the direct sum's.
+or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 3-25x
+the direct sum's (float32, measured).
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
-on 1 MB of L2) instead of a whole small image. One GEMM per kernel offset
+on 1 MB of L2) instead of a whole small image (0.5 to 16 MB measured within
+the noise of each other on the 2-D layers, 2 MB best for 1-D). One GEMM per kernel offset
 accumulated into the output (BLAS ``beta = 1`` through
 ``scipy.linalg.cython_blas``' function pointers) would save the copies, but
 its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
@@ -58,7 +61,10 @@ phases (2-D views whose rows are whole channels, blocks of channels and
 positions in L2, shared among threads) measured 0.52-0.69 ms against
 0.43-0.50 ms for the patch copies and batched product (64 channels, 3x3,
 56x56, float32, one thread): numpy's 17 passes over memory cost more than
-the copies, so depthwise layers keep the patch path.
+the copies, so depthwise layers keep the patch path. Measured again with
+flat slices of the padded image in blocks of 4-32 channels in cache: 0.41-0.45
+ms for the pass against 0.39-0.47 ms on the patch path (views of the 2-D image
+were 2x slower).
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -137,7 +144,7 @@ def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
 
     ``"auto"`` is ``"fft"`` for long 1-D kernels (at least :data:`FFT_MIN_TAPS`
     taps, more for strides above 4), else ``"direct"``; never ``"winograd"``,
-    whose error is ~10-100x the direct sum's.
+    whose error is ~3-25x the direct sum's.
     """
     method = check_choice(method, "method", METHODS)
     n = len(geoms)
@@ -163,6 +170,21 @@ def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
     return method
 
 
+def flip_cuts(geoms: tuple[ConvGeometry, ...]) -> bool:
+    """Whether the flipped kernel's forward pass can compute the adjoint itself.
+
+    So when no axis adds padding cells back onto the signal (zero padding, or
+    none) and every axis' left padding is at most ``d(K-1)``: then it computes
+    the ``L_a`` positions of the signal only, not the padded gradient
+    (:attr:`Kernel.flipped`).
+    """
+    return all(
+        (g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0)
+        and g.pad_left <= g.dilation * (g.kernel_size - 1)
+        for g in geoms
+    )
+
+
 # --------------------------------------------------------------------------- scratch
 class _Pool:
     """Scratch buffers kept between calls: fresh large arrays cost page faults each time."""
@@ -177,7 +199,7 @@ class _Pool:
             return np.empty(shape, dtype=dtype)
 
     def give(self, a: np.ndarray) -> None:
-        if len(self._spare) > 8:  # many batch sizes: start over rather than hoard
+        if len(self._spare) > 16:  # many batch sizes: start over rather than hoard
             self._spare = {}
         spare = self._spare.setdefault((a.shape, a.dtype), [])
         if len(spare) < 2:
@@ -227,6 +249,23 @@ class Plan:
     patch_rows: int
     thin: bool
     blocking: Blocking = field(default_factory=lambda: BLOCKING)
+    if TYPE_CHECKING:  # derived, set once by __post_init__ (see Attributes)
+        input_size: tuple[int, ...] = field(init=False)
+        output_size: tuple[int, ...] = field(init=False)
+        taps: int = field(init=False)
+        extent: tuple[int, ...] = field(init=False)
+        strides: tuple[int, ...] = field(init=False)
+        no_pad: bool = field(init=False)
+        grid: tuple[int, ...] = field(init=False)
+        phase_size: int = field(init=False)
+        n_phases: int = field(init=False)
+        flat: tuple[int, ...] = field(init=False)
+        tap_phase: np.ndarray = field(init=False)
+        tap_offset: np.ndarray = field(init=False)
+        tap_start: list[int] = field(init=False)
+        first_tap: dict[int, int] = field(init=False)
+        n_flat: int = field(init=False)
+        dense_grid: bool = field(init=False)
 
     def __post_init__(self) -> None:
         geoms = self.geoms
@@ -351,7 +390,7 @@ class Plan:
         b3 = buf.reshape(C, -1, B)
         g = np.take(b3, sample_cell, axis=1, mode="clip")
         if edge.size:
-            np.add.at(g, (slice(None), edge_samples), b3[:, edge])
+            np.add.at(g, (slice(None), edge_samples), b3[:, edge])  # type: ignore[arg-type]  # tuple index
         return g.reshape(C, *self.input_size, B)
 
     def zero_uncovered(self, rows: np.ndarray, B: int) -> None:
@@ -397,7 +436,13 @@ class _Direct:
         c_out, G = weight.shape[:2]
         self.plan, self.pool, self.groups = plan, pool, groups
         self.c_out, self.G, self.c_in = c_out, G, G * groups
-        self.flipped_adjoint = plan.n_phases == 1 and plan.thin  # measured: faster thin only
+        # measured: the flipped forward pass is faster for thin layers, and for thick N-d
+        # ones when it computes just the signal (64 -> 64, 3x3 on 56x56: 1.30-1.36x torch
+        # against 1.52-1.58x for the products and scattered adds); not in 1-D (64 -> 64,
+        # K=3: 1.04-1.10x against 0.94-1.05x)
+        self.flipped_adjoint = plan.n_phases == 1 and (
+            plan.thin or (len(plan.geoms) > 1 and flip_cuts(plan.geoms))
+        )
         # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
@@ -574,6 +619,10 @@ class _Winograd:
         self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
         self.c_out = weight.shape[0]
         self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
+        # transformed tiles per block: measured best at a quarter of the patch budget in
+        # 2-D (0.77-0.84x torch against 0.86-0.97x with the whole budget) and an eighth
+        # in 1-D (1.09-1.17x against 1.5-1.6x)
+        self.block_bytes = plan.blocking.block_bytes // (4 if len(plan.geoms) == 2 else 8)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pad, then F(4, 3) / F(4x4, 3x3) tiles."""
@@ -581,7 +630,14 @@ class _Winograd:
         if dtype not in self._weights:
             self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype)
         xp = self.plan.pad(x, self.pool)
-        y = winograd_correlate(xp, self._weights[dtype], self.plan.output_size, self.c_out)
+        y = winograd_correlate(
+            xp,
+            self._weights[dtype],
+            self.plan.output_size,
+            self.c_out,
+            self.pool,
+            self.block_bytes,
+        )
         if xp is not x:
             self.pool.give(xp)
         return y
@@ -616,6 +672,17 @@ class Kernel:
         ``S`` and ``S_out``.
     plan : Plan
     """
+
+    # set once by __init__ (through object.__setattr__: the instance is frozen)
+    weight: np.ndarray
+    geoms: tuple[ConvGeometry, ...]
+    groups: int
+    c_out: int
+    c_in: int
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    plan: Plan
+    _pass: _Direct | _FFT | _Winograd
 
     def __init__(
         self,
@@ -662,8 +729,14 @@ class Kernel:
         if y.shape[-1] == 0:
             return np.zeros((self.c_in, *self.input_size, 0), dtype=y.dtype)
         if self._pass.flipped_adjoint:
-            return self.plan.fold(self.flipped.forward(y))
-        return self._pass.adjoint(y)
+            g = self.flipped.forward(y)
+            return g if self.flipped_cuts else self.plan.fold(g)
+        return self._pass.adjoint(y)  # type: ignore[union-attr]  # Winograd's is always flipped
+
+    @cached_property
+    def flipped_cuts(self) -> bool:
+        """Whether :attr:`flipped` gives the adjoint itself (:func:`flip_cuts`)."""
+        return flip_cuts(self.geoms)
 
     @cached_property
     def flipped(self) -> Kernel:
@@ -676,28 +749,47 @@ class Kernel:
 
         (``k``, ``K``, ``d``, ``j`` per axis) with ``y`` padded by ``d_a(K_a-1)``
         zeros on both sides of every axis: one patch copy and one GEMM per
-        block, instead of a GEMM and ``prod(K)`` scattered adds.
+        block, instead of a GEMM and ``prod(K)`` scattered adds. When
+        :attr:`flipped_cuts`, only the ``L_a`` positions of the signal are
+        computed (``y`` padded by ``d_a(K_a-1) - p_a`` zeros in front), so that
+        the result is the adjoint itself.
         """
         n, groups, (c_out, G) = len(self.geoms), self.groups, self.weight.shape[:2]
         kernel_size = self.weight.shape[2:]
         cog = c_out // groups
         w = self.weight.conj().reshape(groups, cog, G, *kernel_size)
-        w = w[(Ellipsis, *([slice(None, None, -1)] * n))]
+        flip: tuple[Any, ...] = (Ellipsis, *([slice(None, None, -1)] * n))
+        w = w[flip]
         w = np.ascontiguousarray(
             w.transpose(0, 2, 1, *range(3, 3 + n)).reshape(self.c_in, cog, *kernel_size)
         )
-        geoms = tuple(
-            ConvGeometry(
-                g.output_length,
-                g.kernel_size,
-                1,
-                g.dilation,
-                g.dilation * (g.kernel_size - 1),
-                g.dilation * (g.kernel_size - 1),
-                "zeros",
-                read_end(g),
+        if self.flipped_cuts:  # g~ on [p_l, p_l + L) only
+            geoms = tuple(
+                ConvGeometry(
+                    g.output_length,
+                    g.kernel_size,
+                    1,
+                    g.dilation,
+                    g.dilation * (g.kernel_size - 1) - g.pad_left,
+                    max(0, g.input_length + g.pad_left - g.output_length),
+                    "zeros",
+                    g.input_length,
+                )
+                for g in self.geoms
             )
-            for g in self.geoms
-        )
+        else:
+            geoms = tuple(
+                ConvGeometry(
+                    g.output_length,
+                    g.kernel_size,
+                    1,
+                    g.dilation,
+                    g.dilation * (g.kernel_size - 1),
+                    g.dilation * (g.kernel_size - 1),
+                    "zeros",
+                    read_end(g),
+                )
+                for g in self.geoms
+            )
         # the same path both ways (also when the FFT threshold has changed since)
         return Kernel(w, geoms, groups, method=self.method)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class Layer:
         """
         return tuple(g.output_padding for g in self.geoms)
 
-    def arguments(self, *, transpose: bool = False) -> tuple[object, dict[str, object]]:
+    def arguments(self, *, transpose: bool = False) -> tuple[int | tuple[int, ...], dict[str, Any]]:
         """``(input_size, parameters)`` as torch's functions take them, for display or to rebuild.
 
         Each per-axis value is written as a user writes it: a scalar in 1-D, a tuple
@@ -136,11 +137,11 @@ class Layer:
         (5, {'stride': 2, 'padding': (0, 0), 'output_padding': 1, 'dilation': 1, 'groups': 1})
         """
 
-        def written(values: tuple) -> object:
+        def written(values: tuple[Any, ...]) -> Any:  # one value per axis; a scalar in 1-D
             return values[0] if len(values) == 1 else values
 
         geoms = self.geoms
-        params: dict[str, object] = {
+        params: dict[str, Any] = {
             "stride": written(tuple(g.stride for g in geoms)),
             "padding": written(tuple((g.pad_left, g.pad_right) for g in geoms)),
         }

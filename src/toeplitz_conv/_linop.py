@@ -49,7 +49,7 @@ class LayerOperator(LinearOperator):
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
         self._kernel = Kernel(layer.weight, layer.geoms, layer.groups)
-        super().__init__(dtype=layer.weight.dtype, shape=layer.shape)
+        super().__init__(dtype=layer.weight.dtype, shape=layer.shape)  # type: ignore[call-arg]  # stubs: __new__
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         return apply_kernel(self._kernel, self.dtype, X, adjoint=False)

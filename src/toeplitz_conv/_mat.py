@@ -10,13 +10,17 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
 from . import _tunables as tunables
+from ._typing import AnySparse
+
+if TYPE_CHECKING:
+    _Compressed: TypeAlias = sp.csr_array | sp.csc_array
 from ._files import HEADER
 
 __all__ = ["write_mat"]
@@ -30,7 +34,7 @@ def _padded(nbytes: int) -> int:
     return -(-nbytes // 8) * 8
 
 
-def _column_counts(m: sp.sparray) -> np.ndarray:
+def _column_counts(m: sp.csr_array) -> np.ndarray:
     """Entries in each column of CSR `m`, counted a slice at a time (``np.bincount`` of
     the whole index array would first copy it to int64)."""
     counts = np.zeros(m.shape[1], dtype=np.int64)
@@ -39,7 +43,7 @@ def _column_counts(m: sp.sparray) -> np.ndarray:
     return counts
 
 
-def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
+def _csc_blocks(m: _Compressed, part: str) -> Iterator[np.ndarray]:
     """`m`'s row indices (`part` ``'rows'``) or values (``'values'``) in CSC order, a
     block of columns at a time.
 
@@ -63,7 +67,7 @@ def _csc_blocks(m: sp.sparray, part: str) -> Iterator[np.ndarray]:
         yield block.indices if part == "rows" else block.data
 
 
-def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
+def _mat_sparse(m: _Compressed, name: str) -> Iterator[bytes]:
     """The MAT v5 ``miMATRIX`` element of sparse `m` (double or complex double, as
     MATLAB's sparse matrices are), in pieces; its size is checked before any."""
     rows, cols = m.shape
@@ -106,7 +110,7 @@ def _mat_sparse(m: sp.sparray, name: str) -> Iterator[bytes]:
     return pieces()
 
 
-def write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: bool) -> None:
+def write_mat(file: IO[bytes], m: AnySparse, name: str, header: str, compress: bool) -> None:
     """A MAT v5 file: our record (written by scipy), then the sparse `name`, streamed.
 
     scipy's ``savemat`` converts the whole matrix to CSC double and, to compress,
@@ -117,7 +121,9 @@ def write_mat(file: IO[bytes], m: sp.sparray, name: str, header: str, compress: 
         m = m.tocsr(copy=True)
         m.sum_duplicates()  # MATLAB needs sorted rows, once each, in every column
     small = io.BytesIO()
-    scipy.io.savemat(small, {HEADER: header}, do_compression=compress)
+    scipy.io.savemat(
+        cast(Any, small), {HEADER: header}, do_compression=compress
+    )  # a file object works
     file.write(small.getvalue())
     pieces = _mat_sparse(m, name)
     if not compress:

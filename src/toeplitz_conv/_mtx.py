@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _tunables as tunables
+from ._typing import AnySparse
 
 __all__ = ["mtx_field", "write_mtx", "write_mtx_entries"]
 
@@ -23,7 +24,7 @@ def mtx_field(dtype: np.dtype) -> str:
 
 
 def _chunks(
-    m: sp.sparray, size: int | None = None
+    m: AnySparse, size: int | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(rows, cols, values)`` of `m`'s stored entries, about `size` at a time
     (default `tunables.MTX_CHUNK`).
@@ -127,7 +128,7 @@ def _digit_table(n: int, offset: int = 0) -> np.ndarray | None:
     return _digits(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
 
 
-def write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> None:
+def write_mtx_entries(file: IO[bytes], m: AnySparse, row_offset: int = 0) -> None:
     """The entry lines of `m` (rows shifted by `row_offset`: a row block of a larger
     matrix), written chunk by chunk: memory stays near `tunables.MTX_CHUNK` entries' text."""
     tables = (_digit_table(m.shape[0], row_offset), _digit_table(m.shape[1]))
@@ -135,7 +136,7 @@ def write_mtx_entries(file: IO[bytes], m: sp.sparray, row_offset: int = 0) -> No
         file.write(_mtx_lines(*chunk, tables, row_offset))
 
 
-def write_mtx(file: IO[bytes], m: sp.sparray, comment: str) -> None:
+def write_mtx(file: IO[bytes], m: AnySparse, comment: str) -> None:
     """`m` as a Matrix Market coordinate ``general`` file: the header, then its entries."""
     rows, cols = m.shape
     head = f"%%MatrixMarket matrix coordinate {mtx_field(m.dtype)} general\n%{comment}\n"

@@ -10,6 +10,7 @@ back onto the sample it copied.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -60,7 +61,11 @@ def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
             o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
 
 
-def pad_signal(x: np.ndarray, geoms: tuple[ConvGeometry, ...], take=None) -> np.ndarray:
+def pad_signal(
+    x: np.ndarray,
+    geoms: tuple[ConvGeometry, ...],
+    take: Callable[[tuple[int, ...], np.dtype], np.ndarray] | None = None,
+) -> np.ndarray:
     """The padded signal: ``x`` ``(C, *S, B)`` -> ``(C, *E, B)``, ``E_a`` = :func:`padded_extent`.
 
     ``out[c, j_1, ..., j_n, b] = x[c, src_1(j_1 - p_1), ..., src_n(j_n - p_n), b]``
@@ -92,7 +97,8 @@ def _fold_axis(gp: np.ndarray, axis: int, geom: ConvGeometry) -> np.ndarray:
     if geom.padding_mode != "zeros":
         edge = _edges(geom, X)
         if edge.size:
-            np.add.at(g3, (slice(None), geom.src(edge - p_l)), gp3[:, edge])
+            # numpy's stubs take no tuple index for ufunc.at
+            np.add.at(g3, (slice(None), geom.src(edge - p_l)), gp3[:, edge])  # type: ignore[arg-type]
     return g
 
 
@@ -117,6 +123,7 @@ def fold_signal(gp: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> np.ndarray:
         edge = _edges(g, gp.shape[axis])
         if g.padding_mode != "zeros" and edge.size:
             g3 = _axis3(gp, axis)
-            np.add.at(g3, (slice(None), g.pad_left + g.src(edge - g.pad_left)), g3[:, edge])
+            index = (slice(None), g.pad_left + g.src(edge - g.pad_left))
+            np.add.at(g3, index, g3[:, edge])  # type: ignore[arg-type]  # a tuple index works
     inside = tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in geoms)
     return np.ascontiguousarray(gp[(slice(None), *inside)])

@@ -226,7 +226,7 @@ def transposed_band(geom: ConvGeometry) -> Band:
     new_position = np.empty_like(order)
     new_position[order] = np.arange(order.size)
     sorted_samples = cols_all[order]
-    edge_samples = np.r_[0:clo, chi:L]
+    edge_samples: np.ndarray = np.r_[0:clo, chi:L]
     counts = np.searchsorted(sorted_samples, edge_samples, side="right") - np.searchsorted(
         sorted_samples, edge_samples, side="left"
     )
@@ -327,11 +327,18 @@ def row_classes(b: Band) -> tuple[RowClass, ...]:
     empty = np.zeros(0, dtype=np.int64)
     uptr = b.unit_ptr
     for r in range(min(b.period, n_int)):
-        e = slice(int(uptr[r]), int(uptr[r + 1]))
+        units = slice(int(uptr[r]), int(uptr[r + 1]))
         count = _ceil_div(n_int - r, b.period)
         out.append(
             RowClass(
-                b.lo + r, b.period, count, b.step, b.unit_cols[e], b.unit_taps[e], empty, empty
+                b.lo + r,
+                b.period,
+                count,
+                b.step,
+                b.unit_cols[units],
+                b.unit_taps[units],
+                empty,
+                empty,
             )
         )
     ptr = np.concatenate([[0], np.cumsum(b.edge_counts)])

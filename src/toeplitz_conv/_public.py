@@ -7,7 +7,10 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["renamed_keyword", "warn_caller"]
 
@@ -43,6 +46,7 @@ def warn_caller(message: str, category: type[Warning] = RuntimeWarning) -> None:
     However deep inside the package the warning is raised (and through however many
     wrappers), the user sees the line of their own code that called us.
     """
+    frame: FrameType | None
     level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called us
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         level, frame = level + 1, frame.f_back

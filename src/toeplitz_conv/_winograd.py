@@ -10,9 +10,14 @@ samples, 4 apart; on one tile ``d`` the 4 outputs are
     y = A^T \left[ (G g) \odot (B^T d) \right]
 
 (2-D: ``Y = A^T [(G g G^T) \odot (B^T d B)] A``), with the interpolation
-points ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_. The products of all
-tiles are one batched GEMM per transform point (``6`` in 1-D, ``36`` in
-2-D): ``(C_out/groups x G) @ (G x tiles)`` per group.
+points ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_. Every step is one
+copy or one BLAS call over a block of tile rows (sized to stay in cache): the
+tiles copied out of the padded signal at once; ``B^T`` along each axis as a
+``6 x 6`` GEMM over all tiles and channels; one GEMM per transform point
+(``6`` in 1-D, ``36`` in 2-D), ``(C_out/groups x G) @ (G x tiles)`` per
+group; ``A^T`` along each axis, the last one with its 4 outputs innermost so
+that the tiles go back into place in runs of contiguous outputs. In numpy,
+elementwise transforms cost more than the GEMMs they save: these are GEMMs.
 
 Measured error (float32, vs a float64 reference, relative to the largest
 output; see ``benchmarks/operators.py``): ~1e-6 to 1e-5 where the direct sum
@@ -25,6 +30,9 @@ References
 """
 
 from __future__ import annotations
+
+import math
+from typing import Protocol
 
 import numpy as np
 
@@ -41,6 +49,25 @@ _G = np.array(
         [0, 0, 1],
     ]
 )
+# B^T: 6 x 6, the data transform; A^T: 4 x 6, the output transform
+_BT = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ]
+)
+_AT = np.array(
+    [
+        [1, 1, 1, 1, 1, 0],
+        [0, 1, -1, 2, -2, 0],
+        [0, 1, 1, 4, 4, 0],
+        [0, 1, -1, 8, -8, 1],
+    ]
+)
 TILE = 4  # outputs per tile and axis
 SPAN = TILE + 2  # padded samples per tile and axis
 
@@ -49,7 +76,7 @@ def winograd_weight(weight: np.ndarray, groups: int, dtype: np.dtype) -> np.ndar
     """``(C_out, G, 3[, 3])`` -> ``(6^n, groups, C_out/groups, G)``: ``G g G^T`` per pair.
 
     The transform points are ordered as :func:`winograd_correlate` lays them
-    out: the last spatial axis' point first.
+    out: the first spatial axis' point first.
     """
     n = weight.ndim - 2
     c_out, G = weight.shape[:2]
@@ -57,96 +84,56 @@ def winograd_weight(weight: np.ndarray, groups: int, dtype: np.dtype) -> np.ndar
     if n == 1:
         m = np.einsum("ai,oci->aoc", _G, w)
     else:
-        m = np.einsum("ai,bj,ocij->baoc", _G, _G, w)
+        m = np.einsum("ai,bj,ocij->aboc", _G, _G, w)
     return np.ascontiguousarray(m.reshape(SPAN**n, groups, c_out // groups, G).astype(dtype))
 
 
-def _bt(d, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``B^T`` of the 6 samples ``d(0), ..., d(5)`` (arrays of `shape`): ``(6, *shape)``."""
-    out = np.empty((SPAN, *shape), dtype=dtype)
-    d1, d2, d3, d4 = d(1), d(2), d(3), d(4)
-    np.multiply(d(0), 4, out=out[0])  # 4 d0 - 5 d2 + d4
-    t = np.multiply(d2, 5)
-    out[0] -= t
-    out[0] += d4
-    np.add(d1, d2, out=t)  # rows 1, 2: (d4 -+ d3) -+ 4 (d1 +- d2)
-    t *= 4
-    np.add(d3, d4, out=out[1])
-    out[1] -= t
-    np.subtract(d1, d2, out=t)
-    t *= 4
-    np.subtract(d4, d3, out=out[2])
-    out[2] += t
-    np.subtract(d3, d1, out=t)  # rows 3, 4: (d4 - d2) +- 2 (d3 - d1)
-    t *= 2
-    np.subtract(d4, d2, out=out[3])
-    np.subtract(out[3], t, out=out[4])
-    out[3] += t
-    np.multiply(d3, 5, out=t)  # 4 d1 - 5 d3 + d5
-    np.multiply(d1, 4, out=out[5])
-    out[5] -= t
-    out[5] += d(5)
-    return out
+class Scratch(Protocol):
+    """Where the passes take their scratch buffers from and hand them back to."""
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array of `shape` and `dtype`."""
+        ...
+
+    def give(self, a: np.ndarray) -> None:
+        """`a` is no longer used."""
+        ...
 
 
-def _at(m, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``A^T`` of the 6 products ``m(0), ..., m(5)`` (arrays of `shape`): ``(4, *shape)``."""
-    out = np.empty((TILE, *shape), dtype=dtype)
-    m1, m2, m3, m4 = m(1), m(2), m(3), m(4)
-    p = np.add(m1, m2)
-    q = np.subtract(m1, m2)
-    r = np.add(m3, m4)
-    s = np.subtract(m3, m4)
-    np.add(m(0), p, out=out[0])
-    out[0] += r
-    np.multiply(s, 2, out=out[1])
-    out[1] += q
-    np.multiply(r, 4, out=out[2])
-    out[2] += p
-    np.multiply(s, 8, out=out[3])
-    out[3] += q
-    out[3] += m(5)
-    return out
+class _Fresh:
+    """Scratch from ``np.empty`` each time, nothing kept."""
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
+
+    def give(self, a: np.ndarray) -> None:
+        pass
 
 
-def _strided_tiles(x: np.ndarray, axis: int, tiles: int) -> np.ndarray:
-    """``B^T`` along `axis` on tiles 4 apart, read in place: ``(6, ...)`` with `axis` -> ``T``.
+def _each_axis(t: np.ndarray, v: np.ndarray, n: int, pool: Scratch) -> np.ndarray:
+    """``t`` (``r x 6``) applied along each of the first `n` axes of `v`, each of length 6.
 
-    For any axis but the last spatial one: the samples of one tile are whole
-    rows of what follows, so every operand is a run of contiguous blocks.
+    `v` is a flat scratch buffer of ``6^n * rest`` values, read as ``(6, .., 6, rest)``;
+    one GEMM per axis (batched over the axes already transformed). Returns a flat
+    scratch buffer holding ``(r, .., r, rest)``; `v` is handed back to `pool`.
     """
-    idx = [slice(None)] * x.ndim
-    shape = list(x.shape)
-    shape[axis] = tiles
-
-    def d(i: int) -> np.ndarray:
-        idx[axis] = slice(i, i + TILE * (tiles - 1) + 1, TILE)
-        return x[tuple(idx)]
-
-    return _bt(d, tuple(shape), x.dtype)
-
-
-def _gathered_tiles(x: np.ndarray, axis: int, tiles: int) -> np.ndarray:
-    """``B^T`` along `axis` (followed only by the batch): tiles copied out first.
-
-    ``(..., 4T+2, B)`` -> ``(6, ..., T, B)``: the windows ``x[..., 4t + j, :]`` are
-    gathered into ``(6_j, ..., T, B)`` so that each ``d(j)`` is contiguous
-    (measured: reading them strided, 4 apart, was the slowest step).
-    """
-    lead, B = x.shape[:axis], x.shape[-1]
-    st = x.strides
-    windows = np.lib.stride_tricks.as_strided(
-        x,
-        shape=(SPAN, *lead, tiles, B),
-        strides=(st[axis], *st[:axis], TILE * st[axis], st[-1]),
-        writeable=False,
-    )
-    g = np.ascontiguousarray(windows)
-    return _bt(lambda j: g[j], g.shape[1:], x.dtype)
+    r = t.shape[0]
+    rest = v.size // SPAN**n
+    for a in range(n):
+        out = pool.take((r ** (a + 1) * SPAN ** (n - a - 1) * rest,), v.dtype)
+        np.matmul(t, v.reshape(r**a, SPAN, -1), out=out.reshape(r**a, r, -1))
+        pool.give(v)
+        v = out
+    return v
 
 
 def winograd_correlate(
-    xp: np.ndarray, m: np.ndarray, output_size: tuple[int, ...], c_out: int
+    xp: np.ndarray,
+    m: np.ndarray,
+    output_size: tuple[int, ...],
+    c_out: int,
+    pool: Scratch | None = None,
+    block_bytes: int = 1 << 20,
 ) -> np.ndarray:
     """The 3-tap / 3x3 correlation of the padded signal `xp` with the transformed weight `m`.
 
@@ -158,12 +145,26 @@ def winograd_correlate(
         From :func:`winograd_weight`, in the dtype of `xp`.
     output_size : tuple of n ints
     c_out : int
+    pool : Scratch, optional
+        Where scratch buffers come from (fresh ones by default).
+    block_bytes : int, optional
+        The tiles are taken a block of rows (along the first axis) at a time,
+        about this many bytes of transformed tiles each, so that they stay in
+        cache from one step to the next.
 
     Returns
     -------
     y : ndarray, shape (C_out, *output_size, B)
         ``y[o, i] = sum_{c, k} w[o, c, k] xp[g(o) G + c, i + k]``.
+
+    Notes
+    -----
+    Five steps, each one copy or one batched GEMM: the tiles ``d[j, c, t, b] =
+    xp[c, 4 t + j, b]`` (per axis) copied out at once; ``B^T`` along each tile
+    axis (a ``6 x 6`` GEMM over everything else); the ``6^n`` products ``m[p] @
+    v[p]``; ``A^T`` along each point axis; the tiles put back in place.
     """
+    pool = _Fresh() if pool is None else pool
     n = len(output_size)
     C, B = xp.shape[0], xp.shape[-1]
     tiles = tuple(-(-s // TILE) for s in output_size)
@@ -173,25 +174,70 @@ def winograd_correlate(
         cut = tuple(slice(0, min(e, q)) for e, q in zip(xp.shape[1:-1], need, strict=True))
         grown[(slice(None), *cut)] = xp[(slice(None), *cut)]
         xp = grown
-    # a new leading axis of 6 per spatial axis: (6_n, .., 6_1, C, T_1, .., T_n, B)
-    v = xp
-    for a in range(n - 1):
-        v = _strided_tiles(v, 2 * a + 1, tiles[a])
-    v = _gathered_tiles(v, 2 * n - 1, tiles[-1])
-    points, groups, _, G = m.shape
-    u = np.matmul(m, v.reshape(points, groups, G, -1))  # (6^n, groups, cog, T*B)
-    u = u.reshape(*(SPAN,) * n, c_out, *tiles, B)
-    # A^T on the 6-axes in turn (6_n first), each result's 4-axis in front:
-    # (4_1, .., 4_n, C_out, T_1, .., T_n, B)
-    for a in range(n):
-        rest = u.shape[:a] + u.shape[a + 1 :]
-        u = _at(lambda i, u=u, a=a: u[(slice(None),) * a + (i,)], rest, u.dtype)
-    # -> (C_out, T_1, 4_1, .., T_n, 4_n, B)
-    order = [n]
-    for a in range(n):
-        order += [n + 1 + a, a]
-    order.append(2 * n + 1)
-    y = u.transpose(order).reshape(c_out, *(TILE * t for t in tiles), B)
-    if all(TILE * t == s for t, s in zip(tiles, output_size, strict=True)):
-        return np.ascontiguousarray(y)
-    return np.ascontiguousarray(y[(slice(None), *(slice(0, s) for s in output_size))])
+    padded = tuple(TILE * t for t in tiles)
+    exact = padded == tuple(output_size)
+    full = (np.empty if exact else pool.take)((c_out, *padded, B), xp.dtype)
+    # (C_out, T_1, 4, .., T_n, 4, B): where the tiles go
+    placed = full.reshape(c_out, *(v for t in tiles for v in (t, TILE)), B)
+    row = SPAN**n * max(C, c_out) * math.prod(tiles[1:]) * B * xp.dtype.itemsize
+    step = max(1, min(tiles[0], block_bytes // max(1, row)))
+    for t0 in range(0, tiles[0], step):
+        t1 = min(tiles[0], t0 + step)
+        part = (t1 - t0, *tiles[1:])
+        u = _tile_products(xp[:, TILE * t0 : TILE * t1 + 2], m, part, pool)
+        # (4_1, .., 4_{n-1}, C_out, T.., B, 4_n) -> (C_out, T_1, 4_1, .., T_n, 4_n, B)
+        order = [n - 1]
+        for a in range(n):
+            order += [n + a, a if a < n - 1 else 2 * n + 1]
+        order.append(2 * n)
+        u6 = u.reshape(*(TILE,) * (n - 1), c_out, *part, B, TILE)
+        np.copyto(placed[:, t0:t1], u6.transpose(order))
+        pool.give(u)
+    if exact:
+        return full
+    y = np.ascontiguousarray(full[(slice(None), *(slice(0, s) for s in output_size))])
+    pool.give(full)
+    return y
+
+
+def _tile_products(
+    xp: np.ndarray, m: np.ndarray, tiles: tuple[int, ...], pool: Scratch
+) -> np.ndarray:
+    """Steps 1-4 of :func:`winograd_correlate` on `tiles` tiles from the padded `xp`.
+
+    Returns a flat scratch buffer holding ``(4_1, .., 4_{n-1}, C_out, *tiles, B, 4_n)``.
+    """
+    n = len(tiles)
+    C, B = xp.shape[0], xp.shape[-1]
+    st = xp.strides
+    shape = (*(SPAN,) * n, C, *tiles, B)
+    windows = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=shape,
+        strides=(*st[1:-1], st[0], *(TILE * s for s in st[1:-1]), st[-1]),
+        writeable=False,
+    )
+    v = pool.take((math.prod(shape),), xp.dtype)
+    np.copyto(v.reshape(shape), windows)
+    v = _each_axis(_BT.astype(xp.dtype), v, n, pool)  # (6_1, .., 6_n, C, T.., B)
+    points, groups, cog, G = m.shape
+    u = pool.take((points * groups * cog * math.prod(tiles) * B,), xp.dtype)
+    u4, v4 = u.reshape(points, groups, cog, -1), v.reshape(points, groups, G, -1)
+    if G == 1:  # one input channel per group (depthwise): outer products
+        np.multiply(m, v4, out=u4)
+    else:
+        np.matmul(m, v4, out=u4)
+    pool.give(v)
+    at = _AT.astype(xp.dtype)
+    rest = u.size // points
+    for a in range(n - 1):  # A^T along 6_1, .., 6_{n-1}: (4^a, 6, ..) -> (4^a, 4, ..)
+        out = pool.take((TILE ** (a + 1) * SPAN ** (n - 1 - a) * rest,), xp.dtype)
+        np.matmul(at, u.reshape(TILE**a, SPAN, -1), out=out.reshape(TILE**a, TILE, -1))
+        pool.give(u)
+        u = out
+    # A^T along 6_n with the 4 outputs innermost (placed in runs of contiguous outputs)
+    lead = TILE ** (n - 1)
+    y = pool.take((lead * rest * TILE,), xp.dtype)
+    np.matmul(u.reshape(lead, SPAN, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, TILE))
+    pool.give(u)
+    return y

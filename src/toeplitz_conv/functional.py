@@ -15,14 +15,16 @@ is one channel's 1-D kernel).
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
 from ._arrays import as_array, check_memory, compute_dtype, spatial_dims
-from ._geometry import Padding, conv_geometries, per_axis
+from ._geometry import Padding, PaddingND, conv_geometries, per_axis
 from ._kernel import Kernel
-from ._layer import conv_layer, transpose_layer
+from ._layer import Layer, conv_layer, transpose_layer
 from ._padding import pad_signal
+from ._typing import ArrayLike, KernelMethod, PaddingMode, TransposePadding
 
 __all__ = [
     "conv",
@@ -46,7 +48,7 @@ def _shapes_text(n: int) -> str:
     return f"(C, {axes}) or (N, C, {axes})"
 
 
-def _as_signal(x: object, name: str, n: int) -> tuple[np.ndarray, int]:
+def _as_signal(x: ArrayLike, name: str, n: int) -> tuple[np.ndarray, int]:
     """Return `x` as ``(N, C, S_1, ..., S_n)`` and its original number of dimensions.
 
     1-D also takes ``(L,)``, one channel; N-d takes ``(C, *S)`` and ``(N, C, *S)``.
@@ -60,7 +62,7 @@ def _as_signal(x: object, name: str, n: int) -> tuple[np.ndarray, int]:
     return a.reshape((1,) * (n + 2 - a.ndim) + a.shape), a.ndim
 
 
-def _int_kernel_axes(x: object) -> int:
+def _int_kernel_axes(x: ArrayLike) -> int:
     """The spatial axes an int `kernel_size` of :func:`unfold` means, read from `x` as torch does.
 
     ``(L,)`` and ``(C, L)`` are 1-D; ``(N, C, H, W)`` is 2-D (torch's
@@ -95,7 +97,7 @@ def _check_channels(a: np.ndarray, ndim: int, channels: int, name: str) -> None:
     )
 
 
-def _add_bias(y: np.ndarray, bias: object) -> np.ndarray:
+def _add_bias(y: np.ndarray, bias: ArrayLike | None) -> np.ndarray:
     """``y + bias`` over the channel axis of ``y`` ``(N, C, *S)``."""
     if bias is None:
         return y
@@ -115,7 +117,7 @@ def _restore(y: np.ndarray, ndim: int) -> np.ndarray:
     return np.ascontiguousarray(y[(0,) * drop])
 
 
-def _weight_ndim(weight: object) -> tuple[np.ndarray, int]:
+def _weight_ndim(weight: ArrayLike) -> tuple[np.ndarray, int]:
     """The weight as an array and its number of spatial axes (for :func:`conv`)."""
     w = as_array(weight, "weight")
     try:
@@ -150,7 +152,7 @@ def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose
 
 
 def _run(
-    a: np.ndarray, ndim: int, layer, bias: object, *, transpose: bool, method: str
+    a: np.ndarray, ndim: int, layer: Layer, bias: ArrayLike | None, *, transpose: bool, method: str
 ) -> np.ndarray:
     """Run the kernel on ``a`` ``(N, C, *S)`` (the batch moved last) and add the bias."""
     dtype = compute_dtype(a.dtype, layer.weight.dtype)
@@ -165,14 +167,30 @@ def _run(
     return _restore(_add_bias(np.moveaxis(y, -1, 0), bias), ndim)
 
 
-def _conv(x, weight, bias, *, ndim: int | None, method: str, **params) -> np.ndarray:
+def _conv(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None,
+    *,
+    ndim: int,
+    method: str,
+    **params: Any,
+) -> np.ndarray:
     a, x_ndim = _as_signal(x, "x", ndim)
     layer = conv_layer(weight, a.shape[2:], ndim=ndim, **params)
     _check_channels(a, x_ndim, layer.in_channels, "x")
     return _run(a, x_ndim, layer, bias, transpose=False, method=method)
 
 
-def _conv_transpose(x, weight, bias, *, ndim: int | None, method: str, **params) -> np.ndarray:
+def _conv_transpose(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None,
+    *,
+    ndim: int,
+    method: str,
+    **params: Any,
+) -> np.ndarray:
     a, x_ndim = _as_signal(x, "x", ndim)
     layer = transpose_layer(weight, a.shape[2:], ndim=ndim, **params)
     _check_channels(a, x_ndim, layer.out_channels, "x")
@@ -180,16 +198,16 @@ def _conv_transpose(x, weight, bias, *, ndim: int | None, method: str, **params)
 
 
 def conv(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv1d``/``conv2d``/``conv3d`` in numpy, with every padding mode.
 
@@ -237,21 +255,23 @@ def conv(
            [22., 20., 24.]])
     """
     w, n = _weight_ndim(weight)
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return _conv(x, w, bias, ndim=n, method=method, groups=groups, **geometry)
 
 
 def conv1d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
+    stride: int | tuple[int, ...] = 1,
     padding: Padding = 0,
-    dilation: object = 1,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv1d`` in numpy, with every padding mode.
 
@@ -283,21 +303,23 @@ def conv1d(
     >>> conv1d([1.0, 2, 3, 4, 5], [4.0, 3.0])
     array([10., 17., 24., 31.])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return _conv(x, weight, bias, ndim=1, method=method, groups=groups, **geometry)
 
 
 def conv2d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv2d`` in numpy, with every padding mode.
 
@@ -331,21 +353,23 @@ def conv2d(
     array([[[10., 18.],
             [42., 50.]]])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return _conv(x, weight, bias, ndim=2, method=method, groups=groups, **geometry)
 
 
 def conv3d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv3d`` in numpy, with every padding mode.
 
@@ -378,21 +402,23 @@ def conv3d(
     >>> conv3d(np.ones((1, 3, 3, 3)), np.ones((2, 2, 2)), padding=((0, 0), 0, 0)).shape
     (1, 2, 2, 2)
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return _conv(x, weight, bias, ndim=3, method=method, groups=groups, **geometry)
 
 
 def conv_transpose(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose1d``/``2d``/``3d`` in numpy.
 
@@ -436,23 +462,23 @@ def conv_transpose(
             [1., 1., 1., 1.]]])
     """
     w, n = _weight_ndim(weight)
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     return _conv_transpose(x, w, bias, ndim=n, method=method, groups=groups, **geometry)
 
 
 def conv_transpose1d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose1d`` in numpy.
 
@@ -487,23 +513,23 @@ def conv_transpose1d(
     >>> conv_transpose1d([1.0, 2.0], [4.0, 3.0], stride=2)
     array([4., 3., 8., 6.])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     return _conv_transpose(x, weight, bias, ndim=1, method=method, groups=groups, **geometry)
 
 
 def conv_transpose2d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose2d`` in numpy.
 
@@ -536,23 +562,23 @@ def conv_transpose2d(
     >>> conv_transpose2d(np.ones((1, 1, 2)), np.ones((1, 1, 1, 2)), stride=(1, 2))
     array([[[1., 1., 1., 1.]]])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     return _conv_transpose(x, weight, bias, ndim=2, method=method, groups=groups, **geometry)
 
 
 def conv_transpose3d(
-    x: object,
-    weight: object,
-    bias: object = None,
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    method: KernelMethod = "auto",
 ) -> np.ndarray:
     r"""``torch.nn.functional.conv_transpose3d`` in numpy.
 
@@ -585,20 +611,20 @@ def conv_transpose3d(
     >>> conv_transpose3d(np.ones((1, 1, 1, 1)), np.ones((2, 2, 2))).shape
     (1, 2, 2, 2)
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     return _conv_transpose(x, weight, bias, ndim=3, method=method, groups=groups, **geometry)
 
 
 def unfold(
-    x: object,
+    x: ArrayLike,
     kernel_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
-    padding_mode: str = "zeros",
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
+    padding_mode: PaddingMode = "zeros",
 ) -> np.ndarray:
     r"""The patch (im2col) matrix of a signal: the weight side of a convolution.
 
@@ -650,7 +676,7 @@ def unfold(
     if not 1 <= n <= 3:
         raise ValueError(
             f"`kernel_size` must be an int or a tuple of 1, 2 or 3 ints (one per spatial "
-            f"axis); got {tuple(kernel_size)!r}"
+            f"axis); got {tuple(cast('tuple[int, ...]', kernel_size))!r}"
         )
     K = per_axis(kernel_size, "kernel_size", n, minimum=1)
     a, ndim = _as_signal(x, "x", n)

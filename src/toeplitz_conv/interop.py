@@ -6,7 +6,7 @@ gives an :class:`ImportError` that says how to install it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,17 +15,32 @@ from ._files import as_matrix
 from ._geometry import check_choice
 from ._public import renamed_keyword
 from ._torch import conv_classes, import_torch
+from ._typing import (
+    AnySparse,
+    ArrayLike,
+    DTypeLike,
+    MatrixFormat,
+    NDArray,
+    SparseArray,
+    SparseFormat,
+)
 from .matrices import bias_vector, conv_matrix, conv_transpose_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from ._typing import TorchConv
 
 __all__ = ["from_torch", "to_torch_sparse"]
 
 _LAYOUTS: tuple[str, ...] = ("coo", "csr", "csc")
 
 
-def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
+def to_torch_sparse(
+    matrix: AnySparse | sp.spmatrix | ArrayLike,
+    *,
+    layout: Literal["coo", "csr", "csc"] | torch.layout = "coo",
+) -> torch.Tensor:
     """Convert a matrix to a torch sparse tensor.
 
     Parameters
@@ -61,12 +76,13 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
             [0., 0., 0., 4., 3.]], dtype=torch.float64)
     """
     torch = import_torch("to_torch_sparse")
+    kind: object = layout  # a torch.layout is read by its name
     if not isinstance(layout, str) and type(layout).__module__.startswith("torch"):
-        layout = str(layout).removeprefix("torch.sparse_")
-    check_choice(layout, "layout", _LAYOUTS)
+        kind = str(layout).removeprefix("torch.sparse_")
+    check_choice(kind, "layout", _LAYOUTS)
     m = as_matrix(matrix)
     size = m.shape
-    if layout == "coo":
+    if kind == "coo":
         coo = sp.coo_array(m)
         coo.sum_duplicates()  # row-major, no duplicates: coalesced
         indices = torch.tensor(np.stack(coo.coords).astype(np.int64))
@@ -77,23 +93,39 @@ def to_torch_sparse(matrix: object, *, layout: object = "coo") -> torch.Tensor:
             )
         except TypeError:  # pragma: no cover - torch < 2.1 has no `is_coalesced`
             return torch.sparse_coo_tensor(indices, values, size).coalesce()
-    compressed = sp.csr_array(m) if layout == "csr" else sp.csc_array(m)
+    compressed = sp.csr_array(m) if kind == "csr" else sp.csc_array(m)
     compressed.sum_duplicates()
     indptr = torch.tensor(compressed.indptr)
     indices = torch.tensor(compressed.indices.astype(compressed.indptr.dtype, copy=False))
     values = torch.tensor(compressed.data)
-    make = torch.sparse_csr_tensor if layout == "csr" else torch.sparse_csc_tensor
+    make = torch.sparse_csr_tensor if kind == "csr" else torch.sparse_csc_tensor
     return make(indptr, indices, values, size, check_invariants=False)
 
 
-@renamed_keyword("input_length", "input_size")
+@overload
 def from_torch(
-    module: object,
+    module: TorchConv,
     input_size: int | tuple[int, ...],
     *,
-    format: str = "csr",
-    dtype: object = None,
-) -> tuple[sp.sparray | np.ndarray, np.ndarray]:
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+) -> tuple[SparseArray, NDArray[Any]]: ...
+@overload
+def from_torch(
+    module: TorchConv,
+    input_size: int | tuple[int, ...],
+    *,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any]]: ...
+@renamed_keyword("input_length", "input_size")
+def from_torch(
+    module: TorchConv,
+    input_size: int | tuple[int, ...],
+    *,
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
+) -> tuple[SparseArray | NDArray[Any], NDArray[Any]]:
     r"""The matrix and bias vector of a torch conv module (1, 2 or 3 spatial axes).
 
     Parameters
@@ -172,13 +204,14 @@ def from_torch(
             f"`input_size` must be an int or a tuple of {n} ints for a "
             f"{type(module).__name__} ({n} spatial axes); got {tuple(input_size)!r}"
         )
-    common = dict(
+    common: dict[str, Any] = dict(
         stride=tuple(module.stride),
         dilation=tuple(module.dilation),
         groups=module.groups,
         format=format,
         dtype=dtype,
     )
+    matrix: SparseArray | NDArray[Any]
     with torch.no_grad():
         weight = module.weight.detach()
         bias = None if module.bias is None else module.bias.detach()
@@ -191,7 +224,7 @@ def from_torch(
         matrix = conv_transpose_matrix(
             weight,
             input_size,
-            padding=tuple(module.padding),
+            padding=tuple(cast("tuple[int, ...]", module.padding)),
             output_padding=tuple(module.output_padding),
             **common,
         )

@@ -17,7 +17,7 @@ import math
 import os
 import zipfile
 from collections.abc import Mapping
-from typing import IO, NoReturn
+from typing import IO, TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias, overload
 
 import numpy as np
 import scipy.io
@@ -28,6 +28,12 @@ from ._files import EXTENSIONS, HEADER, as_matrix, atomic_write, extension, head
 from ._geometry import check_choice
 from ._mat import write_mat
 from ._mtx import write_mtx
+from ._typing import AnySparse, ArrayLike
+
+if TYPE_CHECKING:
+    # What scipy's readers return: a sparse array or matrix of any format, or an ndarray; the
+    # code dispatches on ``sp.issparse`` and ``.format`` at run time, which mypy cannot follow.
+    _Loaded: TypeAlias = Any
 
 __all__ = ["EXTENSIONS", "load_matrix", "save_matrix"]
 
@@ -36,7 +42,7 @@ _INT32_MAX = np.iinfo(np.int32).max
 
 
 def save_matrix(
-    matrix: object,
+    matrix: AnySparse | sp.spmatrix | ArrayLike,
     path: str | os.PathLike[str],
     *,
     params: Mapping[str, object] | None = None,
@@ -134,9 +140,11 @@ def save_matrix(
     header = header_line(m.dtype, params, name if ext == ".mat" else None)
 
     if ext == ".npz":
+        # save_npz stores the compressed, coordinate, block and diagonal formats only
+        stored = sp.csr_array(m) if isinstance(m, (sp.lil_array, sp.dok_array)) else m
 
         def write(file: IO[bytes]) -> None:
-            sp.save_npz(file, m, compressed=compress)
+            sp.save_npz(file, stored, compressed=compress)
 
     elif ext == ".mtx":
 
@@ -151,7 +159,9 @@ def save_matrix(
     atomic_write(target, ext, write)
 
 
-def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) -> sp.sparray:
+def _canonical(
+    m: _Loaded, fmt: str, dtype: np.dtype | None
+) -> sp.csr_array | sp.csc_array | sp.coo_array:
     """`m` as a canonical ``*_array`` of format `fmt`, int32 indices where they fit."""
     out = sp.csr_array(m) if fmt in ("csr", "coo") else sp.csc_array(m)
     if dtype is not None and out.dtype != dtype:
@@ -161,9 +171,15 @@ def _canonical(m: sp.sparray | sp.spmatrix, fmt: str, dtype: np.dtype | None) ->
         out.indices = out.indices.astype(np.int32)
         out.indptr = out.indptr.astype(np.int32)
     if fmt == "coo":
-        out = out.tocoo()
-        out.has_canonical_format = True  # row-major from canonical CSR (older scipy forgets)
+        coo = out.tocoo()
+        coo.has_canonical_format = True  # row-major from canonical CSR (older scipy forgets)
+        return coo
     return out
+
+
+def _is_sparse(m: _Loaded) -> bool:
+    """``sp.issparse``, as a plain bool: scipy-stubs narrows to a type without attributes."""
+    return sp.issparse(m)
 
 
 class _Refused(ValueError):
@@ -206,9 +222,9 @@ def _record_dtype(text: str, source: str) -> np.dtype | None:
     return dtype
 
 
-def _entry(m: object, i: int) -> str:
+def _entry(m: _Loaded, i: int) -> str:
     """Where the `i`-th stored value of `m` sits, as ``(row, col)`` (0-based)."""
-    if not sp.issparse(m):
+    if not _is_sparse(m):
         return str(np.unravel_index(i, np.shape(m)))
     if m.format == "coo":
         return f"({m.row[i]}, {m.col[i]})"
@@ -217,7 +233,7 @@ def _entry(m: object, i: int) -> str:
     return f"({major}, {minor})" if m.format == "csr" else f"({minor}, {major})"
 
 
-def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
+def _as_recorded(m: _Loaded, dtype: np.dtype | None, source: str) -> _Loaded:
     """`m` in the dtype its record names; a value that dtype cannot hold is refused.
 
     The record describes the data, it never converts it: integer and boolean dtypes
@@ -227,7 +243,7 @@ def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
     """
     if dtype is None or m.dtype == dtype:
         return m
-    values = m.data if sp.issparse(m) else np.asarray(m).reshape(-1)
+    values = m.data if _is_sparse(m) else np.asarray(m).reshape(-1)
 
     def refuse(i: int, what: str) -> NoReturn:
         raise ValueError(
@@ -251,7 +267,7 @@ def _as_recorded(m: object, dtype: np.dtype | None, source: str) -> object:
     if bad.size:
         i = int(bad[0])
         refuse(i, f"which {dtype} cannot hold (it would become {cast[i].item()!r})")
-    if sp.issparse(m):
+    if _is_sparse(m):
         out = m.copy() if m.data is values else m
         out.data = cast
         return out
@@ -354,8 +370,9 @@ def _pick_mat_variable(path: str, name: str | None) -> tuple[str, np.dtype | Non
         record = json.loads(text)
     found.pop(HEADER, None)
     listing = ", ".join(f"{v} ({'x'.join(map(str, s))} {c})" for v, (s, c) in sorted(found.items()))
-    if name is None and isinstance(record.get("variable"), str) and record["variable"] in found:
-        name = record["variable"]
+    variable = record.get("variable")
+    if name is None and isinstance(variable, str) and variable in found:
+        name = variable
     if name is not None:
         if name not in found:
             raise _Refused(
@@ -433,9 +450,24 @@ def _mtx_source(path: str) -> str | io.BytesIO:
         return io.BytesIO(file.read() + b"\n")
 
 
+@overload
 def load_matrix(
-    path: str | os.PathLike[str], *, format: str = "csr", name: str | None = None
-) -> sp.sparray:
+    path: str | os.PathLike[str], *, format: Literal["csr"] = ..., name: str | None = ...
+) -> sp.csr_array: ...
+@overload
+def load_matrix(
+    path: str | os.PathLike[str], *, format: Literal["csc"], name: str | None = ...
+) -> sp.csc_array: ...
+@overload
+def load_matrix(
+    path: str | os.PathLike[str], *, format: Literal["coo"], name: str | None = ...
+) -> sp.coo_array: ...
+def load_matrix(
+    path: str | os.PathLike[str],
+    *,
+    format: Literal["csr", "csc", "coo"] = "csr",
+    name: str | None = None,
+) -> sp.csr_array | sp.csc_array | sp.coo_array:
     """Read a matrix from ``.npz``, ``.mtx`` or ``.mat``, chosen by the extension of `path`.
 
     Parameters
@@ -509,6 +541,7 @@ def load_matrix(
     if ext != ".mat":
         _check_no_name(name, source, f"a {_FORMAT_NAMES[ext]}")
     dtype: np.dtype | None = None
+    m: _Loaded
     try:
         if ext == ".npz":
             _npz_check(source)
@@ -523,16 +556,16 @@ def load_matrix(
         raise
     except Exception as exc:  # the readers raise anything on a corrupted file (zlib, zipfile...)
         raise _read_error(source, ext, exc) from None
-    if sp.issparse(m) and m.format in ("csr", "csc", "bsr"):
+    if _is_sparse(m) and m.format in ("csr", "csc", "bsr"):
         try:  # out-of-range indices would make scipy's C++ routines write out of bounds
             m.check_format(full_check=True)
         except (ValueError, TypeError) as exc:
             raise _read_error(source, ext, exc) from None
-    if not sp.issparse(m):
+    if not _is_sparse(m):
         m = as_array(m, "the stored matrix")
         if m.ndim != 2:
             raise ValueError(f"{source!r} holds an array of shape {m.shape}, not a matrix")
-    nnz = m.nnz if sp.issparse(m) else int(np.count_nonzero(m))
+    nnz = m.nnz if _is_sparse(m) else int(np.count_nonzero(m))
     _check_size(source, m.shape, nnz, dtype or m.dtype, format)
     return _canonical(_as_recorded(m, dtype, source), format, None)
 
@@ -548,7 +581,7 @@ def _check_no_name(name: str | None, source: str, kind: str) -> None:
 _PARTS = "toeplitz_conv matrix parts"  # the manifest's "format" (toeplitz_conv.mpi)
 
 
-def _load_parts(manifest: str, fmt: str) -> sp.sparray:
+def _load_parts(manifest: str, fmt: str) -> sp.csr_array | sp.csc_array | sp.coo_array:
     """The whole matrix from a manifest of row-block ``.npz`` parts (no MPI needed)."""
     if not os.path.isfile(manifest):
         raise FileNotFoundError(f"cannot read {manifest!r}: it does not exist")

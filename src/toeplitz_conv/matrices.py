@@ -8,9 +8,10 @@ Every builder is the same code path: the parameters are validated once into a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._arrays import as_array, check_memory
 from ._build import FORMATS, layer_matrix
@@ -24,6 +25,15 @@ from ._geometry import (
 )
 from ._layer import conv_layer, input_size_tuple, transpose_layer
 from ._public import renamed_keyword
+from ._typing import (
+    ArrayLike,
+    DTypeLike,
+    MatrixFormat,
+    NDArray,
+    PaddingMode,
+    SparseArray,
+    SparseFormat,
+)
 
 __all__ = [
     "FORMATS",
@@ -133,7 +143,7 @@ def output_size(
 
 
 @renamed_keyword("output_length", "output_size")
-def bias_vector(bias: object, output_size: int | tuple[int, ...]) -> np.ndarray:
+def bias_vector(bias: ArrayLike, output_size: int | tuple[int, ...]) -> NDArray[Any]:
     """The bias as a vector over the flattened output.
 
     Parameters
@@ -205,19 +215,47 @@ _PARAMETERS_DOC = """
         'dense'); for assembling a matrix by row blocks, e.g. one per MPI rank."""
 
 
+@overload
 def conv_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray: ...
+@overload
+def conv_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+def conv_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    format: str = "csr",
-    dtype: object = None,
+    padding_mode: PaddingMode = "zeros",
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
     rows: tuple[int, int] | None = None,
-) -> sp.sparray | np.ndarray:
+) -> SparseArray | NDArray[Any]:
     r"""The matrix ``M`` of a convolution on ``n = 1, 2, 3`` axes: ``vec(y) = M @ vec(x)``.
 
     Parameters
@@ -266,24 +304,54 @@ def conv_matrix(
     >>> conv_matrix([4.0, 3.0], 5).toarray()[0]
     array([4., 3., 0., 0., 0.])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
+@overload
 def conv2d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray: ...
+@overload
+def conv2d_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+def conv2d_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, int],
     *,
     stride: int | tuple[int, int] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    format: str = "csr",
-    dtype: object = None,
+    padding_mode: PaddingMode = "zeros",
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
     rows: tuple[int, int] | None = None,
-) -> sp.sparray | np.ndarray:
+) -> SparseArray | NDArray[Any]:
     r"""The matrix ``M`` of ``torch.nn.functional.conv2d``: ``vec(y) = M @ vec(x)``.
 
     Parameters
@@ -335,24 +403,54 @@ def conv2d_matrix(
     array([[303., 348.],
            [483., 528.]])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=2, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
+@overload
 def conv3d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray: ...
+@overload
+def conv3d_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, int, int] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+def conv3d_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, int, int],
     *,
     stride: int | tuple[int, int, int] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, int, int] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    format: str = "csr",
-    dtype: object = None,
+    padding_mode: PaddingMode = "zeros",
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
     rows: tuple[int, int] | None = None,
-) -> sp.sparray | np.ndarray:
+) -> SparseArray | NDArray[Any]:
     r"""The matrix ``M`` of ``torch.nn.functional.conv3d``: ``vec(y) = M @ vec(x)``.
 
     Parameters
@@ -385,7 +483,9 @@ def conv3d_matrix(
     >>> M.shape, M.nnz
     ((64, 27), 512)
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=3, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
@@ -404,18 +504,44 @@ _TRANSPOSE_PARAMETERS_DOC = """
         As in :func:`conv_matrix`."""
 
 
+@overload
 def conv_transpose_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, ...] = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+) -> SparseArray: ...
+@overload
+def conv_transpose_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, ...] = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+) -> NDArray[Any]: ...
+def conv_transpose_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
-    padding: object = 0,
+    padding: int | tuple[int | tuple[int, int], ...] = 0,
     output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
     dilation: int | tuple[int, ...] = 1,
-    format: str = "csr",
-    dtype: object = None,
-) -> sp.sparray | np.ndarray:
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
+) -> SparseArray | NDArray[Any]:
     r"""The matrix of a transposed convolution with ``n = 1, 2, 3`` spatial axes.
 
     Parameters
@@ -455,25 +581,51 @@ def conv_transpose_matrix(
            [0, 0, 1, 1],
            [0, 0, 0, 1]])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=None, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
+@overload
 def conv_transpose2d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, int] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, int] = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+) -> SparseArray: ...
+@overload
+def conv_transpose2d_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, int] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, int] = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+) -> NDArray[Any]: ...
+def conv_transpose2d_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, int],
     *,
     stride: int | tuple[int, int] = 1,
-    padding: object = 0,
+    padding: int | tuple[int | tuple[int, int], ...] = 0,
     output_padding: int | tuple[int, int] = 0,
     groups: int = 1,
     dilation: int | tuple[int, int] = 1,
-    format: str = "csr",
-    dtype: object = None,
-) -> sp.sparray | np.ndarray:
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
+) -> SparseArray | NDArray[Any]:
     r"""The matrix of ``torch.nn.functional.conv_transpose2d``.
 
     Parameters
@@ -496,25 +648,51 @@ def conv_transpose2d_matrix(
     >>> M.shape
     (36, 4)
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=2, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
+@overload
 def conv_transpose3d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, int, int] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, int, int] = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+) -> SparseArray: ...
+@overload
+def conv_transpose3d_matrix(
+    weight: ArrayLike,
+    input_size: int | tuple[int, int, int],
+    *,
+    stride: int | tuple[int, int, int] = ...,
+    padding: int | tuple[int | tuple[int, int], ...] = ...,
+    output_padding: int | tuple[int, int, int] = ...,
+    groups: int = ...,
+    dilation: int | tuple[int, int, int] = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+) -> NDArray[Any]: ...
+def conv_transpose3d_matrix(
+    weight: ArrayLike,
     input_size: int | tuple[int, int, int],
     *,
     stride: int | tuple[int, int, int] = 1,
-    padding: object = 0,
+    padding: int | tuple[int | tuple[int, int], ...] = 0,
     output_padding: int | tuple[int, int, int] = 0,
     groups: int = 1,
     dilation: int | tuple[int, int, int] = 1,
-    format: str = "csr",
-    dtype: object = None,
-) -> sp.sparray | np.ndarray:
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
+) -> SparseArray | NDArray[Any]:
     r"""The matrix of ``torch.nn.functional.conv_transpose3d``.
 
     Parameters
@@ -536,33 +714,68 @@ def conv_transpose3d_matrix(
     >>> conv_transpose3d_matrix(np.ones((2, 2, 2)), 2).shape
     (27, 8)
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=3, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, transpose=True)
 
 
-for _f in (conv_matrix, conv2d_matrix, conv3d_matrix):
-    _f.__doc__ = _f.__doc__.replace("    %(parameters)s", _PARAMETERS_DOC.strip("\n"))
-for _f in (conv_transpose_matrix, conv_transpose2d_matrix, conv_transpose3d_matrix):
-    _f.__doc__ = _f.__doc__.replace("    %(parameters)s", _TRANSPOSE_PARAMETERS_DOC.strip("\n"))
-del _f
+def _fill_parameters(functions: tuple[Callable[..., object], ...], text: str) -> None:
+    """Put the shared parameter list `text` into each docstring (absent under ``python -OO``)."""
+    for f in functions:
+        if f.__doc__:
+            f.__doc__ = f.__doc__.replace("    %(parameters)s", text.strip("\n"))
 
 
+_fill_parameters((conv_matrix, conv2d_matrix, conv3d_matrix), _PARAMETERS_DOC)
+_fill_parameters(
+    (conv_transpose_matrix, conv_transpose2d_matrix, conv_transpose3d_matrix),
+    _TRANSPOSE_PARAMETERS_DOC,
+)
+
+
+@overload
 def conv1d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_length: int,
+    *,
+    stride: int = ...,
+    padding: Padding = ...,
+    dilation: int = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> SparseArray: ...
+@overload
+def conv1d_matrix(
+    weight: ArrayLike,
+    input_length: int,
+    *,
+    stride: int = ...,
+    padding: Padding = ...,
+    dilation: int = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+    rows: tuple[int, int] | None = ...,
+) -> NDArray[Any]: ...
+def conv1d_matrix(
+    weight: ArrayLike,
     input_length: int,
     *,
     stride: int = 1,
     padding: Padding = 0,
     dilation: int = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    format: str = "csr",
-    dtype: object = None,
+    padding_mode: PaddingMode = "zeros",
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
     rows: tuple[int, int] | None = None,
-) -> sp.sparray | np.ndarray:
+) -> SparseArray | NDArray[Any]:
     r"""The matrix ``M`` of ``torch.nn.functional.conv1d``: ``vec(y) = M @ vec(x)``.
 
     Parameters
@@ -632,13 +845,41 @@ def conv1d_matrix(
            [0., 1., 2., 3.],
            [3., 0., 1., 2.]])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_length, groups=groups, ndim=1, **geometry)
     return layer_matrix(layer, fmt=format, dtype=dtype, rows=rows)
 
 
+@overload
 def conv_transpose1d_matrix(
-    weight: object,
+    weight: ArrayLike,
+    input_length: int,
+    *,
+    stride: int = ...,
+    padding: int | tuple[int, int] = ...,
+    output_padding: int = ...,
+    groups: int = ...,
+    dilation: int = ...,
+    format: SparseFormat = ...,
+    dtype: DTypeLike | None = ...,
+) -> SparseArray: ...
+@overload
+def conv_transpose1d_matrix(
+    weight: ArrayLike,
+    input_length: int,
+    *,
+    stride: int = ...,
+    padding: int | tuple[int, int] = ...,
+    output_padding: int = ...,
+    groups: int = ...,
+    dilation: int = ...,
+    format: Literal["dense"],
+    dtype: DTypeLike | None = ...,
+) -> NDArray[Any]: ...
+def conv_transpose1d_matrix(
+    weight: ArrayLike,
     input_length: int,
     *,
     stride: int = 1,
@@ -646,9 +887,9 @@ def conv_transpose1d_matrix(
     output_padding: int = 0,
     groups: int = 1,
     dilation: int = 1,
-    format: str = "csr",
-    dtype: object = None,
-) -> sp.sparray | np.ndarray:
+    format: MatrixFormat = "csr",
+    dtype: DTypeLike | None = None,
+) -> SparseArray | NDArray[Any]:
     r"""The matrix of ``torch.nn.functional.conv_transpose1d``.
 
     Parameters
@@ -685,7 +926,7 @@ def conv_transpose1d_matrix(
            [0., 0., 3., 4.],
            [0., 0., 0., 3.]])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_length, groups=groups, ndim=1, **geometry)

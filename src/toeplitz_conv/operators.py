@@ -14,15 +14,24 @@ The passes themselves live in :mod:`toeplitz_conv._kernel`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator
 
 from ._arrays import matrix_dtype
-from ._geometry import ConvGeometry, Padding
+from ._geometry import ConvGeometry, Padding, PaddingND
 from ._kernel import Kernel
 from ._layer import Layer, conv_layer, transpose_layer
 from ._linop import apply_kernel
+from ._typing import (
+    ArrayLike,
+    DTypeLike,
+    KernelMethod,
+    NDArray,
+    PaddingMode,
+    TransposePadding,
+)
 
 __all__ = [
     "Conv1dOperator",
@@ -53,7 +62,7 @@ class _ConvOperatorBase(LinearOperator):
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
         return apply_kernel(self._kernel, self.dtype, X, adjoint)
 
-    def _check_operand(self, x: object, side: int, columns: bool) -> None:
+    def _check_operand(self, x: ArrayLike, side: int, columns: bool) -> None:
         """Refuse a vector (or block of columns) of the wrong length by name, before scipy's
         bare "dimension mismatch": `side` 1 is what the operator takes, 0 what it returns."""
         shape = np.shape(x)
@@ -73,21 +82,25 @@ class _ConvOperatorBase(LinearOperator):
             f"{(channels, *size)} array; got shape {shape}"
         )
 
-    def matvec(self, x: object) -> np.ndarray:
+    # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
+    def matvec(self, x: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
         self._check_operand(x, 1, columns=False)
-        return super().matvec(x)
+        return super().matvec(x)  # type: ignore[arg-type]
 
-    def rmatvec(self, x: object) -> np.ndarray:
+    # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
+    def rmatvec(self, x: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
         self._check_operand(x, 0, columns=False)
-        return super().rmatvec(x)
+        return super().rmatvec(x)  # type: ignore[arg-type]
 
-    def matmat(self, X: object) -> np.ndarray:
+    # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
+    def matmat(self, X: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
         self._check_operand(X, 1, columns=True)
-        return super().matmat(X)
+        return super().matmat(X)  # type: ignore[arg-type]
 
-    def rmatmat(self, X: object) -> np.ndarray:
+    # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
+    def rmatmat(self, X: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
         self._check_operand(X, 0, columns=True)
-        return super().rmatmat(X)
+        return super().rmatmat(X)  # type: ignore[arg-type]
 
 
 class ConvOperator(_ConvOperatorBase):
@@ -128,7 +141,7 @@ class ConvOperator(_ConvOperatorBase):
         self.weight = weight
         self.geometries = self._kernel.geoms
         self.groups = groups
-        self.ndim = len(self.geometries)
+        self.ndim = len(self.geometries)  # type: ignore[misc]  # spatial axes, not LinearOperator's 2
         self.out_channels = weight.shape[0]
         self.in_channels = self._kernel.c_in
         self.input_size = self._kernel.input_size
@@ -137,7 +150,7 @@ class ConvOperator(_ConvOperatorBase):
             self.out_channels * math.prod(self.output_size),
             self.in_channels * math.prod(self.input_size),
         )
-        super().__init__(dtype=weight.dtype, shape=shape)
+        super().__init__(dtype=weight.dtype, shape=shape)  # type: ignore[call-arg]  # stubs: __new__
 
     @property
     def geometry(self) -> ConvGeometry:
@@ -156,6 +169,9 @@ class ConvOperator(_ConvOperatorBase):
 
     def __repr__(self) -> str:
         gs = self.geometries
+        stride: int | tuple[int, ...]
+        dilation: int | tuple[int, ...]
+        padding: str | tuple[tuple[int, int], ...]
         if self.ndim == 1:
             g = gs[0]
             size = f"input_length={g.input_length}"
@@ -211,7 +227,7 @@ class ConvTransposeOperator(_ConvOperatorBase):
     def __init__(self, forward: ConvOperator) -> None:
         self.forward = forward
         self._kernel = forward._kernel
-        super().__init__(dtype=forward.dtype, shape=forward.shape[::-1])
+        super().__init__(dtype=forward.dtype, shape=forward.shape[::-1])  # type: ignore[call-arg]
 
     def __repr__(self) -> str:
         return f"<adjoint of {self.forward!r}>"
@@ -240,28 +256,28 @@ Conv1dOperator = ConvOperator
 ConvTranspose1dOperator = ConvTransposeOperator
 
 
-def _conv_op(layer: Layer, *, dtype: object, method: str) -> ConvOperator:
+def _conv_op(layer: Layer, *, dtype: DTypeLike | None, method: str) -> ConvOperator:
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
     return ConvOperator(w, layer.geoms, layer.groups, method)
 
 
-def _transpose_op(layer: Layer, *, dtype: object, method: str) -> ConvTransposeOperator:
+def _transpose_op(layer: Layer, *, dtype: DTypeLike | None, method: str) -> ConvTransposeOperator:
     """The transpose of the conv `layer`: ``conv(conj(W))``'s adjoint is ``conv_transpose(W)``."""
     conj = Layer(layer.weight.conj(), layer.geoms, layer.groups)
     return ConvTransposeOperator(_conv_op(conj, dtype=dtype, method=method))
 
 
 def conv1d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_length: int,
     *,
     stride: int = 1,
     padding: Padding = 0,
     dilation: int = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> Conv1dOperator:
     r"""The matrix of ``conv1d`` as a matrix-free ``scipy.sparse.linalg.LinearOperator``.
 
@@ -323,13 +339,15 @@ def conv1d_operator(
     >>> np.allclose(op @ x, [10, 17, 24, 31])
     True
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_length, groups=groups, ndim=1, **geometry)
     return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose1d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_length: int,
     *,
     stride: int = 1,
@@ -337,8 +355,8 @@ def conv_transpose1d_operator(
     output_padding: int = 0,
     groups: int = 1,
     dilation: int = 1,
-    dtype: object = None,
-    method: str = "auto",
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvTranspose1dOperator:
     r"""The matrix of ``conv_transpose1d`` as a matrix-free ``LinearOperator``.
 
@@ -381,7 +399,7 @@ def conv_transpose1d_operator(
     >>> op @ np.array([1.0, 2.0])
     array([4., 3., 8., 6.])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_length, groups=groups, ndim=1, **geometry)
@@ -389,16 +407,16 @@ def conv_transpose1d_operator(
 
 
 def conv_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvOperator:
     r"""The matrix of a convolution on ``n`` spatial axes as a matrix-free ``LinearOperator``.
 
@@ -421,10 +439,11 @@ def conv_operator(
         cache-sized block). ``"fft"``
         (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd"``
         (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(4, 3) / F(4x4, 3x3)
-        tiles, ~2.25x fewer multiplications in 2-D but a rounding error ~10-100x
-        the direct sum's (float32: ~1e-6 to 1e-5 of the output's scale), so
-        opt-in only. ``"auto"`` (default) picks ``"fft"`` for 1-D kernels of
-        64 taps or more and ``"direct"`` otherwise. A method the layer cannot
+        tiles, ~2.25x fewer multiplications in 2-D but a rounding error 3-25x
+        the direct sum's in the benchmarks (float32: ~1e-6 to 1e-5 of the output's
+        scale; see the operators page of the docs), so opt-in only. ``"auto"``
+        (default) picks ``"fft"`` for 1-D kernels of 64 taps or more and
+        ``"direct"`` otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.
 
     Returns
@@ -463,22 +482,24 @@ def conv_operator(
     >>> op.H @ np.array([1.0, 0, 0, 0])
     array([1., 1., 0., 1., 1., 0., 0., 0., 0.])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
     return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv2d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, int],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvOperator:
     r"""The matrix of ``conv2d`` as a matrix-free ``LinearOperator``.
 
@@ -511,22 +532,24 @@ def conv2d_operator(
     >>> op @ np.arange(16.0)
     array([10., 18., 42., 50.])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=2, **geometry)
     return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv3d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, int, int],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
-    method: str = "auto",
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvOperator:
     r"""The matrix of ``conv3d`` as a matrix-free ``LinearOperator``.
 
@@ -559,22 +582,24 @@ def conv3d_operator(
     >>> float((op @ np.ones(27)).max())
     8.0
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=3, **geometry)
     return _conv_op(layer, dtype=dtype, method=method)
 
 
 def conv_transpose_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    dtype: object = None,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvTransposeOperator:
     r"""The matrix of a transposed convolution on ``n`` axes as a matrix-free ``LinearOperator``.
 
@@ -613,7 +638,7 @@ def conv_transpose_operator(
     >>> op @ np.array([1.0, 2.0])
     array([1., 1., 2., 2., 1., 1., 2., 2.])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=None, **geometry)
@@ -621,16 +646,16 @@ def conv_transpose_operator(
 
 
 def conv_transpose2d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, int],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    dtype: object = None,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvTransposeOperator:
     r"""The matrix of ``conv_transpose2d`` as a matrix-free ``LinearOperator``.
 
@@ -664,7 +689,7 @@ def conv_transpose2d_operator(
            [2., 2., 3., 3.],
            [2., 2., 3., 3.]])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=2, **geometry)
@@ -672,16 +697,16 @@ def conv_transpose2d_operator(
 
 
 def conv_transpose3d_operator(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, int, int],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    dtype: object = None,
-    method: str = "auto",
+    dilation: int | tuple[int, ...] = 1,
+    dtype: DTypeLike | None = None,
+    method: KernelMethod = "auto",
 ) -> ConvTransposeOperator:
     r"""The matrix of ``conv_transpose3d`` as a matrix-free ``LinearOperator``.
 
@@ -712,7 +737,7 @@ def conv_transpose3d_operator(
     >>> op @ np.array([2.0])
     array([2., 2., 2., 2., 2., 2., 2., 2.])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     layer = transpose_layer(weight, input_size, groups=groups, ndim=3, **geometry)

@@ -148,6 +148,7 @@ def _spectrum(layer: Layer, k: int, plotted: bool, progress: Progress) -> tuple[
     size, kwargs = layer.arguments()
     m, n = layer.shape
     full = choose_method(layer) != "krylov"  # the whole spectrum: by FFT or dense SVD
+    limit: dict[str, Any]
     if full:
         top, limit = min(m, n), {}
     else:

@@ -9,6 +9,9 @@ so no rank ever forms a global vector for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import spectral as _spectral
@@ -16,11 +19,14 @@ from .._arrays import check_memory
 from .._geometry import check_int
 from .._public import warn_caller
 from ..spectral._bracket import norm_bounds
-from ..spectral._krylov import Euclidean, block_krylov
+from ..spectral._krylov import Euclidean, Ritz, block_krylov
 from ..spectral._method import Budget, check_rtol
 from ..spectral._symbol import in_float64
 from ._comm import collective, same_on_every_rank
 from ._operator import MPIConvOperator, MPIConvTransposeOperator
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 __all__ = ["singular_values", "spectral_norm_bounds"]
 
@@ -42,7 +48,7 @@ class _Slabs(Euclidean):
     """Inner products of vectors whose rows are split into the ranks' slabs: a local
     product, then one ``Allreduce`` (the same result on every rank)."""
 
-    def __init__(self, comm: object) -> None:
+    def __init__(self, comm: MPI.Comm) -> None:
         self.comm = comm
 
     def _sum(self, local: np.ndarray) -> np.ndarray:
@@ -65,7 +71,13 @@ class _Slabs(Euclidean):
         return X @ (U[:, keep] / np.sqrt(s[keep]))
 
 
-def _top_eigenpairs(op: MPIConvOperator, k: int, steps: int, seed: int, aim) -> tuple:
+def _top_eigenpairs(
+    op: MPIConvOperator,
+    k: int,
+    steps: int,
+    seed: int,
+    aim: Callable[[np.ndarray], np.ndarray] | None,
+) -> Ritz:
     """Block Krylov on ``M^H M`` over the ranks: the top `k` Ritz pairs (local slabs of
     the vectors). `steps` bounds the block steps and, with restarts, the basis size."""
     shape = op.input_shape
@@ -102,7 +114,11 @@ def _top_eigenpairs(op: MPIConvOperator, k: int, steps: int, seed: int, aim) -> 
 
 
 def spectral_norm_bounds(
-    op: MPIConvOperator, *, rtol: float = 1e-6, maxiter: int = 50, seed: int = 0
+    op: MPIConvOperator | MPIConvTransposeOperator,
+    *,
+    rtol: float = 1e-6,
+    maxiter: int = 50,
+    seed: int = 0,
 ) -> _spectral.NormBounds:
     r"""A certified bracket on ``||M||_2`` of a distributed operator (collective).
 
@@ -142,7 +158,7 @@ def spectral_norm_bounds(
         r = check_rtol(rtol)
         return conv, r, check_int(maxiter, "maxiter", minimum=1)
 
-    comm = getattr(op, "comm", None) or _world()
+    comm: MPI.Comm = getattr(op, "comm", None) or _world()
     op, tol, steps = collective(comm, check)
     same_on_every_rank(comm, rtol=tol, maxiter=steps, seed=seed)
     comm = op.comm
@@ -179,7 +195,7 @@ def spectral_norm_bounds(
 
 
 def singular_values(
-    op: MPIConvOperator,
+    op: MPIConvOperator | MPIConvTransposeOperator,
     k: int = 6,
     *,
     tol: float = 1e-8,
@@ -239,7 +255,7 @@ def singular_values(
             raise ValueError(f"`tol` must be a positive number; got {tol!r}")
         return conv, kk, steps, t
 
-    comm = getattr(op, "comm", None) or _world()
+    comm: MPI.Comm = getattr(op, "comm", None) or _world()
     op, kk, steps, t = collective(comm, check)
     same_on_every_rank(comm, k=kk, tol=t, maxiter=steps, seed=seed)
 
@@ -259,7 +275,7 @@ def singular_values(
     return np.sqrt(np.maximum(theta[:kk], 0.0))
 
 
-def _world() -> object:
+def _world() -> MPI.Comm:
     from mpi4py import MPI
 
     return MPI.COMM_WORLD

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 T = TypeVar("T")
 
@@ -25,7 +28,9 @@ def _exception_class(name: str) -> type[Exception]:
     return RuntimeError
 
 
-def collective(comm: object, check: Callable[[], T], same: Callable[[T], dict] | None = None) -> T:
+def collective(
+    comm: MPI.Comm, check: Callable[[], T], same: Callable[[T], dict] | None = None
+) -> T:
     """Run ``check()`` on every rank of `comm`; if it raises anywhere, raise on every rank.
 
     Parameters
@@ -57,6 +62,7 @@ def collective(comm: object, check: Callable[[], T], same: Callable[[T], dict] |
     messages when something does), or with `same` one ``allgather`` of the fingerprints,
     so it is cheap enough for every product.
     """
+    result: T | None
     try:
         result = check()
         failure = None
@@ -66,14 +72,14 @@ def collective(comm: object, check: Callable[[], T], same: Callable[[T], dict] |
         failure = (type(exc).__name__, str(exc))
     if same is None:
         if comm.allreduce(0 if failure is None else 1) == 0:
-            return result
+            return cast("T", result)  # no rank failed: check() returned it
         failures = comm.allgather(failure)
     else:
         every = comm.allgather((failure, marks))
         failures = [f for f, _ in every]
         if all(f is None for f in failures):
             _compare([m for _, m in every])
-            return result
+            return cast("T", result)
     rank, (name, message) = next((r, f) for r, f in enumerate(failures) if f is not None)
     raise _exception_class(name)(f"rank {rank} of {comm.Get_size()}: {message}")
 
@@ -94,7 +100,7 @@ def _compare(every: list[list[tuple[str, str]]]) -> None:
             )
 
 
-def same_on_every_rank(comm: object, **values: object) -> None:
+def same_on_every_rank(comm: MPI.Comm, **values: object) -> None:
     """Raise the same ``ValueError`` on every rank unless each value agrees across ranks.
 
     Parameters

@@ -14,7 +14,12 @@ shape ``(C, L_1, L_2, ...)``, row-major) each rank holds, in its local order:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 __all__ = ["contiguous_pieces", "redistribute", "slab_pieces"]
 
@@ -33,7 +38,7 @@ def contiguous_pieces(sizes: list[int]) -> list[Pieces]:
 
 
 def redistribute(
-    comm: object, local: np.ndarray, source: list[Pieces], target: list[Pieces]
+    comm: MPI.Comm, local: np.ndarray, source: list[Pieces], target: list[Pieces]
 ) -> np.ndarray:
     """This rank's entries in the `target` layout, from its `local` entries in `source`.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,9 +19,10 @@ from mpi4py import MPI
 
 from .. import io as _io
 from .._files import atomic_write, header_line
-from .._geometry import check_int
+from .._geometry import PaddingND, check_int
 from .._layer import conv_layer
 from .._pattern import band, row_counts
+from .._typing import AnySparse, ArrayLike, DTypeLike, PaddingMode
 from ._comm import collective, same_on_every_rank
 from ._spec import ConvSpec, conv_spec, same_layer_everywhere
 
@@ -64,19 +66,19 @@ def _ranges(spec: ConvSpec, parts: int) -> list[tuple[int, int]]:
         return row
 
     cuts = [0] + [row_at((total * p) // parts) for p in range(1, parts)] + [total_rows]
-    cuts = np.maximum.accumulate(np.asarray(cuts, dtype=np.int64))
-    return [(int(cuts[p]), int(cuts[p + 1])) for p in range(parts)]
+    rising = np.maximum.accumulate(np.asarray(cuts, dtype=np.int64))
+    return [(int(rising[p]), int(rising[p + 1])) for p in range(parts)]
 
 
 def row_ranges(
-    weight: object,
-    input_size: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     parts: int,
 ) -> list[tuple[int, int]]:
     """Split the rows of a layer's matrix into `parts` contiguous ranges of equal nonzeros.
@@ -109,23 +111,25 @@ def row_ranges(
     >>> row_ranges([1.0, 2.0, 3.0], 10, padding=2, parts=2)
     [(0, 6), (6, 12)]
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
     spec = conv_spec(layer, None)
     return _ranges(spec, check_int(parts, "parts", minimum=1))
 
 
 def local_matrix(
-    weight: object,
-    input_size: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
-    comm: object = None,
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
+    comm: MPI.Comm | None = None,
 ) -> tuple[sp.csr_array, tuple[int, int]]:
     """This rank's contiguous block of rows of a layer's matrix (collective).
 
@@ -152,7 +156,9 @@ def local_matrix(
     ((0, 4), (4, 5), 8)
     """
     comm = MPI.COMM_WORLD if comm is None else comm
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
 
     def validate() -> ConvSpec:
         layer = conv_layer(weight, input_size, groups=groups, ndim=None, **geometry)
@@ -164,20 +170,21 @@ def local_matrix(
     return collective(comm, lambda: spec.rows(r0, r1)), (r0, r1)
 
 
-def _check_block(block: object, rows: object, comm: object) -> tuple[sp.csr_array, int, int]:
+def _check_block(block: object, rows: object, comm: MPI.Comm) -> tuple[sp.csr_array, int, int]:
     """Validate this rank's block and the ranks' ranges together (collective)."""
 
     def check() -> tuple[sp.csr_array, int, int]:
-        if not sp.issparse(block) or block.ndim != 2:
+        matrix = cast("AnySparse", block)  # once sp.issparse says so
+        if not sp.issparse(block) or matrix.ndim != 2:
             raise TypeError(f"`block` must be a 2-D scipy sparse array; got {type(block).__name__}")
         if not (isinstance(rows, (tuple, list)) and len(rows) == 2):
             raise TypeError(f"`rows` must be a pair (r0, r1); got {rows!r}")
         r0, r1 = int(rows[0]), int(rows[1])
-        if r1 - r0 != block.shape[0]:
+        if r1 - r0 != matrix.shape[0]:
             raise ValueError(
-                f"`rows`={(r0, r1)} spans {r1 - r0} rows but the block has {block.shape[0]}"
+                f"`rows`={(r0, r1)} spans {r1 - r0} rows but the block has {matrix.shape[0]}"
             )
-        return sp.csr_array(block), r0, r1
+        return sp.csr_array(matrix), r0, r1
 
     csr, r0, r1 = collective(comm, check)
     every = comm.allgather((r0, r1, csr.shape[1], str(csr.dtype)))
@@ -197,7 +204,11 @@ def _check_block(block: object, rows: object, comm: object) -> tuple[sp.csr_arra
 
 
 def gather_matrix(
-    block: object, rows: tuple[int, int], *, root: int | None = None, comm: object = None
+    block: AnySparse | sp.spmatrix,
+    rows: tuple[int, int],
+    *,
+    root: int | None = None,
+    comm: MPI.Comm | None = None,
 ) -> sp.csr_array | None:
     """The whole matrix from the ranks' row blocks (collective).
 
@@ -231,12 +242,12 @@ def _part_name(manifest: str, rank: int, size: int) -> str:
 
 
 def save_matrix_parts(
-    block: object,
+    block: AnySparse | sp.spmatrix,
     rows: tuple[int, int],
     path: str | os.PathLike[str],
     *,
     params: dict | None = None,
-    comm: object = None,
+    comm: MPI.Comm | None = None,
 ) -> None:
     """Write the ranks' row blocks in parallel: one ``.npz`` per rank plus a JSON manifest.
 
@@ -278,14 +289,15 @@ def save_matrix_parts(
     def manifest() -> None:
         if rank != 0:
             return
+        gathered = cast("list[tuple[str, int, int, int]]", info)  # gathered on rank 0
         record = {
             "format": _MANIFEST,
             "version": 1,
             "shape": [m, csr.shape[1]],
             "dtype": str(csr.dtype),
-            "nnz": sum(i[3] for i in info),
+            "nnz": sum(i[3] for i in gathered),
             "params": _jsonable(params or {}),
-            "parts": [{"file": f, "rows": [a, b], "nnz": n} for f, a, b, n in info],
+            "parts": [{"file": f, "rows": [a, b], "nnz": n} for f, a, b, n in gathered],
         }
         text = json.dumps(record, indent=1).encode()
         atomic_write(target, ".json", lambda file: file.write(text))
@@ -298,12 +310,12 @@ def _jsonable(params: dict) -> dict:
 
 
 def save_matrix_market(
-    block: object,
+    block: AnySparse | sp.spmatrix,
     rows: tuple[int, int],
     path: str | os.PathLike[str],
     *,
     params: dict | None = None,
-    comm: object = None,
+    comm: MPI.Comm | None = None,
 ) -> None:
     """Write the ranks' row blocks into one Matrix Market file, rank by rank (collective).
 

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
 from mpi4py import MPI
 from pylops_mpi import DistributedArray, MPILinearOperator, Partition
 
+from .._geometry import PaddingND
 from .._layer import Layer, conv_layer, transpose_layer
+from .._typing import ArrayLike, DTypeLike, PaddingMode, TransposePadding
 from ._comm import collective, same_on_every_rank
 from ._layout import contiguous_pieces, redistribute, slab_pieces
 from ._plan import RankSlab, plan_slabs, split_sizes
@@ -51,6 +54,9 @@ class _SlabVectors:
     rank's local size, this rank's range ``[start, stop)`` along the split axis and the
     global shape ``(C, L_1, ...)`` of the `side` ("input" or "output") vector.
     """
+
+    comm: MPI.Comm
+    _side: Callable[[str], tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]]
 
     def _check_vector(self, x: object, expected: list[int], name: str) -> None:
         """Refuse, on every rank, a vector whose partition is not this operator's layout.
@@ -83,7 +89,9 @@ class _SlabVectors:
                 f"exchanged between ranks); got {dtypes} on ranks 0..{len(dtypes) - 1}"
             )
 
-    def _agreed_side(self, side: object) -> tuple:
+    def _agreed_side(
+        self, side: str
+    ) -> tuple[tuple[int, ...], list[int], int, int, tuple[int, ...]]:
         """``_side(side)``, once every rank has passed the same valid `side` (collective)."""
         result = collective(self.comm, lambda: self._side(side))
         same_on_every_rank(self.comm, side=side)
@@ -99,7 +107,7 @@ class _SlabVectors:
         )
 
     # ------------------------------------------------------------------ vectors
-    def make_array(self, local: object, *, side: str = "input") -> DistributedArray:
+    def make_array(self, local: ArrayLike, *, side: str = "input") -> DistributedArray:
         """A ``DistributedArray`` from this rank's slab (collective).
 
         The global vector is the ranks' slabs one after the other, each flattened
@@ -120,7 +128,7 @@ class _SlabVectors:
 
         return self._vector(collective(self.comm, check), sizes)
 
-    def scatter(self, x: object, *, side: str = "input") -> DistributedArray:
+    def scatter(self, x: ArrayLike, *, side: str = "input") -> DistributedArray:
         """Each rank takes its slab of a global signal `x`, shape ``(C, L_1, ...)`` (collective)."""
         _, _, start, stop, want = self._agreed_side(side)
 
@@ -150,7 +158,7 @@ class _SlabVectors:
             for q in range(len(sizes))
         ]
 
-    def from_vec(self, v: object, *, side: str = "input") -> DistributedArray:
+    def from_vec(self, v: DistributedArray | ArrayLike, *, side: str = "input") -> DistributedArray:
         """A vector in ``vec`` order, in this operator's layout (collective).
 
         Parameters
@@ -201,7 +209,7 @@ class _SlabVectors:
                     f"`v` must have the same dtype on every rank; got {[e[4] for e in every]}"
                 )
             source = contiguous_pieces([e[2][0] for e in every])
-            flat = np.ascontiguousarray(v.local_array).reshape(-1)
+            flat = np.ascontiguousarray(cast(DistributedArray, v).local_array).reshape(-1)
             return self._vector(redistribute(self.comm, flat, source, self._pieces(side)), sizes)
 
         def check() -> np.ndarray:
@@ -362,7 +370,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             buf[where] += tmp
 
     # ------------------------------------------------------------------ local products
-    def _as_batch(self, a: object, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
+    def _as_batch(self, a: ArrayLike, shape: tuple[int, ...], name: str) -> tuple[np.ndarray, bool]:
         a = np.asarray(a)
         if a.shape == shape:
             return a[None], False
@@ -374,7 +382,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         )
 
     def _agreed_batch(
-        self, a: object, shape: tuple[int, ...], name: str
+        self, a: ArrayLike, shape: tuple[int, ...], name: str
     ) -> tuple[np.ndarray, bool]:
         """`a` as a batch, once every rank has the same batch size and dtype (collective).
 
@@ -390,7 +398,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
             },
         )
 
-    def forward_local(self, x: object) -> np.ndarray:
+    def forward_local(self, x: ArrayLike) -> np.ndarray:
         """``M`` on local slabs: this rank's slab of ``x`` in, its output rows out.
 
         Collective: every rank of the communicator must call it.
@@ -409,7 +417,7 @@ class MPIConvOperator(_SlabVectors, MPILinearOperator):
         y = self._apply(xb)
         return y if batched else y[0]
 
-    def adjoint_local(self, y: object) -> np.ndarray:
+    def adjoint_local(self, y: ArrayLike) -> np.ndarray:
         """``M^H`` on local slabs: this rank's output rows in, its input slab out (collective)."""
         yb, batched = self._agreed_batch(y, self.output_shape, "y")
         x = self._apply_adjoint(yb)
@@ -519,11 +527,11 @@ class MPIConvTransposeOperator(_SlabVectors, MPILinearOperator):
             f"transpose of {self.conv!r}>"
         )
 
-    def forward_local(self, x: object) -> np.ndarray:
+    def forward_local(self, x: ArrayLike) -> np.ndarray:
         """``M^T`` on local slabs (collective): ``input_shape`` in, ``output_shape`` out."""
         return self.conv.adjoint_local(x)
 
-    def adjoint_local(self, y: object) -> np.ndarray:
+    def adjoint_local(self, y: ArrayLike) -> np.ndarray:
         """``conj(M)`` on local slabs (collective), the adjoint of :meth:`forward_local`."""
         return self.conv.forward_local(y)
 
@@ -574,8 +582,8 @@ def _sizes(comm: MPI.Comm, length: int, local_size: object) -> list[int]:
 
 def _build(
     validate: Callable[[], Layer],
-    dtype: object,
-    comm: object,
+    dtype: DTypeLike | None,
+    comm: MPI.Comm | None,
     local_size: object,
     conjugate: bool = False,
 ) -> MPIConvOperator:
@@ -591,17 +599,17 @@ def _build(
 
 
 def mpi_conv_operator(
-    weight: object,
-    input_size: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    dilation: object = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: PaddingND = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
-    dtype: object = None,
+    padding_mode: PaddingMode = "zeros",
+    dtype: DTypeLike | None = None,
     local_size: int | None = None,
-    comm: object = None,
+    comm: MPI.Comm | None = None,
 ) -> MPIConvOperator:
     r"""The matrix of a conv layer as a distributed ``pylops_mpi.MPILinearOperator``.
 
@@ -667,7 +675,9 @@ def mpi_conv_operator(
     >>> (op @ x).local_array
     array([10., 17., 24., 31.])
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return _build(
         lambda: conv_layer(weight, input_size, groups=groups, ndim=None, **geometry),
         dtype,
@@ -677,17 +687,17 @@ def mpi_conv_operator(
 
 
 def mpi_conv_transpose_operator(
-    weight: object,
-    input_size: object,
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
     *,
-    stride: object = 1,
-    padding: object = 0,
-    output_padding: object = 0,
+    stride: int | tuple[int, ...] = 1,
+    padding: TransposePadding = 0,
+    output_padding: int | tuple[int, ...] = 0,
     groups: int = 1,
-    dilation: object = 1,
-    dtype: object = None,
+    dilation: int | tuple[int, ...] = 1,
+    dtype: DTypeLike | None = None,
     local_size: int | None = None,
-    comm: object = None,
+    comm: MPI.Comm | None = None,
 ) -> MPIConvTransposeOperator:
     """The matrix of ``conv_transpose`` as a distributed operator (collective).
 
@@ -712,7 +722,7 @@ def mpi_conv_transpose_operator(
     >>> (op @ op.scatter(np.array([[1.0, 2.0]]))).local_array
     array([4., 3., 8., 6.])
     """
-    geometry = dict(
+    geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
     conv = _build(

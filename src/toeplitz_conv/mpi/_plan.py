@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._geometry import ConvGeometry
+
 __all__ = ["RankSlab", "plan_slabs", "split_sizes"]
 
 
@@ -116,7 +118,7 @@ def split_sizes(length: int, ranks: int) -> list[int]:
     return [base + (1 if r < extra else 0) for r in range(ranks)]
 
 
-def output_bounds(geom: object, bounds: np.ndarray) -> np.ndarray:
+def output_bounds(geom: ConvGeometry, bounds: np.ndarray) -> np.ndarray:
     """``[o_0, ..., o_R]``, the output rows of every rank (the module docstring's rules)."""
     L, L_out = geom.input_length, geom.output_length
     if L_out == L:
@@ -126,7 +128,7 @@ def output_bounds(geom: object, bounds: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.asarray(outs, dtype=np.int64))
 
 
-def plan_slabs(geom: object, sizes: list[int]) -> tuple[RankSlab, ...]:
+def plan_slabs(geom: ConvGeometry, sizes: list[int]) -> tuple[RankSlab, ...]:
     """The slabs, output rows and halo pieces of every rank (see the module docstring).
 
     Parameters

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +19,11 @@ from .._arrays import matrix_dtype
 from .._build import layer_matrix
 from .._geometry import conv_geometry
 from .._layer import Layer
+from .._typing import DTypeLike
 from ..operators import ConvOperator
+
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
 __all__ = ["ConvSpec", "conv_spec", "same_layer_everywhere"]
 
@@ -60,13 +65,13 @@ class ConvSpec(Layer):
         return layer_matrix(self, fmt="csr", dtype=self.weight.dtype, rows=(r0, r1))
 
 
-def conv_spec(layer: Layer, dtype: object) -> ConvSpec:
+def conv_spec(layer: Layer, dtype: DTypeLike | None) -> ConvSpec:
     """The validated `layer` for distribution, its weight in the operator dtype."""
     w = np.ascontiguousarray(layer.weight, dtype=matrix_dtype(layer.weight.dtype, dtype))
     return ConvSpec(w, layer.geoms, layer.groups)
 
 
-def same_layer_everywhere(comm: object, spec: ConvSpec) -> None:
+def same_layer_everywhere(comm: MPI.Comm, spec: ConvSpec) -> None:
     """Refuse, on every rank, a layer that differs between ranks (weights or geometry).
 
     One ``allgather`` of a SHA-256 digest of the weight's bytes, shape and dtype, the

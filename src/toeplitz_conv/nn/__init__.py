@@ -12,7 +12,11 @@ functions is used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names __getattr__ imports on first use
+    from ._lipschitz import LayerRow, LipschitzBound, lipschitz_bound
+    from ._spectral_norm import spectral_norm
 
 __all__ = ["LayerRow", "LipschitzBound", "lipschitz_bound", "spectral_norm"]
 

@@ -14,7 +14,11 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
 
 __all__ = ["add_lipschitz", "run_lipschitz"]
 
@@ -66,9 +70,11 @@ def _load(spec: str) -> Any:
     if where.endswith(".py"):
         if not os.path.isfile(where):
             raise ValueError(f"the model file {where!r} does not exist")
-        loader = importlib.util.spec_from_file_location("_toeplitz_conv_model", where)
+        # a .py path always has a spec and a source loader
+        found = importlib.util.spec_from_file_location("_toeplitz_conv_model", where)
+        loader = cast("ModuleSpec", found)
         module = importlib.util.module_from_spec(loader)
-        loader.loader.exec_module(module)
+        cast("Loader", loader.loader).exec_module(module)
     else:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())

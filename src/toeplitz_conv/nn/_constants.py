@@ -11,6 +11,7 @@ No torch here: the callers read the modules' parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -68,7 +69,7 @@ def silu_constant() -> float:
     return _maximise(deriv, 0.0, 5.0)
 
 
-def _maximise(f, a: float, b: float) -> float:
+def _maximise(f: Callable[[float], float], a: float, b: float) -> float:
     from scipy.optimize import minimize_scalar
 
     res = minimize_scalar(
@@ -110,7 +111,7 @@ def activation_constant(kind: str, **params: float) -> tuple[float, float, str]:
     raise ValueError(f"no Lipschitz constant for the activation {kind!r}")  # pragma: no cover
 
 
-def _window_counts(size: int, out: int, starts, ends) -> int:
+def _window_counts(size: int, out: int, starts: list[int], ends: list[int]) -> int:
     """The most windows ``[start, end)`` (clipped to ``[0, size)``) holding one position."""
     count = np.zeros(size, dtype=np.int64)
     for a, b in zip(starts, ends, strict=True):
@@ -138,7 +139,7 @@ def maxpool_counts(
             ends = [-((-(j + 1) * n) // m) for j in range(m)]
             total *= _window_counts(n, m, starts, ends)
             continue
-        k, s, p, d = kernel[a], stride[a], padding[a], dilation[a]
+        k, s, p, d = kernel[a], stride[a], padding[a], dilation[a]  # type: ignore[index]  # all given with kernel
         count = np.zeros(n, dtype=np.int64)
         for j in range(m):
             taps = j * s - p + d * np.arange(k)

@@ -29,7 +29,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from .._torch import import_torch
 from ..spectral._method import check_rtol
 from ._pieces import Context
 from ._walk import LayerRow, Walker, trace
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["LayerRow", "LipschitzBound", "lipschitz_bound"]
 
@@ -102,7 +105,7 @@ class LipschitzBound:
 
 # --------------------------------------------------------------------------- public
 def lipschitz_bound(
-    model: object,
+    model: torch.nn.Module,
     input_size: int | tuple[int, ...],
     *,
     rtol: float = 1e-3,

@@ -153,7 +153,7 @@ class Piece:
 class ConvPiece(Piece):
     """A conv (``transposed=False``) or transposed conv in torch's weight layout."""
 
-    weight: np.ndarray = None  # float64, (C_out, C_in/g, *K) or (C_in, C_out/g, *K)
+    weight: np.ndarray = None  # type: ignore[assignment]  # always given; float64, (C_out, C_in/g, *K) or (C_in, C_out/g, *K)
     params: dict[str, Any] = field(default_factory=dict)
     transposed: bool = False
     depthwise_copies: bool = False  # a pooling: C identical 1-channel kernels
@@ -234,7 +234,7 @@ class ConvPiece(Piece):
 class MatrixPiece(Piece):
     """``nn.Linear``'s weight ``W`` applied along the last axis."""
 
-    weight: np.ndarray = None  # (out, in) float64
+    weight: np.ndarray = None  # type: ignore[assignment]  # always given; (out, in) float64
 
     @cached_property
     def op(self) -> LinearOperator:
@@ -275,7 +275,7 @@ class MatrixPiece(Piece):
 class DiagPiece(Piece):
     """Elementwise multiplication by ``d`` (the sample's shape): BatchNorm, a constant."""
 
-    diag: np.ndarray = None
+    diag: np.ndarray = None  # type: ignore[assignment]  # always given
     bn_scale: np.ndarray | None = None  # per channel: a BatchNorm, foldable into a layer
 
     @cached_property
@@ -409,7 +409,7 @@ class Chain(Expr):
         return out
 
     @cached_property
-    def op(self) -> LinearOperator:  # type: ignore[override]
+    def op(self) -> LinearOperator:
         ops = [p.op for p in self.parts if not (isinstance(p, Piece) and p.trivial)]
         if not ops:
             return _identity_op(math.prod(self.in_shape))
@@ -464,8 +464,8 @@ class Sum(Expr):
         return [p for t in self.terms for p in t.pieces()]
 
     @cached_property
-    def op(self) -> LinearOperator:  # type: ignore[override]
-        out = self.signs[0] * self.terms[0].op
+    def op(self) -> LinearOperator:
+        out: LinearOperator = self.signs[0] * self.terms[0].op
         for s, t in zip(self.signs[1:], self.terms[1:], strict=True):
             out = out + s * t.op
         return out
@@ -498,7 +498,7 @@ class Cat(Expr):
         return [p for t in self.terms for p in t.pieces()]
 
     @cached_property
-    def op(self) -> LinearOperator:  # type: ignore[override]
+    def op(self) -> LinearOperator:
         ops = [t.op for t in self.terms]
         shapes = [t.out_shape for t in self.terms]
         d = self.dim

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -30,11 +30,16 @@ from .._torch import conv_classes, import_torch
 from ..spectral._method import check_rtol
 from ._pieces import Context, ConvPiece, conv_params
 
+if TYPE_CHECKING:
+    from .._typing import TorchConv
+
+    _Conv = TypeVar("_Conv", bound=TorchConv)
+
 __all__ = ["spectral_norm"]
 
 
 def spectral_norm(
-    module: Any,
+    module: _Conv,
     input_size: int | tuple[int, ...],
     *,
     name: str = "weight",
@@ -42,7 +47,7 @@ def spectral_norm(
     eps: float = 1e-12,
     rtol: float = 1e-3,
     seed: int = 0,
-) -> Any:
+) -> _Conv:
     r"""Divide a conv layer's weight by the layer's true spectral norm at `input_size`.
 
     Parameters
@@ -129,7 +134,16 @@ def _parametrization(torch: Any) -> type:
     F = torch.nn.functional
 
     class _TrueSpectralNorm(torch.nn.Module):
-        def __init__(self, module, weight, size, n_power_iterations, eps, rtol, seed) -> None:
+        def __init__(
+            self,
+            module: Any,
+            weight: Any,
+            size: tuple[int, ...],
+            n_power_iterations: int,
+            eps: float,
+            rtol: float,
+            seed: int,
+        ) -> None:
             super().__init__()
             self.params, self.transposed, self.kind = conv_params(module)
             n = weight.ndim - 2
@@ -161,7 +175,7 @@ def _parametrization(torch: Any) -> type:
                 for _ in range(15):
                     self._power_step(w)
 
-        def _apply(self, weight, x):
+        def _apply(self, weight: Any, x: Any) -> Any:
             p = self.params
             n = self.ndim
             if self.transposed:
@@ -182,7 +196,7 @@ def _parametrization(torch: Any) -> type:
                 return fn(x, weight, None, p["stride"], 0, p["dilation"], p["groups"])
             return fn(x, weight, None, p["stride"], p["padding"], p["dilation"], p["groups"])
 
-        def _power_step(self, w) -> None:
+        def _power_step(self, w: Any) -> None:
             with torch.enable_grad():
                 x = self._v.detach().clone().requires_grad_(True)
                 y = self._apply(w, x)
@@ -191,7 +205,7 @@ def _parametrization(torch: Any) -> type:
             self._u.copy_(u)
             self._v.copy_(F.normalize(g.flatten(), dim=0, eps=self.eps).view_as(g))
 
-        def certified_upper(self, weight) -> float:
+        def certified_upper(self, weight: Any) -> float:
             """The certified upper end of the layer's norm for this weight version."""
             key = (weight.data_ptr(), weight._version, tuple(weight.shape))
             if key != self._key:
@@ -210,7 +224,7 @@ def _parametrization(torch: Any) -> type:
                 self._key = key
             return self._upper
 
-        def forward(self, weight):
+        def forward(self, weight: Any) -> Any:
             if not self.training:
                 return weight / self.certified_upper(weight)
             with torch.no_grad():

@@ -293,7 +293,7 @@ class Walker:
         ins, outs = self.shape(x), self.shape(node)
         if tname in _ACT_MODULES:
             kind = _ACT_MODULES[tname]
-            params = {
+            params: dict[str, Any] = {
                 "negative_slope": getattr(mod, "negative_slope", 0.0),
                 "alpha": getattr(mod, "alpha", 1.0),
                 "approximate": getattr(mod, "approximate", "none"),
@@ -436,7 +436,15 @@ class Walker:
             ),
         )
 
-    def maxpool(self, node, x, kernel, stride, padding, dilation) -> None:
+    def maxpool(
+        self,
+        node: Any,
+        x: Any,
+        kernel: Any,  # torch's int-or-sequence pooling sizes; all None when adaptive
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+    ) -> None:
         ins, outs = self.shape(x), self.shape(node)
         n = len(ins) - 1
         if kernel is not None:

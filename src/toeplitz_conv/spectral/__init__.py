@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
 from .._arrays import check_memory
 from .._geometry import PaddingND, check_choice, check_int
 from .._public import renamed_keyword, warn_caller
+from .._typing import ArrayLike, Float64Array, PaddingMode, SeedLike, SpectrumMethod
 from ._bracket import NormBounds, exact_bounds, measure_norm, norm_bounds
 from ._krylov import svds_top, top_singular_values
 from ._method import (
@@ -62,24 +64,78 @@ __all__ = [
 ]
 
 
+@overload
+def singular_values(
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    k: int | None = ...,
+    method: SpectrumMethod = ...,
+    tol: float = ...,
+    maxiter: int | None = ...,
+    time_limit: float | None = ...,
+    rng: SeedLike = ...,
+    return_errors: Literal[False] = ...,
+) -> Float64Array: ...
+@overload
+def singular_values(
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    k: int | None = ...,
+    method: SpectrumMethod = ...,
+    tol: float = ...,
+    maxiter: int | None = ...,
+    time_limit: float | None = ...,
+    rng: SeedLike = ...,
+    return_errors: Literal[True],
+) -> tuple[Float64Array, Float64Array]: ...
+@overload
+def singular_values(
+    weight: ArrayLike,
+    input_size: int | tuple[int, ...],
+    *,
+    stride: int | tuple[int, ...] = ...,
+    padding: PaddingND = ...,
+    dilation: int | tuple[int, ...] = ...,
+    groups: int = ...,
+    padding_mode: PaddingMode = ...,
+    k: int | None = ...,
+    method: SpectrumMethod = ...,
+    tol: float = ...,
+    maxiter: int | None = ...,
+    time_limit: float | None = ...,
+    rng: SeedLike = ...,
+    return_errors: bool = ...,
+) -> Float64Array | tuple[Float64Array, Float64Array]: ...
 @renamed_keyword("input_length", "input_size")
 def singular_values(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     k: int | None = None,
-    method: str = "auto",
+    method: SpectrumMethod = "auto",
     tol: float = 1e-6,
     maxiter: int | None = None,
     time_limit: float | None = None,
-    rng: object = None,
+    rng: SeedLike = None,
     return_errors: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+) -> Float64Array | tuple[Float64Array, Float64Array]:
     r"""The singular values of ``conv_matrix(weight, input_size, ...)``, largest first.
 
     Parameters
@@ -220,15 +276,15 @@ def singular_values(
             raise ValueError(
                 f"`k` must be at most min(rows, cols) = {full} for this {m}x{n} matrix; got {k}"
             )
-    method = spectrum_method(layer, method, k)
+    chosen = spectrum_method(layer, method, k)
     if is_zero(layer):  # the zero map: every singular value is exactly 0, by any method
         count = full if k is None else k
         check_memory(8 * count, f"the spectrum's {count:,} singular values", "pass `k`")
         values = np.zeros(count)
         return (values, np.zeros(count)) if return_errors else values
-    if method == "fft":
+    if chosen == "fft":
         values = circulant_spectrum(layer, budget.deadline)
-    elif method == "dense":
+    elif chosen == "dense":
         check_memory(
             8 * m * n * (2 if layer.weight.dtype.kind == "c" else 1),
             f"the dense {m}x{n} matrix for its SVD",
@@ -238,12 +294,12 @@ def singular_values(
     else:
         if k is None:
             raise complete_spectrum_error(layer)
-        if method == "svds":
+        if chosen == "svds":
             values, errors, done = svds_top(layer, k, tol=tol, budget=budget, rng=gen)
         else:
             values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
         if not done:
-            _warn_unfinished(f"singular_values: method={method!r}", budget, tol, values, errors)
+            _warn_unfinished(f"singular_values: method={chosen!r}", budget, tol, values, errors)
         return (values, errors) if return_errors else values
     values = np.sort(values)[::-1]
     if k is not None:
@@ -273,18 +329,18 @@ def _ratio(top: float, bottom: float, shape: tuple[int, int]) -> float:
 
 @renamed_keyword("input_length", "input_size")
 def spectral_norm_bounds(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     rtol: float = 1e-6,
     maxiter: int = 50,
     time_limit: float | None = None,
-    rng: object = None,
+    rng: SeedLike = None,
 ) -> NormBounds:
     r"""A certified bracket ``(lower, upper)`` on the spectral norm ``||M||_2``.
 
@@ -405,18 +461,18 @@ def spectral_norm_bounds(
 
 @renamed_keyword("input_length", "input_size")
 def spectral_norm(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     rtol: float = 1e-6,
     maxiter: int = 50,
     time_limit: float | None = None,
-    rng: object = None,
+    rng: SeedLike = None,
 ) -> float:
     r"""The spectral norm ``||M||_2`` (largest singular value): the layer's Lipschitz constant.
 
@@ -480,18 +536,18 @@ def spectral_norm(
 
 @renamed_keyword("input_length", "input_size")
 def condition_number(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     tol: float = 1e-6,
     maxiter: int | None = None,
     time_limit: float | None = None,
-    rng: object = None,
+    rng: SeedLike = None,
 ) -> float:
     r"""The 2-norm condition number ``sigma_max / sigma_min`` of the layer's matrix.
 
@@ -615,20 +671,20 @@ class Analysis:
 
 
 def analyze(
-    weight: object,
+    weight: ArrayLike,
     input_size: int | tuple[int, ...],
     *,
     stride: int | tuple[int, ...] = 1,
     padding: PaddingND = 0,
     dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
-    padding_mode: str = "zeros",
+    padding_mode: PaddingMode = "zeros",
     k: int = 6,
     rtol: float = 1e-6,
     tol: float = 1e-6,
     maxiter: int | None = None,
     time_limit: float | None = None,
-    rng: object = None,
+    rng: SeedLike = None,
 ) -> Analysis:
     r"""The norm with its certified bracket, the condition number and the top singular values.
 

@@ -1,9 +1,8 @@
 r"""A Cholesky certificate for the norm of an N-d conv layer, block row by block row.
 
 Also the same for the columns of a strip of samples on one axis (a principal
-submatrix of the Gram matrix), and from those strips an upper bound for
-reflect/replicate padding past the whole certificate's budget
-(:func:`localized_nd`: edge strips, the circulant inside, IMS localisation).
+submatrix of the Gram matrix), which :mod:`._localize` uses for reflect and
+replicate padding past the whole certificate's budget.
 
 ``||M|| < mu`` iff ``mu^2 I - M^H M`` is positive definite. Ordered pixel-major
 (first axis, then the other axes, then the channel) the Gram matrix
@@ -50,7 +49,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 
@@ -60,12 +59,7 @@ from .._linop import LayerOperator
 
 _EPS = np.finfo(np.float64).eps
 
-__all__ = [
-    "block_gram_certificate",
-    "block_gram_cost",
-    "localized_nd",
-    "touched_columns",
-]
+__all__ = ["block_gram_certificate", "block_gram_cost"]
 
 
 def _reach(g: ConvGeometry, side: str) -> int:
@@ -167,7 +161,7 @@ def _plan(
             nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2) + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
-    return best
+    return cast("tuple[str, int, float, float]", best)  # every layer has an axis
 
 
 def block_gram_cost(
@@ -264,7 +258,7 @@ def _factorise(
     from scipy.linalg.lapack import get_lapack_funcs
 
     probe = np.zeros(1, dtype=blocks.P.dtype)
-    (potrf,) = get_lapack_funcs(("potrf",), (probe,))
+    (potrf,) = get_lapack_funcs(("potrf",), (probe,))  # type: ignore[misc]  # stubs: one name
     trsm, gemm = get_blas_funcs(("trsm", "gemm"), (probe,))
     herk = get_blas_funcs("herk" if probe.dtype.kind == "c" else "syrk", (probe,))
     eye = np.arange(blocks.n)
@@ -356,276 +350,3 @@ def block_gram_certificate(
     t = inner + 2 * k_total * k_total + 4  # roundings of one Gram entry, and of mu^2 - g
     form = 2 * t * _EPS * (_abs_gram_rowsum(layer, side) + mu2)
     return math.sqrt(mu2 + chol + form) * (1 + 8 * _EPS)
-
-
-# --------------------------------------------------------------------------- edge localisation
-def touched_columns(g: ConvGeometry) -> tuple[int, int]:
-    """``(a, b)``: the padding reads only samples ``l < a`` and ``l >= L - b`` on this axis.
-
-    Off those columns the layer equals its zero-padded version (``(0, 0)`` for zero padding).
-    """
-    L = g.input_length
-    rows = g.boundary_rows()
-    if rows.size == 0:
-        return 0, 0
-    pos = g.positions(rows)
-    raw = rows[:, None] * g.stride + np.arange(g.kernel_size) * g.dilation - g.pad_left
-    outside = (raw < 0) | (raw >= L)
-    cols = pos[outside & (pos >= 0)]
-    left = cols[cols < L / 2]
-    right = cols[cols >= L / 2]
-    return (int(left.max()) + 1 if left.size else 0), (L - int(right.min()) if right.size else 0)
-
-
-def _flat_edges(g: ConvGeometry) -> tuple[int, int]:
-    """``(a, b)`` of :func:`touched_columns`, widened to every sample (and centre) an output
-    that reads padding reads: those outputs see flat ramps (:func:`_commutator_weights`
-    is then zero on them, and no column of ``D_k S_k`` has two entries)."""
-    lo, hi = touched_columns(g)
-    L = g.input_length
-    rows = g.boundary_rows()
-    if rows.size == 0 or not (lo or hi):
-        return lo, hi
-    raw = rows[:, None] * g.stride + np.arange(g.kernel_size) * g.dilation - g.pad_left
-    centre = rows * g.stride - g.pad_left + g.dilation * (g.kernel_size - 1) / 2
-    pos = g.positions(rows)
-    left, right = (raw < 0).any(axis=1), (raw >= L).any(axis=1)
-    if lo and left.any():
-        reach = max(int(pos[left].max()), math.ceil(float(centre[left].max())))
-        lo = max(lo, reach + 1)
-    if hi and right.any():
-        read = np.where(pos[right] >= 0, pos[right], L)
-        reach = min(int(read.min()), math.floor(float(centre[right].min())))
-        hi = max(hi, L - reach)
-    return lo, hi
-
-
-def _ramp_vectors(x: np.ndarray, L: int, a: int, b: int, ell: int) -> np.ndarray:
-    r"""``v(x) = (phi_left, phi_mid, phi_right)(x)``, shape ``(3, *x.shape)``: a unit vector.
-
-    The angle ``Psi = psi_l + psi_r`` with ``psi_l = (pi/2) clip((x - a + 1) / (ell + 1), 0, 1)``
-    (``pi/2`` when ``a = 0``: no left ramp) and ``psi_r = (pi/2) clip((x - L + b + ell + 1) /
-    (ell + 1), 0, 1)`` (``0`` when ``b = 0``); ``v = (cos Psi, sin Psi, 0)`` up to ``pi/2``,
-    ``(0, sin Psi, -cos Psi)`` after. ``phi_left`` lives on ``x < a + ell``, ``phi_right``
-    on ``x >= L - b - ell``, ``phi_mid`` on ``a <= x < L - b``.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    half = np.pi / 2
-    if a:
-        psi = half * np.clip((x - (a - 1)) / (ell + 1), 0.0, 1.0)
-    else:
-        psi = np.full(x.shape, half)
-    right = half * np.clip((x - (L - b - ell - 1)) / (ell + 1), 0.0, 1.0) if b else 0.0
-    first = psi < half
-    psi = psi + right
-    zero = np.zeros(x.shape)
-    return np.stack(
-        [np.where(first, np.cos(psi), zero), np.sin(psi), np.where(first, zero, -np.cos(psi))]
-    )
-
-
-def _commutator_weights(g: ConvGeometry, a: int, b: int, ell: int) -> np.ndarray:
-    r"""``||D_k S_k||`` for each tap ``k`` of this axis, ``(K,)`` (upper bounds).
-
-    ``S_k`` is the 0/1 matrix of tap ``k`` (output ``q`` to sample ``src(q s + k d - p_l)``)
-    and ``D_k = diag_q |v(src) - v(c_q)|^2``, ``c_q = q s - p_l + d (K - 1) / 2`` the
-    centre of output ``q``'s taps (:func:`_ramp_vectors`). Each row of ``D_k S_k``
-    has at most one entry, so its norm is the largest column norm, exactly;
-    ``1e-15`` on each distance covers the rounding of the cosines (a tap that
-    reads its centre has distance 0).
-    """
-    L, K = g.input_length, g.kernel_size
-    q = np.arange(g.output_length)
-    centre = q * g.stride - g.pad_left + g.dilation * (K - 1) / 2
-    vc = _ramp_vectors(centre, L, a, b, ell)
-    pos = g.positions(q)
-    out = np.zeros(K)
-    for k in range(K):
-        ok = pos[:, k] >= 0
-        vs = _ramp_vectors(pos[ok, k], L, a, b, ell)
-        dist = np.sqrt(((vs - vc[:, ok]) ** 2).sum(axis=0))
-        dist = np.where(pos[ok, k] == centre[ok], 0.0, dist + 1e-15)  # equal: exactly 0
-        omega = dist * dist * (1 + 8 * _EPS)
-        cols = np.bincount(pos[ok, k], weights=omega * omega, minlength=L)
-        out[k] = math.sqrt(float(cols.max(initial=0.0))) * (1 + 8 * _EPS)
-    return out
-
-
-def _slice_layer(layer: Layer, axis: int, k: int) -> Layer:
-    """``M'``: the layer of the other axes with weight ``W[..., k_axis = k, ...]``."""
-    weight = np.take(layer.weight, k, axis=2 + axis)
-    geoms = tuple(g for a, g in enumerate(layer.geoms) if a != axis)
-    return Layer(weight, geoms, layer.groups)
-
-
-def localized_nd(
-    layer: Layer,
-    circulant: float,
-    lower: float,
-    rtol: float,
-    slice_norm: Callable[[Layer], float],
-    max_flops: float,
-    max_bytes: float,
-    deadline: float | None = None,
-    ell: int | None = None,
-) -> float | None:
-    r"""An upper bound on ``||M||`` (``n >= 2`` axes, reflect/replicate) from its edge strips.
-
-    On axis ``a`` the padding reads only the first ``a_a`` and last ``b_a``
-    samples (:func:`touched_columns`; widened by :func:`_flat_edges` so that the
-    outputs that read padding see no ramp). A partition of unity per axis,
-    ``phi_l^2 + phi_m^2 + phi_r^2 = 1`` (:func:`_ramp_vectors`: ``phi_m = 0``
-    on the touched samples, ramps ``(cos psi, sin psi)`` of ``ell`` samples),
-    and their products ``phi_i(p) = prod_a phi^a_{i_a}(p_a)`` (``3^n`` of them,
-    ``sum_i phi_i^2 = 1``), localise ``A = M^H M`` by the IMS formula (Simon 1983),
-    one axis after another:
-
-    .. math::
-
-        A = \sum_{i_a} \phi_{i_a} A \phi_{i_a}
-          + \tfrac12 \sum_{i_a} [\phi_{i_a}, [\phi_{i_a}, A]],
-        \qquad [\phi, [\phi, A]]_{jk} = (\phi(j) - \phi(k))^2 A_{jk}.
-
-    *Regions.* ``x^H phi_i A phi_i x = ||M phi_i x||^2 <= mu_i^2 ||phi_i x||^2``
-    with ``mu_i`` a bound on ``||M[:, supp phi_i]||``. A product with some
-    ``i_a`` in ``{l, r}`` lives in an edge strip (the first ``a_a + ell`` or last
-    ``b_a + ell`` samples of axis ``a``, every sample of the others), bounded by
-    the block Cholesky certificate of that strip's Gram matrix, a principal
-    submatrix of ``G`` (:func:`block_gram_certificate` with a window). The
-    all-``m`` product reads only columns no padded position reads, where ``M``
-    is the zero-padded conv ``T``: ``||T|| <= circulant``.
-
-    *Commutators.* With ``A = M^H M``, ``y_j = M_{qj} x_j`` and the unit vectors
-    ``v(j) = (phi_l, phi_m, phi_r)(j_a)``, for any centre ``c_q`` of output ``q``
-    (``|v(j) - v(k)|^2`` is a squared distance; the cross term is ``<= 0``)
-
-    .. math::
-
-        \tfrac12 \sum_{jk} |v(j) - v(k)|^2 A_{jk} \bar x_j x_k
-        \le \mathrm{Re} \langle N_a x, M x \rangle,
-        \qquad (N_a)_{qj} = M_{qj} |v(j) - v(c_q)|^2 .
-
-    Split by the tap ``k`` of axis ``a``, ``N_a = sum_k (D_k S_k) \otimes M'_k``
-    (:func:`_commutator_weights`; ``M'_k`` the layer of the other axes with
-    weight ``W[..., k, ...]``), so ``||N_a|| <= nu_a = sum_k ||D_k S_k|| ||M'_k||``
-    (`slice_norm` bounds ``||M'_k||``). Localising axis ``a`` inside the pieces
-    ``M phi_{i_<a}`` already cut along the earlier axes costs, by Cauchy-Schwarz
-    over the pieces, at most ``nu_a ||M|| ||x||^2``. Hence, with
-    ``m = max_i mu_i`` and ``nu = sum_a nu_a``,
-
-    .. math::
-
-        \|M\|^2 \le m^2 + \nu \|M\| \quad\Longrightarrow\quad
-        \|M\| \le \tfrac12 \big(\nu + \sqrt{\nu^2 + 4 m^2}\big).
-
-    ``|v(j) - v(c)| <= |Psi(j) - Psi(c)| <= pi |j - c| / (2 (ell + 1))``, so
-    ``nu = O(ell^{-2})``. `ell` (common to the axes, shortened on a short one)
-    is the least that brings ``nu / 2`` under ``rtol lower / 4``, or else the
-    most the strips' certificates afford (`max_flops` together, `max_bytes`
-    each); a given `ell` is used as it is. With a `deadline`
-    (``time.monotonic()``) ramps half that long go first, and the least bound
-    proved before it passes is returned. ``None``
-    when no ``ell >= 1`` fits, or a strip's certificate fails up to
-    ``lower * 1.1`` or is stopped by the `deadline` before any bound.
-
-    References
-    ----------
-    .. [1] B. Simon, "Semiclassical analysis of low lying eigenvalues. I. Non-degenerate
-       minima: asymptotic expansions",
-       Ann. Inst. H. Poincare A 38 (1983) 295-308 (the IMS localisation formula).
-    .. [2] S. M. Rump, "Verification of positive definiteness", BIT 46 (2006) 433-452.
-    """
-    geoms = layer.geoms
-    if layer.ndim < 2 or any(g.padding_mode == "circular" for g in geoms):
-        return None
-    touched = [_flat_edges(g) for g in geoms]
-    ramps = [a for a, (lo, hi) in enumerate(touched) if lo or hi]
-    if not ramps or not (lower > 0 and circulant > 0):
-        return None
-    longest = {}
-    for ax in ramps:
-        lo, hi = touched[ax]
-        L = geoms[ax].input_length
-        longest[ax] = (L - lo - hi - 1) // 2 if lo and hi else L - lo - hi - 1
-    if min(longest.values()) < 1:
-        return None
-
-    def windows(e: int) -> list[tuple[int, int, int]]:
-        out = []
-        for ax in ramps:
-            lo, hi = touched[ax]
-            L, e_ax = geoms[ax].input_length, min(e, longest[ax])
-            out += [(ax, 0, lo + e_ax)] if lo else []
-            out += [(ax, L - hi - e_ax, L)] if hi else []
-        return out
-
-    norms = {}  # ||M'_k|| per (axis, tap), as needed
-
-    def nu(e: int) -> float:
-        total = 0.0
-        for ax in ramps:
-            w = _commutator_weights(geoms[ax], *touched[ax], min(e, longest[ax]))
-            for k in np.nonzero(w)[0]:
-                if (ax, k) not in norms:
-                    norms[(ax, k)] = slice_norm(_slice_layer(layer, ax, int(k)))
-                total += float(w[k]) * norms[(ax, k)]
-        return total * (1 + 16 * _EPS)
-
-    def affordable(e: int) -> bool:
-        costs = [block_gram_cost(layer, wnd) for wnd in windows(e)]
-        return sum(c[0] for c in costs) <= max_flops and max(c[1] for c in costs) <= max_bytes
-
-    if ell is None:
-        top = max(longest.values())
-        if not affordable(1):
-            return None
-        lo_e, hi_e = 1, top  # the most affordable ell: costs grow with ell
-        while lo_e < hi_e:
-            mid = (lo_e + hi_e + 1) // 2
-            lo_e, hi_e = (mid, hi_e) if affordable(mid) else (lo_e, mid - 1)
-        ell = lo_e
-        aim = 0.25 * rtol * lower
-        while ell > 1 and 0.5 * nu(ell - 1) <= aim:  # nu falls like ell^-2: a few steps
-            ell -= 1
-        # with a deadline, ramps half as long first (about an eighth of the work): a bound
-        # in hand if the longest does not finish
-        steps = [ell] if deadline is None else sorted({max(1, ell // 2), ell})
-    else:
-        steps = [int(ell)]
-    if steps[0] < 1:
-        return None
-    best = None
-    for e in steps:
-        spread = nu(e)
-        first = max(rtol / 4, spread / (16 * lower))  # the strips add ~ lower * first
-        tries = [first * 4**j for j in range(12) if first * 4**j <= 0.1] or [0.1]
-        tries = sorted({max(circulant, lower * (1 + t)) for t in tries})
-        m = _prove_strips(layer, windows(e), tries, deadline)
-        if m is None:
-            break
-        m = max(m, circulant)
-        bound = 0.5 * (spread + math.sqrt(spread * spread + 4 * m * m)) * (1 + 64 * _EPS)
-        best = bound if best is None else min(best, bound)
-    return best
-
-
-def _prove_strips(
-    layer: Layer, windows: list[tuple[int, int, int]], tries: list[float], deadline: float | None
-) -> float | None:
-    """The largest of the strips' norm bounds, each proved at the least of `tries` (ascending)
-    that is not below the one the strip before needed (their maximum is what counts);
-    ``None`` when a strip fails them all or the `deadline` passes."""
-    level, best = 0, 0.0
-    for wnd in windows:
-        proved = None
-        for j in range(level, len(tries)):
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            proved = block_gram_certificate(layer, tries[j], deadline, window=wnd)
-            if proved is not None:
-                level = j
-                break
-        if proved is None:
-            return None
-        best = max(best, proved)
-    return best

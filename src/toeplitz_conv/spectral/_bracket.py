@@ -23,12 +23,12 @@ from ._certify import (
     embedding_lengths,
     gram_bound,
     grid_max,
-    localized_bound,
     nd_gram_affordable,
     peak_drop,
     refine_peak,
 )
 from ._krylov import SplitOperator, edge_vector, lanczos_lower, start_vector
+from ._localize import localized_bound
 from ._method import Budget, choose_method
 from ._symbol import EPS, dense_matrix, layer_symbol
 
@@ -126,9 +126,10 @@ def bracket(
     mode = layer.geoms[0].padding_mode
     n0 = embedding_lengths(layer, np.nan, 1)[0]
     upper_c, _, f_best = grid_max(sym, n0, rtol=rtol / 8, deadline=budget.deadline)
+    theta: float | np.ndarray
     if budget.out_of_time():  # the grid point itself: a parabola costs 2 n evaluations
-        theta = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
-        theta = float(theta) if theta.ndim == 0 else theta
+        grid = np.asarray(f_best, dtype=np.float64) * (2 * np.pi / np.asarray(n0))
+        theta = float(grid) if grid.ndim == 0 else grid
     else:
         theta = refine_peak(sym, f_best, n0)
     if mode == "zeros":
@@ -142,7 +143,7 @@ def bracket(
 
     upper = upper_of(upper_c)
     circulant = upper_c  # the least circulant bound: ||T|| for the zero-padded part
-    op = LayerOperator(layer)
+    op: LayerOperator | SplitOperator = LayerOperator(layer)
     x0, mx0 = start_vector(layer, sym, theta)
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
         op = SplitOperator(layer)  # two halves of each product on the package's pool

@@ -13,34 +13,43 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._layer import Layer
 from .._linop import LayerOperator
-from ._blockgram import block_gram_certificate, block_gram_cost, localized_nd, touched_columns
-from ._symbol import EPS, Symbol, gram_terms, layer_symbol, svdvals, top_bounds
+from ._blockgram import block_gram_certificate, block_gram_cost
+from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
+
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import LinearOperator
+    from threadpoolctl import ThreadpoolController
+
+    # a point of the embedding grid: an int per axis (one int in 1-D)
+    _GridPoint = int | np.integer | Sequence[int] | np.ndarray
 
 __all__ = [
+    "GRAM_BYTES_ND",
+    "band_cholesky",
     "boundary_norm",
     "copies",
     "embedding_lengths",
     "gram_bound",
     "gram_certificate",
     "grid_max",
-    "localized_bound",
     "nd_gram_affordable",
+    "one_blas_thread",
     "peak_drop",
+    "probed_window_gram",
     "refine_peak",
 ]
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _GRAM_FLOPS_ND = 4e12  # most (estimated) flops of an N-d block-Cholesky certificate
-_GRAM_BYTES_ND = 2**31  # most memory of its blocks
-_LOCAL_ENTRIES = 1e7  # most nonzeros of one edge window's Gram matrix (localized_bound)
-_LOCAL_FLOPS_ND = 1.5e12  # most (estimated) flops of the N-d edge strips' certificates together
+GRAM_BYTES_ND = 2**31  # most memory of its blocks
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
 
@@ -71,7 +80,8 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
     mu2 = mu[live] ** 2
     shift = mu2[:, None] * (1 - 8 * (k + 2) * k * EPS) - delta[None, :]  # (live, groups)
-    (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))
+    # a tuple of names gives a tuple of functions (the stubs type the one-name form only)
+    (potrf,) = get_lapack_funcs(("potrf",), (np.zeros(1, dtype=np.complex128),))  # type: ignore[misc]
     chunk = 8  # one small buffer, reused: a fresh multi-megabyte array costs page faults
     buf = np.empty((min(chunk, live.size), flat.shape[1]), dtype=np.complex128)
     diag = np.arange(k) * (k + 1)
@@ -84,7 +94,7 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
         else:
             np.matmul(cos[sl] + 1j * sin[sl], flat, out=G)
         np.negative(G, out=G)
-        blocks = G.reshape(G.shape[0], groups, k * k)
+        blocks: np.ndarray = G.reshape(G.shape[0], groups, k * k)
         blocks[:, :, diag] += shift[sl, :, None]
         blocks = blocks.reshape(G.shape[0], groups, k, k)
         for i in range(G.shape[0]):
@@ -95,7 +105,7 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _blas_controller() -> object | None:
+def _blas_controller() -> ThreadpoolController | None:
     """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
     try:
         from threadpoolctl import ThreadpoolController
@@ -105,7 +115,7 @@ def _blas_controller() -> object | None:
 
 
 @contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> Iterator[None]:
     """BLAS on one thread inside (when threadpoolctl is installed; else nothing changes).
 
     The branch and bound factorises thousands of small (``C x C s``) symbol
@@ -158,7 +168,7 @@ def grid_max(
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
     point ``f_best`` (an int for an int `n`) attains ``best``.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         if isinstance(n, (int, np.integer)):
             upper, best, f = _grid_max_search(
                 sym, (int(n),), rtol=rtol, threshold=threshold, deadline=deadline
@@ -274,12 +284,12 @@ def _grid_max_search(
         aim = max(threshold, best * (1 + rtol / 4)) / (1 + 256 * EPS)
         # small boxes are finished at once (all their points); larger ones are halved
         short = np.prod(width + 1, axis=1) <= _SHORT_RANGE + 1
-        rest = [
+        inside = [
             p
             for a_, b_ in zip(lo_b[short], hi_b[short], strict=True)
             for p in _inner_points(a_, b_)
         ]
-        rest = np.array(rest, dtype=np.int64).reshape(-1, nax)
+        rest = np.array(inside, dtype=np.int64).reshape(-1, nax)
         L_lo, L_hi, L_cv, L_h = lo_b[~short], hi_b[~short], cv[~short], h[~short]
         axis, mid, h_child, face = _halve(L_lo, L_hi, L_h, spacing, curvature)
         lev_face = aim - 0.5 * (h_child * h_child) @ curvature
@@ -413,7 +423,7 @@ def nd_gram_affordable(layer: Layer) -> bool:
     if layer.ndim == 1 or any(g.padding_mode == "circular" for g in layer.geoms):
         return False
     flops, nbytes = block_gram_cost(layer)
-    return flops <= _GRAM_FLOPS_ND and nbytes <= _GRAM_BYTES_ND
+    return flops <= _GRAM_FLOPS_ND and nbytes <= GRAM_BYTES_ND
 
 
 def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
@@ -423,20 +433,20 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     (a row reads samples at most ``d(K-1)`` apart, and reflect/replicate only
     fold them closer), so Cholesky costs ``O(C_in L b^2)`` for bandwidth ``b``;
     the band comes from ``C_in (2 d (K-1) + 1)`` products with ``M^H M``
-    (:func:`_probed_window_gram`).
+    (:func:`probed_window_gram`).
     If it succeeds, ``mu^2 I - M^H M`` is positive definite up to rounding, and
     the returned bound adds a margin for that rounding. ``None`` when the
     factorisation fails or would be too large (or circular padding wraps the band).
     ``n >= 2`` axes: the block-row factorisation of :mod:`._blockgram` (blocks of
     one slice of the longest-costing axis, Gram blocks from the weights), while
-    it costs at most ``_GRAM_FLOPS_ND`` flops and ``_GRAM_BYTES_ND`` bytes; it
+    it costs at most ``_GRAM_FLOPS_ND`` flops and ``GRAM_BYTES_ND`` bytes; it
     stops at `deadline`.
     """
 
     if layer.ndim != 1:
         if not nd_gram_affordable(layer):
             return None
-        with _one_blas_thread():  # see localized_bound: two BLAS threads on a busy machine
+        with one_blas_thread():  # see localized_bound: two BLAS threads on a busy machine
             return block_gram_certificate(layer, mu, deadline)
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
@@ -447,11 +457,11 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     if g.padding_mode == "circular" or too_big:
         return None
     op = LayerOperator(layer)
-    gram = _probed_window_gram(op, c_in, L, np.arange(L), span)
-    return _band_cholesky(gram, mu, (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size)
+    gram = probed_window_gram(op, c_in, L, np.arange(L), span)
+    return band_cholesky(gram, mu, (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size)
 
 
-def _band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
+def band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
     """Prove ``lambda_max(G) <= ~mu^2`` for a Hermitian banded ``G`` (lower storage `ab`).
 
     Factorises ``mu^2 I - G`` (in place of `ab`); on success returns ``mu``
@@ -476,7 +486,9 @@ def _band_cholesky(ab: np.ndarray, mu: float, terms: int) -> float | None:
     return math.sqrt(mu * mu + slack)
 
 
-def _probed_window_gram(op, c_in: int, samples: int, window: np.ndarray, span: int) -> np.ndarray:
+def probed_window_gram(
+    op: LinearOperator, c_in: int, samples: int, window: np.ndarray, span: int
+) -> np.ndarray:
     """The Gram matrix ``(M^H M)[S, S]`` of the columns ``S`` = samples `window` x channels.
 
     In position-major order ``J = i c_in + c`` (``i`` the index in `window`), as
@@ -511,169 +523,6 @@ def _probed_window_gram(op, c_in: int, samples: int, window: np.ndarray, span: i
     return ab
 
 
-def _touched_columns(layer: Layer) -> tuple[int, int]:
-    """``(a, b)``: ``M`` differs from zero padding only on columns ``l < a`` and ``l >= L - b``."""
-    return touched_columns(layer.geom)
-
-
-def _padded_norm(layer: Layer) -> float:
-    """An upper bound on ``||M||`` for :func:`localized_bound`'s slices (small layers).
-
-    ``sqrt(copies)`` times the circulant's (in 1-D also the circulant's plus
-    :func:`boundary_norm`), or, when cheaper than that, a Gram certificate at
-    ``1.005`` or ``1.03`` times a power-iteration estimate (1-D: the banded
-    Cholesky; ``n >= 2``: the block Cholesky when it costs at most ``1e10`` flops).
-    """
-    sym = layer_symbol(layer)
-    circ = grid_max(sym, embedding_lengths(layer, np.nan, 1)[0], rtol=1e-3)[0]
-    bound = math.sqrt(copies(layer)) * circ
-    if layer.ndim == 1:
-        bound = min(bound, circ + boundary_norm(layer))
-    bound *= 1 + 256 * EPS
-    if layer.ndim > 1 and block_gram_cost(layer)[0] > 1e10:
-        return bound
-    op = LayerOperator(layer)
-    x = np.random.default_rng(0).standard_normal(op.shape[1])
-    est = 0.0
-    for _ in range(40):  # an estimate only: the certificate below proves the bound
-        y = op.rmatvec(op.matvec(x))
-        size = float(np.linalg.norm(y))
-        if not size > 0:
-            return bound
-        est, x = math.sqrt(size / float(np.linalg.norm(x))), y / size
-    for factor in (1.005, 1.03):
-        if est * factor >= bound:
-            break
-        cert = gram_certificate(layer, est * factor)
-        if cert is not None:
-            return min(bound, cert)
-    return bound
-
-
-def localized_bound(
-    layer: Layer,
-    circulant: float,
-    lower: float,
-    rtol: float,
-    max_entries: float | None = None,
-    deadline: float | None = None,
-    ell: int | None = None,
-) -> float | None:
-    r"""An upper bound on ``||M||`` for reflect/replicate padding from the edges only.
-
-    ``M = T + B`` where ``T`` is the zero-padded conv (a submatrix of the
-    circulant, ``||T|| <= circulant``) and ``B`` lives on the first ``a`` and last
-    ``b`` columns. With a partition of unity over the samples,
-    ``phi_left^2 + phi_mid^2 + phi_right^2 = 1``, ``phi_mid = 0`` on those
-    columns and ramps ``(cos psi, sin psi)`` of ``ell`` samples between, the IMS
-    localisation formula (Simon 1983) for ``A = M^H M``,
-
-    .. math::
-
-        A = \sum_i \phi_i A \phi_i + \tfrac12 \sum_i [\phi_i, [\phi_i, A]],
-
-    gives ``lambda_max(A) <= max(mu_left^2, circulant^2, mu_right^2) + E`` where
-    ``mu_left`` bounds ``||M[:, :a + ell]||`` (a banded Cholesky of that window's
-    Gram matrix, :func:`_band_cholesky`), likewise on the right, and
-    ``[phi_i, [phi_i, A]]_{jk} = (phi_i(l_j) - phi_i(l_k))^2 A_{jk}`` with
-    ``sum_i (phi_i(l) - phi_i(l'))^2 <= (psi(l) - psi(l'))^2
-    <= (pi (l - l') / (2 (ell + 1)))^2``, so that
-
-    .. math::
-
-        E \le \tfrac12 \Big(\frac{\pi}{2(\ell + 1)}\Big)^2
-        \max_j \sum_k |A_{jk}| (l_j - l_k)^2,
-
-    the weighted row sums computed with ``|M|`` (the layer with ``|W|``, which
-    bounds ``|M|`` entrywise) as ``l^2 |A| 1 - 2 l |A| l + |A| l^2``. The gap
-    closes like ``1 / ell^2``; the windows cost what the Gram certificate of a
-    ``2 (a + ell)``-sample layer costs, so ``ell`` is as long as `max_entries`
-    (nonzeros of the windows' Gram matrices; default ``1e7``) allows. ``None`` if the windows do
-    not fit or a window's Cholesky fails up to ``circulant``.
-
-    ``n >= 2`` axes: the same from the edge strips of every axis
-    (:func:`._blockgram.localized_nd`: block-Cholesky certificates of the strips,
-    at most ``_LOCAL_FLOPS_ND`` flops, ramps of `ell` samples if given, and the
-    `deadline`). In 1-D `ell` and `deadline` are not used (its windows are cheap).
-    """
-    from .._layer import conv_layer
-
-    if layer.ndim != 1:
-        # blocks of a few hundred unknowns: on a busy 2-core machine two OpenBLAS threads
-        # factorised 64 channels on 12 x 56 in 48 s, one in 12 s
-        with _one_blas_thread():
-            return localized_nd(
-                layer,
-                circulant,
-                lower,
-                rtol,
-                _padded_norm,
-                _LOCAL_FLOPS_ND,
-                _GRAM_BYTES_ND,
-                deadline=deadline,
-                ell=ell,
-            )
-    g = layer.geom
-    if g.padding_mode not in ("reflect", "replicate"):
-        return None
-    c_in, L, s = layer.in_channels, g.input_length, g.stride
-    span = g.dilation * (g.kernel_size - 1)
-    band = c_in * (span + 1)
-    a, b = _touched_columns(layer)
-    if max_entries is None:
-        max_entries = _LOCAL_ENTRIES
-    width = int(max_entries // (c_in * (2 * band + 1)))  # most samples in one window
-    ell = min(width - max(a, b), (L - a - b) // 2 - 2 * span - 2)
-    if ell < 8 * span + 8:
-        return None
-    # a shorter layer with the same edges (same L mod s): M's windows are its windows
-    margin = 2 * (max(a, b) + ell + 2 * span + g.pad_left + g.pad_right + 2 * s)
-    short = L if L <= margin else L - ((L - margin) // s) * s
-    sub = conv_layer(
-        layer.weight,
-        short,
-        stride=s,
-        padding=(g.pad_left, g.pad_right),
-        dilation=g.dilation,
-        groups=layer.groups,
-        padding_mode=g.padding_mode,
-    )
-    op = LayerOperator(sub)
-    pos = np.tile(np.arange(short), c_in)
-    terms = (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size
-    tries = [lower * (1 + t) for t in (rtol / 4, rtol, 1e-4, 1e-3, 1e-2, 0.1) if t >= rtol / 4]
-    edge = []
-    for window in (np.arange(a + ell), np.arange(short - b - ell, short)):
-        gram = _probed_window_gram(op, c_in, short, window, span)
-        proved = None
-        for mu in [*tries, circulant * (1 + 1e-3)]:
-            proved = _band_cholesky(gram.copy(), mu, terms)
-            if proved is not None:
-                break
-        if proved is None:
-            return None
-        edge.append(proved)
-    # the localisation error from the weighted row sums of |A| on the ramps
-    absolute = LayerOperator(Layer(np.abs(sub.weight).astype(np.float64), sub.geoms, sub.groups))
-
-    def gram_abs(x: np.ndarray) -> np.ndarray:
-        return absolute.rmatvec(absolute.matvec(x))
-
-    worst = 0.0
-    for start in (a, short - b - ell):
-        centre = start + ell / 2
-        lpos = (pos - centre).astype(np.float64)
-        ones = np.ones_like(lpos)
-        a0, a1, a2 = gram_abs(ones), gram_abs(lpos), gram_abs(lpos * lpos)
-        weighted = lpos * lpos * a0 - 2 * lpos * a1 + a2
-        rounding = 16 * EPS * (lpos * lpos * a0 + 2 * np.abs(lpos) * gram_abs(np.abs(lpos)) + a2)
-        near = np.abs(lpos) <= ell / 2 + span + 1
-        worst = max(worst, float((weighted + rounding)[near].max()))
-    error = 0.5 * (np.pi / (2 * (ell + 1))) ** 2 * worst
-    top = max(edge[0], edge[1], circulant)
-    return math.sqrt(top * top + error) * (1 + 256 * EPS)
-
-
 def embedding_lengths(layer: Layer, theta: np.ndarray | float, count: int) -> list[tuple[int, ...]]:
     """Polyphase sizes ``n_a = N_a / s_a`` of circulants that embed the layer, best first.
 
@@ -696,7 +545,7 @@ def embedding_lengths(layer: Layer, theta: np.ndarray | float, count: int) -> li
     return [tuple(n0), *(tuple(int(b[i]) for b in best) for i in range(count - 1))]
 
 
-def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
+def refine_peak(sym: Symbol, f: _GridPoint, n: _GridPoint) -> np.ndarray | float:
     """The angles of the symbol's peak near grid point `f`, by a parabola per axis.
 
     For real weights the symbol's singular values are even about 0 and pi, so on
@@ -704,8 +553,8 @@ def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
     Returns a float for an int `n` (1-D), else an array of ``n`` angles.
     """
     one = isinstance(n, (int, np.integer))
-    nn = (int(n),) if one else tuple(int(v) for v in n)
-    ff = (int(f),) if one else tuple(int(v) for v in f)
+    nn = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    ff = (int(f),) if isinstance(f, (int, np.integer)) else tuple(int(v) for v in f)
     spacing = 2 * np.pi / np.array(nn, dtype=np.float64)
     out = np.array(ff, dtype=np.float64)
     symmetric = sym.real and all((2 * fa) % na == 0 for fa, na in zip(ff, nn, strict=True))
@@ -733,15 +582,14 @@ def refine_peak(sym: Symbol, f: object, n: object) -> np.ndarray | float:
     return float(angles[0]) if one else angles
 
 
-def peak_drop(sym: Symbol, f: object, n: object) -> float:
+def peak_drop(sym: Symbol, f: _GridPoint, n: _GridPoint) -> float:
     """How much a grid shifted half a step off the peak at `f` may lower the maximum (a guess).
 
     ``sum_a max(0, -second difference_a) / 8`` from the values :func:`refine_peak`
     left in ``sym.seen``; used only to skip embedding lengths that cannot help.
     """
-    one = isinstance(n, (int, np.integer))
-    nn = (int(n),) if one else tuple(int(v) for v in n)
-    ff = (int(f),) if one else tuple(int(v) for v in f)
+    nn = (int(n),) if isinstance(n, (int, np.integer)) else tuple(int(v) for v in n)
+    ff = (int(f),) if isinstance(f, (int, np.integer)) else tuple(int(v) for v in f)
     drop = 0.0
     for a in range(len(nn)):
         lo_, hi_ = list(ff), list(ff)

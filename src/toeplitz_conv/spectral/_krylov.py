@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.linalg
@@ -26,6 +27,7 @@ from ._symbol import EPS, Symbol, is_real, layer_symbol, svdvals, top_vector
 __all__ = [
     "EUCLIDEAN",
     "Euclidean",
+    "Ritz",
     "SplitOperator",
     "basis_size",
     "block_krylov",
@@ -189,8 +191,12 @@ class SplitOperator:
         return self._halves(y, self.cols, lambda op, v: op.rmatvec(v))
 
     @staticmethod
-    def _halves(v: np.ndarray, ops: list, apply) -> np.ndarray:
-        parts: list = [None, None]
+    def _halves(
+        v: np.ndarray,
+        ops: list[LayerOperator],
+        apply: Callable[[LayerOperator, np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        parts: list[Any] = [None, None]  # filled by the two tasks
 
         def task(i: int) -> None:
             parts[i] = apply(ops[i], v)
@@ -200,7 +206,7 @@ class SplitOperator:
 
 
 def lanczos_lower(
-    op: object,
+    op: LinearOperator | SplitOperator,
     x0: np.ndarray,
     *,
     steps: int,
@@ -264,7 +270,7 @@ def edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
         shape = [1] * layer.ndim
         shape[a] = L
         near = near | edge.reshape(shape)
-    x = np.zeros((layer.in_channels, near.size))
+    x: np.ndarray = np.zeros((layer.in_channels, near.size))
     where = np.flatnonzero(near.ravel())
     x[:, where] = gen.standard_normal((layer.in_channels, where.size))
     x = x.ravel()
@@ -365,14 +371,14 @@ def _orthonormal(
 
 
 def block_krylov(
-    apply,
+    apply: Callable[[np.ndarray], np.ndarray],
     X0: np.ndarray,
     k: int,
     *,
     tol: float,
     budget: Budget,
     max_basis: int,
-    aim=None,
+    aim: Callable[[np.ndarray], np.ndarray] | None = None,
     inner: Euclidean = EUCLIDEAN,
 ) -> Ritz:
     r"""The `k` largest eigenpairs of a Hermitian PSD ``A`` from a block Krylov space on `X0`.
@@ -485,7 +491,9 @@ def symbol_peaks(
     return out
 
 
-def _modes(layer: Layer, sym: Symbol, theta: float, group: int, index: int, windows: int):
+def _modes(
+    layer: Layer, sym: Symbol, theta: float, group: int, index: int, windows: int
+) -> np.ndarray:
     r"""Windowed exponentials at `theta`, ``j = 1 .. windows`` of them.
 
     The model ``x[c, m s + r] = u[c, r] e^{i theta m} sin(pi j (l + 1) / (L + 1))``
@@ -568,7 +576,7 @@ def _modes_nd(
     return np.stack(cols, axis=1)
 
 
-def gram_apply(op: LinearOperator, wide: bool):
+def gram_apply(op: LinearOperator, wide: bool) -> Callable[[np.ndarray], np.ndarray]:
     """``X -> M^H M X`` (or ``M M^H X`` for a wide ``M``), on blocks."""
     if wide:
         return lambda X: op.matmat(op.rmatmat(X))
@@ -672,6 +680,7 @@ def svds_top(
         )
     op = LayerOperator(layer)
     v0 = rng.standard_normal(min(m, n))
+    values: Any  # the singular values only: the stubs type the vectors triple
     try:
         values = svds(
             op,

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._geometry import check_choice, check_int
 from .._layer import Layer
+from .._typing import SeedLike
 from ._symbol import is_circulant
 
 __all__ = [
@@ -84,7 +85,7 @@ def check_tol(tol: object) -> float:
     return value
 
 
-def as_generator(rng: object) -> np.random.Generator:
+def as_generator(rng: SeedLike) -> np.random.Generator:
     """`rng` (``None``: seed 0, an int seed, or a Generator) as a numpy Generator."""
     try:
         return np.random.default_rng(0 if rng is None else rng)

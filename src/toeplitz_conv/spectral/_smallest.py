@@ -8,6 +8,8 @@ residual gives an exact singular value within its error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +32,9 @@ from ._krylov import (
 from ._method import Budget, shift_invert_affordable
 from ._symbol import EPS, layer_symbol
 
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import SuperLU
+
 __all__ = ["extreme_values", "smallest_singular_value"]
 
 
@@ -41,7 +46,7 @@ def _position_major(channels: int, length: int) -> np.ndarray:
 
 def smallest_singular_value(
     layer: Layer, *, tol: float, budget: Budget, rng: np.random.Generator, top: float
-) -> tuple[float, float, bool, str]:
+) -> tuple[float, float, bool | np.bool_, str]:
     r"""``sigma_min`` (of the ``min(m, n)`` singular values) with an error, within `budget`.
 
     While ``M`` has at most :data:`SHIFT_INVERT_MAX_NNZ` nonzeros
@@ -115,7 +120,7 @@ def smallest_singular_value(
 
 def _shift_invert(
     layer: Layer,
-    forward,
+    forward: Callable[[np.ndarray], np.ndarray],
     X: np.ndarray,
     wide: bool,
     tol: float,
@@ -123,7 +128,7 @@ def _shift_invert(
     max_basis: int,
     top: float,
     trough: float,
-) -> tuple[float, float, bool, str]:
+) -> tuple[float, float, bool | np.bool_, str]:
     """:func:`smallest_singular_value` by a sparse LU (see there); `trough` guesses
     ``sigma_min`` (the symbol's least singular value)."""
     import scipy.sparse as sp
@@ -145,7 +150,7 @@ def _shift_invert(
             return 0.0, 0.0, True, how
 
         def inverse(X: np.ndarray) -> np.ndarray:
-            return lu.solve(lu.solve(X, trans="H"))
+            return lu.solve(lu.solve(X, trans="H"))  # type: ignore[call-overload]  # stubs lack trans
 
         result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
         if result is None:
@@ -158,18 +163,24 @@ def _shift_invert(
         p, q = B.shape
         alpha = max(trough, math.sqrt(EPS) * top)
         for _ in range(3):
-            K = sp.bmat([[alpha * sp.eye_array(p, format="csc"), B], [B.conj().T, None]])
+            blocks: list[list[Any]] = [
+                [alpha * sp.eye_array(p, format="csc"), B],
+                [B.conj().T, None],
+            ]
+            K = sp.bmat(blocks)
             try:
                 lu = splu(K.tocsc(), permc_spec="COLAMD")
             except RuntimeError:  # "Factor is exactly singular"
                 return 0.0, 0.0, True, how
 
-            def inverse(X: np.ndarray, lu=lu, alpha=alpha) -> np.ndarray:
+            def augmented_inverse(
+                X: np.ndarray, lu: SuperLU = lu, alpha: float = alpha
+            ) -> np.ndarray:
                 rhs = np.zeros((p + q, X.shape[1]), dtype=np.result_type(X, B.dtype))
                 rhs[p:] = X
                 return lu.solve(rhs)[p:] * (-1 / alpha)
 
-            result = _inverse_krylov(inverse, X, space, forward, tol, budget, max_basis)
+            result = _inverse_krylov(augmented_inverse, X, space, forward, tol, budget, max_basis)
             if result is None:
                 return 0.0, 0.0, True, how
             value, error, converged, v = result
@@ -189,7 +200,13 @@ def _shift_invert(
 
 
 def _inverse_krylov(
-    inverse, X: np.ndarray, space: np.ndarray, forward, tol: float, budget: Budget, max_basis: int
+    inverse: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    space: np.ndarray,
+    forward: Callable[[np.ndarray], np.ndarray],
+    tol: float,
+    budget: Budget,
+    max_basis: int,
 ) -> tuple[float, float, bool, np.ndarray] | None:
     """Block Krylov on the inverse Gram matrix: ``(||B v||, error, converged, v)``, ``None``
     if it is numerically unbounded (``sigma_min = 0``)."""
@@ -234,6 +251,7 @@ def extreme_values(
     lower, upper = bounds
     if upper == 0:
         return 0.0, 0.0
+    done: bool | np.bool_
     if upper - lower > tol * upper:
         # the bracket is not closed (a short input, N-d, reflect/replicate): the top singular
         # value by block Krylov, whose residual says how close it is

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def analysis_layer(
 
     `input_size` is an int (1-D, or every axis of an N-d weight) or a tuple of ``n`` ints.
     """
-    geometry = dict(stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    geometry: dict[str, Any] = dict(
+        stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode
+    )
     return in_float64(conv_layer(weight, input_size, groups=groups, ndim=None, **geometry))
 
 
@@ -239,7 +242,7 @@ def top_bounds(sym: Symbol, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     theta = sym.angles(theta)
     phase = theta @ d.T
     flat = S.transpose(1, 0, 2, 3).reshape(d.shape[0], -1)
-    G = np.empty((theta.shape[0], flat.shape[1]), dtype=np.complex128)
+    G: np.ndarray = np.empty((theta.shape[0], flat.shape[1]), dtype=np.complex128)
     if flat.dtype.kind != "c":
         np.matmul(np.cos(phase), flat, out=G.real)
         np.matmul(np.sin(phase), flat, out=G.imag)

@@ -433,7 +433,6 @@ def test_svds_that_stops_short_returns_k_values_with_nan():
         pytest.param(np.zeros(3), 5000, id="1d-(3,)"),
         pytest.param(np.zeros((2, 3, 3)), 3000, id="1d-(2,3,3)"),
         pytest.param(np.zeros((1, 1, 2, 2)), (100, 100), id="2d"),
-        pytest.param(np.zeros((1, 2, 2, 2, 2)), (12, 10, 11), id="3d"),
     ],
 )
 def test_zero_weight_is_the_zero_map(weight, size):
@@ -764,10 +763,11 @@ def test_deterministic(shape, size, padding, seed):
         a = _bracket.bracket(layer, 1e-3, _method.Budget(30, None))
         b = _bracket.bracket(layer, 1e-3, _method.Budget(30, None))
     assert a == b
-    a = tc.spectral_norm_bounds(w, size, padding=padding)
-    b = tc.spectral_norm_bounds(w, size, padding=padding, rng=123)
-    assert a == b
-    assert isinstance(a, tc.NormBounds) and a.lower <= a.upper
+    if len(shape) == 3:  # the public bracket too (on the 2-D layer: 0.4 s more, kept out)
+        a = tc.spectral_norm_bounds(w, size, padding=padding)
+        b = tc.spectral_norm_bounds(w, size, padding=padding, rng=123)
+        assert a == b
+        assert isinstance(a, tc.NormBounds) and a.lower <= a.upper
 
 
 # ------------------------------------------------------------- the symbol, grid maximum
@@ -1160,7 +1160,6 @@ def test_localized_bound_with_a_deadline_tries_shorter_ramps_first():
     [
         case((2, 2, 5), 300, "reflect", 5, 7),
         case((4, 4, 3, 3), (12, 10), "replicate", 0, 8),
-        case((2, 2, 3, 3, 3), (6, 7, 5), "replicate", 0, 8),
     ],
 )
 def test_bracket_that_cannot_close_warns_with_a_certified_bracket(

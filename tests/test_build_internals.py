@@ -20,6 +20,7 @@ import toeplitz_conv as tc
 from reference import ref_conv1d_coo
 from toeplitz_conv import _pattern, _threads
 from toeplitz_conv import _tunables as tunables
+from toeplitz_conv._geometry import conv_geometry
 
 MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -220,7 +221,7 @@ def test_conv_transpose_is_the_transpose():
 
 
 def test_band_size_does_not_grow_with_length():
-    geom = tc.matrices.conv_geometry(10**8, 9, stride=3, padding=4, padding_mode="reflect")
+    geom = conv_geometry(10**8, 9, stride=3, padding=4, padding_mode="reflect")
     for b in (_pattern.band(geom), _pattern.transposed_band(geom)):
         arrays = [getattr(b, f) for f in ("unit_cols", "edge_cols", "edge_counts")]
         assert sum(a.size for a in arrays) < 200
@@ -269,7 +270,7 @@ def test_sliced_band_and_row_classes():
     """Rows [r0, r1) of a band are a band; its row classes cover each row exactly once."""
     rng = np.random.default_rng(21)
     for w, length, kw in random_cases(40, 13):
-        geom = tc.matrices.conv_geometry(
+        geom = conv_geometry(
             length,
             w.shape[2],
             stride=kw["stride"],

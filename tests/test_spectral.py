@@ -1024,8 +1024,8 @@ def test_reflect_bracket_beyond_the_gram_budget_stays_narrow(monkeypatch, mode, 
     calls = []
     real = _localize.localized_bound
 
-    def spy(*args):
-        calls.append(real(*args))
+    def spy(*args, **kwargs):
+        calls.append(real(*args, **kwargs))
         return calls[-1]
 
     monkeypatch.setattr(_bracket, "localized_bound", spy)

@@ -188,7 +188,7 @@ def bracket(
             upper = min(upper, cert)
     if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
-        local = localized_bound(layer, circulant, lower, rtol, None, budget.deadline)
+        local = localized_bound(layer, circulant, lower, rtol, deadline=budget.deadline)
         if local is not None:
             upper = min(upper, local)
     if open_(upper) and choose_method(layer) == "dense":

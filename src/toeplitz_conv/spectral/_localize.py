@@ -63,11 +63,6 @@ def touched_columns(g: ConvGeometry) -> tuple[int, int]:
     return (int(left.max()) + 1 if left.size else 0), (L - int(right.min()) if right.size else 0)
 
 
-def _touched_columns(layer: Layer) -> tuple[int, int]:
-    """``(a, b)``: ``M`` differs from zero padding only on columns ``l < a`` and ``l >= L - b``."""
-    return touched_columns(layer.geom)
-
-
 def _flat_edges(g: ConvGeometry) -> tuple[int, int]:
     """``(a, b)`` of :func:`touched_columns`, widened to every sample (and centre) an output
     that reads padding reads: those outputs see flat ramps (:func:`_commutator_weights`
@@ -240,7 +235,7 @@ def localized_bound(
     c_in, L, s = layer.in_channels, g.input_length, g.stride
     span = g.dilation * (g.kernel_size - 1)
     band = c_in * (span + 1)
-    a, b = _touched_columns(layer)
+    a, b = touched_columns(g)
     if max_entries is None:
         max_entries = _LOCAL_ENTRIES
     width = int(max_entries // (c_in * (2 * band + 1)))  # most samples in one window

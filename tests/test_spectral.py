@@ -1426,3 +1426,18 @@ def test_svds_without_k_says_so():
         with pytest.raises(ValueError, match=rf"`method`='{method}' computes the k largest") as e:
             tc.singular_values([1, 2, 3], 10, method=method)
         assert "DENSE_LIMIT" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("weight", "size", "kw"),
+    [
+        ([1.0, 2.0, 3.0], 50, {"padding": 1, "padding_mode": "circular"}),  # fft
+        ([1.0, 2.0, 3.0], 50, {"padding": 1}),  # dense
+        ([1.0, 2.0, 3.0], 5000, {"padding": 1}),  # the certified bracket
+    ],
+)
+def test_bounds_are_python_floats(weight, size, kw):
+    """Every path returns plain floats (a user's repr shows numbers, not np.float64(...))."""
+    bounds = tc.spectral_norm_bounds(weight, size, **kw)
+    assert type(bounds.lower) is float and type(bounds.upper) is float
+    assert type(tc.analyze(weight, size, k=1, **kw).bounds.lower) is float

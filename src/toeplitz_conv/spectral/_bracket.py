@@ -70,7 +70,7 @@ def _dense_norm(layer: Layer) -> float:
 
 def exact_bounds(top: float) -> NormBounds:
     """The bracket around a norm computed exactly by an SVD: a margin of 256 ulps."""
-    return NormBounds(top * (1 - 256 * EPS), top * (1 + 256 * EPS))
+    return NormBounds(float(top * (1 - 256 * EPS)), float(top * (1 + 256 * EPS)))
 
 
 def measure_norm(
@@ -85,7 +85,8 @@ def measure_norm(
     method = choose_method(layer, "norm")
     if method == "fft":
         upper, best = _circulant_norm(layer)
-        return method, best, NormBounds(best * (1 - 64 * EPS), upper * (1 + 256 * EPS))
+        bounds = NormBounds(float(best * (1 - 64 * EPS)), float(upper * (1 + 256 * EPS)))
+        return method, best, bounds
     if method == "dense":
         top = _dense_norm(layer)
         return method, top, exact_bounds(top)

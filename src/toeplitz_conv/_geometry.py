@@ -447,14 +447,6 @@ def conv_geometries(
     )
 
 
-def _numeric_padding(padding: object) -> None:
-    if isinstance(padding, str):
-        raise TypeError(
-            "`padding` of a transposed convolution must be an int, a (left, right) pair or "
-            f"one of those per axis (torch has no string padding there); got {padding!r}"
-        )
-
-
 def transpose_geometry(
     input_length: int,
     kernel_size: int,
@@ -478,7 +470,11 @@ def transpose_geometry(
     K = check_int(kernel_size, axis_name("kernel_size", axis), minimum=1)
     s = check_int(stride, axis_name("stride", axis), minimum=1)
     d = check_int(dilation, axis_name("dilation", axis), minimum=1)
-    _numeric_padding(padding)
+    if isinstance(padding, str):  # also what a string `padding` of transpose_geometries becomes
+        raise TypeError(
+            "`padding` of a transposed convolution must be an int, a (left, right) pair or "
+            f"one of those per axis (torch has no string padding there); got {padding!r}"
+        )
     p_l, p_r = resolve_padding(padding, kernel_size=K, stride=s, dilation=d, axis=axis)
     q = check_int(output_padding, axis_name("output_padding", axis), minimum=0)
     if q >= max(s, d):
@@ -509,7 +505,6 @@ def transpose_geometries(
 ) -> tuple[ConvGeometry, ...]:
     """One :func:`transpose_geometry` per spatial axis, from torch-style parameters."""
     n = len(input_size)
-    _numeric_padding(padding)
     output_paddings = per_axis(output_padding, "output_padding", n, minimum=0)
     axes = _axes(n, stride, padding, dilation)
     return tuple(

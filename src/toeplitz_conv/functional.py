@@ -174,27 +174,16 @@ def _conv(
     *,
     ndim: int,
     method: str,
+    transpose: bool = False,
     **params: Any,
 ) -> np.ndarray:
+    """Validate `x` and the layer (with `transpose`, the conv a ``conv_transpose`` transposes),
+    then run it."""
     a, x_ndim = _as_signal(x, "x", ndim)
-    layer = conv_layer(weight, a.shape[2:], ndim=ndim, **params)
-    _check_channels(a, x_ndim, layer.in_channels, "x")
-    return _run(a, x_ndim, layer, bias, transpose=False, method=method)
-
-
-def _conv_transpose(
-    x: ArrayLike,
-    weight: ArrayLike,
-    bias: ArrayLike | None,
-    *,
-    ndim: int,
-    method: str,
-    **params: Any,
-) -> np.ndarray:
-    a, x_ndim = _as_signal(x, "x", ndim)
-    layer = transpose_layer(weight, a.shape[2:], ndim=ndim, **params)
-    _check_channels(a, x_ndim, layer.out_channels, "x")
-    return _run(a, x_ndim, layer, bias, transpose=True, method=method)
+    validate = transpose_layer if transpose else conv_layer
+    layer = validate(weight, a.shape[2:], ndim=ndim, **params)
+    _check_channels(a, x_ndim, layer.out_channels if transpose else layer.in_channels, "x")
+    return _run(a, x_ndim, layer, bias, transpose=transpose, method=method)
 
 
 def conv(
@@ -465,7 +454,7 @@ def conv_transpose(
     geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _conv_transpose(x, w, bias, ndim=n, method=method, groups=groups, **geometry)
+    return _conv(x, w, bias, ndim=n, method=method, transpose=True, groups=groups, **geometry)
 
 
 def conv_transpose1d(
@@ -516,7 +505,7 @@ def conv_transpose1d(
     geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _conv_transpose(x, weight, bias, ndim=1, method=method, groups=groups, **geometry)
+    return _conv(x, weight, bias, ndim=1, method=method, transpose=True, groups=groups, **geometry)
 
 
 def conv_transpose2d(
@@ -565,7 +554,7 @@ def conv_transpose2d(
     geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _conv_transpose(x, weight, bias, ndim=2, method=method, groups=groups, **geometry)
+    return _conv(x, weight, bias, ndim=2, method=method, transpose=True, groups=groups, **geometry)
 
 
 def conv_transpose3d(
@@ -614,7 +603,7 @@ def conv_transpose3d(
     geometry: dict[str, Any] = dict(
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
     )
-    return _conv_transpose(x, weight, bias, ndim=3, method=method, groups=groups, **geometry)
+    return _conv(x, weight, bias, ndim=3, method=method, transpose=True, groups=groups, **geometry)
 
 
 def unfold(

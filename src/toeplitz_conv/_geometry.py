@@ -307,6 +307,18 @@ class ConvGeometry:
         lo, hi = self.interior
         return np.concatenate([np.arange(lo), np.arange(hi, self.output_length)])
 
+    def resized(self, input_length: int, padding: tuple[int, int] | None = None) -> ConvGeometry:
+        """The same taps, stride, dilation and padding mode on `input_length` samples, with
+        `padding` (``(p_l, p_r)``; this geometry's by default), validated like any other."""
+        return conv_geometry(
+            input_length,
+            self.kernel_size,
+            stride=self.stride,
+            padding=(self.pad_left, self.pad_right) if padding is None else padding,
+            dilation=self.dilation,
+            padding_mode=self.padding_mode,
+        )
+
 
 def polyphase_taps(
     geoms: tuple[ConvGeometry, ...], *, padded: bool

@@ -17,7 +17,6 @@ import scipy.sparse as sp
 
 from .._arrays import matrix_dtype
 from .._build import layer_matrix
-from .._geometry import conv_geometry
 from .._layer import Layer
 from .._typing import DTypeLike
 from ..operators import ConvOperator
@@ -51,13 +50,7 @@ class ConvSpec(Layer):
         in the slab), the layer's padding on the other axes.
         """
         g = self.geoms[0]
-        split = conv_geometry(
-            ext_length,
-            g.kernel_size,
-            stride=g.stride,
-            dilation=g.dilation,
-            padding_mode=g.padding_mode,
-        )
+        split = g.resized(ext_length, padding=(0, 0))
         return ConvOperator(self.weight, (split, *self.geoms[1:]), self.groups)
 
     def rows(self, r0: int, r1: int) -> sp.csr_array:

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .._geometry import ConvGeometry
-from .._layer import Layer, conv_layer
+from .._layer import Layer
 from .._linop import LayerOperator
 from ._blockgram import block_gram_certificate, block_gram_cost
 from ._certify import (
@@ -245,15 +245,7 @@ def localized_bound(
     # a shorter layer with the same edges (same L mod s): M's windows are its windows
     margin = 2 * (max(a, b) + ell + 2 * span + g.pad_left + g.pad_right + 2 * s)
     short = L if L <= margin else L - ((L - margin) // s) * s
-    sub = conv_layer(
-        layer.weight,
-        short,
-        stride=s,
-        padding=(g.pad_left, g.pad_right),
-        dilation=g.dilation,
-        groups=layer.groups,
-        padding_mode=g.padding_mode,
-    )
+    sub = Layer(layer.weight, (g.resized(short),), layer.groups)
     op = LayerOperator(sub)
     pos = np.tile(np.arange(short), c_in)
     terms = (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size

@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._cache import L2_BYTES as _L2_BYTES
+from ._compiled import kernels
 from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice, polyphase_taps
 from ._padding import fold_signal, pad_signal, padded_extent, read_end
@@ -92,6 +93,7 @@ __all__ = [
     "choose_method",
 ]
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
 # (float32, n = 2^18): FFT 2-5x faster at K = 64 for 1 and 4 channels, strides 1 to 4; the
@@ -243,6 +245,9 @@ class Plan:
         Flat positions of the phase grid that cover every output.
     dense_grid : bool
         Whether the output grid is exactly the output (no dropped columns).
+    zero_padded : bool
+        Unit strides, and every padding cell is zero (zero padding, or none): the
+        padded signal is the signal's rows placed among zeros (:meth:`input_rows`).
     """
 
     geoms: tuple[ConvGeometry, ...]
@@ -266,6 +271,7 @@ class Plan:
         first_tap: dict[int, int] = field(init=False)
         n_flat: int = field(init=False)
         dense_grid: bool = field(init=False)
+        zero_padded: bool = field(init=False)
 
     def __post_init__(self) -> None:
         geoms = self.geoms
@@ -299,9 +305,37 @@ class Plan:
             # outputs are computed on the phase grid: n_flat flat positions cover them all
             n_flat=int(np.dot(np.array(output_size) - 1, flat)) + 1,
             dense_grid=all(lo == q_ for lo, q_ in zip(output_size[1:], grid[1:], strict=True)),
+            zero_padded=math.prod(strides) == 1
+            and all(g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0 for g in geoms),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)
+
+    def tap_starts(self, batch: int) -> np.ndarray:
+        """:attr:`tap_start` in values of rows holding `batch` columns per position (int64)."""
+        return np.asarray(self.tap_start, dtype=np.int64) * batch
+
+    def output_rows(self, batch: int) -> tuple[np.ndarray, int]:
+        """Where each row of the output (its last axis) starts in a phase, and its length.
+
+        In values of rows holding `batch` columns per position: the flat offsets
+        ``sum_a o_a Q'_a`` over the outer axes' outputs, row-major, and ``L_out,n B``.
+        """
+        offsets = np.zeros(1, dtype=np.int64)
+        for length, step in zip(self.output_size[:-1], self.flat[:-1], strict=True):
+            offsets = (offsets[:, None] + step * np.arange(length, dtype=np.int64)).ravel()
+        return offsets * batch, self.output_size[-1] * batch
+
+    def input_rows(self, batch: int) -> tuple[np.ndarray, int, int]:
+        """Where each row of the signal (its last axis) goes in the padded signal, with unit
+        strides: the flat offsets, the row's length and the padded signal's size, in values
+        of rows holding `batch` columns per position."""
+        offsets = np.zeros(1, dtype=np.int64)
+        for g, length, step in zip(self.geoms, self.input_size, self.flat, strict=True):
+            rows = step * (g.pad_left + np.arange(length, dtype=np.int64))
+            offsets = (offsets[:, None] + rows).ravel()
+        offsets = offsets[:: self.input_size[-1]]
+        return offsets * batch, self.input_size[-1] * batch, self.phase_size * batch
 
     def block(self, batch: int, itemsize: int) -> int:
         """Output positions per patch block for `batch` columns of `itemsize` bytes."""
@@ -461,6 +495,9 @@ class _Direct:
         plan, pool = self.plan, self.pool
         B, dtype = x.shape[-1], x.dtype
         w_g, _ = self.weights_as(dtype)
+        fast = kernels() if self.G == 1 else None
+        if fast is not None:  # depthwise, compiled: the taps added straight into the output
+            return self._compiled_forward(fast, x, w_g)
         rows, scratch = plan.split(x, pool)
         if plan.dense_grid:
             y = np.empty((self.c_out, *plan.output_size, B), dtype=dtype)
@@ -477,6 +514,27 @@ class _Direct:
         out = np.ascontiguousarray(out)
         pool.give(y)
         return out
+
+    def _compiled_forward(self, fast: Any, x: np.ndarray, w_g: np.ndarray) -> np.ndarray:
+        """A depthwise forward pass by :mod:`toeplitz_conv._compiled`: no patches, no GEMM.
+
+        With unit strides and zero padding the kernel pads each channel in cache
+        itself (:meth:`Plan.input_rows`); otherwise it reads the phases of
+        :meth:`Plan.split`.
+        """
+        plan, B = self.plan, x.shape[-1]
+        y = np.empty((self.c_out, *plan.output_size, B), dtype=x.dtype)
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        starts, (row_src, row_len) = plan.tap_starts(B), plan.output_rows(B)
+        if plan.zero_padded:
+            rows = x.reshape(x.shape[0], -1)
+            fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *plan.input_rows(B))
+            return y
+        rows, scratch = plan.split(x, self.pool)
+        fast.correlate(rows, w_g, starts, row_src, row_len, y_g, _NO_ROWS, 0, 0)
+        if scratch is not None:
+            self.pool.give(scratch)
+        return y
 
     def _patch_product(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
@@ -512,6 +570,14 @@ class _Direct:
             rows = pool.take((self.c_in, R * total), dtype)
         else:
             rows = np.empty((self.c_in, total), dtype=dtype)
+        fast = kernels() if self.G == 1 else None
+        if fast is not None:  # depthwise, compiled: every tap added onto zeros
+            rows[...] = 0
+            fast.scatter(rows, w_gh, plan.tap_starts(B), plan.n_flat * B, y_g)
+            g = plan.merge(rows, B)
+            if R > 1:
+                pool.give(rows)
+            return g
         single = block >= plan.n_flat
         if single or R == 1:
             plan.zero_uncovered(rows, B)

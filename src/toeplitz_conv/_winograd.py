@@ -69,6 +69,7 @@ _AT = np.array(
     ]
 )
 TILE = 4  # outputs per tile and axis
+_COLS = 8192  # columns per product of a transform (see _each_axis)
 SPAN = TILE + 2  # padded samples per tile and axis
 
 
@@ -121,7 +122,12 @@ def _each_axis(t: np.ndarray, v: np.ndarray, n: int, pool: Scratch) -> np.ndarra
     rest = v.size // SPAN**n
     for a in range(n):
         out = pool.take((r ** (a + 1) * SPAN ** (n - a - 1) * rest,), v.dtype)
-        np.matmul(t, v.reshape(r**a, SPAN, -1), out=out.reshape(r**a, r, -1))
+        vs, outs = v.reshape(r**a, SPAN, -1), out.reshape(r**a, r, -1)
+        # a few thousand columns per product: OpenBLAS ran one 6 x 6 product over ~40k
+        # columns 3x slower than the same in chunks of ~8k
+        cols = vs.shape[-1]
+        for j0 in range(0, cols, _COLS):
+            np.matmul(t, vs[..., j0 : j0 + _COLS], out=outs[..., j0 : j0 + _COLS])
         pool.give(v)
         v = out
     return v

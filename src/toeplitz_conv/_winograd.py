@@ -175,10 +175,15 @@ def winograd_correlate(
     C, B = xp.shape[0], xp.shape[-1]
     tiles = tuple(-(-s // TILE) for s in output_size)
     need = tuple(TILE * t + 2 for t in tiles)
+    grown = None
     if any(e < q for e, q in zip(xp.shape[1:-1], need, strict=True)):  # zeros past the end
-        grown = np.zeros((C, *need, B), dtype=xp.dtype)
-        cut = tuple(slice(0, min(e, q)) for e, q in zip(xp.shape[1:-1], need, strict=True))
-        grown[(slice(None), *cut)] = xp[(slice(None), *cut)]
+        grown = pool.take((C, *need, B), xp.dtype)
+        cut = tuple(min(e, q) for e, q in zip(xp.shape[1:-1], need, strict=True))
+        grown[(slice(None), *(slice(0, c) for c in cut))] = xp[
+            (slice(None), *(slice(0, c) for c in cut))
+        ]
+        for a, c in enumerate(cut):  # the cells past the signal on each axis
+            grown[(slice(None), *(slice(None),) * a, slice(c, None))] = 0
         xp = grown
     padded = tuple(TILE * t for t in tiles)
     exact = padded == tuple(output_size)
@@ -199,6 +204,8 @@ def winograd_correlate(
         u6 = u.reshape(*(TILE,) * (n - 1), c_out, *part, B, TILE)
         np.copyto(placed[:, t0:t1], u6.transpose(order))
         pool.give(u)
+    if grown is not None:
+        pool.give(grown)
     if exact:
         return full
     y = np.ascontiguousarray(full[(slice(None), *(slice(0, s) for s in output_size))])

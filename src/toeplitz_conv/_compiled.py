@@ -49,98 +49,107 @@ def _compiled() -> Any:
 
 
 def _build(numba: Any) -> SimpleNamespace:
-    """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint."""
+    """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint.
+
+    The kernels are the plain functions below, jitted here; ``_taps_into`` is replaced by
+    its jitted self in this module's namespace first, so that :func:`_correlate` calls it
+    as a global (numba's cache does not keep functions that close over another jitted
+    function: they compiled again in every process).
+    """
+    global _taps_into
     jit = numba.njit(cache=True, nogil=True)
+    _taps_into = jit(_taps_into)
+    return SimpleNamespace(correlate=jit(_correlate), scatter=jit(_scatter))
 
-    @jit
-    def taps_into(out, r, w, starts, at):  # pragma: no cover - compiled
-        """``out[j] = sum_k w[k] r[at + starts[k] + j]``: taps in order, three per pass."""
-        size, taps = out.size, w.size
-        k = 0
-        while k < taps:
-            a = r[at + starts[k] : at + starts[k] + size]
-            if k + 3 <= taps:
-                b = r[at + starts[k + 1] : at + starts[k + 1] + size]
-                c = r[at + starts[k + 2] : at + starts[k + 2] + size]
-                wa, wb, wc = w[k], w[k + 1], w[k + 2]
-                if k == 0:
-                    for j in range(size):
-                        out[j] = wa * a[j] + wb * b[j] + wc * c[j]
-                else:
-                    for j in range(size):
-                        out[j] = out[j] + wa * a[j] + wb * b[j] + wc * c[j]
-                k += 3
+
+# --------------------------------------------------------------------------- the kernels
+# Plain Python over arrays (correct, and very slow, if called without numba).
+
+
+def _taps_into(out, r, w, starts, at):
+    """``out[j] = sum_k w[k] r[at + starts[k] + j]``: taps in order, three per pass."""
+    size, taps = out.size, w.size
+    k = 0
+    while k < taps:
+        a = r[at + starts[k] : at + starts[k] + size]
+        if k + 3 <= taps:
+            b = r[at + starts[k + 1] : at + starts[k + 1] + size]
+            c = r[at + starts[k + 2] : at + starts[k + 2] + size]
+            wa, wb, wc = w[k], w[k + 1], w[k + 2]
+            if k == 0:
+                for j in range(size):
+                    out[j] = wa * a[j] + wb * b[j] + wc * c[j]
             else:
-                wa = w[k]
-                if k == 0:
-                    for j in range(size):
-                        out[j] = wa * a[j]
-                else:
-                    for j in range(size):
-                        out[j] = out[j] + wa * a[j]
-                k += 1
+                for j in range(size):
+                    out[j] = out[j] + wa * a[j] + wb * b[j] + wc * c[j]
+            k += 3
+        else:
+            wa = w[k]
+            if k == 0:
+                for j in range(size):
+                    out[j] = wa * a[j]
+            else:
+                for j in range(size):
+                    out[j] = out[j] + wa * a[j]
+            k += 1
 
-    @jit
-    def correlate(
-        rows, w, starts, row_src, row_len, y, pad_dst, pad_len, padded
-    ):  # pragma: no cover - compiled
-        """``y[g, o, q L + j] = sum_k w[g, o, k] xp[g, row_src[q] + starts[k] + j]``, ``j < L``.
 
-        ``L = row_len``: output row ``q`` reads from ``row_src[q]`` on. ``xp`` is
-        `rows` itself when `pad_dst` is empty; otherwise each channel is zero padded
-        into a scratch row of `padded` values first (row ``i`` of `rows`, ``pad_len``
-        values, goes to ``pad_dst[i]``), so the padded image never leaves the cache.
-        Long output rows are computed in place, block by block; short ones (a 2-D
-        image's) a few at a time over the whole stretch of the phase they span, into
-        a scratch block in cache, then copied out row by row (vectorised loops over a
-        row of ~50 values are slow).
-        """
-        groups, m = w.shape[:2]
-        n_rows = row_src.size
-        tmp = np.empty(_CHUNK, dtype=y.dtype)
-        xp = np.zeros(padded if pad_dst.size else 0, dtype=y.dtype)
-        for g in range(groups):
-            r = rows[g]
-            if pad_dst.size:
-                for i in range(pad_dst.size):
-                    src, dst = r[i * pad_len : (i + 1) * pad_len], xp[pad_dst[i] :]
-                    for j in range(pad_len):
+def _correlate(rows, w, starts, row_src, row_len, y, pad_dst, pad_len, padded):
+    """``y[g, o, q L + j] = sum_k w[g, o, k] xp[g, row_src[q] + starts[k] + j]``, ``j < L``.
+
+    ``L = row_len``: output row ``q`` reads from ``row_src[q]`` on. ``xp`` is
+    `rows` itself when `pad_dst` is empty; otherwise each channel is zero padded
+    into a scratch row of `padded` values first (row ``i`` of `rows`, ``pad_len``
+    values, goes to ``pad_dst[i]``), so the padded image never leaves the cache.
+    Long output rows are computed in place, block by block; short ones (a 2-D
+    image's) a few at a time over the whole stretch of the phase they span, into
+    a scratch block in cache, then copied out row by row (vectorised loops over a
+    row of ~50 values are slow).
+    """
+    groups, m = w.shape[:2]
+    n_rows = row_src.size
+    tmp = np.empty(_CHUNK, dtype=y.dtype)
+    xp = np.zeros(padded if pad_dst.size else 0, dtype=y.dtype)
+    for g in range(groups):
+        r = rows[g]
+        if pad_dst.size:
+            for i in range(pad_dst.size):
+                src, dst = r[i * pad_len : (i + 1) * pad_len], xp[pad_dst[i] :]
+                for j in range(pad_len):
+                    dst[j] = src[j]
+            r = xp
+        for o in range(m):
+            wk, yo = w[g, o], y[g, o]
+            if row_len >= _CHUNK // 4:
+                for q in range(n_rows):
+                    for j0 in range(0, row_len, _CHUNK):
+                        size = min(_CHUNK, row_len - j0)
+                        at = q * row_len + j0
+                        _taps_into(yo[at : at + size], r, wk, starts, row_src[q] + j0)
+                continue
+            q0 = 0
+            while q0 < n_rows:
+                q1 = q0 + 1
+                while q1 < n_rows and row_src[q1] - row_src[q0] + row_len <= _CHUNK:
+                    q1 += 1
+                span = row_src[q1 - 1] - row_src[q0] + row_len
+                _taps_into(tmp[:span], r, wk, starts, row_src[q0])
+                for q in range(q0, q1):
+                    src = tmp[row_src[q] - row_src[q0] :]
+                    dst = yo[q * row_len : (q + 1) * row_len]
+                    for j in range(row_len):
                         dst[j] = src[j]
-                r = xp
-            for o in range(m):
-                wk, yo = w[g, o], y[g, o]
-                if row_len >= _CHUNK // 4:
-                    for q in range(n_rows):
-                        for j0 in range(0, row_len, _CHUNK):
-                            size = min(_CHUNK, row_len - j0)
-                            at = q * row_len + j0
-                            taps_into(yo[at : at + size], r, wk, starts, row_src[q] + j0)
-                    continue
-                q0 = 0
-                while q0 < n_rows:
-                    q1 = q0 + 1
-                    while q1 < n_rows and row_src[q1] - row_src[q0] + row_len <= _CHUNK:
-                        q1 += 1
-                    span = row_src[q1 - 1] - row_src[q0] + row_len
-                    taps_into(tmp[:span], r, wk, starts, row_src[q0])
-                    for q in range(q0, q1):
-                        src = tmp[row_src[q] - row_src[q0] :]
-                        dst = yo[q * row_len : (q + 1) * row_len]
-                        for j in range(row_len):
-                            dst[j] = src[j]
-                    q0 = q1
+                q0 = q1
 
-    @jit
-    def scatter(rows, wh, starts, n, y):  # pragma: no cover - compiled
-        """``rows[g, starts[k] + j] += sum_o wh[g, k, o] y[g, o, j]`` for ``j < n``."""
-        groups, taps, m = wh.shape
-        for g in range(groups):
-            r = rows[g]
-            for o in range(m):
-                yo = y[g, o]
-                for k in range(taps):
-                    s, wk = starts[k], wh[g, k, o]
-                    for j in range(n):
-                        r[s + j] = r[s + j] + wk * yo[j]
 
-    return SimpleNamespace(correlate=correlate, scatter=scatter)
+def _scatter(rows, wh, starts, n, y):
+    """``rows[g, starts[k] + j] += sum_o wh[g, k, o] y[g, o, j]`` for ``j < n``."""
+    groups, taps, m = wh.shape
+    for g in range(groups):
+        r = rows[g]
+        for o in range(m):
+            yo = y[g, o]
+            for k in range(taps):
+                s, wk = starts[k], wh[g, k, o]
+                for j in range(n):
+                    r[s + j] = r[s + j] + wk * yo[j]

@@ -483,6 +483,8 @@ class _Direct:
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        # per batch size (and padding in the kernel or not): offsets for _compiled_forward
+        self._offsets: dict[tuple[int, bool], tuple[Any, ...]] = {}
 
     def weights_as(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """The patch weight and its conjugate transpose in `dtype`."""
@@ -521,19 +523,24 @@ class _Direct:
         """A depthwise forward pass by :mod:`toeplitz_conv._compiled`: no patches, no GEMM.
 
         With unit strides and zero padding the kernel pads each channel in cache
-        itself (:meth:`Plan.input_rows`); otherwise it reads the phases of
-        :meth:`Plan.split`.
+        itself (:meth:`Plan.input_rows`) when a channel fits in :data:`DEPTHWISE_BYTES`;
+        otherwise it reads the phases of :meth:`Plan.split` (or the signal itself).
         """
         plan, B = self.plan, x.shape[-1]
         y = np.empty((self.c_out, *plan.output_size, B), dtype=x.dtype)
         y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
-        starts, (row_src, row_len) = plan.tap_starts(B), plan.output_rows(B)
-        if plan.zero_padded:
+        channel_bytes = plan.phase_size * B * x.dtype.itemsize
+        pads = plan.zero_padded and not plan.no_pad and channel_bytes <= DEPTHWISE_BYTES
+        if (B, pads) not in self._offsets:  # (a few numpy calls: ~5% of a small layer's pass)
+            into = plan.input_rows(B) if pads else (_NO_ROWS, 0, 0)
+            self._offsets[B, pads] = (plan.tap_starts(B), *plan.output_rows(B), *into)
+        starts, row_src, row_len, *padding = self._offsets[B, pads]
+        if pads:
             rows = x.reshape(x.shape[0], -1)
-            fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *plan.input_rows(B))
+            fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
             return y
         rows, scratch = plan.split(x, self.pool)
-        fast.correlate(rows, w_g, starts, row_src, row_len, y_g, _NO_ROWS, 0, 0)
+        fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
         if scratch is not None:
             self.pool.give(scratch)
         return y

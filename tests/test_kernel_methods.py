@@ -184,6 +184,25 @@ def test_depthwise_paths(compiled, n, stride, dilation, padding, mode, multiplie
     _close(op32.rmatmat(Y), M.T @ Y, 1e-5)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
+    """Depthwise blocks of a few values (numpy), and channels too large to pad in the
+    compiled kernel (padded by numpy first), forward and adjoint."""
+    import toeplitz_conv._kernel as kernel_module
+
+    monkeypatch.setattr(kernel_module, "DEPTHWISE_BYTES", 40)
+    rng = np.random.default_rng(n)
+    size = (31,) if n == 1 else (7, 9)
+    w = rng.standard_normal((4, 1, *(3,) * n))
+    kw = dict(padding=1, groups=2)
+    M = ref_conv_nd_matrix(w, size, **kw)
+    op = tc.conv_operator(w, size, **kw)
+    X = rng.standard_normal((M.shape[1], 3))
+    Y = rng.standard_normal((M.shape[0], 3))
+    _close(op.matmat(X), M @ X, 1e-12)
+    _close(op.rmatmat(Y), M.T @ Y, 1e-12)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("complex_", [False, True])
 def test_dot_tests(method, complex_):

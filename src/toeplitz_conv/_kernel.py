@@ -120,10 +120,13 @@ class Blocking:
     Attributes
     ----------
     block_bytes : int
-        The budget of a block's patches: twice a core's L2 (2 MB on 1 MB of L2),
-        so that a block's patches and output stay near the core while BLAS works
-        on them. Measured on the benchmark layers: 16 MB blocks (a whole small
-        image) ran the 1-D pass 1.05-1.3x slower.
+        The budget of a block's tap products in the adjoint: twice a core's L2
+        (2 MB on 1 MB of L2), so that a block's products and output stay near the
+        core while BLAS works on them. Measured on the benchmark layers: 16 MB
+        blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower. The
+        forward pass's patches take a quarter of it: on 2 MB of L2, 1-D 64 -> 64,
+        K=3 ran 1.21-1.26x torch's time with 1 MB of patches against 1.33-1.39x
+        with 4 MB (the 2-D layers within the noise of each other from 0.5 to 4 MB).
     thin_bytes : int
         The budget of a thin product (a few output channels), which streams and
         is fastest in cache.
@@ -135,13 +138,15 @@ class Blocking:
     thin_bytes: int
     min_cols: int
 
-    def positions(self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool) -> int:
+    def positions(
+        self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool, forward: bool = False
+    ) -> int:
         """Output positions per block, so that a ``rows x (block * batch)`` patch fits the budget.
 
         At most `n_out`, at least one, and at least ``min_cols / batch``.
         """
         per_position = max(1, rows * batch * itemsize)
-        budget = self.thin_bytes if thin else self.block_bytes
+        budget = self.thin_bytes if thin else self.block_bytes // (4 if forward else 1)
         block = max(self.min_cols // max(1, batch), budget // per_position, 1)
         return min(n_out, block)
 
@@ -346,9 +351,11 @@ class Plan:
         offsets = offsets[:: self.input_size[-1]]
         return offsets * batch, self.input_size[-1] * batch, self.phase_size * batch
 
-    def block(self, batch: int, itemsize: int) -> int:
+    def block(self, batch: int, itemsize: int, forward: bool = False) -> int:
         """Output positions per patch block for `batch` columns of `itemsize` bytes."""
-        return self.blocking.positions(self.patch_rows, batch, itemsize, self.n_flat, self.thin)
+        return self.blocking.positions(
+            self.patch_rows, batch, itemsize, self.n_flat, self.thin, forward
+        )
 
     def pad(self, x: np.ndarray, pool: _Pool) -> np.ndarray:
         """``x`` ``(C, *S, B)`` -> the padded signal ``(C, *E, B)`` (``x`` if unpadded).
@@ -559,7 +566,7 @@ class _Direct:
         if G == 1:
             self._depthwise_product(rows, y_g, w_g, B)
             return
-        block = plan.block(B, dtype.itemsize)
+        block = plan.block(B, dtype.itemsize, forward=True)
         cols = self.pool.take((self.c_in, taps, block * B), dtype)
         for i0 in range(0, N, block):
             n = min(block, N - i0)

@@ -17,7 +17,7 @@ callers keep their numpy path. The first call per dtype compiles (about a second
 
 from __future__ import annotations
 
-import functools
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,13 +39,21 @@ def kernels() -> Any:
     return _compiled()
 
 
-@functools.cache
+_lock = threading.Lock()
+_built: list[SimpleNamespace | None] = []  # the kernels once tried: [kernels] or [None]
+
+
 def _compiled() -> Any:
-    try:
-        import numba
-    except Exception:  # not installed, or built for another numpy: the numpy path runs
-        return None
-    return _build(numba)
+    if not _built:
+        with _lock:  # built once, also when several threads ask at once
+            if not _built:
+                try:
+                    import numba
+                except Exception:  # not installed, or built for another numpy: numpy's path
+                    _built.append(None)
+                else:
+                    _built.append(_build(numba))
+    return _built[0]
 
 
 def _build(numba: Any) -> SimpleNamespace:

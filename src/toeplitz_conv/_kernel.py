@@ -61,9 +61,9 @@ three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
 numba installed (the ``[fast]`` extra, :mod:`toeplitz_conv._compiled`) one
 compiled loop adds the taps over the same slices with each channel padded and
 its outputs computed in cache (64 channels, 3x3, 56x56, float32, one thread:
-0.13-0.16 ms against torch's 0.18-0.21 ms); without it, ``prod(K)`` in-place
+0.14-0.15 ms against torch's 0.19-0.25 ms); without it, ``prod(K)`` in-place
 multiply-adds per block of channels and positions whose outputs fit
-:data:`DEPTHWISE_BYTES` (0.55-0.63 ms against 0.77-0.87 ms for the patch copies
+:data:`DEPTHWISE_BYTES` (0.60-0.68 ms against 0.88-0.92 ms for the patch copies
 and batched product they replace; numpy makes one pass over a block per
 operation, torch's direct kernel one in all).
 
@@ -101,7 +101,7 @@ __all__ = [
 ]
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
-_THIN_GEMM = 16
+_THIN_GEMM = 16  # output channels per group below which the product is thin
 #: Output bytes of a block of the numpy depthwise pass (see :meth:`_Direct._depthwise_product`)
 DEPTHWISE_BYTES = 1 << 18
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
@@ -589,7 +589,7 @@ class _Direct:
         cols = max(1, min(n, DEPTHWISE_BYTES // (m * itemsize)))
         chans = max(1, min(groups, DEPTHWISE_BYTES // (m * cols * itemsize)))
         tmp = self.pool.take((chans, m, cols), y_g.dtype)
-        # (one output channel per group: 2-D operands, which numpy runs 1.5x faster)
+        # (one output channel per group: 2-D operands)
         one = 0 if m == 1 else slice(None)
         for g0 in range(0, groups, chans):
             g1 = min(groups, g0 + chans)

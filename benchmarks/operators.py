@@ -154,7 +154,7 @@ def _compiled_kernels() -> bool:
         from toeplitz_conv._compiled import kernels
     except ImportError:  # versions from before the [fast] extra
         return False
-    return kernels() is not None
+    return kernels(np.dtype(np.float32)) is not None
 
 
 @contextlib.contextmanager

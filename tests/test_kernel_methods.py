@@ -136,14 +136,23 @@ def test_depthwise_direct_path_large(compiled, multiplier, stride):
 def compiled(request, monkeypatch):
     """Depthwise layers on the compiled kernels (when numba is installed) and on numpy's."""
     monkeypatch.setattr(tunables, "COMPILED", request.param)
-    return request.param and _compiled.kernels() is not None
+    return request.param and _compiled.kernels(np.dtype(np.float64)) is not None
 
 
 def test_compiled_kernels_load_when_numba_is_installed():
-    """With numba installed (CI installs the ``[fast]`` extra) the compiled path is taken."""
+    """With numba installed (CI installs the ``[fast]`` extra) the compiled path is taken, for
+    the dtypes numba compiles; float16 keeps numpy's path."""
     import importlib.util
 
-    assert (_compiled.kernels() is not None) == (importlib.util.find_spec("numba") is not None)
+    installed = importlib.util.find_spec("numba") is not None
+    for dtype in (np.float32, np.float64, np.complex64, np.complex128):
+        assert (_compiled.kernels(np.dtype(dtype)) is not None) == installed
+    assert _compiled.kernels(np.dtype(np.float16)) is None
+    w = np.arange(18.0).reshape(2, 1, 3, 3)
+    x = np.linspace(-1, 1, 2 * 36)
+    want = tc.conv_operator(w, (6, 6), padding=1, groups=2) @ x
+    half = tc.conv_operator(w.astype(np.float16), (6, 6), padding=1, groups=2)
+    _close(half @ x.astype(np.float16), want, 1e-2)
 
 
 @pytest.mark.parametrize(

@@ -32,9 +32,14 @@ __all__ = ["kernels"]
 _CHUNK = 4096
 
 
-def kernels() -> Any:
-    """The compiled kernels (:func:`_build`), or None without numba or when switched off."""
-    if not tunables.COMPILED:
+# what numba compiles (not float16, longdouble, ...: those keep numpy's path)
+_DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "complex64", "complex128"))
+
+
+def kernels(dtype: np.dtype) -> Any:
+    """The compiled kernels (:func:`_build`) for arrays of `dtype`, or None without numba, for
+    a dtype it does not compile, or when switched off."""
+    if not tunables.COMPILED or np.dtype(dtype) not in _DTYPES:
         return None
     return _compiled()
 

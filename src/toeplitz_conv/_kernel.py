@@ -513,7 +513,7 @@ class _Direct:
         plan, pool = self.plan, self.pool
         B, dtype = x.shape[-1], x.dtype
         w_g, _ = self.weights_as(dtype)
-        fast = kernels() if self.G == 1 else None
+        fast = kernels(dtype) if self.G == 1 else None
         if fast is not None:  # depthwise, compiled: the taps added straight into the output
             return self._compiled_forward(fast, x, w_g)
         rows, scratch = plan.split(x, pool)
@@ -628,7 +628,7 @@ class _Direct:
             rows = pool.take((self.c_in, R * total), dtype)
         else:
             rows = np.empty((self.c_in, total), dtype=dtype)
-        fast = kernels() if self.G == 1 else None
+        fast = kernels(dtype) if self.G == 1 else None
         if fast is not None:  # depthwise, compiled: every tap added onto zeros
             rows[...] = 0
             fast.scatter(rows, w_gh, plan.tap_starts(B), plan.n_flat * B, y_g)

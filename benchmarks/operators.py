@@ -31,6 +31,7 @@ processor's own kernel, as torch's does (``--keep-env`` skips that).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -146,6 +147,32 @@ def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max() / np.abs(want).max())
 
 
+def _compiled_kernels() -> bool:
+    """Whether depthwise layers run the compiled kernels (numba installed, a version that has
+    them)."""
+    try:
+        from toeplitz_conv._compiled import kernels
+    except ImportError:  # versions from before the [fast] extra
+        return False
+    return kernels(np.dtype(np.float32)) is not None
+
+
+@contextlib.contextmanager
+def _compiled_switch(on: bool):
+    """The compiled kernels on (as installed) or off, for the duration."""
+    if on:
+        yield
+        return
+    from toeplitz_conv import _tunables
+
+    before = _tunables.COMPILED
+    _tunables.COMPILED = False
+    try:
+        yield
+    finally:
+        _tunables.COMPILED = before
+
+
 def operator_rows(
     layers, rounds: int, threads: int, methods=("auto", "winograd"), clock=time.perf_counter
 ):
@@ -190,25 +217,29 @@ def operator_rows(
                 return conv_t(ty, tw, stride=s, padding=p, output_padding=q, groups=g)
 
         torch_err = _relative_error(t_conv().numpy().ravel(), want)
-        for method in methods:
-            if not _applies(method, K, s):
-                continue
+        runs = [(m, True) for m in methods if _applies(m, K, s)]
+        if "auto" in methods and groups == c_in and _compiled_kernels():
+            runs.append(("auto", False))  # depthwise: also numpy's path, without numba
+        for method, compiled in runs:
             chosen = {} if method == "auto" else {"method": method}
             op = tc.conv_operator(w, size, **chosen, **kw)
-            err, err_t = _relative_error(op @ x, want), _relative_error(op.H @ y, want_t)
-            t = interleaved(
-                {
-                    "torch": t_conv,
-                    "matvec": lambda op=op, x=x: op.matvec(x),
-                    "torch_t": t_conv_t,
-                    "rmatvec": lambda op=op, y=y: op.rmatvec(y),
-                },
-                rounds=rounds,
-                number="auto",
-                min_time=0.05,
-                clock=clock,
-            )
+            with _compiled_switch(compiled):
+                err, err_t = _relative_error(op @ x, want), _relative_error(op.H @ y, want_t)
+                t = interleaved(
+                    {
+                        "torch": t_conv,
+                        "matvec": lambda op=op, x=x: op.matvec(x),
+                        "torch_t": t_conv_t,
+                        "rmatvec": lambda op=op, y=y: op.rmatvec(y),
+                    },
+                    rounds=rounds,
+                    number="auto",
+                    min_time=0.05,
+                    clock=clock,
+                )
             label = f"{method} ({getattr(op, 'method', 'direct')})" if method == "auto" else method
+            if method == "auto" and groups == c_in and _compiled_kernels():
+                label += ", numba" if compiled else ", numpy only"
             rows.append(
                 [
                     name,
@@ -291,7 +322,16 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"{machine()}; BLAS {arch}, {threads} threads; best of {rounds}")
     clock = time.process_time if args.cpu_time else time.perf_counter
-    print(f"toeplitz_conv threads (depthwise slices): {max_threads()}; clock: {clock.__name__}\n")
+    try:
+        import numba
+
+        compiled = f"numba {numba.__version__}" if _compiled_kernels() else "off"
+    except ImportError:
+        compiled = "numba not installed"
+    print(
+        f"toeplitz_conv threads: {max_threads()}; compiled depthwise kernels: {compiled}; "
+        f"clock: {clock.__name__}\n"
+    )
     print(operator_rows(layers, rounds, threads, tuple(args.methods.split(",")), clock))
     fft_layers = [] if args.no_long else SMOKE_FFT if args.smoke else FFT_LAYERS
     if args.only:

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 from checks import assert_operator_matches, dot_test
-from reference import PADDING_MODES
+from reference import PADDING_MODES, ref_conv_nd, ref_conv_nd_matrix
 from strategies import conv_nd_configs
+from toeplitz_conv import _compiled
+from toeplitz_conv import _tunables as tunables
 
 METHODS = ("direct", "fft", "winograd")
 
@@ -108,7 +110,7 @@ def test_winograd_layers_equal_the_matrix(
 
 @pytest.mark.parametrize("multiplier", [1, 2, 3])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_depthwise_direct_path_large(multiplier, stride):
+def test_depthwise_direct_path_large(compiled, multiplier, stride):
     """Depthwise layers (one input channel per group) spanning several blocks of positions."""
     rng = np.random.default_rng(multiplier)
     C = 6
@@ -128,6 +130,86 @@ def test_depthwise_direct_path_large(multiplier, stride):
     M1 = tc.conv_matrix(w1, 30_000, groups=2, stride=stride, padding=2)
     x1 = rng.standard_normal(M1.shape[1])
     _close(op1 @ x1, M1 @ x1, 1e-12)
+
+
+@pytest.fixture(params=[True, False], ids=["compiled", "numpy"])
+def compiled(request, monkeypatch):
+    """Depthwise layers on the compiled kernels (when numba is installed) and on numpy's."""
+    monkeypatch.setattr(tunables, "COMPILED", request.param)
+    return request.param and _compiled.kernels(np.dtype(np.float64)) is not None
+
+
+def test_compiled_kernels_load_when_numba_is_installed():
+    """With numba installed (CI installs the ``[fast]`` extra) the compiled path is taken, for
+    the dtypes numba compiles; float16 keeps numpy's path."""
+    import importlib.util
+
+    installed = importlib.util.find_spec("numba") is not None
+    for dtype in (np.float32, np.float64, np.complex64, np.complex128):
+        assert (_compiled.kernels(np.dtype(dtype)) is not None) == installed
+    assert _compiled.kernels(np.dtype(np.float16)) is None
+    w = np.arange(18.0).reshape(2, 1, 3, 3)
+    x = np.linspace(-1, 1, 2 * 36)
+    want = tc.conv_operator(w, (6, 6), padding=1, groups=2) @ x
+    half = tc.conv_operator(w.astype(np.float16), (6, 6), padding=1, groups=2)
+    _close(half @ x.astype(np.float16), want, 1e-2)
+
+
+@pytest.mark.parametrize(
+    ("n", "stride", "dilation", "padding", "mode"),
+    [
+        (2, 1, 1, 1, "zeros"),  # padded in the kernel, adjoint by the flipped kernel
+        (2, 1, 1, ((2, 0), (0, 1)), "zeros"),
+        (2, 1, 2, 0, "zeros"),  # no padding: the signal itself
+        (2, 2, 1, 1, "zeros"),  # phases, adjoint by scattered adds
+        (2, (2, 1), (1, 2), 2, "reflect"),
+        (2, 1, 1, 1, "circular"),
+        (1, 1, 1, 2, "zeros"),  # one long output row
+        (1, 3, 2, 3, "replicate"),
+        (3, 1, 1, 1, "zeros"),
+        (3, (1, 2, 1), 1, 1, "reflect"),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_paths(compiled, n, stride, dilation, padding, mode, multiplier):
+    """Depthwise layers (one input channel per group), compiled and numpy, against the loop
+    reference's matrix every way round (complex, batches) and in float32."""
+    rng = np.random.default_rng(n * 10 + multiplier)
+    C, K = 3, (3, 2, 3)[:n]
+    size = {1: (23,), 2: (9, 12), 3: (5, 6, 7)}[n]
+    w = rng.standard_normal((C * multiplier, 1, *K))
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=C, padding_mode=mode)
+    M = ref_conv_nd_matrix(w, size, **kw)
+    op = tc.conv_operator(w, size, **kw)
+    assert op.method == "direct"
+    assert_operator_matches(op, M, rng, rtol=1e-12, depth=1)
+    x = rng.standard_normal((2, C, *size))
+    _close(tc.conv(x, w, **kw), ref_conv_nd(x, w, **kw), 1e-12)
+    op32 = tc.conv_operator(w.astype(np.float32), size, **kw)
+    X = rng.standard_normal((M.shape[1], 2)).astype(np.float32)
+    Y = rng.standard_normal((M.shape[0], 2)).astype(np.float32)
+    _close(op32.matmat(X), M @ X, 1e-5)
+    _close(op32.rmatmat(Y), M.T @ Y, 1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
+    """Depthwise blocks of a few values (numpy), and channels too large to pad in the
+    compiled kernel (padded by numpy first), forward and adjoint."""
+    import toeplitz_conv._kernel as kernel_module
+
+    monkeypatch.setattr(kernel_module, "DEPTHWISE_BYTES", 40)
+    rng = np.random.default_rng(n)
+    size = (31,) if n == 1 else (7, 9)
+    w = rng.standard_normal((4, 1, *(3,) * n))
+    kw = dict(padding=1, groups=2)
+    M = ref_conv_nd_matrix(w, size, **kw)
+    op = tc.conv_operator(w, size, **kw)
+    X = rng.standard_normal((M.shape[1], 3))
+    Y = rng.standard_normal((M.shape[0], 3))
+    _close(op.matmat(X), M @ X, 1e-12)
+    _close(op.rmatmat(Y), M.T @ Y, 1e-12)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -56,15 +56,22 @@ accumulated into the output (BLAS ``beta = 1`` through
 its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
 slower than the patch GEMM on 64 channels (and three shifted copies with
 three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
-Depthwise layers as ``prod(K)`` multiply-adds over contiguous slices of the
-phases (2-D views whose rows are whole channels, blocks of channels and
-positions in L2, shared among threads) measured 0.52-0.69 ms against
-0.43-0.50 ms for the patch copies and batched product (64 channels, 3x3,
-56x56, float32, one thread): numpy's 17 passes over memory cost more than
-the copies, so depthwise layers keep the patch path. Measured again with
-flat slices of the padded image in blocks of 4-32 channels in cache: 0.41-0.45
-ms for the pass against 0.39-0.47 ms on the patch path (views of the 2-D image
-were 2x slower).
+
+**Depthwise layers** (one input channel per group) skip the patches: with
+numba installed (the ``[fast]`` extra, :mod:`toeplitz_conv._compiled`) one
+compiled loop adds the taps over the same slices with each channel padded and
+its outputs computed in cache (64 channels, 3x3, 56x56, float32, one thread:
+0.14-0.15 ms against torch's 0.19-0.25 ms); without it, ``prod(K)`` in-place
+multiply-adds per block of channels and positions whose outputs fit
+:data:`DEPTHWISE_BYTES` (0.60-0.68 ms against 0.88-0.92 ms for the patch copies
+and batched product they replace; numpy makes one pass over a block per
+operation, torch's direct kernel one in all).
+
+The GEMM floor: numpy's OpenBLAS (SkylakeX kernels on this machine's AVX-512
+cores) runs the patch GEMM of a 64 -> 64, 3x3 layer, ``(64 x 576) @ (576 x n)``,
+at 130-150 GFLOP/s for every block size and both operand orders, where torch's
+oneDNN convolution reaches ~170: the GEMM alone is 1.15-1.3x torch's whole pass,
+the slice copies add ~0.15x. In 1-D (64 -> 64, K=3) the GEMM alone is 0.95-1.05x.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._cache import L2_BYTES as _L2_BYTES
+from ._compiled import kernels
 from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice, polyphase_taps
 from ._padding import fold_signal, pad_signal, padded_extent, read_end
@@ -92,7 +100,10 @@ __all__ = [
     "choose_method",
 ]
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
+#: Output bytes of a block of the numpy depthwise pass (see :meth:`_Direct._depthwise_product`)
+DEPTHWISE_BYTES = 1 << 18
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
 # (float32, n = 2^18): FFT 2-5x faster at K = 64 for 1 and 4 channels, strides 1 to 4; the
 # crossover is K ~ 32 for one channel (lower with more). The FFT computes every shift and
@@ -109,10 +120,13 @@ class Blocking:
     Attributes
     ----------
     block_bytes : int
-        The budget of a block's patches: twice a core's L2 (2 MB on 1 MB of L2),
-        so that a block's patches and output stay near the core while BLAS works
-        on them. Measured on the benchmark layers: 16 MB blocks (a whole small
-        image) ran the 1-D pass 1.05-1.3x slower.
+        The budget of a block's tap products in the adjoint: twice a core's L2
+        (2 MB on 1 MB of L2), so that a block's products and output stay near the
+        core while BLAS works on them. Measured on the benchmark layers: 16 MB
+        blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower. The
+        forward pass's patches take a quarter of it: on 2 MB of L2, 1-D 64 -> 64,
+        K=3 ran 1.21-1.26x torch's time with 1 MB of patches against 1.33-1.39x
+        with 4 MB (the 2-D layers within the noise of each other from 0.5 to 4 MB).
     thin_bytes : int
         The budget of a thin product (a few output channels), which streams and
         is fastest in cache.
@@ -124,13 +138,15 @@ class Blocking:
     thin_bytes: int
     min_cols: int
 
-    def positions(self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool) -> int:
+    def positions(
+        self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool, forward: bool = False
+    ) -> int:
         """Output positions per block, so that a ``rows x (block * batch)`` patch fits the budget.
 
         At most `n_out`, at least one, and at least ``min_cols / batch``.
         """
         per_position = max(1, rows * batch * itemsize)
-        budget = self.thin_bytes if thin else self.block_bytes
+        budget = self.thin_bytes if thin else self.block_bytes // (4 if forward else 1)
         block = max(self.min_cols // max(1, batch), budget // per_position, 1)
         return min(n_out, block)
 
@@ -243,6 +259,9 @@ class Plan:
         Flat positions of the phase grid that cover every output.
     dense_grid : bool
         Whether the output grid is exactly the output (no dropped columns).
+    zero_padded : bool
+        Unit strides, and every padding cell is zero (zero padding, or none): the
+        padded signal is the signal's rows placed among zeros (:meth:`input_rows`).
     """
 
     geoms: tuple[ConvGeometry, ...]
@@ -266,6 +285,7 @@ class Plan:
         first_tap: dict[int, int] = field(init=False)
         n_flat: int = field(init=False)
         dense_grid: bool = field(init=False)
+        zero_padded: bool = field(init=False)
 
     def __post_init__(self) -> None:
         geoms = self.geoms
@@ -299,13 +319,43 @@ class Plan:
             # outputs are computed on the phase grid: n_flat flat positions cover them all
             n_flat=int(np.dot(np.array(output_size) - 1, flat)) + 1,
             dense_grid=all(lo == q_ for lo, q_ in zip(output_size[1:], grid[1:], strict=True)),
+            zero_padded=math.prod(strides) == 1
+            and all(g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0 for g in geoms),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
-    def block(self, batch: int, itemsize: int) -> int:
+    def tap_starts(self, batch: int) -> np.ndarray:
+        """:attr:`tap_start` in values of rows holding `batch` columns per position (int64)."""
+        return np.asarray(self.tap_start, dtype=np.int64) * batch
+
+    def output_rows(self, batch: int) -> tuple[np.ndarray, int]:
+        """Where each row of the output (its last axis) starts in a phase, and its length.
+
+        In values of rows holding `batch` columns per position: the flat offsets
+        ``sum_a o_a Q'_a`` over the outer axes' outputs, row-major, and ``L_out,n B``.
+        """
+        offsets = np.zeros(1, dtype=np.int64)
+        for length, step in zip(self.output_size[:-1], self.flat[:-1], strict=True):
+            offsets = (offsets[:, None] + step * np.arange(length, dtype=np.int64)).ravel()
+        return offsets * batch, self.output_size[-1] * batch
+
+    def input_rows(self, batch: int) -> tuple[np.ndarray, int, int]:
+        """Where each row of the signal (its last axis) goes in the padded signal, with unit
+        strides: the flat offsets, the row's length and the padded signal's size, in values
+        of rows holding `batch` columns per position."""
+        offsets = np.zeros(1, dtype=np.int64)
+        for g, length, step in zip(self.geoms, self.input_size, self.flat, strict=True):
+            rows = step * (g.pad_left + np.arange(length, dtype=np.int64))
+            offsets = (offsets[:, None] + rows).ravel()
+        offsets = offsets[:: self.input_size[-1]]
+        return offsets * batch, self.input_size[-1] * batch, self.phase_size * batch
+
+    def block(self, batch: int, itemsize: int, forward: bool = False) -> int:
         """Output positions per patch block for `batch` columns of `itemsize` bytes."""
-        return self.blocking.positions(self.patch_rows, batch, itemsize, self.n_flat, self.thin)
+        return self.blocking.positions(
+            self.patch_rows, batch, itemsize, self.n_flat, self.thin, forward
+        )
 
     def pad(self, x: np.ndarray, pool: _Pool) -> np.ndarray:
         """``x`` ``(C, *S, B)`` -> the padded signal ``(C, *E, B)`` (``x`` if unpadded).
@@ -447,6 +497,8 @@ class _Direct:
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
         self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
+        # per batch size (and padding in the kernel or not): offsets for _compiled_forward
+        self._offsets: dict[tuple[int, bool], tuple[Any, ...]] = {}
 
     def weights_as(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """The patch weight and its conjugate transpose in `dtype`."""
@@ -461,6 +513,9 @@ class _Direct:
         plan, pool = self.plan, self.pool
         B, dtype = x.shape[-1], x.dtype
         w_g, _ = self.weights_as(dtype)
+        fast = kernels(dtype) if self.G == 1 else None
+        if fast is not None:  # depthwise, compiled: the taps added straight into the output
+            return self._compiled_forward(fast, x, w_g)
         rows, scratch = plan.split(x, pool)
         if plan.dense_grid:
             y = np.empty((self.c_out, *plan.output_size, B), dtype=dtype)
@@ -478,11 +533,40 @@ class _Direct:
         pool.give(y)
         return out
 
+    def _compiled_forward(self, fast: Any, x: np.ndarray, w_g: np.ndarray) -> np.ndarray:
+        """A depthwise forward pass by :mod:`toeplitz_conv._compiled`: no patches, no GEMM.
+
+        With unit strides and zero padding the kernel pads each channel in cache
+        itself (:meth:`Plan.input_rows`) when a channel fits in :data:`DEPTHWISE_BYTES`;
+        otherwise it reads the phases of :meth:`Plan.split` (or the signal itself).
+        """
+        plan, B = self.plan, x.shape[-1]
+        y = np.empty((self.c_out, *plan.output_size, B), dtype=x.dtype)
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        channel_bytes = plan.phase_size * B * x.dtype.itemsize
+        pads = plan.zero_padded and not plan.no_pad and channel_bytes <= DEPTHWISE_BYTES
+        if (B, pads) not in self._offsets:  # (a few numpy calls: ~5% of a small layer's pass)
+            into = plan.input_rows(B) if pads else (_NO_ROWS, 0, 0)
+            self._offsets[B, pads] = (plan.tap_starts(B), *plan.output_rows(B), *into)
+        starts, row_src, row_len, *padding = self._offsets[B, pads]
+        if pads:
+            rows = x.reshape(x.shape[0], -1)
+            fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
+            return y
+        rows, scratch = plan.split(x, self.pool)
+        fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
+        if scratch is not None:
+            self.pool.give(scratch)
+        return y
+
     def _patch_product(self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int) -> None:
         """``y_g = w_g @ patches``, block by block: ``prod(K)`` slice copies and one GEMM each."""
         plan, G, groups = self.plan, self.G, self.groups
         taps, N, dtype = plan.taps, plan.n_flat, y_g.dtype
-        block = plan.block(B, dtype.itemsize)
+        if G == 1:
+            self._depthwise_product(rows, y_g, w_g, B)
+            return
+        block = plan.block(B, dtype.itemsize, forward=True)
         cols = self.pool.take((self.c_in, taps, block * B), dtype)
         for i0 in range(0, N, block):
             n = min(block, N - i0)
@@ -492,6 +576,38 @@ class _Direct:
                 c[:, k] = rows[:, start : start + n * B]
             np.matmul(w_g, c.reshape(groups, G * taps, n * B), out=y_g[:, :, i0 * B : (i0 + n) * B])
         self.pool.give(cols)
+
+    def _depthwise_product(
+        self, rows: np.ndarray, y_g: np.ndarray, w_g: np.ndarray, B: int
+    ) -> None:
+        """``y_g[g, o] = sum_k w_g[g, o, k] (window of tap k in rows[g])``: depthwise layers
+        in numpy, ``prod(K)`` in-place multiply-adds per block of channels and positions
+        whose outputs fit :data:`DEPTHWISE_BYTES` (no patches: one pass over a block in
+        cache per operation)."""
+        plan, groups, m = self.plan, self.groups, self.c_out // self.groups
+        n, itemsize = plan.n_flat * B, y_g.dtype.itemsize
+        cols = max(1, min(n, DEPTHWISE_BYTES // (m * itemsize)))
+        chans = max(1, min(groups, DEPTHWISE_BYTES // (m * cols * itemsize)))
+        tmp = self.pool.take((chans, m, cols), y_g.dtype)
+        # (one output channel per group: 2-D operands)
+        one = 0 if m == 1 else slice(None)
+        for g0 in range(0, groups, chans):
+            g1 = min(groups, g0 + chans)
+            for i0 in range(0, n, cols):
+                i1 = min(n, i0 + cols)
+                out, t = y_g[g0:g1, one, i0:i1], tmp[: g1 - g0, one, : i1 - i0]
+                for k in range(plan.taps):
+                    start = plan.tap_start[k] * B
+                    window = rows[g0:g1, start + i0 : start + i1]
+                    w_k = w_g[g0:g1, one, k : k + 1]
+                    if m > 1:
+                        window = window[:, None]
+                    if k == 0:
+                        np.multiply(w_k, window, out=out)
+                    else:
+                        np.multiply(w_k, window, out=t)
+                        out += t
+        self.pool.give(tmp)
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``(C_out, *S_out, B) -> (C_in, *S, B)``, ``B > 0``: products, then scattered adds."""
@@ -512,6 +628,14 @@ class _Direct:
             rows = pool.take((self.c_in, R * total), dtype)
         else:
             rows = np.empty((self.c_in, total), dtype=dtype)
+        fast = kernels(dtype) if self.G == 1 else None
+        if fast is not None:  # depthwise, compiled: every tap added onto zeros
+            rows[...] = 0
+            fast.scatter(rows, w_gh, plan.tap_starts(B), plan.n_flat * B, y_g)
+            g = plan.merge(rows, B)
+            if R > 1:
+                pool.give(rows)
+            return g
         single = block >= plan.n_flat
         if single or R == 1:
             plan.zero_uncovered(rows, B)

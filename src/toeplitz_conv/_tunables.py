@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CHUNK_ENTRIES",
+    "COMPILED",
     "DIGIT_TABLE_BYTES",
     "MAT_BLOCK",
     "MAT_MAX_BYTES",
@@ -24,6 +25,11 @@ UNIT_ENTRIES = 8192
 CHUNK_ENTRIES = 1 << 22
 MIN_CHUNK_ENTRIES = 1 << 18
 PARALLEL_MIN_ENTRIES = 1 << 20
+
+# ---- operators (_kernel, _compiled)
+#: Whether depthwise layers run the optional compiled kernels (numba, the ``[fast]`` extra)
+#: when it is installed; tests switch it off to run the numpy path on the same machine.
+COMPILED = True
 
 # ---- files (_mtx, _mat)
 #: Stored entries formatted at a time when writing Matrix Market text: the text of a

@@ -1,7 +1,8 @@
 r"""Winograd's minimal filtering F(4, 3): 3-tap (1-D) and 3x3 (2-D) correlations, stride 1.
 
-Opt-in only (``method="winograd"``): about 2.25x (2-D) fewer multiplications
-than the direct sum, at the price of a larger rounding error (the transforms
+Opt-in only (``method="winograd"``): 4x (2-D: 36 products for a 4x4 tile of
+outputs instead of 144) and 2x (1-D) fewer multiplications than the direct sum,
+at the price of a larger rounding error (the transforms
 have entries up to 8 and 1/24). Each axis is cut into tiles of 6 padded
 samples, 4 apart; on one tile ``d`` the 4 outputs are
 
@@ -69,6 +70,7 @@ _AT = np.array(
     ]
 )
 TILE = 4  # outputs per tile and axis
+_COLS = 8192  # columns per product of a transform (see _each_axis)
 SPAN = TILE + 2  # padded samples per tile and axis
 
 
@@ -121,7 +123,12 @@ def _each_axis(t: np.ndarray, v: np.ndarray, n: int, pool: Scratch) -> np.ndarra
     rest = v.size // SPAN**n
     for a in range(n):
         out = pool.take((r ** (a + 1) * SPAN ** (n - a - 1) * rest,), v.dtype)
-        np.matmul(t, v.reshape(r**a, SPAN, -1), out=out.reshape(r**a, r, -1))
+        vs, outs = v.reshape(r**a, SPAN, -1), out.reshape(r**a, r, -1)
+        # a few thousand columns per product: OpenBLAS ran one 6 x 6 product over ~40k
+        # columns 3x slower than the same in chunks of ~8k
+        cols = vs.shape[-1]
+        for j0 in range(0, cols, _COLS):
+            np.matmul(t, vs[..., j0 : j0 + _COLS], out=outs[..., j0 : j0 + _COLS])
         pool.give(v)
         v = out
     return v
@@ -169,10 +176,15 @@ def winograd_correlate(
     C, B = xp.shape[0], xp.shape[-1]
     tiles = tuple(-(-s // TILE) for s in output_size)
     need = tuple(TILE * t + 2 for t in tiles)
+    grown = None
     if any(e < q for e, q in zip(xp.shape[1:-1], need, strict=True)):  # zeros past the end
-        grown = np.zeros((C, *need, B), dtype=xp.dtype)
-        cut = tuple(slice(0, min(e, q)) for e, q in zip(xp.shape[1:-1], need, strict=True))
-        grown[(slice(None), *cut)] = xp[(slice(None), *cut)]
+        grown = pool.take((C, *need, B), xp.dtype)
+        cut = tuple(min(e, q) for e, q in zip(xp.shape[1:-1], need, strict=True))
+        grown[(slice(None), *(slice(0, c) for c in cut))] = xp[
+            (slice(None), *(slice(0, c) for c in cut))
+        ]
+        for a, c in enumerate(cut):  # the cells past the signal on each axis
+            grown[(slice(None), *(slice(None),) * a, slice(c, None))] = 0
         xp = grown
     padded = tuple(TILE * t for t in tiles)
     exact = padded == tuple(output_size)
@@ -193,6 +205,8 @@ def winograd_correlate(
         u6 = u.reshape(*(TILE,) * (n - 1), c_out, *part, B, TILE)
         np.copyto(placed[:, t0:t1], u6.transpose(order))
         pool.give(u)
+    if grown is not None:
+        pool.give(grown)
     if exact:
         return full
     y = np.ascontiguousarray(full[(slice(None), *(slice(0, s) for s in output_size))])

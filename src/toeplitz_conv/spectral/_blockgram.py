@@ -188,10 +188,13 @@ def _plan(
             b = min(_reach(g, side), H - 1)
             n = total // H * chans
             flops = layer.groups * kind * _band_flops(H, b, n)
-            # b + 1 block rows of b + 1 blocks, a block's pixel pairs, ~10 channel blocks
+            # b + 1 block rows of b + 1 blocks and a block's pixel pairs; the products
+            # W_k^H W_k' and up to 9 cached sums of them; the counts (float64)
+            kr2 = (k_total // layer.kernel_size[a]) ** 2
             blocks = (b + 1) ** 2 + 1
-            rest = (total // H) ** 2 * (k_total // layer.kernel_size[a]) ** 2  # counts, float64
-            nbytes = float(itemsize * (blocks * n * n + 10 * (k_total * chans) ** 2) + 8 * rest)
+            rest = (total // H) ** 2 * kr2
+            matrices = blocks * n * n + (k_total * chans) ** 2 + 9 * kr2 * chans * chans
+            nbytes = float(itemsize * matrices + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
     return cast("tuple[str, int, float, float]", best)  # every layer has an axis
@@ -267,10 +270,11 @@ class _GramBlocks:
         return self._Q[key]
 
     def fill(self, h: int, h2: int, out: np.ndarray, scale: float = 1.0) -> None:
-        """Add ``scale G[(h, w, c), (h2, w', c')]`` to the C-contiguous ``(n, n)`` `out`.
+        """Write ``scale G[(h, w, c), (h2, w', c')]`` into the zeros of the C-contiguous `out`.
 
-        Only the pixel pairs that meet are written (from one GEMM of the
-        counts with the channel blocks): `out` should start as zeros.
+        Only the ``(c, c)`` blocks of the pixel pairs that meet are written (from
+        one GEMM of their counts with the channel blocks), one slice at a time
+        (a fancy-indexed assignment makes large temporaries).
         """
         if abs(h2 - h) > self.r:
             return
@@ -278,10 +282,13 @@ class _GramBlocks:
         if not t.any():
             return
         c, pr = self.c_in, self.pixels
-        vals = (self.Tm @ self._channel_blocks(t)).reshape(-1, c, c)
+        with blas_threads(1):  # k = K^2: one thread streams it as fast, and never stalls
+            vals = (self.Tm @ self._channel_blocks(t)).reshape(-1, c, c)
         if scale != 1.0:
             vals *= scale
-        out.reshape(pr, c, pr, c)[self.pair_rows, :, self.pair_cols, :] += vals
+        grid = out.reshape(pr, c, pr, c)
+        for i, (p, p2) in enumerate(zip(self.pair_rows, self.pair_cols, strict=True)):
+            grid[p, :, p2, :] = vals[i]
 
     def __call__(self, h: int, h2: int) -> np.ndarray:
         """``G[(h, w, c), (h2, w', c')]`` as an ``(n, n)`` array (rows ``(w, c)``)."""
@@ -359,6 +366,7 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
     tr = 2 if cplx else 1  # conjugate transpose
     diag = np.arange(n) * (n + 1)
     rows: dict[int, np.ndarray] = {}
+    spare: list[np.ndarray] = []  # a finished row's memory, for the next (no page faults)
     trace = 0.0
 
     def row(i: int) -> np.ndarray:
@@ -366,7 +374,12 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
         nonlocal trace
         if i not in rows:
             width = min(b, H - 1 - i)
-            R = np.zeros((n, (width + 1) * n), dtype=dtype, order="F")
+            if spare and spare[-1].shape[1] >= (width + 1) * n:
+                R = spare.pop()[:, : (width + 1) * n]
+                R.fill(0)
+            else:
+                R = np.empty((n, (width + 1) * n), dtype=dtype, order="F")
+                R.fill(0)  # page faults in order: writing fresh pages scattered costs ~5x more
             for d in range(width + 1):
                 # A_i,i+d in Fortran order is (A_i,i+d)^T = -conj(G_i+d,i) in C order
                 view = R[:, d * n : (d + 1) * n].T
@@ -384,7 +397,8 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
         if not clock.on_time():
             return None
         R = row(j)
-        U, info = potrf(R[:, :n], lower=0, overwrite_a=1, clean=0)
+        with blas_threads(1):  # OpenBLAS's threaded potrf stalls when a core is busy
+            U, info = potrf(R[:, :n], lower=0, overwrite_a=1, clean=0)
         if info != 0:
             return None
         if width:
@@ -396,7 +410,7 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
                 if d < width:
                     rest = target[:, n : (width - d + 1) * n]
                     gemm(-1.0, Xd, X[:, d * n :], beta=1.0, c=rest, trans_a=tr, overwrite_c=1)
-        del rows[j]
+        spare.append(rows.pop(j))
         clock.on_time((1 / 3 + width + width * width) * float(n) ** 3 * (4 if cplx else 1))
     return trace
 

@@ -477,20 +477,20 @@ def predicted_seconds(flops: float) -> float:
     """Seconds :func:`block_gram_certificate` is expected to take for `flops` (an estimate).
 
     At the rate the last large certificate reached in this process, else at 70% of
-    a measured GEMM's rate (factorisations reach 65-90% of it, and the blocks
-    are formed at memory speed); the GEMM (``512 x 512``, on the BLAS threads
-    a large certificate uses) is timed once per process.
+    a measured one-thread GEMM's rate (factorisations reach 65-90% of a GEMM's
+    rate, the blocks are formed at memory speed, and a second BLAS thread helps
+    only when its core is free); the GEMM (``768 x 768``) is timed once per process.
     """
     rate = _RATE.get("seen")
     if rate is None:
         if "gemm" not in _RATE:
-            A = np.random.default_rng(0).standard_normal((512, 512))
+            A = np.random.default_rng(0).standard_normal((768, 768))
             best = math.inf
-            with blas_threads(max_threads()):
+            with blas_threads(1):
                 for _ in range(3):
                     t = time.perf_counter()
                     A @ A
                     best = min(best, time.perf_counter() - t)
-            _RATE["gemm"] = 2 * 512**3 / max(best, 1e-9)
+            _RATE["gemm"] = 2 * 768**3 / max(best, 1e-9)
         rate = 0.7 * _RATE["gemm"]
     return flops / rate

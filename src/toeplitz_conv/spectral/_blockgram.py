@@ -476,10 +476,11 @@ def block_gram_certificate(
 def predicted_seconds(flops: float) -> float:
     """Seconds :func:`block_gram_certificate` is expected to take for `flops` (an estimate).
 
-    At the rate the last large certificate reached in this process, else at 70% of
-    a measured one-thread GEMM's rate (factorisations reach 65-90% of a GEMM's
-    rate, the blocks are formed at memory speed, and a second BLAS thread helps
-    only when its core is free); the GEMM (``768 x 768``) is timed once per process.
+    At the rate the last large certificate reached in this process, else at a
+    measured one-thread GEMM's rate (``768 x 768``, timed once per process; a
+    two-thread GEMM's is erratic on a shared machine) times 0.7 on one core (the
+    factorisation reaches 65-90% of a GEMM's rate, and the blocks are formed at
+    memory speed) or 1.0 on more (a second BLAS thread adds 40-100%).
     """
     rate = _RATE.get("seen")
     if rate is None:
@@ -492,5 +493,5 @@ def predicted_seconds(flops: float) -> float:
                     A @ A
                     best = min(best, time.perf_counter() - t)
             _RATE["gemm"] = 2 * 768**3 / max(best, 1e-9)
-        rate = 0.7 * _RATE["gemm"]
+        rate = (1.0 if max_threads() > 1 else 0.7) * _RATE["gemm"]
     return flops / rate

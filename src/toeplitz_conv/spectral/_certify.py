@@ -387,11 +387,16 @@ def gram_bound(
     relative width `rtol`); if both fail (the lower end is not that close yet),
     ``lower (1 + t)`` for ``t`` in 1e-4, 1e-3, 1e-2, 0.1 while below `upper`, so
     that the bracket still narrows. Each try is one factorisation
-    (:func:`gram_certificate`); the `deadline` (``time.monotonic()``) is checked
-    between and inside them.
+    (:func:`gram_certificate`), started only while its predicted time fits before
+    the `deadline` (``time.monotonic()``), which is also checked inside it. Without
+    a `deadline` (and for the N-d certificate) the tries share twice
+    ``_GRAM_SECONDS_ND``: the first one runs even on a machine twice slower than
+    predicted, and no sequence of tries runs unbounded.
     """
-    import time
-
+    if deadline is None and layer.ndim > 1:
+        if not nd_gram_affordable(layer):  # its predicted time within _GRAM_SECONDS_ND
+            return None
+        deadline = time.monotonic() + 2 * _GRAM_SECONDS_ND
     slacks = [rtol / 2, rtol * 0.9, *(t for t in (1e-4, 1e-3, 1e-2, 0.1) if t > rtol)]
     for slack in slacks:
         mu = lower * (1 + slack)

@@ -314,20 +314,21 @@ def test_clock_stops_once_the_rate_cannot_finish(monkeypatch):
 
 
 def test_time_budget_refuses_what_it_cannot_finish(monkeypatch):
-    """A certificate predicted to take longer than the time left is not started (and one
-    within it is); without a deadline the default budget decides."""
+    """With a deadline, a certificate predicted to take longer than the time left is not
+    started (one within it is); without one, a flop budget decides (not the machine)."""
     w = np.random.default_rng(8).standard_normal((64, 64, 3, 3))
     layer = _sym.analysis_layer(w, (8, 8), 1, 1, 1, 1, "zeros")
     flops = _blockgram.block_gram_cost(layer)[0]
     assert flops > 1e9
     monkeypatch.setitem(_blockgram._RATE, "seen", flops / 1000.0)  # as if 1000 s
-    assert not _certify.nd_gram_affordable(layer)
     assert not _certify.nd_gram_affordable(layer, time.monotonic() + 60)
     assert _certify.gram_certificate(layer, 1e3, time.monotonic() + 60) is None  # not started
     assert _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
-    monkeypatch.setattr(_certify, "_GRAM_SECONDS_ND", 2000.0)
-    assert _certify.nd_gram_affordable(layer)
-    monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", flops / 2)  # the hard flop ceiling
+    assert _certify.nd_gram_affordable(layer)  # no time limit: the flops decide
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_DEFAULT", flops / 2)
+    assert not _certify.nd_gram_affordable(layer)
+    assert _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", flops / 2)  # the ceiling, whatever the time
     assert not _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
     monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", 1e14)
     monkeypatch.setattr(_certify, "GRAM_BYTES_ND", 1000)  # the memory cap

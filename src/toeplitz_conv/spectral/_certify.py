@@ -47,7 +47,7 @@ __all__ = [
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _GRAM_FLOPS_ND = 1e14  # most flops of an N-d block-Cholesky certificate, whatever the time
-_GRAM_SECONDS_ND = 120.0  # its predicted seconds without a time limit
+_GRAM_FLOPS_DEFAULT = 1.2e13  # ... without a time limit (~2 min at 100 GFLOP/s)
 GRAM_BYTES_ND = 2**31  # most memory of its blocks
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
@@ -387,16 +387,10 @@ def gram_bound(
     relative width `rtol`); if both fail (the lower end is not that close yet),
     ``lower (1 + t)`` for ``t`` in 1e-4, 1e-3, 1e-2, 0.1 while below `upper`, so
     that the bracket still narrows. Each try is one factorisation
-    (:func:`gram_certificate`), started only while its predicted time fits before
-    the `deadline` (``time.monotonic()``), which is also checked inside it. Without
-    a `deadline` (and for the N-d certificate) the tries share twice
-    ``_GRAM_SECONDS_ND``: the first one runs even on a machine twice slower than
-    predicted, and no sequence of tries runs unbounded.
+    (:func:`gram_certificate`), started only while it is affordable (in N-d its
+    predicted time fits before the `deadline`, ``time.monotonic()``, which is
+    also checked inside it).
     """
-    if deadline is None and layer.ndim > 1:
-        if not nd_gram_affordable(layer):  # its predicted time within _GRAM_SECONDS_ND
-            return None
-        deadline = time.monotonic() + 2 * _GRAM_SECONDS_ND
     slacks = [rtol / 2, rtol * 0.9, *(t for t in (1e-4, 1e-3, 1e-2, 0.1) if t > rtol)]
     for slack in slacks:
         mu = lower * (1 + slack)
@@ -411,18 +405,20 @@ def gram_bound(
 def nd_gram_affordable(layer: Layer, deadline: float | None = None) -> bool:
     """Whether the N-d block-Cholesky certificate fits its budgets (never for 1-D or circular).
 
-    Its blocks must fit in ``GRAM_BYTES_ND`` bytes, its flops under ``_GRAM_FLOPS_ND``,
-    and its predicted time (:func:`._blockgram.predicted_seconds`, from the rate this
-    machine reaches) before the `deadline` (``time.monotonic()``), or without one
-    within ``_GRAM_SECONDS_ND`` seconds.
+    Its blocks must fit in ``GRAM_BYTES_ND`` bytes and its flops under
+    ``_GRAM_FLOPS_ND``. With a `deadline` (``time.monotonic()``) its time predicted
+    from the rate this machine reaches (:func:`._blockgram.predicted_seconds`) must
+    fit before it; without one (no time limit: the answer must not depend on the
+    machine's speed or load) its flops must be at most ``_GRAM_FLOPS_DEFAULT``.
     """
     if layer.ndim == 1 or any(g.padding_mode == "circular" for g in layer.geoms):
         return False
     flops, nbytes = block_gram_cost(layer)
     if flops > _GRAM_FLOPS_ND or nbytes > GRAM_BYTES_ND:
         return False
-    seconds = _GRAM_SECONDS_ND if deadline is None else deadline - time.monotonic()
-    return flops < 1e9 or predicted_seconds(flops) <= seconds
+    if deadline is None:
+        return flops <= _GRAM_FLOPS_DEFAULT
+    return flops < 1e9 or predicted_seconds(flops) <= deadline - time.monotonic()
 
 
 def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
@@ -438,9 +434,10 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     factorisation fails or would be too large (or circular padding wraps the band).
     ``n >= 2`` axes: the block-row factorisation of :mod:`._blockgram` (blocks of
     one slice of the cheapest axis, Gram blocks from the weights) while
-    :func:`nd_gram_affordable`: its predicted time fits before `deadline` (or in
-    ``_GRAM_SECONDS_ND`` without one) and its blocks in ``GRAM_BYTES_ND`` bytes; it
-    stops at `deadline`, or as soon as its rate shows it cannot finish by then.
+    :func:`nd_gram_affordable`: its predicted time fits before `deadline` (without
+    one, its flops in ``_GRAM_FLOPS_DEFAULT``) and its blocks in ``GRAM_BYTES_ND``
+    bytes; it stops at `deadline`, or as soon as its rate shows it cannot finish
+    by then.
     """
 
     if layer.ndim != 1:

@@ -343,3 +343,50 @@ def test_predicted_seconds_from_a_measured_rate(monkeypatch):
     assert _blockgram.predicted_seconds(2e12) == pytest.approx(2 * first)
     monkeypatch.setitem(_blockgram._RATE, "seen", 1e10)
     assert _blockgram.predicted_seconds(1e12) == pytest.approx(100.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=9),
+    complex_weights=st.booleans(),
+    leaf=st.sampled_from([1, 4, 1000]),
+)
+def test_nested_dissection_brackets_the_dense_norm(cfg, complex_weights, leaf):
+    """The multifrontal factorisation in nested-dissection order (forced here) proves
+    ``mu`` just above the dense norm and refuses just below, on both Gram sides."""
+    _, _, M, layer = _setup(cfg, complex_weights)
+    norm = np.linalg.norm(M, 2)
+    if norm == 0:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_blockgram, "_ND_GAIN", np.inf)
+        mp.setattr(_blockgram, "_nd_leaf", lambda chans: leaf)
+        assert _blockgram._plan(layer)[1] == -1
+        up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+        below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert below is None
+
+
+@pytest.mark.parametrize(
+    ("shape", "reach"), [((9, 7), (2, 2)), ((12, 5), (1, 2)), ((6, 6), (0, 2))]
+)
+def test_nested_dissection_tree_covers_every_pixel_once(shape, reach):
+    """Every pixel is some front's own exactly once, children come first, and a front's
+    border holds exactly the pixels outside its subtree that meet one inside it."""
+    fronts = _blockgram._nd_tree(shape, reach, leaf=2)
+    owned = np.concatenate([own for own, _, _ in fronts])
+    assert np.array_equal(np.sort(owned), np.arange(shape[0] * shape[1]))
+    subtree: list[set[int]] = []
+    for k, (own, border, children) in enumerate(fronts):
+        assert all(c < k for c in children)
+        inside = set(own.tolist()).union(*(subtree[c] for c in children))
+        subtree.append(inside)
+        h, w = np.divmod(np.array(sorted(inside)), shape[1])
+        meet = set()
+        for dh in range(-reach[0], reach[0] + 1):
+            for dw in range(-reach[1], reach[1] + 1):
+                ok = (h + dh >= 0) & (h + dh < shape[0]) & (w + dw >= 0) & (w + dw < shape[1])
+                meet.update(((h + dh) * shape[1] + w + dw)[ok].tolist())
+        assert set(border.tolist()) == meet - inside
+    assert _blockgram._nd_flops(fronts, 3)[0] > 0

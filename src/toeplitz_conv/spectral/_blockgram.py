@@ -441,14 +441,6 @@ class _PixelGram:
                 grid[a[q], :, b[q], :] = -vals[q]
 
 
-def _runs(pos: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(start, target, length)`` of the runs of consecutive values in `pos`."""
-    cut = np.flatnonzero(np.diff(pos) != 1) + 1
-    starts = np.concatenate([[0], cut])
-    ends = np.concatenate([cut, [pos.size]])
-    return [(int(a), int(pos[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
-
-
 def _multifrontal(
     gram: _PixelGram,
     fronts: list[tuple[np.ndarray, np.ndarray, list[int]]],
@@ -458,9 +450,9 @@ def _multifrontal(
     """Cholesky of ``mu^2 I - G`` in the nested-dissection order of `fronts` (postorder).
 
     Front ``F`` of a node (rows and columns: its own pixels, then its border) holds
-    ``A[own, own + border]`` plus its children's update matrices (extend-add);
-    ``F_oo = U^H U`` (``potrf``), ``Z = F_bo U^{-1}`` (``trsm``), and
-    ``F_bb - Z Z^H`` (``herk``) is its update matrix, on the border. Returns the
+    ``A[own + border, own]`` plus its children's update matrices (extend-add);
+    ``F_oo = U^H U`` (``potrf``), ``X = F_bo U^{-1}`` (``trsm``), and
+    ``F_bb - X X^H`` (``herk``) is its update matrix, on the border. Returns the
     trace of ``mu^2 I - G``, or ``None`` when a pivot block is not positive
     definite or the `clock` runs out (Duff & Reid 1983; George 1973).
     """
@@ -491,31 +483,20 @@ def _multifrontal(
             if child not in updates:  # it meets nothing outside (reach 0 on that axis)
                 continue
             cpix, upd = updates.pop(child)
-            runs = _runs(where[cpix])  # slices of whole runs of pixels, not fancy indexing
-            for i, i2, ni in runs:
-                for j, j2, nj in runs:
-                    F[i2 * c : (i2 + ni) * c, j2 * c : (j2 + nj) * c] += upd[
-                        i * c : (i + ni) * c, j * c : (j + nj) * c
-                    ]
-        # F is Hermitian but for the rows border x columns own (only A[own, :] was
-        # written): F.T's column blocks are the conjugates of F's, copied fast
-        Foo = np.asfortranarray(F.T[:no, :no])
-        if cplx:
-            np.conjugate(Foo, out=Foo)
+            idx = (where[cpix][:, None] * c + np.arange(c)).ravel()
+            F[np.ix_(idx, idx)] += upd
+        Foo = np.asfortranarray(F[:no, :no])
         U, info = potrf(Foo, lower=0, overwrite_a=1, clean=0)
         if info != 0:
             return None
         if nb:
-            # Z = A[own, border]^H U^{-1} (border x own); the update is F_bb - Z Z^H
-            Z = np.asfortranarray(F[:no, no:].T)
-            S = np.asfortranarray(F.T[no:, no:])  # the children's updates on the border
+            # X^H = U^{-H} A[own, border]: rows own, columns border (Fortran)
+            Xh = np.asfortranarray(F[:no, no:])
+            S = np.asfortranarray(F[no:, no:])  # the children's updates on the border
             del F
-            if cplx:
-                np.conjugate(Z, out=Z)
-                np.conjugate(S, out=S)
-            Z = trsm(1.0, U, Z, side=1, lower=0, trans_a=0, overwrite_b=1)
-            S = herk(-1.0, Z, beta=1.0, c=S, trans=0, lower=0, overwrite_c=1)
-            del Z
+            Xh = trsm(1.0, U, Xh, side=0, lower=0, trans_a=2 if cplx else 1, overwrite_b=1)
+            S = herk(-1.0, Xh, beta=1.0, c=S, trans=2 if cplx else 1, lower=0, overwrite_c=1)
+            del Xh
             for j0 in range(0, nb, 512):  # the upper triangle mirrored, in place
                 j1 = min(nb, j0 + 512)
                 S[j1:, j0:j1] = S[j0:j1, j1:].conj().T

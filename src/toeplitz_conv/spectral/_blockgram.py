@@ -80,9 +80,6 @@ if TYPE_CHECKING:
 _EPS = np.finfo(np.float64).eps
 #: Blocks of at least this many unknowns are factorised on every BLAS thread.
 _THREADED_BLOCK = 256
-#: Nested dissection (2-D) is used when it costs under this fraction of the band's flops.
-_ND_GAIN = 0.75
-_ND_BYTES = 2**32  # ... and while its fronts fit in this many bytes
 _RATE: dict[str, float] = {}  # flop/s: "gemm" (measured once), "seen" (the last certificate)
 
 __all__ = ["blas_threads", "block_gram_certificate", "block_gram_cost", "predicted_seconds"]
@@ -184,10 +181,7 @@ def _plan(
     ``H (b^2 + b + 1/3) n^3`` flops (:func:`_band_flops`; times 4 for complex
     weights), per group.
     A `window` ``(axis, start, stop)`` keeps only those samples of that axis
-    (the Gram matrix of ``M``'s columns there: side ``'in'`` only). In 2-D
-    (without a window) ``axis = -1`` is the nested-dissection order
-    (:func:`_multifrontal`), chosen when it costs under ``_ND_GAIN`` times the
-    best band's flops.
+    (the Gram matrix of ``M``'s columns there: side ``'in'`` only).
     """
     c_out, c_in = layer.out_channels // layer.groups, layer.in_channels // layer.groups
     kind = 4 if layer.weight.dtype.kind == "c" else 1
@@ -216,19 +210,7 @@ def _plan(
             nbytes = float(itemsize * matrices + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
-    band = cast("tuple[str, int, float, float]", best)  # every layer has an axis
-    if layer.ndim == 2 and window is None:
-        for side, sizes, chans in sides:
-            shape = (sizes[0], sizes[1])
-            reach = (_reach(layer.geoms[0], side), _reach(layer.geoms[1], side))
-            fronts = _nd_tree(shape, reach, _nd_leaf(chans))
-            flops, _, peak = _nd_flops(fronts, chans)
-            flops *= layer.groups * kind
-            nbytes = float(itemsize * (peak + (k_total * chans) ** 2))  # and W_k^H W_k
-            cheaper = flops < _ND_GAIN * band[2] and (best[1] != -1 or flops < best[2])
-            if cheaper and nbytes <= _ND_BYTES:
-                best = (side, -1, flops, nbytes)
-    return cast("tuple[str, int, float, float]", best)
+    return cast("tuple[str, int, float, float]", best)  # every layer has an axis
 
 
 def block_gram_cost(
@@ -326,186 +308,6 @@ class _GramBlocks:
         out = np.zeros((self.n, self.n), dtype=self.P.dtype)
         self.fill(h, h2, out)
         return out
-
-
-# --------------------------------------------------------------------------- nested dissection
-def _nd_tree(
-    shape: tuple[int, int], reach: tuple[int, int], leaf: int
-) -> list[tuple[np.ndarray, np.ndarray, list[int]]]:
-    """A nested-dissection order of the ``H x W`` pixel grid: fronts in postorder.
-
-    A rectangle is split across its longer side by a strip of ``reach`` pixels
-    on that axis (no pixel on one side meets one on the other) into two halves,
-    recursively, until it has at most `leaf` pixels or cannot be split. Each front
-    is ``(own, border, children)``: its own pixels (a strip, or a leaf's
-    rectangle), the pixels outside its rectangle that meet one inside (all in
-    the strips of its ancestors: its update's rows), and its children's indices.
-    Pixels are numbered ``h W + w``.
-    """
-    H, W = shape
-    fronts: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
-
-    def ids(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        return (np.arange(r0, r1)[:, None] * W + np.arange(c0, c1)[None, :]).ravel()
-
-    def visit(r0: int, r1: int, c0: int, c1: int) -> int:
-        h, w = r1 - r0, c1 - c0
-        box = ids(
-            max(0, r0 - reach[0]),
-            min(H, r1 + reach[0]),
-            max(0, c0 - reach[1]),
-            min(W, c1 + reach[1]),
-        )
-        inside = ids(r0, r1, c0, c1)
-        border = np.setdiff1d(box, inside)
-        children: list[int] = []
-        axis = 0 if h * (reach[1] + 1) >= w * (reach[0] + 1) else 1
-        side, sep = (h, w)[axis], max(1, reach[axis])
-        if h * w <= leaf or side <= 2 * sep:
-            own = inside
-        else:
-            m = (side - sep) // 2
-            if axis == 0:
-                parts = [(r0, r0 + m, c0, c1), (r0 + m + sep, r1, c0, c1)]
-                own = ids(r0 + m, r0 + m + sep, c0, c1)
-            else:
-                parts = [(r0, r1, c0, c0 + m), (r0, r1, c0 + m + sep, c1)]
-                own = ids(r0, r1, c0 + m, c0 + m + sep)
-            children = [visit(*p) for p in parts if p[1] > p[0] and p[3] > p[2]]
-        fronts.append((own, border, children))
-        return len(fronts) - 1
-
-    visit(0, H, 0, W)
-    return fronts
-
-
-def _nd_leaf(chans: int) -> int:
-    """Pixels of a leaf of :func:`_nd_tree`: about 512 unknowns (smaller fronts cost more in
-    Python than they save)."""
-    return max(1, 512 // chans)
-
-
-def _nd_flops(
-    fronts: list[tuple[np.ndarray, np.ndarray, list[int]]], c: int
-) -> tuple[float, int, float]:
-    """Flops of the multifrontal factorisation over `fronts` (`c` unknowns a pixel), its
-    largest front (unknowns) and its most entries held at once (a front and its copies,
-    twice the front, plus the updates waiting for their parents)."""
-    flops, big, peak, waiting = 0.0, 0, 0.0, 0.0
-    for own, border, children in fronts:
-        o, b = float(own.size * c), float(border.size * c)
-        flops += o**3 / 3 + o * o * b + o * b * b
-        big = max(big, (own.size + border.size) * c)
-        peak = max(peak, 2 * (o + b) ** 2 + waiting)  # (with its children's updates: more)
-        waiting += b * b - sum(float(fronts[k][1].size * c) ** 2 for k in children)
-    return flops, big, peak
-
-
-class _PixelGram:
-    """``G[(p, c), (p', c')]`` of one group for any pixels ``p, p'`` of a 2-D grid.
-
-    ``G_pp' = sum T_0[h, h', a, a'] T_1[w, w', b, b'] P[(a, b), (a', b')]`` with the
-    full per-axis counts of :func:`_axis_counts` (module docstring).
-    """
-
-    def __init__(self, weight: np.ndarray, geoms: tuple[ConvGeometry, ...], side: str) -> None:
-        k0, k1 = weight.shape[2:]
-        if side == "in":
-            w2 = np.moveaxis(weight, 1, -1).reshape(weight.shape[0], -1)  # columns (a, b, c)
-            P = w2.conj().T @ w2
-        else:
-            w2 = np.moveaxis(weight, 0, -1).reshape(weight.shape[1], -1)
-            P = (w2.conj().T @ w2).conj()
-        c = w2.shape[1] // (k0 * k1)
-        # rows (a, a', b, b'), columns (c, c')
-        self.P = P.reshape(k0, k1, c, k0, k1, c).transpose(0, 3, 1, 4, 2, 5).reshape(-1, c * c)
-        self.T = [_full_counts(*_axis_counts(g, side)) for g in geoms]
-        self.width = geoms[1].output_length if side == "out" else geoms[1].input_length
-        self.c = c
-
-    def fill(self, rows: np.ndarray, cols: np.ndarray, out: np.ndarray) -> None:
-        """Write ``-G[rows, cols]`` (pixel ids ``h W + w``) into the zeros of C-ordered `out`."""
-        c, W = self.c, self.width
-        h, w = np.divmod(rows, W)
-        h2, w2 = np.divmod(cols, W)
-        t0 = self.T[0][h[:, None], h2[None, :]]  # (rows, cols, K0, K0)
-        t1 = self.T[1][w[:, None], w2[None, :]]
-        i, j = np.nonzero(t0.any(axis=(2, 3)) & t1.any(axis=(2, 3)))
-        grid = out.reshape(rows.size, c, cols.size, c)
-        for s in range(0, i.size, 64):  # 64 pixel pairs at a time: bounded temporaries
-            a, b = i[s : s + 64], j[s : s + 64]
-            coef = np.einsum("nxy,nzt->nxyzt", t0[a, b], t1[a, b]).reshape(a.size, -1)
-            with blas_threads(1):
-                vals = (coef @ self.P).reshape(-1, c, c)
-            for q in range(a.size):
-                grid[a[q], :, b[q], :] = -vals[q]
-
-
-def _multifrontal(
-    gram: _PixelGram,
-    fronts: list[tuple[np.ndarray, np.ndarray, list[int]]],
-    mu2: float,
-    clock: _Clock,
-) -> float | None:
-    """Cholesky of ``mu^2 I - G`` in the nested-dissection order of `fronts` (postorder).
-
-    Front ``F`` of a node (rows and columns: its own pixels, then its border) holds
-    ``A[own + border, own]`` plus its children's update matrices (extend-add);
-    ``F_oo = U^H U`` (``potrf``), ``X = F_bo U^{-1}`` (``trsm``), and
-    ``F_bb - X X^H`` (``herk``) is its update matrix, on the border. Returns the
-    trace of ``mu^2 I - G``, or ``None`` when a pivot block is not positive
-    definite or the `clock` runs out (Duff & Reid 1983; George 1973).
-    """
-    from scipy.linalg.blas import get_blas_funcs
-    from scipy.linalg.lapack import get_lapack_funcs
-
-    dtype, c = gram.P.dtype, gram.c
-    cplx = dtype.kind == "c"
-    probe = np.zeros(1, dtype=dtype)
-    (potrf,) = get_lapack_funcs(("potrf",), (probe,))  # type: ignore[misc]  # stubs: one name
-    trsm = get_blas_funcs("trsm", (probe,))
-    herk = get_blas_funcs("herk" if cplx else "syrk", (probe,))
-    updates: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    trace = 0.0
-    for k, (own, border, children) in enumerate(fronts):
-        if not clock.on_time():
-            return None
-        pix = np.concatenate([own, border])
-        no, nb = own.size * c, border.size * c
-        where = np.full(int(pix.max()) + 1, -1)
-        where[pix] = np.arange(pix.size)
-        F = np.zeros((no + nb, no + nb), dtype=dtype)
-        gram.fill(own, pix, F[:no])  # rows own: -G[own, own + border]
-        diag = np.arange(no)
-        F[diag, diag] += mu2
-        trace += float(np.abs(F[diag, diag]).sum())  # of A = mu^2 I - G itself
-        for child in children:
-            if child not in updates:  # it meets nothing outside (reach 0 on that axis)
-                continue
-            cpix, upd = updates.pop(child)
-            idx = (where[cpix][:, None] * c + np.arange(c)).ravel()
-            F[np.ix_(idx, idx)] += upd
-        Foo = np.asfortranarray(F[:no, :no])
-        U, info = potrf(Foo, lower=0, overwrite_a=1, clean=0)
-        if info != 0:
-            return None
-        if nb:
-            # X^H = U^{-H} A[own, border]: rows own, columns border (Fortran)
-            Xh = np.asfortranarray(F[:no, no:])
-            S = np.asfortranarray(F[no:, no:])  # the children's updates on the border
-            del F
-            Xh = trsm(1.0, U, Xh, side=0, lower=0, trans_a=2 if cplx else 1, overwrite_b=1)
-            S = herk(-1.0, Xh, beta=1.0, c=S, trans=2 if cplx else 1, lower=0, overwrite_c=1)
-            del Xh
-            for j0 in range(0, nb, 512):  # the upper triangle mirrored, in place
-                j1 = min(nb, j0 + 512)
-                S[j1:, j0:j1] = S[j0:j1, j1:].conj().T
-                D = S[j0:j1, j0:j1]
-                D[...] = np.triu(D) + np.triu(D, 1).conj().T
-            updates[k] = (border, S)
-        flops = own.size * c * (float(no) ** 2 / 3 + float(no) * nb + float(nb) ** 2)
-        clock.on_time(flops * (4 if cplx else 1))
-    return trace
 
 
 def _abs_gram_rowsum(layer: Layer, side: str) -> float:
@@ -650,30 +452,6 @@ def block_gram_certificate(
     if any(g.padding_mode == "circular" for g in layer.geoms) or not mu > 0:
         return None
     side, axis, flops, _ = _plan(layer, window)
-    c_out = layer.weight.shape[0] // layer.groups
-    mu2 = mu * mu
-    clock = _Clock(flops, deadline)
-    if axis == -1:  # 2-D, nested dissection
-        trace, m = _nested_dissection(layer, side, mu2, clock)
-    else:
-        trace, m = _block_rows(layer, side, axis, window, mu2, clock)
-    if trace is None:
-        return None
-    elapsed = time.monotonic() - clock.start
-    if flops >= 1e10 and elapsed > 0:
-        _RATE["seen"] = flops / elapsed
-    return _with_margins(layer, side, mu2, trace, m, c_out)
-
-
-def _block_rows(
-    layer: Layer,
-    side: str,
-    axis: int,
-    window: tuple[int, int, int] | None,
-    mu2: float,
-    clock: _Clock,
-) -> tuple[float | None, int]:
-    """``(trace, terms)`` of :func:`_factorise` over the groups, blocked along `axis`."""
     order = [axis, *(a for a in range(layer.ndim) if a != axis)]
     weight = np.moveaxis(layer.weight, [2 + a for a in order], list(range(2, 2 + layer.ndim)))
     geoms = tuple(layer.geoms[a] for a in order)
@@ -685,48 +463,24 @@ def _block_rows(
             H = window[2] - window[1]
     b = min(_reach(geoms[0], side), H - 1)
     c_out = weight.shape[0] // layer.groups
+    mu2 = mu * mu
     trace, n = 0.0, 1
+    clock = _Clock(flops, deadline)
     for grp in range(layer.groups):
         blocks = _GramBlocks(weight[grp * c_out : (grp + 1) * c_out], geoms, side, local)
         with blas_threads(max_threads() if blocks.n >= _THREADED_BLOCK else 1):
             part = _factorise(blocks, H, b, mu2, clock)
         if part is None:
-            return None, 0
+            return None
         trace, n = trace + part, blocks.n
-    return trace, (b + 1) * n + 2  # terms of each inner product of the factorisation
-
-
-def _nested_dissection(
-    layer: Layer, side: str, mu2: float, clock: _Clock
-) -> tuple[float | None, int]:
-    """``(trace, terms)`` of :func:`_multifrontal` over the groups (2-D)."""
-    geoms = layer.geoms
-    c_out = layer.weight.shape[0] // layer.groups
-    sizes = layer.input_size if side == "in" else layer.output_size
-    reach = (_reach(geoms[0], side), _reach(geoms[1], side))
-    chans = layer.weight.shape[1] if side == "in" else c_out
-    fronts = _nd_tree((sizes[0], sizes[1]), reach, _nd_leaf(chans))
-    threads = max_threads() if _nd_flops(fronts, chans)[1] >= 2 * _THREADED_BLOCK else 1
-    trace = 0.0
-    for grp in range(layer.groups):
-        gram = _PixelGram(layer.weight[grp * c_out : (grp + 1) * c_out], geoms, side)
-        with blas_threads(threads):
-            part = _multifrontal(gram, fronts, mu2, clock)
-        if part is None:
-            return None, 0
-        trace += part
-    # an entry of the factor sums over at most every unknown of the group
-    return trace, sizes[0] * sizes[1] * chans + 2
-
-
-def _with_margins(layer: Layer, side: str, mu2: float, trace: float, m: int, c_out: int) -> float:
-    """``mu`` lifted by the rounding margins of the module docstring: of a Cholesky
-    factorisation of ``mu^2 I - G`` (trace `trace`) whose inner products have at most `m`
-    terms, and of forming ``G`` from the weights."""
+    elapsed = time.monotonic() - clock.start
+    if flops >= 1e10 and elapsed > 0:
+        _RATE["seen"] = flops / elapsed
+    m = (b + 1) * n + 2  # terms of each inner product of the factorisation
     gamma = m * _EPS / (1 - m * _EPS)
     chol = 2 * gamma / (1 - gamma) * trace
     k_total = math.prod(layer.kernel_size)
-    inner = c_out if side == "in" else layer.weight.shape[1]  # terms of one W_k^H W_k' entry
+    inner = c_out if side == "in" else weight.shape[1]  # terms of one W_k^H W_k' entry
     t = inner + 2 * k_total * k_total + 4  # roundings of one Gram entry, and of mu^2 - g
     form = 2 * t * _EPS * (_abs_gram_rowsum(layer, side) + mu2)
     return math.sqrt(mu2 + chol + form) * (1 + 8 * _EPS)

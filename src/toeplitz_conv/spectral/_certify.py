@@ -48,7 +48,7 @@ _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky cer
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
 _GRAM_FLOPS_ND = 1e14  # most flops of an N-d block-Cholesky certificate, whatever the time
 _GRAM_FLOPS_DEFAULT = 1.2e13  # ... without a time limit (~2 min at 100 GFLOP/s)
-GRAM_BYTES_ND = 2**32  # most memory of its blocks or fronts
+GRAM_BYTES_ND = 2**31  # most memory of its blocks
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
 

@@ -36,10 +36,13 @@ written when a row is formed, into memory recycled from finished rows. It runs
 on every core's BLAS thread for large blocks (``potrf`` on one: OpenBLAS's
 threaded ``potrf`` stalls when the other core is busy) at 60-90% of a GEMM's
 rate, and stops as soon as its rate shows it cannot finish before a deadline.
-A nested-dissection order with dense fronts would cut the flops of 2-D layers
-only modestly here, the separators being ``d (K - 1)`` pixels wide and the
-fronts' borders twice that: by a count of its fronts, 1.35x for 256 channels on
-14x14 and 1.9x for 128 on 28x28 (3x3); it is not built.
+A nested-dissection order with dense fronts (multifrontal; George 1973, Duff &
+Reid 1983) cuts the flops of 2-D layers only modestly here, the separators being
+``d (K - 1)`` pixels wide and the fronts' borders twice that: 1.35x for 256
+channels on 14x14, 1.9x for 128 on 28x28 (3x3). A prototype (commit 1aa95ea of
+branch ``resnet``, reverted) proved the same bounds but ran at 15-27 GFLOP/s
+against the band's ~100 (hundreds of fresh fronts: page faults, copies, extend-add),
+so it took longer; it is not used.
 
 Rounding (Demmel 1989; Rump, BIT 46 (2006) 433): if the floating-point Cholesky
 factorisation of a symmetric ``A`` whose inner products have at most ``m``

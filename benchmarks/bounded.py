@@ -6,8 +6,12 @@ run. Absolute times on a shared machine are indicative only.
 
     python benchmarks/bounded.py             # every case
     python benchmarks/bounded.py analyze k5  # some of them
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \\
-        python benchmarks/bounded.py nd_ones nd_reflect nd_zeros40 resnet512 --cap 600
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+        python benchmarks/bounded.py resnet512 resnet256s2 resnet256 resnet128 nd_zeros40
+
+(the block-Cholesky certificate uses every core's BLAS thread: leave
+``OPENBLAS_NUM_THREADS`` unset, and quote a two-thread dgemm's rate beside the
+times, since another tenant on a shared host can take the second core).
 """
 
 from __future__ import annotations

@@ -253,3 +253,93 @@ def test_flat_edges_cover_every_output_that_reads_padding(
     assert weights.shape == (kernel,) and np.all(weights >= 0)
     if a or b:  # an off-centre tap crosses the ramp: about (pi / 10)^2, never more
         assert 0 < weights.max() <= (np.pi / 10) ** 2 * ((kernel - 1) * dilation / 2) ** 2 * 1.01
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
+    complex_weights=st.booleans(),
+)
+def test_certificate_on_every_blas_thread_brackets_the_dense_norm(cfg, complex_weights):
+    """The path of large blocks (every BLAS thread) proves the same bounds."""
+    _, _, M, layer = _setup(cfg, complex_weights)
+    norm = np.linalg.norm(M, 2)
+    if norm == 0:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
+        up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+        below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert below is None
+
+
+def test_band_flops_and_the_plan():
+    """The flop count is the sum over the block rows of potrf + trsm + syrk + gemm."""
+    n = 10.0
+    # H = 4, b = 2: rows with 2, 2, 1, 0 blocks right of the diagonal
+    want = sum(n**3 / 3 + w * n**3 + w * n**3 + w * (w - 1) * n**3 for w in (2, 2, 1, 0))
+    assert _blockgram._band_flops(4, 2, 10) == pytest.approx(want)
+    w = np.random.default_rng(0).standard_normal((8, 3, 3, 3)) + 0j  # complex: 4x the flops
+    layer = _sym.analysis_layer(w, (5, 7), 1, 1, 1, 1, "zeros")
+    side, _, flops, nbytes = _blockgram._plan(layer)
+    assert side == "in" and nbytes > 0
+    by_axis = [4 * _blockgram._band_flops(5, 2, 7 * 3), 4 * _blockgram._band_flops(7, 2, 5 * 3)]
+    assert flops == pytest.approx(min(by_axis))
+
+
+class _FakeTime:
+    """A stand-in for the ``time`` module: ``monotonic`` returns `now`, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_clock_stops_once_the_rate_cannot_finish(monkeypatch):
+    fake = _FakeTime()
+    monkeypatch.setattr(_blockgram, "time", fake)
+    clock = _blockgram._Clock(100.0, deadline=110.0)
+    fake.now = 101.0
+    assert clock.on_time(5.0)  # under a tenth of the work: no projection yet
+    fake.now = 102.0
+    assert clock.on_time(15.0)  # 20% in 2 s: done at 110, just in time
+    fake.now = 104.0
+    assert not clock.on_time(10.0)  # 30% in 4 s: done at ~113, after the deadline
+    fake.now = 111.0
+    assert not _blockgram._Clock(100.0, deadline=110.0).on_time()  # past it
+    assert _blockgram._Clock(100.0, deadline=None).on_time(1.0)
+
+
+def test_time_budget_refuses_what_it_cannot_finish(monkeypatch):
+    """With a deadline, a certificate predicted to take longer than the time left is not
+    started (one within it is); without one, a flop budget decides (not the machine)."""
+    w = np.random.default_rng(8).standard_normal((64, 64, 3, 3))
+    layer = _sym.analysis_layer(w, (8, 8), 1, 1, 1, 1, "zeros")
+    flops = _blockgram.block_gram_cost(layer)[0]
+    assert flops > 1e9
+    monkeypatch.setitem(_blockgram._RATE, "seen", flops / 1000.0)  # as if 1000 s
+    assert not _certify.nd_gram_affordable(layer, time.monotonic() + 60)
+    assert _certify.gram_certificate(layer, 1e3, time.monotonic() + 60) is None  # not started
+    assert _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
+    assert _certify.nd_gram_affordable(layer)  # no time limit: the flops decide
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_DEFAULT", flops / 2)
+    assert not _certify.nd_gram_affordable(layer)
+    assert _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", flops / 2)  # the ceiling, whatever the time
+    assert not _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
+    monkeypatch.setattr(_certify, "_GRAM_FLOPS_ND", 1e14)
+    monkeypatch.setattr(_certify, "GRAM_BYTES_ND", 1000)  # the memory cap
+    assert not _certify.nd_gram_affordable(layer, time.monotonic() + 3600)
+
+
+def test_predicted_seconds_from_a_measured_rate(monkeypatch):
+    monkeypatch.delitem(_blockgram._RATE, "seen", raising=False)
+    monkeypatch.delitem(_blockgram._RATE, "gemm", raising=False)
+    first = _blockgram.predicted_seconds(1e12)
+    assert first > 0 and "gemm" in _blockgram._RATE
+    assert _blockgram.predicted_seconds(2e12) == pytest.approx(2 * first)
+    monkeypatch.setitem(_blockgram._RATE, "seen", 1e10)
+    assert _blockgram.predicted_seconds(1e12) == pytest.approx(100.0)

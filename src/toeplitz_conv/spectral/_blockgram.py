@@ -22,11 +22,27 @@ where ``S(q, p)`` are the taps by which output ``q`` reads sample ``p`` and
 ``T_a[p, p', k, k']`` counts the outputs ``q_a`` whose tap ``k`` reads ``p`` and
 tap ``k'`` reads ``p'`` on axis ``a`` (the sum over ``q`` is a product of sums
 over the axes). A block Cholesky factorisation of a block-banded matrix with
-``H`` block rows and block bandwidth ``b`` costs about ``H (b + 1)^2 n^3``
-flops and keeps ``(b + 1)(b + 2) / 2`` blocks in memory. ``M M^H`` (output
+``H`` block rows and block bandwidth ``b`` costs about ``H (b^2 + b + 1/3) n^3``
+flops and keeps ``b + 1`` block rows (``(b + 1)^2`` blocks) in memory. ``M M^H`` (output
 pixels, ``C_out`` channels, ``P_{kk'} = W_k W_{k'}^H`` and counts of the samples
 two outputs share) has the same norm and is used when it is cheaper: a
 stride-``s`` axis has ``L/s`` output slices coupled ``d(K-1)/s`` apart.
+
+The factorisation is ``U^H U`` by block rows: row ``j`` (its diagonal block and
+the ``b`` blocks right of it) is one Fortran array, so one ``trsm`` solves the
+whole row and the ``syrk``/``gemm`` updates of the rows below work in place on
+contiguous column slices (no copies); only its pixel pairs that meet are
+written when a row is formed, into memory recycled from finished rows. It runs
+on every core's BLAS thread for large blocks (``potrf`` on one: OpenBLAS's
+threaded ``potrf`` stalls when the other core is busy) at 60-90% of a GEMM's
+rate, and stops as soon as its rate shows it cannot finish before a deadline.
+A nested-dissection order with dense fronts (multifrontal; George 1973, Duff &
+Reid 1983) cuts the flops of 2-D layers only modestly here, the separators being
+``d (K - 1)`` pixels wide and the fronts' borders twice that: 1.35x for 256
+channels on 14x14, 1.9x for 128 on 28x28 (3x3). A prototype (commit 1aa95ea of
+branch ``resnet``, reverted) proved the same bounds but ran at 15-27 GFLOP/s
+against the band's ~100 (hundreds of fresh fronts: page faults, copies, extend-add),
+so it took longer; it is not used.
 
 Rounding (Demmel 1989; Rump, BIT 46 (2006) 433): if the floating-point Cholesky
 factorisation of a symmetric ``A`` whose inner products have at most ``m``
@@ -47,19 +63,50 @@ References
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
-from typing import cast
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .._geometry import ConvGeometry
 from .._layer import Layer
 from .._linop import LayerOperator
+from .._threads import max_threads
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
 
 _EPS = np.finfo(np.float64).eps
+#: Blocks of at least this many unknowns are factorised on every BLAS thread.
+_THREADED_BLOCK = 256
+_RATE: dict[str, float] = {}  # flop/s: "gemm" (measured once), "seen" (the last certificate)
 
-__all__ = ["block_gram_certificate", "block_gram_cost"]
+__all__ = ["blas_threads", "block_gram_certificate", "block_gram_cost", "predicted_seconds"]
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController | None:
+    """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def blas_threads(count: int) -> Iterator[None]:
+    """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged)."""
+    ctl = _blas_controller()
+    if ctl is None:
+        yield
+        return
+    with ctl.limit(limits=count, user_api="blas"):
+        yield
 
 
 def _reach(g: ConvGeometry, side: str) -> int:
@@ -134,7 +181,8 @@ def _plan(
     ``'out'`` (``M M^H``, ``C_out/groups`` on the output grid: fewer unknowns and
     a narrower band for strided layers). Blocking along axis ``a`` of ``H``
     slices with block bandwidth ``b`` and ``n`` unknowns a block costs about
-    ``H ((b + 1)^2 + 1/3) n^3`` flops (times 4 for complex weights), per group.
+    ``H (b^2 + b + 1/3) n^3`` flops (:func:`_band_flops`; times 4 for complex
+    weights), per group.
     A `window` ``(axis, start, stop)`` keeps only those samples of that axis
     (the Gram matrix of ``M``'s columns there: side ``'in'`` only).
     """
@@ -155,10 +203,14 @@ def _plan(
             H = sizes[a]
             b = min(_reach(g, side), H - 1)
             n = total // H * chans
-            flops = layer.groups * kind * H * ((b + 1) ** 2 + 1 / 3) * float(n) ** 3
-            blocks = (b + 1) * (b + 2) // 2 + 2
-            rest = (total // H) ** 2 * (k_total // layer.kernel_size[a]) ** 2  # counts, float64
-            nbytes = float(itemsize * (blocks * n * n + (k_total * chans) ** 2) + 8 * rest)
+            flops = layer.groups * kind * _band_flops(H, b, n)
+            # b + 1 block rows of b + 1 blocks and a block's pixel pairs; the products
+            # W_k^H W_k' and up to 9 cached sums of them; the counts (float64)
+            kr2 = (k_total // layer.kernel_size[a]) ** 2
+            blocks = (b + 1) ** 2 + 1
+            rest = (total // H) ** 2 * kr2
+            matrices = blocks * n * n + (k_total * chans) ** 2 + 9 * kr2 * chans * chans
+            nbytes = float(itemsize * matrices + 8 * rest)
             if best is None or flops < best[2]:
                 best = (side, a, flops, nbytes)
     return cast("tuple[str, int, float, float]", best)  # every layer has an axis
@@ -212,23 +264,53 @@ class _GramBlocks:
             L, _, K, _ = T.shape
             rest = np.einsum("abxy,cdzt->acbdxzyt", rest, T).reshape(a * L, a * L, ka * K, ka * K)
         self.pixels = rest.shape[0]
-        self.Tm = rest.reshape(self.pixels**2, kr * kr)
+        Tm = rest.reshape(self.pixels**2, kr * kr)
+        hit = np.nonzero(Tm.any(axis=1))[0]  # the pixel pairs that meet (a band)
+        self.pair_rows, self.pair_cols = np.divmod(hit, self.pixels)
+        self.Tm = Tm[hit]
         self.c_in, self.kr = chans, kr
         self.n = self.pixels * chans
+        self._Q: dict[bytes, np.ndarray] = {}
+
+    def _channel_blocks(self, t: np.ndarray) -> np.ndarray:
+        """``Q[(j, j'), (c, c')] = sum_{a, b} t[a, b] P[(a, j, c), (b, j', c')]``, cached."""
+        key = t.tobytes()
+        if key not in self._Q:
+            c, kr = self.c_in, self.kr
+            Q = np.zeros((kr, c, kr, c), dtype=self.P.dtype)
+            for a, b in zip(*np.nonzero(t), strict=True):
+                Q += t[a, b] * self.P[a, :, :, b, :, :]
+            if len(self._Q) > 8:  # the interior's counts repeat; the edges' are a few
+                self._Q.clear()
+            self._Q[key] = Q.transpose(0, 2, 1, 3).reshape(kr * kr, c * c)
+        return self._Q[key]
+
+    def fill(self, h: int, h2: int, out: np.ndarray, scale: float = 1.0) -> None:
+        """Write ``scale G[(h, w, c), (h2, w', c')]`` into the zeros of the C-contiguous `out`.
+
+        Only the ``(c, c)`` blocks of the pixel pairs that meet are written (from
+        one GEMM of their counts with the channel blocks), one slice at a time
+        (a fancy-indexed assignment makes large temporaries).
+        """
+        if abs(h2 - h) > self.r:
+            return
+        t = self.T1[h, h2 - h + self.r]  # (K_1, K_1)
+        if not t.any():
+            return
+        c, pr = self.c_in, self.pixels
+        with blas_threads(1):  # k = K^2: one thread streams it as fast, and never stalls
+            vals = (self.Tm @ self._channel_blocks(t)).reshape(-1, c, c)
+        if scale != 1.0:
+            vals *= scale
+        grid = out.reshape(pr, c, pr, c)
+        for i, (p, p2) in enumerate(zip(self.pair_rows, self.pair_cols, strict=True)):
+            grid[p, :, p2, :] = vals[i]
 
     def __call__(self, h: int, h2: int) -> np.ndarray:
         """``G[(h, w, c), (h2, w', c')]`` as an ``(n, n)`` array (rows ``(w, c)``)."""
-        if abs(h2 - h) > self.r:
-            return np.zeros((self.n, self.n), dtype=self.P.dtype)
-        t = self.T1[h, h2 - h + self.r]  # (K_1, K_1)
-        ks = np.nonzero(t)
-        c, kr, pr = self.c_in, self.kr, self.pixels
-        Q = np.zeros((kr, c, kr, c), dtype=self.P.dtype)
-        for a, b in zip(*ks, strict=True):
-            Q += t[a, b] * self.P[a, :, :, b, :, :]
-        Q = Q.transpose(0, 2, 1, 3).reshape(kr * kr, c * c)
-        block = (self.Tm @ Q).reshape(pr, pr, c, c).transpose(0, 2, 1, 3)
-        return block.reshape(self.n, self.n)
+        out = np.zeros((self.n, self.n), dtype=self.P.dtype)
+        self.fill(h, h2, out)
+        return out
 
 
 def _abs_gram_rowsum(layer: Layer, side: str) -> float:
@@ -244,61 +326,108 @@ def _abs_gram_rowsum(layer: Layer, side: str) -> float:
     return float(total.max(initial=0.0)) * (1 + 1e-6)
 
 
-def _factorise(
-    blocks: _GramBlocks, H: int, b: int, mu2: float, deadline: float | None
-) -> float | None:
-    """Block Cholesky of ``mu^2 I - G`` (``H`` block rows, block bandwidth `b`).
+def _band_flops(H: int, b: int, n: int) -> float:
+    """Flops of the block Cholesky of ``H`` block rows of ``n`` unknowns, block bandwidth `b`.
+
+    Row ``j`` with ``b_j = min(b, H - 1 - j)`` blocks right of the diagonal:
+    ``potrf`` (``n^3/3``), one ``trsm`` (``b_j n^3``), ``b_j`` ``syrk``
+    (``n^3`` each) and the ``gemm`` of the rest (``b_j (b_j - 1) n^3``).
+    """
+    widths = np.minimum(b, H - 1 - np.arange(H))
+    return float(np.sum(1 / 3 + widths + widths * widths)) * float(n) ** 3
+
+
+class _Clock:
+    """Progress of a factorisation against a `deadline` (``time.monotonic()``).
+
+    :meth:`on_time` is false once the deadline has passed, or (after a tenth of the
+    work) when the rate so far cannot finish the `total` flops before it.
+    """
+
+    def __init__(self, total: float, deadline: float | None) -> None:
+        self.total, self.deadline = total, deadline
+        self.done, self.start = 0.0, time.monotonic()
+
+    def on_time(self, flops: float = 0.0) -> bool:
+        self.done += flops
+        if self.deadline is None:
+            return True
+        now = time.monotonic()
+        if now >= self.deadline:
+            return False
+        if self.done < 0.1 * self.total:
+            return True
+        return self.start + (now - self.start) * self.total / self.done <= self.deadline
+
+
+def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -> float | None:
+    """Block Cholesky ``U^H U`` of ``mu^2 I - G`` (``H`` block rows, block bandwidth `b`).
 
     Returns the trace of ``mu^2 I - G`` when every pivot block is positive
-    definite, ``None`` when one is not or the `deadline` passes. Keeps only the
-    ``(b + 1)(b + 2) / 2`` blocks of the current window (Fortran order, updated
-    in place by LAPACK/BLAS: ``potrf``, ``trsm``, ``syrk``/``herk``, ``gemm``).
+    definite, ``None`` when one is not or the `clock` runs out. Block row ``i``
+    (its diagonal block and the ``b_i`` blocks right of it) is one Fortran
+    array, made when first touched and updated in place by LAPACK/BLAS
+    (``potrf``, one ``trsm``, ``syrk``/``herk``, ``gemm`` on contiguous column
+    slices); at most ``b + 1`` rows are alive.
     """
     from scipy.linalg.blas import get_blas_funcs
     from scipy.linalg.lapack import get_lapack_funcs
 
-    probe = np.zeros(1, dtype=blocks.P.dtype)
+    n, dtype = blocks.n, blocks.P.dtype
+    cplx = dtype.kind == "c"
+    probe = np.zeros(1, dtype=dtype)
     (potrf,) = get_lapack_funcs(("potrf",), (probe,))  # type: ignore[misc]  # stubs: one name
     trsm, gemm = get_blas_funcs(("trsm", "gemm"), (probe,))
-    herk = get_blas_funcs("herk" if probe.dtype.kind == "c" else "syrk", (probe,))
-    eye = np.arange(blocks.n)
-    pending: dict[tuple[int, int], np.ndarray] = {}
+    herk = get_blas_funcs("herk" if cplx else "syrk", (probe,))
+    tr = 2 if cplx else 1  # conjugate transpose
+    diag = np.arange(n) * (n + 1)
+    rows: dict[int, np.ndarray] = {}
+    spare: list[np.ndarray] = []  # a finished row's memory, for the next (no page faults)
     trace = 0.0
 
-    def block(i: int, i2: int) -> np.ndarray:
-        """The current (updated) block ``(i, i2)`` of ``mu^2 I - G``, Fortran order."""
+    def row(i: int) -> np.ndarray:
+        """Block row ``i`` of ``mu^2 I - G``: ``[A_ii, A_i,i+1, ..., A_i,i+b_i]``, Fortran."""
         nonlocal trace
-        if (i, i2) not in pending:
-            A = np.asfortranarray(-blocks(i, i2))
-            if i == i2:
-                A[eye, eye] += mu2
-                trace += float(np.abs(A[eye, eye]).sum())
-            pending[(i, i2)] = A
-        return pending[(i, i2)]
+        if i not in rows:
+            width = min(b, H - 1 - i)
+            if spare and spare[-1].shape[1] >= (width + 1) * n:
+                R = spare.pop()[:, : (width + 1) * n]
+                R.fill(0)
+            else:
+                R = np.empty((n, (width + 1) * n), dtype=dtype, order="F")
+                R.fill(0)  # page faults in order: writing fresh pages scattered costs ~5x more
+            for d in range(width + 1):
+                # A_i,i+d in Fortran order is (A_i,i+d)^T = -conj(G_i+d,i) in C order
+                view = R[:, d * n : (d + 1) * n].T
+                blocks.fill(i + d, i, view, -1.0)
+                if cplx:
+                    np.conjugate(view, out=view)
+            first = R.reshape(-1, order="F")[: n * n]  # A_ii, flat (a view)
+            first[diag] += mu2
+            trace += float(np.abs(first[diag]).sum())
+            rows[i] = R
+        return rows[i]
 
     for j in range(H):
-        if deadline is not None and time.monotonic() >= deadline:
+        width = min(b, H - 1 - j)
+        if not clock.on_time():
             return None
-        L, info = potrf(block(j, j), lower=1, overwrite_a=1, clean=0)
+        R = row(j)
+        with blas_threads(1):  # OpenBLAS's threaded potrf stalls when a core is busy
+            U, info = potrf(R[:, :n], lower=0, overwrite_a=1, clean=0)
         if info != 0:
             return None
-        below = range(j + 1, min(j + b, H - 1) + 1)
-        # L_ij = A_ij L_jj^{-H}, then the trailing window's update A_ii' -= L_ij L_i'j^H
-        cols = {
-            i: trsm(1.0, L, block(i, j), side=1, lower=1, trans_a=2, overwrite_b=1) for i in below
-        }
-        for i in below:
-            for i2 in range(j + 1, i + 1):
-                target = block(i, i2)
-                if i == i2:
-                    out = herk(-1.0, cols[i], beta=1.0, c=target, lower=1, overwrite_c=1)
-                else:
-                    out = gemm(
-                        -1.0, cols[i], cols[i2], beta=1.0, c=target, trans_b=2, overwrite_c=1
-                    )
-                pending[(i, i2)] = out
-        for key in [k for k in pending if k[1] == j]:
-            del pending[key]
+        if width:
+            # U_jj^H X = A_j,right, then A_i,i' -= X_i^H X_i' for j < i <= i'
+            X = trsm(1.0, U, R[:, n:], side=0, lower=0, trans_a=tr, overwrite_b=1)
+            for d in range(1, width + 1):
+                Xd, target = X[:, (d - 1) * n : d * n], row(j + d)
+                herk(-1.0, Xd, beta=1.0, c=target[:, :n], trans=tr, lower=0, overwrite_c=1)
+                if d < width:
+                    rest = target[:, n : (width - d + 1) * n]
+                    gemm(-1.0, Xd, X[:, d * n :], beta=1.0, c=rest, trans_a=tr, overwrite_c=1)
+        spare.append(rows.pop(j))
+        clock.on_time((1 / 3 + width + width * width) * float(n) ** 3 * (4 if cplx else 1))
     return trace
 
 
@@ -315,14 +444,17 @@ def block_gram_certificate(
     band: ``None``). The groups are independent diagonal blocks of the Gram
     matrix and are factorised one by one. Returns ``mu`` lifted by the rounding
     margins of the module docstring, or ``None`` when a pivot is not positive
-    (``mu`` may be too small) or the `deadline` (``time.monotonic()``) passes.
+    (``mu`` may be too small) or the `deadline` (``time.monotonic()``) passes
+    or, at the rate reached so far, would pass before the end.
     With a `window` ``(axis, start, stop)`` the same for ``M[:, S]``, the
     columns of the input samples ``[start, stop)`` on that axis (every sample
     of the other axes): its Gram matrix is the principal submatrix ``G[S, S]``.
+    Blocks of at least :data:`_THREADED_BLOCK` unknowns are factorised on every
+    core's BLAS thread, smaller ones on one.
     """
     if any(g.padding_mode == "circular" for g in layer.geoms) or not mu > 0:
         return None
-    side, axis = _plan(layer, window)[:2]
+    side, axis, flops, _ = _plan(layer, window)
     order = [axis, *(a for a in range(layer.ndim) if a != axis)]
     weight = np.moveaxis(layer.weight, [2 + a for a in order], list(range(2, 2 + layer.ndim)))
     geoms = tuple(layer.geoms[a] for a in order)
@@ -336,12 +468,17 @@ def block_gram_certificate(
     c_out = weight.shape[0] // layer.groups
     mu2 = mu * mu
     trace, n = 0.0, 1
+    clock = _Clock(flops, deadline)
     for grp in range(layer.groups):
         blocks = _GramBlocks(weight[grp * c_out : (grp + 1) * c_out], geoms, side, local)
-        part = _factorise(blocks, H, b, mu2, deadline)
+        with blas_threads(max_threads() if blocks.n >= _THREADED_BLOCK else 1):
+            part = _factorise(blocks, H, b, mu2, clock)
         if part is None:
             return None
         trace, n = trace + part, blocks.n
+    elapsed = time.monotonic() - clock.start
+    if flops >= 1e10 and elapsed > 0:
+        _RATE["seen"] = flops / elapsed
     m = (b + 1) * n + 2  # terms of each inner product of the factorisation
     gamma = m * _EPS / (1 - m * _EPS)
     chol = 2 * gamma / (1 - gamma) * trace
@@ -350,3 +487,27 @@ def block_gram_certificate(
     t = inner + 2 * k_total * k_total + 4  # roundings of one Gram entry, and of mu^2 - g
     form = 2 * t * _EPS * (_abs_gram_rowsum(layer, side) + mu2)
     return math.sqrt(mu2 + chol + form) * (1 + 8 * _EPS)
+
+
+def predicted_seconds(flops: float) -> float:
+    """Seconds :func:`block_gram_certificate` is expected to take for `flops` (an estimate).
+
+    At the rate the last large certificate reached in this process, else at a
+    measured one-thread GEMM's rate (``768 x 768``, timed once per process; a
+    two-thread GEMM's is erratic on a shared machine) times 0.7 on one core (the
+    factorisation reaches 65-90% of a GEMM's rate, and the blocks are formed at
+    memory speed) or 1.0 on more (a second BLAS thread adds 40-100%).
+    """
+    rate = _RATE.get("seen")
+    if rate is None:
+        if "gemm" not in _RATE:
+            A = np.random.default_rng(0).standard_normal((768, 768))
+            best = math.inf
+            with blas_threads(1):
+                for _ in range(3):
+                    t = time.perf_counter()
+                    A @ A
+                    best = min(best, time.perf_counter() - t)
+            _RATE["gemm"] = 2 * 768**3 / max(best, 1e-9)
+        rate = (1.0 if max_threads() > 1 else 0.7) * _RATE["gemm"]
+    return flops / rate

@@ -10,7 +10,6 @@ r"""Certificates that prove upper bounds on a conv layer's spectral norm.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -20,12 +19,11 @@ import numpy as np
 
 from .._layer import Layer
 from .._linop import LayerOperator
-from ._blockgram import block_gram_certificate, block_gram_cost
+from ._blockgram import blas_threads, block_gram_certificate, block_gram_cost, predicted_seconds
 from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
-    from threadpoolctl import ThreadpoolController
 
     # a point of the embedding grid: an int per axis (one int in 1-D)
     _GridPoint = int | np.integer | Sequence[int] | np.ndarray
@@ -48,7 +46,8 @@ __all__ = [
 
 _GRAM_FLOPS = 4e9  # most work (columns x bandwidth^2) for a banded-Cholesky certificate
 _GRAM_ENTRIES = 2e7  # most nonzeros of its Gram matrix (built sparse, then banded)
-_GRAM_FLOPS_ND = 4e12  # most (estimated) flops of an N-d block-Cholesky certificate
+_GRAM_FLOPS_ND = 1e14  # most flops of an N-d block-Cholesky certificate, whatever the time
+_GRAM_FLOPS_DEFAULT = 1.2e13  # ... without a time limit (~2 min at 100 GFLOP/s)
 GRAM_BYTES_ND = 2**31  # most memory of its blocks
 _COARSE = 17  # grid points evaluated first by the branch and bound
 _SHORT_RANGE = 16  # ranges this short have all their grid points evaluated at once
@@ -104,16 +103,6 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return ok
 
 
-@functools.cache
-def _blas_controller() -> ThreadpoolController | None:
-    """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()
-
-
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """BLAS on one thread inside (when threadpoolctl is installed; else nothing changes).
@@ -123,11 +112,7 @@ def one_blas_thread() -> Iterator[None]:
     each only adds synchronisation, and on a busy machine a 64 x 64 ``potrf``
     took 7 ms on two OpenBLAS threads against 0.1 ms on one.
     """
-    ctl = _blas_controller()
-    if ctl is None:
-        yield
-        return
-    with ctl.limit(limits=1, user_api="blas"):
+    with blas_threads(1):
         yield
 
 
@@ -402,11 +387,10 @@ def gram_bound(
     relative width `rtol`); if both fail (the lower end is not that close yet),
     ``lower (1 + t)`` for ``t`` in 1e-4, 1e-3, 1e-2, 0.1 while below `upper`, so
     that the bracket still narrows. Each try is one factorisation
-    (:func:`gram_certificate`); the `deadline` (``time.monotonic()``) is checked
-    between and inside them.
+    (:func:`gram_certificate`), started only while it is affordable (in N-d its
+    predicted time fits before the `deadline`, ``time.monotonic()``, which is
+    also checked inside it).
     """
-    import time
-
     slacks = [rtol / 2, rtol * 0.9, *(t for t in (1e-4, 1e-3, 1e-2, 0.1) if t > rtol)]
     for slack in slacks:
         mu = lower * (1 + slack)
@@ -418,12 +402,23 @@ def gram_bound(
     return None
 
 
-def nd_gram_affordable(layer: Layer) -> bool:
-    """Whether the N-d block-Cholesky certificate fits its budgets (never for 1-D or circular)."""
+def nd_gram_affordable(layer: Layer, deadline: float | None = None) -> bool:
+    """Whether the N-d block-Cholesky certificate fits its budgets (never for 1-D or circular).
+
+    Its blocks must fit in ``GRAM_BYTES_ND`` bytes and its flops under
+    ``_GRAM_FLOPS_ND``. With a `deadline` (``time.monotonic()``) its time predicted
+    from the rate this machine reaches (:func:`._blockgram.predicted_seconds`) must
+    fit before it; without one (no time limit: the answer must not depend on the
+    machine's speed or load) its flops must be at most ``_GRAM_FLOPS_DEFAULT``.
+    """
     if layer.ndim == 1 or any(g.padding_mode == "circular" for g in layer.geoms):
         return False
     flops, nbytes = block_gram_cost(layer)
-    return flops <= _GRAM_FLOPS_ND and nbytes <= GRAM_BYTES_ND
+    if flops > _GRAM_FLOPS_ND or nbytes > GRAM_BYTES_ND:
+        return False
+    if deadline is None:
+        return flops <= _GRAM_FLOPS_DEFAULT
+    return flops < 1e9 or predicted_seconds(flops) <= deadline - time.monotonic()
 
 
 def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
@@ -438,16 +433,17 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     the returned bound adds a margin for that rounding. ``None`` when the
     factorisation fails or would be too large (or circular padding wraps the band).
     ``n >= 2`` axes: the block-row factorisation of :mod:`._blockgram` (blocks of
-    one slice of the longest-costing axis, Gram blocks from the weights), while
-    it costs at most ``_GRAM_FLOPS_ND`` flops and ``GRAM_BYTES_ND`` bytes; it
-    stops at `deadline`.
+    one slice of the cheapest axis, Gram blocks from the weights) while
+    :func:`nd_gram_affordable`: its predicted time fits before `deadline` (without
+    one, its flops in ``_GRAM_FLOPS_DEFAULT``) and its blocks in ``GRAM_BYTES_ND``
+    bytes; it stops at `deadline`, or as soon as its rate shows it cannot finish
+    by then.
     """
 
     if layer.ndim != 1:
-        if not nd_gram_affordable(layer):
+        if not nd_gram_affordable(layer, deadline):
             return None
-        with one_blas_thread():  # see localized_bound: two BLAS threads on a busy machine
-            return block_gram_certificate(layer, mu, deadline)
+        return block_gram_certificate(layer, mu, deadline)
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
     n = c_in * L

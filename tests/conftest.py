@@ -44,6 +44,19 @@ def _choose_profile() -> str:
 settings.load_profile(_choose_profile())
 
 
+# --------------------------------------------------------------------------- threads
+# Under pytest-xdist each worker's BLAS would start a thread per core; on a two-core machine two
+# workers' LAPACK calls then fight for the cores (a 4 s dense SVD took 40-50 s). One BLAS thread
+# per worker (the results are the same: every tolerance covers BLAS's order of summation).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        pass
+    else:
+        threadpool_limits(1)
+
+
 # --------------------------------------------------------------------------- torch
 def require_torch():
     """Return the ``torch`` module, or skip when it is missing.

@@ -100,12 +100,17 @@ def _blas_controller() -> ThreadpoolController | None:
 
 @contextlib.contextmanager
 def blas_threads(count: int) -> Iterator[None]:
-    """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged)."""
+    """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged).
+
+    Never more than the BLAS runs on now: a limit the user set (``threadpool_limits``,
+    ``OPENBLAS_NUM_THREADS``) holds inside too.
+    """
     ctl = _blas_controller()
     if ctl is None:
         yield
         return
-    with ctl.limit(limits=count, user_api="blas"):
+    now = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]
+    with ctl.limit(limits=max(1, min([count, *now])), user_api="blas"):
         yield
 
 

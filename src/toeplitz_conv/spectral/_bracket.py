@@ -149,7 +149,7 @@ def bracket(
     if max_threads() > 1 and layer.groups == 1 and min(layer.weight.shape[:2]) >= 2:
         op = SplitOperator(layer)  # two halves of each product on the package's pool
     stall = rtol / 16
-    if certify and nd_gram_affordable(layer):
+    if certify and nd_gram_affordable(layer, budget.deadline):
         stall = 0.0  # the Gram certificate proves lower (1 + rtol/2): converge, do not stop early
     if mode != "zeros":
         mx0 = None

@@ -349,10 +349,10 @@ def test_auto_error_within_ten_times_direct(c, K, n):
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
 def test_winograd_in_many_blocks(monkeypatch, n, dtype):
     """Tiles taken a few rows at a time (tiny blocks, a partial last one), batches of 3."""
-    import toeplitz_conv._kernel as kernel_module
+    import toeplitz_conv._plan as plan_module
 
-    tiny = kernel_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
-    monkeypatch.setattr(kernel_module, "BLOCKING", tiny)
+    tiny = plan_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
+    monkeypatch.setattr(plan_module, "BLOCKING", tiny)
     rng = np.random.default_rng(n)
     w = _random(rng, (5, 4, *(3,) * n), dtype == np.complex128)
     size = (23,) if n == 1 else (19, 10)

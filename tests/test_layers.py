@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "_build": 1,
     "_fft": 1,
     "_kernel": 1,
+    "_plan": 1,
     "_compiled": 1,
     "_padding": 1,
     "_winograd": 1,

@@ -16,8 +16,8 @@ from scipy.sparse.linalg import LinearOperator, lsqr
 import toeplitz_conv as tc
 from checks import assert_operator_matches, dot_test
 from strategies import conv_configs
-from toeplitz_conv import _kernel as kernel_module
-from toeplitz_conv._kernel import Blocking
+from toeplitz_conv import _plan as plan_module
+from toeplitz_conv._plan import Blocking
 from toeplitz_conv.operators import (
     Conv1dOperator,
     ConvOperator,
@@ -268,7 +268,7 @@ def test_blocked_application(monkeypatch, ndim, c_out, stride, mode):
         kw = dict(stride=stride, padding=(2, (1, 0)), dilation=(1, 2), padding_mode=mode)
     M = tc.conv_matrix(w, size, format="dense", **kw)
     tiny = Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
-    monkeypatch.setattr(kernel_module, "BLOCKING", tiny)  # the operator plans tiny blocks
+    monkeypatch.setattr(plan_module, "BLOCKING", tiny)  # the operator plans tiny blocks
     op = OPERATOR[ndim](w, size[0] if ndim == 1 else size, **kw)
     assert op.method == "direct"
     X, Y = rng.standard_normal((M.shape[1], 2)), rng.standard_normal((M.shape[0], 2))

@@ -4,7 +4,7 @@ numpy makes one pass over memory per operation, so a depthwise layer's ``prod(K)
 multiply-adds cost ``2 prod(K)`` passes over the image (or the patch copies of the
 default path); a compiled loop reads each tap's window once per block of positions
 and keeps the block of outputs in cache. The kernels work on the same rows of
-phases and tap offsets as :class:`toeplitz_conv._kernel.Plan` (so every stride,
+phases and tap offsets as :class:`toeplitz_conv._plan.Plan` (so every stride,
 dilation, padding mode, batch and ``n`` is covered), and add the taps in order:
 the same sums as the patch path, rounded the same way up to the order of the
 additions.

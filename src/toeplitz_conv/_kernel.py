@@ -77,28 +77,19 @@ the slice copies add ~0.15x. In 1-D (64 -> 64, K=3) the GEMM alone is 0.95-1.05x
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ._cache import L2_BYTES as _L2_BYTES
 from ._compiled import kernels
 from ._fft import Correlator, dilate
-from ._geometry import ConvGeometry, check_choice, polyphase_taps
-from ._padding import fold_signal, pad_signal, padded_extent, read_end
+from ._geometry import ConvGeometry, check_choice
+from ._padding import read_end
+from ._plan import Plan, Pool
 from ._winograd import winograd_correlate, winograd_weight
 
-__all__ = [
-    "BLOCKING",
-    "FFT_MIN_TAPS",
-    "METHODS",
-    "Blocking",
-    "Kernel",
-    "Plan",
-    "choose_method",
-]
+__all__ = ["FFT_MIN_TAPS", "METHODS", "Kernel", "choose_method"]
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
@@ -111,48 +102,6 @@ DEPTHWISE_BYTES = 1 << 18
 FFT_MIN_TAPS = 64
 
 METHODS = ("auto", "direct", "fft", "winograd")
-
-
-@dataclass(frozen=True)
-class Blocking:
-    """How many output positions one patch block holds: its bytes stay near the core.
-
-    Attributes
-    ----------
-    block_bytes : int
-        The budget of a block's tap products in the adjoint: twice a core's L2
-        (2 MB on 1 MB of L2), so that a block's products and output stay near the
-        core while BLAS works on them. Measured on the benchmark layers: 16 MB
-        blocks (a whole small image) ran the 1-D pass 1.05-1.3x slower. The
-        forward pass's patches take a quarter of it: on 2 MB of L2, 1-D 64 -> 64,
-        K=3 ran 1.21-1.26x torch's time with 1 MB of patches against 1.33-1.39x
-        with 4 MB (the 2-D layers within the noise of each other from 0.5 to 4 MB).
-    thin_bytes : int
-        The budget of a thin product (a few output channels), which streams and
-        is fastest in cache.
-    min_cols : int
-        Columns (positions times batch) a block has at least.
-    """
-
-    block_bytes: int
-    thin_bytes: int
-    min_cols: int
-
-    def positions(
-        self, rows: int, batch: int, itemsize: int, n_out: int, thin: bool, forward: bool = False
-    ) -> int:
-        """Output positions per block, so that a ``rows x (block * batch)`` patch fits the budget.
-
-        At most `n_out`, at least one, and at least ``min_cols / batch``.
-        """
-        per_position = max(1, rows * batch * itemsize)
-        budget = self.thin_bytes if thin else self.block_bytes // (4 if forward else 1)
-        block = max(self.min_cols // max(1, batch), budget // per_position, 1)
-        return min(n_out, block)
-
-
-#: The blocking every :class:`Plan` takes when it is made (tests shrink it).
-BLOCKING = Blocking(min(1 << 24, max(1 << 20, 2 * _L2_BYTES)), 1 << 20, 512)
 
 
 def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
@@ -201,261 +150,6 @@ def flip_cuts(geoms: tuple[ConvGeometry, ...]) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- scratch
-class _Pool:
-    """Scratch buffers kept between calls: fresh large arrays cost page faults each time."""
-
-    def __init__(self) -> None:
-        self._spare: dict[tuple, list[np.ndarray]] = {}
-
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        try:  # list.pop is atomic: concurrent calls just allocate their own
-            return self._spare.get((shape, np.dtype(dtype)), []).pop()
-        except IndexError:
-            return np.empty(shape, dtype=dtype)
-
-    def give(self, a: np.ndarray) -> None:
-        if len(self._spare) > 16:  # many batch sizes: start over rather than hoard
-            self._spare = {}
-        spare = self._spare.setdefault((a.shape, a.dtype), [])
-        if len(spare) < 2:
-            spare.append(a)
-
-
-# --------------------------------------------------------------------------- the plan
-@dataclass(frozen=True)
-class Plan:
-    """The integer plan of a layer's passes, independent of the weight values and the batch.
-
-    Parameters
-    ----------
-    geoms : tuple of ConvGeometry
-        One per spatial axis.
-    patch_rows : int
-        Rows of a patch matrix, ``G prod(K)`` (``G`` input channels per group).
-    thin : bool
-        Whether the product is thin (few output channels per group).
-    blocking : Blocking
-        The block budgets (:data:`BLOCKING` when the plan is made).
-
-    Attributes
-    ----------
-    extent : tuple of int
-        ``E_a``, padded positions kept per axis (:func:`~toeplitz_conv._padding.padded_extent`).
-    grid : tuple of int
-        ``Q_a = ceil(E_a / s_a)``, the length of every phase per axis.
-    n_phases : int
-        ``R = prod(s_a)``; the phases are stored one after another per channel.
-    flat : tuple of int
-        The row-major strides of the phase grid, in positions.
-    tap_phase, tap_offset : ndarray, shape (prod(K),)
-        The phase each tap reads and the flat offset of its window in that
-        phase (:func:`~toeplitz_conv._geometry.polyphase_taps`).
-    tap_start : list of int
-        Where tap ``k``'s window starts in a channel's row of phases.
-    first_tap : dict of int to int
-        The first tap of each phase that any tap reads.
-    n_flat : int
-        Flat positions of the phase grid that cover every output.
-    dense_grid : bool
-        Whether the output grid is exactly the output (no dropped columns).
-    zero_padded : bool
-        Unit strides, and every padding cell is zero (zero padding, or none): the
-        padded signal is the signal's rows placed among zeros (:meth:`input_rows`).
-    """
-
-    geoms: tuple[ConvGeometry, ...]
-    patch_rows: int
-    thin: bool
-    blocking: Blocking = field(default_factory=lambda: BLOCKING)
-    if TYPE_CHECKING:  # derived, set once by __post_init__ (see Attributes)
-        input_size: tuple[int, ...] = field(init=False)
-        output_size: tuple[int, ...] = field(init=False)
-        taps: int = field(init=False)
-        extent: tuple[int, ...] = field(init=False)
-        strides: tuple[int, ...] = field(init=False)
-        no_pad: bool = field(init=False)
-        grid: tuple[int, ...] = field(init=False)
-        phase_size: int = field(init=False)
-        n_phases: int = field(init=False)
-        flat: tuple[int, ...] = field(init=False)
-        tap_phase: np.ndarray = field(init=False)
-        tap_offset: np.ndarray = field(init=False)
-        tap_start: list[int] = field(init=False)
-        first_tap: dict[int, int] = field(init=False)
-        n_flat: int = field(init=False)
-        dense_grid: bool = field(init=False)
-        zero_padded: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        geoms = self.geoms
-        extent = tuple(padded_extent(g) for g in geoms)
-        strides = tuple(g.stride for g in geoms)
-        grid = tuple(-(-e // s) for e, s in zip(extent, strides, strict=True))
-        flat = tuple(int(f) for f in np.cumprod((1, *grid[:0:-1]))[::-1])
-        q, tap_phase = polyphase_taps(geoms, padded=True)
-        tap_offset = q @ np.array(flat)  # flat position of each tap's window start in its phase
-        output_size = tuple(g.output_length for g in geoms)
-        first: dict[int, int] = {}
-        for k, ph in enumerate(tap_phase):
-            first.setdefault(int(ph), k)
-        values = dict(
-            input_size=tuple(g.input_length for g in geoms),
-            output_size=output_size,
-            taps=math.prod(g.kernel_size for g in geoms),
-            extent=extent,
-            strides=strides,
-            no_pad=all(
-                g.pad_left == 0 and e == g.input_length for g, e in zip(geoms, extent, strict=True)
-            ),
-            grid=grid,
-            phase_size=math.prod(grid),
-            n_phases=math.prod(strides),
-            flat=flat,
-            tap_phase=tap_phase,
-            tap_offset=tap_offset,
-            tap_start=[int(v) for v in tap_phase * math.prod(grid) + tap_offset],
-            first_tap=first,
-            # outputs are computed on the phase grid: n_flat flat positions cover them all
-            n_flat=int(np.dot(np.array(output_size) - 1, flat)) + 1,
-            dense_grid=all(lo == q_ for lo, q_ in zip(output_size[1:], grid[1:], strict=True)),
-            zero_padded=math.prod(strides) == 1
-            and all(g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0 for g in geoms),
-        )
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
-
-    def tap_starts(self, batch: int) -> np.ndarray:
-        """:attr:`tap_start` in values of rows holding `batch` columns per position (int64)."""
-        return np.asarray(self.tap_start, dtype=np.int64) * batch
-
-    def output_rows(self, batch: int) -> tuple[np.ndarray, int]:
-        """Where each row of the output (its last axis) starts in a phase, and its length.
-
-        In values of rows holding `batch` columns per position: the flat offsets
-        ``sum_a o_a Q'_a`` over the outer axes' outputs, row-major, and ``L_out,n B``.
-        """
-        offsets = np.zeros(1, dtype=np.int64)
-        for length, step in zip(self.output_size[:-1], self.flat[:-1], strict=True):
-            offsets = (offsets[:, None] + step * np.arange(length, dtype=np.int64)).ravel()
-        return offsets * batch, self.output_size[-1] * batch
-
-    def input_rows(self, batch: int) -> tuple[np.ndarray, int, int]:
-        """Where each row of the signal (its last axis) goes in the padded signal, with unit
-        strides: the flat offsets, the row's length and the padded signal's size, in values
-        of rows holding `batch` columns per position."""
-        offsets = np.zeros(1, dtype=np.int64)
-        for g, length, step in zip(self.geoms, self.input_size, self.flat, strict=True):
-            rows = step * (g.pad_left + np.arange(length, dtype=np.int64))
-            offsets = (offsets[:, None] + rows).ravel()
-        offsets = offsets[:: self.input_size[-1]]
-        return offsets * batch, self.input_size[-1] * batch, self.phase_size * batch
-
-    def block(self, batch: int, itemsize: int, forward: bool = False) -> int:
-        """Output positions per patch block for `batch` columns of `itemsize` bytes."""
-        return self.blocking.positions(
-            self.patch_rows, batch, itemsize, self.n_flat, self.thin, forward
-        )
-
-    def pad(self, x: np.ndarray, pool: _Pool) -> np.ndarray:
-        """``x`` ``(C, *S, B)`` -> the padded signal ``(C, *E, B)`` (``x`` if unpadded).
-
-        Scratch comes from `pool`.
-        """
-        if self.no_pad:
-            return x
-        return pad_signal(x, self.geoms, pool.take)
-
-    def fold(self, gp: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`pad`: ``(C, *X, B)`` padded gradient -> ``(C, *S, B)``."""
-        return fold_signal(gp, self.geoms)
-
-    @cached_property
-    def cells(self) -> tuple[np.ndarray, ...]:
-        """For strides > 1: where every phase cell comes from, as flat sample indices.
-
-        The phases of the padded signal are stored one after the other per
-        channel, ``(R, Q_1, ..., Q_n)`` row-major. Returns ``(source, zero,
-        sample_cell, edge_cells, edge_samples)``: the sample each cell copies
-        (0 where it reads nothing), the cells that read nothing (zero padding, or
-        past the padded signal), the cell inside the padding that holds each
-        sample (a permutation), and the cells in the padding that copy a sample
-        (the other modes).
-        """
-        n = len(self.geoms)
-        sample_stride = np.cumprod((1, *self.input_size[:0:-1]))[::-1]
-        source = np.zeros((1,) * (2 * n), dtype=np.int64)
-        valid = np.ones((1,) * (2 * n), dtype=bool)
-        inside = np.ones((1,) * (2 * n), dtype=bool)
-        for a, (g, Q, s, E) in enumerate(
-            zip(self.geoms, self.grid, self.strides, self.extent, strict=True)
-        ):
-            j = np.arange(s)[:, None] + s * np.arange(Q)[None, :]  # padded position
-            lj = j - g.pad_left
-            src = np.where(j < E, g.src(lj), -1)
-            shape = [1] * (2 * n)
-            shape[a], shape[n + a] = s, Q
-            source = source + (np.maximum(src, 0) * int(sample_stride[a])).reshape(shape)
-            valid = valid & (src >= 0).reshape(shape)
-            inside = inside & ((lj >= 0) & (lj < g.input_length)).reshape(shape)
-        source, valid, inside = (a.reshape(-1) for a in np.broadcast_arrays(source, valid, inside))
-        index = np.intp
-        inner = np.flatnonzero(inside)
-        sample_cell = np.empty(math.prod(self.input_size), dtype=index)
-        sample_cell[source[inner]] = inner
-        edge = np.flatnonzero(valid & ~inside)
-        return (
-            source.astype(index),
-            np.flatnonzero(~valid),
-            sample_cell,
-            edge,
-            source[edge].astype(index),
-        )
-
-    def split(self, x: np.ndarray, pool: _Pool) -> tuple[np.ndarray, np.ndarray | None]:
-        """The padded signal as rows ``(C, R * prod(Q) * B)``: its ``R`` phases one after another.
-
-        One phase (unit strides) is the padded signal itself; with strides, one
-        gather from the signal pads and splits at once (cells past a phase's own
-        length are zero; they are read only for dropped output columns). Also
-        returns the scratch buffer to hand back afterwards (None for `x` itself).
-        """
-        B, C = x.shape[-1], x.shape[0]
-        if self.n_phases == 1:
-            xp = self.pad(x, pool)
-            return xp.reshape(C, -1), (None if xp is x else xp)
-        source, zero, *_ = self.cells
-        buf = pool.take((C, source.size, B), x.dtype)
-        np.take(x.reshape(C, -1, B), source, axis=1, out=buf, mode="clip")
-        if zero.size:
-            buf[:, zero] = 0
-        return buf.reshape(C, -1), buf
-
-    def merge(self, buf: np.ndarray, B: int) -> np.ndarray:
-        """The adjoint of :meth:`split`: rows ``(C, R * prod(Q) * B)`` -> ``(C, *S, B)``."""
-        C = buf.shape[0]
-        if self.n_phases == 1:
-            return self.fold(buf.reshape(C, *self.grid, B))
-        _, _, sample_cell, edge, edge_samples = self.cells
-        b3 = buf.reshape(C, -1, B)
-        g = np.take(b3, sample_cell, axis=1, mode="clip")
-        if edge.size:
-            np.add.at(g, (slice(None), edge_samples), b3[:, edge])  # type: ignore[arg-type]  # tuple index
-        return g.reshape(C, *self.input_size, B)
-
-    def zero_uncovered(self, rows: np.ndarray, B: int) -> None:
-        """Zero what the first tap of each phase does not cover in `rows` (others: all)."""
-        total = self.phase_size * B
-        for ph in range(self.n_phases):
-            base = ph * total
-            if ph in self.first_tap:
-                off = base + int(self.tap_offset[self.first_tap[ph]]) * B
-                rows[:, base:off] = 0
-                rows[:, off + self.n_flat * B : base + total] = 0
-            else:
-                rows[:, base : base + total] = 0
-
-
 # --------------------------------------------------------------------------- the passes
 def _small_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out = a @ b`` for stacks; a contraction of a few terms is done by broadcasting.
@@ -482,7 +176,7 @@ class _Direct:
 
     method = "direct"
 
-    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+    def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         c_out, G = weight.shape[:2]
         self.plan, self.pool, self.groups = plan, pool, groups
         self.c_out, self.G, self.c_in = c_out, G, G * groups
@@ -697,7 +391,7 @@ class _FFT:
     method = "fft"
     flipped_adjoint = False
 
-    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+    def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         self.plan, self.pool = plan, pool
         c_out, G = weight.shape[:2]
         g = plan.geoms[0]
@@ -739,7 +433,7 @@ class _Winograd:
     method = "winograd"
     flipped_adjoint = True
 
-    def __init__(self, plan: Plan, pool: _Pool, weight: np.ndarray, groups: int) -> None:
+    def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
         self.c_out = weight.shape[0]
         self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
@@ -819,7 +513,7 @@ class Kernel:
         chosen = choose_method(method, geoms)
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
-        pool = _Pool()
+        pool = Pool()
         values = dict(
             weight=weight,
             geoms=geoms,

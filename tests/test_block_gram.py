@@ -101,21 +101,26 @@ def test_strided_layer_uses_the_output_gram():
     assert _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6)) is None
 
 
+@pytest.mark.parametrize("every_thread", [False, True])
 @settings(max_examples=60, deadline=None)
 @given(
     cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
     complex_weights=st.booleans(),
 )
-def test_certificate_brackets_the_dense_norm_2d(cfg, complex_weights):
-    """Proves ``mu`` just above the dense norm (a bound within 1e-6), refuses just below."""
+def test_certificate_brackets_the_dense_norm_2d(every_thread, cfg, complex_weights):
+    """Proves ``mu`` just above the dense norm (a bound within 1e-6), refuses just below; also
+    on the path of large blocks (every BLAS thread)."""
     _, _, M, layer = _setup(cfg, complex_weights)
     norm = np.linalg.norm(M, 2)
     if norm == 0:
         return
-    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
-    assert up is not None
-    assert norm <= up <= norm * (1 + 1e-6)
-    assert _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6)) is None
+    with pytest.MonkeyPatch.context() as mp:
+        if every_thread:
+            mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
+        up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+        below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert below is None
 
 
 @settings(max_examples=25, deadline=None)
@@ -253,25 +258,6 @@ def test_flat_edges_cover_every_output_that_reads_padding(
     assert weights.shape == (kernel,) and np.all(weights >= 0)
     if a or b:  # an off-centre tap crosses the ramp: about (pi / 10)^2, never more
         assert 0 < weights.max() <= (np.pi / 10) ** 2 * ((kernel - 1) * dilation / 2) ** 2 * 1.01
-
-
-@settings(max_examples=20, deadline=None)
-@given(
-    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
-    complex_weights=st.booleans(),
-)
-def test_certificate_on_every_blas_thread_brackets_the_dense_norm(cfg, complex_weights):
-    """The path of large blocks (every BLAS thread) proves the same bounds."""
-    _, _, M, layer = _setup(cfg, complex_weights)
-    norm = np.linalg.norm(M, 2)
-    if norm == 0:
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
-        up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
-        below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
-    assert up is not None and norm <= up <= norm * (1 + 1e-6)
-    assert below is None
 
 
 def test_band_flops_and_the_plan():

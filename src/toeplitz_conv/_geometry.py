@@ -289,6 +289,11 @@ class ConvGeometry:
         )
 
     @property
+    def pads_zeros(self) -> bool:
+        """True when every padding cell is zero (zero padding, or none): nothing folds back."""
+        return self.padding_mode == "zeros" or self.pad_left == self.pad_right == 0
+
+    @property
     def is_circulant(self) -> bool:
         """True when the matrix is exactly (strided block-)circulant: one period of output.
 

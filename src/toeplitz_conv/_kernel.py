@@ -143,11 +143,7 @@ def flip_cuts(geoms: tuple[ConvGeometry, ...]) -> bool:
     the ``L_a`` positions of the signal only, not the padded gradient
     (:attr:`Kernel.flipped`).
     """
-    return all(
-        (g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0)
-        and g.pad_left <= g.dilation * (g.kernel_size - 1)
-        for g in geoms
-    )
+    return all(g.pads_zeros and g.pad_left <= g.dilation * (g.kernel_size - 1) for g in geoms)
 
 
 # --------------------------------------------------------------------------- the passes
@@ -243,11 +239,7 @@ class _Direct:
             into = plan.input_rows(B) if pads else (_NO_ROWS, 0, 0)
             self._offsets[B, pads] = (plan.tap_starts(B), *plan.output_rows(B), *into)
         starts, row_src, row_len, *padding = self._offsets[B, pads]
-        if pads:
-            rows = x.reshape(x.shape[0], -1)
-            fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
-            return y
-        rows, scratch = plan.split(x, self.pool)
+        rows, scratch = (x.reshape(x.shape[0], -1), None) if pads else plan.split(x, self.pool)
         fast.correlate(rows, w_g, starts, row_src, row_len, y_g, *padding)
         if scratch is not None:
             self.pool.give(scratch)

@@ -183,8 +183,7 @@ class Plan:
             # outputs are computed on the phase grid: n_flat flat positions cover them all
             n_flat=int(np.dot(np.array(output_size) - 1, flat)) + 1,
             dense_grid=all(lo == q_ for lo, q_ in zip(output_size[1:], grid[1:], strict=True)),
-            zero_padded=math.prod(strides) == 1
-            and all(g.padding_mode == "zeros" or g.pad_left == g.pad_right == 0 for g in geoms),
+            zero_padded=math.prod(strides) == 1 and all(g.pads_zeros for g in geoms),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)

@@ -4,18 +4,24 @@ numpy releases the GIL inside its loops, so filling disjoint slices of one
 preallocated output from a few threads uses several cores (and spreads the
 page faults of fresh memory over them). The pool is created on first use,
 sized to the CPUs this process may run on (``TOEPLITZ_CONV_NUM_THREADS``
-overrides), and reset in a forked child.
+overrides), and reset in a forked child. :func:`blas_threads` caps the BLAS's own
+threads inside a block (threadpoolctl, when installed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-__all__ = ["max_threads", "run", "run_slices"]
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
+
+__all__ = ["blas_threads", "max_threads", "run", "run_slices"]
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -85,3 +91,29 @@ def run_slices(
         batch = max(1, min(batch, -(-count // threads)))
     slices = [slice(i, min(i + batch, count)) for i in range(0, count, batch)]
     run([functools.partial(work, sl) for sl in slices], parallel=count >= min_count)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController | None:
+    """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def blas_threads(count: int) -> Iterator[None]:
+    """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged).
+
+    Never more than the BLAS runs on now: a limit the user set (``threadpool_limits``,
+    ``OPENBLAS_NUM_THREADS``) holds inside too.
+    """
+    ctl = _blas_controller()
+    if ctl is None:
+        yield
+        return
+    now = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]
+    with ctl.limit(limits=max(1, min([count, *now])), user_api="blas"):
+        yield

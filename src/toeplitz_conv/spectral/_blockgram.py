@@ -63,55 +63,23 @@ References
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 
 from .._geometry import ConvGeometry
 from .._layer import Layer
 from .._linop import LayerOperator
-from .._threads import max_threads
-
-if TYPE_CHECKING:
-    from threadpoolctl import ThreadpoolController
+from .._threads import blas_threads, max_threads
 
 _EPS = np.finfo(np.float64).eps
 #: Blocks of at least this many unknowns are factorised on every BLAS thread.
 _THREADED_BLOCK = 256
 _RATE: dict[str, float] = {}  # flop/s: "gemm" (measured once), "seen" (the last certificate)
 
-__all__ = ["blas_threads", "block_gram_certificate", "block_gram_cost", "predicted_seconds"]
-
-
-@functools.cache
-def _blas_controller() -> ThreadpoolController | None:
-    """threadpoolctl's controller of the loaded BLAS libraries, if threadpoolctl is installed."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def blas_threads(count: int) -> Iterator[None]:
-    """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged).
-
-    Never more than the BLAS runs on now: a limit the user set (``threadpool_limits``,
-    ``OPENBLAS_NUM_THREADS``) holds inside too.
-    """
-    ctl = _blas_controller()
-    if ctl is None:
-        yield
-        return
-    now = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]
-    with ctl.limit(limits=max(1, min([count, *now])), user_api="blas"):
-        yield
+__all__ = ["block_gram_certificate", "block_gram_cost", "predicted_seconds"]
 
 
 def _reach(g: ConvGeometry, side: str) -> int:
@@ -338,8 +306,12 @@ def _band_flops(H: int, b: int, n: int) -> float:
     ``potrf`` (``n^3/3``), one ``trsm`` (``b_j n^3``), ``b_j`` ``syrk``
     (``n^3`` each) and the ``gemm`` of the rest (``b_j (b_j - 1) n^3``).
     """
-    widths = np.minimum(b, H - 1 - np.arange(H))
-    return float(np.sum(1 / 3 + widths + widths * widths)) * float(n) ** 3
+    return sum(_row_flops(min(b, H - 1 - j), n) for j in range(H))
+
+
+def _row_flops(width: int, n: int) -> float:
+    """Flops of a block row with `width` blocks right of its diagonal (:func:`_band_flops`)."""
+    return (1 / 3 + width + width * width) * float(n) ** 3
 
 
 class _Clock:
@@ -397,10 +369,9 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
             width = min(b, H - 1 - i)
             if spare and spare[-1].shape[1] >= (width + 1) * n:
                 R = spare.pop()[:, : (width + 1) * n]
-                R.fill(0)
             else:
                 R = np.empty((n, (width + 1) * n), dtype=dtype, order="F")
-                R.fill(0)  # page faults in order: writing fresh pages scattered costs ~5x more
+            R.fill(0)  # fresh pages in order: writing them scattered costs ~5x more
             for d in range(width + 1):
                 # A_i,i+d in Fortran order is (A_i,i+d)^T = -conj(G_i+d,i) in C order
                 view = R[:, d * n : (d + 1) * n].T
@@ -432,7 +403,7 @@ def _factorise(blocks: _GramBlocks, H: int, b: int, mu2: float, clock: _Clock) -
                     rest = target[:, n : (width - d + 1) * n]
                     gemm(-1.0, Xd, X[:, d * n :], beta=1.0, c=rest, trans_a=tr, overwrite_c=1)
         spare.append(rows.pop(j))
-        clock.on_time((1 / 3 + width + width * width) * float(n) ** 3 * (4 if cplx else 1))
+        clock.on_time(_row_flops(width, n) * (4 if cplx else 1))
     return trace
 
 

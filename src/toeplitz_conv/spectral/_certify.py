@@ -9,17 +9,17 @@ r"""Certificates that prove upper bounds on a conv layer's spectral norm.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._layer import Layer
 from .._linop import LayerOperator
-from ._blockgram import blas_threads, block_gram_certificate, block_gram_cost, predicted_seconds
+from .._threads import blas_threads
+from ._blockgram import block_gram_certificate, block_gram_cost, predicted_seconds
 from ._symbol import EPS, Symbol, gram_terms, svdvals, top_bounds
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ __all__ = [
     "gram_certificate",
     "grid_max",
     "nd_gram_affordable",
-    "one_blas_thread",
     "peak_drop",
     "probed_window_gram",
     "refine_peak",
@@ -103,19 +102,6 @@ def _prove_below(sym: Symbol, theta: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return ok
 
 
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread inside (when threadpoolctl is installed; else nothing changes).
-
-    The branch and bound factorises thousands of small (``C x C s``) symbol
-    matrices, batched over the package's own pool: a threaded BLAS inside
-    each only adds synchronisation, and on a busy machine a 64 x 64 ``potrf``
-    took 7 ms on two OpenBLAS threads against 0.1 ms on one.
-    """
-    with blas_threads(1):
-        yield
-
-
 # --------------------------------------------------------------------------- grid maximum
 def grid_max(
     sym: Symbol,
@@ -153,7 +139,7 @@ def grid_max(
     Returns ``(upper, best, f_best)``: every grid value is ``<= upper``, and grid
     point ``f_best`` (an int for an int `n`) attains ``best``.
     """
-    with one_blas_thread():
+    with blas_threads(1):
         if isinstance(n, (int, np.integer)):
             upper, best, f = _grid_max_search(
                 sym, (int(n),), rtol=rtol, threshold=threshold, deadline=deadline

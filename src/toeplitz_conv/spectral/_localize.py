@@ -25,6 +25,7 @@ import numpy as np
 from .._geometry import ConvGeometry
 from .._layer import Layer
 from .._linop import LayerOperator
+from .._threads import blas_threads
 from ._blockgram import block_gram_certificate, block_gram_cost
 from ._certify import (
     GRAM_BYTES_ND,
@@ -34,7 +35,6 @@ from ._certify import (
     embedding_lengths,
     gram_certificate,
     grid_max,
-    one_blas_thread,
     probed_window_gram,
 )
 from ._symbol import EPS, layer_symbol
@@ -227,7 +227,7 @@ def localized_bound(
     if layer.ndim != 1:
         # blocks of a few hundred unknowns: on a busy 2-core machine two OpenBLAS threads
         # factorised 64 channels on 12 x 56 in 48 s, one in 12 s
-        with one_blas_thread():
+        with blas_threads(1):
             return localized_nd(layer, circulant, lower, rtol, deadline=deadline, ell=ell)
     g = layer.geom
     if g.padding_mode not in ("reflect", "replicate"):

@@ -180,9 +180,8 @@ def winograd_correlate(
     if any(e < q for e, q in zip(xp.shape[1:-1], need, strict=True)):  # zeros past the end
         grown = pool.take((C, *need, B), xp.dtype)
         cut = tuple(min(e, q) for e, q in zip(xp.shape[1:-1], need, strict=True))
-        grown[(slice(None), *(slice(0, c) for c in cut))] = xp[
-            (slice(None), *(slice(0, c) for c in cut))
-        ]
+        inside = (slice(None), *(slice(0, c) for c in cut))
+        grown[inside] = xp[inside]
         for a, c in enumerate(cut):  # the cells past the signal on each axis
             grown[(slice(None), *(slice(None),) * a, slice(c, None))] = 0
         xp = grown

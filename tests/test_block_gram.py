@@ -176,6 +176,29 @@ def test_bracket_closes_for_reflect_3d(monkeypatch):
     assert upper - lower <= 1e-4 * upper
 
 
+def test_bracket_runs_lanczos_again_when_the_proof_fails(monkeypatch):
+    """A first Lanczos run short of the top (4 steps) makes the proof at lower (1 + rtol/2)
+    fail; a second run from a random start lifts the lower end and the bracket closes."""
+    w = np.random.default_rng(1).standard_normal((8, 8, 3, 3))
+    size, rtol = (10, 10), 1e-4
+    norm = np.linalg.norm(tc.conv_matrix(w, size, padding=1, format="dense"), 2)
+    monkeypatch.setattr(_method, "DENSE_LIMIT", 0)
+    runs: list[float] = []
+    lanczos = _bracket.lanczos_lower
+
+    def counted(*args, **kwargs):
+        lower, steps = lanczos(*args, **kwargs)
+        runs.append(lower)
+        return lower, steps
+
+    monkeypatch.setattr(_bracket, "lanczos_lower", counted)
+    layer = _sym.analysis_layer(w, size, 1, 1, 1, 1, "zeros")
+    lower, upper = _bracket.bracket(layer, rtol, _method.Budget(4, None))
+    assert len(runs) == 2 and runs[0] < norm * (1 - rtol / 2) < runs[1]
+    assert lower <= norm * (1 + 1e-12) and upper >= norm
+    assert upper - lower <= rtol * upper
+
+
 def test_gram_bound_escalates_when_the_lower_end_is_short():
     """A lower end 1% short still gets a proved upper bound (the try at 1e-1 succeeds)."""
     w = np.random.default_rng(5).standard_normal((3, 3, 3, 3))

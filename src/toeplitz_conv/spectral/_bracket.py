@@ -21,13 +21,14 @@ from ._certify import (
     boundary_norm,
     copies,
     embedding_lengths,
+    gram_affordable,
     gram_bound,
     grid_max,
     nd_gram_affordable,
     peak_drop,
     refine_peak,
 )
-from ._krylov import SplitOperator, edge_vector, lanczos_lower, start_vector
+from ._krylov import SplitOperator, edge_vector, lanczos_lower, random_vector, start_vector
 from ._localize import localized_bound
 from ._method import Budget, choose_method
 from ._symbol import EPS, dense_matrix, layer_symbol
@@ -182,11 +183,25 @@ def bracket(
         )
         upper = min(upper, upper_of(u))
         circulant = min(circulant, u)
-    if open_(upper):
+    if open_(upper) and gram_affordable(layer, budget.deadline):
         # the circulant cannot certify this close (short input, or reflect/replicate)
         cert = gram_bound(layer, lower, upper, rtol, budget.deadline)
-        if cert is not None:
-            upper = min(upper, cert)
+        upper = min(upper, cert if cert is not None else np.inf)
+        if open_(upper) and gram_affordable(layer, budget.deadline):
+            # no proof at lower (1 + rtol/2): the top is not found yet (a cluster of
+            # values, or a mode with little weight in x0). Lanczos again, longer, from x0
+            # and a random vector, and a second proof if that lifted the lower end.
+            more, _ = lanczos_lower(
+                op,
+                x0 + random_vector(layer, rng),
+                steps=3 * budget.maxiter,
+                target=upper / (1 + rtol),
+                deadline=budget.deadline,
+            )
+            if more > lower * (1 + rtol / 4):
+                lower = more
+                cert = gram_bound(layer, lower, upper, rtol, budget.deadline)
+                upper = min(upper, cert if cert is not None else np.inf)
     if open_(upper) and mode in ("reflect", "replicate"):
         # too long for the whole Gram matrix: the edges' Gram matrices and the circulant
         local = localized_bound(layer, circulant, lower, rtol, deadline=budget.deadline)

@@ -34,6 +34,7 @@ __all__ = [
     "boundary_norm",
     "copies",
     "embedding_lengths",
+    "gram_affordable",
     "gram_bound",
     "gram_certificate",
     "grid_max",
@@ -407,6 +408,19 @@ def nd_gram_affordable(layer: Layer, deadline: float | None = None) -> bool:
     return flops < 1e9 or predicted_seconds(flops) <= deadline - time.monotonic()
 
 
+def gram_affordable(layer: Layer, deadline: float | None = None) -> bool:
+    """Whether :func:`gram_certificate` would run: :func:`nd_gram_affordable` in N-d; in
+    1-D (not circular) its band has at most ``_GRAM_ENTRIES`` nonzeros and
+    ``_GRAM_FLOPS`` work."""
+    if layer.ndim != 1:
+        return nd_gram_affordable(layer, deadline)
+    g = layer.geom
+    n = layer.in_channels * g.input_length
+    band = layer.in_channels * (g.dilation * (g.kernel_size - 1) + 1)  # position-major
+    too_big = n * band * band > _GRAM_FLOPS or n * (2 * band + 1) > _GRAM_ENTRIES
+    return g.padding_mode != "circular" and not too_big
+
+
 def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> float | None:
     """Prove ``||M|| <= ~mu`` by a banded Cholesky of ``mu^2 I - M^H M``, if affordable.
 
@@ -426,18 +440,13 @@ def gram_certificate(layer: Layer, mu: float, deadline: float | None = None) -> 
     by then.
     """
 
+    if not gram_affordable(layer, deadline):
+        return None
     if layer.ndim != 1:
-        if not nd_gram_affordable(layer, deadline):
-            return None
         return block_gram_certificate(layer, mu, deadline)
     g = layer.geom
     c_in, L = layer.in_channels, g.input_length
-    n = c_in * L
     span = g.dilation * (g.kernel_size - 1)
-    band = c_in * (span + 1)  # bound on the bandwidth in position-major order
-    too_big = n * band * band > _GRAM_FLOPS or n * (2 * band + 1) > _GRAM_ENTRIES
-    if g.padding_mode == "circular" or too_big:
-        return None
     op = LayerOperator(layer)
     gram = probed_window_gram(op, c_in, L, np.arange(L), span)
     return band_cholesky(gram, mu, (layer.weight.shape[0] + layer.weight.shape[1]) * g.kernel_size)

@@ -36,6 +36,7 @@ __all__ = [
     "lanczos_lower",
     "output_block",
     "peak_grid",
+    "random_vector",
     "start_block",
     "start_vector",
     "svds_top",
@@ -259,7 +260,6 @@ def lanczos_lower(
 
 def edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
     """A random unit vector on the samples near the ends of the signal on every axis."""
-    gen = rng if rng is not None else np.random.default_rng(0)
     near = np.zeros(layer.input_size, dtype=bool)
     for a, g in enumerate(layer.geoms):
         L = g.input_length
@@ -270,10 +270,25 @@ def edge_vector(layer: Layer, rng: np.random.Generator | None) -> np.ndarray:
         shape = [1] * layer.ndim
         shape[a] = L
         near = near | edge.reshape(shape)
-    x: np.ndarray = np.zeros((layer.in_channels, near.size))
-    where = np.flatnonzero(near.ravel())
-    x[:, where] = gen.standard_normal((layer.in_channels, where.size))
-    x = x.ravel()
+    return random_vector(layer, rng, near)
+
+
+def random_vector(
+    layer: Layer, rng: np.random.Generator | None, where: np.ndarray | None = None
+) -> np.ndarray:
+    """A random unit input vector (standard normal entries), zero off the mask `where`.
+
+    `where` is a boolean array of shape ``input_size`` (``None``: every sample);
+    ``rng=None`` means seed 0.
+    """
+    gen = rng if rng is not None else np.random.default_rng(0)
+    if where is None:
+        x = gen.standard_normal(layer.shape[1])
+    else:
+        x = np.zeros((layer.in_channels, where.size))
+        cells = np.flatnonzero(where.ravel())
+        x[:, cells] = gen.standard_normal((layer.in_channels, cells.size))
+        x = x.ravel()
     return x / vector_norm(x)
 
 

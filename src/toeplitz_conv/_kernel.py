@@ -183,6 +183,15 @@ class _Direct:
         self.flipped_adjoint = plan.n_phases == 1 and (
             plan.thin or (len(plan.geoms) > 1 and flip_cuts(plan.geoms))
         )
+        # strided, zero-padded 1-D and 2-D layers: one sample on the exact output grid
+        # (:meth:`_exact_forward`, :meth:`_exact_adjoint`)
+        self.exact = (
+            plan.n_phases > 1
+            and G > 1
+            and len(plan.geoms) <= 2
+            and all(g.pads_zeros for g in plan.geoms)
+        )
+        self.zeros = Pool(zeros=True)  # padded signals: only their inside is written
         # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
@@ -206,6 +215,8 @@ class _Direct:
         fast = kernels(dtype) if self.G == 1 else None
         if fast is not None:  # depthwise, compiled: the taps added straight into the output
             return self._compiled_forward(fast, x, w_g)
+        if self.exact and B == 1:
+            return self._exact_forward(x, w_g)
         rows, scratch = plan.split(x, pool)
         if plan.dense_grid:
             y = np.empty((self.c_out, *plan.output_size, B), dtype=dtype)
@@ -222,6 +233,93 @@ class _Direct:
         out = np.ascontiguousarray(out)
         pool.give(y)
         return out
+
+    def _exact_blocks(self, batch: int, itemsize: int, forward: bool) -> tuple[int, list]:
+        """The blocks of output rows (first axis) of the exact grid, ``(r0, r1)`` ascending,
+        and the values one output row holds (``prod(S_out[1:]) B``)."""
+        plan = self.plan
+        rows = plan.rows_per_block(batch, itemsize, forward)
+        n0 = plan.output_size[0]
+        return rows, [(r0, min(n0, r0 + rows)) for r0 in range(0, n0, rows)]
+
+    def _exact_forward(self, x: np.ndarray, w_g: np.ndarray) -> np.ndarray:
+        """The forward pass on the exact output grid (strided, zero-padded layers).
+
+        Each tap's window is a strided slice of the padded signal (:meth:`Plan.windows`),
+        copied straight onto the output positions of a block of output rows (an im2col
+        of exactly the outputs), then one GEMM per block: no phases, no dropped columns,
+        no copy of the output. The padded signal is kept in a zeroed pool: only its
+        inside is written.
+        """
+        plan, pool = self.plan, self.pool
+        B, dtype, taps, O = x.shape[-1], x.dtype, plan.taps, plan.output_size
+        xp = self._padded(x)
+        rows, blocks = self._exact_blocks(B, dtype.itemsize, forward=True)
+        row = math.prod(O[1:]) * B
+        y = np.empty((self.c_out, *O, B), dtype=dtype)
+        y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
+        cols = pool.take((self.c_in * taps * rows * row,), dtype)
+        for r0, r1 in blocks:
+            n = (r1 - r0) * row
+            c = cols[: self.c_in * taps * n].reshape(self.c_in, taps, r1 - r0, *O[1:], B)
+            for k, window in enumerate(plan.windows(r0, r1)):
+                c[:, k] = xp[window]
+            np.matmul(
+                w_g, c.reshape(self.groups, self.G * taps, n), out=y_g[:, :, r0 * row : r1 * row]
+            )
+        pool.give(cols)
+        if xp is not x:
+            self.zeros.give(xp)
+        return y
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        """The zero-padded signal ``(C, *E, B)`` in a buffer of the zeroed pool (`x` itself
+        when nothing is padded): only the signal's cells are written."""
+        plan = self.plan
+        if plan.no_pad:
+            return x
+        xp = self.zeros.take((x.shape[0], *plan.extent, x.shape[-1]), x.dtype)
+        xp[(slice(None), *plan.inside)] = x
+        return xp
+
+    def _exact_adjoint(self, y: np.ndarray, w_gh: np.ndarray) -> np.ndarray:
+        """The adjoint on the exact output grid (strided, zero-padded layers).
+
+        Blocks of output rows run last-first: one product per block, then each tap's rows
+        added onto its strided window of the padded gradient (:meth:`Plan.windows`). The
+        first tap of each residue class is assigned instead (no later block reaches its
+        cells, :attr:`Plan.first_taps`), so only :attr:`Plan.unassigned` is zeroed first.
+        The signal's cells are then cut out (the buffer is the result when nothing is
+        padded).
+        """
+        plan, pool = self.plan, self.pool
+        B, dtype, taps, O = y.shape[-1], y.dtype, plan.taps, plan.output_size
+        y_g = np.ascontiguousarray(y).reshape(self.groups, self.c_out // self.groups, -1)
+        shape = (self.c_in, *plan.extent, B)
+        gp = np.empty(shape, dtype=dtype) if plan.no_pad else pool.take(shape, dtype)
+        for cells in plan.unassigned:
+            gp[cells] = 0
+        rows, blocks = self._exact_blocks(B, dtype.itemsize, forward=False)
+        row = math.prod(O[1:]) * B
+        z = pool.take((self.c_in * taps * rows * row,), dtype)
+        first = plan.first_taps
+        for r0, r1 in reversed(blocks):
+            n = (r1 - r0) * row
+            zz = z[: self.c_in * taps * n]
+            _small_matmul(w_gh, y_g[:, :, r0 * row : r1 * row], zz.reshape(self.groups, -1, n))
+            zz = zz.reshape(self.c_in, taps, r1 - r0, *O[1:], B)
+            for k, window in enumerate(plan.windows(r0, r1)):
+                if first[k]:
+                    gp[window] = zz[:, k]
+                else:
+                    into = gp[window]
+                    np.add(into, zz[:, k], out=into)
+        pool.give(z)
+        if plan.no_pad:
+            return gp
+        g = np.ascontiguousarray(gp[(slice(None), *plan.inside)])
+        pool.give(gp)
+        return g
 
     def _compiled_forward(self, fast: Any, x: np.ndarray, w_g: np.ndarray) -> np.ndarray:
         """A depthwise forward pass by :mod:`toeplitz_conv._compiled`: no patches, no GEMM.
@@ -300,6 +398,8 @@ class _Direct:
         plan, pool = self.plan, self.pool
         B, dtype = y.shape[-1], y.dtype
         _, w_gh = self.weights_as(dtype)
+        if self.exact and B == 1:
+            return self._exact_adjoint(y, w_gh)
         if plan.dense_grid:
             y = np.ascontiguousarray(y)
         else:  # on the phase grid, zeros in the dropped columns
@@ -324,7 +424,8 @@ class _Direct:
             return g
         single = block >= plan.n_flat
         if single or R == 1:
-            plan.zero_uncovered(rows, B)
+            for a, b in plan.uncovered(B):
+                rows[:, a:b] = 0
         else:
             rows[...] = 0
         self._scatter(rows, y_g, w_gh, block, B, single)
@@ -345,7 +446,7 @@ class _Direct:
         """``rows += scatter(w_gh @ y_g)``: per block one product, then one add per tap.
 
         A phase's first tap covers ``[off, off + N)``: when one block covers the
-        output it is assigned (:meth:`Plan.zero_uncovered` zeroed the rest),
+        output it is assigned (:meth:`Plan.uncovered` was zeroed),
         otherwise everything is added onto zeros. With one phase, blocks run
         last-first and every block assigns its tap 0, which starts at offset 0:
         later blocks only add at or after the next block's start.

@@ -67,16 +67,25 @@ BLOCKING = Blocking(min(1 << 24, max(1 << 20, 2 * _L2_BYTES)), 1 << 20, 512)
 
 # --------------------------------------------------------------------------- scratch
 class Pool:
-    """Scratch buffers kept between calls: fresh large arrays cost page faults each time."""
+    """Scratch buffers kept between calls: fresh large arrays cost page faults each time.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    zeros : bool
+        Whether a fresh buffer starts at zero. Users of such a pool write only
+        the cells they write every time (a padded signal's inside, say), so the
+        cells they never write are still zero when the buffer comes back.
+    """
+
+    def __init__(self, zeros: bool = False) -> None:
         self._spare: dict[tuple, list[np.ndarray]] = {}
+        self._new = np.zeros if zeros else np.empty
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         try:  # list.pop is atomic: concurrent calls just allocate their own
             return self._spare.get((shape, np.dtype(dtype)), []).pop()
         except IndexError:
-            return np.empty(shape, dtype=dtype)
+            return self._new(shape, dtype=dtype)
 
     def give(self, a: np.ndarray) -> None:
         if len(self._spare) > 16:  # many batch sizes: start over rather than hoard
@@ -306,14 +315,116 @@ class Plan:
             np.add.at(g, (slice(None), edge_samples), b3[:, edge])  # type: ignore[arg-type]  # tuple index
         return g.reshape(C, *self.input_size, B)
 
-    def zero_uncovered(self, rows: np.ndarray, B: int) -> None:
-        """Zero what the first tap of each phase does not cover in `rows` (others: all)."""
-        total = self.phase_size * B
+    def uncovered(self, batch: int) -> tuple[tuple[int, int], ...]:
+        """The ranges of the phases' rows (values of `batch` columns per position) that the
+        first tap of each phase does not cover: the whole phase when no tap reads it.
+
+        The scattered adds assign their first tap's products (:meth:`_Direct._scatter`);
+        these ranges are zeroed first. Planned once per batch size.
+        """
+        if batch in self._uncovered:
+            return self._uncovered[batch]
+        total = self.phase_size * batch
+        ranges = []
         for ph in range(self.n_phases):
             base = ph * total
             if ph in self.first_tap:
-                off = base + int(self.tap_offset[self.first_tap[ph]]) * B
-                rows[:, base:off] = 0
-                rows[:, off + self.n_flat * B : base + total] = 0
+                off = base + int(self.tap_offset[self.first_tap[ph]]) * batch
+                ranges += [(base, off), (off + self.n_flat * batch, base + total)]
             else:
-                rows[:, base : base + total] = 0
+                ranges.append((base, base + total))
+        self._uncovered[batch] = tuple((a, b) for a, b in ranges if b > a)
+        return self._uncovered[batch]
+
+    @cached_property
+    def _uncovered(self) -> dict[int, tuple[tuple[int, int], ...]]:
+        return {}
+
+    # ----------------------------------------------------------------- the exact grid
+    @cached_property
+    def corners(self) -> np.ndarray:
+        """``(prod(K), n)``: the padded position ``k_a d_a`` where tap ``k``'s window starts
+        on every axis (taps row-major)."""
+        K = tuple(g.kernel_size for g in self.geoms)
+        d = np.array([g.dilation for g in self.geoms], dtype=np.int64)
+        return np.indices(K, dtype=np.int64).reshape(len(K), -1).T * d
+
+    def rows_per_block(self, batch: int, itemsize: int, forward: bool = False) -> int:
+        """Output rows (along the first axis) per block of the exact grid: whole rows of
+        :meth:`block`'s positions, at least one."""
+        inner = math.prod(self.output_size[1:])
+        positions = self.blocking.positions(
+            self.patch_rows, batch, itemsize, math.prod(self.output_size), self.thin, forward
+        )
+        return max(1, min(self.output_size[0], positions // inner))
+
+    def windows(self, r0: int, r1: int) -> list[tuple[slice, ...]]:
+        """Each tap's window in the padded signal ``(C, *E, B)`` for the outputs in rows
+        ``[r0, r1)`` of the first axis and every position of the others: strided slices
+        ``k_a d_a + s_a o_a``, one index tuple per tap (kept per block)."""
+        key = (r0, r1)
+        cache = self._windows
+        if key not in cache:
+            size, s = (r1 - r0, *self.output_size[1:]), self.strides
+            first = (r0,) + (0,) * (len(s) - 1)
+            cache[key] = [
+                (
+                    slice(None),
+                    *(
+                        slice(int(c) + s_a * o0, int(c) + s_a * (o0 + n - 1) + 1, s_a)
+                        for c, s_a, o0, n in zip(corner, s, first, size, strict=True)
+                    ),
+                    slice(None),
+                )
+                for corner in self.corners
+            ]
+        return cache[key]
+
+    @cached_property
+    def _windows(self) -> dict[tuple[int, int], list[tuple[slice, ...]]]:
+        return {}
+
+    @cached_property
+    def inside(self) -> tuple[slice, ...]:
+        """Where the signal sits in the padded signal, per axis: ``[p_l, p_l + L)``."""
+        return tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in self.geoms)
+
+    @cached_property
+    def first_taps(self) -> np.ndarray:
+        """Whether each tap is the first (row-major) of those whose windows start on the
+        same residues ``k_a d_a mod s_a``: its window shares no cell with earlier taps'."""
+        phase = self.corners % np.array(self.strides)
+        _, first = np.unique(phase, axis=0, return_index=True)
+        out = np.zeros(self.taps, dtype=bool)
+        out[first] = True
+        return out
+
+    @cached_property
+    def unassigned(self) -> tuple[tuple[slice, ...], ...]:
+        """The cells of the padded signal ``(C, *E, B)`` outside every :attr:`first_taps`
+        window over the whole output, as index tuples of strided slices.
+
+        The exact adjoint (:meth:`_Direct._exact_adjoint`) assigns the first tap of each
+        residue class and adds the others; these cells are zeroed first. Per residue class
+        ``r`` the cells ``r_a + s_a j_a`` outside the first tap's box are ``n`` slabs (axis
+        ``a`` outside the box, the axes before it inside, the axes after it whole); a class
+        no tap starts on is zeroed whole.
+        """
+        E, s, O = self.extent, self.strides, self.output_size
+        first = {tuple(int(v) for v in c % s): c for c in self.corners[self.first_taps]}
+        out: list[tuple[slice, ...]] = []
+        for phase in np.ndindex(*s):
+            whole = [slice(r, e, s_a) for r, e, s_a in zip(phase, E, s, strict=True)]
+            corner = first.get(phase)
+            if corner is None:
+                out.append((slice(None), *whole, slice(None)))
+                continue
+            box = [
+                slice(int(c), int(c) + s_a * (o - 1) + 1, s_a)
+                for c, s_a, o in zip(corner, s, O, strict=True)
+            ]
+            for a, (r, c, s_a, o, e) in enumerate(zip(phase, corner, s, O, E, strict=True)):
+                for part in (slice(r, int(c), s_a), slice(int(c) + s_a * o, e, s_a)):
+                    if len(range(*part.indices(e))):
+                        out.append((slice(None), *box[:a], part, *whole[a + 1 :], slice(None)))
+        return tuple(out)

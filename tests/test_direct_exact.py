@@ -298,6 +298,44 @@ def test_plan_cells_by_brute_force(cfg):
         np.testing.assert_array_equal(rows, whole)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    cfg=st.one_of(
+        conv_nd_configs(n=1, max_kernel=5, max_stride=4, max_length=14, modes=("zeros",)),
+        conv_nd_configs(n=2, max_kernel=4, max_stride=3, max_length=9, modes=("zeros",)),
+    ),
+    rows=st.integers(1, 4),
+)
+def test_clipped_windows_are_the_padded_windows(cfg, rows):
+    """A block of patches from :meth:`Plan.clipped` (the signal itself) is the padded
+    signal's :meth:`Plan.windows`; :meth:`Plan.strips` are exactly the rows of the block
+    that read padding along the first axis, given a block whose cells read along the
+    other axes are zero."""
+    plan = plan_module.Plan(_geoms(cfg), 1, False)
+    rng = np.random.default_rng(cfg["seed"])
+    x = rng.standard_normal((2, *plan.input_size, 1))
+    xp = np.zeros((2, *plan.extent, 1))
+    xp[(slice(None), *plan.inside)] = x
+    O = plan.output_size
+    for r0 in range(0, O[0], rows):
+        r1 = min(O[0], r0 + rows)
+        want = np.stack([xp[window] for window in plan.windows(r0, r1)], axis=1)
+        got = np.zeros_like(want)
+        for into, source in plan.clipped(r0, r1):
+            got[into] = x[source]
+        np.testing.assert_array_equal(got, want)
+        read = np.zeros(want.shape, dtype=bool)  # cells some sample lands on
+        for into, _ in plan.clipped(r0, r1):
+            read[into] = True
+        stripped = np.zeros(want.shape, dtype=bool)
+        for cells in plan.strips(r0, r1):
+            assert not stripped[cells].any()
+            stripped[cells] = True
+        rows_read = read.any(axis=tuple(range(3, read.ndim)))  # (C, taps, rows)
+        np.testing.assert_array_equal(stripped.all(axis=tuple(range(3, read.ndim))), ~rows_read)
+        np.testing.assert_array_equal(stripped.any(axis=tuple(range(3, read.ndim))), ~rows_read)
+
+
 def test_zeroed_pool():
     """``Pool(zeros=True)`` hands out zeros first, and the buffers given back afterwards."""
     pool = plan_module.Pool(zeros=True)

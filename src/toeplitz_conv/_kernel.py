@@ -195,7 +195,7 @@ class _Direct:
         # on the benchmark layers) 1.02-1.07x slower than the phases' contiguous adds,
         # in 1-D (blocks of ~800) 0.93x faster
         self.exact_adjoint = self.exact and len(plan.geoms) == 1
-        self.zeros = Pool(zeros=True)  # padded signals: only their inside is written
+        self.zeros = Pool(zeros=True)  # patches of the exact grid (:meth:`_exact_forward`)
         # (groups, C_out/groups, G*prod(K)): the weight of each group's patch product
         w_g = np.ascontiguousarray(weight.reshape(groups, c_out // groups, G * plan.taps))
         self.w_g, self.w_gh = w_g, np.ascontiguousarray(w_g.conj().transpose(0, 2, 1))
@@ -249,42 +249,33 @@ class _Direct:
     def _exact_forward(self, x: np.ndarray, w_g: np.ndarray) -> np.ndarray:
         """The forward pass on the exact output grid (strided, zero-padded layers).
 
-        Each tap's window is a strided slice of the padded signal (:meth:`Plan.windows`),
-        copied straight onto the output positions of a block of output rows (an im2col
-        of exactly the outputs), then one GEMM per block: no phases, no dropped columns,
-        no copy of the output. The padded signal is kept in a zeroed pool: only its
-        inside is written.
+        Each tap's window is strided slices of the signal itself, clipped to it
+        (:meth:`Plan.clipped`), copied straight onto the output positions of a block of
+        output rows (an im2col of exactly the outputs), then one GEMM per block: no
+        padded copy, no phases, no dropped columns, no copy of the output. The blocks come
+        from a zeroed pool: the cells that read padding along the inner axes are never
+        written, and those along the first axis (:meth:`Plan.strips`) are zeroed when
+        other blocks share the buffer.
         """
-        plan, pool = self.plan, self.pool
+        plan, zeros = self.plan, self.zeros
         B, dtype, taps, O = x.shape[-1], x.dtype, plan.taps, plan.output_size
-        xp = self._padded(x)
-        rows, blocks = self._exact_blocks(B, dtype.itemsize, forward=True)
+        _, blocks = self._exact_blocks(B, dtype.itemsize, forward=True)
         row = math.prod(O[1:]) * B
         y = np.empty((self.c_out, *O, B), dtype=dtype)
         y_g = y.reshape(self.groups, self.c_out // self.groups, -1)
-        cols = pool.take((self.c_in * taps * rows * row,), dtype)
         for r0, r1 in blocks:
             n = (r1 - r0) * row
-            c = cols[: self.c_in * taps * n].reshape(self.c_in, taps, r1 - r0, *O[1:], B)
-            for k, window in enumerate(plan.windows(r0, r1)):
-                c[:, k] = xp[window]
+            c = zeros.take((self.c_in, taps, r1 - r0, *O[1:], B), dtype)
+            if len(blocks) > 1:
+                for cells in plan.strips(r0, r1):
+                    c[cells] = 0
+            for into, source in plan.clipped(r0, r1):
+                c[into] = x[source]
             np.matmul(
                 w_g, c.reshape(self.groups, self.G * taps, n), out=y_g[:, :, r0 * row : r1 * row]
             )
-        pool.give(cols)
-        if xp is not x:
-            self.zeros.give(xp)
+            zeros.give(c)
         return y
-
-    def _padded(self, x: np.ndarray) -> np.ndarray:
-        """The zero-padded signal ``(C, *E, B)`` in a buffer of the zeroed pool (`x` itself
-        when nothing is padded): only the signal's cells are written."""
-        plan = self.plan
-        if plan.no_pad:
-            return x
-        xp = self.zeros.take((x.shape[0], *plan.extent, x.shape[-1]), x.dtype)
-        xp[(slice(None), *plan.inside)] = x
-        return xp
 
     def _exact_adjoint(self, y: np.ndarray, w_gh: np.ndarray) -> np.ndarray:
         """The adjoint on the exact output grid (strided, zero-padded layers).

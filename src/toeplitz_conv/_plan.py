@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -379,6 +379,53 @@ class Plan:
                 for corner in self.corners
             ]
         return cache[key]
+
+    def clipped(self, r0: int, r1: int) -> list[tuple[tuple[Any, ...], tuple[slice, ...]]]:
+        """Each tap's window clipped to the signal, for the outputs in rows ``[r0, r1)``.
+
+        Per tap that reads a sample ``(into, source)``: `source` indexes the signal
+        ``(C, *S, B)`` (strided slices of the samples the tap reads inside it), `into` a
+        block of patches ``(C, prod(K), r1 - r0, *S_out[1:], B)`` (the tap's outputs that
+        read them). The tap's other cells read zero padding (:meth:`strips`). Kept per
+        block.
+        """
+        key = (r0, r1)
+        if key not in self._clipped:
+            taps: list[tuple[tuple[Any, ...], tuple[slice, ...]]] = []
+            for k, corner in enumerate(self.corners):
+                into: list[Any] = [slice(None), k]
+                source = [slice(None)]
+                for a, (c, g) in enumerate(zip(corner, self.geoms, strict=True)):
+                    s_a, shift = g.stride, int(c) - g.pad_left  # output o reads o s + shift
+                    lo = max(0, -(shift // s_a))
+                    hi = min(g.output_length, (g.input_length - 1 - shift) // s_a + 1)
+                    base = r0 if a == 0 else 0
+                    if a == 0:
+                        lo, hi = max(lo, r0), min(hi, r1)
+                    into.append(slice(lo - base, hi - base))
+                    source.append(slice(lo * s_a + shift, (hi - 1) * s_a + shift + 1, s_a))
+                if all(i.stop > i.start for i in into[2:]):
+                    taps.append(((*into, slice(None)), (*source, slice(None))))
+            self._clipped[key] = taps
+        return self._clipped[key]
+
+    def strips(self, r0: int, r1: int) -> list[tuple[Any, ...]]:
+        """The cells of a block of patches ``(C, prod(K), r1 - r0, *S_out[1:], B)`` that
+        read zero padding along the first axis: per tap, the rows outside its
+        :meth:`clipped` rows (whole rows; in the first and last blocks of a padded axis).
+        The cells that read padding along the other axes are the same in every block."""
+        inside = {int(into[1]): into[2] for into, _ in self.clipped(r0, r1)}
+        out: list[tuple[Any, ...]] = []
+        for k in range(self.taps):
+            rows = inside.get(k, slice(r1 - r0, r1 - r0))
+            for part in (slice(0, rows.start), slice(rows.stop, r1 - r0)):
+                if part.stop > part.start:
+                    out.append((slice(None), k, part))
+        return out
+
+    @cached_property
+    def _clipped(self) -> dict[tuple[int, int], list[tuple[tuple[Any, ...], tuple[slice, ...]]]]:
+        return {}
 
     @cached_property
     def _windows(self) -> dict[tuple[int, int], list[tuple[slice, ...]]]:

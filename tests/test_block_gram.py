@@ -479,15 +479,18 @@ def test_formed_blocks_are_zero_above_the_profile(cfg, side):
             assert not out[above].any()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
     complex_weights=st.booleans(),
-    path=st.sampled_from(["whole blocks", "whole, chunked", "sub, unchunked"]),
+    path=st.sampled_from(
+        ["whole blocks", "whole, chunked", "sub, unchunked", "threads", "threads, no row ahead"]
+    ),
 )
 def test_certificate_on_every_blas_path(cfg, complex_weights, path):
     """The fallback without scipy's Cython BLAS (whole blocks; also forced to column ranges,
-    i.e. copies) and the in-place path without the skipped zeros prove the same bracket."""
+    i.e. copies), the in-place path without the skipped zeros, and the rows' tasks on the
+    package's threads (the next pivot and row ahead; without the row) prove the same bracket."""
     _, _, M, layer = _setup(cfg, complex_weights)
     norm = np.linalg.norm(M, 2)
     if norm == 0:
@@ -500,6 +503,12 @@ def test_certificate_on_every_blas_path(cfg, complex_weights, path):
             mp.setattr(_blockgram, "_factorise", lambda *a, **k: factorise(*a, **k, chunks=3))
         if path == "sub, unchunked":
             mp.setattr(_blockgram, "_PROFILE_CHUNKS", 1)
+        if path.startswith("threads"):
+            mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
+            mp.setattr(_blockgram, "max_threads", lambda: 2)
+            mp.setattr(_blockgram, "_DENSE_CHUNKS", 2)
+        if path == "threads, no row ahead":
+            mp.setattr(_blockgram, "_AHEAD_BYTES", 0)
         up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
         below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
     assert up is not None and norm <= up <= norm * (1 + 1e-6)

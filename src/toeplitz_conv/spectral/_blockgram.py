@@ -63,7 +63,10 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
+import importlib.util
 import itertools
 import math
 import time
@@ -75,14 +78,19 @@ import numpy as np
 from .._geometry import ConvGeometry
 from .._layer import Layer
 from .._linop import LayerOperator
-from .._threads import blas_threads, max_threads
+from .._threads import blas_threads, max_threads, run
 
 _EPS = np.finfo(np.float64).eps
-#: Blocks of at least this many unknowns are factorised on every BLAS thread.
+#: Blocks of at least this many unknowns are factorised on every core (:func:`_factorise`).
 _THREADED_BLOCK = 256
+#: Column ranges of a dense block, for the package's threads (:func:`_row_tasks`).
+_DENSE_CHUNKS = 4
+#: One more block row is made ahead (beside the updates) while a row takes at most this.
+_AHEAD_BYTES = 512 * 2**20
 #: Column ranges of a block row's last block whose leading zeros are skipped (:func:`_row_step`).
 _PROFILE_CHUNKS = 8
 _RATE: dict[str, float] = {}  # flop/s: "gemm" (measured once), "seen" (the last certificate)
+_Task = Callable[[], None]
 
 __all__ = ["block_gram_certificate", "block_gram_cost", "predicted_seconds"]
 
@@ -560,11 +568,19 @@ def _factorise(
     definite, ``None`` when one is not or the `clock` runs out. Block row ``i``
     (its diagonal block and the ``b_i`` blocks right of it) is one Fortran
     array, made when first touched and updated in place by LAPACK/BLAS
-    (``potrf``, ``trsm``, ``syrk``/``herk``, ``gemm``); at most ``b + 1`` rows
-    are alive. `ops`: :class:`_SubBlas` by default (:class:`_WholeBlas` where it
-    is unavailable). The last block of a full row is solved and used in
-    `chunks` column ranges (default :data:`_PROFILE_CHUNKS` with
-    :class:`_SubBlas`, 1 with :class:`_WholeBlas`): see :func:`_row_step`.
+    (``potrf``, ``trsm``, ``syrk``/``herk``, ``gemm``); ``b + 1`` rows are alive.
+    `ops`: :class:`_SubBlas` by default (:class:`_WholeBlas` where it is
+    unavailable). The last block of a full row is solved and used in `chunks`
+    column ranges (default :data:`_PROFILE_CHUNKS` with :class:`_SubBlas`, 1
+    with :class:`_WholeBlas`): see :func:`_row_tasks`.
+
+    Blocks of at least :data:`_THREADED_BLOCK` unknowns with :class:`_SubBlas`
+    and more than one CPU (and threadpoolctl, to keep BLAS on one thread) run
+    a row's tasks on the package's threads, and with them (lookahead) the
+    ``potrf`` of the next pivot, once its block is updated, and the making of
+    the row ``j + b + 1``, one more row alive while it takes at most
+    :data:`_AHEAD_BYTES`. Otherwise the tasks run in order in this thread on
+    whole blocks (BLAS threads as the caller set them; ``potrf`` on one).
     """
     n, dtype = blocks.n, blocks.P.dtype
     cplx = dtype.kind == "c"
@@ -579,7 +595,10 @@ def _factorise(
     trace = 0.0
 
     def row(i: int) -> np.ndarray:
-        """Block row ``i`` of ``mu^2 I - G``: ``[A_ii, A_i,i+1, ..., A_i,i+b_i]``, Fortran."""
+        """Block row ``i`` of ``mu^2 I - G``: ``[A_ii, A_i,i+1, ..., A_i,i+b_i]``, Fortran.
+
+        Made by one thread at a time (the caller's, or one task beside the updates).
+        """
         nonlocal trace
         if i not in rows:
             width = min(b, H - 1 - i)
@@ -600,39 +619,77 @@ def _factorise(
             rows[i] = R
         return rows[i]
 
-    for j in range(H):
-        width = min(b, H - 1 - j)
-        if not clock.on_time():
-            return None
-        R = row(j)
-        with blas_threads(1):  # OpenBLAS's threaded potrf stalls when a core is busy
-            info = ops.potrf(R[:, :n])
-        if info != 0:
-            return None
-        if width:
-            # the last block is G's own (untouched) only in a full row: see _row_step
-            last = profile if width == b else [(0, n, 0)]
-            _row_step(ops, R, [row(j + d) for d in range(1, width + 1)], n, last)
-        spare.append(rows.pop(j))
-        clock.on_time(_row_flops(width, n) * (4 if cplx else 1))
+    # every core: the package's threads run the tasks of a row (one BLAS thread each),
+    # the next pivot's potrf and the making of the row after next beside the updates
+    parallel = (
+        isinstance(ops, _SubBlas)
+        and max_threads() > 1
+        and n >= _THREADED_BLOCK
+        and importlib.util.find_spec("threadpoolctl") is not None  # else BLAS x threads
+    )
+    dense = _chunks(np.zeros(n, dtype=int), _DENSE_CHUNKS, blocks.c_in) if parallel else [(0, n, 0)]
+    ahead = parallel and (b + 1) * n * n * dtype.itemsize <= _AHEAD_BYTES
+    pivots: dict[int, int] = {}  # LAPACK's info of the potrf done ahead
+
+    def pivot(i: int, R: np.ndarray) -> None:
+        pivots[i] = ops.potrf(R[:, :n])
+
+    def make(i: int) -> None:
+        row(i)
+
+    with blas_threads(1) if parallel else contextlib.nullcontext():
+        for j in range(H):
+            width = min(b, H - 1 - j)
+            if not clock.on_time():
+                return None
+            R = row(j)
+            if j not in pivots:
+                with blas_threads(1):  # OpenBLAS's threaded potrf stalls when a core is busy
+                    pivot(j, R)
+            if pivots.pop(j) != 0:
+                return None
+            if width:
+                # the last block is G's own (untouched) only in a full row: see _row_tasks
+                last = profile if width == b else dense
+                below = [row(j + d) for d in range(1, width + 1)]
+                solve, first, rest = _row_tasks(ops, R, below, n, last, dense)
+                if parallel:
+                    run(solve)
+                    run(first)
+                    extra: list[_Task] = [functools.partial(pivot, j + 1, below[0])]
+                    if ahead and j + b + 1 < H:
+                        extra.append(functools.partial(make, j + b + 1))
+                    run(extra + rest)  # the pool takes them in order: the pivot first
+                else:
+                    for task in solve + first + rest:
+                        task()
+            spare.append(rows.pop(j))
+            clock.on_time(_row_flops(width, n) * (4 if cplx else 1))
     return trace
 
 
-def _row_step(
+def _row_tasks(
     ops: _SubBlas | _WholeBlas,
     R: np.ndarray,
     below: list[np.ndarray],
     n: int,
     last: list[tuple[int, int, int]],
-) -> None:
+    dense: list[tuple[int, int, int]],
+) -> tuple[list[_Task], list[_Task], list[_Task]]:
     """Solve block row ``R = [U_jj, A_j,j+1 .. A_j,j+w]`` and update the `w` rows `below`.
 
     ``X = U_jj^{-H} [A_j,j+1 .. A_j,j+w]`` in place, then
-    ``A_j+d,j+e -= X_d^H X_e`` for ``1 <= d <= e <= w`` (rows ``below[d - 1]``).
+    ``A_j+d,j+e -= X_d^H X_e`` for ``1 <= d <= e <= w`` (rows ``below[d - 1]``;
+    upper triangles of the diagonal blocks), as three lists of tasks, each
+    list's tasks independent (disjoint targets): the solve, the update of the
+    next pivot block ``A_j+1,j+1``, and the other updates. Every block is
+    worked on by column ranges ``(c0, c1, f)``: `dense` for the blocks
+    ``X_1 .. X_w-1``, `last` for ``X_w``; a diagonal block's range is the
+    ``gemm`` of the rows above it and the ``herk`` of its square.
 
-    `last`: column ranges ``(c0, c1, f)`` of the last block ``A_j,j+w`` whose rows
-    above ``f`` are zero, and which are skipped. Why that is exact: in a full row
-    (``w = b``) ``A_j,j+b`` is still ``-G_j,j+b`` as formed (row ``j' < j``
+    Rows above ``f`` are skipped: zero in `dense`; in `last` (a full row's last
+    block) the structural zeros of ``A_j,j+w``. Why that is exact: in a full
+    row (``w = b``) ``A_j,j+b`` is still ``-G_j,j+b`` as formed (row ``j' < j``
     updates blocks ``(i, i')`` with ``i' <= j' + b < j + b`` only), and a formed
     block is exactly zero at every pixel pair that does not meet
     (:meth:`_GramBlocks.first_rows`). ``U_jj^H`` being lower triangular, forward
@@ -644,27 +701,47 @@ def _row_step(
     unchanged; about ``4.3 n^3`` flops instead of ``6.3 n^3`` for ``b = 2``.
     """
     w = len(below)
-    U = R[:, :n]
-    if w > 1:
-        ops.trsm(U, R[:, n : w * n])
-    base = w * n  # the last block's columns in R
-    for c0, c1, f in last:
-        ops.trsm(U[f:, f:], R[f:, base + c0 : base + c1])
-    X = R[:, n:]
-    Xw = X[:, (w - 1) * n :]
+    U, X = R[:, :n], R[:, n:]
+
+    def cols(e: int) -> list[tuple[int, int, int]]:
+        return last if e == w else dense
+
+    solve: list[_Task] = [
+        functools.partial(ops.trsm, U[f:, f:], X[f:, (e - 1) * n + c0 : (e - 1) * n + c1])
+        for e in range(1, w + 1)
+        for c0, c1, f in cols(e)
+    ]
+    pivot: list[_Task] = []
+    rest: list[_Task] = []
     for d in range(1, w + 1):
         target, Xd = below[d - 1], X[:, (d - 1) * n : d * n]
-        if d < w:
-            ops.herk(Xd, target[:, :n])
-            if d < w - 1:  # the blocks between: dense
-                ops.gemm(Xd, X[:, d * n : (w - 1) * n], target[:, n : (w - d) * n])
-            at = (w - d) * n  # A_j+d,j+w in row j + d
-            for c0, c1, f in last:
-                ops.gemm(Xd[f:], Xw[f:, c0:c1], target[:, at + c0 : at + c1])
-        else:  # the diagonal block of row j + w: X_w^H X_w, upper triangle by column ranges
-            for c0, c1, f in last:
-                ops.gemm(Xw[f:, :c0], Xw[f:, c0:c1], target[:c0, c0:c1])
-                ops.herk(Xw[f:, c0:c1], target[c0:c1, c0:c1])
+        out = pivot if d == 1 else rest
+        for c0, c1, f in cols(d):
+            if c0:
+                out.append(
+                    functools.partial(ops.gemm, Xd[f:, :c0], Xd[f:, c0:c1], target[:c0, c0:c1])
+                )
+            out.append(functools.partial(ops.herk, Xd[f:, c0:c1], target[c0:c1, c0:c1]))
+        for e in range(d + 1, w + 1):
+            at, Xe = (e - d) * n, X[:, (e - 1) * n : e * n]
+            for c0, c1, f in cols(e):
+                C = target[:, at + c0 : at + c1]
+                rest.append(functools.partial(ops.gemm, Xd[f:], Xe[f:, c0:c1], C))
+    return solve, pivot, rest
+
+
+def _row_step(
+    ops: _SubBlas | _WholeBlas,
+    R: np.ndarray,
+    below: list[np.ndarray],
+    n: int,
+    last: list[tuple[int, int, int]],
+    dense: list[tuple[int, int, int]] | None = None,
+) -> None:
+    """:func:`_row_tasks` run in order in this thread (`dense`: whole blocks by default)."""
+    for tasks in _row_tasks(ops, R, below, n, last, dense or [(0, n, 0)]):
+        for task in tasks:
+            task()
 
 
 def block_gram_certificate(

@@ -190,10 +190,12 @@ def _plan(
             b = min(_reach(g, side), H - 1)
             n = total // H * chans
             flops = layer.groups * kind * _band_flops(H, b, n)
-            # b + 1 block rows of b + 1 blocks and a block's pixel pairs; the products
-            # W_k^H W_k' and up to 9 cached sums of them; the counts (float64)
+            # b + 1 block rows of b + 1 blocks (one more row made ahead while it takes at
+            # most _AHEAD_BYTES) and a block's pixel pairs; the products W_k^H W_k' and up
+            # to 9 cached sums of them; the counts (float64)
             kr2 = (k_total // layer.kernel_size[a]) ** 2
-            blocks = (b + 1) ** 2 + 1
+            ahead = itemsize * (b + 1) * n * n <= _AHEAD_BYTES
+            blocks = (b + 1) * (b + 1 + ahead) + 1
             rest = (total // H) ** 2 * kr2
             matrices = blocks * n * n + (k_total * chans) ** 2 + 9 * kr2 * chans * chans
             nbytes = float(itemsize * matrices + 8 * rest)

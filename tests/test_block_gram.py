@@ -506,6 +506,7 @@ def test_certificate_on_every_blas_path(cfg, complex_weights, path):
         if path.startswith("threads"):
             mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
             mp.setattr(_blockgram, "max_threads", lambda: 2)
+            mp.setattr(_blockgram, "_blas_thread_limit", lambda: 2)  # under pytest-xdist: 1
             mp.setattr(_blockgram, "_DENSE_CHUNKS", 2)
         if path == "threads, no row ahead":
             mp.setattr(_blockgram, "_AHEAD_BYTES", 0)
@@ -513,3 +514,27 @@ def test_certificate_on_every_blas_path(cfg, complex_weights, path):
         below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
     assert up is not None and norm <= up <= norm * (1 + 1e-6)
     assert below is None
+
+
+@pytest.mark.parametrize("blas_limit", [1, 2])
+def test_rows_run_as_tasks_when_blas_may_use_threads(monkeypatch, blas_limit):
+    """Blocks past _THREADED_BLOCK on two CPUs: the rows' tasks go to the package's pool
+    (three batches a row: the solve, the next pivot's update, the pivot ahead with the rest),
+    unless the caller limited BLAS to one thread."""
+    w = np.random.default_rng(9).standard_normal((4, 4, 3, 3))
+    layer = _sym.analysis_layer(w, (9, 8), 1, 1, 1, 1, "zeros")
+    norm = np.linalg.norm(tc.conv_matrix(w, (9, 8), padding=1, format="dense"), 2)
+    batches: list[int] = []
+
+    def counted(tasks, **kwargs):
+        batches.append(len(tasks))
+        for task in tasks:
+            task()
+
+    monkeypatch.setattr(_blockgram, "run", counted)
+    monkeypatch.setattr(_blockgram, "_THREADED_BLOCK", 1)
+    monkeypatch.setattr(_blockgram, "max_threads", lambda: 2)
+    monkeypatch.setattr(_blockgram, "_blas_thread_limit", lambda: blas_limit)
+    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert len(batches) == (3 * 8 if blas_limit > 1 else 0)  # 9 rows, 8 with rows below

@@ -66,7 +66,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import importlib.util
 import itertools
 import math
 import time
@@ -342,6 +341,21 @@ def _row_flops(width: int, n: int) -> float:
     return (1 / 3 + width + width * width) * float(n) ** 3
 
 
+def _blas_thread_limit() -> int:
+    """Threads the BLAS may use now (the least over the loaded BLAS libraries).
+
+    ``0`` without threadpoolctl, which the rows' tasks need to keep BLAS on one
+    thread each; ``1`` when the caller limited BLAS to one thread (then the
+    factorisation stays on one core, as the caller asked).
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        return 0
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return min(counts, default=0)
+
+
 class _Clock:
     """Progress of a factorisation against a `deadline` (``time.monotonic()``).
 
@@ -576,8 +590,8 @@ def _factorise(
     column ranges (default :data:`_PROFILE_CHUNKS` with :class:`_SubBlas`, 1
     with :class:`_WholeBlas`): see :func:`_row_tasks`.
 
-    Blocks of at least :data:`_THREADED_BLOCK` unknowns with :class:`_SubBlas`
-    and more than one CPU (and threadpoolctl, to keep BLAS on one thread) run
+    Blocks of at least :data:`_THREADED_BLOCK` unknowns with :class:`_SubBlas`,
+    more than one CPU and BLAS allowed more than one thread (threadpoolctl) run
     a row's tasks on the package's threads, and with them (lookahead) the
     ``potrf`` of the next pivot, once its block is updated, and the making of
     the row ``j + b + 1``, one more row alive while it takes at most
@@ -625,9 +639,9 @@ def _factorise(
     # the next pivot's potrf and the making of the row after next beside the updates
     parallel = (
         isinstance(ops, _SubBlas)
-        and max_threads() > 1
         and n >= _THREADED_BLOCK
-        and importlib.util.find_spec("threadpoolctl") is not None  # else BLAS x threads
+        and max_threads() > 1
+        and _blas_thread_limit() > 1
     )
     dense = _chunks(np.zeros(n, dtype=int), _DENSE_CHUNKS, blocks.c_in) if parallel else [(0, n, 0)]
     ahead = parallel and (b + 1) * n * n * dtype.itemsize <= _AHEAD_BYTES

@@ -23,19 +23,27 @@ where ``S(q, p)`` are the taps by which output ``q`` reads sample ``p`` and
 tap ``k'`` reads ``p'`` on axis ``a`` (the sum over ``q`` is a product of sums
 over the axes). A block Cholesky factorisation of a block-banded matrix with
 ``H`` block rows and block bandwidth ``b`` costs about ``H (b^2 + b + 1/3) n^3``
-flops and keeps ``b + 1`` block rows (``(b + 1)^2`` blocks) in memory. ``M M^H`` (output
+flops (nominal; less here, see below) and keeps ``b + 1`` block rows
+(``(b + 1)^2`` blocks; one row more when made ahead) in memory. ``M M^H`` (output
 pixels, ``C_out`` channels, ``P_{kk'} = W_k W_{k'}^H`` and counts of the samples
 two outputs share) has the same norm and is used when it is cheaper: a
 stride-``s`` axis has ``L/s`` output slices coupled ``d(K-1)/s`` apart.
 
 The factorisation is ``U^H U`` by block rows: row ``j`` (its diagonal block and
-the ``b`` blocks right of it) is one Fortran array, so one ``trsm`` solves the
-whole row and the ``syrk``/``gemm`` updates of the rows below work in place on
-contiguous column slices (no copies); only its pixel pairs that meet are
-written when a row is formed, into memory recycled from finished rows. It runs
-on every core's BLAS thread for large blocks (``potrf`` on one: OpenBLAS's
-threaded ``potrf`` stalls when the other core is busy) at 60-90% of a GEMM's
-rate, and stops as soon as its rate shows it cannot finish before a deadline.
+the ``b`` blocks right of it) is one Fortran array, solved and used in place by
+column ranges (scipy's Cython BLAS/LAPACK called on sub-blocks, :class:`_SubBlas`);
+only its pixel pairs that meet are written when a row is formed, into memory
+recycled from finished rows. A full row's last block ``A_j,j+b`` is still ``G``'s
+own block when its row is solved, zero above a staircase (pixels that do not
+meet): its leading zero rows are skipped by ranges of columns, exactly (the
+argument is in :func:`_row_tasks`), about ``4.3 n^3`` flops a row instead of
+``6.3 n^3`` for ``b = 2`` (the flop counts quoted here and used for the budget
+stay the nominal ones). For large blocks on more than one core a row's ranges
+are tasks on the package's threads (one BLAS thread each), and the next pivot's
+``potrf`` and the making of the row after next run beside the other updates
+(lookahead); otherwise whole blocks on the caller's BLAS threads (``potrf`` on
+one: OpenBLAS's threaded ``potrf`` stalls when the other core is busy). It stops
+as soon as its rate shows it cannot finish before a deadline.
 A nested-dissection order with dense fronts (multifrontal; George 1973, Duff &
 Reid 1983) cuts the flops of 2-D layers only modestly here, the separators being
 ``d (K - 1)`` pixels wide and the fronts' borders twice that: 1.35x for 256
@@ -779,7 +787,7 @@ def block_gram_certificate(
     columns of the input samples ``[start, stop)`` on that axis (every sample
     of the other axes): its Gram matrix is the principal submatrix ``G[S, S]``.
     Blocks of at least :data:`_THREADED_BLOCK` unknowns are factorised on every
-    core's BLAS thread, smaller ones on one.
+    core (:func:`_factorise`), smaller ones on one.
     """
     if any(g.padding_mode == "circular" for g in layer.geoms) or not mu > 0:
         return None

@@ -191,7 +191,13 @@ RESNET18 = [  # (C_in, C_out, K, input size, stride, padding)
 ]
 
 
-def resnet_table(smoke: bool, rtol: float) -> None:
+def _layer_name(c_in: int, c_out: int, k: int, n: int, s: int) -> str:
+    return f"{c_in}->{c_out} {k}x{k} s{s} on {n}x{n}"
+
+
+def resnet_table(smoke: bool, rtol: float, only: list[str] | None = None) -> None:
+    """The ResNet table; `only`: run just the rows whose name contains one of these strings
+    (the weights are those of the full table: every row's are drawn in order)."""
     rows = [(16, 16, 3, 20, 1, 1), (16, 32, 3, 20, 2, 1)] if smoke else RESNET18
     rng = np.random.default_rng(1)
     print(f"\n## Zero padding, ResNet-18 conv shapes, random weights (rtol={rtol:g})\n")
@@ -202,6 +208,9 @@ def resnet_table(smoke: bool, rtol: float) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for c_in, c_out, k, n, s, p in rows:
         w = rng.standard_normal((c_out, c_in, k, k)) * np.sqrt(2 / (c_in * k * k))
+        name = _layer_name(c_in, c_out, k, n, s)
+        if only and not any(part in name for part in only):
+            continue
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -212,7 +221,6 @@ def resnet_table(smoke: bool, rtol: float) -> None:
         peers.append(araujo2021(w) if k % 2 == 1 else float("nan"))
         pi = power_iteration(w, (n, n), s, p, steps=20 if smoke else 100)
         ok = all(hi <= v * (1 + 1e-9) for v in peers if np.isfinite(v))
-        name = f"{c_in}->{c_out} {k}x{k} s{s} on {n}x{n}"
         cells = " | ".join(f"{v:.5g}" for v in peers)
         cells = cells.replace(f"{delattre:.5g}", f"{delattre:.5g} (t={its})", 1)
         print(
@@ -227,6 +235,13 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--only", choices=["circular", "resnet"], default=None)
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        default=None,
+        metavar="TEXT",
+        help="ResNet table: only the rows whose name contains TEXT, e.g. '128->128 3x3'",
+    )
     args = parser.parse_args()
     print(
         f"toeplitz_conv threads: {max_threads()}; "
@@ -235,7 +250,7 @@ def main() -> None:
     if args.only in (None, "circular"):
         circular_table(args.smoke)
     if args.only in (None, "resnet"):
-        resnet_table(args.smoke, args.rtol)
+        resnet_table(args.smoke, args.rtol, args.rows)
 
 
 if __name__ == "__main__":

@@ -352,3 +352,189 @@ def test_predicted_seconds_from_a_measured_rate(monkeypatch):
     assert _blockgram.predicted_seconds(2e12) == pytest.approx(2 * first)
     monkeypatch.setitem(_blockgram._RATE, "seen", 1e10)
     assert _blockgram.predicted_seconds(1e12) == pytest.approx(100.0)
+
+
+def _backend(kind, dtype):
+    """``'sub'``: scipy's Cython BLAS in place (:class:`_SubBlas`); ``'whole'``: the fallback."""
+    if kind == "sub":
+        ops = _blockgram._SubBlas.load(np.dtype(dtype))
+        assert ops is not None  # scipy ships the capsules
+        return ops
+    return _blockgram._WholeBlas(np.dtype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("kind", ["sub", "whole"])
+def test_blas_on_sub_blocks_in_place(kind, dtype):
+    """potrf, trsm, herk and gemm on trailing blocks of a Fortran array (leading dimension
+    larger than the block) match numpy and leave every other entry alone."""
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        x = rng.standard_normal(shape)
+        return x + 1j * rng.standard_normal(shape) if dtype is np.complex128 else x
+
+    ops = _backend(kind, dtype)
+    big = np.asfortranarray(rand(11, 30))
+    A = rand(5, 5)
+    A = A.conj().T @ A + 5 * np.eye(5)
+    big[2:7, 3:8] = A
+    keep = big.copy()
+    assert ops.potrf(big[2:7, 3:8]) == 0
+    U = np.triu(big[2:7, 3:8])
+    np.testing.assert_allclose(U.conj().T @ U, A, atol=1e-12)
+    keep[2:7, 3:8] = big[2:7, 3:8]
+    np.testing.assert_array_equal(big, keep)
+    B = big[2:7, 9:13].copy()
+    ops.trsm(big[2:7, 3:8], big[2:7, 9:13])  # reads the upper triangle only
+    np.testing.assert_allclose(U.conj().T @ big[2:7, 9:13], B, atol=1e-12)
+    keep[2:7, 9:13] = big[2:7, 9:13]
+    sub = big[4:7, 20:23]
+    sub[np.diag_indices(3)] = sub.diagonal().real  # herk's target is Hermitian
+    keep[4:7, 20:23] = sub
+    X, C = big[1:10, 14:17], sub.copy()
+    ops.herk(X, big[4:7, 20:23])
+    want = C - X.conj().T @ X
+    np.testing.assert_allclose(np.triu(big[4:7, 20:23]), np.triu(want), atol=1e-12)
+    keep[4:7, 20:23] = big[4:7, 20:23]
+    Y, C = big[1:10, 17:19], big[3:6, 25:27].copy()
+    ops.gemm(X, Y, big[3:6, 25:27])
+    np.testing.assert_allclose(big[3:6, 25:27], C - X.conj().T @ Y, atol=1e-12)
+    keep[3:6, 25:27] = big[3:6, 25:27]
+    np.testing.assert_array_equal(big, keep)  # nothing outside the targets moved
+    ops.herk(X[:0], big[4:7, 20:23])  # no terms: nothing to do
+    ops.gemm(X[:, :0], Y, big[:0, 25:27])
+    ops.trsm(big[:0, :0], big[:0, 9:13])
+    np.testing.assert_array_equal(big, keep)
+    bad = _blockgram._SubBlas.load(np.dtype(dtype))
+    with pytest.raises(ValueError, match="contiguous"):
+        bad.herk(X, big[4:7, 20:23].T)  # rows of a C-order view are not contiguous
+    with pytest.raises(TypeError, match="A: a 2-d"):
+        bad.potrf(np.eye(3, dtype=np.float32))
+    if kind == "sub":
+        assert not ops.potrf(np.asfortranarray(-np.eye(3, dtype=dtype))) == 0  # not positive
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("kind", ["sub", "whole"])
+def test_row_step_skips_only_zeros(kind, dtype):
+    """A block row whose last block is zero above a staircase: its update by column ranges
+    (the zeros skipped) equals the whole-block update and the dense formula."""
+    rng = np.random.default_rng(1)
+
+    def rand(*shape):
+        x = rng.standard_normal(shape)
+        return x + 1j * rng.standard_normal(shape) if dtype is np.complex128 else x
+
+    chans, pixels, w = 3, 7, 2
+    n = chans * pixels
+    first = np.repeat(np.maximum(np.arange(pixels) - 2, 0) * chans, chans)
+    last = _blockgram._chunks(first, 4, chans)
+    assert len(last) == 4 and all(f <= first[c0:c1].min() for c0, c1, f in last)
+    U = np.asfortranarray(np.triu(rand(n, n)) + 4 * np.eye(n))
+    R = np.asfortranarray(np.hstack([U, rand(n, n), rand(n, n)]))
+    last_block = R[:, 2 * n :]
+    last_block[np.arange(n)[:, None] < first[None, :]] = 0
+    below = [np.asfortranarray(rand(n, 2 * n)), np.asfortranarray(rand(n, n))]
+    for x in below:  # Hermitian diagonal blocks: a real diagonal
+        x[np.arange(n), np.arange(n)] = x[np.arange(n), np.arange(n)].real
+    ops = _backend(kind, dtype)
+    got = [R.copy(order="F"), [x.copy(order="F") for x in below]]
+    whole = [R.copy(order="F"), [x.copy(order="F") for x in below]]
+    _blockgram._row_step(ops, got[0], got[1], n, last)
+    _blockgram._row_step(ops, whole[0], whole[1], n, [(0, n, 0)])
+    X = np.linalg.solve(U.conj().T, R[:, n:])
+    X1, X2 = X[:, :n], X[:, n:]
+    want1 = below[0] - X1.conj().T @ X
+    want2 = below[1] - X2.conj().T @ X2
+    for a, b in [(got, whole), (whole, None)]:
+        np.testing.assert_allclose(a[0][:, n:], X, atol=1e-10)
+        np.testing.assert_allclose(np.triu(a[1][0][:, :n]), np.triu(want1[:, :n]), atol=1e-10)
+        np.testing.assert_allclose(a[1][0][:, n:], want1[:, n:], atol=1e-10)
+        np.testing.assert_allclose(np.triu(a[1][1]), np.triu(want2), atol=1e-10)
+        np.testing.assert_array_equal(np.tril(a[1][1], -1), np.tril(below[1], -1))
+        if b is not None:
+            np.testing.assert_allclose(a[0], b[0], atol=1e-12)
+    assert w == len(below)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
+    side=st.sampled_from(["in", "out"]),
+)
+def test_formed_blocks_are_zero_above_the_profile(cfg, side):
+    """``first_rows``: every formed block ``A_h,h2 = -G_h,h2`` (as a block row holds it) is
+    exactly zero above it, whatever the pair of slices."""
+    _, _, _, layer = _setup(cfg)
+    c_g = cfg["c_out"] // cfg["groups"]
+    blocks = _blockgram._GramBlocks(layer.weight[:c_g], layer.geoms, side)
+    first = blocks.first_rows()
+    H = (layer.input_size if side == "in" else layer.output_size)[0]
+    above = np.arange(blocks.n)[:, None] < first[None, :]
+    for h in range(H):
+        for h2 in range(h, min(H, h + blocks.r + 1)):
+            out = np.zeros((blocks.n, blocks.n), order="F")
+            blocks.fill(h2, h, out.T)
+            assert not out[above].any()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    cfg=conv_nd_configs(n=2, modes=("zeros", "reflect", "replicate"), max_length=7),
+    complex_weights=st.booleans(),
+    path=st.sampled_from(
+        ["whole blocks", "whole, chunked", "sub, unchunked", "threads", "threads, no row ahead"]
+    ),
+)
+def test_certificate_on_every_blas_path(cfg, complex_weights, path):
+    """The fallback without scipy's Cython BLAS (whole blocks; also forced to column ranges,
+    i.e. copies), the in-place path without the skipped zeros, and the rows' tasks on the
+    package's threads (the next pivot and row ahead; without the row) prove the same bracket."""
+    _, _, M, layer = _setup(cfg, complex_weights)
+    norm = np.linalg.norm(M, 2)
+    if norm == 0:
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        if path.startswith("whole"):
+            mp.setattr(_blockgram._SubBlas, "load", classmethod(lambda cls, dtype: None))
+        if path == "whole, chunked":
+            factorise = _blockgram._factorise
+            mp.setattr(_blockgram, "_factorise", lambda *a, **k: factorise(*a, **k, chunks=3))
+        if path == "sub, unchunked":
+            mp.setattr(_blockgram, "_PROFILE_CHUNKS", 1)
+        if path.startswith("threads"):
+            mp.setattr(_blockgram, "_THREADED_BLOCK", 1)
+            mp.setattr(_blockgram, "max_threads", lambda: 2)
+            mp.setattr(_blockgram, "_blas_thread_limit", lambda: 2)  # under pytest-xdist: 1
+            mp.setattr(_blockgram, "_DENSE_CHUNKS", 2)
+        if path == "threads, no row ahead":
+            mp.setattr(_blockgram, "_AHEAD_BYTES", 0)
+        up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+        below = _blockgram.block_gram_certificate(layer, norm * (1 - 1e-6))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert below is None
+
+
+@pytest.mark.parametrize("blas_limit", [1, 2])
+def test_rows_run_as_tasks_when_blas_may_use_threads(monkeypatch, blas_limit):
+    """Blocks past _THREADED_BLOCK on two CPUs: the rows' tasks go to the package's pool
+    (three batches a row: the solve, the next pivot's update, the pivot ahead with the rest),
+    unless the caller limited BLAS to one thread."""
+    w = np.random.default_rng(9).standard_normal((4, 4, 3, 3))
+    layer = _sym.analysis_layer(w, (9, 8), 1, 1, 1, 1, "zeros")
+    norm = np.linalg.norm(tc.conv_matrix(w, (9, 8), padding=1, format="dense"), 2)
+    batches: list[int] = []
+
+    def counted(tasks, **kwargs):
+        batches.append(len(tasks))
+        for task in tasks:
+            task()
+
+    monkeypatch.setattr(_blockgram, "run", counted)
+    monkeypatch.setattr(_blockgram, "_THREADED_BLOCK", 1)
+    monkeypatch.setattr(_blockgram, "max_threads", lambda: 2)
+    monkeypatch.setattr(_blockgram, "_blas_thread_limit", lambda: blas_limit)
+    up = _blockgram.block_gram_certificate(layer, norm * (1 + 1e-8))
+    assert up is not None and norm <= up <= norm * (1 + 1e-6)
+    assert len(batches) == (3 * 8 if blas_limit > 1 else 0)  # 9 rows, 8 with rows below

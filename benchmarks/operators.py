@@ -136,7 +136,7 @@ def fft_rows(layers, rounds: int, threads: int):
 
 
 def _applies(method: str, K: tuple[int, ...], s: int) -> bool:
-    if method == "winograd":
+    if method in ("winograd", "winograd2"):
         return len(K) <= 2 and set(K) == {3} and s == 1
     return method in ("auto", "direct") or len(K) == 1
 
@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--methods",
         default="auto,winograd",
-        help="comma-separated methods to time (auto, direct, fft, winograd); default auto,winograd",
+        help="comma-separated methods to time (auto, direct, fft, winograd, winograd2); default "
+        "auto,winograd",
     )
     parser.add_argument(
         "--threads",

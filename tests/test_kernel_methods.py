@@ -8,6 +8,8 @@ against the float64 matrix; bad and inapplicable methods raise ValueError.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -93,13 +95,31 @@ def test_2d_methods_equal_the_matrix(cfg, complex_):
     pads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=2),
     size=st.lists(st.integers(3, 13), min_size=2, max_size=2),
     complex_=st.booleans(),
+    compiled=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_winograd_layers_equal_the_matrix(
-    method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed
+    method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, compiled, seed
 ):
     """3-tap / 3x3 stride-1 layers (the only ones Winograd takes): tiles that do not divide
-    the output, every padding mode, groups and channel multipliers."""
+    the output, every padding mode, groups and channel multipliers; 2-D layers on the
+    compiled transforms (with numba) and on numpy's GEMMs."""
+    with _compiled_switch(compiled):
+        _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed)
+
+
+@contextlib.contextmanager
+def _compiled_switch(on: bool):
+    """tunables.COMPILED set to `on` for the duration (hypothesis tests take no fixtures)."""
+    before = tunables.COMPILED
+    tunables.COMPILED = on
+    try:
+        yield
+    finally:
+        tunables.COMPILED = before
+
+
+def _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed):
     rng = np.random.default_rng(seed)
     w = _random(rng, (groups * c_out_g, c_in_g, *(3,) * n), complex_)
     padding = tuple(pads[:n])  # at most 2 < 3 <= every size: valid for every mode
@@ -216,7 +236,7 @@ def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("complex_", [False, True])
-def test_dot_tests(method, complex_):
+def test_dot_tests(compiled, method, complex_):
     rng = np.random.default_rng(3)
     if method == "fft":
         w, size = _random(rng, (4, 2, 7), complex_), (50,)
@@ -240,7 +260,7 @@ F32_RTOL = {"direct": 1e-5, "fft": 1e-5, "winograd": 1e-4, "winograd2": 1e-5}
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("batch", [0, 1, 3])
-def test_float32_against_float64_matrix(method, batch):
+def test_float32_against_float64_matrix(compiled, method, batch):
     rng = np.random.default_rng(4)
     if method == "fft":
         w, size, kw = rng.standard_normal((8, 8, 3)), (300,), dict(padding=1)
@@ -259,7 +279,7 @@ def test_float32_against_float64_matrix(method, batch):
 
 @pytest.mark.parametrize("method", ["auto", *METHODS])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_passes_against_torch(torch, method, dtype):
+def test_forward_passes_against_torch(compiled, torch, method, dtype):
     """tc.conv / tc.conv_transpose with `method` against torch, batches of 0 and 2."""
     F = torch.nn.functional
     rng = np.random.default_rng(5)
@@ -411,7 +431,7 @@ def test_auto_error_within_ten_times_direct(c, K, n):
 @pytest.mark.parametrize("method", WINOGRAD)
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
-def test_winograd_in_many_blocks(monkeypatch, method, n, dtype):
+def test_winograd_in_many_blocks(compiled, monkeypatch, method, n, dtype):
     """Tiles taken a few rows at a time (tiny blocks, a partial last one), batches of 3."""
     import toeplitz_conv._plan as plan_module
 
@@ -445,7 +465,7 @@ def test_winograd_in_many_blocks(monkeypatch, method, n, dtype):
     ids=str,
 )
 @pytest.mark.parametrize("method", ["direct", *WINOGRAD])
-def test_thick_adjoint_paths(padding, dilation, mode, method):
+def test_thick_adjoint_paths(compiled, padding, dilation, mode, method):
     """Thick layers (16+ output channels): the adjoint by the flipped kernel's forward pass
     where no padding is folded, otherwise as before; float32 against the float64 matrix."""
     rng = np.random.default_rng(3)

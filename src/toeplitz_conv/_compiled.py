@@ -195,23 +195,23 @@ def _at4(m0, m1, m2, m3):
     return m0 + m1 + m2, m1 - m2 - m3
 
 
+# constants as float32 (exact): float32 times an array's float32, float64, complex64 or
+# complex128 keeps that dtype, where a Python int or float would widen float32 to float64
+_TWO, _FOUR, _FIVE, _EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+
 def _bt6(d0, d1, d2, d3, d4, d5):
-    """``B^T d`` of F(4, 3) (the multiples by sums, exact: no constant of another dtype)."""
-    d1_2, d2_4, d3_2 = d1 + d1, (d2 + d2) + (d2 + d2), d3 + d3
-    d1_4 = d1_2 + d1_2
-    a, b = d4 - d2_4, d3 - d1_4
-    c, e = d4 - d2, d3_2 - d1_2
-    d0_4, d3_4 = (d0 + d0) + (d0 + d0), d3_2 + d3_2
-    return d0_4 - (d2_4 + d2) + d4, a + b, a - b, c + e, c - e, d1_4 - (d3_4 + d3) + d5
+    """``B^T d`` of F(4, 3)."""
+    a, b = d4 - _FOUR * d2, d3 - _FOUR * d1
+    c, e = d4 - d2, _TWO * (d3 - d1)
+    return _FOUR * d0 - _FIVE * d2 + d4, a + b, a - b, c + e, c - e, _FOUR * d1 - _FIVE * d3 + d5
 
 
 def _at6(m0, m1, m2, m3, m4, m5):
-    """``A^T m`` of F(4, 3) (the multiples by sums, exact)."""
+    """``A^T m`` of F(4, 3)."""
     a, b = m1 + m2, m1 - m2
     c, e = m3 + m4, m3 - m4
-    c2, e2 = c + c, e + e
-    e4 = e2 + e2
-    return m0 + a + c, b + e2, a + (c2 + c2), b + (e4 + e4) + m5
+    return m0 + a + c, b + _TWO * e, a + _FOUR * c, b + _EIGHT * e + m5
 
 
 def _tiles_in2(xp, v, t0, rows, cols):

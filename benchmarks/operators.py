@@ -136,9 +136,21 @@ def fft_rows(layers, rounds: int, threads: int):
 
 
 def _applies(method: str, K: tuple[int, ...], s: int) -> bool:
-    if method == "winograd":
+    if method in ("winograd", "winograd2"):
         return len(K) <= 2 and set(K) == {3} and s == 1
     return method in ("auto", "direct") or len(K) == 1
+
+
+def _compiled_path(method: str, K: tuple[int, ...], s: int, depthwise: bool) -> bool:
+    """Whether `method` runs compiled kernels with numba on this layer (so that a row without
+    them is timed too): depthwise layers' direct path, 2-D Winograd transforms (also when
+    "auto" picks them)."""
+    winograd = len(K) == 2 and set(K) == {3} and s == 1
+    if method == "auto":
+        return depthwise or winograd
+    if method == "direct":
+        return depthwise
+    return method in ("winograd", "winograd2") and winograd
 
 
 def _relative_error(got: np.ndarray, want: np.ndarray) -> float:
@@ -218,12 +230,12 @@ def operator_rows(
 
         torch_err = _relative_error(t_conv().numpy().ravel(), want)
         runs = [(m, True) for m in methods if _applies(m, K, s)]
-        if "auto" in methods and groups == c_in and _compiled_kernels():
-            runs.append(("auto", False))  # depthwise: also numpy's path, without numba
+        if _compiled_kernels():  # also numpy's path, without numba, where numba runs
+            runs += [(m, False) for m in methods if _compiled_path(m, K, s, groups == c_in)]
         for method, compiled in runs:
             chosen = {} if method == "auto" else {"method": method}
-            op = tc.conv_operator(w, size, **chosen, **kw)
             with _compiled_switch(compiled):
+                op = tc.conv_operator(w, size, **chosen, **kw)  # ("auto" chooses by it too)
                 err, err_t = _relative_error(op @ x, want), _relative_error(op.H @ y, want_t)
                 t = interleaved(
                     {
@@ -238,8 +250,11 @@ def operator_rows(
                     clock=clock,
                 )
             label = f"{method} ({getattr(op, 'method', 'direct')})" if method == "auto" else method
-            if method == "auto" and groups == c_in and _compiled_kernels():
-                label += ", numba" if compiled else ", numpy only"
+            ran = getattr(op, "method", "direct")
+            if not compiled:
+                label += ", numpy only"
+            elif _compiled_kernels() and _compiled_path(ran, K, s, groups == c_in):
+                label += ", numba"
             rows.append(
                 [
                     name,
@@ -289,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--methods",
         default="auto,winograd",
-        help="comma-separated methods to time (auto, direct, fft, winograd); default auto,winograd",
+        help="comma-separated methods to time (auto, direct, fft, winograd, winograd2); default "
+        "auto,winograd",
     )
     parser.add_argument(
         "--threads",

@@ -1,12 +1,14 @@
 """``method=`` of the operators and forward passes: every algorithm is the same matrix.
 
-Each method ("direct", "fft", "winograd", and "auto"'s choice) is checked against the
+Each method ("direct", "fft", "winograd", "winograd2", and "auto"'s choice) is checked against the
 explicit matrix of :func:`toeplitz_conv.conv_matrix` (forward, adjoint, transpose, batches
 of 0, 1 and several columns, complex vectors), against torch, by dot tests, and in float32
 against the float64 matrix; bad and inapplicable methods raise ValueError.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -20,7 +22,8 @@ from strategies import conv_nd_configs
 from toeplitz_conv import _compiled
 from toeplitz_conv import _tunables as tunables
 
-METHODS = ("direct", "fft", "winograd")
+METHODS = ("direct", "fft", "winograd", "winograd2")
+WINOGRAD = ("winograd", "winograd2")
 
 
 def _random(rng, shape, complex_=False):
@@ -39,7 +42,7 @@ def _close(got, want, rtol):
 def _applies(method: str, n: int, K, stride, dilation) -> bool:
     if method == "fft":
         return n == 1
-    if method == "winograd":
+    if method in WINOGRAD:
         return n <= 2 and all(k == 3 for k in K) and set(stride) | set(dilation) == {1}
     return True
 
@@ -83,6 +86,7 @@ def test_2d_methods_equal_the_matrix(cfg, complex_):
 
 @settings(max_examples=40, deadline=None)
 @given(
+    method=st.sampled_from(WINOGRAD),
     n=st.integers(1, 2),
     groups=st.integers(1, 3),
     c_in_g=st.integers(1, 3),
@@ -91,20 +95,38 @@ def test_2d_methods_equal_the_matrix(cfg, complex_):
     pads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), min_size=2, max_size=2),
     size=st.lists(st.integers(3, 13), min_size=2, max_size=2),
     complex_=st.booleans(),
+    compiled=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_winograd_layers_equal_the_matrix(
-    n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed
+    method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, compiled, seed
 ):
     """3-tap / 3x3 stride-1 layers (the only ones Winograd takes): tiles that do not divide
-    the output, every padding mode, groups and channel multipliers."""
+    the output, every padding mode, groups and channel multipliers; 2-D layers on the
+    compiled transforms (with numba) and on numpy's GEMMs."""
+    with _compiled_switch(compiled):
+        _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed)
+
+
+@contextlib.contextmanager
+def _compiled_switch(on: bool):
+    """tunables.COMPILED set to `on` for the duration (hypothesis tests take no fixtures)."""
+    before = tunables.COMPILED
+    tunables.COMPILED = on
+    try:
+        yield
+    finally:
+        tunables.COMPILED = before
+
+
+def _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed):
     rng = np.random.default_rng(seed)
     w = _random(rng, (groups * c_out_g, c_in_g, *(3,) * n), complex_)
     padding = tuple(pads[:n])  # at most 2 < 3 <= every size: valid for every mode
     kw = dict(groups=groups, padding=padding, padding_mode=mode)
     M = tc.conv_matrix(w, tuple(size[:n]), format="dense", **kw)
-    op = tc.conv_operator(w, tuple(size[:n]), method="winograd", **kw)
-    assert op.method == "winograd"
+    op = tc.conv_operator(w, tuple(size[:n]), method=method, **kw)
+    assert op.method == method
     assert_operator_matches(op, M, rng, rtol=1e-10, depth=1)
 
 
@@ -214,7 +236,7 @@ def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("complex_", [False, True])
-def test_dot_tests(method, complex_):
+def test_dot_tests(compiled, method, complex_):
     rng = np.random.default_rng(3)
     if method == "fft":
         w, size = _random(rng, (4, 2, 7), complex_), (50,)
@@ -233,12 +255,12 @@ def test_dot_tests(method, complex_):
 
 
 # winograd's float32 error is ~1e-6 to 1e-5 of the output's scale: allowed 1e-4
-F32_RTOL = {"direct": 1e-5, "fft": 1e-5, "winograd": 1e-4}
+F32_RTOL = {"direct": 1e-5, "fft": 1e-5, "winograd": 1e-4, "winograd2": 1e-5}
 
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("batch", [0, 1, 3])
-def test_float32_against_float64_matrix(method, batch):
+def test_float32_against_float64_matrix(compiled, method, batch):
     rng = np.random.default_rng(4)
     if method == "fft":
         w, size, kw = rng.standard_normal((8, 8, 3)), (300,), dict(padding=1)
@@ -257,7 +279,7 @@ def test_float32_against_float64_matrix(method, batch):
 
 @pytest.mark.parametrize("method", ["auto", *METHODS])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_passes_against_torch(torch, method, dtype):
+def test_forward_passes_against_torch(compiled, torch, method, dtype):
     """tc.conv / tc.conv_transpose with `method` against torch, batches of 0 and 2."""
     F = torch.nn.functional
     rng = np.random.default_rng(5)
@@ -277,7 +299,7 @@ def test_forward_passes_against_torch(torch, method, dtype):
         _close(got_t, want_t, rtol)
 
 
-def test_auto_choice_is_public_and_never_winograd():
+def test_auto_choice_is_public_and_never_f4_winograd():
     rng = np.random.default_rng(6)
     assert tc.conv_operator(rng.standard_normal((4, 4, 3, 3)), 9).method == "direct"
     assert tc.conv_operator(rng.standard_normal((2, 2, 3)), 90).method == "direct"
@@ -289,6 +311,66 @@ def test_auto_choice_is_public_and_never_winograd():
     )
     with pytest.raises(AttributeError):
         op.method = "direct"
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "kw", "want"),
+    [
+        ((64, 64, 3, 3), (28, 28), dict(padding=1), "winograd2"),
+        ((128, 64, 3, 3), (30, 30), dict(padding="valid"), "winograd2"),
+        ((64, 64, 3, 3), (28, 28), dict(padding=1, padding_mode="reflect"), "winograd2"),
+        ((64, 64, 3, 3), (6, 6), dict(padding=1), "direct"),  # too small
+        ((64, 64, 3, 3), (28, 28), dict(padding=1, stride=2), "direct"),
+        ((64, 64, 3, 3), (28, 28), dict(padding=2, dilation=2), "direct"),
+        ((64, 64, 5, 5), (28, 28), dict(padding=2), "direct"),
+        ((64, 1, 3, 3), (56, 56), dict(padding=1, groups=64), "direct"),  # depthwise
+        ((64, 8, 3, 3), (56, 56), dict(padding=1, groups=8), "direct"),  # thin groups
+        ((64, 64, 3), (4096,), dict(padding=1), "direct"),  # 1-D
+    ],
+    ids=str,
+)
+def test_auto_takes_winograd2_for_thick_dense_3x3(compiled, shape, size, kw, want):
+    """ "auto" takes F(2x2, 3x3) for thick 2-D 3x3 layers (the thresholds of WINOGRAD2_FROM,
+    compiled or numpy), forward and adjoint, and rounds within 10x the direct sum
+    (float32, against the float64 direct operator)."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal(shape)
+    w32 = w.astype(np.float32)
+    auto = tc.conv_operator(w32, size, **kw)
+    assert auto.method == want
+    assert auto.H.method == want
+    if want == "direct":
+        return
+    exact = tc.conv_operator(w, size, method="direct", **kw)
+    direct = tc.conv_operator(w32, size, method="direct", **kw)
+    x = rng.standard_normal(exact.shape[1])
+    y = rng.standard_normal(exact.shape[0])
+    for apply, v, ref in (
+        (lambda o, u: o @ u, x, exact @ x),
+        (lambda o, u: o.H @ u, y, exact.H @ y),
+    ):
+        err = {
+            name: float(np.abs(apply(op, v.astype(np.float32)) - ref).max() / np.abs(ref).max())
+            for name, op in (("auto", auto), ("direct", direct))
+        }
+        assert err["auto"] <= 10 * err["direct"], err
+        assert err["auto"] <= 2e-6, err
+
+
+@pytest.mark.parametrize("compiled_path", [True, False], ids=["compiled", "numpy"])
+def test_auto_thresholds(monkeypatch, compiled_path):
+    """The thresholds of WINOGRAD2_FROM: channels per group and output volume, at the edge."""
+    import toeplitz_conv._kernel as kernel_module
+
+    monkeypatch.setattr(tunables, "COMPILED", compiled_path)
+    fast = compiled_path and _compiled.kernels(np.dtype(np.float32)) is not None
+    channels, volume = kernel_module.WINOGRAD2_FROM["compiled" if fast else "numpy"]
+    side = int(np.ceil(np.sqrt(volume / channels)))
+    w = np.zeros((channels, channels, 3, 3), dtype=np.float32)
+    assert tc.conv_operator(w, side, padding=1).method == "winograd2"
+    assert tc.conv_operator(w, side - 1, padding=1).method == "direct"
+    w_thin = np.zeros((channels, channels - 1, 3, 3), dtype=np.float32)
+    assert tc.conv_operator(w_thin, 2 * side, padding=1).method == "direct"
 
 
 @pytest.mark.parametrize("bad", ["Direct", "fast", "", None, 3])
@@ -315,11 +397,12 @@ def test_bad_method_names_the_argument_value_and_choices(bad):
         ((1, 1, 3, 3, 3), (5, 5, 5), {}, "kernel_size=\\(3, 3, 3\\)"),
     ],
 )
-def test_winograd_refuses_other_layers(shape, size, kw, why):
-    with pytest.raises(ValueError, match=rf"method='winograd' computes.*{why}"):
-        tc.conv_operator(np.ones(shape), size, method="winograd", **kw)
-    with pytest.raises(ValueError, match="method='winograd'"):
-        tc.conv(np.ones((1, *size)), np.ones(shape), method="winograd", **kw)
+@pytest.mark.parametrize("method", WINOGRAD)
+def test_winograd_refuses_other_layers(shape, size, kw, why, method):
+    with pytest.raises(ValueError, match=rf"method='{method}' computes.*{why}"):
+        tc.conv_operator(np.ones(shape), size, method=method, **kw)
+    with pytest.raises(ValueError, match=f"method='{method}'"):
+        tc.conv(np.ones((1, *size)), np.ones(shape), method=method, **kw)
 
 
 def test_fft_refuses_nd_layers():
@@ -345,9 +428,10 @@ def test_auto_error_within_ten_times_direct(c, K, n):
     assert err["auto"] <= 10 * err["direct"], err
 
 
+@pytest.mark.parametrize("method", WINOGRAD)
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
-def test_winograd_in_many_blocks(monkeypatch, n, dtype):
+def test_winograd_in_many_blocks(compiled, monkeypatch, method, n, dtype):
     """Tiles taken a few rows at a time (tiny blocks, a partial last one), batches of 3."""
     import toeplitz_conv._plan as plan_module
 
@@ -358,8 +442,8 @@ def test_winograd_in_many_blocks(monkeypatch, n, dtype):
     size = (23,) if n == 1 else (19, 10)
     kw = dict(padding=1, padding_mode="zeros")
     M = tc.conv_matrix(w, size, format="dense", **kw)
-    op = tc.conv_operator(w, size, method="winograd", **kw)
-    assert op.method == "winograd"
+    op = tc.conv_operator(w, size, method=method, **kw)
+    assert op.method == method
     X = _random(rng, (M.shape[1], 3), dtype == np.complex128)
     Y = _random(rng, (M.shape[0], 3), dtype == np.complex128)
     _close(op.matmat(X), M @ X, 1e-10)
@@ -380,16 +464,16 @@ def test_winograd_in_many_blocks(monkeypatch, n, dtype):
     ],
     ids=str,
 )
-@pytest.mark.parametrize("method", ["direct", "winograd"])
-def test_thick_adjoint_paths(padding, dilation, mode, method):
+@pytest.mark.parametrize("method", ["direct", *WINOGRAD])
+def test_thick_adjoint_paths(compiled, padding, dilation, mode, method):
     """Thick layers (16+ output channels): the adjoint by the flipped kernel's forward pass
     where no padding is folded, otherwise as before; float32 against the float64 matrix."""
     rng = np.random.default_rng(3)
     w = rng.standard_normal((16, 3, 3, 3))
     size = (9, 11)
     kw = dict(padding=padding, dilation=dilation, padding_mode=mode)
-    if method == "winograd" and dilation != 1:  # refused by name, not computed
-        with pytest.raises(ValueError, match=r"method='winograd'.*dilation=\(2, 2\)"):
+    if method in WINOGRAD and dilation != 1:  # refused by name, not computed
+        with pytest.raises(ValueError, match=rf"method='{method}'.*dilation=\(2, 2\)"):
             tc.conv_operator(w, size, method=method, **kw)
         return
     M = tc.conv_matrix(w, size, format="dense", **kw)

@@ -1,4 +1,5 @@
-"""Optional compiled kernels (numba, the ``[fast]`` extra): depthwise layers in one pass.
+"""Optional compiled kernels (numba, the ``[fast]`` extra): depthwise layers in one pass, and
+the tile transforms of 2-D Winograd layers (:mod:`toeplitz_conv._winograd`).
 
 numpy makes one pass over memory per operation, so a depthwise layer's ``prod(K)``
 multiply-adds cost ``2 prod(K)`` passes over the image (or the patch copies of the
@@ -62,17 +63,26 @@ def _compiled() -> Any:
 
 
 def _build(numba: Any) -> SimpleNamespace:
-    """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint.
+    """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint, and
+    the 2-D Winograd tile transforms in and out (``tiles_in[m]``, ``tiles_out[m]`` for
+    F(m x m, 3x3)).
 
-    The kernels are the plain functions below, jitted here; ``_taps_into`` is replaced by
-    its jitted self in this module's namespace first, so that :func:`_correlate` calls it
-    as a global (numba's cache does not keep functions that close over another jitted
-    function: they compiled again in every process).
+    The kernels are the plain functions below, jitted here; ``_taps_into`` (and the
+    transforms of one tile, ``_bt4`` ...) is replaced by its jitted self in this module's
+    namespace first, so that :func:`_correlate` calls it as a global (numba's cache does
+    not keep functions that close over another jitted function: they compiled again in
+    every process).
     """
-    global _taps_into
+    global _taps_into, _bt4, _at4, _bt6, _at6
     jit = numba.njit(cache=True, nogil=True)
     _taps_into = jit(_taps_into)
-    return SimpleNamespace(correlate=jit(_correlate), scatter=jit(_scatter))
+    _bt4, _at4, _bt6, _at6 = jit(_bt4), jit(_at4), jit(_bt6), jit(_at6)
+    return SimpleNamespace(
+        correlate=jit(_correlate),
+        scatter=jit(_scatter),
+        tiles_in={2: jit(_tiles_in2), 4: jit(_tiles_in4)},
+        tiles_out={2: jit(_tiles_out2), 4: jit(_tiles_out4)},
+    )
 
 
 # --------------------------------------------------------------------------- the kernels
@@ -166,3 +176,131 @@ def _scatter(rows, wh, starts, n, y):
                 s, wk = starts[k], wh[g, k, o]
                 for j in range(n):
                     r[s + j] = r[s + j] + wk * yo[j]
+
+
+# ----------------------------------------------------------- Winograd transforms (2-D)
+# F(2x2, 3x3) and F(4x4, 3x3) (:mod:`toeplitz_conv._winograd`): each tile read straight from
+# the padded signal and transformed in registers (B^T d B), each tile of outputs transformed
+# (A^T m A) and written straight into place. The tile of transform point p = (i, j) of
+# channel c at tile q (row-major over the block's tiles, batch innermost) is v[i S + j, c, q].
+
+
+def _bt4(d0, d1, d2, d3):
+    """``B^T d`` of F(2, 3)."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+def _at4(m0, m1, m2, m3):
+    """``A^T m`` of F(2, 3)."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+# constants as float32 (exact): float32 times an array's float32, float64, complex64 or
+# complex128 keeps that dtype, where a Python int or float would widen float32 to float64
+_TWO, _FOUR, _FIVE, _EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+
+
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """``B^T d`` of F(4, 3)."""
+    a, b = d4 - _FOUR * d2, d3 - _FOUR * d1
+    c, e = d4 - d2, _TWO * (d3 - d1)
+    return _FOUR * d0 - _FIVE * d2 + d4, a + b, a - b, c + e, c - e, _FOUR * d1 - _FIVE * d3 + d5
+
+
+def _at6(m0, m1, m2, m3, m4, m5):
+    """``A^T m`` of F(4, 3)."""
+    a, b = m1 + m2, m1 - m2
+    c, e = m3 + m4, m3 - m4
+    return m0 + a + c, b + _TWO * e, a + _FOUR * c, b + _EIGHT * e + m5
+
+
+def _tiles_in2(xp, v, t0, rows, cols):
+    """``v[:, c, q] = B^T d B`` for the 4x4 tiles ``d`` of tile rows ``t0 .. t0 + rows``.
+
+    `xp` is one sample's padded signal ``(C, E_1, E_2)``, `v` is ``(16, C, rows cols)``;
+    tile ``q = (r, u)`` reads ``xp[c, 2 (t0 + r) .., 2 u ..]``.
+    """
+    for c in range(xp.shape[0]):
+        for r in range(rows):
+            y0 = 2 * (t0 + r)
+            a0, a1, a2, a3 = xp[c, y0], xp[c, y0 + 1], xp[c, y0 + 2], xp[c, y0 + 3]
+            for u in range(cols):
+                x, q = 2 * u, r * cols + u
+                k0 = _bt4(a0[x], a1[x], a2[x], a3[x])
+                k1 = _bt4(a0[x + 1], a1[x + 1], a2[x + 1], a3[x + 1])
+                k2 = _bt4(a0[x + 2], a1[x + 2], a2[x + 2], a3[x + 2])
+                k3 = _bt4(a0[x + 3], a1[x + 3], a2[x + 3], a3[x + 3])
+                for i in range(4):
+                    e = _bt4(k0[i], k1[i], k2[i], k3[i])
+                    for j in range(4):
+                        v[4 * i + j, c, q] = e[j]
+
+
+def _tiles_out2(m, y, t0, rows, cols):
+    """``y[o, 2 (t0 + r) .., 2 u ..] = A^T m A`` for the tiles of :func:`_tiles_in2`'s
+    layout; `y` is ``(C_out, 2 T_1, 2 T_2)``, whole tiles."""
+    for o in range(y.shape[0]):
+        for r in range(rows):
+            y0 = 2 * (t0 + r)
+            for u in range(cols):
+                q = r * cols + u
+                k0 = _at4(m[0, o, q], m[4, o, q], m[8, o, q], m[12, o, q])
+                k1 = _at4(m[1, o, q], m[5, o, q], m[9, o, q], m[13, o, q])
+                k2 = _at4(m[2, o, q], m[6, o, q], m[10, o, q], m[14, o, q])
+                k3 = _at4(m[3, o, q], m[7, o, q], m[11, o, q], m[15, o, q])
+                for i in range(2):
+                    e = _at4(k0[i], k1[i], k2[i], k3[i])
+                    for j in range(2):
+                        y[o, y0 + i, 2 * u + j] = e[j]
+
+
+def _tiles_in4(xp, v, t0, rows, cols):
+    """:func:`_tiles_in2` for the 6x6 tiles of F(4x4, 3x3), 4 apart: `v` is ``(36, C, ..)``."""
+    for c in range(xp.shape[0]):
+        for r in range(rows):
+            y0 = 4 * (t0 + r)
+            a0, a1, a2 = xp[c, y0], xp[c, y0 + 1], xp[c, y0 + 2]
+            a3, a4, a5 = xp[c, y0 + 3], xp[c, y0 + 4], xp[c, y0 + 5]
+            for u in range(cols):
+                x, q = 4 * u, r * cols + u
+                k0 = _bt6(a0[x], a1[x], a2[x], a3[x], a4[x], a5[x])
+                k1 = _bt6(a0[x + 1], a1[x + 1], a2[x + 1], a3[x + 1], a4[x + 1], a5[x + 1])
+                k2 = _bt6(a0[x + 2], a1[x + 2], a2[x + 2], a3[x + 2], a4[x + 2], a5[x + 2])
+                k3 = _bt6(a0[x + 3], a1[x + 3], a2[x + 3], a3[x + 3], a4[x + 3], a5[x + 3])
+                k4 = _bt6(a0[x + 4], a1[x + 4], a2[x + 4], a3[x + 4], a4[x + 4], a5[x + 4])
+                k5 = _bt6(a0[x + 5], a1[x + 5], a2[x + 5], a3[x + 5], a4[x + 5], a5[x + 5])
+                for i in range(6):
+                    e = _bt6(k0[i], k1[i], k2[i], k3[i], k4[i], k5[i])
+                    for j in range(6):
+                        v[6 * i + j, c, q] = e[j]
+
+
+def _tiles_out4(m, y, t0, rows, cols):
+    """:func:`_tiles_out2` for F(4x4, 3x3): `m` is ``(36, C_out, ..)``, 4x4 outputs a tile."""
+    for o in range(y.shape[0]):
+        for r in range(rows):
+            y0 = 4 * (t0 + r)
+            for u in range(cols):
+                q = r * cols + u
+                k0 = _at6(
+                    m[0, o, q], m[6, o, q], m[12, o, q], m[18, o, q], m[24, o, q], m[30, o, q]
+                )
+                k1 = _at6(
+                    m[1, o, q], m[7, o, q], m[13, o, q], m[19, o, q], m[25, o, q], m[31, o, q]
+                )
+                k2 = _at6(
+                    m[2, o, q], m[8, o, q], m[14, o, q], m[20, o, q], m[26, o, q], m[32, o, q]
+                )
+                k3 = _at6(
+                    m[3, o, q], m[9, o, q], m[15, o, q], m[21, o, q], m[27, o, q], m[33, o, q]
+                )
+                k4 = _at6(
+                    m[4, o, q], m[10, o, q], m[16, o, q], m[22, o, q], m[28, o, q], m[34, o, q]
+                )
+                k5 = _at6(
+                    m[5, o, q], m[11, o, q], m[17, o, q], m[23, o, q], m[29, o, q], m[35, o, q]
+                )
+                for i in range(4):
+                    e = _at6(k0[i], k1[i], k2[i], k3[i], k4[i], k5[i])
+                    for j in range(4):
+                        y[o, y0 + i, 4 * u + j] = e[j]

@@ -38,14 +38,16 @@ The plan, the same for every ``n``:
   the adjoint correlates the output spread ``s`` apart with the flipped,
   conjugated kernel and folds the padding back. ``O(log K)`` per output and
   channel pair instead of ``O(K)``.
-- **Winograd** (``method="winograd"``, opt-in: 3-tap and 3x3, stride 1,
-  dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`);
-  its adjoint is the flipped kernel's forward pass, also by Winograd.
+- **Winograd** (3-tap and 3x3, stride 1, dilation 1; :mod:`toeplitz_conv._winograd`):
+  F(2, 3) / F(2x2, 3x3) tiles (``method="winograd2"``, which rounds like the direct
+  sum) or F(4, 3) / F(4x4, 3x3) tiles (``method="winograd"``, opt-in: 3-25x the
+  direct sum's error); the adjoint is the flipped kernel's forward pass, by the same
+  tiles.
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
-``"direct"`` (patches and GEMMs), ``"fft"``
-or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 3-25x
-the direct sum's (float32, measured).
+``"direct"`` (patches and GEMMs), ``"fft"``, ``"winograd2"`` or ``"winograd"``;
+``"auto"`` picks ``"winograd2"`` for thick dense 2-D 3x3 layers
+(:data:`WINOGRAD2_FROM`) and never ``"winograd"``.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
@@ -87,9 +89,9 @@ from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
-from ._winograd import winograd_correlate, winograd_weight
+from ._winograd import F2, F4, Tiles, winograd_correlate, winograd_weight
 
-__all__ = ["FFT_MIN_TAPS", "METHODS", "Kernel", "choose_method"]
+__all__ = ["FFT_MIN_TAPS", "METHODS", "WINOGRAD2_FROM", "Kernel", "choose_method"]
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
@@ -101,37 +103,65 @@ DEPTHWISE_BYTES = 1 << 18
 # keeps one in s, so strides above 4 raise the bar by s/4.
 FFT_MIN_TAPS = 64
 
-METHODS = ("auto", "direct", "fft", "winograd")
+METHODS = ("auto", "direct", "fft", "winograd", "winograd2")
+#: ``"auto"`` takes F(2x2, 3x3) (``"winograd2"``) for dense 2-D 3x3 layers, stride and
+#: dilation 1, from ``(channels, volume)``: at least ``channels`` input and output channels
+#: per group and ``C_out * prod(S_out) >= volume``; the first pair when the compiled
+#: transforms run (numba, the ``[fast]`` extra), the second in numpy. Measured (float32, one
+#: thread, C -> C channels, padding 1; time / torch's, direct against winograd2): compiled,
+#: 32 on 10x10 1.84 / 1.44, 32 on 7x7 1.74 / 2.03, 64 on 7x7 1.44 / 1.22, 16 on 56x56 2.07 /
+#: 1.79 (thin: left to direct's thin path); numpy, 64 on 14x14 1.34 / 1.23, 64 on 10x10 1.35
+#: / 1.40, 32 on 14x14 1.62 / 2.14, 32 on 56x56 2.06 / 2.08, 128 on 14x14 1.61 / 1.14.
+WINOGRAD2_FROM = {"compiled": (32, 64 * 7 * 7), "numpy": (64, 64 * 14 * 14)}
 
 
-def choose_method(method: object, geoms: tuple[ConvGeometry, ...]) -> str:
+def choose_method(
+    method: object,
+    geoms: tuple[ConvGeometry, ...],
+    shape: tuple[int, ...] | None = None,
+    groups: int = 1,
+    dtype: np.dtype | None = None,
+) -> str:
     """The path a layer runs: `method` checked against the layer, ``"auto"`` resolved.
 
     ``"auto"`` is ``"fft"`` for long 1-D kernels (at least :data:`FFT_MIN_TAPS`
-    taps, more for strides above 4), else ``"direct"``; never ``"winograd"``,
-    whose error is ~3-25x the direct sum's.
+    taps, more for strides above 4); ``"winograd2"`` for thick dense 2-D 3x3
+    layers with stride and dilation 1 (:data:`WINOGRAD2_FROM`, given the weight's
+    `shape`, `groups` and the compute `dtype`), which round like the direct sum
+    (float32, 64 -> 64 on 56x56: 3.6e-7 against 5.8e-7) in 0.6-0.7x its time;
+    else ``"direct"``. Never ``"winograd"`` (F(4x4, 3x3)), whose error is ~3-25x
+    the direct sum's.
     """
     method = check_choice(method, "method", METHODS)
     n = len(geoms)
     K = tuple(g.kernel_size for g in geoms)
+    strides = tuple(g.stride for g in geoms)
+    dilations = tuple(g.dilation for g in geoms)
+    tiled = K == (3,) * n and set(strides + dilations) == {1}
     if method == "auto":
         g0 = geoms[0]
-        long = n == 1 and g0.kernel_size >= FFT_MIN_TAPS * max(1, g0.stride / 4)
-        return "fft" if long else "direct"
+        if n == 1 and g0.kernel_size >= FFT_MIN_TAPS * max(1, g0.stride / 4):
+            return "fft"
+        if n == 2 and tiled and shape is not None:
+            c_out, G = shape[:2]
+            fast = dtype is not None and kernels(dtype) is not None
+            channels, volume = WINOGRAD2_FROM["compiled" if fast else "numpy"]
+            output = c_out * math.prod(g.output_length for g in geoms)
+            if min(G, c_out // groups) >= channels and output >= volume:
+                return "winograd2"
+        return "direct"
     if method == "fft" and n != 1:
         raise ValueError(
             f"method='fft' is for 1-D layers (overlap-save along the one spatial axis); this "
             f"layer has {n} spatial axes: use method='direct' or 'auto'"
         )
-    if method == "winograd":
-        strides = tuple(g.stride for g in geoms)
-        dilations = tuple(g.dilation for g in geoms)
-        if n > 2 or any(k != 3 for k in K) or any(v != 1 for v in strides + dilations):
-            raise ValueError(
-                "method='winograd' computes 3-tap 1-D and 3x3 2-D kernels with stride 1 and "
-                f"dilation 1 (F(4, 3) and F(4x4, 3x3)); this layer has kernel_size={K}, "
-                f"stride={strides}, dilation={dilations}: use method='direct' or 'auto'"
-            )
+    if method in ("winograd", "winograd2") and (n > 2 or not tiled):
+        m = 4 if method == "winograd" else 2
+        raise ValueError(
+            f"method={method!r} computes 3-tap 1-D and 3x3 2-D kernels with stride 1 and "
+            f"dilation 1 (F({m}, 3) and F({m}x{m}, 3x3)); this layer has kernel_size={K}, "
+            f"stride={strides}, dilation={dilations}: use method='direct' or 'auto'"
+        )
     return method
 
 
@@ -521,6 +551,8 @@ class _Winograd:
 
     method = "winograd"
     flipped_adjoint = True
+    tiles: Tiles = F4
+    share = 4  # the part of the patch budget a 2-D block of transformed tiles takes
 
     def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
@@ -528,14 +560,16 @@ class _Winograd:
         self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
         # transformed tiles per block: measured best at a quarter of the patch budget in
         # 2-D (0.77-0.84x torch against 0.86-0.97x with the whole budget) and an eighth
-        # in 1-D (1.09-1.17x against 1.5-1.6x)
-        self.block_bytes = plan.blocking.block_bytes // (4 if len(plan.geoms) == 2 else 8)
+        # in 1-D (1.09-1.17x against 1.5-1.6x); F(2x2, 3x3) in numpy an eighth too (64 ->
+        # 64 on 56x56: 1.69 ms against 2.08 with a quarter)
+        share = self.share if len(plan.geoms) == 2 else 8
+        self.block_bytes = plan.blocking.block_bytes // share
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Pad, then F(4, 3) / F(4x4, 3x3) tiles."""
+        """Pad, then Winograd tiles."""
         dtype = x.dtype
         if dtype not in self._weights:
-            self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype)
+            self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, self.tiles)
         xp = self.plan.pad(x, self.pool)
         y = winograd_correlate(
             xp,
@@ -544,13 +578,28 @@ class _Winograd:
             self.c_out,
             self.pool,
             self.block_bytes,
+            self.tiles,
         )
         if xp is not x:
             self.pool.give(xp)
         return y
 
 
-_PASSES = {"direct": _Direct, "fft": _FFT, "winograd": _Winograd}
+class _Winograd2(_Winograd):
+    """3-tap and 3x3 kernels, stride and dilation 1, by F(2, 3) / F(2x2, 3x3) tiles: the
+    direct sum's rounding (``"auto"`` takes it for thick 2-D layers)."""
+
+    method = "winograd2"
+    tiles = F2
+    share = 8
+
+
+_PASSES = {
+    "direct": _Direct,
+    "fft": _FFT,
+    "winograd": _Winograd,
+    "winograd2": _Winograd2,
+}
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -566,7 +615,7 @@ class Kernel:
         In the compute dtype.
     geoms : tuple of ConvGeometry, one per spatial axis (or one ConvGeometry for 1-D)
     groups : int
-    method : {"auto", "direct", "fft", "winograd"}
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}
         The algorithm (see :func:`choose_method`); the one chosen is :attr:`method`.
 
     Attributes
@@ -599,7 +648,7 @@ class Kernel:
         method: str = "auto",
     ) -> None:
         geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
-        chosen = choose_method(method, geoms)
+        chosen = choose_method(method, geoms, weight.shape, groups, weight.dtype)
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
         pool = Pool()
@@ -622,7 +671,8 @@ class Kernel:
 
     @property
     def method(self) -> str:
-        """The algorithm both passes run: ``"direct"``, ``"fft"`` or ``"winograd"``."""
+        """The algorithm both passes run: ``"direct"``, ``"fft"``, ``"winograd"`` or
+        ``"winograd2"``."""
         return self._pass.method
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -70,7 +70,7 @@ SpectrumMethod = Literal["auto", "fft", "dense", "krylov", "svds"]
 SeedLike = int | np.random.SeedSequence | np.random.BitGenerator | np.random.Generator | None
 
 #: The algorithm of a matrix-free operator's passes (see ``conv_operator``'s ``method``).
-KernelMethod = Literal["auto", "direct", "fft", "winograd"]
+KernelMethod = Literal["auto", "direct", "fft", "winograd", "winograd2"]
 
 #: A transposed convolution's padding: one int, or per axis an int or a ``(left, right)`` pair.
 TransposePadding = int | tuple[int | tuple[int, int], ...]

@@ -1,81 +1,137 @@
-r"""Winograd's minimal filtering F(4, 3): 3-tap (1-D) and 3x3 (2-D) correlations, stride 1.
+r"""Winograd's minimal filtering F(m, 3), m = 2 or 4: 3-tap (1-D) and 3x3 (2-D) correlations.
 
-Opt-in only (``method="winograd"``): 4x (2-D: 36 products for a 4x4 tile of
-outputs instead of 144) and 2x (1-D) fewer multiplications than the direct sum,
-at the price of a larger rounding error (the transforms
-have entries up to 8 and 1/24). Each axis is cut into tiles of 6 padded
-samples, 4 apart; on one tile ``d`` the 4 outputs are
+Stride 1, dilation 1. Each axis is cut into tiles of ``m + 2`` padded samples,
+``m`` apart; on one tile ``d`` the ``m`` outputs are
 
 .. math::
 
     y = A^T \left[ (G g) \odot (B^T d) \right]
 
-(2-D: ``Y = A^T [(G g G^T) \odot (B^T d B)] A``), with the interpolation
-points ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_. Every step is one
-copy or one BLAS call over a block of tile rows (sized to stay in cache): the
-tiles copied out of the padded signal at once; ``B^T`` along each axis as a
-``6 x 6`` GEMM over all tiles and channels; one GEMM per transform point
-(``6`` in 1-D, ``36`` in 2-D), ``(C_out/groups x G) @ (G x tiles)`` per
-group; ``A^T`` along each axis, the last one with its 4 outputs innermost so
-that the tiles go back into place in runs of contiguous outputs. In numpy,
-elementwise transforms cost more than the GEMMs they save: these are GEMMs.
+(2-D: ``Y = A^T [(G g G^T) \odot (B^T d B)] A``). Two sets of transforms
+(:class:`Tiles`):
 
-Measured error (float32, vs a float64 reference, relative to the largest
-output; see ``benchmarks/operators.py``): ~1e-6 to 1e-5 where the direct sum
-gives ~1e-7.
+- :data:`F2`, F(2, 3) / F(2x2, 3x3) (``method="winograd2"``), the points
+  ``0, 1, -1, \infty``: 2.25x (2-D: 16 products for a 2x2 tile of outputs
+  instead of 36) and 1.5x (1-D) fewer multiplications than the direct sum. Its
+  transforms have entries 0, 1, -1 and 1/2 only: it rounds like the direct sum
+  (float32 on 64 -> 64 channels, 3x3, 56x56: 3.6e-7 of the output's scale, the
+  direct sum 5.8e-7), which is why ``method="auto"`` may pick it.
+- :data:`F4`, F(4, 3) / F(4x4, 3x3) (``method="winograd"``), the points
+  ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_: 4x (2-D: 36 products for
+  a 4x4 tile instead of 144) and 2x (1-D) fewer multiplications, at the price of
+  a larger rounding error (entries up to 8 and 1/24: ~6e-6 in 2-D, ~2e-6 in
+  1-D): opt-in only.
+
+In numpy every step is one copy or one BLAS call over a block of tile rows
+(sized to stay in cache): the tiles copied out of the padded signal at once;
+``B^T`` along each axis as a ``(m+2) x (m+2)`` GEMM over all tiles and
+channels; one GEMM per transform point (``(m+2)^n``),
+``(C_out/groups x G) @ (G x tiles)`` per group; ``A^T`` along each axis, the
+last one with its ``m`` outputs innermost so that the tiles go back into place
+in runs of contiguous outputs. In numpy, elementwise transforms cost more than
+the GEMMs they save: these are GEMMs. With numba (the ``[fast]`` extra), 2-D
+layers run the transforms compiled instead (:mod:`toeplitz_conv._compiled`):
+each tile read straight from the padded signal and transformed in registers,
+each output tile written straight into place; only the point products stay
+GEMMs.
 
 References
 ----------
 .. [1] A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks",
-   CVPR 2016, arXiv:1509.09308, §4.2 (F(4x4, 3x3)).
+   CVPR 2016, arXiv:1509.09308, §4.1-4.2 (F(2x2, 3x3) and F(4x4, 3x3)).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["winograd_correlate", "winograd_weight"]
+from ._compiled import kernels
 
-# G: 6 x 3, the kernel transform (the points 0, 1, -1, 2, -2 and infinity)
-_G = np.array(
-    [
-        [1 / 4, 0, 0],
-        [-1 / 6, -1 / 6, -1 / 6],
-        [-1 / 6, 1 / 6, -1 / 6],
-        [1 / 24, 1 / 12, 1 / 6],
-        [1 / 24, -1 / 12, 1 / 6],
-        [0, 0, 1],
-    ]
+__all__ = ["F2", "F4", "Tiles", "winograd_correlate", "winograd_weight"]
+
+
+@dataclass(frozen=True, eq=False)
+class Tiles:
+    """One set of Winograd transforms F(m, 3).
+
+    Attributes
+    ----------
+    name : str
+        The ``method=`` that runs it.
+    g : ndarray, shape (m + 2, 3)
+        The kernel transform.
+    bt : ndarray, shape (m + 2, m + 2)
+        The data transform ``B^T``.
+    at : ndarray, shape (m, m + 2)
+        The output transform ``A^T``.
+    """
+
+    name: str
+    g: np.ndarray
+    bt: np.ndarray
+    at: np.ndarray
+
+    @property
+    def tile(self) -> int:
+        """``m``, outputs per tile and axis."""
+        return self.at.shape[0]
+
+    @property
+    def span(self) -> int:
+        """``m + 2``, padded samples per tile and axis (and transform points per axis)."""
+        return self.at.shape[1]
+
+
+#: F(2, 3): the points 0, 1, -1 and infinity
+F2 = Tiles(
+    "winograd2",
+    g=np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+    bt=np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+    at=np.array([[1, 1, 1, 0], [0, 1, -1, -1]]),
 )
-# B^T: 6 x 6, the data transform; A^T: 4 x 6, the output transform
-_BT = np.array(
-    [
-        [4, 0, -5, 0, 1, 0],
-        [0, -4, -4, 1, 1, 0],
-        [0, 4, -4, -1, 1, 0],
-        [0, -2, -1, 2, 1, 0],
-        [0, 2, -1, -2, 1, 0],
-        [0, 4, 0, -5, 0, 1],
-    ]
+#: F(4, 3): the points 0, 1, -1, 2, -2 and infinity
+F4 = Tiles(
+    "winograd",
+    g=np.array(
+        [
+            [1 / 4, 0, 0],
+            [-1 / 6, -1 / 6, -1 / 6],
+            [-1 / 6, 1 / 6, -1 / 6],
+            [1 / 24, 1 / 12, 1 / 6],
+            [1 / 24, -1 / 12, 1 / 6],
+            [0, 0, 1],
+        ]
+    ),
+    bt=np.array(
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ]
+    ),
+    at=np.array(
+        [
+            [1, 1, 1, 1, 1, 0],
+            [0, 1, -1, 2, -2, 0],
+            [0, 1, 1, 4, 4, 0],
+            [0, 1, -1, 8, -8, 1],
+        ]
+    ),
 )
-_AT = np.array(
-    [
-        [1, 1, 1, 1, 1, 0],
-        [0, 1, -1, 2, -2, 0],
-        [0, 1, 1, 4, 4, 0],
-        [0, 1, -1, 8, -8, 1],
-    ]
-)
-TILE = 4  # outputs per tile and axis
 _COLS = 8192  # columns per product of a transform (see _each_axis)
-SPAN = TILE + 2  # padded samples per tile and axis
 
 
-def winograd_weight(weight: np.ndarray, groups: int, dtype: np.dtype) -> np.ndarray:
-    """``(C_out, G, 3[, 3])`` -> ``(6^n, groups, C_out/groups, G)``: ``G g G^T`` per pair.
+def winograd_weight(
+    weight: np.ndarray, groups: int, dtype: np.dtype, tiles: Tiles = F4
+) -> np.ndarray:
+    """``(C_out, G, 3[, 3])`` -> ``((m+2)^n, groups, C_out/groups, G)``: ``G g G^T`` per pair.
 
     The transform points are ordered as :func:`winograd_correlate` lays them
     out: the first spatial axis' point first.
@@ -84,10 +140,11 @@ def winograd_weight(weight: np.ndarray, groups: int, dtype: np.dtype) -> np.ndar
     c_out, G = weight.shape[:2]
     w = weight.astype(np.complex128 if weight.dtype.kind == "c" else np.float64)
     if n == 1:
-        m = np.einsum("ai,oci->aoc", _G, w)
+        m = np.einsum("ai,oci->aoc", tiles.g, w)
     else:
-        m = np.einsum("ai,bj,ocij->aboc", _G, _G, w)
-    return np.ascontiguousarray(m.reshape(SPAN**n, groups, c_out // groups, G).astype(dtype))
+        m = np.einsum("ai,bj,ocij->aboc", tiles.g, tiles.g, w)
+    shape = (tiles.span**n, groups, c_out // groups, G)
+    return np.ascontiguousarray(m.reshape(shape).astype(dtype))
 
 
 class Scratch(Protocol):
@@ -113,17 +170,17 @@ class _Fresh:
 
 
 def _each_axis(t: np.ndarray, v: np.ndarray, n: int, pool: Scratch) -> np.ndarray:
-    """``t`` (``r x 6``) applied along each of the first `n` axes of `v`, each of length 6.
+    """``t`` (``r x S``) applied along each of the first `n` axes of `v`, each of length ``S``.
 
-    `v` is a flat scratch buffer of ``6^n * rest`` values, read as ``(6, .., 6, rest)``;
+    `v` is a flat scratch buffer of ``S^n * rest`` values, read as ``(S, .., S, rest)``;
     one GEMM per axis (batched over the axes already transformed). Returns a flat
     scratch buffer holding ``(r, .., r, rest)``; `v` is handed back to `pool`.
     """
-    r = t.shape[0]
-    rest = v.size // SPAN**n
+    r, span = t.shape
+    rest = v.size // span**n
     for a in range(n):
-        out = pool.take((r ** (a + 1) * SPAN ** (n - a - 1) * rest,), v.dtype)
-        vs, outs = v.reshape(r**a, SPAN, -1), out.reshape(r**a, r, -1)
+        out = pool.take((r ** (a + 1) * span ** (n - a - 1) * rest,), v.dtype)
+        vs, outs = v.reshape(r**a, span, -1), out.reshape(r**a, r, -1)
         # a few thousand columns per product: OpenBLAS ran one 6 x 6 product over ~40k
         # columns 3x slower than the same in chunks of ~8k
         cols = vs.shape[-1]
@@ -141,6 +198,7 @@ def winograd_correlate(
     c_out: int,
     pool: Scratch | None = None,
     block_bytes: int = 1 << 20,
+    tiles: Tiles = F4,
 ) -> np.ndarray:
     """The 3-tap / 3x3 correlation of the padded signal `xp` with the transformed weight `m`.
 
@@ -148,8 +206,8 @@ def winograd_correlate(
     ----------
     xp : ndarray, shape (C_in, E_1[, E_2], B)
         The padded signal, ``E_a >= S_out,a + 2``.
-    m : ndarray, shape (6^n, groups, C_out/groups, G)
-        From :func:`winograd_weight`, in the dtype of `xp`.
+    m : ndarray, shape ((m+2)^n, groups, C_out/groups, G)
+        From :func:`winograd_weight` with the same `tiles`, in the dtype of `xp`.
     output_size : tuple of n ints
     c_out : int
     pool : Scratch, optional
@@ -158,6 +216,8 @@ def winograd_correlate(
         The tiles are taken a block of rows (along the first axis) at a time,
         about this many bytes of transformed tiles each, so that they stay in
         cache from one step to the next.
+    tiles : Tiles, optional
+        The transforms: :data:`F4` (default) or :data:`F2`.
 
     Returns
     -------
@@ -167,15 +227,15 @@ def winograd_correlate(
     Notes
     -----
     Five steps, each one copy or one batched GEMM: the tiles ``d[j, c, t, b] =
-    xp[c, 4 t + j, b]`` (per axis) copied out at once; ``B^T`` along each tile
-    axis (a ``6 x 6`` GEMM over everything else); the ``6^n`` products ``m[p] @
+    xp[c, m t + j, b]`` (per axis) copied out at once; ``B^T`` along each tile
+    axis (a GEMM over everything else); the ``(m+2)^n`` products ``m[p] @
     v[p]``; ``A^T`` along each point axis; the tiles put back in place.
     """
     pool = _Fresh() if pool is None else pool
-    n = len(output_size)
+    n, T = len(output_size), tiles.tile
     C, B = xp.shape[0], xp.shape[-1]
-    tiles = tuple(-(-s // TILE) for s in output_size)
-    need = tuple(TILE * t + 2 for t in tiles)
+    counts = tuple(-(-s // T) for s in output_size)
+    need = tuple(T * t + 2 for t in counts)
     grown = None
     if any(e < q for e, q in zip(xp.shape[1:-1], need, strict=True)):  # zeros past the end
         grown = pool.take((C, *need, B), xp.dtype)
@@ -185,23 +245,29 @@ def winograd_correlate(
         for a, c in enumerate(cut):  # the cells past the signal on each axis
             grown[(slice(None), *(slice(None),) * a, slice(c, None))] = 0
         xp = grown
-    padded = tuple(TILE * t for t in tiles)
+    fast = kernels(xp.dtype) if n == 2 else None
+    if fast is not None:
+        y = _compiled_tiles(fast, xp, m, output_size, c_out, pool, block_bytes, tiles)
+        if grown is not None:
+            pool.give(grown)
+        return y
+    padded = tuple(T * t for t in counts)
     exact = padded == tuple(output_size)
     full = (np.empty if exact else pool.take)((c_out, *padded, B), xp.dtype)
-    # (C_out, T_1, 4, .., T_n, 4, B): where the tiles go
-    placed = full.reshape(c_out, *(v for t in tiles for v in (t, TILE)), B)
-    row = SPAN**n * max(C, c_out) * math.prod(tiles[1:]) * B * xp.dtype.itemsize
-    step = max(1, min(tiles[0], block_bytes // max(1, row)))
-    for t0 in range(0, tiles[0], step):
-        t1 = min(tiles[0], t0 + step)
-        part = (t1 - t0, *tiles[1:])
-        u = _tile_products(xp[:, TILE * t0 : TILE * t1 + 2], m, part, pool)
-        # (4_1, .., 4_{n-1}, C_out, T.., B, 4_n) -> (C_out, T_1, 4_1, .., T_n, 4_n, B)
+    # (C_out, T_1, m, .., T_n, m, B): where the tiles go
+    placed = full.reshape(c_out, *(v for t in counts for v in (t, T)), B)
+    row = tiles.span**n * max(C, c_out) * math.prod(counts[1:]) * B * xp.dtype.itemsize
+    step = max(1, min(counts[0], block_bytes // max(1, row)))
+    for t0 in range(0, counts[0], step):
+        t1 = min(counts[0], t0 + step)
+        part = (t1 - t0, *counts[1:])
+        u = _tile_products(xp[:, T * t0 : T * t1 + 2], m, part, pool, tiles)
+        # (m_1, .., m_{n-1}, C_out, T.., B, m_n) -> (C_out, T_1, m_1, .., T_n, m_n, B)
         order = [n - 1]
         for a in range(n):
             order += [n + a, a if a < n - 1 else 2 * n + 1]
         order.append(2 * n)
-        u6 = u.reshape(*(TILE,) * (n - 1), c_out, *part, B, TILE)
+        u6 = u.reshape(*(T,) * (n - 1), c_out, *part, B, T)
         np.copyto(placed[:, t0:t1], u6.transpose(order))
         pool.give(u)
     if grown is not None:
@@ -213,44 +279,112 @@ def winograd_correlate(
     return y
 
 
-def _tile_products(
-    xp: np.ndarray, m: np.ndarray, tiles: tuple[int, ...], pool: Scratch
+def _compiled_tiles(
+    fast: Any,
+    xp: np.ndarray,
+    m: np.ndarray,
+    output_size: tuple[int, ...],
+    c_out: int,
+    pool: Scratch,
+    block_bytes: int,
+    tiles: Tiles,
 ) -> np.ndarray:
-    """Steps 1-4 of :func:`winograd_correlate` on `tiles` tiles from the padded `xp`.
+    """:func:`winograd_correlate` in 2-D with the compiled transforms
+    (:mod:`toeplitz_conv._compiled`): per block of tile rows, the tiles transformed
+    straight out of `xp` (which covers every tile), the point products, the output tiles
+    transformed straight into place (into a scratch of whole tiles, copied out, when the
+    tiles overhang the output or for batches of several)."""
+    T, points = tiles.tile, tiles.span**2
+    C, B = xp.shape[0], xp.shape[-1]
+    rows, cols = (-(-s // T) for s in output_size)
+    exact = (T * rows, T * cols) == tuple(output_size)
+    # one sample at a time (the kernels see 2-D images; batches of one keep unit strides)
+    full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
+    row = points * max(C, c_out) * cols * B * xp.dtype.itemsize
+    step = max(1, min(rows, block_bytes // max(1, row)))
+    groups, cog, G = m.shape[1:]
+    for t0 in range(0, rows, step):
+        t1 = min(rows, t0 + step)
+        tq = (t1 - t0) * cols
+        q = tq * B
+        v = pool.take((points, _stream(C * q, xp.dtype)), xp.dtype)
+        u = pool.take((points, _stream(c_out * q, xp.dtype)), xp.dtype)
+        v3, u3 = v[:, : C * q].reshape(points, C, q), u[:, : c_out * q].reshape(points, c_out, q)
+        for b in range(B):  # the columns of sample b: [b tq, (b + 1) tq)
+            fast.tiles_in[T](xp[..., b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
+        v4, u4 = v3.reshape(points, groups, G, q), u3.reshape(points, groups, cog, q)
+        if G == 1:  # one input channel per group (depthwise): outer products
+            np.multiply(m, v4, out=u4)
+        else:
+            np.matmul(m, v4, out=u4)
+        for b in range(B):
+            fast.tiles_out[T](u3[:, :, b * tq : (b + 1) * tq], full[b], t0, t1 - t0, cols)
+        pool.give(v)
+        pool.give(u)
+    if B == 1 and exact:
+        return full.reshape(c_out, *output_size, 1)
+    y = np.empty((c_out, *output_size, B), dtype=xp.dtype)
+    np.copyto(y, full[:, :, : output_size[0], : output_size[1]].transpose(1, 2, 3, 0))
+    if not exact:
+        pool.give(full)
+    return y
 
-    Returns a flat scratch buffer holding ``(4_1, .., 4_{n-1}, C_out, *tiles, B, 4_n)``.
+
+def _stream(size: int, dtype: np.dtype) -> int:
+    """Values kept for each transform point's `size` values: a cache line more than a
+    multiple of 4 KiB, so that the 16 or 36 streams the compiled transforms write and read
+    side by side fall in different cache sets. (With ``C q`` values a multiple of 4 KiB, as
+    for 64 channels and 4 rows of 28 tiles, the F(2x2, 3x3) input transform ran 5x
+    slower.)"""
+    page = 4096 // dtype.itemsize
+    return -(-size // page) * page + max(1, 64 // dtype.itemsize)
+
+
+def _tile_products(
+    xp: np.ndarray, m: np.ndarray, counts: tuple[int, ...], pool: Scratch, tiles: Tiles
+) -> np.ndarray:
+    """Steps 1-4 of :func:`winograd_correlate` on `counts` tiles from the padded `xp`.
+
+    Returns a flat scratch buffer holding ``(m_1, .., m_{n-1}, C_out, *counts, B, m_n)``.
     """
-    n = len(tiles)
+    n, T, span = len(counts), tiles.tile, tiles.span
     C, B = xp.shape[0], xp.shape[-1]
     st = xp.strides
-    shape = (*(SPAN,) * n, C, *tiles, B)
+    shape = (*(span,) * n, C, *counts, B)
     windows = np.lib.stride_tricks.as_strided(
         xp,
         shape=shape,
-        strides=(*st[1:-1], st[0], *(TILE * s for s in st[1:-1]), st[-1]),
+        strides=(*st[1:-1], st[0], *(T * s for s in st[1:-1]), st[-1]),
         writeable=False,
     )
     v = pool.take((math.prod(shape),), xp.dtype)
     np.copyto(v.reshape(shape), windows)
-    v = _each_axis(_BT.astype(xp.dtype), v, n, pool)  # (6_1, .., 6_n, C, T.., B)
+    v = _each_axis(tiles.bt.astype(xp.dtype), v, n, pool)  # (S_1, .., S_n, C, T.., B)
+    u = _point_products(v, m, pool)
+    at = tiles.at.astype(xp.dtype)
+    rest = u.size // span**n
+    for a in range(n - 1):  # A^T along S_1, .., S_{n-1}: (m^a, S, ..) -> (m^a, m, ..)
+        out = pool.take((T ** (a + 1) * span ** (n - 1 - a) * rest,), xp.dtype)
+        np.matmul(at, u.reshape(T**a, span, -1), out=out.reshape(T**a, T, -1))
+        pool.give(u)
+        u = out
+    # A^T along S_n with the m outputs innermost (placed in runs of contiguous outputs)
+    lead = T ** (n - 1)
+    y = pool.take((lead * rest * T,), xp.dtype)
+    np.matmul(u.reshape(lead, span, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, T))
+    pool.give(u)
+    return y
+
+
+def _point_products(v: np.ndarray, m: np.ndarray, pool: Scratch) -> np.ndarray:
+    """``u[p] = m[p] @ v[p]`` per transform point and group: `v` (flat, ``(P, C, cols)``)
+    handed back, `u` (flat, ``(P, C_out, cols)``) taken from `pool`."""
     points, groups, cog, G = m.shape
-    u = pool.take((points * groups * cog * math.prod(tiles) * B,), xp.dtype)
+    u = pool.take((points * groups * cog * (v.size // (points * groups * G)),), v.dtype)
     u4, v4 = u.reshape(points, groups, cog, -1), v.reshape(points, groups, G, -1)
     if G == 1:  # one input channel per group (depthwise): outer products
         np.multiply(m, v4, out=u4)
     else:
         np.matmul(m, v4, out=u4)
     pool.give(v)
-    at = _AT.astype(xp.dtype)
-    rest = u.size // points
-    for a in range(n - 1):  # A^T along 6_1, .., 6_{n-1}: (4^a, 6, ..) -> (4^a, 4, ..)
-        out = pool.take((TILE ** (a + 1) * SPAN ** (n - 1 - a) * rest,), xp.dtype)
-        np.matmul(at, u.reshape(TILE**a, SPAN, -1), out=out.reshape(TILE**a, TILE, -1))
-        pool.give(u)
-        u = out
-    # A^T along 6_n with the 4 outputs innermost (placed in runs of contiguous outputs)
-    lead = TILE ** (n - 1)
-    y = pool.take((lead * rest * TILE,), xp.dtype)
-    np.matmul(u.reshape(lead, SPAN, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, TILE))
-    pool.give(u)
-    return y
+    return u

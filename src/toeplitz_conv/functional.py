@@ -143,7 +143,7 @@ def _check_pass_memory(a: np.ndarray, kernel: Kernel, dtype: np.dtype, transpose
     )
     result = kernel.c_out * math.prod(kernel.output_size)
     kind = "transposed convolution" if transpose else "convolution"
-    transforms = 3 if kernel.method in ("fft", "winograd") else 1
+    transforms = 3 if kernel.method in ("fft", "winograd", "winograd2") else 1
     check_memory(
         batch * (padded + result) * dtype.itemsize * transforms,
         f"the {kind} of {batch:,} sample(s) (its padded signal and result)",
@@ -213,10 +213,11 @@ def conv(
         As in :func:`~toeplitz_conv.conv_matrix`: an int applies to every axis,
         a tuple gives one value per axis; `padding` items may be
         ``(left, right)`` pairs, or ``'same'``/``'valid'``.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
-        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
+        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
+        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
 
     Returns
     -------
@@ -271,10 +272,11 @@ def conv1d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv1d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
-        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
+        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
+        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
 
     Returns
     -------
@@ -319,10 +321,11 @@ def conv2d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv2d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
-        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
+        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
+        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
 
     Returns
     -------
@@ -369,10 +372,11 @@ def conv3d(
     bias : array_like, shape (C_out,), optional
     stride, padding, dilation, groups, padding_mode : optional
         As in :func:`~toeplitz_conv.conv3d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
-        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
+        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
+        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
 
     Returns
     -------
@@ -423,7 +427,7 @@ def conv_transpose(
     stride, padding, output_padding, groups, dilation : optional
         Per axis (an int applies to every axis), as in
         :func:`~toeplitz_conv.conv_transpose_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes, as for
         :func:`~toeplitz_conv.conv_operator`.
 
@@ -479,7 +483,7 @@ def conv_transpose1d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose1d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes, as for
         :func:`~toeplitz_conv.conv_operator`.
 
@@ -529,7 +533,7 @@ def conv_transpose2d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose2d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes, as for
         :func:`~toeplitz_conv.conv_operator`.
 
@@ -578,7 +582,7 @@ def conv_transpose3d(
     bias : array_like, shape (C_out,), optional
     stride, padding, output_padding, groups, dilation : optional
         As in :func:`~toeplitz_conv.conv_transpose3d_matrix`.
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes, as for
         :func:`~toeplitz_conv.conv_operator`.
 

@@ -56,7 +56,8 @@ class _ConvOperatorBase(LinearOperator):
 
     @property
     def method(self) -> str:
-        """The algorithm of both passes: ``"direct"``, ``"fft"`` or ``"winograd"``."""
+        """The algorithm of both passes: ``"direct"``, ``"fft"``, ``"winograd"`` or
+        ``"winograd2"``."""
         return self._kernel.method
 
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
@@ -126,8 +127,8 @@ class ConvOperator(_ConvOperatorBase):
     dtype : numpy.dtype
         The weight's (integers become float64) unless ``dtype=`` said otherwise.
     method : str
-        The algorithm both passes run: ``"direct"``, ``"fft"`` or ``"winograd"``
-        (what ``method="auto"`` chose; read-only).
+        The algorithm both passes run: ``"direct"``, ``"fft"``, ``"winograd"`` or
+        ``"winograd2"`` (what ``method="auto"`` chose; read-only).
     """
 
     def __init__(
@@ -291,7 +292,7 @@ def conv1d_operator(
         As in :func:`~toeplitz_conv.conv1d_matrix`.
     dtype : dtype, optional
         The operator's dtype; defaults to the weight's (integers become float64).
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as in :func:`scipy.signal.convolve`; see :func:`conv_operator`.
 
     Returns
@@ -371,7 +372,7 @@ def conv_transpose1d_operator(
         As in :func:`~toeplitz_conv.conv_transpose1d_matrix`.
     dtype : dtype, optional
         Defaults to the weight's (integers become float64).
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes; see :func:`conv_operator`.
 
     Returns
@@ -433,17 +434,21 @@ def conv_operator(
         :func:`~toeplitz_conv.conv_matrix`.
     dtype : dtype, optional
         The operator's dtype; defaults to the weight's (integers become float64).
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of both passes, as in :func:`scipy.signal.convolve`.
         ``"direct"``: the sum of products (patch copies and one GEMM per
         cache-sized block). ``"fft"``
-        (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd"``
-        (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(4, 3) / F(4x4, 3x3)
-        tiles, ~2.25x fewer multiplications in 2-D but a rounding error 3-25x
-        the direct sum's in the benchmarks (float32: ~1e-6 to 1e-5 of the output's
-        scale; see the operators page of the docs), so opt-in only. ``"auto"``
-        (default) picks ``"fft"`` for 1-D kernels of 64 taps or more and
-        ``"direct"`` otherwise. A method the layer cannot
+        (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd2"``
+        (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(2, 3) / F(2x2, 3x3)
+        tiles, 2.25x fewer multiplications in 2-D, rounding like the direct sum
+        (float32: ~4e-7 of the output's scale). ``"winograd"`` (the same layers):
+        F(4, 3) / F(4x4, 3x3) tiles, 4x fewer multiplications in 2-D but a
+        rounding error 3-25x the direct sum's in the benchmarks (float32: ~1e-6
+        to 1e-5; see the operators page of the docs), so opt-in only. ``"auto"``
+        (default) picks ``"fft"`` for 1-D kernels of 64 taps or more,
+        ``"winograd2"`` for thick dense 2-D 3x3 layers with stride and dilation
+        1 (``_kernel.WINOGRAD2_FROM``: 32+ channels per group with numba, 64+
+        without, and large enough outputs) and ``"direct"`` otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.
 
     Returns
@@ -613,7 +618,7 @@ def conv_transpose_operator(
         Per axis, as in :func:`~toeplitz_conv.conv_transpose_matrix`.
     dtype : dtype, optional
         Defaults to the weight's (integers become float64).
-    method : {"auto", "direct", "fft", "winograd"}, optional
+    method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm of the convolution it transposes; see :func:`conv_operator`.
 
     Returns

@@ -88,6 +88,7 @@ from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
 from ._winograd import winograd_correlate, winograd_weight
+from ._winograd1d import Winograd1D, prefers
 
 __all__ = ["FFT_MIN_TAPS", "METHODS", "Kernel", "choose_method"]
 
@@ -492,7 +493,7 @@ class Kernel:
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
     plan: Plan
-    _pass: _Direct | _FFT | _Winograd
+    _pass: _Direct | _FFT | _Winograd | Winograd1D
 
     def __init__(
         self,
@@ -503,6 +504,9 @@ class Kernel:
     ) -> None:
         geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
         chosen = choose_method(method, geoms)
+        # 3-tap 1-D layers with numba: F(4, 3) by :mod:`toeplitz_conv._winograd1d`
+        if method == "auto" and chosen == "direct" and prefers(geoms, weight, groups):
+            chosen = "winograd"
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
         pool = Pool()
@@ -515,7 +519,9 @@ class Kernel:
             input_size=plan.input_size,
             output_size=plan.output_size,
             plan=plan,
-            _pass=_PASSES[chosen](plan, pool, weight, groups),
+            _pass=(Winograd1D if chosen == "winograd" and len(geoms) == 1 else _PASSES[chosen])(
+                plan, pool, weight, groups
+            ),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)

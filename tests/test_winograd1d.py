@@ -87,7 +87,7 @@ def test_layers_equal_the_matrix(on, groups, c_in_g, c_out_g, mode, pads, size, 
 def test_many_blocks(compiled, monkeypatch, batch, pad):
     """Blocks of a few tiles (a partial last one), zero padding wider than a tile, signals
     shorter and longer than a block, one tile; float64 and complex128."""
-    monkeypatch.setattr(w1d, "BLOCK_BYTES", 1)  # one tile a block
+    monkeypatch.setattr(w1d, "BLOCK_COLS", 1)  # one tile a block
     rng = np.random.default_rng(batch + pad)
     for size, dtype in ((1 + 2 * (pad == 0), np.float64), (9, np.complex128), (203, np.float64)):
         w = _random(rng, (5, 4, 3), dtype == np.complex128)

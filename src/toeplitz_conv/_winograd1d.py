@@ -19,8 +19,8 @@ GEMM's 7.1e-7, the points of Lavin & Gray 1.4e-6), float64 1.8e-15 (direct
 numpy makes one pass over memory per operation, so the transforms done as
 whole-array passes cost more than the GEMMs they save
 (:mod:`toeplitz_conv._winograd`). Here, with numba (the ``[fast]`` extra), the
-signal is taken a block of tiles at a time (:data:`BLOCK_BYTES` of transformed
-tiles, so that the block stays in L2): one compiled loop transforms the block's
+signal is taken a block of tiles at a time (:data:`BLOCK_COLS` tiles, so that the
+block stays in L2): one compiled loop transforms the block's
 tiles of every channel, reading the signal itself with zero padding and the
 zeros past its end filled in as it goes (no padded copy); one batched GEMM per
 block computes the 6 points' products; a second compiled loop transforms them
@@ -51,14 +51,15 @@ from ._geometry import ConvGeometry
 from ._plan import Plan, Pool
 from ._winograd import winograd_correlate, winograd_weight
 
-__all__ = ["BLOCK_BYTES", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "prefers", "weight6"]
+__all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "prefers", "weight6"]
 
 TILE, SPAN = 4, 6  # outputs per tile, padded samples per tile
-#: Bytes of transformed tiles per block (``6 C_in B`` values a tile): the block, its
-#: products and the weight stay in L2. Measured (64 -> 64, float32, one thread, 2 MB of
-#: L2): 96-192 tiles a block (150-300 KB) ran 0.72-0.79x torch's time, 48 tiles 1.0x,
-#: 512-2048 tiles 0.85-0.97x (the GEMMs of the larger blocks are slower).
-BLOCK_BYTES = 1 << 18
+#: Columns (tiles times batch) per block: the GEMMs are ``(C_out/groups x G) @ (G x cols)``.
+#: Measured (float32, one thread, 2 MB of L2), ours / torch by tiles a block: 64 -> 64
+#: channels: 96-192 tiles 0.72-0.79x, 48 tiles 1.0x, 512-2048 tiles 0.85-0.97x; 128, 256 and
+#: 512 channels best at 170-340 tiles (0.88-0.96x; 42 tiles 1.2-1.8x). The block's
+#: transformed tiles (``6 C_in cols`` values) then mostly stay in L2.
+BLOCK_COLS = 192
 #: Input and output channels per group from which ``method="auto"`` takes this path (with
 #: numba): below, the transforms outweigh the GEMM they save.
 MIN_CHANNELS = 16
@@ -276,7 +277,7 @@ def correlate3(
     _, groups, cog, G = m.shape
     y = np.empty((c_out, output_length, B), dtype=dtype)
     tiles = -(-output_length // TILE)
-    step = max(1, min(tiles, BLOCK_BYTES // (SPAN * max(C, c_out) * B * dtype.itemsize)))
+    step = max(1, min(tiles, BLOCK_COLS // B))  # tiles per block
     bt, at = _BT.astype(dtype), _AT.astype(dtype)
     v_buf = pool.take((SPAN * C * step * B,), dtype)
     u_buf = pool.take((SPAN * c_out * step * B,), dtype)

@@ -38,14 +38,16 @@ The plan, the same for every ``n``:
   the adjoint correlates the output spread ``s`` apart with the flipped,
   conjugated kernel and folds the padding back. ``O(log K)`` per output and
   channel pair instead of ``O(K)``.
-- **Winograd** (``method="winograd"``, opt-in: 3-tap and 3x3, stride 1,
-  dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`);
+- **Winograd** (``method="winograd"``: 3-tap and 3x3, stride 1,
+  dilation 1): F(4, 3) / F(4x4, 3x3) tiles (:mod:`toeplitz_conv._winograd`;
+  in 1-D with numba fused per block of tiles, :mod:`toeplitz_conv._winograd1d`);
   its adjoint is the flipped kernel's forward pass, also by Winograd.
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 ``"direct"`` (patches and GEMMs), ``"fft"``
-or ``"winograd"``; ``"auto"`` never picks Winograd, whose error is 3-25x
-the direct sum's (float32, measured).
+or ``"winograd"``; ``"auto"`` picks Winograd only for thick 3-tap 1-D layers
+with numba (:func:`toeplitz_conv._winograd1d.prefers`: error 0.6-2.6x the direct
+sum's), never in 2-D, where its error is 3-25x the direct sum's (float32, measured).
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches

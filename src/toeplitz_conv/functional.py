@@ -216,7 +216,7 @@ def conv(
     method : {"auto", "direct", "fft", "winograd"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        is 1-D only; ``"auto"`` picks Winograd for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -274,7 +274,7 @@ def conv1d(
     method : {"auto", "direct", "fft", "winograd"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        is 1-D only; ``"auto"`` picks Winograd for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -322,7 +322,7 @@ def conv2d(
     method : {"auto", "direct", "fft", "winograd"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        is 1-D only; ``"auto"`` picks Winograd for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -372,7 +372,7 @@ def conv3d(
     method : {"auto", "direct", "fft", "winograd"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate; ``"fft"``
-        is 1-D only; ``"auto"`` never picks Winograd.
+        is 1-D only; ``"auto"`` picks Winograd for thick 3-tap 1-D layers only.
 
     Returns
     -------

@@ -439,11 +439,13 @@ def conv_operator(
         cache-sized block). ``"fft"``
         (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd"``
         (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(4, 3) / F(4x4, 3x3)
-        tiles, ~2.25x fewer multiplications in 2-D but a rounding error 3-25x
-        the direct sum's in the benchmarks (float32: ~1e-6 to 1e-5 of the output's
-        scale; see the operators page of the docs), so opt-in only. ``"auto"``
-        (default) picks ``"fft"`` for 1-D kernels of 64 taps or more and
-        ``"direct"`` otherwise. A method the layer cannot
+        tiles, 2x (1-D) and 4x (2-D) fewer multiplications; in 2-D a rounding
+        error 3-25x the direct sum's in the benchmarks (float32: ~1e-6 to 1e-5 of
+        the output's scale; see the operators page of the docs), in 1-D with the
+        ``[fast]`` extra (numba) 0.6-2.6x. ``"auto"`` (default) picks ``"fft"``
+        for 1-D kernels of 64 taps or more, ``"winograd"`` for 3-tap 1-D layers
+        with stride 1, dilation 1 and at least 16 input and output channels per
+        group when numba is installed, and ``"direct"`` otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.
 
     Returns

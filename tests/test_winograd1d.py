@@ -101,12 +101,16 @@ def test_many_blocks(compiled, monkeypatch, batch, pad):
 
 
 @pytest.mark.parametrize("batch", [1, 2])
-def test_python_kernels_compute_what_numba_does(batch):
-    """The plain-Python kernels (what numba compiles) on a small layer: the same result
-    as the compiled ones and as the matrix (they are otherwise only run compiled)."""
+@pytest.mark.parametrize("pad, block", [(2, 192), (0, 1)])
+def test_python_kernels_compute_what_numba_does(monkeypatch, batch, pad, block):
+    """The plain-Python kernels (what numba compiles) on a small layer, in one block
+    (zeros on both sides) and in blocks of one tile (inside the signal): the same result
+    as the compiled ones and as the sum (they are otherwise only run compiled)."""
+    monkeypatch.setattr(w1d, "BLOCK_COLS", block * batch)
     rng = np.random.default_rng(batch)
     w = rng.standard_normal((6, 2, 3))  # 4 -> 6 channels in 2 groups
-    L, pad, L_out = 11, 2, 13  # zeros on both sides; a tile cut by the end
+    L = 11
+    L_out = L + 2 * pad - 2  # the last tile cut by the end
     x = rng.standard_normal((4, L, batch))
     m = w1d.weight6(w, 2, np.dtype(np.float64))
     python = SimpleNamespace(tiles_in=w1d._tiles_in, tiles_out=w1d._tiles_out)

@@ -151,7 +151,7 @@ def prefers(geoms: tuple[ConvGeometry, ...], weight: np.ndarray, groups: int) ->
 # an array, which would keep the loops from vectorising.
 
 
-def _tiles_in(x, length, pad_left, batch, bt, t0, v, ph):  # pragma: no cover - numba
+def _tiles_in(x, length, pad_left, batch, bt, t0, v, ph):
     """``v[p, c, t B + b] = sum_j bt[p, j] xp[c, 4 (t0 + t) + j, b]`` for ``t < nt``.
 
     `x` is ``(C, length * B)``; ``xp`` is `x` with `pad_left` zeros in front and zeros past
@@ -179,7 +179,15 @@ def _tiles_in(x, length, pad_left, batch, bt, t0, v, ph):  # pragma: no cover - 
                 p1[t] = xs[4 * t + 1]
                 p2[t] = xs[4 * t + 2]
                 p3[t] = xs[4 * t + 3]
-        else:  # batches, or the signal's ends: B values at a time, zeros outside
+        elif inside:  # batches: B values at a time
+            for t in range(nt + 1):
+                s, q = (lo + TILE * t) * B, t * B
+                for b in range(B):
+                    p0[q + b] = xc[s + b]
+                    p1[q + b] = xc[s + B + b]
+                    p2[q + b] = xc[s + 2 * B + b]
+                    p3[q + b] = xc[s + 3 * B + b]
+        else:  # the signal's ends: zeros outside
             for r in range(TILE):
                 pr = ph[r]
                 for t in range(nt + 1):
@@ -202,9 +210,9 @@ def _tiles_in(x, length, pad_left, batch, bt, t0, v, ph):  # pragma: no cover - 
             v5[q] = b50 * d0 + b51 * d1 + b52 * d2 + b53 * d3 + b54 * d4 + b55 * d5
 
 
-def _tiles_out(u, at, batch, t0, y):  # pragma: no cover - numba
+def _tiles_out(u, at, batch, t0, y, rows):
     """``y[o, 4 (t0 + t) + i, b] = sum_p at[i, p] u[p, o, t B + b]``, positions past the end of
-    `y` (``(C_out, L_out * B)``) left out."""
+    `y` (``(C_out, L_out * B)``) left out; `rows` (``4 x nt B``) is scratch."""
     C_out, B = u.shape[1], batch
     nt = u.shape[2] // B
     length = y.shape[1] // B
@@ -223,16 +231,19 @@ def _tiles_out(u, at, batch, t0, y):  # pragma: no cover - numba
                 ys[4 * t + 1] = a10 * e0 + a11 * e1 + a12 * e2 + a13 * e3 + a14 * e4 + a15 * e5
                 ys[4 * t + 2] = a20 * e0 + a21 * e1 + a22 * e2 + a23 * e3 + a24 * e4 + a25 * e5
                 ys[4 * t + 3] = a30 * e0 + a31 * e1 + a32 * e2 + a33 * e3 + a34 * e4 + a35 * e5
-        else:
+        else:  # batches: the 4 rows over the whole block, then put in place B at a time
+            r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+            for q in range(full * B):
+                e0, e1, e2, e3, e4, e5 = u0[q], u1[q], u2[q], u3[q], u4[q], u5[q]
+                r0[q] = a00 * e0 + a01 * e1 + a02 * e2 + a03 * e3 + a04 * e4 + a05 * e5
+                r1[q] = a10 * e0 + a11 * e1 + a12 * e2 + a13 * e3 + a14 * e4 + a15 * e5
+                r2[q] = a20 * e0 + a21 * e1 + a22 * e2 + a23 * e3 + a24 * e4 + a25 * e5
+                r3[q] = a30 * e0 + a31 * e1 + a32 * e2 + a33 * e3 + a34 * e4 + a35 * e5
             for t in range(full):
-                for b in range(B):
-                    q = t * B + b
-                    e0, e1, e2, e3, e4, e5 = u0[q], u1[q], u2[q], u3[q], u4[q], u5[q]
-                    s = TILE * t * B + b
-                    ys[s] = a00 * e0 + a01 * e1 + a02 * e2 + a03 * e3 + a04 * e4 + a05 * e5
-                    ys[s + B] = a10 * e0 + a11 * e1 + a12 * e2 + a13 * e3 + a14 * e4 + a15 * e5
-                    ys[s + 2 * B] = a20 * e0 + a21 * e1 + a22 * e2 + a23 * e3 + a24 * e4 + a25 * e5
-                    ys[s + 3 * B] = a30 * e0 + a31 * e1 + a32 * e2 + a33 * e3 + a34 * e4 + a35 * e5
+                for i in range(TILE):
+                    ri, s, q = rows[i], (TILE * t + i) * B, t * B
+                    for b in range(B):
+                        ys[s + b] = ri[q + b]
         for t in range(full, nt):  # the last tile, cut by the end of the output
             for i in range(TILE):
                 if TILE * (t0 + t) + i < length:
@@ -278,7 +289,8 @@ def correlate3(
     y = np.empty((c_out, output_length, B), dtype=dtype)
     tiles = -(-output_length // TILE)
     step = max(1, min(tiles, BLOCK_COLS // B))  # tiles per block
-    bt, at = _BT.astype(dtype), _AT.astype(dtype)
+    real = np.empty(0, dtype=dtype).real.dtype  # (real coefficients for complex data too)
+    bt, at = _BT.astype(real), _AT.astype(real)
     v_buf = pool.take((SPAN * C * step * B,), dtype)
     u_buf = pool.take((SPAN * c_out * step * B,), dtype)
     ph = pool.take((TILE, (step + 1) * B), dtype)
@@ -293,7 +305,7 @@ def correlate3(
             np.multiply(m, v4, out=u4)
         else:
             np.matmul(m, v4, out=u4)
-        fast.tiles_out(u, at, B, t0, y2)
+        fast.tiles_out(u, at, B, t0, y2, ph)
     for buf in (v_buf, u_buf, ph):
         pool.give(buf)
     return y
@@ -322,6 +334,10 @@ class Winograd1D:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``(C_in, L, B) -> (C_out, L_out, B)``, ``x`` contiguous."""
+        if x.dtype.kind == "c" and self.weight.dtype.kind != "c":
+            # real weights on complex data: the real and imaginary parts are a batch of 2B
+            # real columns (a view; measured 4-5x faster than the complex GEMM)
+            return self.forward(x.view(x.real.dtype)).view(x.dtype)
         plan, pool = self.plan, self.pool
         fast = compiled_kernels(x.dtype)
         out = plan.output_size

@@ -325,7 +325,6 @@ def test_auto_choice_is_public_and_never_f4_winograd():
         ((64, 64, 5, 5), (28, 28), dict(padding=2), "direct"),
         ((64, 1, 3, 3), (56, 56), dict(padding=1, groups=64), "direct"),  # depthwise
         ((64, 8, 3, 3), (56, 56), dict(padding=1, groups=8), "direct"),  # thin groups
-        ((64, 64, 3), (4096,), dict(padding=1), "direct"),  # 1-D
     ],
     ids=str,
 )

@@ -40,14 +40,16 @@ The plan, the same for every ``n``:
   channel pair instead of ``O(K)``.
 - **Winograd** (3-tap and 3x3, stride 1, dilation 1; :mod:`toeplitz_conv._winograd`):
   F(2, 3) / F(2x2, 3x3) tiles (``method="winograd2"``, which rounds like the direct
-  sum) or F(4, 3) / F(4x4, 3x3) tiles (``method="winograd"``, opt-in: 3-25x the
-  direct sum's error); the adjoint is the flipped kernel's forward pass, by the same
-  tiles.
+  sum) or F(4, 3) / F(4x4, 3x3) tiles (``method="winograd"``: in 2-D 3-25x the
+  direct sum's error, opt-in; in 1-D with numba fused per block of tiles,
+  :mod:`toeplitz_conv._winograd1d`, 0.6-2.6x); the adjoint is the flipped kernel's
+  forward pass, by the same tiles.
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 ``"direct"`` (patches and GEMMs), ``"fft"``, ``"winograd2"`` or ``"winograd"``;
 ``"auto"`` picks ``"winograd2"`` for thick dense 2-D 3x3 layers
-(:data:`WINOGRAD2_FROM`) and never ``"winograd"``.
+(:data:`WINOGRAD2_FROM`), ``"winograd"`` for thick 3-tap 1-D layers with numba
+(:func:`toeplitz_conv._winograd1d.prefers`), and never 2-D ``"winograd"``.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
@@ -90,6 +92,7 @@ from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
 from ._winograd import F2, F4, Tiles, winograd_correlate, winograd_weight
+from ._winograd1d import Winograd1D, prefers
 
 __all__ = ["FFT_MIN_TAPS", "METHODS", "WINOGRAD2_FROM", "Kernel", "choose_method"]
 
@@ -638,7 +641,7 @@ class Kernel:
     input_size: tuple[int, ...]
     output_size: tuple[int, ...]
     plan: Plan
-    _pass: _Direct | _FFT | _Winograd
+    _pass: _Direct | _FFT | _Winograd | Winograd1D
 
     def __init__(
         self,
@@ -649,6 +652,9 @@ class Kernel:
     ) -> None:
         geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
         chosen = choose_method(method, geoms, weight.shape, groups, weight.dtype)
+        # 3-tap 1-D layers with numba: F(4, 3) by :mod:`toeplitz_conv._winograd1d`
+        if method == "auto" and chosen == "direct" and prefers(geoms, weight, groups):
+            chosen = "winograd"
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
         pool = Pool()
@@ -661,7 +667,9 @@ class Kernel:
             input_size=plan.input_size,
             output_size=plan.output_size,
             plan=plan,
-            _pass=_PASSES[chosen](plan, pool, weight, groups),
+            _pass=(Winograd1D if chosen == "winograd" and len(geoms) == 1 else _PASSES[chosen])(
+                plan, pool, weight, groups
+            ),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)

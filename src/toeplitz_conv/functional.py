@@ -217,7 +217,8 @@ def conv(
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
         ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
+        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
+        thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -276,7 +277,8 @@ def conv1d(
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
         ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
+        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
+        thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -325,7 +327,8 @@ def conv2d(
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
         ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
+        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
+        thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -376,7 +379,8 @@ def conv3d(
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
         ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"``, never ``"winograd"``.
+        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
+        thick 3-tap 1-D layers only.
 
     Returns
     -------

@@ -443,11 +443,14 @@ def conv_operator(
         tiles, 2.25x fewer multiplications in 2-D, rounding like the direct sum
         (float32: ~4e-7 of the output's scale). ``"winograd"`` (the same layers):
         F(4, 3) / F(4x4, 3x3) tiles, 4x fewer multiplications in 2-D but a
-        rounding error 3-25x the direct sum's in the benchmarks (float32: ~1e-6
-        to 1e-5; see the operators page of the docs), so opt-in only. ``"auto"``
-        (default) picks ``"fft"`` for 1-D kernels of 64 taps or more,
-        ``"winograd2"`` for thick dense 2-D 3x3 layers with stride and dilation
-        1 (``_kernel.WINOGRAD2_FROM``: 32+ channels per group with numba, 64+
+        rounding error 3-25x the direct sum's in 2-D in the benchmarks (float32:
+        ~1e-6 to 1e-5; see the operators page of the docs), so opt-in there; in
+        1-D with the ``[fast]`` extra (numba) 0.6-2.6x. ``"auto"`` (default)
+        picks ``"fft"`` for 1-D kernels of 64 taps or more, ``"winograd"`` for
+        3-tap 1-D layers with stride 1, dilation 1 and at least 16 input and
+        output channels per group when numba is installed, ``"winograd2"`` for
+        thick dense 2-D 3x3 layers with stride and dilation 1
+        (``_kernel.WINOGRAD2_FROM``: 32+ channels per group with numba, 64+
         without, and large enough outputs) and ``"direct"`` otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.
 

@@ -63,7 +63,7 @@ TILE, SPAN = 4, 6  # outputs per tile, padded samples per tile
 BLOCK_COLS = 192
 #: Input and output channels per group from which ``method="auto"`` takes this path (with
 #: numba): below, the transforms outweigh the GEMM they save (measured, float32, n = 65536:
-#: 2, 4 and 8 channels 1.3-2x the direct path's time; 16 -> 16 on 16384 samples 0.65x).
+#: 2, 4 and 8 channels 1.2-2x the direct path's time; 16 -> 16 on 16384 samples 0.67x).
 MIN_CHANNELS = 16
 
 # the points 0, 1, -1, 2, -1/2 and infinity: A^T (4 x 6), G (6 x 3), B^T (6 x 6)

@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "_compiled": 1,
     "_padding": 1,
     "_winograd": 1,
+    "_winograd1d": 1,
     "_linop": 1,
     "_mtx": 1,
     "_mat": 1,

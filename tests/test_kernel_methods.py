@@ -299,7 +299,7 @@ def test_forward_passes_against_torch(compiled, torch, method, dtype):
         _close(got_t, want_t, rtol)
 
 
-def test_auto_choice_is_public_and_never_f4_winograd():
+def test_auto_choice_is_public_and_small_layers_run_direct():
     rng = np.random.default_rng(6)
     assert tc.conv_operator(rng.standard_normal((4, 4, 3, 3)), 9).method == "direct"
     assert tc.conv_operator(rng.standard_normal((2, 2, 3)), 90).method == "direct"

@@ -49,7 +49,7 @@ Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 ``"direct"`` (patches and GEMMs), ``"fft"``, ``"winograd2"`` or ``"winograd"``;
 ``"auto"`` picks ``"winograd2"`` for thick dense 2-D 3x3 layers
 (:data:`WINOGRAD2_FROM`), ``"winograd"`` for thick 3-tap 1-D layers with numba
-(:func:`toeplitz_conv._winograd1d.prefers`), and never 2-D ``"winograd"``.
+(:data:`toeplitz_conv._winograd1d.MIN_CHANNELS`), and never 2-D ``"winograd"``.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
 pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
@@ -92,7 +92,7 @@ from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
 from ._winograd import F2, F4, Tiles, winograd_correlate, winograd_weight
-from ._winograd1d import Winograd1D, prefers
+from ._winograd1d import MIN_CHANNELS, Winograd1D, compiled_kernels
 
 __all__ = ["FFT_MIN_TAPS", "METHODS", "WINOGRAD2_FROM", "Kernel", "choose_method"]
 
@@ -132,8 +132,11 @@ def choose_method(
     layers with stride and dilation 1 (:data:`WINOGRAD2_FROM`, given the weight's
     `shape`, `groups` and the compute `dtype`), which round like the direct sum
     (float32, 64 -> 64 on 56x56: 3.6e-7 against 5.8e-7) in 0.6-0.7x its time;
-    else ``"direct"``. Never ``"winograd"`` (F(4x4, 3x3)), whose error is ~3-25x
-    the direct sum's.
+    ``"winograd"`` for 3-tap 1-D layers with stride and dilation 1, at least
+    :data:`~toeplitz_conv._winograd1d.MIN_CHANNELS` channels per group and numba
+    for `dtype` (F(4, 3) fused per block, :mod:`toeplitz_conv._winograd1d`: 0.6-2.6x
+    the direct sum's rounding); else ``"direct"``. Never the 2-D ``"winograd"``
+    (F(4x4, 3x3)), whose error is ~3-25x the direct sum's.
     """
     method = check_choice(method, "method", METHODS)
     n = len(geoms)
@@ -145,8 +148,12 @@ def choose_method(
         g0 = geoms[0]
         if n == 1 and g0.kernel_size >= FFT_MIN_TAPS * max(1, g0.stride / 4):
             return "fft"
-        if n == 2 and tiled and shape is not None:
+        if tiled and n <= 2 and shape is not None:
             c_out, G = shape[:2]
+            if n == 1:  # F(4, 3) fused by numba (0.6-2.6x the direct sum's rounding)
+                thick = min(G, c_out // groups) >= MIN_CHANNELS
+                fused = dtype is not None and compiled_kernels(dtype) is not None
+                return "winograd" if thick and fused else "direct"
             fast = dtype is not None and kernels(dtype) is not None
             channels, volume = WINOGRAD2_FROM["compiled" if fast else "numpy"]
             output = c_out * math.prod(g.output_length for g in geoms)
@@ -652,9 +659,6 @@ class Kernel:
     ) -> None:
         geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
         chosen = choose_method(method, geoms, weight.shape, groups, weight.dtype)
-        # 3-tap 1-D layers with numba: F(4, 3) by :mod:`toeplitz_conv._winograd1d`
-        if method == "auto" and chosen == "direct" and prefers(geoms, weight, groups):
-            chosen = "winograd"
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)
         pool = Pool()

@@ -48,11 +48,10 @@ import numpy as np
 
 from . import _tunables as tunables
 from ._compiled import _DTYPES
-from ._geometry import ConvGeometry
 from ._plan import Plan, Pool
 from ._winograd import winograd_correlate, winograd_weight
 
-__all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "prefers", "weight6"]
+__all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "weight6"]
 
 TILE, SPAN = 4, 6  # outputs per tile, padded samples per tile
 #: Columns (tiles times batch) per block: the GEMMs are ``(C_out/groups x G) @ (G x cols)``.
@@ -129,22 +128,6 @@ def compiled_kernels(dtype: np.dtype) -> Any:
                         SimpleNamespace(tiles_in=jit(_tiles_in), tiles_out=jit(_tiles_out))
                     )
     return _built[0]
-
-
-def prefers(geoms: tuple[ConvGeometry, ...], weight: np.ndarray, groups: int) -> bool:
-    """Whether ``method="auto"`` runs this path: a 3-tap 1-D layer with stride and dilation 1,
-    at least :data:`MIN_CHANNELS` input and output channels per group, and numba compiling
-    the weight's dtype."""
-    if len(geoms) != 1 or weight.shape[-1] != 3:
-        return False
-    g = geoms[0]
-    c_out, G = weight.shape[:2]
-    return (
-        g.stride == 1
-        and g.dilation == 1
-        and min(G, c_out // groups) >= MIN_CHANNELS
-        and compiled_kernels(weight.dtype) is not None
-    )
 
 
 # --------------------------------------------------------------------------- the kernels

@@ -303,6 +303,8 @@ def test_auto_choice_is_public_and_small_layers_run_direct():
     rng = np.random.default_rng(6)
     assert tc.conv_operator(rng.standard_normal((4, 4, 3, 3)), 9).method == "direct"
     assert tc.conv_operator(rng.standard_normal((2, 2, 3)), 90).method == "direct"
+    thick_3d = rng.standard_normal((64, 64, 3, 3, 3)).astype(np.float32)  # no 3-D tiles
+    assert tc.conv_operator(thick_3d, (12, 12, 12), padding=1).method == "direct"
     op = tc.conv1d_operator(rng.standard_normal((2, 2, 100)), 400)
     assert op.method == "fft"
     assert op.H.method == op.T.method == op.adjoint().method == "fft"

@@ -247,9 +247,11 @@ class _Direct:
         pool.give(y)
         return out
 
-    def _exact_blocks(self, batch: int, itemsize: int, forward: bool) -> tuple[int, list]:
-        """The blocks of output rows (first axis) of the exact grid, ``(r0, r1)`` ascending,
-        and the values one output row holds (``prod(S_out[1:]) B``)."""
+    def _exact_blocks(
+        self, batch: int, itemsize: int, forward: bool
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Output rows (along the first axis) per block of the exact grid, and the blocks
+        ``(r0, r1)`` ascending (:meth:`Plan.rows_per_block`)."""
         plan = self.plan
         rows = plan.rows_per_block(batch, itemsize, forward)
         n0 = plan.output_size[0]

@@ -208,6 +208,14 @@ class _Direct:
     The adjoint multiplies first and adds the tap rows back onto the phases;
     for thin layers with one phase it is the flipped kernel's forward pass
     (:attr:`flipped_adjoint`).
+
+    Strided, zero-padded 1-D and 2-D layers of one sample (:attr:`exact`) skip the
+    phases: the forward pass copies each tap's strided window of the signal straight
+    onto the outputs (:meth:`_exact_forward`), the 1-D adjoint adds the products
+    back onto strided windows (:meth:`_exact_adjoint`). Nothing is computed for
+    positions that are dropped afterwards (128 -> 128, 3x3, stride 2 on 28x28:
+    1.15-1.26x torch against 1.44-1.47x; 1-D 64 -> 128, K=5, stride 2: 1.20-1.25x
+    against 1.25-1.31x, adjoint 0.74-0.77x against 0.80-0.82x; side by side).
     """
 
     method = "direct"
@@ -279,9 +287,11 @@ class _Direct:
         pool.give(y)
         return out
 
-    def _exact_blocks(self, batch: int, itemsize: int, forward: bool) -> tuple[int, list]:
-        """The blocks of output rows (first axis) of the exact grid, ``(r0, r1)`` ascending,
-        and the values one output row holds (``prod(S_out[1:]) B``)."""
+    def _exact_blocks(
+        self, batch: int, itemsize: int, forward: bool
+    ) -> tuple[int, list[tuple[int, int]]]:
+        """Output rows (along the first axis) per block of the exact grid, and the blocks
+        ``(r0, r1)`` ascending (:meth:`Plan.rows_per_block`)."""
         plan = self.plan
         rows = plan.rows_per_block(batch, itemsize, forward)
         n0 = plan.output_size[0]

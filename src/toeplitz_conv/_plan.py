@@ -4,7 +4,11 @@ layout that :mod:`toeplitz_conv._kernel`'s passes read (see its notes for the me
 A :class:`Plan` depends on the geometry only (never on the weight values or the
 batch): the padded extent and phases per axis, each tap's phase and flat offset,
 the output positions computed on the phase grid, and the gathers that pad, split,
-merge and fold a signal. :class:`Pool` keeps the scratch buffers between calls.
+merge and fold a signal. For strided, zero-padded layers of one sample it also plans
+the exact output grid: each tap's strided window per block of output rows, in the
+padded signal (:meth:`Plan.windows`) or clipped to the signal (:meth:`Plan.clipped`,
+:meth:`Plan.strips`), and the cells the adjoint must zero (:attr:`Plan.unassigned`).
+:class:`Pool` keeps the scratch buffers between calls (zeroed ones too).
 """
 
 from __future__ import annotations

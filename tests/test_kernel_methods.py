@@ -484,3 +484,30 @@ def test_thick_adjoint_paths(compiled, padding, dilation, mode, method):
     dot_test(op, rng)
     op32 = tc.conv_operator(w.astype(np.float32), size, method=method, **kw)
     _close(op32.rmatmat(Y.astype(np.float32)), M.T @ Y, 1e-4)
+
+
+def test_winograd_without_numba(monkeypatch):
+    """numba missing (its import fails): the 2-D Winograd transforms run numpy's GEMMs and
+    "auto" chooses by numpy's thresholds, with the same results."""
+    import sys
+
+    import toeplitz_conv._kernel as kernel_module
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    monkeypatch.setattr(_compiled, "_built", [])
+    assert _compiled.kernels(np.dtype(np.float32)) is None
+    channels, volume = kernel_module.WINOGRAD2_FROM["numpy"]
+    side = int(np.ceil(np.sqrt(volume / channels)))
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((channels, channels, 3, 3))
+    op = tc.conv_operator(w.astype(np.float32), side, padding=1)
+    assert op.method == "winograd2"
+    thin = tc.conv_operator(w[: channels // 2, : channels // 2].astype(np.float32), 2 * side)
+    assert thin.method == "direct"
+    exact = tc.conv_operator(w, side, padding=1, method="direct")
+    x, y = rng.standard_normal(exact.shape[1]), rng.standard_normal(exact.shape[0])
+    _close(op @ x.astype(np.float32), exact @ x, 1e-5)
+    _close(op.H @ y.astype(np.float32), exact.H @ y, 1e-5)
+    f4 = tc.conv_operator(w[:4, :3], (9, 7), padding=1, method="winograd")
+    M = tc.conv_matrix(w[:4, :3], (9, 7), padding=1, format="dense")
+    assert_operator_matches(f4, M, rng, rtol=1e-10, depth=1)

@@ -224,16 +224,18 @@ def _tiles_in2(xp, v, t0, rows, cols):
         for r in range(rows):
             y0 = 2 * (t0 + r)
             a0, a1, a2, a3 = xp[c, y0], xp[c, y0 + 1], xp[c, y0 + 2], xp[c, y0 + 3]
+            # the columns' transforms, each once: a tile's last two are the next one's first
+            k0 = _bt4(a0[0], a1[0], a2[0], a3[0])
+            k1 = _bt4(a0[1], a1[1], a2[1], a3[1])
             for u in range(cols):
                 x, q = 2 * u, r * cols + u
-                k0 = _bt4(a0[x], a1[x], a2[x], a3[x])
-                k1 = _bt4(a0[x + 1], a1[x + 1], a2[x + 1], a3[x + 1])
                 k2 = _bt4(a0[x + 2], a1[x + 2], a2[x + 2], a3[x + 2])
                 k3 = _bt4(a0[x + 3], a1[x + 3], a2[x + 3], a3[x + 3])
                 for i in range(4):
                     e = _bt4(k0[i], k1[i], k2[i], k3[i])
                     for j in range(4):
                         v[4 * i + j, c, q] = e[j]
+                k0, k1 = k2, k3
 
 
 def _tiles_out2(m, y, t0, rows, cols):
@@ -261,10 +263,11 @@ def _tiles_in4(xp, v, t0, rows, cols):
             y0 = 4 * (t0 + r)
             a0, a1, a2 = xp[c, y0], xp[c, y0 + 1], xp[c, y0 + 2]
             a3, a4, a5 = xp[c, y0 + 3], xp[c, y0 + 4], xp[c, y0 + 5]
+            # the columns' transforms, each once: a tile's last two are the next one's first
+            k0 = _bt6(a0[0], a1[0], a2[0], a3[0], a4[0], a5[0])
+            k1 = _bt6(a0[1], a1[1], a2[1], a3[1], a4[1], a5[1])
             for u in range(cols):
                 x, q = 4 * u, r * cols + u
-                k0 = _bt6(a0[x], a1[x], a2[x], a3[x], a4[x], a5[x])
-                k1 = _bt6(a0[x + 1], a1[x + 1], a2[x + 1], a3[x + 1], a4[x + 1], a5[x + 1])
                 k2 = _bt6(a0[x + 2], a1[x + 2], a2[x + 2], a3[x + 2], a4[x + 2], a5[x + 2])
                 k3 = _bt6(a0[x + 3], a1[x + 3], a2[x + 3], a3[x + 3], a4[x + 3], a5[x + 3])
                 k4 = _bt6(a0[x + 4], a1[x + 4], a2[x + 4], a3[x + 4], a4[x + 4], a5[x + 4])
@@ -273,6 +276,7 @@ def _tiles_in4(xp, v, t0, rows, cols):
                     e = _bt6(k0[i], k1[i], k2[i], k3[i], k4[i], k5[i])
                     for j in range(6):
                         v[6 * i + j, c, q] = e[j]
+                k0, k1 = k4, k5
 
 
 def _tiles_out4(m, y, t0, rows, cols):

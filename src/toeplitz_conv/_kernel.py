@@ -131,7 +131,7 @@ def choose_method(
     taps, more for strides above 4); ``"winograd2"`` for thick dense 2-D 3x3
     layers with stride and dilation 1 (:data:`WINOGRAD2_FROM`, given the weight's
     `shape`, `groups` and the compute `dtype`), which round like the direct sum
-    (float32, 64 -> 64 on 56x56: 3.6e-7 against 5.8e-7) in 0.6-0.7x its time;
+    (float32, 64 -> 64 on 56x56: 3.3e-7 against 5.8e-7) in 0.55-0.65x its time;
     ``"winograd"`` for 3-tap 1-D layers with stride and dilation 1, at least
     :data:`~toeplitz_conv._winograd1d.MIN_CHANNELS` channels per group and numba
     for `dtype` (F(4, 3) fused per block, :mod:`toeplitz_conv._winograd1d`: 0.6-2.6x

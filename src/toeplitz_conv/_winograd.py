@@ -14,7 +14,7 @@ Stride 1, dilation 1. Each axis is cut into tiles of ``m + 2`` padded samples,
   ``0, 1, -1, \infty``: 2.25x (2-D: 16 products for a 2x2 tile of outputs
   instead of 36) and 1.5x (1-D) fewer multiplications than the direct sum. Its
   transforms have entries 0, 1, -1 and 1/2 only: it rounds like the direct sum
-  (float32 on 64 -> 64 channels, 3x3, 56x56: 3.6e-7 of the output's scale, the
+  (float32 on 64 -> 64 channels, 3x3, 56x56: 3.3e-7 of the output's scale, the
   direct sum 5.8e-7), which is why ``method="auto"`` may pick it.
 - :data:`F4`, F(4, 3) / F(4x4, 3x3) (``method="winograd"``), the points
   ``0, 1, -1, 2, -2, \infty`` of Lavin & Gray [1]_: 4x (2-D: 36 products for

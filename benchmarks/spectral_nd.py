@@ -195,9 +195,13 @@ def _layer_name(c_in: int, c_out: int, k: int, n: int, s: int) -> str:
     return f"{c_in}->{c_out} {k}x{k} s{s} on {n}x{n}"
 
 
-def resnet_table(smoke: bool, rtol: float, only: list[str] | None = None) -> None:
+def resnet_table(
+    smoke: bool, rtol: float, only: list[str] | None = None, cpu_time: bool = False
+) -> None:
     """The ResNet table; `only`: run just the rows whose name contains one of these strings
-    (the weights are those of the full table: every row's are drawn in order)."""
+    (the weights are those of the full table: every row's are drawn in order). `cpu_time`:
+    also the process's CPU seconds of our bracket (every thread; steadier than the wall
+    clock on a shared host)."""
     rows = [(16, 16, 3, 20, 1, 1), (16, 32, 3, 20, 2, 1)] if smoke else RESNET18
     rng = np.random.default_rng(1)
     print(f"\n## Zero padding, ResNet-18 conv shapes, random weights (rtol={rtol:g})\n")
@@ -211,11 +215,14 @@ def resnet_table(smoke: bool, rtol: float, only: list[str] | None = None) -> Non
         name = _layer_name(c_in, c_out, k, n, s)
         if only and not any(part in name for part in only):
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             lo, hi = tc.spectral_norm_bounds(w, (n, n), stride=s, padding=p, rtol=rtol)
         t_ours = time.perf_counter() - t0
+        timing = f"{t_ours:.1f}"
+        if cpu_time:
+            timing += f" (cpu {time.process_time() - c0:.1f}, load {os.getloadavg()[0]:.1f})"
         delattre, its = delattre2024(w)
         peers = [delattre, tensor_norm(w), singla2021(w)]
         peers.append(araujo2021(w) if k % 2 == 1 else float("nan"))
@@ -224,7 +231,7 @@ def resnet_table(smoke: bool, rtol: float, only: list[str] | None = None) -> Non
         cells = " | ".join(f"{v:.5g}" for v in peers)
         cells = cells.replace(f"{delattre:.5g}", f"{delattre:.5g} (t={its})", 1)
         print(
-            f"| {name} | [{lo:.7g}, {hi:.7g}] | {(hi - lo) / hi:.1e} | {t_ours:.1f} | "
+            f"| {name} | [{lo:.7g}, {hi:.7g}] | {(hi - lo) / hi:.1e} | {timing} | "
             f"{cells} | {pi:.7g} | {'yes' if ok else 'NO'} |",
             flush=True,
         )
@@ -235,6 +242,11 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--only", choices=["circular", "resnet"], default=None)
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="ResNet table: also our CPU seconds (all threads) and the load average",
+    )
     parser.add_argument(
         "--rows",
         nargs="+",
@@ -250,7 +262,7 @@ def main() -> None:
     if args.only in (None, "circular"):
         circular_table(args.smoke)
     if args.only in (None, "resnet"):
-        resnet_table(args.smoke, args.rtol, args.rows)
+        resnet_table(args.smoke, args.rtol, args.rows, args.cpu_time)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ def _random(rng: np.random.Generator, shape: tuple[int, ...], complex_: bool) ->
     return a + 1j * rng.standard_normal(shape) if complex_ else a
 
 
-def _close(got: np.ndarray, want: np.ndarray, what: str, rtol: float) -> None:
-    got = np.asarray(got)
+def assert_close(got: np.ndarray, want: np.ndarray, rtol: float, what: str = "result") -> None:
+    """``max |got - want| <= rtol * max(1, max |want|)``, shapes equal."""
+    got, want = np.asarray(got), np.asarray(want)
     assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
     scale = max(1.0, float(np.abs(want).max(initial=0.0)))
     err = float(np.abs(got - want).max(initial=0.0))
@@ -69,15 +70,15 @@ def assert_operator_matches(
     y = _random(rng, (m,), True)
     X = _random(rng, (n, 3), True)
     Y = _random(rng, (m, 2), True)
-    _close(op.matvec(x), M @ x, "matvec", rtol)
-    _close(op.matvec(x.real), M @ x.real, "matvec of a real vector", rtol)
-    _close(op.rmatvec(y), M.conj().T @ y, "rmatvec", rtol)
-    _close(op.matmat(X), M @ X, "matmat", rtol)
-    _close(op.rmatmat(Y), M.conj().T @ Y, "rmatmat", rtol)
-    _close(op @ x, M @ x, "op @ x", rtol)
-    _close(op @ X[:, :1], M @ X[:, :1], "op @ one column", rtol)
-    _close(op.matmat(np.ones((n, 0))), np.ones((m, 0)), "matmat of an empty batch", rtol)
-    _close(op.rmatmat(np.ones((m, 0))), np.ones((n, 0)), "rmatmat of an empty batch", rtol)
+    assert_close(op.matvec(x), M @ x, rtol, "matvec")
+    assert_close(op.matvec(x.real), M @ x.real, rtol, "matvec of a real vector")
+    assert_close(op.rmatvec(y), M.conj().T @ y, rtol, "rmatvec")
+    assert_close(op.matmat(X), M @ X, rtol, "matmat")
+    assert_close(op.rmatmat(Y), M.conj().T @ Y, rtol, "rmatmat")
+    assert_close(op @ x, M @ x, rtol, "op @ x")
+    assert_close(op @ X[:, :1], M @ X[:, :1], rtol, "op @ one column")
+    assert_close(op.matmat(np.ones((n, 0))), np.ones((m, 0)), rtol, "matmat of an empty batch")
+    assert_close(op.rmatmat(np.ones((m, 0))), np.ones((n, 0)), rtol, "rmatmat of an empty batch")
     dot_test(op, rng, rtol=rtol)
     if depth > 0:
         assert_operator_matches(op.T, M.T, rng, rtol=rtol, depth=depth - 1)

@@ -18,19 +18,11 @@ from hypothesis import strategies as st
 
 import toeplitz_conv as tc
 import toeplitz_conv._plan as plan_module
-from checks import assert_operator_matches, dot_test
+from checks import assert_close, assert_operator_matches, dot_test
 from reference import ref_conv_nd, ref_conv_nd_matrix, resolve_padding_nd
 from strategies import conv_nd_configs
 from toeplitz_conv import _kernel
 from toeplitz_conv._geometry import conv_geometry
-
-
-def _close(got, want, rtol):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(got - want).max(initial=0.0))
-    assert err <= rtol * scale, f"max error {err:.3g} (scale {scale:.3g}, rtol {rtol:.1g})"
 
 
 @pytest.fixture
@@ -119,8 +111,8 @@ def test_exact_adjoint_in_2d(cfg):
             return
         direct.exact_adjoint = True
         y = rng.standard_normal(M.shape[0]) + 1j * rng.standard_normal(M.shape[0])
-        _close(op.rmatvec(y), M.T @ y, 1e-10)
-        _close(op.rmatvec(y.real), M.T @ y.real, 1e-10)
+        assert_close(op.rmatvec(y), M.T @ y, 1e-10)
+        assert_close(op.rmatvec(y.real), M.T @ y.real, 1e-10)
         dot_test(op, rng)
 
 
@@ -141,8 +133,8 @@ def test_exact_grid_float32_against_float64(cfg):
     y = rng.standard_normal(M.shape[0]).astype(np.float32)
     got, got_t = op @ x, op.rmatvec(y)
     assert got.dtype == got_t.dtype == np.float32
-    _close(got, M @ x.astype(np.float64), 1e-5)
-    _close(got_t, M.T @ y.astype(np.float64), 1e-5)
+    assert_close(got, M @ x.astype(np.float64), 1e-5)
+    assert_close(got_t, M.T @ y.astype(np.float64), 1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -179,7 +171,7 @@ def test_exact_grid_against_torch(
         want = conv(xp, torch.from_numpy(w), stride=stride, dilation=dilation, groups=groups)
         got = tc.conv(x, w, **kw)
         assert got.dtype == dtype
-        _close(got, want.numpy(), rtol)
+        assert_close(got, want.numpy(), rtol)
         y = rng.standard_normal(want.shape).astype(dtype)
         yt = torch.from_numpy(y).requires_grad_(False)
         # the adjoint of the forward pass: torch's gradient of <y, conv(x)> in x
@@ -189,7 +181,7 @@ def test_exact_grid_against_torch(
         )
         (grad,) = torch.autograd.grad((out * yt).sum(), xt)
         got_t = op.rmatmat(y.reshape(batch, -1).T).T.reshape(x.shape)
-        _close(got_t, grad.numpy(), rtol)
+        assert_close(got_t, grad.numpy(), rtol)
     assert counted["forward"] > 0
     assert (counted["adjoint"] > 0) == (n == 1)
 
@@ -220,7 +212,7 @@ def test_forward_passes_against_the_formula_reference(counted):
         w = rng.standard_normal((4, 3, *(3,) * n))
         x = rng.standard_normal((1, 3, *size))
         kw = dict(stride=2, padding=1, dilation=2)
-        _close(tc.conv(x, w, **kw), ref_conv_nd(x, w, **kw), 1e-12)
+        assert_close(tc.conv(x, w, **kw), ref_conv_nd(x, w, **kw), 1e-12)
     assert counted["forward"] == 2
 
 
@@ -242,8 +234,8 @@ def test_other_layers_keep_their_paths(counted, mode, stride, n, groups, c_in):
     op = tc.conv_operator(w, size, **kw)
     M = ref_conv_nd_matrix(w, size, **kw)
     x, y = rng.standard_normal(M.shape[1]), rng.standard_normal(M.shape[0])
-    _close(op @ x, M @ x, 1e-12)
-    _close(op.rmatvec(y), M.T @ y, 1e-12)
+    assert_close(op @ x, M @ x, 1e-12)
+    assert_close(op.rmatvec(y), M.T @ y, 1e-12)
     assert counted == {"forward": 0, "adjoint": 0}
 
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import toeplitz_conv as tc
-from checks import assert_operator_matches, dot_test
+from checks import assert_close, assert_operator_matches, dot_test
 from reference import PADDING_MODES, ref_conv_nd, ref_conv_nd_matrix
 from strategies import conv_nd_configs
 from toeplitz_conv import _compiled
@@ -29,14 +29,6 @@ WINOGRAD = ("winograd", "winograd2")
 def _random(rng, shape, complex_=False):
     a = rng.standard_normal(shape)
     return a + 1j * rng.standard_normal(shape) if complex_ else a
-
-
-def _close(got, want, rtol):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-    err = float(np.abs(got - want).max(initial=0.0))
-    assert err <= rtol * scale, f"max error {err:.3g} (scale {scale:.3g}, rtol {rtol:.1g})"
 
 
 def _applies(method: str, n: int, K, stride, dilation) -> bool:
@@ -144,14 +136,14 @@ def test_depthwise_direct_path_large(compiled, multiplier, stride):
     M = tc.conv_matrix(w, size, **kw)
     X = rng.standard_normal((M.shape[1], 2))
     Y = rng.standard_normal((M.shape[0], 2))
-    _close(op.matmat(X), M @ X, 1e-12)
-    _close(op.rmatmat(Y), M.T @ Y, 1e-12)
+    assert_close(op.matmat(X), M @ X, 1e-12)
+    assert_close(op.rmatmat(Y), M.T @ Y, 1e-12)
     # 1-D: one channel much longer than a block of positions
     w1 = rng.standard_normal((2 * multiplier, 1, 5))
     op1 = tc.conv_operator(w1, 30_000, groups=2, stride=stride, padding=2)
     M1 = tc.conv_matrix(w1, 30_000, groups=2, stride=stride, padding=2)
     x1 = rng.standard_normal(M1.shape[1])
-    _close(op1 @ x1, M1 @ x1, 1e-12)
+    assert_close(op1 @ x1, M1 @ x1, 1e-12)
 
 
 @pytest.fixture(params=[True, False], ids=["compiled", "numpy"])
@@ -174,7 +166,7 @@ def test_compiled_kernels_load_when_numba_is_installed():
     x = np.linspace(-1, 1, 2 * 36)
     want = tc.conv_operator(w, (6, 6), padding=1, groups=2) @ x
     half = tc.conv_operator(w.astype(np.float16), (6, 6), padding=1, groups=2)
-    _close(half @ x.astype(np.float16), want, 1e-2)
+    assert_close(half @ x.astype(np.float16), want, 1e-2)
 
 
 @pytest.mark.parametrize(
@@ -207,12 +199,12 @@ def test_depthwise_paths(compiled, n, stride, dilation, padding, mode, multiplie
     assert op.method == "direct"
     assert_operator_matches(op, M, rng, rtol=1e-12, depth=1)
     x = rng.standard_normal((2, C, *size))
-    _close(tc.conv(x, w, **kw), ref_conv_nd(x, w, **kw), 1e-12)
+    assert_close(tc.conv(x, w, **kw), ref_conv_nd(x, w, **kw), 1e-12)
     op32 = tc.conv_operator(w.astype(np.float32), size, **kw)
     X = rng.standard_normal((M.shape[1], 2)).astype(np.float32)
     Y = rng.standard_normal((M.shape[0], 2)).astype(np.float32)
-    _close(op32.matmat(X), M @ X, 1e-5)
-    _close(op32.rmatmat(Y), M.T @ Y, 1e-5)
+    assert_close(op32.matmat(X), M @ X, 1e-5)
+    assert_close(op32.rmatmat(Y), M.T @ Y, 1e-5)
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -230,8 +222,8 @@ def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
     op = tc.conv_operator(w, size, **kw)
     X = rng.standard_normal((M.shape[1], 3))
     Y = rng.standard_normal((M.shape[0], 3))
-    _close(op.matmat(X), M @ X, 1e-12)
-    _close(op.rmatmat(Y), M.T @ Y, 1e-12)
+    assert_close(op.matmat(X), M @ X, 1e-12)
+    assert_close(op.rmatmat(Y), M.T @ Y, 1e-12)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -273,8 +265,8 @@ def test_float32_against_float64_matrix(compiled, method, batch):
     got, got_t = op.matmat(X), op.rmatmat(Y)
     assert got.dtype == np.float32 and got_t.dtype == np.float32
     assert got.shape == (M.shape[0], batch) and got_t.shape == (M.shape[1], batch)
-    _close(got, M @ X.astype(np.float64), F32_RTOL[method])
-    _close(got_t, M.T @ Y.astype(np.float64), F32_RTOL[method])
+    assert_close(got, M @ X.astype(np.float64), F32_RTOL[method])
+    assert_close(got_t, M.T @ Y.astype(np.float64), F32_RTOL[method])
 
 
 @pytest.mark.parametrize("method", ["auto", *METHODS])
@@ -292,11 +284,11 @@ def test_forward_passes_against_torch(compiled, torch, method, dtype):
         got = tc.conv(x, w, padding=1, groups=2, method=method)
         want = conv(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=2).numpy()
         assert got.dtype == dtype
-        _close(got, want, rtol)
+        assert_close(got, want, rtol)
         y = rng.standard_normal((batch, 6, *(17,) * n)).astype(dtype)
         got_t = tc.conv_transpose(y, w, padding=1, groups=2, method=method)
         want_t = conv_t(torch.from_numpy(y), torch.from_numpy(w), padding=1, groups=2).numpy()
-        _close(got_t, want_t, rtol)
+        assert_close(got_t, want_t, rtol)
 
 
 def test_auto_choice_is_public_and_small_layers_run_direct():
@@ -447,8 +439,8 @@ def test_winograd_in_many_blocks(compiled, monkeypatch, method, n, dtype):
     assert op.method == method
     X = _random(rng, (M.shape[1], 3), dtype == np.complex128)
     Y = _random(rng, (M.shape[0], 3), dtype == np.complex128)
-    _close(op.matmat(X), M @ X, 1e-10)
-    _close(op.rmatmat(Y), M.conj().T @ Y, 1e-10)
+    assert_close(op.matmat(X), M @ X, 1e-10)
+    assert_close(op.rmatmat(Y), M.conj().T @ Y, 1e-10)
     dot_test(op, rng)
 
 
@@ -480,10 +472,10 @@ def test_thick_adjoint_paths(compiled, padding, dilation, mode, method):
     M = tc.conv_matrix(w, size, format="dense", **kw)
     op = tc.conv_operator(w, size, method=method, **kw)
     Y = rng.standard_normal((M.shape[0], 2))
-    _close(op.rmatmat(Y), M.T @ Y, 1e-10)
+    assert_close(op.rmatmat(Y), M.T @ Y, 1e-10)
     dot_test(op, rng)
     op32 = tc.conv_operator(w.astype(np.float32), size, method=method, **kw)
-    _close(op32.rmatmat(Y.astype(np.float32)), M.T @ Y, 1e-4)
+    assert_close(op32.rmatmat(Y.astype(np.float32)), M.T @ Y, 1e-4)
 
 
 def test_winograd_without_numba(monkeypatch):
@@ -506,8 +498,8 @@ def test_winograd_without_numba(monkeypatch):
     assert thin.method == "direct"
     exact = tc.conv_operator(w, side, padding=1, method="direct")
     x, y = rng.standard_normal(exact.shape[1]), rng.standard_normal(exact.shape[0])
-    _close(op @ x.astype(np.float32), exact @ x, 1e-5)
-    _close(op.H @ y.astype(np.float32), exact.H @ y, 1e-5)
+    assert_close(op @ x.astype(np.float32), exact @ x, 1e-5)
+    assert_close(op.H @ y.astype(np.float32), exact.H @ y, 1e-5)
     f4 = tc.conv_operator(w[:4, :3], (9, 7), padding=1, method="winograd")
     M = tc.conv_matrix(w[:4, :3], (9, 7), padding=1, format="dense")
     assert_operator_matches(f4, M, rng, rtol=1e-10, depth=1)

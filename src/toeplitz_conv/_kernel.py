@@ -569,9 +569,9 @@ class _Winograd:
     pass, by Winograd too.
     """
 
-    method = "winograd"
-    flipped_adjoint = True
     tiles: Tiles = F4
+    method = F4.name  # "winograd"
+    flipped_adjoint = True
     share = 4  # the part of the patch budget a 2-D block of transformed tiles takes
 
     def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
@@ -609,8 +609,8 @@ class _Winograd2(_Winograd):
     """3-tap and 3x3 kernels, stride and dilation 1, by F(2, 3) / F(2x2, 3x3) tiles: the
     direct sum's rounding (``"auto"`` takes it for thick 2-D layers)."""
 
-    method = "winograd2"
     tiles = F2
+    method = F2.name  # "winograd2"
     share = 8
 
 

@@ -26,9 +26,10 @@ CHUNK_ENTRIES = 1 << 22
 MIN_CHUNK_ENTRIES = 1 << 18
 PARALLEL_MIN_ENTRIES = 1 << 20
 
-# ---- operators (_kernel, _compiled)
-#: Whether depthwise layers run the optional compiled kernels (numba, the ``[fast]`` extra)
-#: when it is installed; tests switch it off to run the numpy path on the same machine.
+# ---- operators (_kernel, _compiled, _winograd1d)
+#: Whether the operators run the optional compiled kernels (numba, the ``[fast]`` extra:
+#: depthwise layers, the 2-D Winograd transforms, the 1-D F(4, 3) path) when it is
+#: installed; tests switch it off to run the numpy path on the same machine.
 COMPILED = True
 
 # ---- files (_mtx, _mat)

@@ -25,8 +25,10 @@ Run ``python benchmarks/spectral_nd.py`` (the full table; minutes) or ``--smoke`
 BLAS runs single-threaded unless ``OPENBLAS_NUM_THREADS`` says otherwise (set before numpy
 is imported): batches of small factorisations are split over the package's own thread pool
 instead, and on a busy machine a threaded BLAS makes each 64 x 64 factorisation a hundred
-times slower. The ResNet table's block-Cholesky certificates use every BLAS thread they are
-given (``OPENBLAS_NUM_THREADS=2`` on two cores).
+times slower. The ResNet table's block-Cholesky certificates use every core once BLAS may use
+more than one thread (``OPENBLAS_NUM_THREADS=2`` on two cores; the package's threads, one BLAS
+thread each). ``--rows TEXT`` runs only the ResNet rows whose name contains TEXT;
+``--cpu-time`` adds our CPU seconds and the load average (steadier on a shared host).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -49,6 +50,7 @@ import numpy as np
 from . import _tunables as tunables
 from ._compiled import _DTYPES
 from ._plan import Plan, Pool
+from ._threads import blas_threads, max_threads, run
 from ._winograd import winograd_correlate, winograd_weight
 
 __all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "weight6"]
@@ -64,6 +66,8 @@ BLOCK_COLS = 192
 #: numba): below, the transforms outweigh the GEMM they save (measured, float32, n = 65536:
 #: 2, 4 and 8 channels 1.2-2x the direct path's time; 16 -> 16 on 16384 samples 0.67x).
 MIN_CHANNELS = 16
+#: Blocks of tiles a thread takes at the least (fewer: the caller's thread does them all).
+_BLOCKS_A_THREAD = 2
 
 # the points 0, 1, -1, 2, -1/2 and infinity: A^T (4 x 6), G (6 x 3), B^T (6 x 6)
 _AT = np.array(
@@ -276,23 +280,53 @@ def correlate3(
     step = max(1, min(tiles, BLOCK_COLS // B))  # tiles per block
     real = np.empty(0, dtype=dtype).real.dtype  # (real coefficients for complex data too)
     bt, at = _BT.astype(real), _AT.astype(real)
-    v_buf = pool.take((SPAN * C * step * B,), dtype)
-    u_buf = pool.take((SPAN * c_out * step * B,), dtype)
-    ph = pool.take((TILE, (step + 1) * B), dtype)
     rows, y2 = x.reshape(C, L * B), y.reshape(c_out, output_length * B)
-    for t0 in range(0, tiles, step):
-        nq = min(step, tiles - t0) * B
-        v = v_buf[: SPAN * C * nq].reshape(SPAN, C, nq)
-        u = u_buf[: SPAN * c_out * nq].reshape(SPAN, c_out, nq)
-        fast.tiles_in(rows, L, pad_left, B, bt, t0, v, ph)
-        v4, u4 = v.reshape(SPAN, groups, G, nq), u.reshape(SPAN, groups, cog, nq)
-        if G == 1:  # one input channel per group: outer products
-            np.multiply(m, v4, out=u4)
-        else:
-            np.matmul(m, v4, out=u4)
-        fast.tiles_out(u, at, B, t0, y2, ph)
-    for buf in (v_buf, u_buf, ph):
-        pool.give(buf)
+    starts = range(0, tiles, step)
+    # the blocks write disjoint outputs: with enough of them, a run of blocks per thread
+    # (the compiled loops release the GIL; BLAS on one thread each)
+    threads = min(max_threads(), len(starts) // _BLOCKS_A_THREAD)
+    runs = (
+        [
+            starts[len(starts) * i // threads : len(starts) * (i + 1) // threads]
+            for i in range(threads)
+        ]
+        if threads > 1
+        else [starts]
+    )
+    scratch = [
+        tuple(
+            pool.take(shape, dtype)
+            for shape in (
+                (SPAN * C * step * B,),
+                (SPAN * c_out * step * B,),
+                (TILE, (step + 1) * B),
+            )
+        )
+        for _ in runs
+    ]
+
+    def blocks(run_starts: range, v_buf: np.ndarray, u_buf: np.ndarray, ph: np.ndarray) -> None:
+        for t0 in run_starts:
+            nq = min(step, tiles - t0) * B
+            v = v_buf[: SPAN * C * nq].reshape(SPAN, C, nq)
+            u = u_buf[: SPAN * c_out * nq].reshape(SPAN, c_out, nq)
+            fast.tiles_in(rows, L, pad_left, B, bt, t0, v, ph)
+            v4, u4 = v.reshape(SPAN, groups, G, nq), u.reshape(SPAN, groups, cog, nq)
+            if G == 1:  # one input channel per group: outer products
+                np.multiply(m, v4, out=u4)
+            else:
+                np.matmul(m, v4, out=u4)
+            fast.tiles_out(u, at, B, t0, y2, ph)
+
+    tasks = [functools.partial(blocks, r, *bufs) for r, bufs in zip(runs, scratch, strict=True)]
+    if len(tasks) > 1:
+        with blas_threads(1):
+            run(tasks)
+    else:
+        tasks[0]()
+    for bufs in scratch:
+        for buf in bufs:
+            pool.give(buf)
     return y
 
 

@@ -84,10 +84,13 @@ def test_layers_equal_the_matrix(on, groups, c_in_g, c_out_g, mode, pads, size, 
 
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("pad", [0, 1, 5])
-def test_many_blocks(compiled, monkeypatch, batch, pad):
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_many_blocks(compiled, monkeypatch, batch, pad, threads):
     """Blocks of a few tiles (a partial last one), zero padding wider than a tile, signals
-    shorter and longer than a block, one tile; float64 and complex128."""
+    shorter and longer than a block, one tile; float64 and complex128; the blocks in the
+    caller's thread, or in uneven runs on three threads."""
     monkeypatch.setattr(w1d, "BLOCK_COLS", 1)  # one tile a block
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", threads)
     rng = np.random.default_rng(batch + pad)
     for size, dtype in ((1 + 2 * (pad == 0), np.float64), (9, np.complex128), (203, np.float64)):
         w = _random(rng, (5, 4, 3), dtype == np.complex128)

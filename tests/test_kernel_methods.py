@@ -486,7 +486,7 @@ def test_winograd_without_numba(monkeypatch):
     import toeplitz_conv._kernel as kernel_module
 
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
-    monkeypatch.setattr(_compiled, "_built", [])
+    monkeypatch.setattr(_compiled, "_built", {})
     assert _compiled.kernels(np.dtype(np.float32)) is None
     channels, volume = kernel_module.WINOGRAD2_FROM["numpy"]
     side = int(np.ceil(np.sqrt(volume / channels)))

@@ -19,6 +19,7 @@ callers keep their numpy path. The first call per dtype compiles (about a second
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,26 +41,33 @@ _DTYPES = frozenset(np.dtype(t) for t in ("float32", "float64", "complex64", "co
 def kernels(dtype: np.dtype) -> Any:
     """The compiled kernels (:func:`_build`) for arrays of `dtype`, or None without numba, for
     a dtype it does not compile, or when switched off."""
-    if not tunables.COMPILED or np.dtype(dtype) not in _DTYPES:
-        return None
-    return _compiled()
+    return compiled(dtype, _build)
 
 
 _lock = threading.Lock()
-_built: list[SimpleNamespace | None] = []  # the kernels once tried: [kernels] or [None]
+_built: dict[Callable[[Any], SimpleNamespace], SimpleNamespace | None] = {}  # per builder
 
 
-def _compiled() -> Any:
-    if not _built:
+def compiled(dtype: np.dtype, build: Callable[[Any], SimpleNamespace]) -> Any:
+    """What ``build(numba)`` compiles, made once per process, for arrays of `dtype`; None
+    without numba (or one built for another numpy), for a dtype numba does not compile
+    (:data:`_DTYPES`), or when :data:`toeplitz_conv._tunables.COMPILED` is false.
+
+    Each module of compiled kernels passes its own `build` (this module's
+    :func:`_build`, :func:`toeplitz_conv._winograd1d._build`).
+    """
+    if not tunables.COMPILED or np.dtype(dtype) not in _DTYPES:
+        return None
+    if build not in _built:
         with _lock:  # built once, also when several threads ask at once
-            if not _built:
+            if build not in _built:
                 try:
                     import numba
                 except Exception:  # not installed, or built for another numpy: numpy's path
-                    _built.append(None)
+                    _built[build] = None
                 else:
-                    _built.append(_build(numba))
-    return _built[0]
+                    _built[build] = build(numba)
+    return _built[build]
 
 
 def _build(numba: Any) -> SimpleNamespace:

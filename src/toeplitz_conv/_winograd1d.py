@@ -41,14 +41,12 @@ References
 from __future__ import annotations
 
 import functools
-import threading
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from . import _tunables as tunables
-from ._compiled import _DTYPES
+from ._compiled import compiled
 from ._plan import Plan, Pool
 from ._threads import blas_threads, max_threads, run
 from ._winograd import winograd_correlate, winograd_weight
@@ -110,28 +108,16 @@ def weight6(weight: np.ndarray, groups: int, dtype: np.dtype) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- numba, lazily
-_lock = threading.Lock()
-_built: list[SimpleNamespace | None] = []  # the kernels once tried: [kernels] or [None]
+def _build(numba: Any) -> SimpleNamespace:
+    """Compile the two transform loops (:func:`_tiles_in`, :func:`_tiles_out`)."""
+    jit = numba.njit(cache=True, nogil=True)
+    return SimpleNamespace(tiles_in=jit(_tiles_in), tiles_out=jit(_tiles_out))
 
 
 def compiled_kernels(dtype: np.dtype) -> Any:
-    """The compiled transforms for arrays of `dtype`, or None: numba not installed, a dtype it
-    does not compile, or :data:`toeplitz_conv._tunables.COMPILED` false."""
-    if not tunables.COMPILED or np.dtype(dtype) not in _DTYPES:
-        return None
-    if not _built:
-        with _lock:  # built once, also when several threads ask at once
-            if not _built:
-                try:
-                    import numba
-                except Exception:  # not installed, or built for another numpy
-                    _built.append(None)
-                else:
-                    jit = numba.njit(cache=True, nogil=True)
-                    _built.append(
-                        SimpleNamespace(tiles_in=jit(_tiles_in), tiles_out=jit(_tiles_out))
-                    )
-    return _built[0]
+    """The compiled transforms for arrays of `dtype`, or None (no numba, a dtype it does not
+    compile, or switched off: :func:`toeplitz_conv._compiled.compiled`)."""
+    return compiled(dtype, _build)
 
 
 # --------------------------------------------------------------------------- the kernels

@@ -676,8 +676,8 @@ def _factorise(
                 # the last block is G's own (untouched) only in a full row: see _row_tasks
                 last = profile if width == b else dense
                 below = [row(j + d) for d in range(1, width + 1)]
-                solve, first, rest = _row_tasks(ops, R, below, n, last, dense)
                 if parallel:
+                    solve, first, rest = _row_tasks(ops, R, below, n, last, dense)
                     run(solve)
                     run(first)
                     extra: list[_Task] = [functools.partial(pivot, j + 1, below[0])]
@@ -685,8 +685,7 @@ def _factorise(
                         extra.append(functools.partial(make, j + b + 1))
                     run(extra + rest)  # the pool takes them in order: the pivot first
                 else:
-                    for task in solve + first + rest:
-                        task()
+                    _row_step(ops, R, below, n, last)
             spare.append(rows.pop(j))
             clock.on_time(_row_flops(width, n) * (4 if cplx else 1))
     return trace

@@ -51,7 +51,7 @@ import numpy as np
 
 from ._compiled import kernels
 
-__all__ = ["F2", "F4", "Tiles", "winograd_correlate", "winograd_weight"]
+__all__ = ["F2", "F4", "Tiles", "point_products", "winograd_correlate", "winograd_weight"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,7 +302,6 @@ def _compiled_tiles(
     full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
     row = points * max(C, c_out) * cols * B * xp.dtype.itemsize
     step = max(1, min(rows, block_bytes // max(1, row)))
-    groups, cog, G = m.shape[1:]
     for t0 in range(0, rows, step):
         t1 = min(rows, t0 + step)
         tq = (t1 - t0) * cols
@@ -312,11 +311,7 @@ def _compiled_tiles(
         v3, u3 = v[:, : C * q].reshape(points, C, q), u[:, : c_out * q].reshape(points, c_out, q)
         for b in range(B):  # the columns of sample b: [b tq, (b + 1) tq)
             fast.tiles_in[T](xp[..., b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
-        v4, u4 = v3.reshape(points, groups, G, q), u3.reshape(points, groups, cog, q)
-        if G == 1:  # one input channel per group (depthwise): outer products
-            np.multiply(m, v4, out=u4)
-        else:
-            np.matmul(m, v4, out=u4)
+        point_products(m, v3, u3)
         for b in range(B):
             fast.tiles_out[T](u3[:, :, b * tq : (b + 1) * tq], full[b], t0, t1 - t0, cols)
         pool.give(v)
@@ -381,10 +376,22 @@ def _point_products(v: np.ndarray, m: np.ndarray, pool: Scratch) -> np.ndarray:
     handed back, `u` (flat, ``(P, C_out, cols)``) taken from `pool`."""
     points, groups, cog, G = m.shape
     u = pool.take((points * groups * cog * (v.size // (points * groups * G)),), v.dtype)
-    u4, v4 = u.reshape(points, groups, cog, -1), v.reshape(points, groups, G, -1)
-    if G == 1:  # one input channel per group (depthwise): outer products
+    point_products(m, v, u)
+    pool.give(v)
+    return u
+
+
+def point_products(m: np.ndarray, v: np.ndarray, u: np.ndarray) -> None:
+    """``u[p] = m[p] @ v[p]`` per transform point ``p`` and group, into `u`.
+
+    `m` is ``(P, groups, C_out/groups, G)`` (:func:`winograd_weight`); `v` holds
+    ``(P, C_in, cols)`` and `u` ``(P, C_out, cols)`` values, each a view that splits
+    its channel axis into groups without a copy. One input channel per group
+    (depthwise): outer products.
+    """
+    points, groups, cog, G = m.shape
+    v4, u4 = v.reshape(points, groups, G, -1), u.reshape(points, groups, cog, -1)
+    if G == 1:
         np.multiply(m, v4, out=u4)
     else:
         np.matmul(m, v4, out=u4)
-    pool.give(v)
-    return u

@@ -49,7 +49,7 @@ import numpy as np
 from ._compiled import compiled
 from ._plan import Plan, Pool
 from ._threads import blas_threads, max_threads, run
-from ._winograd import winograd_correlate, winograd_weight
+from ._winograd import point_products, winograd_correlate, winograd_weight
 
 __all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "weight6"]
 
@@ -260,7 +260,6 @@ def correlate3(
     """
     C, L, B = x.shape
     dtype = x.dtype
-    _, groups, cog, G = m.shape
     y = np.empty((c_out, output_length, B), dtype=dtype)
     tiles = -(-output_length // TILE)
     step = max(1, min(tiles, BLOCK_COLS // B))  # tiles per block
@@ -297,11 +296,7 @@ def correlate3(
             v = v_buf[: SPAN * C * nq].reshape(SPAN, C, nq)
             u = u_buf[: SPAN * c_out * nq].reshape(SPAN, c_out, nq)
             fast.tiles_in(rows, L, pad_left, B, bt, t0, v, ph)
-            v4, u4 = v.reshape(SPAN, groups, G, nq), u.reshape(SPAN, groups, cog, nq)
-            if G == 1:  # one input channel per group: outer products
-                np.multiply(m, v4, out=u4)
-            else:
-                np.matmul(m, v4, out=u4)
+            point_products(m, v, u)
             fast.tiles_out(u, at, B, t0, y2, ph)
 
     tasks = [functools.partial(blocks, r, *bufs) for r, bufs in zip(runs, scratch, strict=True)]

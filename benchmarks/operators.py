@@ -137,7 +137,7 @@ def fft_rows(layers, rounds: int, threads: int):
 
 def _applies(method: str, K: tuple[int, ...], s: int) -> bool:
     if method in ("winograd", "winograd2"):
-        return len(K) <= 2 and set(K) == {3} and s == 1
+        return len(K) <= 2 and set(K) == {3} and s in ((1, 2) if method == "winograd2" else (1,))
     return method in ("auto", "direct") or len(K) == 1
 
 
@@ -145,7 +145,7 @@ def _compiled_path(method: str, K: tuple[int, ...], s: int, depthwise: bool) -> 
     """Whether `method` runs compiled kernels with numba on this layer (so that a row without
     them is timed too): depthwise layers' direct path, 2-D Winograd transforms (also when
     "auto" picks them)."""
-    winograd = len(K) == 2 and set(K) == {3} and s == 1
+    winograd = len(K) == 2 and set(K) == {3} and s in (1, 2)
     if method == "auto":
         return depthwise or winograd
     if method == "direct":

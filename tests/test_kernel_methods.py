@@ -35,7 +35,8 @@ def _applies(method: str, n: int, K, stride, dilation) -> bool:
     if method == "fft":
         return n == 1
     if method in WINOGRAD:
-        return n <= 2 and all(k == 3 for k in K) and set(stride) | set(dilation) == {1}
+        strides = ({1}, {2}) if method == "winograd2" else ({1},)
+        return n <= 2 and all(k == 3 for k in K) and set(dilation) == {1} and set(stride) in strides
     return True
 
 
@@ -76,9 +77,10 @@ def test_2d_methods_equal_the_matrix(cfg, complex_):
     _check_methods(cfg, complex_)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     method=st.sampled_from(WINOGRAD),
+    stride=st.integers(1, 2),
     n=st.integers(1, 2),
     groups=st.integers(1, 3),
     c_in_g=st.integers(1, 3),
@@ -91,13 +93,16 @@ def test_2d_methods_equal_the_matrix(cfg, complex_):
     seed=st.integers(0, 2**16),
 )
 def test_winograd_layers_equal_the_matrix(
-    method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, compiled, seed
+    method, stride, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, compiled, seed
 ):
-    """3-tap / 3x3 stride-1 layers (the only ones Winograd takes): tiles that do not divide
-    the output, every padding mode, groups and channel multipliers; 2-D layers on the
-    compiled transforms (with numba) and on numpy's GEMMs."""
+    """3-tap / 3x3 layers with stride 1 (and 2 for "winograd2", the layers Winograd takes):
+    tiles that do not divide the output, every padding mode, groups and channel
+    multipliers; 2-D layers on the compiled transforms (with numba) and on numpy's GEMMs."""
+    stride = 1 if method == "winograd" else stride
     with _compiled_switch(compiled):
-        _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed)
+        _check_winograd(
+            method, stride, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed
+        )
 
 
 @contextlib.contextmanager
@@ -111,11 +116,11 @@ def _compiled_switch(on: bool):
         tunables.COMPILED = before
 
 
-def _check_winograd(method, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed):
+def _check_winograd(method, stride, n, groups, c_in_g, c_out_g, mode, pads, size, complex_, seed):
     rng = np.random.default_rng(seed)
     w = _random(rng, (groups * c_out_g, c_in_g, *(3,) * n), complex_)
     padding = tuple(pads[:n])  # at most 2 < 3 <= every size: valid for every mode
-    kw = dict(groups=groups, padding=padding, padding_mode=mode)
+    kw = dict(stride=stride, groups=groups, padding=padding, padding_mode=mode)
     M = tc.conv_matrix(w, tuple(size[:n]), format="dense", **kw)
     op = tc.conv_operator(w, tuple(size[:n]), method=method, **kw)
     assert op.method == method
@@ -226,22 +231,26 @@ def test_depthwise_tiny_blocks(compiled, monkeypatch, n):
     assert_close(op.rmatmat(Y), M.T @ Y, 1e-12)
 
 
-@pytest.mark.parametrize("method", METHODS)
+# (method, stride): every method, and "winograd2" at stride 2 (polyphase tiles)
+METHOD_STRIDES = [*((m, 1) for m in METHODS), ("winograd2", 2)]
+
+
+@pytest.mark.parametrize(("method", "stride"), METHOD_STRIDES, ids=str)
 @pytest.mark.parametrize("complex_", [False, True])
-def test_dot_tests(compiled, method, complex_):
+def test_dot_tests(compiled, method, stride, complex_):
     rng = np.random.default_rng(3)
     if method == "fft":
         w, size = _random(rng, (4, 2, 7), complex_), (50,)
         kw = dict(stride=2, padding=(3, 1), groups=2, padding_mode="circular")
     else:
         w, size = _random(rng, (4, 2, 3, 3), complex_), (11, 9)
-        kw = dict(padding=((2, 1), 1), groups=2, padding_mode="reflect")
+        kw = dict(stride=stride, padding=((2, 1), 1), groups=2, padding_mode="reflect")
     op = tc.conv_operator(w, size, method=method, **kw)
     dot_test(op, rng)
     dot_test(op.H, rng)
     dot_test(op.T, rng)
     dot_test(op, rng, complex_model=False, complex_data=False)
-    tr = tc.conv_transpose_operator(w, size, method=method, **{"groups": kw["groups"]})
+    tr = tc.conv_transpose_operator(w, size, method=method, groups=kw["groups"], stride=stride)
     assert tr.method == method
     dot_test(tr, rng)
 
@@ -250,14 +259,15 @@ def test_dot_tests(compiled, method, complex_):
 F32_RTOL = {"direct": 1e-5, "fft": 1e-5, "winograd": 1e-4, "winograd2": 1e-5}
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("method", "stride"), METHOD_STRIDES, ids=str)
 @pytest.mark.parametrize("batch", [0, 1, 3])
-def test_float32_against_float64_matrix(compiled, method, batch):
+def test_float32_against_float64_matrix(compiled, method, stride, batch):
     rng = np.random.default_rng(4)
     if method == "fft":
         w, size, kw = rng.standard_normal((8, 8, 3)), (300,), dict(padding=1)
     else:
-        w, size, kw = rng.standard_normal((16, 8, 3, 3)), (20, 23), dict(padding=1)
+        w, size = rng.standard_normal((16, 8, 3, 3)), (20, 23)
+        kw = dict(padding=1, stride=stride)
     M = tc.conv_matrix(w, size, format="dense", **kw)
     op = tc.conv_operator(w.astype(np.float32), size, method=method, **kw)
     X = rng.standard_normal((M.shape[1], batch)).astype(np.float32)
@@ -269,25 +279,26 @@ def test_float32_against_float64_matrix(compiled, method, batch):
     assert_close(got_t, M.T @ Y.astype(np.float64), F32_RTOL[method])
 
 
-@pytest.mark.parametrize("method", ["auto", *METHODS])
+@pytest.mark.parametrize(("method", "stride"), [("auto", 1), ("auto", 2), *METHOD_STRIDES], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_passes_against_torch(compiled, torch, method, dtype):
+def test_forward_passes_against_torch(compiled, torch, method, stride, dtype):
     """tc.conv / tc.conv_transpose with `method` against torch, batches of 0 and 2."""
     F = torch.nn.functional
     rng = np.random.default_rng(5)
     rtol = {np.float32: F32_RTOL.get(method, 1e-5), np.float64: 1e-11}[dtype]
     n = 1 if method == "fft" else 2
     w = rng.standard_normal((6, 3, *(3,) * n)).astype(dtype)
+    kw = dict(padding=1, groups=2, stride=stride)
     for batch in (0, 2):
         x = rng.standard_normal((batch, 6, *(17,) * n)).astype(dtype)
         conv, conv_t = (F.conv1d, F.conv_transpose1d) if n == 1 else (F.conv2d, F.conv_transpose2d)
-        got = tc.conv(x, w, padding=1, groups=2, method=method)
-        want = conv(torch.from_numpy(x), torch.from_numpy(w), padding=1, groups=2).numpy()
+        got = tc.conv(x, w, method=method, **kw)
+        want = conv(torch.from_numpy(x), torch.from_numpy(w), **kw).numpy()
         assert got.dtype == dtype
         assert_close(got, want, rtol)
         y = rng.standard_normal((batch, 6, *(17,) * n)).astype(dtype)
-        got_t = tc.conv_transpose(y, w, padding=1, groups=2, method=method)
-        want_t = conv_t(torch.from_numpy(y), torch.from_numpy(w), padding=1, groups=2).numpy()
+        got_t = tc.conv_transpose(y, w, method=method, **kw)
+        want_t = conv_t(torch.from_numpy(y), torch.from_numpy(w), **kw).numpy()
         assert_close(got_t, want_t, rtol)
 
 
@@ -314,7 +325,13 @@ def test_auto_choice_is_public_and_small_layers_run_direct():
         ((128, 64, 3, 3), (30, 30), dict(padding="valid"), "winograd2"),
         ((64, 64, 3, 3), (28, 28), dict(padding=1, padding_mode="reflect"), "winograd2"),
         ((64, 64, 3, 3), (6, 6), dict(padding=1), "direct"),  # too small
-        ((64, 64, 3, 3), (28, 28), dict(padding=1, stride=2), "direct"),
+        ((64, 64, 3, 3), (28, 28), dict(padding=1, stride=2), "s2"),
+        ((128, 128, 3, 3), (28, 28), dict(padding=1, stride=2), "s2"),
+        ((128, 64, 3, 3), (56, 56), dict(padding=1, stride=2), "direct"),  # widens
+        ((64, 128, 3, 3), (28, 28), dict(padding=1, stride=2), "s2"),  # narrows
+        ((256, 256, 3, 3), (28, 28), dict(padding=1, stride=2), "direct"),  # 256 channels
+        ((64, 64, 3, 3), (14, 14), dict(padding=1, stride=2), "direct"),  # too small
+        ((64, 64, 3, 3), (28, 28), dict(padding=1, stride=(2, 1)), "direct"),
         ((64, 64, 3, 3), (28, 28), dict(padding=2, dilation=2), "direct"),
         ((64, 64, 5, 5), (28, 28), dict(padding=2), "direct"),
         ((64, 1, 3, 3), (56, 56), dict(padding=1, groups=64), "direct"),  # depthwise
@@ -324,8 +341,11 @@ def test_auto_choice_is_public_and_small_layers_run_direct():
 )
 def test_auto_takes_winograd2_for_thick_dense_3x3(compiled, shape, size, kw, want):
     """ "auto" takes F(2x2, 3x3) for thick 2-D 3x3 layers (the thresholds of WINOGRAD2_FROM,
-    compiled or numpy), forward and adjoint, and rounds within 10x the direct sum
-    (float32, against the float64 direct operator)."""
+    compiled or numpy; "s2": stride 2, WINOGRAD2_STRIDE2, compiled only), forward and
+    adjoint, and rounds within 10x the direct sum (float32, against the float64 direct
+    operator)."""
+    if want == "s2":
+        want = "winograd2" if compiled else "direct"
     rng = np.random.default_rng(7)
     w = rng.standard_normal(shape)
     w32 = w.astype(np.float32)
@@ -366,6 +386,29 @@ def test_auto_thresholds(monkeypatch, compiled_path):
     assert tc.conv_operator(w_thin, 2 * side, padding=1).method == "direct"
 
 
+def test_auto_stride2_thresholds(compiled):
+    """The thresholds of WINOGRAD2_STRIDE2 at their edges: channels per group at least
+    ``least`` and at most ``most``, not widening, and the output volume; numpy never."""
+    import toeplitz_conv._kernel as kernel_module
+
+    least, most, volume = kernel_module.WINOGRAD2_STRIDE2
+    side = int(np.ceil(np.sqrt(volume / least)))  # the output side: input 2 side, padding 1
+
+    def method(c_out, c_in, out_side, groups=1):
+        w = np.zeros((c_out, c_in // groups, 3, 3), dtype=np.float32)
+        return tc.conv_operator(w, 2 * out_side, stride=2, padding=1, groups=groups).method
+
+    want = "winograd2" if compiled else "direct"
+    assert method(least, least, side) == want
+    assert method(most, most, side) == want
+    assert method(least, 2 * least, side) == want  # narrows
+    assert method(least, least, side - 1) == "direct"
+    assert method(least - 1, least - 1, 2 * side) == "direct"
+    assert method(most + 1, most + 1, side) == "direct"
+    assert method(2 * least, least, side) == "direct"  # widens
+    assert method(2 * least, 2 * least, side, groups=2) == want  # per group
+
+
 @pytest.mark.parametrize("bad", ["Direct", "fast", "", None, 3])
 def test_bad_method_names_the_argument_value_and_choices(bad):
     w = np.ones((1, 1, 3, 3))
@@ -385,7 +428,8 @@ def test_bad_method_names_the_argument_value_and_choices(bad):
     "shape, size, kw, why",
     [
         ((1, 1, 5, 5), (9, 9), {}, "kernel_size=\\(5, 5\\)"),
-        ((1, 1, 3, 3), (9, 9), {"stride": 2}, "stride=\\(2, 2\\)"),
+        ((1, 1, 3, 3), (9, 9), {"stride": (2, 1)}, "stride=\\(2, 1\\)"),
+        ((1, 1, 3, 3), (9, 9), {"stride": 3}, "stride=\\(3, 3\\)"),
         ((1, 1, 3), (9,), {"dilation": 2}, "dilation=\\(2,\\)"),
         ((1, 1, 3, 3, 3), (5, 5, 5), {}, "kernel_size=\\(3, 3, 3\\)"),
     ],
@@ -396,6 +440,15 @@ def test_winograd_refuses_other_layers(shape, size, kw, why, method):
         tc.conv_operator(np.ones(shape), size, method=method, **kw)
     with pytest.raises(ValueError, match=f"method='{method}'"):
         tc.conv(np.ones((1, *size)), np.ones(shape), method=method, **kw)
+
+
+def test_winograd_f4_refuses_stride_2():
+    """Only F(2, 3) has stride-2 tiles; F(4, 3) names what it takes."""
+    with pytest.raises(ValueError, match=r"method='winograd' computes.*stride 1 on every axis"):
+        tc.conv_operator(np.ones((1, 1, 3, 3)), 9, stride=2, method="winograd")
+    assert tc.conv_operator(np.ones((1, 1, 3, 3)), 9, stride=2, method="winograd2").method == (
+        "winograd2"
+    )
 
 
 def test_fft_refuses_nd_layers():
@@ -421,10 +474,10 @@ def test_auto_error_within_ten_times_direct(c, K, n):
     assert err["auto"] <= 10 * err["direct"], err
 
 
-@pytest.mark.parametrize("method", WINOGRAD)
+@pytest.mark.parametrize(("method", "stride"), [(m, 1) for m in WINOGRAD] + [("winograd2", 2)])
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.complex128])
-def test_winograd_in_many_blocks(compiled, monkeypatch, method, n, dtype):
+def test_winograd_in_many_blocks(compiled, monkeypatch, method, stride, n, dtype):
     """Tiles taken a few rows at a time (tiny blocks, a partial last one), batches of 3."""
     import toeplitz_conv._plan as plan_module
 
@@ -433,7 +486,7 @@ def test_winograd_in_many_blocks(compiled, monkeypatch, method, n, dtype):
     rng = np.random.default_rng(n)
     w = _random(rng, (5, 4, *(3,) * n), dtype == np.complex128)
     size = (23,) if n == 1 else (19, 10)
-    kw = dict(padding=1, padding_mode="zeros")
+    kw = dict(padding=1, padding_mode="zeros", stride=stride)
     M = tc.conv_matrix(w, size, format="dense", **kw)
     op = tc.conv_operator(w, size, method=method, **kw)
     assert op.method == method
@@ -503,3 +556,8 @@ def test_winograd_without_numba(monkeypatch):
     f4 = tc.conv_operator(w[:4, :3], (9, 7), padding=1, method="winograd")
     M = tc.conv_matrix(w[:4, :3], (9, 7), padding=1, format="dense")
     assert_operator_matches(f4, M, rng, rtol=1e-10, depth=1)
+    strided = tc.conv_operator(w.astype(np.float32), 2 * side, stride=2, padding=1)
+    assert strided.method == "direct"  # the stride-2 tiles only with numba
+    s2 = tc.conv_operator(w[:4, :3], (9, 7), stride=2, padding=1, method="winograd2")
+    M2 = tc.conv_matrix(w[:4, :3], (9, 7), stride=2, padding=1, format="dense")
+    assert_operator_matches(s2, M2, rng, rtol=1e-10, depth=1)

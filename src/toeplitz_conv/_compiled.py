@@ -72,8 +72,8 @@ def compiled(dtype: np.dtype, build: Callable[[Any], SimpleNamespace]) -> Any:
 
 def _build(numba: Any) -> SimpleNamespace:
     """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint, and
-    the 2-D Winograd tile transforms in and out (``tiles_in[m]``, ``tiles_out[m]`` for
-    F(m x m, 3x3)).
+    the 2-D Winograd tile transforms in and out (``tiles_in[m, s]``, ``tiles_out[m, s]``
+    for F(m x m, 3x3) at stride ``s``).
 
     The kernels are the plain functions below, jitted here; ``_taps_into`` (and the
     transforms of one tile, ``_bt4`` ...) is replaced by its jitted self in this module's
@@ -81,15 +81,16 @@ def _build(numba: Any) -> SimpleNamespace:
     not keep functions that close over another jitted function: they compiled again in
     every process).
     """
-    global _taps_into, _bt4, _at4, _bt6, _at6
+    global _taps_into, _bt4, _at4, _bt5, _at5, _bt6, _at6
     jit = numba.njit(cache=True, nogil=True)
     _taps_into = jit(_taps_into)
     _bt4, _at4, _bt6, _at6 = jit(_bt4), jit(_at4), jit(_bt6), jit(_at6)
+    _bt5, _at5 = jit(_bt5), jit(_at5)
     return SimpleNamespace(
         correlate=jit(_correlate),
         scatter=jit(_scatter),
-        tiles_in={2: jit(_tiles_in2), 4: jit(_tiles_in4)},
-        tiles_out={2: jit(_tiles_out2), 4: jit(_tiles_out4)},
+        tiles_in={(2, 1): jit(_tiles_in2), (4, 1): jit(_tiles_in4), (2, 2): jit(_tiles_in2s2)},
+        tiles_out={(2, 1): jit(_tiles_out2), (4, 1): jit(_tiles_out4), (2, 2): jit(_tiles_out2s2)},
     )
 
 
@@ -187,10 +188,11 @@ def _scatter(rows, wh, starts, n, y):
 
 
 # ----------------------------------------------------------- Winograd transforms (2-D)
-# F(2x2, 3x3) and F(4x4, 3x3) (:mod:`toeplitz_conv._winograd`): each tile read straight from
-# the padded signal and transformed in registers (B^T d B), each tile of outputs transformed
-# (A^T m A) and written straight into place. The tile of transform point p = (i, j) of
-# channel c at tile q (row-major over the block's tiles, batch innermost) is v[i S + j, c, q].
+# F(2x2, 3x3) and F(4x4, 3x3), and F(2x2, 3x3) at stride 2 (:mod:`toeplitz_conv._winograd`):
+# each tile read straight from the padded signal and transformed in registers (B^T d B), each
+# tile of outputs transformed (A^T m A) and written straight into place. The tile of transform
+# point p = (i, j) of channel c at tile q (row-major over the block's tiles, batch innermost)
+# is v[i P + j, c, q] (P points per axis).
 
 
 def _bt4(d0, d1, d2, d3):
@@ -316,3 +318,54 @@ def _tiles_out4(m, y, t0, rows, cols):
                     e = _at6(k0[i], k1[i], k2[i], k3[i], k4[i], k5[i])
                     for j in range(4):
                         y[o, y0 + i, 4 * u + j] = e[j]
+
+
+def _bt5(d0, d1, d2, d3, d4):
+    """``B^T d`` of F(2, 3) at stride 2."""
+    return d0 - d2, d2, d4 - d2, d1, d3
+
+
+def _at5(m0, m1, m2, m3, m4):
+    """``A^T m`` of F(2, 3) at stride 2."""
+    return m0 + m1 + m3, m1 + m2 + m4
+
+
+def _tiles_in2s2(xp, v, t0, rows, cols):
+    """:func:`_tiles_in2` for the 5x5 tiles of F(2x2, 3x3) at stride 2, 4 apart: `v` is
+    ``(25, C, ..)``."""
+    for c in range(xp.shape[0]):
+        for r in range(rows):
+            y0 = 4 * (t0 + r)
+            a0, a1, a2 = xp[c, y0], xp[c, y0 + 1], xp[c, y0 + 2]
+            a3, a4 = xp[c, y0 + 3], xp[c, y0 + 4]
+            # the columns' transforms, each once: a tile's last is the next one's first
+            k0 = _bt5(a0[0], a1[0], a2[0], a3[0], a4[0])
+            for u in range(cols):
+                x, q = 4 * u, r * cols + u
+                k1 = _bt5(a0[x + 1], a1[x + 1], a2[x + 1], a3[x + 1], a4[x + 1])
+                k2 = _bt5(a0[x + 2], a1[x + 2], a2[x + 2], a3[x + 2], a4[x + 2])
+                k3 = _bt5(a0[x + 3], a1[x + 3], a2[x + 3], a3[x + 3], a4[x + 3])
+                k4 = _bt5(a0[x + 4], a1[x + 4], a2[x + 4], a3[x + 4], a4[x + 4])
+                for i in range(5):
+                    e = _bt5(k0[i], k1[i], k2[i], k3[i], k4[i])
+                    for j in range(5):
+                        v[5 * i + j, c, q] = e[j]
+                k0 = k4
+
+
+def _tiles_out2s2(m, y, t0, rows, cols):
+    """:func:`_tiles_out2` for F(2x2, 3x3) at stride 2: `m` is ``(25, C_out, ..)``."""
+    for o in range(y.shape[0]):
+        for r in range(rows):
+            y0 = 2 * (t0 + r)
+            for u in range(cols):
+                q = r * cols + u
+                k0 = _at5(m[0, o, q], m[5, o, q], m[10, o, q], m[15, o, q], m[20, o, q])
+                k1 = _at5(m[1, o, q], m[6, o, q], m[11, o, q], m[16, o, q], m[21, o, q])
+                k2 = _at5(m[2, o, q], m[7, o, q], m[12, o, q], m[17, o, q], m[22, o, q])
+                k3 = _at5(m[3, o, q], m[8, o, q], m[13, o, q], m[18, o, q], m[23, o, q])
+                k4 = _at5(m[4, o, q], m[9, o, q], m[14, o, q], m[19, o, q], m[24, o, q])
+                for i in range(2):
+                    e = _at5(k0[i], k1[i], k2[i], k3[i], k4[i])
+                    for j in range(2):
+                        y[o, y0 + i, 2 * u + j] = e[j]

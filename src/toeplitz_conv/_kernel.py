@@ -43,12 +43,15 @@ The plan, the same for every ``n``:
   sum) or F(4, 3) / F(4x4, 3x3) tiles (``method="winograd"``: in 2-D 3-25x the
   direct sum's error, opt-in; in 1-D with numba fused per block of tiles,
   :mod:`toeplitz_conv._winograd1d`, 0.6-2.6x); the adjoint is the flipped kernel's
-  forward pass, by the same tiles.
+  forward pass, by the same tiles. ``"winograd2"`` also takes stride 2 on every axis
+  (polyphase F(2, 3) tiles, :data:`toeplitz_conv._winograd.S2`; the adjoint is then
+  the direct one).
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 ``"direct"`` (patches and GEMMs), ``"fft"``, ``"winograd2"`` or ``"winograd"``;
 ``"auto"`` picks ``"winograd2"`` for thick dense 2-D 3x3 layers
-(:data:`WINOGRAD2_FROM`), ``"winograd"`` for thick 3-tap 1-D layers with numba
+(:data:`WINOGRAD2_FROM`, stride 2: :data:`WINOGRAD2_STRIDE2`), ``"winograd"`` for
+thick 3-tap 1-D layers with numba
 (:data:`toeplitz_conv._winograd1d.MIN_CHANNELS`), and never 2-D ``"winograd"``.
 
 Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
@@ -91,10 +94,17 @@ from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
-from ._winograd import F2, F4, Tiles, winograd_correlate, winograd_weight
+from ._winograd import F2, F4, S2, Tiles, winograd_correlate, winograd_weight
 from ._winograd1d import MIN_CHANNELS, Winograd1D, compiled_kernels
 
-__all__ = ["FFT_MIN_TAPS", "METHODS", "WINOGRAD2_FROM", "Kernel", "choose_method"]
+__all__ = [
+    "FFT_MIN_TAPS",
+    "METHODS",
+    "WINOGRAD2_FROM",
+    "WINOGRAD2_STRIDE2",
+    "Kernel",
+    "choose_method",
+]
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
@@ -116,6 +126,18 @@ METHODS = ("auto", "direct", "fft", "winograd", "winograd2")
 #: 1.79 (thin: left to direct's thin path); numpy, 64 on 14x14 1.34 / 1.23, 64 on 10x10 1.35
 #: / 1.40, 32 on 14x14 1.62 / 2.14, 32 on 56x56 2.06 / 2.08, 128 on 14x14 1.61 / 1.14.
 WINOGRAD2_FROM = {"compiled": (32, 64 * 7 * 7), "numpy": (64, 64 * 14 * 14)}
+#: ``"auto"`` takes the stride-2 tiles (:data:`~toeplitz_conv._winograd.S2`) for dense 2-D
+#: 3x3 layers with stride 2 and the compiled transforms, from ``(least, most, volume)``:
+#: ``least <= C_out/groups <= G <= most`` channels per group and ``C_out * prod(S_out) >=
+#: volume``. Their products save 1.44x of the GEMM and all of its strided patch copies, which
+#: cost most when a layer does not widen; at 256 channels the 25 point products (256 x 256
+#: on 7x7 tiles) run below the patch GEMM's speed. Measured (float32, one thread, padding 1;
+#: time / torch's, direct against winograd2): 128 -> 128 on 28x28 1.22 / 1.05, 64 -> 64 on
+#: 56x56 1.55 / 1.27, 128 -> 128 on 56x56 1.33 / 1.18, 128 -> 64 on 28x28 1.39 / 1.18,
+#: 48 -> 48 on 40x40 1.37 / 1.27, 64 -> 64 on 28x28 1.15 / 1.11; not taken: 64 -> 64 on
+#: 14x14 0.98 / 1.05, 32 -> 32 on 56x56 1.53 / 1.49, 128 -> 256 on 28x28 1.06 / 1.17, 256 ->
+#: 256 on 14x14 1.05 / 1.43, 256 -> 512 on 14x14 1.00 / 1.38; in numpy 1.18 / 1.35 at best.
+WINOGRAD2_STRIDE2 = (48, 128, 64 * 14 * 14)
 
 
 def choose_method(
@@ -131,7 +153,9 @@ def choose_method(
     taps, more for strides above 4); ``"winograd2"`` for thick dense 2-D 3x3
     layers with stride and dilation 1 (:data:`WINOGRAD2_FROM`, given the weight's
     `shape`, `groups` and the compute `dtype`), which round like the direct sum
-    (float32, 64 -> 64 on 56x56: 3.3e-7 against 5.8e-7) in 0.55-0.65x its time;
+    (float32, 64 -> 64 on 56x56: 3.3e-7 against 5.8e-7) in 0.55-0.65x its time,
+    and for dense 2-D 3x3 layers with stride 2 that do not widen, with numba
+    (:data:`WINOGRAD2_STRIDE2`: 128 -> 128 on 28x28 in 0.85x the direct time);
     ``"winograd"`` for 3-tap 1-D layers with stride and dilation 1, at least
     :data:`~toeplitz_conv._winograd1d.MIN_CHANNELS` channels per group and numba
     for `dtype` (F(4, 3) fused per block, :mod:`toeplitz_conv._winograd1d`: 0.6-2.6x
@@ -144,17 +168,25 @@ def choose_method(
     strides = tuple(g.stride for g in geoms)
     dilations = tuple(g.dilation for g in geoms)
     tiled = K == (3,) * n and set(strides + dilations) == {1}
+    # F(2, 3) also at stride 2 on every axis (:data:`toeplitz_conv._winograd.S2`)
+    halving = K == (3,) * n and set(dilations) == {1} and set(strides) == {2}
     if method == "auto":
         g0 = geoms[0]
         if n == 1 and g0.kernel_size >= FFT_MIN_TAPS * max(1, g0.stride / 4):
             return "fft"
+        fast = dtype is not None and kernels(dtype) is not None
+        if halving and n == 2 and fast and shape is not None:
+            cog, G = shape[0] // groups, shape[1]
+            least, most, volume = WINOGRAD2_STRIDE2
+            output = shape[0] * math.prod(g.output_length for g in geoms)
+            if least <= cog <= G <= most and output >= volume:
+                return "winograd2"
         if tiled and n <= 2 and shape is not None:
             c_out, G = shape[:2]
             if n == 1:  # F(4, 3) fused by numba (0.6-2.6x the direct sum's rounding)
                 thick = min(G, c_out // groups) >= MIN_CHANNELS
                 fused = dtype is not None and compiled_kernels(dtype) is not None
                 return "winograd" if thick and fused else "direct"
-            fast = dtype is not None and kernels(dtype) is not None
             channels, volume = WINOGRAD2_FROM["compiled" if fast else "numpy"]
             output = c_out * math.prod(g.output_length for g in geoms)
             if min(G, c_out // groups) >= channels and output >= volume:
@@ -165,12 +197,14 @@ def choose_method(
             f"method='fft' is for 1-D layers (overlap-save along the one spatial axis); this "
             f"layer has {n} spatial axes: use method='direct' or 'auto'"
         )
-    if method in ("winograd", "winograd2") and (n > 2 or not tiled):
-        m = 4 if method == "winograd" else 2
+    applies = tiled or (method == "winograd2" and halving)
+    if method in ("winograd", "winograd2") and (n > 2 or not applies):
+        m, strides_allowed = (4, "stride 1") if method == "winograd" else (2, "stride 1 or 2")
         raise ValueError(
-            f"method={method!r} computes 3-tap 1-D and 3x3 2-D kernels with stride 1 and "
-            f"dilation 1 (F({m}, 3) and F({m}x{m}, 3x3)); this layer has kernel_size={K}, "
-            f"stride={strides}, dilation={dilations}: use method='direct' or 'auto'"
+            f"method={method!r} computes 3-tap 1-D and 3x3 2-D kernels with dilation 1 and "
+            f"{strides_allowed} on every axis (F({m}, 3) and F({m}x{m}, 3x3)); this layer has "
+            f"kernel_size={K}, stride={strides}, dilation={dilations}: use method='direct' "
+            f"or 'auto'"
         )
     return method
 
@@ -577,6 +611,7 @@ class _Winograd:
     def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         self.plan, self.pool, self.weight, self.groups = plan, pool, weight, groups
         self.c_out = weight.shape[0]
+        self.zeros = Pool(zeros=True)  # the zero-padded signal (:meth:`_padded`)
         self._weights: dict[np.dtype, np.ndarray] = {}  # transformed, per dtype
         # transformed tiles per block: measured best at a quarter of the patch budget in
         # 2-D (0.77-0.84x torch against 0.86-0.97x with the whole budget) and an eighth
@@ -590,7 +625,7 @@ class _Winograd:
         dtype = x.dtype
         if dtype not in self._weights:
             self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, self.tiles)
-        xp = self.plan.pad(x, self.pool)
+        xp, pool = self._padded(x)
         y = winograd_correlate(
             xp,
             self._weights[dtype],
@@ -601,17 +636,59 @@ class _Winograd:
             self.tiles,
         )
         if xp is not x:
-            self.pool.give(xp)
+            pool.give(xp)
         return y
+
+    def _padded(self, x: np.ndarray) -> tuple[np.ndarray, Pool]:
+        """The padded signal the tiles read, and the pool it came from.
+
+        Zero padding: the signal copied into a buffer of whole tiles from a zeroed pool,
+        whose padding cells are never written (one copy, where :meth:`Plan.pad` and
+        zeros past the end made two on 128 channels of 28x28: 0.04 ms of torch's 0.48).
+        """
+        plan = self.plan
+        if plan.no_pad or not all(g.pads_zeros for g in plan.geoms):
+            return plan.pad(x, self.pool), self.pool
+        need = self.tiles.extent(plan.output_size)
+        xp = self.zeros.take((x.shape[0], *need, x.shape[-1]), x.dtype)
+        into, inside = [slice(None)], [slice(None)]  # the signal's cells the tiles read
+        for g, e in zip(plan.geoms, need, strict=True):
+            cut = max(0, min(g.input_length, e - g.pad_left))
+            into.append(slice(g.pad_left, g.pad_left + cut))
+            inside.append(slice(0, cut))
+        xp[tuple(into)] = x[tuple(inside)]
+        return xp, self.zeros
 
 
 class _Winograd2(_Winograd):
-    """3-tap and 3x3 kernels, stride and dilation 1, by F(2, 3) / F(2x2, 3x3) tiles: the
-    direct sum's rounding (``"auto"`` takes it for thick 2-D layers)."""
+    """3-tap and 3x3 kernels, dilation 1, by F(2, 3) / F(2x2, 3x3) tiles: the direct sum's
+    rounding (``"auto"`` takes it for thick 2-D layers).
+
+    At stride 2 (every axis) the forward pass runs the polyphase tiles of
+    :data:`~toeplitz_conv._winograd.S2` and the adjoint, a transposed convolution
+    that the flipped kernel's forward pass does not give, runs :class:`_Direct`.
+    """
 
     tiles = F2
     method = F2.name  # "winograd2"
     share = 8
+
+    def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
+        super().__init__(plan, pool, weight, groups)
+        self.direct = None
+        if plan.geoms[0].stride == 2:  # (every axis: choose_method)
+            self.tiles, self.flipped_adjoint = S2, False
+            self.direct = _Direct(plan, pool, weight, groups)
+            # fewer, larger tiles: blocks of half the patch budget (128 -> 128 on 28x28:
+            # 1.05-1.07x torch against 1.25-1.29x with an eighth, products on 2 tile rows)
+            self.block_bytes = plan.blocking.block_bytes // 2
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """The adjoint of a stride-2 layer, by :class:`_Direct` (:meth:`Kernel.adjoint` asks
+        only when :attr:`flipped_adjoint` is false)."""
+        if self.direct is None:
+            raise RuntimeError("a stride-1 layer's adjoint is the flipped kernel's forward pass")
+        return self.direct.adjoint(y)
 
 
 _PASSES = {

@@ -1,7 +1,8 @@
 r"""Winograd's minimal filtering F(m, 3), m = 2 or 4: 3-tap (1-D) and 3x3 (2-D) correlations.
 
-Stride 1, dilation 1. Each axis is cut into tiles of ``m + 2`` padded samples,
-``m`` apart; on one tile ``d`` the ``m`` outputs are
+Dilation 1, stride 1 (and 2 for F(2, 3)). Each axis is cut into tiles of
+``(m - 1) s + 3`` padded samples, ``m s`` apart; on one tile ``d`` the ``m``
+outputs are
 
 .. math::
 
@@ -21,6 +22,14 @@ Stride 1, dilation 1. Each axis is cut into tiles of ``m + 2`` padded samples,
   a 4x4 tile instead of 144) and 2x (1-D) fewer multiplications, at the price of
   a larger rounding error (entries up to 8 and 1/24: ~6e-6 in 2-D, ~2e-6 in
   1-D): opt-in only.
+- :data:`S2`, F(2, 3) at stride 2 (``method="winograd2"`` on stride-2 layers):
+  the polyphase split of the tile, two outputs ``y_0 = w_0 d_0 + w_1 d_1 + w_2
+  d_2`` and ``y_1 = w_0 d_2 + w_1 d_3 + w_2 d_4``. The even taps ``w_0, w_2``
+  on the even samples ``d_0, d_2, d_4`` are F(2, 2) with the points ``0, 1,
+  \infty`` (products ``w_0 (d_0 - d_2)``, ``(w_0 + w_2) d_2``, ``w_2 (d_4 -
+  d_2)``), the odd tap ``w_1`` on ``d_1, d_3`` is direct: 5 products for 2
+  outputs instead of 6 (2-D: 25 for a 2x2 tile instead of 36, 1.44x fewer).
+  Transform entries 0 and 1 only: it rounds like the direct sum.
 
 In numpy every step is one copy or one BLAS call over a block of tile rows
 (sized to stay in cache): the tiles copied out of the padded signal at once;
@@ -51,7 +60,7 @@ import numpy as np
 
 from ._compiled import kernels
 
-__all__ = ["F2", "F4", "Tiles", "point_products", "winograd_correlate", "winograd_weight"]
+__all__ = ["F2", "F4", "S2", "Tiles", "point_products", "winograd_correlate", "winograd_weight"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,18 +71,21 @@ class Tiles:
     ----------
     name : str
         The ``method=`` that runs it.
-    g : ndarray, shape (m + 2, 3)
+    g : ndarray, shape (points, 3)
         The kernel transform.
-    bt : ndarray, shape (m + 2, m + 2)
+    bt : ndarray, shape (points, span)
         The data transform ``B^T``.
-    at : ndarray, shape (m, m + 2)
+    at : ndarray, shape (m, points)
         The output transform ``A^T``.
+    stride : int
+        The layer's stride along every axis.
     """
 
     name: str
     g: np.ndarray
     bt: np.ndarray
     at: np.ndarray
+    stride: int = 1
 
     @property
     def tile(self) -> int:
@@ -81,9 +93,24 @@ class Tiles:
         return self.at.shape[0]
 
     @property
+    def points(self) -> int:
+        """Transform points per axis."""
+        return self.bt.shape[0]
+
+    @property
     def span(self) -> int:
-        """``m + 2``, padded samples per tile and axis (and transform points per axis)."""
-        return self.at.shape[1]
+        """Padded samples a tile reads per axis: ``(m - 1) s + 3``."""
+        return self.bt.shape[1]
+
+    @property
+    def step(self) -> int:
+        """``m s``, padded samples from one tile to the next along an axis."""
+        return self.tile * self.stride
+
+    def extent(self, output_size: tuple[int, ...]) -> tuple[int, ...]:
+        """The padded samples the tiles of `output_size` outputs read along each axis
+        (whole tiles: up to ``m - 1`` outputs past the end are computed and dropped)."""
+        return tuple(self.step * -(-s // self.tile) + self.span - self.step for s in output_size)
 
 
 #: F(2, 3): the points 0, 1, -1 and infinity
@@ -125,13 +152,23 @@ F4 = Tiles(
         ]
     ),
 )
+#: F(2, 3) at stride 2: F(2, 2) (the points 0, 1, infinity) on the even taps, the odd one direct
+S2 = Tiles(
+    "winograd2",
+    g=np.array([[1, 0, 0], [1, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0]]),
+    bt=np.array(
+        [[1, 0, -1, 0, 0], [0, 0, 1, 0, 0], [0, 0, -1, 0, 1], [0, 1, 0, 0, 0], [0, 0, 0, 1, 0]]
+    ),
+    at=np.array([[1, 1, 0, 1, 0], [0, 1, 1, 0, 1]]),
+    stride=2,
+)
 _COLS = 8192  # columns per product of a transform (see _each_axis)
 
 
 def winograd_weight(
     weight: np.ndarray, groups: int, dtype: np.dtype, tiles: Tiles = F4
 ) -> np.ndarray:
-    """``(C_out, G, 3[, 3])`` -> ``((m+2)^n, groups, C_out/groups, G)``: ``G g G^T`` per pair.
+    """``(C_out, G, 3[, 3])`` -> ``(points^n, groups, C_out/groups, G)``: ``G g G^T`` per pair.
 
     The transform points are ordered as :func:`winograd_correlate` lays them
     out: the first spatial axis' point first.
@@ -143,7 +180,7 @@ def winograd_weight(
         m = np.einsum("ai,oci->aoc", tiles.g, w)
     else:
         m = np.einsum("ai,bj,ocij->aboc", tiles.g, tiles.g, w)
-    shape = (tiles.span**n, groups, c_out // groups, G)
+    shape = (tiles.points**n, groups, c_out // groups, G)
     return np.ascontiguousarray(m.reshape(shape).astype(dtype))
 
 
@@ -205,8 +242,8 @@ def winograd_correlate(
     Parameters
     ----------
     xp : ndarray, shape (C_in, E_1[, E_2], B)
-        The padded signal, ``E_a >= S_out,a + 2``.
-    m : ndarray, shape ((m+2)^n, groups, C_out/groups, G)
+        The padded signal; the tiles read zeros past its end.
+    m : ndarray, shape (points^n, groups, C_out/groups, G)
         From :func:`winograd_weight` with the same `tiles`, in the dtype of `xp`.
     output_size : tuple of n ints
     c_out : int
@@ -217,25 +254,25 @@ def winograd_correlate(
         about this many bytes of transformed tiles each, so that they stay in
         cache from one step to the next.
     tiles : Tiles, optional
-        The transforms: :data:`F4` (default) or :data:`F2`.
+        The transforms: :data:`F4` (default), :data:`F2` or :data:`S2` (stride 2).
 
     Returns
     -------
     y : ndarray, shape (C_out, *output_size, B)
-        ``y[o, i] = sum_{c, k} w[o, c, k] xp[g(o) G + c, i + k]``.
+        ``y[o, i] = sum_{c, k} w[o, c, k] xp[g(o) G + c, s i + k]``.
 
     Notes
     -----
     Five steps, each one copy or one batched GEMM: the tiles ``d[j, c, t, b] =
-    xp[c, m t + j, b]`` (per axis) copied out at once; ``B^T`` along each tile
-    axis (a GEMM over everything else); the ``(m+2)^n`` products ``m[p] @
+    xp[c, m s t + j, b]`` (per axis) copied out at once; ``B^T`` along each tile
+    axis (a GEMM over everything else); the ``points^n`` products ``m[p] @
     v[p]``; ``A^T`` along each point axis; the tiles put back in place.
     """
     pool = _Fresh() if pool is None else pool
-    n, T = len(output_size), tiles.tile
+    n, T, step = len(output_size), tiles.tile, tiles.step
     C, B = xp.shape[0], xp.shape[-1]
     counts = tuple(-(-s // T) for s in output_size)
-    need = tuple(T * t + 2 for t in counts)
+    need = tiles.extent(output_size)
     grown = None
     if any(e < q for e, q in zip(xp.shape[1:-1], need, strict=True)):  # zeros past the end
         grown = pool.take((C, *need, B), xp.dtype)
@@ -251,17 +288,18 @@ def winograd_correlate(
         if grown is not None:
             pool.give(grown)
         return y
+    overlap = tiles.span - step  # samples a tile shares with the next
     padded = tuple(T * t for t in counts)
     exact = padded == tuple(output_size)
     full = (np.empty if exact else pool.take)((c_out, *padded, B), xp.dtype)
     # (C_out, T_1, m, .., T_n, m, B): where the tiles go
     placed = full.reshape(c_out, *(v for t in counts for v in (t, T)), B)
-    row = tiles.span**n * max(C, c_out) * math.prod(counts[1:]) * B * xp.dtype.itemsize
-    step = max(1, min(counts[0], block_bytes // max(1, row)))
-    for t0 in range(0, counts[0], step):
-        t1 = min(counts[0], t0 + step)
+    row = tiles.points**n * max(C, c_out) * math.prod(counts[1:]) * B * xp.dtype.itemsize
+    per_block = max(1, min(counts[0], block_bytes // max(1, row)))
+    for t0 in range(0, counts[0], per_block):
+        t1 = min(counts[0], t0 + per_block)
         part = (t1 - t0, *counts[1:])
-        u = _tile_products(xp[:, T * t0 : T * t1 + 2], m, part, pool, tiles)
+        u = _tile_products(xp[:, step * t0 : step * t1 + overlap], m, part, pool, tiles)
         # (m_1, .., m_{n-1}, C_out, T.., B, m_n) -> (C_out, T_1, m_1, .., T_n, m_n, B)
         order = [n - 1]
         for a in range(n):
@@ -294,26 +332,30 @@ def _compiled_tiles(
     straight out of `xp` (which covers every tile), the point products, the output tiles
     transformed straight into place (into a scratch of whole tiles, copied out, when the
     tiles overhang the output or for batches of several)."""
-    T, points = tiles.tile, tiles.span**2
+    T, points = tiles.tile, tiles.points**2
     C, B = xp.shape[0], xp.shape[-1]
     rows, cols = (-(-s // T) for s in output_size)
     exact = (T * rows, T * cols) == tuple(output_size)
     # one sample at a time (the kernels see 2-D images; batches of one keep unit strides)
     full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
     row = points * max(C, c_out) * cols * B * xp.dtype.itemsize
-    step = max(1, min(rows, block_bytes // max(1, row)))
-    for t0 in range(0, rows, step):
-        t1 = min(rows, t0 + step)
+    per_block = max(1, min(rows, block_bytes // max(1, row)))
+    for t0 in range(0, rows, per_block):
+        t1 = min(rows, t0 + per_block)
         tq = (t1 - t0) * cols
         q = tq * B
         v = pool.take((points, _stream(C * q, xp.dtype)), xp.dtype)
         u = pool.take((points, _stream(c_out * q, xp.dtype)), xp.dtype)
         v3, u3 = v[:, : C * q].reshape(points, C, q), u[:, : c_out * q].reshape(points, c_out, q)
         for b in range(B):  # the columns of sample b: [b tq, (b + 1) tq)
-            fast.tiles_in[T](xp[..., b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
+            fast.tiles_in[T, tiles.stride](
+                xp[..., b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols
+            )
         point_products(m, v3, u3)
         for b in range(B):
-            fast.tiles_out[T](u3[:, :, b * tq : (b + 1) * tq], full[b], t0, t1 - t0, cols)
+            fast.tiles_out[T, tiles.stride](
+                u3[:, :, b * tq : (b + 1) * tq], full[b], t0, t1 - t0, cols
+            )
         pool.give(v)
         pool.give(u)
     if B == 1 and exact:
@@ -327,7 +369,7 @@ def _compiled_tiles(
 
 def _stream(size: int, dtype: np.dtype) -> int:
     """Values kept for each transform point's `size` values: a cache line more than a
-    multiple of 4 KiB, so that the 16 or 36 streams the compiled transforms write and read
+    multiple of 4 KiB, so that the 16, 25 or 36 streams the compiled transforms write and read
     side by side fall in different cache sets. (With ``C q`` values a multiple of 4 KiB, as
     for 64 channels and 4 rows of 28 tiles, the F(2x2, 3x3) input transform ran 5x
     slower.)"""
@@ -342,31 +384,31 @@ def _tile_products(
 
     Returns a flat scratch buffer holding ``(m_1, .., m_{n-1}, C_out, *counts, B, m_n)``.
     """
-    n, T, span = len(counts), tiles.tile, tiles.span
+    n, T, span, points = len(counts), tiles.tile, tiles.span, tiles.points
     C, B = xp.shape[0], xp.shape[-1]
     st = xp.strides
     shape = (*(span,) * n, C, *counts, B)
     windows = np.lib.stride_tricks.as_strided(
         xp,
         shape=shape,
-        strides=(*st[1:-1], st[0], *(T * s for s in st[1:-1]), st[-1]),
+        strides=(*st[1:-1], st[0], *(tiles.step * s for s in st[1:-1]), st[-1]),
         writeable=False,
     )
     v = pool.take((math.prod(shape),), xp.dtype)
     np.copyto(v.reshape(shape), windows)
-    v = _each_axis(tiles.bt.astype(xp.dtype), v, n, pool)  # (S_1, .., S_n, C, T.., B)
+    v = _each_axis(tiles.bt.astype(xp.dtype), v, n, pool)  # (P_1, .., P_n, C, T.., B)
     u = _point_products(v, m, pool)
     at = tiles.at.astype(xp.dtype)
-    rest = u.size // span**n
-    for a in range(n - 1):  # A^T along S_1, .., S_{n-1}: (m^a, S, ..) -> (m^a, m, ..)
-        out = pool.take((T ** (a + 1) * span ** (n - 1 - a) * rest,), xp.dtype)
-        np.matmul(at, u.reshape(T**a, span, -1), out=out.reshape(T**a, T, -1))
+    rest = u.size // points**n
+    for a in range(n - 1):  # A^T along P_1, .., P_{n-1}: (m^a, P, ..) -> (m^a, m, ..)
+        out = pool.take((T ** (a + 1) * points ** (n - 1 - a) * rest,), xp.dtype)
+        np.matmul(at, u.reshape(T**a, points, -1), out=out.reshape(T**a, T, -1))
         pool.give(u)
         u = out
-    # A^T along S_n with the m outputs innermost (placed in runs of contiguous outputs)
+    # A^T along P_n with the m outputs innermost (placed in runs of contiguous outputs)
     lead = T ** (n - 1)
     y = pool.take((lead * rest * T,), xp.dtype)
-    np.matmul(u.reshape(lead, span, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, T))
+    np.matmul(u.reshape(lead, points, rest).transpose(0, 2, 1), at.T, out=y.reshape(lead, rest, T))
     pool.give(u)
     return y
 

@@ -145,12 +145,12 @@ def _compiled_path(method: str, K: tuple[int, ...], s: int, depthwise: bool) -> 
     """Whether `method` runs compiled kernels with numba on this layer (so that a row without
     them is timed too): depthwise layers' direct path, 2-D Winograd transforms (also when
     "auto" picks them)."""
-    winograd = len(K) == 2 and set(K) == {3} and s in (1, 2)
+    tiles = len(K) == 2 and set(K) == {3} and not depthwise
     if method == "auto":
-        return depthwise or winograd
+        return depthwise or (tiles and s in (1, 2))
     if method == "direct":
         return depthwise
-    return method in ("winograd", "winograd2") and winograd
+    return method in ("winograd", "winograd2") and _applies(method, K, s) and len(K) == 2
 
 
 def _relative_error(got: np.ndarray, want: np.ndarray) -> float:

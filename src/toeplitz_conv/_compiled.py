@@ -73,7 +73,8 @@ def compiled(dtype: np.dtype, build: Callable[[Any], SimpleNamespace]) -> Any:
 def _build(numba: Any) -> SimpleNamespace:
     """Compile (lazily, per dtype) the depthwise correlation and its scatter adjoint, and
     the 2-D Winograd tile transforms in and out (``tiles_in[m, s]``, ``tiles_out[m, s]``
-    for F(m x m, 3x3) at stride ``s``).
+    for F(m x m, 3x3) at stride ``s``), and the stride-2 transforms' adjoints
+    (``adjoint_in``, ``adjoint_out``).
 
     The kernels are the plain functions below, jitted here; ``_taps_into`` (and the
     transforms of one tile, ``_bt4`` ...) is replaced by its jitted self in this module's
@@ -81,16 +82,19 @@ def _build(numba: Any) -> SimpleNamespace:
     not keep functions that close over another jitted function: they compiled again in
     every process).
     """
-    global _taps_into, _bt4, _at4, _bt5, _at5, _bt6, _at6
+    global _taps_into, _bt4, _at4, _bt5, _at5, _b5, _a5, _bt6, _at6
     jit = numba.njit(cache=True, nogil=True)
     _taps_into = jit(_taps_into)
     _bt4, _at4, _bt6, _at6 = jit(_bt4), jit(_at4), jit(_bt6), jit(_at6)
-    _bt5, _at5 = jit(_bt5), jit(_at5)
+    _bt5, _at5, _b5, _a5 = jit(_bt5), jit(_at5), jit(_b5), jit(_a5)
     return SimpleNamespace(
         correlate=jit(_correlate),
         scatter=jit(_scatter),
         tiles_in={(2, 1): jit(_tiles_in2), (4, 1): jit(_tiles_in4), (2, 2): jit(_tiles_in2s2)},
         tiles_out={(2, 1): jit(_tiles_out2), (4, 1): jit(_tiles_out4), (2, 2): jit(_tiles_out2s2)},
+        # the adjoint of F(2x2, 3x3) at stride 2: output tiles in, tiles added back
+        adjoint_in={(2, 2): jit(_adjoint_in2s2)},
+        adjoint_out={(2, 2): jit(_adjoint_out2s2)},
     )
 
 
@@ -369,3 +373,55 @@ def _tiles_out2s2(m, y, t0, rows, cols):
                     e = _at5(k0[i], k1[i], k2[i], k3[i], k4[i])
                     for j in range(2):
                         y[o, y0 + i, 2 * u + j] = e[j]
+
+
+# The adjoint of F(2x2, 3x3) at stride 2: ``v = A ybar A^T`` per tile of outputs, the point
+# products with the conjugated transposed weights, then ``B u B^T`` added back onto the
+# padded gradient (neighbouring tiles share a row and a column of it).
+
+
+def _a5(y0, y1):
+    """``A y`` of F(2, 3) at stride 2 (``A = (A^T)^T``, 5 x 2)."""
+    return y0, y0 + y1, y1, y0, y1
+
+
+def _b5(p0, p1, p2, p3, p4):
+    """``B p`` of F(2, 3) at stride 2 (``B = (B^T)^T``, 5 x 5)."""
+    return p0, p3, p1 - p0 - p2, p4, p2
+
+
+def _adjoint_in2s2(y, v, t0, rows, cols):
+    """``v[:, o, q] = A ybar A^T`` for the 2x2 tiles of outputs ``ybar`` of tile rows
+    ``t0 .. t0 + rows``: `y` is one sample's ``(C_out, 2 T_1, 2 T_2)``, whole tiles; `v`
+    is ``(25, C_out, rows cols)``, point ``(i, j)`` at ``5 i + j``."""
+    for o in range(y.shape[0]):
+        for r in range(rows):
+            y0 = 2 * (t0 + r)
+            for u in range(cols):
+                q = r * cols + u
+                c0 = _a5(y[o, y0, 2 * u], y[o, y0 + 1, 2 * u])
+                c1 = _a5(y[o, y0, 2 * u + 1], y[o, y0 + 1, 2 * u + 1])
+                for i in range(5):
+                    e = _a5(c0[i], c1[i])
+                    for j in range(5):
+                        v[5 * i + j, o, q] = e[j]
+
+
+def _adjoint_out2s2(m, g, t0, rows, cols):
+    """``g[c, 4 (t0 + r) + a, 4 u + b] += (B M B^T)[a, b]`` for the tiles of
+    :func:`_adjoint_in2s2`'s layout: `m` is ``(25, C_in, ..)``, `g` one sample's padded
+    gradient ``(C_in, 4 T_1 + 1, 4 T_2 + 1)``."""
+    for c in range(g.shape[0]):
+        for r in range(rows):
+            y0 = 4 * (t0 + r)
+            for u in range(cols):
+                x0, q = 4 * u, r * cols + u
+                k0 = _b5(m[0, c, q], m[1, c, q], m[2, c, q], m[3, c, q], m[4, c, q])
+                k1 = _b5(m[5, c, q], m[6, c, q], m[7, c, q], m[8, c, q], m[9, c, q])
+                k2 = _b5(m[10, c, q], m[11, c, q], m[12, c, q], m[13, c, q], m[14, c, q])
+                k3 = _b5(m[15, c, q], m[16, c, q], m[17, c, q], m[18, c, q], m[19, c, q])
+                k4 = _b5(m[20, c, q], m[21, c, q], m[22, c, q], m[23, c, q], m[24, c, q])
+                for b in range(5):
+                    e = _b5(k0[b], k1[b], k2[b], k3[b], k4[b])
+                    for a in range(5):
+                        g[c, y0 + a, x0 + b] += e[a]

@@ -94,7 +94,15 @@ from ._fft import Correlator, dilate
 from ._geometry import ConvGeometry, check_choice
 from ._padding import read_end
 from ._plan import Plan, Pool
-from ._winograd import F2, F4, S2, Tiles, winograd_correlate, winograd_weight
+from ._winograd import (
+    F2,
+    F4,
+    S2,
+    Tiles,
+    compiled_adjoint,
+    winograd_correlate,
+    winograd_weight,
+)
 from ._winograd1d import MIN_CHANNELS, Winograd1D, compiled_kernels
 
 __all__ = [
@@ -651,13 +659,19 @@ class _Winograd:
             return plan.pad(x, self.pool), self.pool
         need = self.tiles.extent(plan.output_size)
         xp = self.zeros.take((x.shape[0], *need, x.shape[-1]), x.dtype)
-        into, inside = [slice(None)], [slice(None)]  # the signal's cells the tiles read
-        for g, e in zip(plan.geoms, need, strict=True):
-            cut = max(0, min(g.input_length, e - g.pad_left))
-            into.append(slice(g.pad_left, g.pad_left + cut))
-            inside.append(slice(0, cut))
-        xp[tuple(into)] = x[tuple(inside)]
+        signal, padded = self._reached(need)
+        xp[(slice(None), *padded)] = x[(slice(None), *signal)]
         return xp, self.zeros
+
+    def _reached(self, extent: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """The signal's cells that tiles over a zero-padded signal of `extent` reach, per
+        axis: where they are in the signal, and in the padded signal."""
+        signal, padded = [], []
+        for g, e in zip(self.plan.geoms, extent, strict=True):
+            cut = max(0, min(g.input_length, e - g.pad_left))
+            signal.append(slice(0, cut))
+            padded.append(slice(g.pad_left, g.pad_left + cut))
+        return tuple(signal), tuple(padded)
 
 
 class _Winograd2(_Winograd):
@@ -676,6 +690,7 @@ class _Winograd2(_Winograd):
     def __init__(self, plan: Plan, pool: Pool, weight: np.ndarray, groups: int) -> None:
         super().__init__(plan, pool, weight, groups)
         self.direct = None
+        self._adjoint_weights: dict[np.dtype, np.ndarray] = {}
         if plan.geoms[0].stride == 2:  # (every axis: choose_method)
             self.tiles, self.flipped_adjoint = S2, False
             self.direct = _Direct(plan, pool, weight, groups)
@@ -684,11 +699,45 @@ class _Winograd2(_Winograd):
             self.block_bytes = plan.blocking.block_bytes // 2
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
-        """The adjoint of a stride-2 layer, by :class:`_Direct` (:meth:`Kernel.adjoint` asks
-        only when :attr:`flipped_adjoint` is false)."""
+        """The adjoint of a stride-2 layer (:meth:`Kernel.adjoint` asks only when
+        :attr:`flipped_adjoint` is false): in 2-D with numba the transposed tiles
+        (:func:`~toeplitz_conv._winograd.compiled_adjoint`), then the padding folded back;
+        otherwise :class:`_Direct`'s."""
         if self.direct is None:
             raise RuntimeError("a stride-1 layer's adjoint is the flipped kernel's forward pass")
-        return self.direct.adjoint(y)
+        plan, dtype = self.plan, y.dtype
+        fast = kernels(dtype) if len(plan.geoms) == 2 else None
+        if fast is None:
+            return self.direct.adjoint(y)
+        if dtype not in self._adjoint_weights:
+            if dtype not in self._weights:
+                self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, S2)
+            mh = self._weights[dtype].conj().transpose(0, 1, 3, 2)
+            self._adjoint_weights[dtype] = np.ascontiguousarray(mh)
+        gp = compiled_adjoint(
+            fast,
+            y,
+            self._adjoint_weights[dtype],
+            plan.output_size,
+            self.direct.c_in,
+            self.pool,
+            self.block_bytes,
+            S2,
+        )
+        if not all(g.pads_zeros for g in plan.geoms):  # the padding cells folded back
+            kept = tuple(slice(0, e) for e in plan.extent)  # (the tiles may overhang it)
+            return plan.fold(
+                np.ascontiguousarray(gp[(slice(None), slice(None), *kept)].transpose(1, 2, 3, 0))
+            )
+        # zero padding: the signal's cells cut out (zero where no tile reaches)
+        g = np.empty((gp.shape[1], *plan.input_size, gp.shape[0]), dtype=dtype)
+        signal, padded = self._reached(gp.shape[2:])
+        if g[(slice(None), *signal)].size < g.size:
+            g[...] = 0
+        np.copyto(
+            g[(slice(None), *signal)], gp[(slice(None), slice(None), *padded)].transpose(1, 2, 3, 0)
+        )
+        return g
 
 
 _PASSES = {

@@ -60,7 +60,16 @@ import numpy as np
 
 from ._compiled import kernels
 
-__all__ = ["F2", "F4", "S2", "Tiles", "point_products", "winograd_correlate", "winograd_weight"]
+__all__ = [
+    "F2",
+    "F4",
+    "S2",
+    "Tiles",
+    "compiled_adjoint",
+    "point_products",
+    "winograd_correlate",
+    "winograd_weight",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,6 +374,67 @@ def _compiled_tiles(
     if not exact:
         pool.give(full)
     return y
+
+
+def compiled_adjoint(
+    fast: Any,
+    y: np.ndarray,
+    mh: np.ndarray,
+    output_size: tuple[int, ...],
+    c_in: int,
+    pool: Scratch,
+    block_bytes: int,
+    tiles: Tiles,
+) -> np.ndarray:
+    """The adjoint of :func:`winograd_correlate` in 2-D by compiled transforms (``fast``
+    from :func:`toeplitz_conv._compiled.kernels`, which has them for :data:`S2`).
+
+    Parameters
+    ----------
+    y : ndarray, shape (C_out, *output_size, B)
+    mh : ndarray, shape (points^2, groups, G, C_out/groups)
+        The conjugate transpose of each point's :func:`winograd_weight`.
+
+    Returns
+    -------
+    gp : ndarray, shape (B, C_in, *tiles.extent(output_size))
+        The gradient of the padded signal the forward pass reads: per block of tile rows,
+        ``A ybar A^T`` of each tile of outputs, the point products, ``B u B^T`` added
+        onto the tile's cells.
+    """
+    T, points = tiles.tile, tiles.points**2
+    c_out, B = y.shape[0], y.shape[-1]
+    rows, cols = (-(-s // T) for s in output_size)
+    if (T * rows, T * cols) == tuple(output_size) and B == 1:
+        whole = y.reshape(1, c_out, *output_size)
+    else:  # the outputs past the end of the last tiles are zero
+        whole = np.zeros((B, c_out, T * rows, T * cols), dtype=y.dtype)
+        np.copyto(whole[:, :, : output_size[0], : output_size[1]], y.transpose(3, 0, 1, 2))
+    gp = np.zeros((B, c_in, *tiles.extent(output_size)), dtype=y.dtype)
+    row = points * max(c_in, c_out) * cols * B * y.dtype.itemsize
+    per_block = max(1, min(rows, block_bytes // max(1, row)))
+    for t0 in range(0, rows, per_block):
+        t1 = min(rows, t0 + per_block)
+        tq = (t1 - t0) * cols
+        q = tq * B
+        v = pool.take((points, _stream(c_out * q, y.dtype)), y.dtype)
+        u = pool.take((points, _stream(c_in * q, y.dtype)), y.dtype)
+        v3, u3 = (
+            v[:, : c_out * q].reshape(points, c_out, q),
+            u[:, : c_in * q].reshape(points, c_in, q),
+        )
+        for b in range(B):
+            fast.adjoint_in[T, tiles.stride](
+                whole[b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols
+            )
+        point_products(mh, v3, u3)
+        for b in range(B):
+            fast.adjoint_out[T, tiles.stride](
+                u3[:, :, b * tq : (b + 1) * tq], gp[b], t0, t1 - t0, cols
+            )
+        pool.give(v)
+        pool.give(u)
+    return gp
 
 
 def _stream(size: int, dtype: np.dtype) -> int:

@@ -44,7 +44,8 @@ The plan, the same for every ``n``:
   direct sum's error, opt-in; in 1-D with numba fused per block of tiles,
   :mod:`toeplitz_conv._winograd1d`, 0.6-2.6x); the adjoint is the flipped kernel's
   forward pass, by the same tiles. ``"winograd2"`` also takes stride 2 on every axis
-  (polyphase F(2, 3) tiles, :data:`toeplitz_conv._winograd.S2`; the adjoint is then
+  (polyphase F(2, 3) tiles, :data:`toeplitz_conv._winograd.S2`; the adjoint runs them
+  transposed in 2-D with numba, :func:`toeplitz_conv._winograd.compiled_adjoint`, else
   the direct one).
 
 Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
@@ -679,8 +680,9 @@ class _Winograd2(_Winograd):
     rounding (``"auto"`` takes it for thick 2-D layers).
 
     At stride 2 (every axis) the forward pass runs the polyphase tiles of
-    :data:`~toeplitz_conv._winograd.S2` and the adjoint, a transposed convolution
-    that the flipped kernel's forward pass does not give, runs :class:`_Direct`.
+    :data:`~toeplitz_conv._winograd.S2`; the adjoint, a transposed convolution that the
+    flipped kernel's forward pass does not give, runs the same tiles transposed (2-D,
+    with numba) or :class:`_Direct`'s.
     """
 
     tiles = F2

@@ -38,6 +38,7 @@ def interleaved(
     number: int | Literal["auto"] = 1,
     min_time: float = 0.02,
     clock: Callable[[], float] = time.perf_counter,
+    settle: float = 0.0,
 ) -> dict[str, float]:
     """Best wall time in seconds of each callable, run in turn for `rounds` rounds.
 
@@ -48,6 +49,9 @@ def interleaved(
     (for microsecond-scale calls, where one call is below the clock's noise).
     `clock` defaults to wall time; ``time.process_time`` (this process' CPU time)
     is robust to other jobs preempting a single-threaded run on a loaded machine.
+    `settle` seconds pass (untimed) before each timing: threads the previous contender
+    left spinning (torch's OpenMP workers wait busily for a while after each call) go
+    idle first instead of taking a core from the next one.
     """
     if number == "auto":
         counts = {name: _calls_per_timing(fn, min_time) for name, fn in contenders.items()}
@@ -57,6 +61,8 @@ def interleaved(
     for _ in range(rounds):
         for name, fn in contenders.items():
             gc.collect()
+            if settle:
+                time.sleep(settle)
             start = clock()
             for _ in range(counts[name] - 1):
                 fn()

@@ -248,6 +248,10 @@ def operator_rows(
                     number="auto",
                     min_time=0.05,
                     clock=clock,
+                    # torch's OpenMP workers spin after each call: on more than one
+                    # thread they took our second core (our two-thread times read
+                    # 1.3-1.6x torch's without this, 0.96 ms against 0.77-0.93 alone)
+                    settle=0.02 if threads > 1 else 0.0,
                 )
             label = f"{method} ({getattr(op, 'method', 'direct')})" if method == "auto" else method
             ran = getattr(op, "method", "direct")

@@ -10,6 +10,7 @@ shrinking their thresholds.
 
 from __future__ import annotations
 
+import functools
 import tracemalloc
 
 import numpy as np
@@ -297,3 +298,30 @@ def test_sliced_band_and_row_classes():
                     np.add.at(want, rc.cols[rc.extra_entries] + j * rc.step, taps[rc.extra_taps])
                     np.testing.assert_array_equal(want, full[row])
             np.testing.assert_array_equal(seen, 1)
+
+
+def test_run_inside_a_pool_task_runs_in_place(monkeypatch):
+    """A task on the pool that splits its own work (an operator's blocks, inside tasks that
+    split a batch of matvecs) runs it in its own thread: waiting on the pool from inside it
+    left every worker waiting (a deadlock before)."""
+    import threading
+
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
+    done = []
+
+    def inner(i: int) -> None:
+        done.append((i, threading.current_thread().name))
+
+    def outer(i: int) -> None:
+        _threads.run([functools.partial(inner, 2 * i), functools.partial(inner, 2 * i + 1)])
+
+    finished = threading.Event()
+
+    def main() -> None:
+        _threads.run([functools.partial(outer, 0), functools.partial(outer, 1)])
+        finished.set()
+
+    threading.Thread(target=main, daemon=True).start()
+    assert finished.wait(timeout=60), "nested run did not finish"
+    assert sorted(i for i, _ in done) == [0, 1, 2, 3]
+    assert all(name.startswith("toeplitz_conv") for _, name in done)

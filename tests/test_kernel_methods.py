@@ -561,3 +561,30 @@ def test_winograd_without_numba(monkeypatch):
     s2 = tc.conv_operator(w[:4, :3], (9, 7), stride=2, padding=1, method="winograd2")
     M2 = tc.conv_matrix(w[:4, :3], (9, 7), stride=2, padding=1, format="dense")
     assert_operator_matches(s2, M2, rng, rtol=1e-10, depth=1)
+
+
+@pytest.mark.parametrize(("method", "stride"), [(m, 1) for m in WINOGRAD] + [("winograd2", 2)])
+@pytest.mark.parametrize("threads", ["2", "3"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_winograd_2d_blocks_on_threads(compiled, monkeypatch, method, stride, threads, batch):
+    """2-D tiles in runs of blocks on several threads (uneven on three), forward and adjoint
+    (at stride 2 each run's rows of the gradient added on at the end), complex, against the
+    matrix."""
+    import toeplitz_conv._plan as plan_module
+    import toeplitz_conv._winograd as winograd_module
+
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", threads)
+    monkeypatch.setattr(winograd_module, "PARALLEL_BYTES", 0)
+    tiny = plan_module.Blocking(block_bytes=4096, thin_bytes=4096, min_cols=1)
+    monkeypatch.setattr(plan_module, "BLOCKING", tiny)  # blocks of a tile row or two
+    rng = np.random.default_rng(int(threads) + batch)
+    w = _random(rng, (6, 4, 3, 3), True)
+    size = (29, 13)  # 15 (stride 1) or 8 (stride 2) tile rows of 2; 4 of 4 outputs
+    kw = dict(padding=1, stride=stride, groups=2)
+    M = tc.conv_matrix(w, size, format="dense", **kw)
+    op = tc.conv_operator(w, size, method=method, **kw)
+    X = _random(rng, (M.shape[1], batch), True)
+    Y = _random(rng, (M.shape[0], batch), True)
+    assert_close(op.matmat(X), M @ X, 1e-10)
+    assert_close(op.rmatmat(Y), M.conj().T @ Y, 1e-10)
+    dot_test(op, rng)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["blas_threads", "max_threads", "run", "run_slices"]
 
+_PREFIX = "toeplitz_conv"  # the names of the pool's threads
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -45,7 +46,7 @@ def _executor(size: int) -> ThreadPoolExecutor:
         if _pool is None or _pool_size != size:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="toeplitz_conv")
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=_PREFIX)
             _pool_size = size
         return _pool
 
@@ -62,11 +63,14 @@ if hasattr(os, "register_at_fork"):
 def run(tasks: Sequence[Callable[[], None]], *, parallel: bool = True) -> None:
     """Run `tasks` (independent, writing disjoint memory) and re-raise the first error.
 
-    In the calling thread if `parallel` is false, there is one task or one CPU;
-    otherwise on the shared pool.
+    In the calling thread if `parallel` is false, there is one task or one CPU, or the
+    caller is itself a task on the pool (a pass that splits its blocks, called from
+    tasks that split a batch: waiting on the pool from inside it could leave every
+    worker waiting); otherwise on the shared pool.
     """
     threads = max_threads() if parallel else 1
-    if threads < 2 or len(tasks) < 2:
+    nested = threading.current_thread().name.startswith(_PREFIX)
+    if threads < 2 or len(tasks) < 2 or nested:
         for task in tasks:
             task()
         return

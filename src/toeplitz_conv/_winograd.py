@@ -42,7 +42,9 @@ the GEMMs they save: these are GEMMs. With numba (the ``[fast]`` extra), 2-D
 layers run the transforms compiled instead (:mod:`toeplitz_conv._compiled`):
 each tile read straight from the padded signal and transformed in registers,
 each output tile written straight into place; only the point products stay
-GEMMs.
+GEMMs. Their blocks of tile rows write disjoint outputs and run in runs on the
+package's threads (:func:`_runs`); at stride 2 the adjoint runs the same tiles
+transposed (:func:`compiled_adjoint`).
 
 References
 ----------

@@ -164,7 +164,7 @@ def choose_method(
     `shape`, `groups` and the compute `dtype`), which round like the direct sum
     (float32, 64 -> 64 on 56x56: 3.3e-7 against 5.8e-7) in 0.55-0.65x its time,
     and for dense 2-D 3x3 layers with stride 2 that do not widen, with numba
-    (:data:`WINOGRAD2_STRIDE2`: 128 -> 128 on 28x28 in 0.85x the direct time);
+    (:data:`WINOGRAD2_STRIDE2`: 128 -> 128 on 28x28 in 0.9x the direct time);
     ``"winograd"`` for 3-tap 1-D layers with stride and dilation 1, at least
     :data:`~toeplitz_conv._winograd1d.MIN_CHANNELS` channels per group and numba
     for `dtype` (F(4, 3) fused per block, :mod:`toeplitz_conv._winograd1d`: 0.6-2.6x
@@ -822,7 +822,8 @@ class Kernel:
     @property
     def method(self) -> str:
         """The algorithm both passes run: ``"direct"``, ``"fft"``, ``"winograd"`` or
-        ``"winograd2"``."""
+        ``"winograd2"`` (whose adjoint at stride 2 is the transposed tiles with numba, the
+        direct pass's without)."""
         return self._pass.method
 
     def forward(self, x: np.ndarray) -> np.ndarray:

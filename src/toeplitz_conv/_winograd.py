@@ -353,22 +353,11 @@ def _compiled_tiles(
     exact = (T * rows, T * cols) == tuple(output_size)
     # one sample at a time (the kernels see 2-D images; batches of one keep unit strides)
     full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
+    samples = np.moveaxis(xp, -1, 0)
 
     def blocks(run: list[tuple[int, int]]) -> None:
         for t0, t1 in run:
-            tq = (t1 - t0) * cols
-            q = tq * B
-            v = pool.take((points, _stream(C * q, xp.dtype)), xp.dtype)
-            u = pool.take((points, _stream(c_out * q, xp.dtype)), xp.dtype)
-            v3 = v[:, : C * q].reshape(points, C, q)
-            u3 = u[:, : c_out * q].reshape(points, c_out, q)
-            for b in range(B):  # the columns of sample b: [b tq, (b + 1) tq)
-                fast.tiles_in[key](xp[..., b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
-            point_products(m, v3, u3)
-            for b in range(B):
-                fast.tiles_out[key](u3[:, :, b * tq : (b + 1) * tq], full[b], t0, t1 - t0, cols)
-            pool.give(v)
-            pool.give(u)
+            _block(fast.tiles_in[key], fast.tiles_out[key], samples, full, m, t0, t1, cols, 0, pool)
 
     row = points * max(C, c_out) * cols * B * xp.dtype.itemsize
     _in_parallel(blocks, _runs(rows, row, block_bytes))
@@ -431,29 +420,50 @@ def compiled_adjoint(
 
     def blocks(run: list[tuple[int, int]]) -> None:
         first = run[0][0]
-        g = own.get(first, gp)
+        into, out, g = fast.adjoint_in[key], fast.adjoint_out[key], own.get(first, gp)
         for t0, t1 in run:
-            tq = (t1 - t0) * cols
-            q = tq * B
-            v = pool.take((points, _stream(c_out * q, y.dtype)), y.dtype)
-            u = pool.take((points, _stream(c_in * q, y.dtype)), y.dtype)
-            v3 = v[:, : c_out * q].reshape(points, c_out, q)
-            u3 = u[:, : c_in * q].reshape(points, c_in, q)
-            for b in range(B):
-                fast.adjoint_in[key](whole[b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
-            point_products(mh, v3, u3)
-            for b in range(B):
-                fast.adjoint_out[key](
-                    u3[:, :, b * tq : (b + 1) * tq], g[b], t0 - first, t1 - t0, cols
-                )
-            pool.give(v)
-            pool.give(u)
+            _block(into, out, whole, g, mh, t0, t1, cols, first, pool)
 
     _in_parallel(blocks, runs)
     for first, g in own.items():
         part = gp[:, :, tiles.step * first : tiles.step * first + g.shape[2]]
         np.add(part, g, out=part)
     return gp
+
+
+def _block(
+    into: Any,
+    out: Any,
+    sources: np.ndarray,
+    targets: np.ndarray,
+    m: np.ndarray,
+    t0: int,
+    t1: int,
+    cols: int,
+    row0: int,
+    pool: Scratch,
+) -> None:
+    """Tile rows ``t0 .. t1`` by compiled transforms: ``into(sources[b], ...)`` writes each
+    sample's transformed tiles (columns ``[b tq, (b + 1) tq)`` of every point), then the
+    point products ``m[p] @ v[p]``, then ``out(..., targets[b], t0 - row0, ...)`` puts each
+    sample's tiles in place (`targets` holding rows from tile row `row0` on)."""
+    points, groups, cog, G = m.shape
+    c_from, c_to, B, dtype = groups * G, groups * cog, len(sources), sources.dtype
+    tq = (t1 - t0) * cols
+    q = tq * B
+    v = pool.take((points, _stream(c_from * q, dtype)), dtype)
+    u = pool.take((points, _stream(c_to * q, dtype)), dtype)
+    v3, u3 = (
+        v[:, : c_from * q].reshape(points, c_from, q),
+        u[:, : c_to * q].reshape(points, c_to, q),
+    )
+    for b in range(B):
+        into(sources[b], v3[:, :, b * tq : (b + 1) * tq], t0, t1 - t0, cols)
+    point_products(m, v3, u3)
+    for b in range(B):
+        out(u3[:, :, b * tq : (b + 1) * tq], targets[b], t0 - row0, t1 - t0, cols)
+    pool.give(v)
+    pool.give(u)
 
 
 #: Bytes of transformed tiles from which a 2-D layer's blocks run on several threads

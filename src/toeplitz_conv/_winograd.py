@@ -29,7 +29,9 @@ outputs are
   \infty`` (products ``w_0 (d_0 - d_2)``, ``(w_0 + w_2) d_2``, ``w_2 (d_4 -
   d_2)``), the odd tap ``w_1`` on ``d_1, d_3`` is direct: 5 products for 2
   outputs instead of 6 (2-D: 25 for a 2x2 tile instead of 36, 1.44x fewer).
-  Transform entries 0 and 1 only: it rounds like the direct sum.
+  Transform entries 0 and +-1 only: it rounds like the direct sum. (The
+  decomposition of a stride-2 kernel into its phases, each run by Winograd, is
+  Huang et al.'s [2]_.)
 
 In numpy every step is one copy or one BLAS call over a block of tile rows
 (sized to stay in cache): the tiles copied out of the padded signal at once;
@@ -50,6 +52,8 @@ References
 ----------
 .. [1] A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks",
    CVPR 2016, arXiv:1509.09308, §4.1-4.2 (F(2x2, 3x3) and F(4x4, 3x3)).
+.. [2] D. Huang et al., "DWM: A Decomposable Winograd Method for Convolution
+   Acceleration", AAAI 2020, arXiv:2002.00552 (stride 2 by splitting the kernel).
 """
 
 from __future__ import annotations

@@ -216,9 +216,9 @@ def conv(
     method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
-        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
-        thick 3-tap 1-D layers only.
+        ``"winograd2"`` (the same layers, and stride 2) rounds like ``"direct"``;
+        ``"fft"`` is 1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and
+        ``"winograd"`` for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -276,9 +276,9 @@ def conv1d(
     method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
-        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
-        thick 3-tap 1-D layers only.
+        ``"winograd2"`` (the same layers, and stride 2) rounds like ``"direct"``;
+        ``"fft"`` is 1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and
+        ``"winograd"`` for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -326,9 +326,9 @@ def conv2d(
     method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
-        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
-        thick 3-tap 1-D layers only.
+        ``"winograd2"`` (the same layers, and stride 2) rounds like ``"direct"``;
+        ``"fft"`` is 1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and
+        ``"winograd"`` for thick 3-tap 1-D layers only.
 
     Returns
     -------
@@ -378,9 +378,9 @@ def conv3d(
     method : {"auto", "direct", "fft", "winograd", "winograd2"}, optional
         The algorithm, as for :func:`~toeplitz_conv.conv_operator`: ``"winograd"``
         (3-tap / 3x3, stride 1, dilation 1) is faster but less accurate,
-        ``"winograd2"`` (the same layers) rounds like ``"direct"``; ``"fft"`` is
-        1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and ``"winograd"`` for
-        thick 3-tap 1-D layers only.
+        ``"winograd2"`` (the same layers, and stride 2) rounds like ``"direct"``;
+        ``"fft"`` is 1-D only; ``"auto"`` may pick ``"winograd2"`` (2-D) and
+        ``"winograd"`` for thick 3-tap 1-D layers only.
 
     Returns
     -------

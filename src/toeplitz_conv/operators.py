@@ -439,9 +439,10 @@ def conv_operator(
         ``"direct"``: the sum of products (patch copies and one GEMM per
         cache-sized block). ``"fft"``
         (1-D only): overlap-save, ``O(log K)`` per output. ``"winograd2"``
-        (3-tap 1-D and 3x3 2-D, stride 1, dilation 1): F(2, 3) / F(2x2, 3x3)
-        tiles, 2.25x fewer multiplications in 2-D, rounding like the direct sum
-        (float32: ~4e-7 of the output's scale). ``"winograd"`` (the same layers):
+        (3-tap 1-D and 3x3 2-D, dilation 1, stride 1, or 2 on every axis):
+        F(2, 3) / F(2x2, 3x3) tiles, 2.25x fewer multiplications in 2-D (1.44x at
+        stride 2, polyphase tiles), rounding like the direct sum (float32: ~4e-7 of
+        the output's scale). ``"winograd"`` (stride 1 only):
         F(4, 3) / F(4x4, 3x3) tiles, 4x fewer multiplications in 2-D but a
         rounding error 3-25x the direct sum's in 2-D in the benchmarks (float32:
         ~1e-6 to 1e-5; see the operators page of the docs), so opt-in there; in
@@ -451,7 +452,9 @@ def conv_operator(
         output channels per group when numba is installed, ``"winograd2"`` for
         thick dense 2-D 3x3 layers with stride and dilation 1
         (``_kernel.WINOGRAD2_FROM``: 32+ channels per group with numba, 64+
-        without, and large enough outputs) and ``"direct"`` otherwise. A method the layer cannot
+        without, and large enough outputs) and for dense stride-2 ones that do
+        not widen, with numba (``_kernel.WINOGRAD2_STRIDE2``), and ``"direct"``
+        otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.
 
     Returns

@@ -10,6 +10,7 @@ shrinking their thresholds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tracemalloc
 
@@ -325,3 +326,58 @@ def test_run_inside_a_pool_task_runs_in_place(monkeypatch):
     assert finished.wait(timeout=60), "nested run did not finish"
     assert sorted(i for i, _ in done) == [0, 1, 2, 3]
     assert all(name.startswith("toeplitz_conv") for _, name in done)
+
+
+class _FakeBlas:
+    """A stand-in for threadpoolctl's controller: one global thread count, saved and
+    restored by ``limit`` as threadpoolctl does."""
+
+    def __init__(self, threads: int) -> None:
+        self.num_threads = threads
+        self.lib_controllers = [self]
+
+    def select(self, **_: object) -> _FakeBlas:
+        return self
+
+    @contextlib.contextmanager
+    def limit(self, limits: int, **_: object):
+        saved, self.num_threads = self.num_threads, limits
+        try:
+            yield
+        finally:
+            self.num_threads = saved
+
+
+def test_blas_limit_on_pool_threads_is_left_alone(monkeypatch):
+    """Two pool tasks that each ask for one BLAS thread, interleaved (A in, B in, A out,
+    B out): setting and restoring the global limit from both left it at one for good (the
+    block-Gram certificate then ran on one core). On the pool's threads the limit is the
+    caller's and is not touched."""
+    import threading
+
+    fake = _FakeBlas(2)
+    monkeypatch.setattr(_threads, "_blas_controller", lambda: fake)
+    monkeypatch.setenv("TOEPLITZ_CONV_NUM_THREADS", "2")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def task_a() -> None:
+        with _threads.blas_threads(1):
+            seen.append(fake.num_threads)
+            a_in.set()
+            assert b_in.wait(30)
+        a_out.set()
+
+    def task_b() -> None:
+        assert a_in.wait(30)
+        with _threads.blas_threads(1):
+            seen.append(fake.num_threads)
+            b_in.set()
+            assert a_out.wait(30)
+
+    _threads.run([task_a, task_b])
+    assert fake.num_threads == 2
+    assert seen == [2, 2]  # the caller's limit inside the tasks
+    with _threads.blas_threads(1):  # the calling thread still sets it
+        assert fake.num_threads == 1
+    assert fake.num_threads == 2

@@ -40,6 +40,11 @@ def max_threads() -> int:
         return os.cpu_count() or 1
 
 
+def _on_pool() -> bool:
+    """Whether the calling thread is one of the pool's."""
+    return threading.current_thread().name.startswith(_PREFIX)
+
+
 def _executor(size: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
     with _lock:
@@ -69,8 +74,7 @@ def run(tasks: Sequence[Callable[[], None]], *, parallel: bool = True) -> None:
     worker waiting); otherwise on the shared pool.
     """
     threads = max_threads() if parallel else 1
-    nested = threading.current_thread().name.startswith(_PREFIX)
-    if threads < 2 or len(tasks) < 2 or nested:
+    if threads < 2 or len(tasks) < 2 or _on_pool():
         for task in tasks:
             task()
         return
@@ -112,10 +116,14 @@ def blas_threads(count: int) -> Iterator[None]:
     """BLAS on at most `count` threads inside (with threadpoolctl installed; else unchanged).
 
     Never more than the BLAS runs on now: a limit the user set (``threadpool_limits``,
-    ``OPENBLAS_NUM_THREADS``) holds inside too.
+    ``OPENBLAS_NUM_THREADS``) holds inside too. On the pool's own threads it changes
+    nothing: the limit is global and restored on exit, so tasks setting it side by side
+    could restore each other's (two Krylov halves, each in an operator that splits its
+    blocks, left BLAS on one thread for the rest of the process); a task runs under the
+    limit its caller set.
     """
     ctl = _blas_controller()
-    if ctl is None:
+    if ctl is None or _on_pool():
         yield
         return
     now = [lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers]

@@ -631,13 +631,10 @@ class _Winograd:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pad, then Winograd tiles."""
-        dtype = x.dtype
-        if dtype not in self._weights:
-            self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, self.tiles)
         xp, pool = self._padded(x)
         y = winograd_correlate(
             xp,
-            self._weights[dtype],
+            self._weight(x.dtype),
             self.plan.output_size,
             self.c_out,
             self.pool,
@@ -647,6 +644,12 @@ class _Winograd:
         if xp is not x:
             pool.give(xp)
         return y
+
+    def _weight(self, dtype: np.dtype) -> np.ndarray:
+        """The transformed weight in `dtype` (:func:`winograd_weight`, made once)."""
+        if dtype not in self._weights:
+            self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, self.tiles)
+        return self._weights[dtype]
 
     def _padded(self, x: np.ndarray) -> tuple[np.ndarray, Pool]:
         """The padded signal the tiles read, and the pool it came from.
@@ -660,19 +663,9 @@ class _Winograd:
             return plan.pad(x, self.pool), self.pool
         need = self.tiles.extent(plan.output_size)
         xp = self.zeros.take((x.shape[0], *need, x.shape[-1]), x.dtype)
-        signal, padded = self._reached(need)
+        signal, padded = plan.reached(need)
         xp[(slice(None), *padded)] = x[(slice(None), *signal)]
         return xp, self.zeros
-
-    def _reached(self, extent: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-        """The signal's cells that tiles over a zero-padded signal of `extent` reach, per
-        axis: where they are in the signal, and in the padded signal."""
-        signal, padded = [], []
-        for g, e in zip(self.plan.geoms, extent, strict=True):
-            cut = max(0, min(g.input_length, e - g.pad_left))
-            signal.append(slice(0, cut))
-            padded.append(slice(g.pad_left, g.pad_left + cut))
-        return tuple(signal), tuple(padded)
 
 
 class _Winograd2(_Winograd):
@@ -712,9 +705,7 @@ class _Winograd2(_Winograd):
         if fast is None:
             return self.direct.adjoint(y)
         if dtype not in self._adjoint_weights:
-            if dtype not in self._weights:
-                self._weights[dtype] = winograd_weight(self.weight, self.groups, dtype, S2)
-            mh = self._weights[dtype].conj().transpose(0, 1, 3, 2)
+            mh = self._weight(dtype).conj().transpose(0, 1, 3, 2)
             self._adjoint_weights[dtype] = np.ascontiguousarray(mh)
         gp = compiled_adjoint(
             fast,
@@ -724,22 +715,12 @@ class _Winograd2(_Winograd):
             self.direct.c_in,
             self.pool,
             self.block_bytes,
-            S2,
+            self.tiles,
         )
-        if not all(g.pads_zeros for g in plan.geoms):  # the padding cells folded back
-            kept = tuple(slice(0, e) for e in plan.extent)  # (the tiles may overhang it)
-            return plan.fold(
-                np.ascontiguousarray(gp[(slice(None), slice(None), *kept)].transpose(1, 2, 3, 0))
-            )
-        # zero padding: the signal's cells cut out (zero where no tile reaches)
-        g = np.empty((gp.shape[1], *plan.input_size, gp.shape[0]), dtype=dtype)
-        signal, padded = self._reached(gp.shape[2:])
-        if g[(slice(None), *signal)].size < g.size:
-            g[...] = 0
-        np.copyto(
-            g[(slice(None), *signal)], gp[(slice(None), slice(None), *padded)].transpose(1, 2, 3, 0)
-        )
-        return g
+        # the padding folded back (every mode); the tiles may overhang the padded extent
+        kept = tuple(slice(0, e) for e in plan.extent)
+        gp = gp[(slice(None), slice(None), *kept)].transpose(1, 2, 3, 0)
+        return plan.fold(np.ascontiguousarray(gp))
 
 
 _PASSES = {
@@ -748,6 +729,8 @@ _PASSES = {
     "winograd": _Winograd,
     "winograd2": _Winograd2,
 }
+#: 1-D layers: ``"winograd"`` is F(4, 3) fused per block of tiles
+_PASSES_1D = {**_PASSES, "winograd": Winograd1D}
 
 
 # --------------------------------------------------------------------------- the kernel
@@ -809,9 +792,7 @@ class Kernel:
             input_size=plan.input_size,
             output_size=plan.output_size,
             plan=plan,
-            _pass=(Winograd1D if chosen == "winograd" and len(geoms) == 1 else _PASSES[chosen])(
-                plan, pool, weight, groups
-            ),
+            _pass=(_PASSES_1D if len(geoms) == 1 else _PASSES)[chosen](plan, pool, weight, groups),
         )
         for name, value in values.items():
             object.__setattr__(self, name, value)

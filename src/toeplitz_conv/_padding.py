@@ -120,8 +120,10 @@ def fold_signal(gp: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> np.ndarray:
         return gp
     for axis in range(len(geoms), 0, -1):
         g = geoms[axis - 1]
+        if g.padding_mode == "zeros":  # nothing to add back
+            continue
         edge = _edges(g, gp.shape[axis])
-        if g.padding_mode != "zeros" and edge.size:
+        if edge.size:
             g3 = _axis3(gp, axis)
             index = (slice(None), g.pad_left + g.src(edge - g.pad_left))
             np.add.at(g3, index, g3[:, edge])  # type: ignore[arg-type]  # a tuple index works

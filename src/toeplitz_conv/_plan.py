@@ -438,7 +438,18 @@ class Plan:
     @cached_property
     def inside(self) -> tuple[slice, ...]:
         """Where the signal sits in the padded signal, per axis: ``[p_l, p_l + L)``."""
-        return tuple(slice(g.pad_left, g.pad_left + g.input_length) for g in self.geoms)
+        return self.reached(self.extent)[1]
+
+    def reached(self, extent: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """The signal's cells within the first `extent` padded positions of each axis
+        (a zero-padded buffer that ends short of the signal or past it): where they are
+        in the signal, and where in the padded buffer."""
+        signal, padded = [], []
+        for g, e in zip(self.geoms, extent, strict=True):
+            cut = max(0, min(g.input_length, e - g.pad_left))
+            signal.append(slice(0, cut))
+            padded.append(slice(g.pad_left, g.pad_left + cut))
+        return tuple(signal), tuple(padded)
 
     @cached_property
     def first_taps(self) -> np.ndarray:

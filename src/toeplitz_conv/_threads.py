@@ -16,12 +16,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from threadpoolctl import ThreadpoolController
 
-__all__ = ["blas_threads", "max_threads", "run", "run_slices"]
+__all__ = ["blas_threads", "contiguous_runs", "max_threads", "run", "run_slices"]
+
+T = TypeVar("T")
 
 _PREFIX = "toeplitz_conv"  # the names of the pool's threads
 _lock = threading.Lock()
@@ -65,22 +67,33 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def run(tasks: Sequence[Callable[[], None]], *, parallel: bool = True) -> None:
+def run(
+    tasks: Sequence[Callable[[], None]], *, parallel: bool = True, blas: int | None = None
+) -> None:
     """Run `tasks` (independent, writing disjoint memory) and re-raise the first error.
 
     In the calling thread if `parallel` is false, there is one task or one CPU, or the
     caller is itself a task on the pool (a pass that splits its blocks, called from
     tasks that split a batch: waiting on the pool from inside it could leave every
-    worker waiting); otherwise on the shared pool.
+    worker waiting); otherwise on the shared pool, BLAS on at most `blas` threads
+    meanwhile when given (:func:`blas_threads`).
     """
     threads = max_threads() if parallel else 1
     if threads < 2 or len(tasks) < 2 or _on_pool():
         for task in tasks:
             task()
         return
-    futures = [_executor(threads).submit(task) for task in tasks]
-    for future in futures:
-        future.result()
+    with blas_threads(blas) if blas else contextlib.nullcontext():
+        futures = [_executor(threads).submit(task) for task in tasks]
+        for future in futures:
+            future.result()
+
+
+def contiguous_runs(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """`items` cut into ``max(1, count)`` runs of consecutive items, as even as can be
+    (one run per thread: each thread's blocks side by side in memory)."""
+    count = max(1, min(count, len(items)))
+    return [items[len(items) * i // count : len(items) * (i + 1) // count] for i in range(count)]
 
 
 def run_slices(

@@ -60,14 +60,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from ._compiled import kernels
-from ._threads import blas_threads, max_threads, run
+from ._threads import contiguous_runs, max_threads, run
 
 __all__ = [
     "F2",
@@ -359,12 +359,12 @@ def _compiled_tiles(
     full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
     samples = np.moveaxis(xp, -1, 0)
 
-    def blocks(run: list[tuple[int, int]]) -> None:
-        for t0, t1 in run:
+    def blocks(part: Sequence[tuple[int, int]]) -> None:
+        for t0, t1 in part:
             _block(fast.tiles_in[key], fast.tiles_out[key], samples, full, m, t0, t1, cols, 0, pool)
 
     row = points * max(C, c_out) * cols * B * xp.dtype.itemsize
-    _in_parallel(blocks, _runs(rows, row, block_bytes))
+    run([functools.partial(blocks, r) for r in _runs(rows, row, block_bytes)], blas=1)
     if B == 1 and exact:
         return full.reshape(c_out, *output_size, 1)
     y = np.empty((c_out, *output_size, B), dtype=xp.dtype)
@@ -416,19 +416,19 @@ def compiled_adjoint(
     # each run after the first adds into its own rows, from padded row step * (first tile row)
     overlap = tiles.span - tiles.step
     own = {
-        run[0][0]: np.zeros(
-            (B, c_in, tiles.step * (run[-1][1] - run[0][0]) + overlap, extent[1]), dtype=y.dtype
+        part[0][0]: np.zeros(
+            (B, c_in, tiles.step * (part[-1][1] - part[0][0]) + overlap, extent[1]), dtype=y.dtype
         )
-        for run in runs[1:]
+        for part in runs[1:]
     }
 
-    def blocks(run: list[tuple[int, int]]) -> None:
-        first = run[0][0]
+    def blocks(part: Sequence[tuple[int, int]]) -> None:
+        first = part[0][0]
         into, out, g = fast.adjoint_in[key], fast.adjoint_out[key], own.get(first, gp)
-        for t0, t1 in run:
+        for t0, t1 in part:
             _block(into, out, whole, g, mh, t0, t1, cols, first, pool)
 
-    _in_parallel(blocks, runs)
+    run([functools.partial(blocks, r) for r in runs], blas=1)
     for first, g in own.items():
         part = gp[:, :, tiles.step * first : tiles.step * first + g.shape[2]]
         np.add(part, g, out=part)
@@ -474,7 +474,7 @@ def _block(
 PARALLEL_BYTES = 1 << 18
 
 
-def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[list[tuple[int, int]]]:
+def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[Sequence[tuple[int, int]]]:
     """Blocks ``(t0, t1)`` of tile rows, about `block_bytes` of transformed tiles each
     (`row_bytes` a tile row), in contiguous runs, one per thread
     (:func:`~toeplitz_conv._threads.max_threads`; one run below :data:`PARALLEL_BYTES` in
@@ -483,21 +483,8 @@ def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[list[tuple[int, i
     one block: 0.53 ms on two threads in two blocks against 0.50 ms on one)."""
     per_block = max(1, min(rows, block_bytes // max(1, row_bytes)))
     blocks = [(t0, min(rows, t0 + per_block)) for t0 in range(0, rows, per_block)]
-    threads = min(max_threads(), len(blocks)) if rows * row_bytes >= PARALLEL_BYTES else 1
-    return [
-        blocks[len(blocks) * i // threads : len(blocks) * (i + 1) // threads]
-        for i in range(threads)
-    ]
-
-
-def _in_parallel(work: Callable[[list[tuple[int, int]]], None], runs: list) -> None:
-    """``work(run)`` for every run, on the package's threads when there are several
-    (BLAS on one thread each meanwhile)."""
-    if len(runs) == 1:
-        work(runs[0])
-        return
-    with blas_threads(1):
-        run([functools.partial(work, r) for r in runs])
+    threads = max_threads() if rows * row_bytes >= PARALLEL_BYTES else 1
+    return contiguous_runs(blocks, threads)
 
 
 def _stream(size: int, dtype: np.dtype) -> int:

@@ -41,6 +41,7 @@ References
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,7 +49,7 @@ import numpy as np
 
 from ._compiled import compiled
 from ._plan import Plan, Pool
-from ._threads import blas_threads, max_threads, run
+from ._threads import contiguous_runs, max_threads, run
 from ._winograd import point_products, winograd_correlate, winograd_weight
 
 __all__ = ["BLOCK_COLS", "MIN_CHANNELS", "Winograd1D", "compiled_kernels", "weight6"]
@@ -269,15 +270,7 @@ def correlate3(
     starts = range(0, tiles, step)
     # the blocks write disjoint outputs: with enough of them, a run of blocks per thread
     # (the compiled loops release the GIL; BLAS on one thread each)
-    threads = min(max_threads(), len(starts) // _BLOCKS_A_THREAD)
-    runs = (
-        [
-            starts[len(starts) * i // threads : len(starts) * (i + 1) // threads]
-            for i in range(threads)
-        ]
-        if threads > 1
-        else [starts]
-    )
+    runs = contiguous_runs(starts, min(max_threads(), len(starts) // _BLOCKS_A_THREAD))
     scratch = [
         tuple(
             pool.take(shape, dtype)
@@ -290,7 +283,9 @@ def correlate3(
         for _ in runs
     ]
 
-    def blocks(run_starts: range, v_buf: np.ndarray, u_buf: np.ndarray, ph: np.ndarray) -> None:
+    def blocks(
+        run_starts: Sequence[int], v_buf: np.ndarray, u_buf: np.ndarray, ph: np.ndarray
+    ) -> None:
         for t0 in run_starts:
             nq = min(step, tiles - t0) * B
             v = v_buf[: SPAN * C * nq].reshape(SPAN, C, nq)
@@ -299,12 +294,9 @@ def correlate3(
             point_products(m, v, u)
             fast.tiles_out(u, at, B, t0, y2, ph)
 
-    tasks = [functools.partial(blocks, r, *bufs) for r, bufs in zip(runs, scratch, strict=True)]
-    if len(tasks) > 1:
-        with blas_threads(1):
-            run(tasks)
-    else:
-        tasks[0]()
+    run(
+        [functools.partial(blocks, r, *bufs) for r, bufs in zip(runs, scratch, strict=True)], blas=1
+    )
     for bufs in scratch:
         for buf in bufs:
             pool.give(buf)

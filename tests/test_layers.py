@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "_kernel": 1,
     "_plan": 1,
     "_compiled": 1,
+    "_blas": 1,
     "_padding": 1,
     "_winograd": 1,
     "_winograd1d": 1,

@@ -15,6 +15,7 @@ __all__ = [
     "MAT_MAX_BYTES",
     "MIN_CHUNK_ENTRIES",
     "MTX_CHUNK",
+    "NUMPY_BLAS",
     "PARALLEL_MIN_ENTRIES",
     "UNIT_ENTRIES",
 ]
@@ -31,6 +32,10 @@ PARALLEL_MIN_ENTRIES = 1 << 20
 #: depthwise layers, the 2-D Winograd transforms, the 1-D F(4, 3) path) when it is
 #: installed; tests switch it off to run the numpy path on the same machine.
 COMPILED = True
+#: Whether the direct pass multiplies the taps' windows where they lie through numpy's own
+#: BLAS (:mod:`toeplitz_conv._blas`) when it is found; tests switch it off to run the patch
+#: copies on the same machine.
+NUMPY_BLAS = True
 
 # ---- files (_mtx, _mat)
 #: Stored entries formatted at a time when writing Matrix Market text: the text of a

@@ -118,9 +118,14 @@ __all__ = [
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already padded
 _THIN_GEMM = 16  # output channels per group below which the product is thin
-#: Input channels per group from which the forward pass multiplies each group of taps where
-#: its window lies (:meth:`_Direct._tap_product`) instead of copying patches.
-TAP_GEMM_CHANNELS = 32
+#: ``(channels, columns)``: the direct pass multiplies each group of taps where its window
+#: lies (:meth:`_Direct._tap_products`) instead of copying patches from ``channels`` input
+#: channels per group (and 16 output channels) and ``columns`` output columns (positions of
+#: the phase grid times the batch). Measured (one thread, float32 / float64, 3x3, padding 1,
+#: C -> C; time against the patches'): 32 on 56x56 0.87 / -, 64 on 56x56 0.88 / 0.80, 128 on
+#: 28x28 0.83 / 0.84, 256 on 14x14 (222 columns) 0.99 / 1.02, 512 on 7x7 (61) 1.04 / 1.02;
+#: 16 on 56x56 1.0; 1-D 64 -> 64, K=3 0.92-0.99, 64 -> 128, K=5, stride 2 0.91-0.95.
+TAP_GEMM_FROM = (32, 512)
 #: Output bytes of a block of the numpy depthwise pass (see :meth:`_Direct._depthwise_product`)
 DEPTHWISE_BYTES = 1 << 18
 # 1-D kernels of at least this many taps run by FFT (:mod:`toeplitz_conv._fft`). Measured
@@ -290,12 +295,11 @@ class _Direct:
         # on the benchmark layers) 1.02-1.07x slower than the phases' contiguous adds,
         # in 1-D (blocks of ~800) 0.93x faster
         self.exact_adjoint = self.exact and len(plan.geoms) == 1
-        # the forward pass by tap products in place (:meth:`_tap_product`) where numpy's BLAS
-        # takes them (:mod:`toeplitz_conv._blas`); not in 2-D with strides, where the exact
-        # grid's patches beat the phases' dropped columns (128 -> 128, 3x3, stride 2 on
-        # 28x28: 1.20x torch against 1.38x)
+        # the taps multiplied where they lie (:meth:`_tap_products`, :data:`TAP_GEMM_FROM`);
+        # not in 2-D with strides, where the exact grid's patches beat the phases' dropped
+        # columns (128 -> 128, 3x3, stride 2 on 28x28: 1.20x torch against 1.38x)
         self.in_place = (
-            G >= TAP_GEMM_CHANNELS and not plan.thin and not (self.exact and len(plan.geoms) == 2)
+            G >= TAP_GEMM_FROM[0] and not plan.thin and not (self.exact and len(plan.geoms) == 2)
         )
         self._by_group: dict[np.dtype, list[tuple[np.ndarray, np.ndarray]]] = {}
         # the exact grid's patches (:meth:`_exact_forward`), the adjoint's phase grid
@@ -323,7 +327,7 @@ class _Direct:
         fast = kernels(dtype) if self.G == 1 else None
         if fast is not None:  # depthwise, compiled: the taps added straight into the output
             return self._compiled_forward(fast, x, w_g)
-        in_place = self.in_place and blas.available(dtype, plan.n_phases * plan.phase_size * B)
+        in_place = self._in_place(dtype, B)
         if self.exact and B == 1 and not in_place:
             return self._exact_forward(x, w_g)
         rows, scratch = plan.split(x, pool)
@@ -449,6 +453,16 @@ class _Direct:
             self.pool.give(scratch)
         return y
 
+    def _in_place(self, dtype: np.dtype, B: int) -> bool:
+        """Whether a pass of `B` columns runs :meth:`_tap_products`: a thick layer
+        (:attr:`in_place`) with enough columns (:data:`TAP_GEMM_FROM`), on numpy's BLAS."""
+        plan = self.plan
+        return (
+            self.in_place
+            and plan.n_flat * B >= TAP_GEMM_FROM[1]
+            and blas.available(dtype, plan.n_phases * plan.phase_size * B)
+        )
+
     def _tap_weights(self, dtype: np.dtype) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per :attr:`Plan.tap_groups` group, its weight ``(groups, C_out/groups, G n)`` in
         `dtype`, columns ``(c, j)``, and its conjugate transpose (kept per dtype)."""
@@ -569,7 +583,7 @@ class _Direct:
         if fast is not None:  # depthwise, compiled: every tap added onto zeros
             rows[...] = 0
             fast.scatter(rows, w_gh, plan.tap_starts(B), plan.n_flat * B, y_g)
-        elif self.in_place and blas.available(dtype, R * total):
+        elif self._in_place(dtype, B):
             rows[...] = 0
             self._tap_products(rows, y_g, B, adjoint=True)
         else:

@@ -55,15 +55,17 @@ Which of these runs is :attr:`Kernel.method` (:func:`choose_method`):
 thick 3-tap 1-D layers with numba
 (:data:`toeplitz_conv._winograd1d.MIN_CHANNELS`), and never 2-D ``"winograd"``.
 
-Measured (``benchmarks/operators.py``): the GEMM is ~85% of a thick forward
-pass, the slice copies ~10%. Blocks sized to the L2 cache (2 MB of patches
-on 1 MB of L2) instead of a whole small image (0.5 to 16 MB measured within
-the noise of each other on the 2-D layers, 2 MB best for 1-D). One GEMM per kernel offset
-accumulated into the output (BLAS ``beta = 1`` through
-``scipy.linalg.cython_blas``' function pointers) would save the copies, but
-its GEMMs have an inner dimension of only ``C_in``: measured 1.0-1.4x
-slower than the patch GEMM on 64 channels (and three shifted copies with
-three accumulating GEMMs of ``3 C_in`` no faster), so the patches stay.
+**Thick layers** (:data:`TAP_GEMM_FROM`: 32 input channels per group, 512 output
+columns) skip the patch copies: one GEMM per group of taps (:attr:`Plan.tap_groups`,
+the taps at one offset across the phases) reads its window where it lies, rows a
+channel's row of phases apart, and adds its product into the block of outputs (the
+adjoint adds ``W_t^H y`` onto the window): BLAS ``beta = 1`` with a leading dimension,
+through numpy's own OpenBLAS (:mod:`toeplitz_conv._blas`; 64 -> 64, 3x3 on 56x56:
+1.35-1.43x torch against 1.49-1.57x with patches; 1-D 64 -> 128, K=5, stride 2:
+1.07-1.12x against 1.15-1.18x). Blocks fill :attr:`Blocking.block_bytes` of outputs.
+Elsewhere the patches: blocks sized to the L2 cache (2 MB of patches on 1 MB of L2)
+instead of a whole small image (0.5 to 16 MB measured within the noise of each other
+on the 2-D layers, 2 MB best for 1-D).
 
 **Depthwise layers** (one input channel per group) skip the patches: with
 numba installed (the ``[fast]`` extra, :mod:`toeplitz_conv._compiled`) one
@@ -76,10 +78,10 @@ and batched product they replace; numpy makes one pass over a block per
 operation, torch's direct kernel one in all).
 
 The GEMM floor: numpy's OpenBLAS (SkylakeX kernels on this machine's AVX-512
-cores) runs the patch GEMM of a 64 -> 64, 3x3 layer, ``(64 x 576) @ (576 x n)``,
-at 130-150 GFLOP/s for every block size and both operand orders, where torch's
-oneDNN convolution reaches ~170: the GEMM alone is 1.15-1.3x torch's whole pass,
-the slice copies add ~0.15x. In 1-D (64 -> 64, K=3) the GEMM alone is 0.95-1.05x.
+cores) runs the tap GEMMs of a 64 -> 64, 3x3 layer, ``(64 x 64) @ (64 x 3248)``, at
+~140 GFLOP/s (the patch GEMM ``(64 x 576) @ (576 x n)`` at 130-150 for every block
+size), where torch's oneDNN convolution reaches ~170. In 1-D (64 -> 128, K=5,
+stride 2) the three tap GEMMs alone are 0.94x torch's whole pass.
 """
 
 from __future__ import annotations

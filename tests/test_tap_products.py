@@ -95,6 +95,9 @@ def test_tap_groups_by_brute_force(cfg):
         assert len(taps) * step == row
         for j, k in enumerate(taps):
             assert start + j * step == plan.tap_start[k]
+            # the window of every output stays inside the channel's row (a strided view of
+            # the rows is not bounds-checked)
+            assert 0 <= plan.tap_start[k] and plan.tap_start[k] + plan.n_flat <= row
         seen += taps
     assert sorted(seen) == list(range(plan.taps))
 
@@ -195,6 +198,7 @@ def test_tap_products_dot_tests(n, forced):
         (1, 64, 64, 3, 1, 1, (700,)),
         (2, 64, 64, 3, 1, 1, (30, 31)),
         (2, 32, 48, 3, 1, (1, 0), (40, 30)),
+        (2, 64, 3, 3, 1, 1, (30, 31)),  # thin outputs: blocks of thin_bytes
         (3, 32, 32, 3, 2, 1, (20, 16, 12)),  # strided 3-D: the phases
     ],
     ids=str,

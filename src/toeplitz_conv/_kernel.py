@@ -122,11 +122,13 @@ _NO_ROWS = np.zeros(0, dtype=np.int64)  # the compiled kernel reads rows already
 _THIN_GEMM = 16  # output channels per group below which the product is thin
 #: ``(channels, columns)``: the direct pass multiplies each group of taps where its window
 #: lies (:meth:`_Direct._tap_products`) instead of copying patches from ``channels`` input
-#: channels per group (and 16 output channels) and ``columns`` output columns (positions of
-#: the phase grid times the batch). Measured (one thread, float32 / float64, 3x3, padding 1,
-#: C -> C; time against the patches'): 32 on 56x56 0.87 / -, 64 on 56x56 0.88 / 0.80, 128 on
-#: 28x28 0.83 / 0.84, 256 on 14x14 (222 columns) 0.99 / 1.02, 512 on 7x7 (61) 1.04 / 1.02;
-#: 16 on 56x56 1.0; 1-D 64 -> 64, K=3 0.92-0.99, 64 -> 128, K=5, stride 2 0.91-0.95.
+#: channels per group and ``columns`` output columns (positions of the phase grid times the
+#: batch). Measured (one thread, float32 / float64, 3x3, padding 1; time against the
+#: patches'): C -> C, 32 on 56x56 0.87 / 0.83, 64 on 56x56 0.88 / 0.80, 128 on 28x28 0.83 /
+#: 0.84, 256 on 14x14 (222 columns) 0.99 / 1.02, 512 on 7x7 (61) 1.04 / 1.02, but 16 on
+#: 28x28 1.81 / 1.27 and 8 on 56x56 1.48 / 1.04; thin outputs, 64 -> 3 on 56x56 0.60 / 0.41,
+#: 128 -> 4 on 28x28 0.36 / 0.32, 64 -> 1 on 224x224 0.68 / 0.51; 1-D 64 -> 64, K=3
+#: 0.92-0.99, 64 -> 128, K=5, stride 2 0.91-0.95.
 TAP_GEMM_FROM = (32, 512)
 #: Output bytes of a block of the numpy depthwise pass (see :meth:`_Direct._depthwise_product`)
 DEPTHWISE_BYTES = 1 << 18
@@ -300,9 +302,7 @@ class _Direct:
         # the taps multiplied where they lie (:meth:`_tap_products`, :data:`TAP_GEMM_FROM`);
         # not in 2-D with strides, where the exact grid's patches beat the phases' dropped
         # columns (128 -> 128, 3x3, stride 2 on 28x28: 1.20x torch against 1.38x)
-        self.in_place = (
-            G >= TAP_GEMM_FROM[0] and not plan.thin and not (self.exact and len(plan.geoms) == 2)
-        )
+        self.in_place = G >= TAP_GEMM_FROM[0] and not (self.exact and len(plan.geoms) == 2)
         self._by_group: dict[np.dtype, list[tuple[np.ndarray, np.ndarray]]] = {}
         # the exact grid's patches (:meth:`_exact_forward`), the adjoint's phase grid
         self.zeros = Pool(zeros=True)
@@ -468,14 +468,13 @@ class _Direct:
     def _tap_weights(self, dtype: np.dtype) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per :attr:`Plan.tap_groups` group, its weight ``(groups, C_out/groups, G n)`` in
         `dtype`, columns ``(c, j)``, and its conjugate transpose (kept per dtype)."""
-        if dtype not in self._by_group:
+        if dtype not in self._by_group:  # (made whole, then stored: threads may share it)
             w = self.w_g.reshape(self.groups, -1, self.G, self.plan.taps).astype(dtype)
-            self._by_group[dtype] = []
+            weights = []
             for taps, _, _ in self.plan.tap_groups:
                 w_t = np.ascontiguousarray(w[..., list(taps)].reshape(self.groups, w.shape[1], -1))
-                self._by_group[dtype].append(
-                    (w_t, np.ascontiguousarray(w_t.conj().transpose(0, 2, 1)))
-                )
+                weights.append((w_t, np.ascontiguousarray(w_t.conj().transpose(0, 2, 1))))
+            self._by_group[dtype] = weights
         return self._by_group[dtype]
 
     def _tap_products(
@@ -493,7 +492,9 @@ class _Direct:
         N, row, item = plan.n_flat, rows.shape[1], rows.dtype.itemsize
         values = rows.reshape(-1)
         groups = list(zip(plan.tap_groups, self._tap_weights(rows.dtype), strict=True))
-        block = max(1, plan.blocking.block_bytes // (y_g.shape[1] * B * item))
+        # a block's outputs and each window's rows stay near the core (thin: in L2)
+        budget = plan.blocking.thin_bytes if plan.thin else plan.blocking.block_bytes
+        block = max(1, budget // (max(y_g.shape[1], G) * B * item))
         for i0 in range(0, N, block):
             cols = min(block, N - i0) * B
             for g in range(self.groups):

@@ -318,8 +318,8 @@ class Plan:
     def phase_copies(self) -> list[tuple[int, tuple[slice, ...], tuple[slice, ...]]] | None:
         """Zero padding with strides: per phase ``r`` that holds samples, ``(r, into,
         samples)``: the phase's cells inside the signal and the strided slices of the
-        signal they hold (:meth:`split` copies these instead of gathering every cell,
-        1.4x faster). None for the other padding modes.
+        signal they hold (:meth:`split` copies these instead of gathering every cell:
+        0.21 ms against 0.25 on the 1-D benchmark layer). None for the other padding modes.
 
         On axis ``a``, cell ``j`` of phase ``r_a`` holds sample ``r_a + s_a j - p_a``.
         """

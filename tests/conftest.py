@@ -57,6 +57,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         threadpool_limits(1)
 
 
+# --------------------------------------------------------------------------- blocks
+@pytest.fixture(params=["one block", "tiny blocks"])
+def blocking(request, monkeypatch):
+    """The operators' default blocks, or the smallest (one position or output row a block:
+    many blocks, a partial last one) for the operators made inside the test."""
+    if request.param == "tiny blocks":
+        import toeplitz_conv._plan as plan_module
+
+        tiny = plan_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
+        monkeypatch.setattr(plan_module, "BLOCKING", tiny)
+    return request.param
+
+
 # --------------------------------------------------------------------------- torch
 def require_torch():
     """Return the ``torch`` module, or skip when it is missing.

@@ -198,3 +198,31 @@ def conv_transpose_nd_configs(
         batch=draw(st.integers(1, 2)),
         seed=draw(st.integers(0, 2**32 - 1)),
     )
+
+
+def conv_kwargs(cfg):
+    """The keyword arguments of the layer a :func:`conv_nd_configs` example draws."""
+    return dict(
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
+
+
+def conv_geometries(cfg):
+    """The per-axis ``ConvGeometry`` of a :func:`conv_nd_configs` example."""
+    from toeplitz_conv._geometry import conv_geometry
+
+    return tuple(
+        conv_geometry(L, k, stride=s, padding=p, dilation=d, padding_mode=cfg["mode"])
+        for L, k, s, p, d in zip(
+            cfg["input_size"],
+            cfg["kernel_size"],
+            cfg["stride"],
+            cfg["pads"],
+            cfg["dilation"],
+            strict=True,
+        )
+    )

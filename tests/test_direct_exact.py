@@ -20,10 +20,9 @@ import toeplitz_conv as tc
 import toeplitz_conv._plan as plan_module
 from checks import assert_close, assert_operator_matches, dot_test
 from reference import ref_conv_nd, ref_conv_nd_matrix, resolve_padding_nd
-from strategies import conv_nd_configs
+from strategies import conv_geometries, conv_nd_configs
 from toeplitz_conv import _kernel
 from toeplitz_conv import _tunables as tunables
-from toeplitz_conv._geometry import conv_geometry
 
 
 @pytest.fixture
@@ -45,15 +44,6 @@ def counted(monkeypatch):
     monkeypatch.setattr(_kernel._Direct, "_exact_forward", counted_forward)
     monkeypatch.setattr(_kernel._Direct, "_exact_adjoint", counted_adjoint)
     return calls
-
-
-@pytest.fixture(params=["one block", "tiny blocks"])
-def blocking(request, monkeypatch):
-    """The default blocks, or blocks of one output row (many blocks, a partial last one)."""
-    if request.param == "tiny blocks":
-        tiny = plan_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
-        monkeypatch.setattr(plan_module, "BLOCKING", tiny)
-    return request.param
 
 
 def _layer(cfg, rng, dtype=np.float64):
@@ -243,20 +233,6 @@ def test_other_layers_keep_their_paths(counted, mode, stride, n, groups, c_in):
     assert counted == {"forward": 0, "adjoint": 0}
 
 
-def _geoms(cfg):
-    return tuple(
-        conv_geometry(L, k, stride=s, padding=pad, dilation=d)
-        for L, k, s, pad, d in zip(
-            cfg["input_size"],
-            cfg["kernel_size"],
-            cfg["stride"],
-            cfg["pads"],
-            cfg["dilation"],
-            strict=True,
-        )
-    )
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     cfg=st.one_of(
@@ -267,7 +243,7 @@ def _geoms(cfg):
 def test_plan_cells_by_brute_force(cfg):
     """:meth:`Plan.windows` covers what the taps read; :attr:`Plan.unassigned` is exactly
     the cells outside the first taps' windows; the first taps' windows are disjoint."""
-    geoms = _geoms(cfg)
+    geoms = conv_geometries(cfg)
     plan = plan_module.Plan(geoms, 1, False)
     shape = (1, *plan.extent, 1)
     first_hits = np.zeros(shape, dtype=int)
@@ -307,7 +283,7 @@ def test_clipped_windows_are_the_padded_windows(cfg, rows):
     signal's :meth:`Plan.windows`; :meth:`Plan.strips` are exactly the rows of the block
     that read padding along the first axis, given a block whose cells read along the
     other axes are zero."""
-    plan = plan_module.Plan(_geoms(cfg), 1, False)
+    plan = plan_module.Plan(conv_geometries(cfg), 1, False)
     rng = np.random.default_rng(cfg["seed"])
     x = rng.standard_normal((2, *plan.input_size, 1))
     xp = np.zeros((2, *plan.extent, 1))

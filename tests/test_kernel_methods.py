@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import toeplitz_conv as tc
 from checks import assert_close, assert_operator_matches, dot_test
 from reference import PADDING_MODES, ref_conv_nd, ref_conv_nd_matrix
-from strategies import conv_nd_configs
+from strategies import conv_kwargs, conv_nd_configs
 from toeplitz_conv import _compiled
 from toeplitz_conv import _tunables as tunables
 
@@ -40,22 +40,12 @@ def _applies(method: str, n: int, K, stride, dilation) -> bool:
     return True
 
 
-def _layer_kw(cfg):
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-    )
-
-
 def _check_methods(cfg, complex_: bool) -> None:
     """Every applicable method's operator is the matrix, every way round (batches 0, 1, 3)."""
     rng = np.random.default_rng(cfg["seed"])
     n, K = cfg["n"], cfg["kernel_size"]
     w = _random(rng, (cfg["c_out"], cfg["c_in"] // cfg["groups"], *K), complex_)
-    kw = _layer_kw(cfg)
+    kw = conv_kwargs(cfg)
     M = tc.conv_matrix(w, cfg["input_size"], format="dense", **kw)
     for method in METHODS:
         if not _applies(method, n, K, cfg["stride"], cfg["dilation"]):

@@ -46,7 +46,13 @@ from reference import (
     ref_unfold_nd,
     resolve_padding_nd,
 )
-from strategies import PADDING_FORMS, conv_configs, conv_nd_configs, conv_transpose_nd_configs
+from strategies import (
+    PADDING_FORMS,
+    conv_configs,
+    conv_kwargs,
+    conv_nd_configs,
+    conv_transpose_nd_configs,
+)
 
 RTOL = 1e-12
 
@@ -140,16 +146,6 @@ def make(cfg, dtype=np.float64):
     return w.astype(dtype), b.astype(dtype), x.astype(dtype)
 
 
-def conv_kw(cfg):
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-    )
-
-
 def transpose_kw(cfg):
     return dict(
         stride=cfg["stride"],
@@ -164,7 +160,7 @@ def check_all_nd(cfg):
     """Matrix, M @ vec(x) + bias, forward passes, unfold and output_size vs the reference."""
     n = cfg["n"]
     w, b, x = make(cfg)
-    kw = conv_kw(cfg)
+    kw = conv_kwargs(cfg)
     size, ks = cfg["input_size"], cfg["kernel_size"]
     ref_m = ref_conv_nd_matrix(w, size, **kw)
     ref_y = ref_conv_nd(x, w, b, **kw)
@@ -470,7 +466,7 @@ def test_hypothesis_conv_nd(n, examples, limits):
 def test_hypothesis_n1_through_the_nd_path(cfg):
     """n = 1 with the N-d spellings (1-tuples) equals the 1-D functions and the reference."""
     w, b, x = make(cfg)
-    kw = conv_kw(cfg)
+    kw = conv_kwargs(cfg)
     size = cfg["input_size"]
     ref = ref_conv_nd_matrix(w, size, **kw)
     assert_close(tc.conv_matrix(w, size, format="dense", **kw), ref)
@@ -621,9 +617,9 @@ def test_taps_landing_twice_2d(mode, size, ks, padding):
     check_all_nd(cfg)
     w, _, _ = make(cfg)
     for fmt in SPARSE_FORMATS:
-        m = tc.conv2d_matrix(w, size, format=fmt, **conv_kw(cfg))
+        m = tc.conv2d_matrix(w, size, format=fmt, **conv_kwargs(cfg))
         assert_canonical_sparse(m, fmt)
-        assert_close(m.toarray(), ref_conv_nd_matrix(w, size, **conv_kw(cfg)))
+        assert_close(m.toarray(), ref_conv_nd_matrix(w, size, **conv_kwargs(cfg)))
 
 
 # ============================================ batched, 1-D and N-d spellings

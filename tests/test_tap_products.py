@@ -21,7 +21,7 @@ import toeplitz_conv as tc
 import toeplitz_conv._plan as plan_module
 from checks import assert_close, dot_test
 from reference import ref_conv_nd_matrix
-from strategies import conv_nd_configs
+from strategies import conv_geometries, conv_kwargs, conv_nd_configs
 from toeplitz_conv import _blas, _kernel
 from toeplitz_conv import _tunables as tunables
 from toeplitz_conv._geometry import conv_geometry
@@ -77,17 +77,7 @@ def test_switch_turns_the_gemm_off(monkeypatch):
 def test_tap_groups_by_brute_force(cfg):
     """Every tap once; row ``(c, j)`` of a group's matrix is tap ``j``'s window in channel
     ``c``: at ``c R F + start + j step`` in the channels' rows of phases."""
-    geoms = tuple(
-        conv_geometry(L, k, stride=s, padding=p, dilation=d, padding_mode=cfg["mode"])
-        for L, k, s, p, d in zip(
-            cfg["input_size"],
-            cfg["kernel_size"],
-            cfg["stride"],
-            cfg["pads"],
-            cfg["dilation"],
-            strict=True,
-        )
-    )
+    geoms = conv_geometries(cfg)
     plan = plan_module.Plan(geoms, 1, False)
     row = plan.n_phases * plan.phase_size
     seen = []
@@ -128,15 +118,6 @@ def forced(monkeypatch):
     return calls
 
 
-@pytest.fixture(params=["one block", "tiny blocks"])
-def blocking(request, monkeypatch):
-    """The default blocks, or blocks of one position (many blocks, a partial last one)."""
-    if request.param == "tiny blocks":
-        tiny = plan_module.Blocking(block_bytes=64, thin_bytes=64, min_cols=1)
-        monkeypatch.setattr(plan_module, "BLOCKING", tiny)
-    return request.param
-
-
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -154,13 +135,7 @@ def test_tap_products_are_the_matrix(cfg, dtype, forced, blocking):
     rng = np.random.default_rng(cfg["seed"])
     G = cfg["c_in"] // cfg["groups"]
     w = rng.standard_normal((cfg["c_out"], G, *cfg["kernel_size"]))
-    kw = dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-    )
+    kw = conv_kwargs(cfg)
     M = ref_conv_nd_matrix(w, cfg["input_size"], **kw)
     op = tc.conv_operator(w.astype(dtype), cfg["input_size"], method="direct", **kw)
     rtol = 1e-5 if dtype == np.float32 else 1e-12

@@ -44,7 +44,7 @@ from reference import (
     resolve_padding,
     resolve_padding_nd,
 )
-from strategies import conv_configs, conv_nd_configs, conv_transpose_nd_configs
+from strategies import conv_configs, conv_kwargs, conv_nd_configs, conv_transpose_nd_configs
 
 torch = require_torch()
 
@@ -155,16 +155,6 @@ def make_t(cfg):
     return w, b, z
 
 
-def conv_kw(cfg):
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-    )
-
-
 def transpose_kw(cfg):
     return dict(
         stride=cfg["stride"],
@@ -215,7 +205,7 @@ def check_against_torch(cfg, formats=("csr",)):
     """Forward passes, the matrix (+ bias), unfold and the input gradient against torch."""
     n = cfg["n"]
     w, b, x = make(cfg)
-    kw = conv_kw(cfg)
+    kw = conv_kwargs(cfg)
     y_t = torch_of(cfg, w, b, x)
     s_out = y_t.shape[2:]
     geo = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
@@ -283,7 +273,7 @@ def test_reference_agrees_with_torch(mode, stride, padding, dilation, groups):
 def check_reference_conv(cfg):
     """ref_conv_nd, ref_conv_nd_matrix and ref_unfold_nd against torch for one layer."""
     w, b, x = make(cfg)
-    n, kw = cfg["n"], conv_kw(cfg)
+    n, kw = cfg["n"], conv_kwargs(cfg)
     y_t = torch_of(cfg, w, b, x)
     assert_close(ref_conv_nd(x, w, b, **kw), y_t)
     m = ref_conv_nd_matrix(w, cfg["input_size"], **kw)
@@ -329,7 +319,7 @@ def test_reference_matches_torch_conv_nd(n, examples, limits):
 def test_reference_nd_is_the_1d_reference_for_n_1(cfg):
     """For n = 1 the N-d reference is the 1-D one (and torch agrees)."""
     w, b, x = make(cfg)
-    kw = conv_kw(cfg)
+    kw = conv_kwargs(cfg)
     kw1 = dict(kw, padding=cfg["pads"][0], stride=cfg["stride"][0], dilation=cfg["dilation"][0])
     assert_close(ref_conv_nd(x, w, b, **kw), ref_conv1d(x, w, b, **kw1))
     assert_close(

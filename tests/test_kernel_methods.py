@@ -362,7 +362,8 @@ def test_auto_takes_winograd2_for_thick_dense_3x3(compiled, shape, size, kw, wan
 
 @pytest.mark.parametrize("compiled_path", [True, False], ids=["compiled", "numpy"])
 def test_auto_thresholds(monkeypatch, compiled_path):
-    """The thresholds of WINOGRAD2_FROM: channels per group and output volume, at the edge."""
+    """The thresholds of WINOGRAD2_FROM and WINOGRAD2_MOST: channels per group and output
+    volume, at the edge."""
     import toeplitz_conv._kernel as kernel_module
 
     monkeypatch.setattr(tunables, "COMPILED", compiled_path)
@@ -374,6 +375,12 @@ def test_auto_thresholds(monkeypatch, compiled_path):
     assert tc.conv_operator(w, side - 1, padding=1).method == "direct"
     w_thin = np.zeros((channels, channels - 1, 3, 3), dtype=np.float32)
     assert tc.conv_operator(w_thin, 2 * side, padding=1).method == "direct"
+    most = kernel_module.WINOGRAD2_MOST  # and at most this many channels per group
+    w_most = np.zeros((most, most, 3, 3), dtype=np.float32)
+    assert tc.conv_operator(w_most, side, padding=1).method == "winograd2"
+    for shape in ((most + 1, most), (most, most + 1), (2 * most, 2 * most)):
+        w_wide = np.zeros((*shape, 3, 3), dtype=np.float32)
+        assert tc.conv_operator(w_wide, side, padding=1).method == "direct", shape
 
 
 def test_auto_stride2_thresholds(compiled):

@@ -113,6 +113,7 @@ __all__ = [
     "FFT_MIN_TAPS",
     "METHODS",
     "WINOGRAD2_FROM",
+    "WINOGRAD2_MOST",
     "WINOGRAD2_STRIDE2",
     "Kernel",
     "choose_method",
@@ -148,6 +149,15 @@ METHODS = ("auto", "direct", "fft", "winograd", "winograd2")
 #: 1.79 (thin: left to direct's thin path); numpy, 64 on 14x14 1.34 / 1.23, 64 on 10x10 1.35
 #: / 1.40, 32 on 14x14 1.62 / 2.14, 32 on 56x56 2.06 / 2.08, 128 on 14x14 1.61 / 1.14.
 WINOGRAD2_FROM = {"compiled": (32, 64 * 7 * 7), "numpy": (64, 64 * 14 * 14)}
+#: ... and at most this many input and output channels per group: above it the 16 points'
+#: transformed weights (16 C^2 values, 16 MB at 512 channels in float32) are streamed from
+#: memory by GEMMs of few tiles. Measured (float32, one thread, C -> C, padding 1; time /
+#: torch's, direct against winograd2, three runs): compiled, 256 on 14x14 1.37-1.41 /
+#: 1.21-1.25, 256 on 7x7 1.05-1.41 / 1.02-1.36, 384 on 14x14 1.28 / 1.85, 512 on 14x14
+#: 1.23-1.33 / 1.97-2.18, 512 on 7x7 0.95-1.14 / 1.17-1.41, 512 on 28x28 1.07 / 1.72;
+#: numpy, 256 on 28x28 1.20-1.21 / 1.23-1.26, 384 on 14x14 1.26-1.30 / 1.62-1.73, 512 on
+#: 14x14 1.21-1.26 / 2.09-2.19.
+WINOGRAD2_MOST = 256
 #: ``"auto"`` takes the stride-2 tiles (:data:`~toeplitz_conv._winograd.S2`) for dense 2-D
 #: 3x3 layers with stride 2 and the compiled transforms, from ``(least, most, volume)``:
 #: ``least <= C_out/groups <= G <= most`` channels per group and ``C_out * prod(S_out) >=
@@ -173,8 +183,9 @@ def choose_method(
 
     ``"auto"`` is ``"fft"`` for long 1-D kernels (at least :data:`FFT_MIN_TAPS`
     taps, more for strides above 4); ``"winograd2"`` for thick dense 2-D 3x3
-    layers with stride and dilation 1 (:data:`WINOGRAD2_FROM`, given the weight's
-    `shape`, `groups` and the compute `dtype`), which round like the direct sum
+    layers with stride and dilation 1 (:data:`WINOGRAD2_FROM` and
+    :data:`WINOGRAD2_MOST`, given the weight's `shape`, `groups` and the compute
+    `dtype`), which round like the direct sum
     (float32, 64 -> 64 on 56x56: 3.3e-7 against 5.8e-7) in 0.55-0.65x its time,
     and for dense 2-D 3x3 layers with stride 2 that do not widen, with numba
     (:data:`WINOGRAD2_STRIDE2`: 128 -> 128 on 28x28 in 0.9x the direct time);
@@ -211,7 +222,8 @@ def choose_method(
                 return "winograd" if thick and fused else "direct"
             channels, volume = WINOGRAD2_FROM["compiled" if fast else "numpy"]
             output = c_out * math.prod(g.output_length for g in geoms)
-            if min(G, c_out // groups) >= channels and output >= volume:
+            least, most = min(G, c_out // groups), max(G, c_out // groups)
+            if channels <= least and most <= WINOGRAD2_MOST and output >= volume:
                 return "winograd2"
         return "direct"
     if method == "fft" and n != 1:

@@ -452,7 +452,7 @@ def conv_operator(
         output channels per group when numba is installed, ``"winograd2"`` for
         thick dense 2-D 3x3 layers with stride and dilation 1
         (``_kernel.WINOGRAD2_FROM``: 32+ channels per group with numba, 64+
-        without, and large enough outputs) and for dense stride-2 ones that do
+        without, at most 256, and large enough outputs) and for dense stride-2 ones that do
         not widen, with numba (``_kernel.WINOGRAD2_STRIDE2``), and ``"direct"``
         otherwise. A method the layer cannot
         use raises ValueError; ``op.method`` tells which one runs.

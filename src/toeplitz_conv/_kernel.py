@@ -311,10 +311,8 @@ class _Direct:
         # on the benchmark layers) 1.02-1.07x slower than the phases' contiguous adds,
         # in 1-D (blocks of ~800) 0.93x faster
         self.exact_adjoint = self.exact and len(plan.geoms) == 1
-        # the taps multiplied where they lie (:meth:`_tap_products`, :data:`TAP_GEMM_FROM`);
-        # not in 2-D with strides, where the exact grid's patches beat the phases' dropped
-        # columns (128 -> 128, 3x3, stride 2 on 28x28: 1.20x torch against 1.38x)
-        self.in_place = G >= TAP_GEMM_FROM[0] and not (self.exact and len(plan.geoms) == 2)
+        # the taps multiplied where they lie (:meth:`_tap_products`, :data:`TAP_GEMM_FROM`)
+        self.in_place = G >= TAP_GEMM_FROM[0]
         self._by_group: dict[np.dtype, list[tuple[np.ndarray, np.ndarray]]] = {}
         # the exact grid's patches (:meth:`_exact_forward`), the adjoint's phase grid
         self.zeros = Pool(zeros=True)
@@ -342,7 +340,10 @@ class _Direct:
         if fast is not None:  # depthwise, compiled: the taps added straight into the output
             return self._compiled_forward(fast, x, w_g)
         in_place = self._in_place(dtype, B)
-        if self.exact and B == 1 and not in_place:
+        # one sample of a strided 2-D layer: the exact grid's patches beat the tap products
+        # on the phases, whose grid computes dropped columns too (128 -> 128, 3x3, stride 2
+        # on 28x28: 1.20x torch against 1.38x); in 1-D the tap products win
+        if self.exact and B == 1 and not (in_place and len(plan.geoms) == 1):
             return self._exact_forward(x, w_g)
         rows, scratch = plan.split(x, pool)
         if plan.dense_grid:

@@ -275,7 +275,9 @@ class _Direct:
 
     The adjoint multiplies first and adds the tap rows back onto the phases;
     for thin layers with one phase it is the flipped kernel's forward pass
-    (:attr:`flipped_adjoint`).
+    (:attr:`flipped_adjoint`). Thick layers (:attr:`in_place`) copy no patches:
+    one GEMM per group of taps on its window where it lies, both ways
+    (:meth:`_tap_products`).
 
     Strided, zero-padded 1-D and 2-D layers of one sample (:attr:`exact`) skip the
     phases: the forward pass copies each tap's strided window of the signal straight

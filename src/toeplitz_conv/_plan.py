@@ -100,6 +100,16 @@ class Pool:
             spare.append(a)
 
 
+def _clip(g: ConvGeometry, shift: int, start: int, stop: int) -> tuple[int, int, slice]:
+    """Positions ``j`` in ``[start, stop)`` reading sample ``j s + shift`` (``s`` the
+    stride of `g`): those inside the signal, ``[lo, hi)``, and the strided slice of the
+    signal they read (``hi == lo`` when none does)."""
+    s = g.stride
+    lo = max(start, -(shift // s))
+    hi = max(lo, min(stop, (g.input_length - 1 - shift) // s + 1))
+    return lo, hi, slice(lo * s + shift, (hi - 1) * s + shift + 1, s)
+
+
 # --------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class Plan:
@@ -327,18 +337,13 @@ class Plan:
             return None
         per_axis = []
         for g, s, E in zip(self.geoms, self.strides, self.extent, strict=True):
-            ranges = []
-            for r in range(s):
-                lo = max(0, -(-(g.pad_left - r) // s))
-                hi = min(-(-(E - r) // s), (g.pad_left + g.input_length - 1 - r) // s + 1)
-                first = r + s * lo - g.pad_left
-                ranges.append((slice(lo, hi), slice(first, first + s * (hi - lo - 1) + 1, s)))
-            per_axis.append(ranges)
-        copies = []
-        for r, axes in enumerate(itertools.product(*per_axis)):
-            if all(into.stop > into.start for into, _ in axes):
-                copies.append((r, tuple(i for i, _ in axes), tuple(j for _, j in axes)))
-        return copies
+            # the cells inside the padded extent: j < ceil((E - r) / s)
+            per_axis.append([_clip(g, r - g.pad_left, 0, -(-(E - r) // s)) for r in range(s)])
+        return [
+            (r, tuple(slice(lo, hi) for lo, hi, _ in axes), tuple(src for *_, src in axes))
+            for r, axes in enumerate(itertools.product(*per_axis))
+            if all(hi > lo for lo, hi, _ in axes)
+        ]
 
     def merge(self, buf: np.ndarray, B: int) -> np.ndarray:
         """The adjoint of :meth:`split`: rows ``(C, R * prod(Q) * B)`` -> ``(C, *S, B)``."""
@@ -460,14 +465,11 @@ class Plan:
                 into: list[Any] = [slice(None), k]
                 source = [slice(None)]
                 for a, (c, g) in enumerate(zip(corner, self.geoms, strict=True)):
-                    s_a, shift = g.stride, int(c) - g.pad_left  # output o reads o s + shift
-                    lo = max(0, -(shift // s_a))
-                    hi = min(g.output_length, (g.input_length - 1 - shift) // s_a + 1)
-                    base = r0 if a == 0 else 0
-                    if a == 0:
-                        lo, hi = max(lo, r0), min(hi, r1)
-                    into.append(slice(lo - base, hi - base))
-                    source.append(slice(lo * s_a + shift, (hi - 1) * s_a + shift + 1, s_a))
+                    # output o reads sample o s + c - p
+                    start, stop = (r0, r1) if a == 0 else (0, g.output_length)
+                    lo, hi, samples = _clip(g, int(c) - g.pad_left, start, stop)
+                    into.append(slice(lo - start, hi - start))
+                    source.append(samples)
                 if all(i.stop > i.start for i in into[2:]):
                     taps.append(((*into, slice(None)), (*source, slice(None))))
             self._clipped[key] = taps

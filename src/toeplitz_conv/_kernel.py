@@ -757,11 +757,18 @@ class _Winograd:
         plan = self.plan
         if plan.no_pad or not all(g.pads_zeros for g in plan.geoms):
             return plan.pad(x, self.pool), self.pool
-        need = self.tiles.extent(plan.output_size)
+        need, signal, padded = self._reached
         xp = self.zeros.take((x.shape[0], *need, x.shape[-1]), x.dtype)
-        signal, padded = plan.reached(need)
-        xp[(slice(None), *padded)] = x[(slice(None), *signal)]
+        xp[padded] = x[signal]
         return xp, self.zeros
+
+    @cached_property
+    def _reached(self) -> tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]]:
+        """The padded extent the tiles read, and where the signal's cells are in the
+        signal and in the padded buffer (index tuples over ``(C, *S, B)``)."""
+        need = self.tiles.extent(self.plan.output_size)
+        signal, padded = self.plan.reached(need)
+        return need, (slice(None), *signal), (slice(None), *padded)
 
 
 class _Winograd2(_Winograd):

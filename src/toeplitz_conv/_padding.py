@@ -38,7 +38,7 @@ def _edges(geom: ConvGeometry, extent: int) -> np.ndarray:
     """Padded positions of ``[0, extent)`` outside the signal ``[p_l, p_l + L)``."""
     p_l, L = geom.pad_left, geom.input_length
     lo = min(p_l, extent)
-    return np.r_[0:lo, max(lo, min(extent, p_l + L)) : extent]
+    return np.concatenate((np.arange(lo), np.arange(max(lo, min(extent, p_l + L)), extent)))
 
 
 def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
@@ -49,16 +49,17 @@ def _fill_edges(out: np.ndarray, geoms: tuple[ConvGeometry, ...]) -> None:
     ``x[src_1(j_1), ..., src_n(j_n)]``: the separable padding of ``F.pad``.
     """
     for axis, geom in enumerate(geoms, start=1):
-        edge = _edges(geom, out.shape[axis])
-        if not edge.size:
-            continue
-        o3 = _axis3(out, axis)
+        p_l, L = geom.pad_left, geom.input_length
         if geom.padding_mode == "zeros":
-            p_l, L = geom.pad_left, geom.input_length
-            o3[:, :p_l] = 0
-            o3[:, p_l + L :] = 0
-        else:
-            o3[:, edge] = o3[:, geom.pad_left + geom.src(edge - geom.pad_left)]
+            if p_l or p_l + L < out.shape[axis]:
+                o3 = _axis3(out, axis)
+                o3[:, :p_l] = 0
+                o3[:, p_l + L :] = 0
+            continue
+        edge = _edges(geom, out.shape[axis])
+        if edge.size:
+            o3 = _axis3(out, axis)
+            o3[:, edge] = o3[:, p_l + geom.src(edge - p_l)]
 
 
 def pad_signal(

@@ -105,26 +105,27 @@ class Tiles:
     at: np.ndarray
     stride: int = 1
 
-    @property
+    @functools.cached_property
     def tile(self) -> int:
         """``m``, outputs per tile and axis."""
-        return self.at.shape[0]
+        return int(self.at.shape[0])
 
-    @property
+    @functools.cached_property
     def points(self) -> int:
         """Transform points per axis."""
-        return self.bt.shape[0]
+        return int(self.bt.shape[0])
 
-    @property
+    @functools.cached_property
     def span(self) -> int:
         """Padded samples a tile reads per axis: ``(m - 1) s + 3``."""
-        return self.bt.shape[1]
+        return int(self.bt.shape[1])
 
-    @property
+    @functools.cached_property
     def step(self) -> int:
         """``m s``, padded samples from one tile to the next along an axis."""
         return self.tile * self.stride
 
+    @functools.cache  # noqa: B019 (the three Tiles live as long as the module)
     def extent(self, output_size: tuple[int, ...]) -> tuple[int, ...]:
         """The padded samples the tiles of `output_size` outputs read along each axis
         (whole tiles: up to ``m - 1`` outputs past the end are computed and dropped)."""
@@ -357,7 +358,7 @@ def _compiled_tiles(
     exact = (T * rows, T * cols) == tuple(output_size)
     # one sample at a time (the kernels see 2-D images; batches of one keep unit strides)
     full = (np.empty if exact else pool.take)((B, c_out, T * rows, T * cols), xp.dtype)
-    samples = np.moveaxis(xp, -1, 0)
+    samples = xp.transpose(3, 0, 1, 2)
 
     def blocks(part: Sequence[tuple[int, int]]) -> None:
         for t0, t1 in part:
@@ -475,6 +476,13 @@ PARALLEL_BYTES = 1 << 18
 
 
 def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[Sequence[tuple[int, int]]]:
+    return _runs_on(rows, row_bytes, block_bytes, max_threads())
+
+
+@functools.cache
+def _runs_on(
+    rows: int, row_bytes: int, block_bytes: int, threads: int
+) -> list[Sequence[tuple[int, int]]]:
     """Blocks ``(t0, t1)`` of tile rows, about `block_bytes` of transformed tiles each
     (`row_bytes` a tile row), in contiguous runs, one per thread
     (:func:`~toeplitz_conv._threads.max_threads`; one run below :data:`PARALLEL_BYTES` in
@@ -483,7 +491,7 @@ def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[Sequence[tuple[in
     one block: 0.53 ms on two threads in two blocks against 0.50 ms on one)."""
     per_block = max(1, min(rows, block_bytes // max(1, row_bytes)))
     blocks = [(t0, min(rows, t0 + per_block)) for t0 in range(0, rows, per_block)]
-    threads = max_threads() if rows * row_bytes >= PARALLEL_BYTES else 1
+    threads = threads if rows * row_bytes >= PARALLEL_BYTES else 1
     return contiguous_runs(blocks, threads)
 
 

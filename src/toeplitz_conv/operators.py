@@ -60,8 +60,19 @@ class _ConvOperatorBase(LinearOperator):
         ``"winograd2"``."""
         return self._kernel.method
 
+    _transposed = False  # True where matvec is the kernel's adjoint pass
+
     def _apply(self, X: np.ndarray, adjoint: bool) -> np.ndarray:
         return apply_kernel(self._kernel, self.dtype, X, adjoint)
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, adjoint=self._transposed)
+
+    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
+        return self._apply(X, adjoint=not self._transposed)
+
+    _matvec = _matmat
+    _rmatvec = _rmatmat
 
     def _check_operand(self, x: ArrayLike, side: int, columns: bool) -> None:
         """Refuse a vector (or block of columns) of the wrong length by name, before scipy's
@@ -85,11 +96,15 @@ class _ConvOperatorBase(LinearOperator):
 
     # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
     def matvec(self, x: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
+        if type(x) is np.ndarray and x.shape == (self.shape[1],):  # scipy's checks hold
+            return self._matmat(x)
         self._check_operand(x, 1, columns=False)
         return super().matvec(x)  # type: ignore[arg-type]
 
     # scipy-stubs overloads these on float64/complex128 arrays; any array-like works
     def rmatvec(self, x: ArrayLike) -> NDArray[Any]:  # type: ignore[override]
+        if type(x) is np.ndarray and x.shape == (self.shape[0],):
+            return self._rmatmat(x)
         self._check_operand(x, 0, columns=False)
         return super().rmatvec(x)  # type: ignore[arg-type]
 
@@ -189,15 +204,6 @@ class ConvOperator(_ConvOperatorBase):
             f"groups={self.groups}, padding_mode={gs[0].padding_mode!r}>"
         )
 
-    def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, adjoint=False)
-
-    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, adjoint=True)
-
-    _matvec = _matmat
-    _rmatvec = _rmatmat
-
     def _adjoint(self) -> ConvTransposeOperator:
         return ConvTransposeOperator(self)
 
@@ -225,6 +231,8 @@ class ConvTransposeOperator(_ConvOperatorBase):
         ``(C_in * prod(S), C_out * prod(S_out))`` of the forward convolution.
     """
 
+    _transposed = True
+
     def __init__(self, forward: ConvOperator) -> None:
         self.forward = forward
         self._kernel = forward._kernel
@@ -232,15 +240,6 @@ class ConvTransposeOperator(_ConvOperatorBase):
 
     def __repr__(self) -> str:
         return f"<adjoint of {self.forward!r}>"
-
-    def _matmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, adjoint=True)
-
-    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
-        return self._apply(X, adjoint=False)
-
-    _matvec = _matmat
-    _rmatvec = _rmatmat
 
     def _adjoint(self) -> ConvOperator:
         return self.forward

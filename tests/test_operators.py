@@ -601,6 +601,29 @@ def test_wrong_vector_length():
     assert op.rmatvec(np.ones((27, 1))).shape == (20, 1)
 
 
+class _Subclass(np.ndarray):
+    pass
+
+
+def test_vector_forms_agree():
+    """A plain vector of the right length goes straight to the kernel; lists, columns and
+    subclasses go through scipy's wrapper: every form gives the same numbers and shape."""
+    rng = np.random.default_rng(3)
+    fwd = tc.conv2d_operator(rng.standard_normal((3, 2, 3, 3)), (5, 6), stride=2, padding=1)
+    for op in (fwd, fwd.H, fwd.T):
+        x = rng.standard_normal(op.shape[1])
+        y = rng.standard_normal(op.shape[0])
+        want, want_h = op.matvec(x), op.rmatvec(y)
+        assert want.shape == (op.shape[0],) and want_h.shape == (op.shape[1],)
+        np.testing.assert_array_equal(op.matvec(x.tolist()), want)
+        np.testing.assert_array_equal(op.matvec(x[:, None]), want[:, None])
+        np.testing.assert_array_equal(op.matvec(x.view(_Subclass)), want)
+        np.testing.assert_array_equal(op.rmatvec(y.tolist()), want_h)
+        np.testing.assert_array_equal(op @ x, want)
+        # the adjoint pass, by the dot test
+        np.testing.assert_allclose(np.vdot(y, want), np.vdot(want_h, x), rtol=1e-12)
+
+
 def test_errors_nd():
     w = np.ones((2, 3, 3, 3))
     with pytest.raises(ValueError, match=r"`x` must have shape \(C, H, W\) or \(N, C, H, W\)"):

@@ -125,7 +125,6 @@ class Tiles:
         """``m s``, padded samples from one tile to the next along an axis."""
         return self.tile * self.stride
 
-    @functools.cache  # noqa: B019 (the three Tiles live as long as the module)
     def extent(self, output_size: tuple[int, ...]) -> tuple[int, ...]:
         """The padded samples the tiles of `output_size` outputs read along each axis
         (whole tiles: up to ``m - 1`` outputs past the end are computed and dropped)."""
@@ -475,24 +474,24 @@ def _block(
 PARALLEL_BYTES = 1 << 18
 
 
-def _runs(rows: int, row_bytes: int, block_bytes: int) -> list[Sequence[tuple[int, int]]]:
-    return _runs_on(rows, row_bytes, block_bytes, max_threads())
-
-
-@functools.cache
-def _runs_on(
-    rows: int, row_bytes: int, block_bytes: int, threads: int
-) -> list[Sequence[tuple[int, int]]]:
+def _runs(rows: int, row_bytes: int, block_bytes: int) -> tuple[Sequence[tuple[int, int]], ...]:
     """Blocks ``(t0, t1)`` of tile rows, about `block_bytes` of transformed tiles each
     (`row_bytes` a tile row), in contiguous runs, one per thread
     (:func:`~toeplitz_conv._threads.max_threads`; one run below :data:`PARALLEL_BYTES` in
     all). Blocks are not made smaller to give every thread one: the point products' GEMMs
     lose more than a second thread gains (128 -> 128, stride 2, on 28x28, all its 7x7 tiles
     one block: 0.53 ms on two threads in two blocks against 0.50 ms on one)."""
+    threads = max_threads() if rows * row_bytes >= PARALLEL_BYTES else 1
+    return _planned_runs(rows, row_bytes, block_bytes, threads)
+
+
+@functools.lru_cache(maxsize=256)  # planned once per layer and batch size
+def _planned_runs(
+    rows: int, row_bytes: int, block_bytes: int, threads: int
+) -> tuple[Sequence[tuple[int, int]], ...]:
     per_block = max(1, min(rows, block_bytes // max(1, row_bytes)))
     blocks = [(t0, min(rows, t0 + per_block)) for t0 in range(0, rows, per_block)]
-    threads = threads if rows * row_bytes >= PARALLEL_BYTES else 1
-    return contiguous_runs(blocks, threads)
+    return tuple(contiguous_runs(blocks, threads))
 
 
 def _stream(size: int, dtype: np.dtype) -> int:

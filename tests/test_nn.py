@@ -206,6 +206,83 @@ def test_cat_of_two_sources_and_of_one_source():
     assert res.upper == pytest.approx(dense_norm(stacked), rel=1e-6)
 
 
+class _Linear(nn.Module):
+    """A linear map of one activation written with torch's sums and scalings (`how`)."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv1d(2, 2, 3, padding=1)
+        self.register_buffer("c", torch.ones(1, 2, 6))
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.how == "x+x":
+            return x + x
+        if self.how == "add x x alpha":
+            return torch.add(x, x, alpha=3)
+        if self.how == "y+y":
+            return y + y
+        if self.how == "y+=y":
+            y += y
+            return y
+        if self.how == "y.add_(y)":
+            return y.add_(y)
+        if self.how == "y.sub(y, alpha)":
+            return y.sub(y, alpha=3)
+        if self.how == "y+y+y":
+            return y + y + y
+        if self.how == "x-x+y":
+            return x - x + y
+        if self.how == "c + alpha y":
+            return torch.add(self.c, y, alpha=3)
+        if self.how == "c - alpha y":
+            return torch.sub(self.c, y, alpha=3)
+        if self.how == "c - y":
+            return self.c - y
+        if self.how == "y + alpha c":
+            return torch.add(y, self.c, alpha=5)
+        if self.how == "x + alpha y":
+            return torch.add(x, y, alpha=5)
+        if self.how == "cat x x":
+            return torch.cat([x, x], dim=1)
+        if self.how == "cat y y":
+            return torch.cat([y, y], dim=-1)
+        raise AssertionError(self.how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "x+x",
+        "add x x alpha",
+        "y+y",
+        "y+=y",
+        "y.add_(y)",
+        "y.sub(y, alpha)",
+        "y+y+y",
+        "x-x+y",
+        "c + alpha y",
+        "c - alpha y",
+        "c - y",
+        "y + alpha c",
+        "x + alpha y",
+        "cat x x",
+        "cat y y",
+    ],
+)
+def test_sums_of_one_activation_are_bracketed(how):
+    """An activation added to itself, scaled by `alpha` as either operand, or concatenated
+    with itself: the bracket holds the norm of the map's Jacobian (its matrix: the map is
+    affine), and closes on it."""
+    torch.manual_seed(11)
+    model = _Linear(how).double().eval()
+    res = lipschitz_bound(model, (2, 6), **FAST)
+    true = dense_norm(jacobian(model, (2, 6)))
+    assert res.lower <= true * (1 + 1e-9) and true <= res.upper * (1 + 1e-9)
+    assert res.upper == pytest.approx(true, rel=1e-4)
+
+
 def test_adaptive_pool_with_sizes_that_do_not_divide():
     torch.manual_seed(8)
     conv = nn.Conv2d(2, 2, 3)

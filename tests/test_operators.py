@@ -601,6 +601,32 @@ def test_wrong_vector_length():
     assert op.rmatvec(np.ones((27, 1))).shape == (20, 1)
 
 
+@pytest.mark.parametrize(
+    "shape, size, method",
+    [
+        ((2, 2, 3), 10, "direct"),
+        ((2, 2, 3), 10, "winograd"),
+        ((2, 2, 70), 90, "fft"),
+        ((4, 4, 3, 3), (9, 8), "winograd2"),
+        ((4, 4, 3, 3), (9, 8), "direct"),
+    ],
+)
+def test_operator_keeps_its_own_weight(shape, size, method):
+    """The operator copies the weight when it is made: changing the caller's array in
+    place afterwards (an optimiser step) changes neither pass, whichever ran first."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(shape)
+    op = tc.conv_operator(w, size, padding=1, method=method)
+    x, y = rng.standard_normal(op.shape[1]), rng.standard_normal(op.shape[0])
+    before, before_h = op @ x, op.H @ y
+    w *= 2.0
+    np.testing.assert_array_equal(op @ x, before)
+    np.testing.assert_array_equal(op.H @ y, before_h)
+    np.testing.assert_allclose(np.vdot(y, before), np.vdot(before_h, x), rtol=1e-12)
+    np.testing.assert_array_equal(op.weight * 2.0, w)
+    assert not op.weight.flags.writeable
+
+
 class _Subclass(np.ndarray):
     pass
 

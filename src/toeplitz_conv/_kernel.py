@@ -882,6 +882,10 @@ class Kernel:
         method: str = "auto",
     ) -> None:
         geoms = (geoms,) if isinstance(geoms, ConvGeometry) else tuple(geoms)
+        # its own read-only copy: the passes cache what they derive from it (transformed,
+        # flipped, per group), which a caller's later in-place change would leave stale
+        weight = np.array(weight, order="C", copy=True)
+        weight.flags.writeable = False
         chosen = choose_method(method, geoms, weight.shape, groups, weight.dtype)
         c_out, G = weight.shape[:2]
         plan = Plan(geoms, G * math.prod(weight.shape[2:]), c_out // groups < _THIN_GEMM)

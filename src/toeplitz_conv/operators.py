@@ -129,7 +129,8 @@ class ConvOperator(_ConvOperatorBase):
     Attributes
     ----------
     weight : ndarray, shape (C_out, C_in/groups, K_1, ..., K_n)
-        The kernel, in the operator's dtype.
+        The kernel, in the operator's dtype: a read-only copy taken when the operator is
+        made (changing the array it came from afterwards does not change the operator).
     geometries : tuple of ConvGeometry
         One per spatial axis: the validated stride, padding, dilation, sizes and
         padding mode. ``geometry`` is the only one of a 1-D operator.
@@ -154,7 +155,7 @@ class ConvOperator(_ConvOperatorBase):
         method: str = "auto",
     ) -> None:
         self._kernel = Kernel(weight, geometries, groups, method)
-        self.weight = weight
+        self.weight = self._kernel.weight  # a read-only copy, taken now
         self.geometries = self._kernel.geoms
         self.groups = groups
         self.ndim = len(self.geometries)  # type: ignore[misc]  # spatial axes, not LinearOperator's 2

@@ -571,7 +571,7 @@ def close(expr: Expr, ctx: Context) -> Bracket:
     flat = isinstance(expr, Chain) and all(isinstance(p, Piece) for p in expr.parts)
     if flat and len(real) == 1:
         return real[0].bracket(ctx)
-    if not real:
+    if flat and not real:  # reshapes only (a sum or concatenation of them is not an isometry)
         return Bracket(1.0, 1.0, "identity")
     naive = expr.naive(ctx)
     op = expr.op

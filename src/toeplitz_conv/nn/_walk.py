@@ -465,7 +465,7 @@ class Walker:
         adds = (operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub)
         scales = (operator.mul, operator.imul, torch.mul, operator.truediv, torch.div)
         if t in adds or name in ("add", "sub", "add_", "sub_"):
-            self.add(node, deps, negative=name.startswith(("sub", "isub")))
+            self.add(node, negative=name.startswith(("sub", "isub")))
         elif t in (*scales, operator.neg, torch.neg) or name in _SCALES:
             self.scale(node, deps, name)
         elif t is torch.cat or name == "cat":
@@ -560,32 +560,33 @@ class Walker:
         )
         self.linear(node, x, piece)
 
-    def add(self, node: Any, deps: list[Any], negative: bool) -> None:
+    def add(self, node: Any, negative: bool) -> None:
+        """``a + alpha b`` (``a - alpha b`` when `negative`): a shift, a scaled activation,
+        or a sum of two activations (the same one twice included: ``x + x`` is ``2 x``)."""
         args = list(node.args)
+        a = args[0]
+        b = args[1] if len(args) >= 2 else node.kwargs.get("other")
         alpha = node.kwargs.get("alpha", 1)
-        if len(deps) == 1:
-            if len(args) >= 2 and args[1] is deps[0] and negative:  # c - x
-                self.linear(
-                    node,
-                    deps[0],
-                    DiagPiece(
-                        node.name,
-                        "neg",
-                        self.shape(deps[0]),
-                        self.shape(node),
-                        diag=-np.ones(self.shape(node)),
-                    ),
-                )
-                return
-            x = deps[0]
+        sign = -float(alpha) if negative else float(alpha)  # the coefficient of b
+
+        def activation(v: Any) -> bool:
+            return hasattr(v, "op") and v in self.vals
+
+        if not (activation(a) and activation(b)):  # one activation and a constant
+            if not (activation(a) or activation(b)):
+                self.fail(node, "an activation inside a container operand")
+            x = a if activation(a) else b
             if self.shape(x) != self.shape(node):
                 self.fail(node, "a constant that broadcasts the activation to a larger shape")
-            self.linear(node, x, ReshapePiece(node.name, "shift", self.shape(x), self.shape(node)))
+            if x is a or sign == 1:  # x + alpha c, c + x: a shift
+                piece: Any = ReshapePiece(node.name, "shift", self.shape(x), self.shape(node))
+            else:  # c + sign x
+                shape = self.shape(node)
+                piece = DiagPiece(node.name, "scale", shape, shape, diag=np.full(shape, sign))
+            self.linear(node, x, piece)
             return
-        if len(deps) != 2 or self.shape(deps[0]) != self.shape(deps[1]):
+        if self.shape(a) != self.shape(b):
             self.fail(node, "a sum of activations of different shapes (broadcast)")
-        a, b = args[0], args[1]
-        sign = -float(alpha) if negative else float(alpha)
         va, vb = self.vals[a], self.vals[b]
         if va.src is vb.src:
             self.vals[node] = _Val(Sum((va.expr, vb.expr), (1.0, sign)), va.src)

@@ -16,6 +16,7 @@ maximum, the operators and start vectors, edge localisation); budgets and warnin
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import time
 import warnings
@@ -1441,3 +1442,41 @@ def test_bounds_are_python_floats(weight, size, kw):
     bounds = tc.spectral_norm_bounds(weight, size, **kw)
     assert type(bounds.lower) is float and type(bounds.upper) is float
     assert type(tc.analyze(weight, size, k=1, **kw).bounds.lower) is float
+
+
+@pytest.mark.parametrize("scale", [2.0**-600, 1e-170, 1e-100, 2.0**500, 1e160])
+@pytest.mark.parametrize(
+    "shape, size, kw",
+    [
+        ((1, 1, 2), 3000, {}),  # past the dense limit: the bracket and Krylov searches
+        ((2, 2, 3), 1500, {"padding": 1, "padding_mode": "reflect"}),
+        ((2, 2, 3, 3), (9, 8), {"padding": 1}),  # dense SVD
+        ((2, 2, 3), 16, {"padding": 1, "padding_mode": "circular"}),  # FFT
+    ],
+)
+def test_results_scale_with_the_weight(scale, shape, size, kw):
+    """Norms, brackets and singular values scale with the weight and the condition number
+    does not, at any magnitude: squared scales (Gram matrices, 1 / sigma^2) neither
+    overflow nor underflow (1e-170 once gave a "certified" bracket [0, 0])."""
+    w = np.random.default_rng(4).standard_normal(shape)
+    ws = w * scale
+    ratio = ws.flat[0] / w.flat[0]  # the scale the rounded weight carries
+    lo, hi = tc.spectral_norm_bounds(w, size, **kw)
+    lo_s, hi_s = tc.spectral_norm_bounds(ws, size, **kw)
+    np.testing.assert_allclose([lo_s / ratio, hi_s / ratio], [lo, hi], rtol=1e-9)
+    assert 0 < lo_s <= hi_s < math.inf
+    np.testing.assert_allclose(tc.spectral_norm(ws, size, **kw) / ratio, lo, rtol=1e-9)
+    np.testing.assert_allclose(
+        tc.condition_number(ws, size, **kw), tc.condition_number(w, size, **kw), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        tc.singular_values(ws, size, k=2, **kw) / ratio,
+        tc.singular_values(w, size, k=2, **kw),
+        rtol=1e-9,
+    )
+    a, a_s = tc.analyze(w, size, k=2, **kw), tc.analyze(ws, size, k=2, **kw)
+    np.testing.assert_allclose(
+        [a_s.norm / ratio, *(np.array(a_s.bounds) / ratio)], [a.norm, *a.bounds], rtol=1e-9
+    )
+    np.testing.assert_allclose(a_s.singular_values / ratio, a.singular_values, rtol=1e-9)
+    assert a_s.condition_number == pytest.approx(a.condition_number, rel=1e-6)

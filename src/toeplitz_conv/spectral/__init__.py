@@ -50,7 +50,7 @@ from ._method import (
     spectrum_method,
 )
 from ._smallest import extreme_values
-from ._symbol import EPS, analysis_layer, circulant_spectrum, dense_matrix, is_zero
+from ._symbol import EPS, analysis_layer, circulant_spectrum, dense_matrix, is_zero, unit_scaled
 
 __all__ = [
     "DENSE_LIMIT",
@@ -264,6 +264,7 @@ def singular_values(
     array([10.    ,  6.0828,  6.0828])
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
     check_choice(method, "method", METHODS)
     tol = check_tol(tol)
     budget = Budget(maxiter, time_limit)
@@ -298,10 +299,11 @@ def singular_values(
             values, errors, done = svds_top(layer, k, tol=tol, budget=budget, rng=gen)
         else:
             values, errors, done, _ = top_singular_values(layer, k, tol=tol, budget=budget, rng=gen)
+        values, errors = np.ldexp(values, e), np.ldexp(errors, e)
         if not done:
             _warn_unfinished(f"singular_values: method={chosen!r}", budget, tol, values, errors)
         return (values, errors) if return_errors else values
-    values = np.sort(values)[::-1]
+    values = np.ldexp(np.sort(values)[::-1], e)
     if k is not None:
         values = values[:k]
     if return_errors:
@@ -466,9 +468,10 @@ def spectral_norm_bounds(
     True
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
     rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
-    return norm_bounds(layer, rtol, budget, as_generator(rng))
+    return _scaled_bounds(norm_bounds(layer, rtol, budget, as_generator(rng)), e)
 
 
 @renamed_keyword("input_length", "input_size")
@@ -530,10 +533,12 @@ def spectral_norm(
     6.0
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
     rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
     method, value, (lower, upper) = measure_norm(layer, rtol, budget, gen)
+    value, lower, upper = (float(np.ldexp(v, e)) for v in (value, lower, upper))
     if method == "bracket" and upper - lower > rtol * upper:
         late = budget.out_of_time()
         warn_caller(
@@ -631,6 +636,7 @@ def condition_number(
     inf
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer, _ = unit_scaled(layer)  # (the ratio is the same at every scale)
     tol = check_tol(tol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
@@ -763,6 +769,7 @@ def analyze(
     True
     """
     layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
     k = check_int(k, "k", minimum=1)
     rtol = check_rtol(rtol)
     tol = check_tol(tol)
@@ -790,6 +797,8 @@ def analyze(
         )
         cond = _ratio(top, bottom, layer.shape)
         methods = {"norm": method, "condition_number": "krylov", "singular_values": "krylov"}
+        values, errors = np.ldexp(values, e), np.ldexp(errors, e)
+        norm, bounds = float(np.ldexp(norm, e)), _scaled_bounds(bounds, e)
         return Analysis(layer.shape, norm, bounds, cond, values, errors, methods)
     if spectrum == "fft":
         spec = circulant_spectrum(layer, budget.deadline)
@@ -797,8 +806,15 @@ def analyze(
     else:
         spec = np.linalg.svd(dense_matrix(layer), compute_uv=False)
         method, norm, bounds = "dense", float(spec[0]), exact_bounds(float(spec[0]))
-    spec = np.sort(spec)[::-1]
+    spec = np.ldexp(np.sort(spec)[::-1], e)
     cond = _ratio(float(spec[0]), float(spec[-1]), layer.shape)
     errors = np.full(k, 64 * full * EPS * spec[0])
     methods = {"norm": method, "condition_number": spectrum, "singular_values": spectrum}
+    norm, bounds = float(np.ldexp(norm, e)), _scaled_bounds(bounds, e)
     return Analysis(layer.shape, norm, bounds, cond, spec[:k].copy(), errors, methods)
+
+
+def _scaled_bounds(bounds: NormBounds, e: int) -> NormBounds:
+    """The `bounds` of a :func:`~toeplitz_conv.spectral._symbol.unit_scaled` layer, times
+    ``2^e``: those of the layer it came from."""
+    return NormBounds(*(float(np.ldexp(v, e)) for v in bounds))

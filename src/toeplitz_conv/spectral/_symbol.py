@@ -38,6 +38,7 @@ __all__ = [
     "svdvals",
     "top_bounds",
     "top_vector",
+    "unit_scaled",
 ]
 
 EPS = np.finfo(np.float64).eps
@@ -74,6 +75,28 @@ def in_float64(layer: Layer) -> Layer:
             "the spectrum of such a matrix is undefined"
         )
     return Layer(np.ascontiguousarray(layer.weight, dtype=dtype), layer.geoms, layer.groups)
+
+
+def unit_scaled(layer: Layer) -> tuple[Layer, int]:
+    """`layer` with its weight times ``2^-e``, its largest entry in ``[0.5, 1)``, and ``e``.
+
+    A power of two scales exactly: the singular values of `layer` are those of the returned
+    layer times ``2^e`` (``np.ldexp(value, e)``), bit for bit. The searches and certificates
+    square the weight's scale (Gram matrices, ``1 / sigma^2``), which over- or underflows for
+    weights far from 1 (1e-170 gave a "certified" bracket [0, 0]); on the unit-scaled layer
+    it cannot.
+    """
+    top = float(np.max(np.abs(layer.weight)))
+    if top == 0.0:
+        return layer, 0
+    e = math.frexp(top)[1]
+    w = layer.weight
+    scaled = np.empty_like(w)  # ldexp takes no complex numbers: each part on its own
+    if w.dtype.kind == "c":
+        scaled.real, scaled.imag = np.ldexp(w.real, -e), np.ldexp(w.imag, -e)
+    else:
+        scaled[...] = np.ldexp(w, -e)
+    return Layer(scaled, layer.geoms, layer.groups), e
 
 
 def is_real(layer: Layer) -> bool:

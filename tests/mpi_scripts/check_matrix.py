@@ -106,6 +106,15 @@ def main(folder: str) -> None:
         top = singular_values(op, k=4, tol=1e-10)
         if not np.allclose(top, exact[:4], rtol=1e-7, atol=0):
             raise AssertionError(f"singular values {top} vs {exact[:4]}")
+    # the bracket scales with the weight at any magnitude (squares over/underflow otherwise)
+    w = np.array([1.0, -2.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        base = spectral_norm_bounds(mpi_conv_operator(w, 400, padding=1))
+        for scale in (1e-170, 1e160):
+            lo, hi = spectral_norm_bounds(mpi_conv_operator(scale * w, 400, padding=1))
+            if not np.allclose([lo / scale, hi / scale], base, rtol=1e-9, atol=0):
+                raise AssertionError(f"weight x {scale:g}: bracket [{lo}, {hi}] vs {base}")
     # a budget too small warns with what it reached
     op = mpi_conv_operator(np.array([1.0, -2.0, 1.5]), 300, padding=1)
     with warnings.catch_warnings(record=True) as caught:

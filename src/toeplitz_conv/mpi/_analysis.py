@@ -9,6 +9,7 @@ so no rank ever forms a global vector for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from .._public import warn_caller
 from ..spectral._bracket import norm_bounds
 from ..spectral._krylov import Euclidean, Ritz, block_krylov
 from ..spectral._method import Budget, check_rtol
-from ..spectral._symbol import in_float64
+from ..spectral._symbol import in_float64, unit_scaled
 from ._comm import collective, same_on_every_rank
 from ._operator import MPIConvOperator, MPIConvTransposeOperator
 
@@ -167,8 +168,9 @@ def spectral_norm_bounds(
     def certificate() -> tuple[float, float] | None:
         if comm.Get_rank() != 0:
             return None
-        b = norm_bounds(in_float64(spec), tol, Budget(0, None))
-        return float(b.lower), float(b.upper)
+        layer, e = unit_scaled(in_float64(spec))  # results times 2^e, at any magnitude
+        b = norm_bounds(layer, tol, Budget(0, None))
+        return float(np.ldexp(b.lower, e)), float(np.ldexp(b.upper, e))
 
     lo0, upper = comm.bcast(collective(comm, certificate), root=0)
     if upper - lo0 <= tol * upper:
@@ -184,7 +186,8 @@ def spectral_norm_bounds(
     mv = op.forward_local(v)
     num = comm.allreduce(float(np.vdot(mv, mv).real))
     den = comm.allreduce(float(np.vdot(v, v).real))
-    lower = max(lo0, float(np.sqrt(num / den)) * (1 - 1e-14))
+    attained = float(np.sqrt(num / den)) * (1 - 1e-14)  # (squares overflow past ~1e154)
+    lower = max(lo0, attained) if math.isfinite(attained) else lo0
     if upper - lower > tol * upper:
         warn_caller(
             f"spectral_norm_bounds: after {m} block Krylov steps (maxiter={steps}) the bracket "

@@ -410,6 +410,108 @@ class _Branchy(nn.Module):
         return x if x.sum() > 0 else -x
 
 
+class _Conv(nn.Module):
+    """One conv, then `how`: forms whose traced graph would read a value other than the one
+    torch computes (in-place changes of a tensor read again), or that are not Lipschitz."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.a = nn.Conv1d(2, 2, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        y = self.a(x)
+        if self.how == "mul_ then read":
+            y.mul_(10)
+            return y
+        if self.how == "inplace relu then read":
+            self.relu(y)
+            return y - self.a(x)
+        if self.how == "alias +=":
+            z = y
+            z += 10 * x
+            return y
+        if self.how == "floor division":
+            return y + torch.div(y, 0.1, rounding_mode="floor")
+        raise AssertionError(self.how)
+
+
+@torch.fx.wrap
+def flatten(x):  # a user function named like torch's, not traced into
+    return torch.sin(10 * x).flatten(1)
+
+
+class _Wrapped(nn.Module):
+    def forward(self, x):
+        return flatten(x)
+
+
+def _hooked(kind):
+    model = nn.Sequential(nn.Conv1d(2, 2, 3, padding=1))
+    if kind == "hook":
+        model[0].register_forward_hook(lambda mod, i, o: o * 10)
+    else:
+        model[0].register_forward_pre_hook(lambda mod, i: (i[0] * 10,))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "error", "match"),
+    [
+        (_Conv("mul_ then read"), (2, 6), ValueError, "changes 'a' in place, which is read"),
+        (_Conv("inplace relu then read"), (2, 6), ValueError, "module 'relu' .*in place"),
+        (_Conv("alias +="), (2, 6), ValueError, "changes 'a' in place"),
+        (_Conv("floor division"), (2, 6), ValueError, "rounding division"),
+        (nn.Sequential(nn.MaxPool2d(2, 1)), (5, 5), ValueError, "pass the channel axis"),
+        (nn.Sequential(nn.AvgPool1d(2)), (6,), ValueError, "pass the channel axis"),
+        (nn.Sequential(nn.Softplus(threshold=0.5)), (4,), ValueError, "threshold=0.5"),
+        (_Wrapped(), (2, 6), ValueError, "neither torch's nor an operator"),
+        (_hooked("hook"), (2, 6), ValueError, "module '0' \\(Conv1d\\) has forward hooks"),
+        (_hooked("pre"), (2, 6), ValueError, "has forward pre-hooks"),
+    ],
+    ids=[
+        "mul_",
+        "inplace-relu",
+        "alias",
+        "floor-div",
+        "pool-no-channel",
+        "pool1d-no-channel",
+        "softplus",
+        "wrapped",
+        "hook",
+        "pre-hook",
+    ],
+)
+def test_misread_forms_are_refused(model, shape, error, match):
+    """Each of these was bounded below its true constant before it was refused."""
+    with pytest.raises(error, match=match):
+        lipschitz_bound(model.double().eval(), shape, **FAST)
+
+
+def test_in_place_forms_read_once_are_bounded():
+    """An in-place change of a tensor nothing else reads is its out-of-place form: the input
+    scaled in place, a residual added in place, inplace ReLUs."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv1d(2, 2, 3, padding=1)
+            self.relu = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            x = x.mul_(3)
+            out = self.a(x)
+            out += x
+            return self.relu(out)
+
+    torch.manual_seed(12)
+    block = Block().double().eval()
+    res = lipschitz_bound(block, (2, 6), **FAST)
+    M = 3 * (matrix(block.a, 6) + np.eye(12))
+    assert res.upper == pytest.approx(dense_norm(M), rel=1e-6)
+
+
 @pytest.mark.parametrize(
     ("model", "shape", "error", "match"),
     [
@@ -507,6 +609,19 @@ def test_spectral_norm_gradient_is_that_of_the_top_singular_value():
         f = lambda W: float((W / sigma_fn(W) * G).sum())  # noqa: E731
         fd = (f(W0 + h * dirn) - f(W0 - h * dirn)) / (2 * h)
     assert float((grad * dirn).sum()) == pytest.approx(fd, rel=2e-2, abs=1e-3)
+
+
+def test_spectral_norm_survives_dtype_moves_and_data_writes():
+    """`.double()` (nn.Module._apply) works on a normalised layer, and a write through
+    `.data` (which leaves the version counter alone) renews the certified norm."""
+    torch.manual_seed(13)
+    conv = spectral_norm(nn.Conv1d(2, 2, 3, padding=1), (8,)).double().eval()
+    assert conv.weight.dtype == torch.float64
+    with torch.no_grad():
+        conv.parametrizations.weight.original.data.mul_(10)
+    assert dense_norm(matrix(conv, 8)) == pytest.approx(1.0, rel=1e-6)
+    res = lipschitz_bound(nn.Sequential(conv).eval(), (2, 8), **FAST)
+    assert res.upper == pytest.approx(1.0, rel=1e-6)
 
 
 def test_spectral_norm_refuses_bad_input():

@@ -26,6 +26,7 @@ point ``x`` along the direction ``v`` that power iteration on ``J(x)^T J(x)`` fo
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -149,7 +150,8 @@ def lipschitz_bound(
     ValueError
         A module in training mode, an operation that cannot be bounded (named, with
         the module or function: attention, a product of two activations, an unknown
-        module), a reshape that mixes samples, an `input_size` the model rejects.
+        module, the refusals in the Notes), a reshape that mixes samples, an
+        `input_size` the model rejects, forward hooks.
     TypeError
         A model that is not an ``nn.Module`` or cannot be traced (the error names it).
     ModuleNotFoundError
@@ -169,6 +171,17 @@ def lipschitz_bound(
     :func:`~._constants.maxpool_constant`), ``+``/``-`` (two linear branches of one
     source are merged; else ``L(f) + L(g)``), ``torch.cat`` (merged, or
     ``sqrt(L(f)^2 + L(g)^2)``), multiplication by constants; the functional forms too.
+    ``Softplus`` needs ``threshold >= 20`` (its switch to ``x`` jumps by
+    ``log(1 + e^-threshold) / beta``, at most 2.1e-9 / beta there, left out).
+
+    Refused, because the traced graph would not compute what torch does: forward hooks
+    and pre-hooks (except pruning's and the old ``weight_norm``/``spectral_norm``'s,
+    which only set the weight), functions that are neither torch's nor operators, an
+    in-place change (``mul_``, ``inplace=True``, ``+=``) of a tensor that is read
+    again elsewhere, rounding divisions, pooling without a channel axis. One form
+    torch.fx cannot see: ``z += w`` traces as ``z + w``, so when another name holds the
+    same tensor and reads it afterwards (``z = y; z += w; ... y ...``) the bound is of
+    the out-of-place program (a discarded ``z += w`` is refused).
 
     Merged linear blocks are bracketed as one operator: exactly from the dense Gram
     matrix of the smaller side when it has at most :data:`~._pieces.GRAM_SIDE` rows,
@@ -206,6 +219,7 @@ def lipschitz_bound(
                 f"module {name or '(the model)'!r} ({type(mod).__name__}) is in training "
                 "mode; call model.eval() first (BatchNorm and Dropout must be fixed maps)"
             )
+    _refuse_hooks(torch, model)
     gm = trace(torch, model)
     ctx = Context(
         rtol=rtol,
@@ -224,6 +238,29 @@ def lipschitz_bound(
         lower_method=how,
         seconds=time.monotonic() - start,
     )
+
+
+def _refuse_hooks(torch: Any, model: Any) -> None:
+    """Forward hooks change what a module returns (or takes) where the traced graph does not
+    look: refuse them by name. Pre-hooks that only recompute the weight (pruning, the old
+    ``weight_norm`` and ``spectral_norm``) are kept: the bound reads the weight they set."""
+    weight_only = tuple(
+        getattr(importlib.import_module(f"torch.nn.utils.{module}"), cls)
+        for module, cls in (
+            ("prune", "BasePruningMethod"),
+            ("weight_norm", "WeightNorm"),
+            ("spectral_norm", "SpectralNorm"),
+        )
+    )
+    for name, mod in model.named_modules():
+        pre = [h for h in mod._forward_pre_hooks.values() if not isinstance(h, weight_only)]
+        if mod._forward_hooks or pre:
+            raise ValueError(
+                f"module {name or '(the model)'!r} ({type(mod).__name__}) has forward "
+                f"{'hooks' if mod._forward_hooks else 'pre-hooks'}, which can change its "
+                "input or output where the traced graph does not see it; remove them "
+                "(handle.remove()) to bound the model"
+            )
 
 
 def _check_size(input_size: object) -> tuple[int, ...]:
@@ -272,7 +309,7 @@ def _network_lower(
         v /= v.norm()
         xg = x.clone().requires_grad_(True)
         with torch.enable_grad():
-            y = m(xg)
+            y = m(xg.clone())  # (a model may change its input in place: never the leaf)
             u = torch.zeros_like(y, requires_grad=True)
             (g,) = torch.autograd.grad(y, xg, u, create_graph=True)  # J^T u, linear in u
             for _ in range(max(steps, 1)):
@@ -287,7 +324,7 @@ def _network_lower(
                 v = (w / norm).detach()
         t = 1e-6 * max(1.0, float(x.norm()))
         with torch.no_grad():
-            ratio = float((m(x + t * v) - m(x)).norm()) / (t * float(v.norm()))
+            ratio = float((m(x + t * v) - m(x.clone())).norm()) / (t * float(v.norm()))
         best = max(best, ratio)
     how = (
         f"||f(x + t v) - f(x)|| / ||t v|| attained at {points} random point(s), v "

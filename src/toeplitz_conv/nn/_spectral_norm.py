@@ -166,16 +166,18 @@ def _parametrization(torch: Any) -> type:
             gen = torch.Generator().manual_seed(seed)
             v = torch.randn(1, *self.in_shape, generator=gen, dtype=w.dtype)
             with torch.no_grad():
-                u = self._apply(w, v)
+                u = self._layer_map(w, v)
             self.register_buffer("_u", F.normalize(u.flatten(), dim=0, eps=eps).view_as(u))
             self.register_buffer("_v", F.normalize(v.flatten(), dim=0, eps=eps).view_as(v))
             self._key: tuple | None = None
+            self._seen: Any = None  # the weight the certified upper end is of
             self._upper: float = math.nan
             with torch.no_grad():
                 for _ in range(15):
                     self._power_step(w)
 
-        def _apply(self, weight: Any, x: Any) -> Any:
+        def _layer_map(self, weight: Any, x: Any) -> Any:
+            # (not `_apply`: that is nn.Module's, which .to(), .double() and .cuda() call)
             p = self.params
             n = self.ndim
             if self.transposed:
@@ -199,7 +201,7 @@ def _parametrization(torch: Any) -> type:
         def _power_step(self, w: Any) -> None:
             with torch.enable_grad():
                 x = self._v.detach().clone().requires_grad_(True)
-                y = self._apply(w, x)
+                y = self._layer_map(w, x)
                 u = F.normalize(y.detach().flatten(), dim=0, eps=self.eps).view_as(y)
                 (g,) = torch.autograd.grad(y, x, u)  # A^T u, the exact adjoint
             self._u.copy_(u)
@@ -208,7 +210,13 @@ def _parametrization(torch: Any) -> type:
         def certified_upper(self, weight: Any) -> float:
             """The certified upper end of the layer's norm for this weight version."""
             key = (weight.data_ptr(), weight._version, tuple(weight.shape))
-            if key != self._key:
+            seen = self._seen
+            if (  # writes through .data do not bump the version: compare the values too
+                key != self._key
+                or seen is None
+                or seen.device != weight.device
+                or not torch.equal(seen, weight.detach())
+            ):
                 w = weight.detach().double().cpu().numpy()
                 piece = ConvPiece(
                     "",
@@ -221,7 +229,7 @@ def _parametrization(torch: Any) -> type:
                 )
                 ctx = Context(rtol=self.rtol, maxiter=100, deadline=None)
                 self._upper = piece.bracket(ctx).upper
-                self._key = key
+                self._key, self._seen = key, weight.detach().clone()
             return self._upper
 
         def forward(self, weight: Any) -> Any:
@@ -233,7 +241,7 @@ def _parametrization(torch: Any) -> type:
                     self._power_step(w)
             u = self._u.clone(memory_format=torch.contiguous_format)
             v = self._v.clone(memory_format=torch.contiguous_format)
-            sigma = torch.sum(u * self._apply(weight, v))
+            sigma = torch.sum(u * self._layer_map(weight, v))
             return weight / sigma
 
     return _TrueSpectralNorm

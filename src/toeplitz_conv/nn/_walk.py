@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -131,6 +132,12 @@ _IDENTITIES = {
 
 _SCALES = ("mul", "div", "mul_", "div_", "neg")
 _PRODUCTS = ("matmul", "bmm", "mm", "einsum", "scaled_dot_product_attention", "softmax", "baddbmm")
+
+
+#: Python's in-place operators (``y += z`` traces to ``operator.iadd(y, z)``)
+_IN_PLACE_OPERATORS = frozenset(
+    getattr(operator, n) for n in ("iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow")
+)
 
 
 def _name_of(target: Any) -> str:
@@ -262,14 +269,69 @@ class Walker:
             if node.meta["tensor_meta"].shape[0] != BATCH:
                 self.fail(node, "it mixes the samples of a batch (the batch axis is not kept)")
             try:
+                self.check(node)
                 self.step(node, deps)
             except Unsupported:
                 raise
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as exc:
                 raise Unsupported(
                     f"lipschitz_bound cannot bound {self.describe(node)}: {exc}"
                 ) from exc
         raise Unsupported("the traced graph has no output")  # pragma: no cover
+
+    def check(self, node: Any) -> None:
+        """Refuse what the rules below would misread: a function that is neither torch's nor
+        Python's operators (a wrapped user function named like one of them), an in-place
+        change of a tensor that is read again (the graph reads it as it was before), a
+        rounding division, a pooling layer on an input without a channel axis, and a
+        softplus whose switch to ``x`` jumps by more than 2.1e-9 / beta."""
+        t = node.target
+        if node.op == "call_function" and not getattr(t, "__module__", "").startswith(
+            ("torch", "_operator", "operator")
+        ):
+            self.fail(node, "a function that is neither torch's nor an operator")
+        mod = self.gm.get_submodule(t) if node.op == "call_module" else None
+        name = type(mod).__name__ if mod is not None else t if isinstance(t, str) else _name_of(t)
+        in_place = (
+            (name.endswith("_") and not name.startswith("__"))
+            or (node.op == "call_function" and t in _IN_PLACE_OPERATORS)
+            or node.kwargs.get("inplace") is True
+            or (mod is not None and getattr(mod, "inplace", False) is True)
+        )
+        changed: Any = node.args[0] if node.args else None
+        # torch.fx traces `z += w` as `z + w`: a sum nothing reads can only be such an
+        # augmented assignment through another name for `z` (z = y; z += w; return y)
+        discarded = not node.users and name in ("add", "sub", "mul", "truediv", "floordiv")
+        if (in_place or discarded) and hasattr(changed, "op") and len(changed.users) > 1:
+            self.fail(
+                node,
+                f"it changes {changed.name!r} in place, which is read again elsewhere (the "
+                "traced graph reads the value from before the change); use the out-of-place "
+                "form",
+            )
+        if node.kwargs.get("rounding_mode") is not None:
+            self.fail(node, "a rounding division is not continuous")
+        pool = re.search(r"pool(\d)d$", name.lower().replace("_", ""))
+        x = changed if hasattr(changed, "op") and changed in self.vals else None
+        if pool and x is not None and len(self.shape(x)) != int(pool.group(1)) + 1:
+            self.fail(
+                node,
+                f"a {pool.group(1)}-D pooling of an input of shape {self.shape(x)} per sample: "
+                "pass the channel axis too (input_size = (C, *spatial))",
+            )
+        if name.lower() == "softplus":
+            threshold = (
+                mod.threshold
+                if mod is not None
+                else _arg(node.args, node.kwargs, 2, "threshold", 20.0)
+            )
+            if threshold < 20:
+                self.fail(
+                    node,
+                    f"softplus with threshold={threshold}: where it switches to x it jumps by "
+                    "log(1 + exp(-threshold)) / beta (not Lipschitz); threshold >= 20 jumps "
+                    "by at most 2.1e-9 / beta, which the bound leaves out",
+                )
 
     def step(self, node: Any, deps: list[Any]) -> None:
         if node.op == "call_module":

@@ -202,13 +202,14 @@ def conv_transpose_nd_configs(
 
 def conv_kwargs(cfg):
     """The keyword arguments of the layer a :func:`conv_nd_configs` example draws."""
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        dilation=cfg["dilation"],
-        groups=cfg["groups"],
-        padding_mode=cfg["mode"],
-    )
+    return {k: cfg[k] for k in ("stride", "padding", "dilation", "groups")} | {
+        "padding_mode": cfg["mode"]
+    }
+
+
+def transpose_kwargs(cfg):
+    """The keyword arguments of the layer a :func:`conv_transpose_nd_configs` example draws."""
+    return {k: cfg[k] for k in ("stride", "padding", "output_padding", "groups", "dilation")}
 
 
 def conv_geometries(cfg):

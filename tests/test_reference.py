@@ -52,6 +52,7 @@ from strategies import (
     conv_kwargs,
     conv_nd_configs,
     conv_transpose_nd_configs,
+    transpose_kwargs,
 )
 
 RTOL = 1e-12
@@ -144,16 +145,6 @@ def make(cfg, dtype=np.float64):
     b = rng.standard_normal(cfg["c_out"])
     x = rng.standard_normal((cfg["batch"], cfg["c_in"], *cfg["input_size"]))
     return w.astype(dtype), b.astype(dtype), x.astype(dtype)
-
-
-def transpose_kw(cfg):
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        output_padding=cfg["output_padding"],
-        groups=cfg["groups"],
-        dilation=cfg["dilation"],
-    )
 
 
 def check_all_nd(cfg):
@@ -886,7 +877,7 @@ def check_transpose_nd(cfg, fmt="csr"):
     w = rng.standard_normal((cfg["c_in_t"], cfg["c_out_t"] // cfg["groups"], *cfg["kernel_size"]))
     b = rng.standard_normal(cfg["c_out_t"])
     z = rng.standard_normal((cfg["batch"], cfg["c_in_t"], *cfg["input_size"]))
-    kw = transpose_kw(cfg)
+    kw = transpose_kwargs(cfg)
     size_z, size = cfg["input_size"], cfg["size"]
     ref_out = ref_conv_transpose_nd(z, w, b, **kw)
     assert ref_out.shape[2:] == size

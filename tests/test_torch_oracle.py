@@ -44,7 +44,13 @@ from reference import (
     resolve_padding,
     resolve_padding_nd,
 )
-from strategies import conv_configs, conv_kwargs, conv_nd_configs, conv_transpose_nd_configs
+from strategies import (
+    conv_configs,
+    conv_kwargs,
+    conv_nd_configs,
+    conv_transpose_nd_configs,
+    transpose_kwargs,
+)
 
 torch = require_torch()
 
@@ -153,16 +159,6 @@ def make_t(cfg):
     b = rng.standard_normal(cfg["c_out_t"])
     z = rng.standard_normal((cfg["batch"], cfg["c_in_t"], *cfg["input_size"]))
     return w, b, z
-
-
-def transpose_kw(cfg):
-    return dict(
-        stride=cfg["stride"],
-        padding=cfg["padding"],
-        output_padding=cfg["output_padding"],
-        groups=cfg["groups"],
-        dilation=cfg["dilation"],
-    )
 
 
 def torch_of(cfg, w, b, x):
@@ -331,7 +327,7 @@ def test_reference_nd_is_the_1d_reference_for_n_1(cfg):
 
 def check_reference_transpose(cfg):
     w, b, z = make_t(cfg)
-    kw = transpose_kw(cfg)
+    kw = transpose_kwargs(cfg)
     out_t = torch_conv_transpose(
         z, w, b, cfg["stride"], cfg["pads"], cfg["output_padding"], cfg["groups"], cfg["dilation"]
     )
@@ -715,7 +711,7 @@ def test_conv_transpose1d(case):
 def check_transpose_against_torch(cfg, fmt="csr"):
     n = cfg["n"]
     w, b, z = make_t(cfg)
-    kw = transpose_kw(cfg)
+    kw = transpose_kwargs(cfg)
     out_t = torch_conv_transpose(
         z, w, b, cfg["stride"], cfg["pads"], cfg["output_padding"], cfg["groups"], cfg["dilation"]
     )

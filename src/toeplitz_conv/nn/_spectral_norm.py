@@ -13,7 +13,7 @@ the weight reshaped to ``(C_out, C_in k)``: not the layer's norm, which can be l
   divisor is ``sigma = <u, A(W) v>``, differentiable in ``W`` (its gradient is
   ``u v^T`` unrolled, the derivative of a simple top singular value);
 * eval: the upper end of :func:`toeplitz_conv.spectral_norm_bounds` (certified),
-  computed once per weight version and cached, so the evaluated layer has norm at most
+  computed once per weight value and cached, so the evaluated layer has norm at most
   1 (up to the float rounding of ``W / upper``).
 """
 
@@ -169,7 +169,6 @@ def _parametrization(torch: Any) -> type:
                 u = self._layer_map(w, v)
             self.register_buffer("_u", F.normalize(u.flatten(), dim=0, eps=eps).view_as(u))
             self.register_buffer("_v", F.normalize(v.flatten(), dim=0, eps=eps).view_as(v))
-            self._key: tuple | None = None
             self._seen: Any = None  # the weight the certified upper end is of
             self._upper: float = math.nan
             with torch.no_grad():
@@ -208,13 +207,13 @@ def _parametrization(torch: Any) -> type:
             self._v.copy_(F.normalize(g.flatten(), dim=0, eps=self.eps).view_as(g))
 
         def certified_upper(self, weight: Any) -> float:
-            """The certified upper end of the layer's norm for this weight version."""
-            key = (weight.data_ptr(), weight._version, tuple(weight.shape))
+            """The certified upper end of the layer's norm for this weight (made again when
+            its values change)."""
             seen = self._seen
-            if (  # writes through .data do not bump the version: compare the values too
-                key != self._key
-                or seen is None
-                or seen.device != weight.device
+            if (  # by value: writes through .data do not bump the version counter
+                seen is None
+                or (seen.shape, seen.dtype, seen.device)
+                != (weight.shape, weight.dtype, weight.device)
                 or not torch.equal(seen, weight.detach())
             ):
                 w = weight.detach().double().cpu().numpy()
@@ -229,7 +228,7 @@ def _parametrization(torch: Any) -> type:
                 )
                 ctx = Context(rtol=self.rtol, maxiter=100, deadline=None)
                 self._upper = piece.bracket(ctx).upper
-                self._key, self._seen = key, weight.detach().clone()
+                self._seen = weight.detach().clone()
             return self._upper
 
         def forward(self, weight: Any) -> Any:

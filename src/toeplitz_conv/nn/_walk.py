@@ -182,11 +182,15 @@ class Walker:
     def fail(self, node: Any, why: str) -> None:
         raise Unsupported(f"lipschitz_bound cannot bound {self.describe(node)}: {why}")
 
+    def is_activation(self, v: Any) -> bool:
+        """Whether `v` is a node whose value depends on the input (not a constant)."""
+        return hasattr(v, "op") and v in self.vals
+
     def dependent(self, node: Any) -> list[Any]:
         found: list[Any] = []
 
         def visit(a: Any) -> None:
-            if hasattr(a, "op") and a in self.vals and a not in found:
+            if self.is_activation(a) and a not in found:
                 found.append(a)
             elif isinstance(a, (list, tuple)):
                 for b in a:
@@ -249,7 +253,7 @@ class Walker:
                 continue
             if node.op == "output":
                 out = node.args[0]
-                if not (hasattr(out, "op") and out in self.vals):
+                if not self.is_activation(out):
                     raise Unsupported(
                         "lipschitz_bound needs a model returning one tensor that depends on "
                         f"its input; this one returns {out!r}"
@@ -312,7 +316,7 @@ class Walker:
         if node.kwargs.get("rounding_mode") is not None:
             self.fail(node, "a rounding division is not continuous")
         pool = re.search(r"pool(\d)d$", name.lower().replace("_", ""))
-        x = changed if hasattr(changed, "op") and changed in self.vals else None
+        x = changed if self.is_activation(changed) else None
         if pool and x is not None and len(self.shape(x)) != int(pool.group(1)) + 1:
             self.fail(
                 node,
@@ -630,14 +634,10 @@ class Walker:
         b = args[1] if len(args) >= 2 else node.kwargs.get("other")
         alpha = node.kwargs.get("alpha", 1)
         sign = -float(alpha) if negative else float(alpha)  # the coefficient of b
-
-        def activation(v: Any) -> bool:
-            return hasattr(v, "op") and v in self.vals
-
-        if not (activation(a) and activation(b)):  # one activation and a constant
-            if not (activation(a) or activation(b)):
+        if not (self.is_activation(a) and self.is_activation(b)):  # one and a constant
+            if not (self.is_activation(a) or self.is_activation(b)):
                 self.fail(node, "an activation inside a container operand")
-            x = a if activation(a) else b
+            x = a if self.is_activation(a) else b
             if self.shape(x) != self.shape(node):
                 self.fail(node, "a constant that broadcasts the activation to a larger shape")
             if x is a or sign == 1:  # x + alpha c, c + x: a shift
@@ -668,7 +668,7 @@ class Walker:
 
     def scale(self, node: Any, deps: list[Any], name: str) -> None:
         torch = self.torch
-        tensors = [a for a in node.args if hasattr(a, "op") and a in self.vals]
+        tensors = [a for a in node.args if self.is_activation(a)]
         if len(deps) != 1 or len(tensors) > 1:
             self.fail(node, "a product of two activations: not globally Lipschitz")
         x = deps[0]
@@ -710,7 +710,7 @@ class Walker:
     def cat(self, node: Any, deps: list[Any]) -> None:
         items = node.args[0]
         dim = _arg(node.args, node.kwargs, 1, "dim", 0)
-        if any(not (hasattr(i, "op") and i in self.vals) for i in items):
+        if not all(self.is_activation(i) for i in items):
             self.fail(node, "a concatenation with a constant tensor")
         nd = len(self.shape(node)) + 1
         dim = dim % nd

@@ -263,8 +263,9 @@ def singular_values(
     >>> singular_values(w2, (3, 3), padding=((0, 1), (0, 1)), padding_mode="circular")[:3].round(4)
     array([10.    ,  6.0828,  6.0828])
     """
-    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
+    layer, e = unit_scaled(
+        analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    )
     check_choice(method, "method", METHODS)
     tol = check_tol(tol)
     budget = Budget(maxiter, time_limit)
@@ -467,8 +468,9 @@ def spectral_norm_bounds(
     >>> bool(abs(hi - spectral_norm(w, 300, padding=2)) < 1e-2)
     True
     """
-    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
+    layer, e = unit_scaled(
+        analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    )
     rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
     return _scaled_bounds(norm_bounds(layer, rtol, budget, as_generator(rng)), e)
@@ -532,8 +534,9 @@ def spectral_norm(
     >>> spectral_norm([1.0, 2.0, 3.0], 8, padding=1, padding_mode="circular")
     6.0
     """
-    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
+    layer, e = unit_scaled(
+        analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    )
     rtol = check_rtol(rtol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
@@ -635,8 +638,9 @@ def condition_number(
     >>> condition_number([1.0, -1.0], 4, padding=1, padding_mode="circular", stride=1)
     inf
     """
-    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    layer, _ = unit_scaled(layer)  # (the ratio is the same at every scale)
+    layer, _ = unit_scaled(  # (the ratio is the same at every scale)
+        analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    )
     tol = check_tol(tol)
     budget = Budget(maxiter, time_limit)
     gen = as_generator(rng)
@@ -768,8 +772,9 @@ def analyze(
     >>> bool(b.bounds.lower <= b.norm <= b.bounds.upper)
     True
     """
-    layer = analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
-    layer, e = unit_scaled(layer)  # its values times 2^e: see unit_scaled
+    layer, e = unit_scaled(
+        analysis_layer(weight, input_size, stride, padding, dilation, groups, padding_mode)
+    )
     k = check_int(k, "k", minimum=1)
     rtol = check_rtol(rtol)
     tol = check_tol(tol)
